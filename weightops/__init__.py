@@ -1,0 +1,37 @@
+"""weightops: a git-native registry for model weights on DVC.
+
+    import weightops
+    r = weightops.resolve("production")   # -> Resolved(model, version, commit, url, sha256, ...)
+
+The library logs and never prints; errors are `weightops.WeightopsError` subclasses carrying
+their fields and the CLI's exit code.
+"""
+
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from .errors import (IntegrityError, NotFoundError, RefusedError, UsageError,  # noqa: E402
+                     WeightopsError)
+from .resolve import Resolved, resolve  # noqa: E402
+
+__all__ = [
+    "__version__",
+    "WeightopsError", "UsageError", "NotFoundError", "IntegrityError", "RefusedError",
+    "Resolved", "resolve",
+    "release", "init_project", "make_card", "list_versions",
+]
+
+
+def __getattr__(name: str):
+    # Write paths load lazily so `import weightops; weightops.resolve(...)` stays fast.
+    if name == "release":
+        from .release import release
+        return release
+    if name == "init_project":
+        from .scaffold import init_project
+        return init_project
+    if name in ("make_card", "list_versions"):
+        from . import api
+        return getattr(api, name)
+    raise AttributeError(f"module 'weightops' has no attribute {name!r}")

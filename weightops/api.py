@@ -1,0 +1,72 @@
+"""Library entry points that combine modules: card writing and registry listings."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+from . import git
+from .card import build_card, parse_labels, read_metrics, write_card
+from .errors import NotFoundError, UsageError
+from .project import Project
+from .registry import iso
+from .tags import validate_model_name
+from .yamlio import safe_load
+
+
+def make_card(weights: str | os.PathLike, out: str | os.PathLike, *, model: str | None = None,
+              metrics: str | os.PathLike | None = None, labels: list[str] | dict | None = None,
+              signature: str | os.PathLike | dict | None = None) -> dict:
+    """Hash the weights (one streamed pass) and write a validated card atomically."""
+    weights, out = Path(weights), Path(out)
+    if not weights.exists():
+        raise NotFoundError(f"weights '{weights}' do not exist; train first (dvc repro)")
+    try:
+        root = git.toplevel(weights.resolve().parent)
+    except NotFoundError:
+        root = None
+    if model is None:
+        model = Project(root).default_model if root else None
+        model = model or weights.stem
+    validate_model_name(model)
+    card = build_card(weights, model, project=root,
+                      metrics=read_metrics(Path(metrics)) if metrics else None,
+                      labels=labels if isinstance(labels, dict) else parse_labels(labels or []),
+                      signature=load_signature(signature))
+    write_card(card, out)
+    return card
+
+
+def load_signature(source: str | os.PathLike | dict | None) -> dict | None:
+    if source is None or isinstance(source, dict):
+        return source
+    path = Path(source)
+    if not path.is_file():
+        raise NotFoundError(f"signature file '{path}' does not exist")
+    text = path.read_text()
+    try:
+        doc = json.loads(text) if path.suffix == ".json" else safe_load(text, str(path))
+    except (json.JSONDecodeError, ValueError):
+        raise UsageError(f"signature file '{path}' is not valid JSON or YAML") from None
+    if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list):
+        raise UsageError(f"signature file '{path}' needs 'inputs' (and 'outputs') lists in MLflow's format")
+    return doc
+
+
+def list_versions(repo: str | os.PathLike = ".", model: str | None = None) -> list[dict]:
+    """Every model's versions, newest first, with the stages each holds now."""
+    project = Project(repo)
+    registry = project.registry()
+    models = [project.model(model)] if model else registry.models()
+    rows = []
+    for name in models:
+        stages = registry.stages(name)
+        for v in registry.versions(name):
+            rows.append({
+                "model": name, "version": v.version, "tag": v.tag, "commit": v.commit,
+                "created": iso(v.time), "sha256": v.meta.get("sha256"),
+                "stages": sorted(s for s, e in stages.items() if e.version == v.version),
+                "deprecated": registry.is_deprecated(name),
+            })
+    return rows

@@ -1,0 +1,209 @@
+"""The command line: parse arguments, call the library, render. No behaviour lives here.
+
+Every library error becomes one red line on stderr and its exit code (see errors.py);
+anything unexpected asks for `--traceback`.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import sys
+from pathlib import Path
+from typing import Callable, List, Optional
+
+import typer
+
+from .errors import UsageError, WeightopsError
+
+app = typer.Typer(
+    name="weightops",
+    help="A git-native registry for model weights on DVC: tags are releases, stages resolve to verified bytes.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+_state = {"traceback": False}
+
+
+def _err(message: str, code: int) -> None:
+    typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(code)
+
+
+def command(*args, **kwargs) -> Callable:
+    """`@app.command` plus the one error handler every command shares."""
+    def wrap(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def run(*a, **kw):
+            try:
+                return fn(*a, **kw)
+            except typer.Exit:
+                raise
+            except WeightopsError as exc:
+                if _state["traceback"]:
+                    raise
+                _err(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exc.exit_code)
+            except KeyboardInterrupt:
+                _err("interrupted", 130)
+            except Exception as exc:  # noqa: BLE001 - the last resort keeps output to one line
+                if _state["traceback"]:
+                    raise
+                _err(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+                     "(rerun with --traceback and report it)", 1)
+        return app.command(*args, **kwargs)(run)
+    return wrap
+
+
+@app.callback()
+def _main(
+    traceback: bool = typer.Option(False, "--traceback", help="Show the full traceback of an error."),
+    verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what the library does to stderr."),
+) -> None:
+    _state["traceback"] = traceback
+    if verbose:
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
+
+
+def _print_json(obj: object) -> None:
+    typer.echo(json.dumps(obj, indent=2, sort_keys=False, default=str))
+
+
+def _print_fields(d: dict) -> None:
+    width = max(len(k) for k in d)
+    for k, v in d.items():
+        typer.echo(f"{k + ':':<{width + 1}} {'' if v is None else v}")
+
+
+REPO = typer.Option(".", "--repo", help="Path of the git repository (a clone or a bare repository).")
+MODEL = typer.Option(None, "--model", "-m", help="Model name (default: the project's only or configured model).")
+JSON = typer.Option(False, "--json", help="Print exactly one JSON object.")
+
+
+# ---------------------------------------------------------------- skeleton: init, card, release
+@command("init")
+def init_cmd(
+    directory: Path = typer.Argument(Path("."), help="Project folder (created if missing; an existing git repo is adopted)."),
+    model: str = typer.Option("model", "--model", "-m", help="Name of the model the project declares."),
+    remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote URL (default: a local folder beside the project)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite files weightops would write."),
+) -> None:
+    """Create a git + DVC project that trains a tiny model and writes its card."""
+    from .scaffold import init_project
+
+    done = init_project(directory, model=model, remote=remote, force=force)
+    typer.echo(f"initialized {done.root} with model '{done.model}'")
+    typer.echo(f"DVC remote 'storage' -> {done.remote_url}")
+    typer.echo("next: cd into it, `dvc repro`, commit, then `weightops release v1.0.0 --push`")
+
+
+@command("card")
+def card_cmd(
+    weights: Path = typer.Argument(..., help="Weights file or directory."),
+    out: Path = typer.Option(..., "--out", "-o", help="Where to write the card YAML."),
+    model: Optional[str] = MODEL,
+    metrics: Optional[Path] = typer.Option(None, "--metrics", help="JSON or YAML file of metrics to record."),
+    label: List[str] = typer.Option([], "--label", help="KEY=VALUE label, repeatable (e.g. sensor=v2)."),
+    signature: Optional[Path] = typer.Option(None, "--signature", help="YAML/JSON signature in MLflow's format."),
+) -> None:
+    """Write the model card: sha256, md5, lineage, environment, metrics, labels."""
+    from .api import make_card
+
+    card = make_card(weights, out, model=model, metrics=metrics, labels=label, signature=signature)
+    art = card["artifact"]
+    typer.echo(f"wrote {out}: {art['path']} sha256 {art['sha256']} ({art['size']} bytes)")
+
+
+@command("release")
+def release_cmd(
+    version: str = typer.Argument(..., help="SemVer version, e.g. v1.2.0."),
+    model: Optional[str] = MODEL,
+    push: bool = typer.Option(False, "--push", help="Run `dvc push` first, then push the tag to the git remote."),
+    message: Optional[str] = typer.Option(None, "--message", help="Title of the tag message."),
+    repo: Path = REPO,
+) -> None:
+    """Release HEAD as VERSION: checks tree, card, pointer and remote, then writes an annotated tag."""
+    from .release import release
+
+    done = release(version, model=model, repo=repo, push=push, message=message)
+    typer.echo(f"released {done.model} {done.version} as tag {done.tag} at {done.commit[:12]} "
+               f"(sha256 {done.sha256[:16]}...){' and pushed' if done.pushed else ''}")
+
+
+# ---------------------------------------------------------------- reading the registry
+@command("resolve")
+def resolve_cmd(
+    ref: str = typer.Argument("latest", help="A stage, version (v1.2.0), tag, or 'latest'."),
+    model: Optional[str] = MODEL,
+    at: Optional[str] = typer.Option(None, "--at", help="Answer as of this time (ISO 8601), from the tag history."),
+    remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name (default: the one configured at that commit)."),
+    repo: Path = REPO,
+    as_json: bool = JSON,
+) -> None:
+    """Map REF to version, commit, DVC pointer, remote URL and sha256."""
+    from .resolve import resolve
+
+    r = resolve(ref, model=model, repo=repo, at=at, remote=remote)
+    if as_json:
+        _print_json(r.to_dict())
+    else:
+        _print_fields(r.to_dict())
+
+
+@command("list")
+def list_cmd(
+    model: Optional[str] = MODEL,
+    repo: Path = REPO,
+    as_json: bool = JSON,
+) -> None:
+    """Every model and version, newest first, with the stages each holds."""
+    from .api import list_versions
+
+    rows = list_versions(repo=repo, model=model)
+    if as_json:
+        _print_json(rows)
+        return
+    if not rows:
+        typer.echo("no versions yet; release one with `weightops release v1.0.0`")
+        return
+    for r in rows:
+        stages = f"  [{', '.join(r['stages'])}]" if r["stages"] else ""
+        typer.echo(f"{r['model']:<16} {r['version']:<14} {r['commit'][:12]}  {r['created']}  {r['tag']}{stages}")
+
+
+@command("demo")
+def demo_cmd(
+    directory: Optional[Path] = typer.Option(None, "--dir", help="Folder for the demo (default: a new temp folder)."),
+) -> None:
+    """Scaffold a project, train and release two versions, push, and resolve them."""
+    from .demo import run_demo
+
+    for line in run_demo(directory, echo=typer.echo):
+        typer.echo(line)
+
+
+# ---------------------------------------------------------------- stages (registry issue)
+
+
+# ---------------------------------------------------------------- deploy path: pull, lock, verify
+
+
+# ---------------------------------------------------------------- signatures and validation
+
+
+# ---------------------------------------------------------------- review and CI: diff, guard, audit
+
+
+# ---------------------------------------------------------------- serving: sync, shadow, variants
+
+
+# ---------------------------------------------------------------- report
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,223 @@
+"""The only module that talks to git. Plain `git` subprocesses, argument lists, never a shell.
+
+Reads are batched: one `git for-each-ref` for every tag, one `git cat-file --batch` for the
+files needed at a commit. Names reach git only after the tag grammar validated them, and
+every ref argument is preceded by `--` or checked not to start with '-'.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import NotFoundError, RefusedError, UsageError, WeightopsError
+
+_FS, _RS = "\x1f", "\x1e"
+_REF_FORMAT = _FS.join([
+    "%(refname:strip=2)", "%(objecttype)", "%(objectname)", "%(*objectname)",
+    "%(taggerdate:unix)", "%(creatordate:unix)", "%(taggername)", "%(taggeremail)",
+    "%(contents)",
+]) + _RS
+
+
+class GitError(WeightopsError):
+    """git failed; the message carries git's own first line."""
+
+
+@dataclass(frozen=True)
+class TagRef:
+    """One tag as git stores it. `commit` is the peeled commit; `time` is the tagger date
+    (committer date for a lightweight tag), in Unix seconds."""
+
+    name: str
+    commit: str
+    time: int
+    annotated: bool
+    tagger: str = ""
+    message: str = ""
+    object: str = ""
+
+
+def run(args: list[str], cwd: str | os.PathLike | None = None, *, input: str | bytes | None = None,
+        env: dict | None = None, check: bool = True, text: bool = True,
+        timeout: float | None = None) -> subprocess.CompletedProcess:
+    full_env = None
+    if env:
+        full_env = dict(os.environ)
+        full_env.update(env)
+    try:
+        proc = subprocess.run(
+            ["git", *args], cwd=cwd, input=input, capture_output=True, text=text,
+            env=full_env, timeout=timeout,
+        )
+    except FileNotFoundError:
+        raise WeightopsError("git is not installed or not on PATH; install git and retry") from None
+    if check and proc.returncode != 0:
+        err = proc.stderr if text else proc.stderr.decode(errors="replace")
+        first = next((line for line in err.splitlines() if line.strip()), "").strip()
+        raise GitError(f"git {args[0]} failed: {first or 'exit ' + str(proc.returncode)}",
+                       returncode=proc.returncode, stderr=err)
+    return proc
+
+
+def _safe(ref: str) -> str:
+    if not ref or ref.startswith("-") or any(c in ref for c in "\0\n\r"):
+        raise UsageError(f"'{ref!r}' is not a valid git revision")
+    return ref
+
+
+def toplevel(path: str | os.PathLike = ".") -> Path:
+    proc = run(["rev-parse", "--show-toplevel"], cwd=path, check=False)
+    if proc.returncode != 0:
+        raise NotFoundError(f"{Path(path).resolve()} is not inside a git repository; run `weightops init` or pass --repo")
+    return Path(proc.stdout.strip())
+
+
+def git_dir(path: str | os.PathLike) -> Path:
+    proc = run(["rev-parse", "--absolute-git-dir"], cwd=path, check=False)
+    if proc.returncode != 0:
+        raise NotFoundError(f"{path} is not a git repository")
+    return Path(proc.stdout.strip())
+
+
+def is_bare(path: str | os.PathLike) -> bool:
+    return run(["rev-parse", "--is-bare-repository"], cwd=path).stdout.strip() == "true"
+
+
+def list_tags(repo: str | os.PathLike) -> list[TagRef]:
+    """Every tag with its peeled commit, time, tagger and message, in one git process."""
+    out = run(["for-each-ref", f"--format={_REF_FORMAT}", "refs/tags"], cwd=repo).stdout
+    refs = []
+    for record in out.split(_RS):
+        record = record.lstrip("\n")
+        if not record:
+            continue
+        parts = record.split(_FS)
+        if len(parts) != 9:
+            continue
+        name, otype, obj, peeled, tdate, cdate, tname, temail, contents = parts
+        if otype == "tag":
+            commit = peeled or obj
+            time = int(tdate or cdate or 0)
+            refs.append(TagRef(name, commit, time, True, f"{tname} {temail}".strip(),
+                               contents, obj))
+        elif otype == "commit":
+            refs.append(TagRef(name, obj, int(cdate or 0), False, "", "", obj))
+    return refs
+
+
+def read_blobs(repo: str | os.PathLike, specs: list[str]) -> dict[str, bytes | None]:
+    """`git cat-file --batch` over `REV:PATH` specs; a missing object maps to None."""
+    if not specs:
+        return {}
+    for s in specs:
+        if "\n" in s:
+            raise UsageError(f"invalid object name {s!r}")
+    data = "".join(s + "\n" for s in specs).encode()
+    proc = run(["cat-file", "--batch"], cwd=repo, input=data, text=False)
+    out = proc.stdout
+    result: dict[str, bytes | None] = {}
+    pos = 0
+    for spec in specs:
+        nl = out.index(b"\n", pos)
+        header = out[pos:nl].decode()
+        pos = nl + 1
+        if header.endswith(" missing") or header.endswith(" ambiguous"):
+            result[spec] = None
+            continue
+        _, otype, size = header.rsplit(" ", 2)
+        size = int(size)
+        body = out[pos:pos + size]
+        pos += size + 1
+        result[spec] = body if otype == "blob" else None
+    return result
+
+
+def read_blob(repo: str | os.PathLike, rev: str, path: str) -> bytes | None:
+    return read_blobs(repo, [f"{rev}:{path}"])[f"{rev}:{path}"]
+
+
+def rev_parse(repo: str | os.PathLike, rev: str) -> str:
+    proc = run(["rev-parse", "--verify", "--quiet", f"{_safe(rev)}^{{commit}}"], cwd=repo, check=False)
+    if proc.returncode != 0:
+        raise NotFoundError(f"no commit '{rev}' in {repo}")
+    return proc.stdout.strip()
+
+
+def head(repo: str | os.PathLike) -> str | None:
+    proc = run(["rev-parse", "--verify", "--quiet", "HEAD"], cwd=repo, check=False)
+    return proc.stdout.strip() or None
+
+
+def current_branch(repo: str | os.PathLike) -> str | None:
+    proc = run(["symbolic-ref", "--short", "-q", "HEAD"], cwd=repo, check=False)
+    return proc.stdout.strip() or None
+
+
+def is_dirty(repo: str | os.PathLike, *, untracked: bool = False) -> bool:
+    args = ["status", "--porcelain"]
+    if not untracked:
+        args.append("--untracked-files=no")
+    return bool(run(args, cwd=repo).stdout.strip())
+
+
+def dirty_paths(repo: str | os.PathLike) -> list[str]:
+    out = run(["status", "--porcelain", "--untracked-files=no"], cwd=repo).stdout
+    return [line[3:] for line in out.splitlines() if line.strip()]
+
+
+def tag_exists(repo: str | os.PathLike, name: str) -> bool:
+    proc = run(["rev-parse", "--verify", "--quiet", f"refs/tags/{_safe(name)}"], cwd=repo, check=False)
+    return proc.returncode == 0
+
+
+def create_tag(repo: str | os.PathLike, name: str, commit: str, message: str, *,
+               time: int | None = None, sign: bool = False) -> None:
+    """Create an annotated tag; refuse to overwrite (git itself refuses without -f)."""
+    _safe(name)
+    env = {}
+    if time is not None:
+        env["GIT_COMMITTER_DATE"] = f"@{int(time)} +0000"
+    args = ["tag", "-a" if not sign else "-s", "-F", "-", "--", name, _safe(commit)]
+    proc = run(args, cwd=repo, input=message, env=env, check=False)
+    if proc.returncode != 0:
+        if "already exists" in proc.stderr:
+            raise RefusedError(f"tag '{name}' already exists; weightops never moves or overwrites tags")
+        first = next((l for l in proc.stderr.splitlines() if l.strip()), "")
+        raise GitError(f"git tag {name} failed: {first.strip()}")
+
+
+def delete_local_tag(repo: str | os.PathLike, name: str) -> None:
+    """Only for undoing a tag this process created and failed to push."""
+    run(["tag", "-d", "--", _safe(name)], cwd=repo, check=False)
+
+
+def push_tag(repo: str | os.PathLike, remote: str, name: str) -> subprocess.CompletedProcess:
+    return run(["push", "--porcelain", _safe(remote), f"refs/tags/{_safe(name)}:refs/tags/{name}"],
+               cwd=repo, check=False)
+
+
+def default_remote(repo: str | os.PathLike) -> str | None:
+    out = run(["remote"], cwd=repo, check=False).stdout.split()
+    if not out:
+        return None
+    return "origin" if "origin" in out else out[0]
+
+
+def ls_tree(repo: str | os.PathLike, rev: str) -> list[str]:
+    out = run(["ls-tree", "-r", "--name-only", "-z", _safe(rev)], cwd=repo).stdout
+    return [p for p in out.split("\0") if p]
+
+
+def config_get(repo: str | os.PathLike, key: str) -> str | None:
+    proc = run(["config", "--get", key], cwd=repo, check=False)
+    return proc.stdout.strip() or None
+
+
+def identity(repo: str | os.PathLike) -> str:
+    proc = run(["var", "GIT_COMMITTER_IDENT"], cwd=repo, check=False)
+    ident = proc.stdout.strip()
+    # "Name <email> 1700000000 +0000" -> "Name <email>"
+    return ident.rsplit(" ", 2)[0] if ident else ""

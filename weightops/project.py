@@ -1,0 +1,139 @@
+"""A weightops project: a git repository (work tree or bare) plus what its commits declare.
+
+Reads git objects only (no DVC import, no checkout), so it works in a bare clone and is fast.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+
+from . import git
+from .card import parse_card
+from .config import CONFIG_FILE, Config, parse_config
+from .errors import NotFoundError, UsageError
+from .pointers import (Artifact, Pointer, Remote, dvcyaml_for, object_url, parse_artifacts,
+                       parse_dvc_config, pointer_from_dvcfile, pointer_from_lock)
+from .registry import Registry
+from .tags import validate_model_name
+
+
+@dataclass(frozen=True)
+class Located:
+    """What one commit says about one model: its declaration, DVC pointer and card."""
+
+    artifact: Artifact
+    pointer: Pointer
+    card: dict
+    commit: str
+
+
+class Project:
+    def __init__(self, path: str | os.PathLike = ".") -> None:
+        path = Path(path)
+        if not path.exists():
+            raise NotFoundError(f"repository path '{path}' does not exist")
+        self.git_dir = git.git_dir(path)
+        self.bare = git.is_bare(path)
+        self.root = self.git_dir if self.bare else git.toplevel(path)
+
+    @cached_property
+    def config(self) -> Config:
+        """The work tree's weightops.yaml, or HEAD's in a bare repository."""
+        if not self.bare and (self.root / CONFIG_FILE).is_file():
+            return parse_config((self.root / CONFIG_FILE).read_bytes())
+        head = git.head(self.root)
+        return parse_config(git.read_blob(self.root, head, CONFIG_FILE) if head else None)
+
+    @cached_property
+    def default_model(self) -> str | None:
+        if self.config.default_model:
+            return self.config.default_model
+        head = git.head(self.root)
+        text = None
+        if not self.bare and (self.root / "dvc.yaml").is_file():
+            text = (self.root / "dvc.yaml").read_bytes()
+        elif head:
+            text = git.read_blob(self.root, head, "dvc.yaml")
+        arts = parse_artifacts(text) if text else {}
+        return next(iter(arts)) if len(arts) == 1 else None
+
+    def model(self, name: str | None) -> str:
+        """The model a command means: the one named, else the project's default."""
+        if name:
+            return validate_model_name(name)
+        if self.default_model:
+            return self.default_model
+        raise UsageError("this project has several models and no default; pass --model NAME "
+                         f"or set 'model:' in {CONFIG_FILE}")
+
+    def registry(self) -> Registry:
+        return Registry(git.list_tags(self.root), self.default_model)
+
+    def locate(self, model: str, commit: str, ref: str | None = None) -> Located:
+        """Declaration, pointer and card of `model` at `commit`: two batched object reads."""
+        ref = ref or commit[:12]
+        dvcyaml = dvcyaml_for(model)
+        lockfile = posixpath.join(posixpath.dirname(dvcyaml), "dvc.lock")
+        first = git.read_blobs(self.root, [f"{commit}:{dvcyaml}", f"{commit}:{lockfile}"])
+        text = first[f"{commit}:{dvcyaml}"]
+        if text is None:
+            raise NotFoundError(f"{ref}: commit {commit[:12]} has no {dvcyaml}; is '{model}' declared there?")
+        artifacts = parse_artifacts(text, dvcyaml)
+        artifact = artifacts.get(model)
+        if artifact is None:
+            known = ", ".join(artifacts) or "none"
+            raise NotFoundError(f"{ref}: model '{model}' is not declared under artifacts: in {dvcyaml} (declared: {known})")
+        second = git.read_blobs(self.root, [f"{commit}:{artifact.path}.dvc", f"{commit}:{artifact.card_path}"])
+        dvcfile = second[f"{commit}:{artifact.path}.dvc"]
+        if dvcfile is not None:
+            pointer = pointer_from_dvcfile(dvcfile, f"{artifact.path}.dvc", artifact.path)
+        else:
+            pointer = pointer_from_lock(first[f"{commit}:{lockfile}"], lockfile, artifact.path)
+        if pointer is None:
+            raise NotFoundError(f"{ref}: no DVC pointer for {artifact.path} at {commit[:12]} "
+                                f"(neither {artifact.path}.dvc nor an out in {lockfile}); run `dvc repro` or `dvc add` and commit")
+        card = parse_card(second[f"{commit}:{artifact.card_path}"], f"model card {artifact.card_path} at {commit[:12]}")
+        return Located(artifact, pointer, card, commit)
+
+    def remotes(self, commit: str | None) -> tuple[str | None, dict[str, Remote]]:
+        """DVC remotes configured at `commit` (`.dvc/config`), with the work tree's
+        `.dvc/config.local` on top, as DVC itself reads them."""
+        committed = git.read_blob(self.root, commit, ".dvc/config") if commit else None
+        local = None
+        if not self.bare:
+            f = self.root / ".dvc" / "config.local"
+            local = f.read_bytes() if f.is_file() else None
+            if commit is None:
+                f = self.root / ".dvc" / "config"
+                committed = f.read_bytes() if f.is_file() else None
+        return parse_dvc_config(committed, local)
+
+    def remote(self, commit: str | None, name: str | None = None) -> Remote | None:
+        default, remotes = self.remotes(commit)
+        want = name or default
+        if want is None:
+            return None
+        found = remotes.get(want)
+        if found is None:
+            raise NotFoundError(f"DVC remote '{want}' is not configured (known: {', '.join(remotes) or 'none'}); "
+                                "see `dvc remote list`")
+        return found
+
+    def remote_base_url(self, remote: Remote) -> str:
+        """A relative local remote is relative to `.dvc/`, as DVC resolves it."""
+        url = remote.url
+        if url.startswith("file://"):
+            url = url[len("file://"):]
+        if "://" in url:
+            return url
+        base = (self.root / ".dvc") if not self.bare else self.root
+        return os.path.normpath(os.path.join(base, os.path.expanduser(url)))
+
+    def object_url(self, remote: Remote | None, pointer: Pointer) -> str | None:
+        if remote is None:
+            return None
+        return object_url(self.remote_base_url(remote), pointer)

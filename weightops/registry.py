@@ -1,0 +1,239 @@
+"""Registry state, recomputed from tags on every call (nothing cached on disk, nothing stale).
+
+Pure: takes the `TagRef`s that `git.list_tags` read in one pass and answers version and stage
+queries. Events are ordered by tagger time, ties broken by the counter; `at` limits a query to
+events at or before a moment. Without `at` every event counts, whatever its date.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass, field
+
+from .errors import NotFoundError, UsageError
+from .git import TagRef
+from .tags import Kind, SemVer, Tag, is_version, normalize_version, parse_version, try_parse_tag
+
+
+@dataclass(frozen=True)
+class Event:
+    """One registry tag: a registration, assignment, unassignment, deregistration or deprecation."""
+
+    tag: str
+    kind: Kind
+    model: str
+    commit: str
+    time: int
+    counter: int | None = None
+    version: str | None = None     # the version the event concerns (for a stage: what it held)
+    stage: str | None = None
+    tagger: str = ""
+    annotated: bool = True
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def sort_key(self) -> tuple:
+        return (self.time, self.counter or 0, self.tag)
+
+    @property
+    def action(self) -> str:
+        """What a person calls it: a rollback is an assignment whose message says so."""
+        if self.kind is Kind.ASSIGN and self.meta.get("action") == "rollback":
+            return "rollback"
+        return self.kind.value
+
+    @property
+    def when(self) -> str:
+        return iso(self.time)
+
+
+@dataclass(frozen=True)
+class Version:
+    model: str
+    version: str
+    tag: str
+    commit: str
+    time: int
+    annotated: bool
+    tagger: str = ""
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+    @property
+    def semver(self) -> SemVer:
+        return parse_version(self.version)
+
+
+def parse_message(message: str) -> dict:
+    """`key: value` lines of a tag message (the first line is a title and is kept as `title`)."""
+    meta: dict = {}
+    lines = message.splitlines()
+    if lines:
+        meta["title"] = lines[0].strip()
+    for line in lines[1:]:
+        if line.startswith("-----BEGIN"):
+            break  # a signature follows
+        key, sep, value = line.partition(":")
+        if sep and key and " " not in key.strip() and key.strip().isascii():
+            meta.setdefault(key.strip(), value.strip())
+    return meta
+
+
+class Registry:
+    """Every model's versions and stage events, from one list of tags."""
+
+    def __init__(self, refs: list[TagRef], default_model: str | None = None) -> None:
+        self.default_model = default_model
+        self._versions: dict[str, dict[str, Version]] = {}
+        self._events: dict[str, list[Event]] = {}
+        self._deprecated: set[str] = set()
+        self.ignored: list[str] = []   # tags outside the grammar (not registry tags)
+        pending: list[tuple[Tag, TagRef, dict]] = []
+        deregistered: set[tuple[str, str]] = set()
+        for ref in refs:
+            tag = try_parse_tag(ref.name)
+            if tag is None:
+                self.ignored.append(ref.name)
+                continue
+            model = tag.model or default_model
+            if model is None:
+                self.ignored.append(ref.name)
+                continue
+            meta = parse_message(ref.message) if ref.annotated else {}
+            if tag.kind is Kind.REGISTER:
+                self._versions.setdefault(model, {})[tag.version] = Version(
+                    model, tag.version, ref.name, ref.commit, ref.time, ref.annotated, ref.tagger, meta)
+                self._events.setdefault(model, []).append(Event(
+                    ref.name, tag.kind, model, ref.commit, ref.time, tag.counter, tag.version,
+                    None, ref.tagger, ref.annotated, meta))
+            elif tag.kind is Kind.DEREGISTER:
+                deregistered.add((model, tag.version))
+                self._events.setdefault(model, []).append(Event(
+                    ref.name, tag.kind, model, ref.commit, ref.time, tag.counter, tag.version,
+                    None, ref.tagger, ref.annotated, meta))
+            elif tag.kind is Kind.DEPRECATE:
+                self._deprecated.add(model)
+                self._events.setdefault(model, []).append(Event(
+                    ref.name, tag.kind, model, ref.commit, ref.time, tag.counter, None, None,
+                    ref.tagger, ref.annotated, meta))
+            else:
+                pending.append((tag, ref, meta))
+        for model, version in deregistered:
+            self._versions.get(model, {}).pop(version, None)
+        by_commit: dict[tuple[str, str], list[Version]] = {}
+        for model, versions in self._versions.items():
+            for v in versions.values():
+                by_commit.setdefault((model, v.commit), []).append(v)
+        self._by_commit = {k: max(vs, key=lambda v: v.semver) for k, vs in by_commit.items()}
+        for tag, ref, meta in pending:
+            model = tag.model or default_model
+            version = meta.get("version") if is_version(meta.get("version", "") or "") else None
+            if version is None:
+                held = self._by_commit.get((model, ref.commit))
+                version = held.version if held else None
+            self._events.setdefault(model, []).append(Event(
+                ref.name, tag.kind, model, ref.commit, ref.time, tag.counter, version, tag.stage,
+                ref.tagger, ref.annotated, meta))
+        for events in self._events.values():
+            events.sort(key=lambda e: e.sort_key)
+
+    # ---- models and versions ----
+    def models(self) -> list[str]:
+        return sorted(set(self._versions) | set(self._events))
+
+    def is_deprecated(self, model: str) -> bool:
+        return model in self._deprecated
+
+    def versions(self, model: str) -> list[Version]:
+        """Newest first (SemVer precedence)."""
+        return sorted(self._versions.get(model, {}).values(), key=lambda v: v.semver, reverse=True)
+
+    def version(self, model: str, version: str) -> Version:
+        version = normalize_version(version)
+        found = self._versions.get(model, {}).get(version)
+        if found is None:
+            known = ", ".join(v.version for v in self.versions(model)[:5]) or "none"
+            raise NotFoundError(f"model '{model}' has no version {version} (known: {known})")
+        return found
+
+    def latest(self, model: str) -> Version:
+        versions = self.versions(model)
+        if not versions:
+            raise NotFoundError(f"model '{model}' has no versions yet; release one with `weightops release v1.0.0`")
+        return versions[0]
+
+    def version_at_commit(self, model: str, commit: str) -> Version | None:
+        return self._by_commit.get((model, commit))
+
+    # ---- events and stages ----
+    def events(self, model: str, *, stage: str | None = None, at: int | None = None) -> list[Event]:
+        """Oldest first; with `stage`, only that stage's assignments and unassignments."""
+        result = self._events.get(model, [])
+        if stage is not None:
+            result = [e for e in result if e.stage == stage]
+        if at is not None:
+            result = [e for e in result if e.time <= at]
+        return list(result)
+
+    def stage_event(self, model: str, stage: str, at: int | None = None) -> Event | None:
+        """The assignment that holds `stage` (None when never assigned or unassigned last)."""
+        events = self.events(model, stage=stage, at=at)
+        if not events:
+            return None
+        last = events[-1]
+        return last if last.kind is Kind.ASSIGN else None
+
+    def stages(self, model: str, at: int | None = None) -> dict[str, Event]:
+        """Every stage currently held, stage -> assignment."""
+        held = {}
+        for e in self.events(model, at=at):
+            if e.stage is None:
+                continue
+            if e.kind is Kind.ASSIGN:
+                held[e.stage] = e
+            else:
+                held.pop(e.stage, None)
+        return dict(sorted(held.items()))
+
+    def stages_of_version(self, model: str, version: str, at: int | None = None) -> list[str]:
+        return [s for s, e in self.stages(model, at).items() if e.version == version]
+
+    def previous_holder(self, model: str, stage: str) -> str | None:
+        """The version that held `stage` before the current holder (for rollback)."""
+        current = self.stage_event(model, stage)
+        current_version = current.version if current else None
+        seen_current = current is None
+        for e in reversed(self.events(model, stage=stage)):
+            if e.kind is not Kind.ASSIGN or e.version is None:
+                continue
+            if not seen_current:
+                if e is current:
+                    seen_current = True
+                continue
+            if e.version != current_version:
+                return e.version
+        return None
+
+    def next_counter(self, model: str) -> int:
+        counters = [e.counter for e in self._events.get(model, []) if e.counter]
+        return max(counters, default=0) + 1
+
+    def newest_time(self, model: str) -> int:
+        return max((e.time for e in self._events.get(model, [])), default=0)
+
+
+def iso(ts: int) -> str:
+    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> int:
+    """ISO 8601 (`2026-03-01T12:00:00Z`, a date, or an offset) or `@UNIX` -> Unix seconds."""
+    text = (text or "").strip()
+    if text.startswith("@") and text[1:].isdigit():
+        return int(text[1:])
+    try:
+        dt = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"'{text}' is not a time; write it like 2026-03-01T12:00:00Z") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=_dt.timezone.utc)
+    return int(dt.timestamp())
