@@ -78,7 +78,8 @@ def toplevel(path: str | os.PathLike = ".") -> Path:
 def git_dir(path: str | os.PathLike) -> Path:
     proc = run(["rev-parse", "--absolute-git-dir"], cwd=path, check=False)
     if proc.returncode != 0:
-        raise NotFoundError(f"{path} is not a git repository")
+        raise NotFoundError(f"{Path(path).resolve()} is not inside a git repository; "
+                            "run `weightops init` or pass --repo")
     return Path(proc.stdout.strip())
 
 

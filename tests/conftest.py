@@ -1,0 +1,72 @@
+"""Shared fixtures: real git, real DVC, real repositories in temporary folders.
+
+Every test runs with a temporary HOME, a fixed git identity, no DVC analytics, and DVC's
+machine-wide state folder inside the test's temp folder. Tag times are passed explicitly.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from helpers import Project, run_cli  # noqa: E402
+
+# Per-test environment; applied with monkeypatch so the tests' own git/dvc calls see it too.
+BASE_ENV = {
+    "GIT_AUTHOR_NAME": "Test Engineer",
+    "GIT_AUTHOR_EMAIL": "engineer@example.com",
+    "GIT_COMMITTER_NAME": "Test Engineer",
+    "GIT_COMMITTER_EMAIL": "engineer@example.com",
+    "GIT_CONFIG_NOSYSTEM": "1",
+    "DVC_NO_ANALYTICS": "1",
+    "GTO_NO_ANALYTICS": "1",  # GTO reads its own switch
+    "PYTHONPATH": str(ROOT),
+    "COLUMNS": "200",
+}
+
+
+@pytest.fixture(autouse=True)
+def isolated_env(tmp_path_factory, monkeypatch):
+    home = tmp_path_factory.mktemp("home")
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.setenv("DVC_SITE_CACHE_DIR", str(home / ".dvc-site-cache"))
+    for key, value in BASE_ENV.items():
+        monkeypatch.setenv(key, value)
+    for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):
+        monkeypatch.delenv(key, raising=False)
+    (home / ".gitconfig").write_text("[init]\n\tdefaultBranch = main\n[advice]\n\tdetachedHead = false\n")
+    return home
+
+
+@pytest.fixture(scope="session")
+def golden(tmp_path_factory) -> Path:
+    """A scaffolded project (model `clf`) trained once and committed; copied per test.
+    Layout: <base>/project and <base>/remote (the DVC remote, referenced relatively)."""
+    base = tmp_path_factory.mktemp("golden")
+    env = dict(os.environ, HOME=str(base), DVC_SITE_CACHE_DIR=str(base / ".site"), **BASE_ENV)
+    project = base / "project"
+    (base / "remote").mkdir()
+    run_cli(["init", str(project), "--model", "clf", "--remote", str(base / "remote")], cwd=base, env=env, check=True)
+    # A relative remote (relative to .dvc/, as DVC stores it) so copies of <base> stay self-contained.
+    subprocess.run([sys.executable, "-m", "dvc", "remote", "modify", "storage", "url", "../../remote"],
+                   cwd=project, env=env, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "dvc", "repro", "-q"], cwd=project, env=env, check=True, capture_output=True)
+    subprocess.run(["git", "add", "-A"], cwd=project, env=env, check=True)
+    subprocess.run(["git", "commit", "-qm", "train clf"], cwd=project, env=env, check=True)
+    return base
+
+
+@pytest.fixture
+def project(golden, tmp_path) -> Project:
+    """A fresh copy of the golden project: one trained commit, nothing released yet."""
+    base = tmp_path / "ws"
+    shutil.copytree(golden, base, symlinks=True, ignore=shutil.ignore_patterns(".site"))
+    return Project(base / "project", base / "remote")
