@@ -9,6 +9,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 from typing import Callable, List, Optional
@@ -64,6 +65,16 @@ def _main(
     _state["traceback"] = traceback
     if verbose:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
+
+
+def _now() -> int | None:
+    """WEIGHTOPS_NOW (Unix seconds) pins the clock for tag dates: reproducible histories, tests."""
+    value = os.environ.get("WEIGHTOPS_NOW")
+    if not value:
+        return None
+    if not value.isdigit():
+        raise UsageError(f"WEIGHTOPS_NOW must be Unix seconds, not {value!r}")
+    return int(value)
 
 
 def _print_json(obj: object) -> None:
@@ -126,7 +137,7 @@ def release_cmd(
     """Release HEAD as VERSION: checks tree, card, pointer and remote, then writes an annotated tag."""
     from .release import release
 
-    done = release(version, model=model, repo=repo, push=push, message=message)
+    done = release(version, model=model, repo=repo, push=push, message=message, now=_now())
     typer.echo(f"released {done.model} {done.version} as tag {done.tag} at {done.commit[:12]} "
                f"(sha256 {done.sha256[:16]}...){' and pushed' if done.pushed else ''}")
 
