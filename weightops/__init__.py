@@ -20,6 +20,7 @@ __all__ = [
     "WeightopsError", "UsageError", "NotFoundError", "IntegrityError", "RefusedError",
     "Resolved", "resolve",
     "release", "init_project", "make_card", "list_versions",
+    "pull", "lock", "verify", "Pulled", "Verified",
 ]
 
 
@@ -34,4 +35,7 @@ def __getattr__(name: str):
     if name in ("make_card", "list_versions"):
         from . import api
         return getattr(api, name)
+    if name in ("pull", "lock", "verify", "Pulled", "Verified"):  # deploy path (issue 4)
+        from . import deploy
+        return getattr(deploy, name)
     raise AttributeError(f"module 'weightops' has no attribute {name!r}")

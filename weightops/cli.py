@@ -149,13 +149,18 @@ def resolve_cmd(
     model: Optional[str] = MODEL,
     at: Optional[str] = typer.Option(None, "--at", help="Answer as of this time (ISO 8601), from the tag history."),
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name (default: the one configured at that commit)."),
-    repo: Path = REPO,
+    repo: str = typer.Option(".", "--repo", help="Git repository: a path, or a URL (file://, ssh://, https://) read without a clone."),
     as_json: bool = JSON,
 ) -> None:
     """Map REF to version, commit, DVC pointer, remote URL and sha256."""
+    from .remote_repo import is_url
     from .resolve import resolve
 
-    r = resolve(ref, model=model, repo=repo, at=at, remote=remote)
+    if is_url(repo):  # deploy path (issue 4): a remote repository, resolved without a clone
+        from .deploy import resolve_any
+        r = resolve_any(ref, model=model, repo=str(repo), at=at, remote=remote)
+    else:
+        r = resolve(ref, model=model, repo=repo, at=at, remote=remote)
     if as_json:
         _print_json(r.to_dict())
     else:
@@ -198,6 +203,101 @@ def demo_cmd(
 
 
 # ---------------------------------------------------------------- deploy path: pull, lock, verify
+REPO_URL = typer.Option(None, "--repo", help="Git repository: a path, or a URL (file://, ssh://, https://) resolved without a clone.")
+
+
+def _progress_bar(enabled: bool):
+    """Bytes and rate on stderr, redrawn in place; only on a terminal."""
+    if not enabled or not sys.stderr.isatty():
+        return None, lambda: None
+    import time as _time
+
+    start = _time.monotonic()
+    last = [0.0]
+
+    def mib(n: float) -> str:
+        return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+    def update(done: int, total: int | None) -> None:
+        now = _time.monotonic()
+        if now - last[0] < 0.1 and (total is None or done < total):
+            return
+        last[0] = now
+        rate = done / max(now - start, 1e-6)
+        of = f" / {mib(total)} ({100 * done / total:.0f}%)" if total else ""
+        sys.stderr.write(f"\r{mib(done)}{of}  {mib(rate)}/s   ")
+        sys.stderr.flush()
+
+    def close() -> None:
+        if last[0]:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+    return update, close
+
+
+@command("pull")
+def pull_cmd(
+    ref: Optional[str] = typer.Argument(None, help="A stage, version, tag or 'latest' (default: latest, or what --lock names)."),
+    model: Optional[str] = MODEL,
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Destination path (default: ./<file name>)."),
+    repo: Optional[str] = REPO_URL,
+    remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name (default: the one configured at that commit)."),
+    expect_sha256: Optional[str] = typer.Option(None, "--expect-sha256", help="Halt unless the registry and the bytes have this SHA-256."),
+    lock_file: Optional[Path] = typer.Option(None, "--lock", help="Pull exactly what this lock file pins; halt if the registry disagrees."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Parallel ranged GETs for S3 (default 1, or WEIGHTOPS_JOBS)."),
+    as_json: bool = JSON,
+) -> None:
+    """Download REF's weights, verifying size, md5 and sha256 while they stream; atomic."""
+    from .deploy import pull_detailed
+
+    update, close = _progress_bar(not as_json)
+    try:
+        done = pull_detailed(ref if ref is not None or lock_file else "latest", out, model=model, repo=repo,
+                             remote=remote, expect_sha256=expect_sha256, lock=lock_file, jobs=jobs, progress=update)
+    finally:
+        close()
+    if as_json:
+        _print_json(done.to_dict())
+        return
+    r = done.resolved
+    how = "already present, nothing transferred" if done.transferred == 0 else f"{done.transferred} bytes in {done.seconds:.1f}s"
+    typer.echo(f"{done.path}: {r.model} {r.version} sha256 {r.sha256} verified ({how})")
+
+
+@command("lock")
+def lock_cmd(
+    ref: str = typer.Argument("latest", help="A stage, version, tag or 'latest'."),
+    out: Path = typer.Option(..., "--out", "-o", help="Lock file to write, e.g. deploy/model.lock.yaml."),
+    model: Optional[str] = MODEL,
+    repo: Optional[str] = REPO_URL,
+    remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name."),
+    as_json: bool = JSON,
+) -> None:
+    """Pin REF to its commit, hashes and URL in a deploy lock file."""
+    from .deploy import lock
+
+    doc = lock(ref, out, model=model, repo=repo or ".", remote=remote)
+    if as_json:
+        _print_json(doc)
+    else:
+        typer.echo(f"wrote {out}: {doc['model']} {doc['version']} sha256 {doc['sha256']}")
+
+
+@command("verify")
+def verify_cmd(
+    file: Path = typer.Argument(..., help="A lock file or a model card."),
+    path: Optional[Path] = typer.Argument(None, help="The weights on disk (default: what FILE names)."),
+    as_json: bool = JSON,
+) -> None:
+    """Check weights on disk against a lock or a card; exit 4 when they differ."""
+    from .deploy import verify
+
+    v = verify(file, path)
+    if as_json:
+        _print_json(v.to_dict())
+    else:
+        typer.echo(f"{v.path}: sha256 {v.sha256} matches the {v.against}")
+
 
 
 # ---------------------------------------------------------------- signatures and validation
