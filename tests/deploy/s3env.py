@@ -1,0 +1,146 @@
+"""A real S3 HTTP endpoint for the deploy tests: moto's server, as a separate process on
+127.0.0.1 on a free port (so a test can stop it mid-download), with a bucket per test.
+Never moto's in-process mock decorators."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import socket
+import subprocess
+import sys
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+KEY_ID, SECRET = "wo-test-key", "wo-test-secret-never-written"
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class MotoServer:
+    proc: subprocess.Popen
+    endpoint: str
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait(timeout=10)
+
+
+def start_moto() -> MotoServer:
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p", str(port)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                return MotoServer(proc, f"http://127.0.0.1:{port}")
+        except OSError:
+            if proc.poll() is not None:
+                raise RuntimeError("moto server exited at start")
+            time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("moto server did not start in 30 s")
+
+
+@pytest.fixture(scope="session")
+def moto_server():
+    server = start_moto()
+    yield server
+    server.stop()
+
+
+def s3_client(endpoint: str):
+    import boto3
+    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                        aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+
+
+@dataclass
+class Bucket:
+    endpoint: str
+    name: str
+    client: object
+
+    def put(self, key: str, data: bytes) -> None:
+        self.client.put_object(Bucket=self.name, Key=key, Body=data)
+
+    def get(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+
+    def delete(self, key: str) -> None:
+        self.client.delete_object(Bucket=self.name, Key=key)
+
+
+def make_bucket(endpoint: str) -> Bucket:
+    client = s3_client(endpoint)
+    name = f"wo-{uuid.uuid4().hex[:12]}"
+    client.create_bucket(Bucket=name)
+    return Bucket(endpoint, name, client)
+
+
+@pytest.fixture
+def bucket(moto_server) -> Bucket:
+    return make_bucket(moto_server.endpoint)
+
+
+def use_s3_remote(project, bucket: Bucket, *, creds: str = "local", prefix: str = "dvcstore") -> str:
+    """Make an S3 DVC remote the default, as `dvc remote add -d` + `modify` would write it;
+    credentials in .dvc/config.local (never committed). Returns the remote's URL."""
+    url = f"s3://{bucket.name}/{prefix}"
+    cfg = project.root / ".dvc" / "config"
+    text = cfg.read_text().replace("remote = storage", "remote = s3store")
+    text += f"['remote \"s3store\"']\n    url = {url}\n    endpointurl = {bucket.endpoint}\n"
+    cfg.write_text(text)
+    if creds == "local":
+        (project.root / ".dvc" / "config.local").write_text(
+            f"['remote \"s3store\"']\n    access_key_id = {KEY_ID}\n    secret_access_key = {SECRET}\n")
+    project.git("add", ".dvc/config")
+    project.git("commit", "-qm", "S3 remote")
+    return url
+
+
+def object_key(prefix: str, md5: str) -> str:
+    return f"{prefix}/files/md5/{md5[:2]}/{md5[2:]}"
+
+
+def upload_weights(project, bucket: Bucket, prefix: str = "dvcstore") -> str:
+    """Put the weights where `dvc push` would (content-addressed by md5); returns the key."""
+    data = project.weights.read_bytes()
+    key = object_key(prefix, hashlib.md5(data).hexdigest())
+    bucket.put(key, data)
+    return key
+
+
+@pytest.fixture
+def s3_project(project, bucket):
+    """The golden project with an S3 default remote on moto, the object uploaded and v1.0.0
+    released (release itself checks the object exists on S3)."""
+    use_s3_remote(project, bucket)
+    key = upload_weights(project, bucket)
+    project.release("v1.0.0", push=False)
+    project.s3_key = key
+    project.bucket = bucket
+    return project
+
+
+def assign_stage(project, stage: str, rev: str, counter: int = 1, at: int | None = None) -> None:
+    """A GTO stage assignment tag (`clf#production#1`), as `gto assign` writes it."""
+    env = {"GIT_COMMITTER_DATE": f"@{at} +0000"} if at else None
+    project.git("tag", "-a", f"{project.model}#{stage}#{counter}", "-m", f"Assignment of {stage}", f"{rev}^{{commit}}", env=env)
+
+
+def no_leftovers(folder: Path) -> list[str]:
+    """Temp files or directories a failed download might have left."""
+    return [p.name for p in folder.iterdir() if p.name.endswith(".tmp") or p.name.endswith(".old")]
+
