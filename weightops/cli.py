@@ -323,6 +323,7 @@ def pull_cmd(
     expect_sha256: Optional[str] = typer.Option(None, "--expect-sha256", help="Halt unless the registry and the bytes have this SHA-256."),
     lock_file: Optional[Path] = typer.Option(None, "--lock", help="Pull exactly what this lock file pins; halt if the registry disagrees."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Parallel ranged GETs for S3 (default 1, or WEIGHTOPS_JOBS)."),
+    fsync: bool = typer.Option(False, "--fsync", help="Flush the bytes to disk before the rename (durable across power loss; slower)."),
     as_json: bool = JSON,
 ) -> None:
     """Download REF's weights, verifying size, md5 and sha256 while they stream; atomic."""
@@ -331,7 +332,8 @@ def pull_cmd(
     update, close = _progress_bar(not as_json)
     try:
         done = pull_detailed(ref if ref is not None or lock_file else "latest", out, model=model, repo=repo,
-                             remote=remote, expect_sha256=expect_sha256, lock=lock_file, jobs=jobs, progress=update)
+                             remote=remote, expect_sha256=expect_sha256, lock=lock_file, jobs=jobs, progress=update,
+                             fsync=fsync)
     finally:
         close()
     if as_json:

@@ -90,7 +90,7 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
                   model: str | None = None, repo: str | os.PathLike | None = None, remote: str | None = None,
                   expect_sha256: str | None = None, lock: str | os.PathLike | None = None,
                   jobs: int | None = None, progress: transfer.Progress | None = None,
-                  fsync: bool = True) -> Pulled:
+                  fsync: bool = False) -> Pulled:
     started = time.monotonic()
     pinned = read_lock(lock) if lock else None
     if pinned:
