@@ -52,15 +52,27 @@ def start_moto() -> tuple[subprocess.Popen, str]:
     raise SystemExit("moto server did not start")
 
 
+# A child's ru_maxrss starts at its parent's RSS at fork time, and this script is large; a
+# small launcher process forks the measured command so its peak is its own.
+LAUNCHER = """
+import os, subprocess, sys
+proc = subprocess.Popen(sys.argv[1:], stdout=subprocess.DEVNULL)
+_, status, u = os.wait4(proc.pid, 0)
+print(u.ru_maxrss, u.ru_utime + u.ru_stime, file=sys.stderr)
+sys.exit(os.waitstatus_to_exitcode(status))
+"""
+
+
 def run(args: list[str], env: dict, cwd: Path) -> tuple[float, float, float]:
     """Wall seconds, peak RSS (MiB) and CPU seconds (user + system) of one process."""
     t0 = time.perf_counter()
-    proc = subprocess.Popen(args, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    _, status, usage = os.wait4(proc.pid, 0)
+    proc = subprocess.run([sys.executable, "-c", LAUNCHER, *args], cwd=cwd, env=env, stdout=subprocess.DEVNULL,
+                          stderr=subprocess.PIPE, text=True)
     wall = time.perf_counter() - t0
-    if os.waitstatus_to_exitcode(status) != 0:
-        raise SystemExit(f"{' '.join(args)} failed: {proc.stderr.read().decode()[-2000:]}")
-    return wall, usage.ru_maxrss / 1024, usage.ru_utime + usage.ru_stime
+    if proc.returncode != 0:
+        raise SystemExit(f"{' '.join(args)} failed: {proc.stderr[-2000:]}")
+    maxrss, cpu = proc.stderr.strip().splitlines()[-1].split()
+    return wall, int(maxrss) / 1024, float(cpu)
 
 
 def write_random(path: Path, size: int) -> None:
