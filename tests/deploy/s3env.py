@@ -144,3 +144,64 @@ def no_leftovers(folder: Path) -> list[str]:
     """Temp files or directories a failed download might have left."""
     return [p.name for p in folder.iterdir() if p.name.endswith(".tmp") or p.name.endswith(".old")]
 
+
+
+class CuttingProxy:
+    """A TCP proxy in front of the S3 endpoint that drops the first connection whose answer
+    exceeds `cut_after` bytes, mid-body, then forwards everything faithfully. Records what each
+    connection's client sent, so a test can see the resumed request."""
+
+    def __init__(self, target: str, cut_after: int) -> None:
+        import threading
+        self.target_port = int(target.rsplit(":", 1)[1])
+        self.cut_after = cut_after
+        self.cuts = 0
+        self.requests: list[bytearray] = []
+        self.server = socket.socket()
+        self.server.bind(("127.0.0.1", 0))
+        self.server.listen(16)
+        self.endpoint = f"http://127.0.0.1:{self.server.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        import threading
+        while True:
+            try:
+                client, _ = self.server.accept()
+            except OSError:
+                return
+            upstream = socket.create_connection(("127.0.0.1", self.target_port))
+            record = bytearray()
+            self.requests.append(record)
+            threading.Thread(target=self._up, args=(client, upstream, record), daemon=True).start()
+            threading.Thread(target=self._down, args=(client, upstream), daemon=True).start()
+
+    def _up(self, client, upstream, record) -> None:
+        try:
+            while data := client.recv(65536):
+                record += data[:65536 - len(record)]
+                upstream.sendall(data)
+        except OSError:
+            pass
+
+    def _down(self, client, upstream) -> None:
+        sent = 0
+        try:
+            while data := upstream.recv(65536):
+                if self.cuts == 0 and sent + len(data) > self.cut_after:
+                    client.sendall(data[:self.cut_after - sent])
+                    self.cuts += 1
+                    break
+                client.sendall(data)
+                sent += len(data)
+        except OSError:
+            pass
+        for s in (client, upstream):
+            try:
+                s.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+            s.close()
+
+    def close(self) -> None:
+        self.server.close()

@@ -9,7 +9,7 @@ import time
 import pytest
 import yaml
 
-from deploy.s3env import KEY_ID, SECRET, assign_stage, make_bucket, no_leftovers, start_moto, upload_weights, use_s3_remote
+from deploy.s3env import KEY_ID, CuttingProxy, SECRET, assign_stage, make_bucket, no_leftovers, start_moto, upload_weights, use_s3_remote
 from helpers import assert_one_line_error
 
 
@@ -232,3 +232,24 @@ def test_lock_edited_by_hand_is_caught(s3_project, tmp_path):
     assert_one_line_error(proc, 4, forged, card_sha(s3_project), "registry")
     assert not (tmp_path / "w").exists()
     json.loads(s3_project.wo("resolve", "v1.0.0", "--json").stdout)  # the registry is untouched
+
+
+def test_dropped_connection_resumes_where_it_stopped(project, bucket, tmp_path):
+    proxy = CuttingProxy(bucket.endpoint, cut_after=3 * 1024 * 1024)
+    try:
+        # the remote's endpoint is the proxy; the object is uploaded straight to moto
+        use_s3_remote(project, bucket)
+        cfg = project.root / ".dvc" / "config"
+        cfg.write_text(cfg.read_text().replace(bucket.endpoint, proxy.endpoint))
+        project.git("commit", "-qam", "through a flaky network")
+        data = _big_release(project, bucket, 8 * 1024 * 1024)
+        out = tmp_path / "w"
+        result = project.wo_json("pull", "v2.0.0", "-o", str(out))
+        assert out.read_bytes() == data and result["transferred"] == len(data)
+        assert proxy.cuts == 1
+        resumed = [r for r in proxy.requests if b"range: bytes=" in bytes(r).lower()]
+        assert len(resumed) == 1 and b"if-match:" in bytes(resumed[0]).lower()
+        start = int(bytes(resumed[0]).lower().split(b"range: bytes=")[1].split(b"-")[0])
+        assert 0 < start <= 3 * 1024 * 1024                  # resumed, not restarted
+    finally:
+        proxy.close()
