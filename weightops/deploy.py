@@ -131,13 +131,14 @@ def default_jobs() -> int:
 
 
 def destination(dest: str | os.PathLike | None, pointer) -> Path:
-    """`-o PATH`; default ./NAME. For a file artifact an existing directory receives the file
-    under its own name (like cp); for a directory artifact PATH is the directory itself."""
+    """`-o PATH`; default ./NAME. An existing directory receives the artifact under its own
+    name (like cp), unless, for a directory artifact, it already has that name: then it is
+    the previous copy, replaced as a whole once the new one is complete."""
     name = Path(pointer.path).name
     if dest is None:
         return Path.cwd() / name
     target = Path(dest)
-    if not pointer.is_dir and target.is_dir():
+    if target.is_dir() and not (pointer.is_dir and target.resolve().name == name):
         return target / name
     return target
 

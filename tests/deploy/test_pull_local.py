@@ -134,3 +134,31 @@ def test_directory_listing_escaping_the_destination_is_refused(project, tmp_path
     proc = project.wo("pull", "shards@v2.0.0", "-o", str(out))
     assert_one_line_error(proc, 5, "../../evil.bin", "escapes the destination")
     assert not out.exists() and not (tmp_path / "evil.bin").exists() and not (tmp_path / "a" / "evil.bin").exists()
+
+
+def test_directory_upgrade_fetches_only_changed_shards_and_swaps_whole(project, tmp_path):
+    from weightops.api import make_card
+
+    _add_dir_artifact(project, SHARDS)
+    project.wo("release", "v1.0.0", "--model", "shards", "--push", check=True)
+    deploy = tmp_path / "deploy"
+    deploy.mkdir()
+    (deploy / "unrelated.txt").write_text("keep me")
+    project.wo("pull", "shards@v1.0.0", "-o", str(deploy), check=True)   # into deploy/shards
+    assert (deploy / "shards" / "model-00001.bin").read_bytes() == SHARDS["model-00001.bin"]
+    assert (deploy / "unrelated.txt").read_text() == "keep me"
+
+    shards = project.root / "models" / "shards"
+    (shards / "model-00002.bin").write_bytes(b"D" * 6000)
+    (shards / "sub" / "config.json").unlink()
+    project.dvc("add", "-q", "models/shards")
+    make_card(shards, project.root / "models" / "shards.card.yaml", model="shards")
+    project.git("add", "-A")
+    project.git("commit", "-qm", "retrained shard 2")
+    project.wo("release", "v1.1.0", "--model", "shards", "--push", check=True)
+    result = project.wo_json("pull", "shards@v1.1.0", "-o", str(deploy / "shards"))
+    assert result["transferred"] == 6000                 # shard 1 reused from the old copy
+    files = {p.relative_to(deploy / "shards").as_posix(): p.read_bytes()
+             for p in (deploy / "shards").rglob("*") if p.is_file()}
+    assert files == {"model-00001.bin": SHARDS["model-00001.bin"], "model-00002.bin": b"D" * 6000}
+    assert sorted(p.name for p in deploy.iterdir()) == ["shards", "unrelated.txt"]
