@@ -148,6 +148,7 @@ def s3_object_exists(project: "Project", remote: Remote, pointer: Pointer) -> bo
         entries = parse_listing(store.read_small(url), pointer, url)
     except NotFoundError:
         return False
+    store.s3  # built once, before the threads share it (botocore clients are thread-safe)
     with ThreadPoolExecutor(8) as ex:
         return all(ex.map(lambda p: store.exists(store.url(p)), entries))
 
