@@ -222,3 +222,57 @@ def identity(repo: str | os.PathLike) -> str:
     ident = proc.stdout.strip()
     # "Name <email> 1700000000 +0000" -> "Name <email>"
     return ident.rsplit(" ", 2)[0] if ident else ""
+
+
+# ---------------------------------------------------------------- review and CI (issue 6)
+def merge_base(repo: str | os.PathLike, a: str, b: str) -> str | None:
+    proc = run(["merge-base", "--", _safe(a), _safe(b)], cwd=repo, check=False)
+    return proc.stdout.strip() or None
+
+
+def is_ancestor(repo: str | os.PathLike, commit: str, tip: str) -> bool:
+    """True when `commit` is reachable from `tip` (the commit is "on" that branch)."""
+    proc = run(["merge-base", "--is-ancestor", _safe(commit), _safe(tip)], cwd=repo, check=False)
+    return proc.returncode == 0
+
+
+def ref_commit(repo: str | os.PathLike, ref: str) -> str | None:
+    """The commit a full ref name (refs/heads/main, refs/remotes/origin/main) points at, or None."""
+    proc = run(["rev-parse", "--verify", "--quiet", f"{_safe(ref)}^{{commit}}"], cwd=repo, check=False)
+    return proc.stdout.strip() or None
+
+
+def default_branch(repo: str | os.PathLike) -> str | None:
+    """The branch pull requests merge into: origin's HEAD, else a local main/master."""
+    proc = run(["symbolic-ref", "--quiet", "refs/remotes/origin/HEAD"], cwd=repo, check=False)
+    if proc.returncode == 0 and proc.stdout.strip():
+        return proc.stdout.strip()[len("refs/remotes/"):]
+    for name in ("main", "master"):
+        if ref_commit(repo, f"refs/heads/{name}"):
+            return name
+        if ref_commit(repo, f"refs/remotes/origin/{name}"):
+            return f"origin/{name}"
+    return None
+
+
+def staged_paths(repo: str | os.PathLike) -> list[str]:
+    """Paths added, copied, modified or renamed in the index (what the next commit adds)."""
+    out = run(["diff", "--cached", "--name-only", "--diff-filter=ACMR", "-z"], cwd=repo).stdout
+    return [p for p in out.split("\0") if p]
+
+
+def ls_tree_paths(repo: str | os.PathLike, rev: str, names: tuple[str, ...]) -> list[str]:
+    """Paths at `rev` whose file name is one of `names` (for example every dvc.yaml)."""
+    return [p for p in ls_tree(repo, rev) if p.rsplit("/", 1)[-1] in names]
+
+
+def tag_object_name(repo: str | os.PathLike, name: str) -> str | None:
+    """The tag name an annotated tag object itself records (`tag` header), which stays the
+    same when the object is re-pointed under another ref."""
+    proc = run(["cat-file", "tag", f"refs/tags/{_safe(name)}"], cwd=repo, check=False)
+    for line in proc.stdout.splitlines():
+        if line.startswith("tag "):
+            return line[4:].strip()
+        if not line:
+            break
+    return None

@@ -1,0 +1,166 @@
+"""`weightops audit`: the registry's integrity over its whole history.
+
+Tags are the registry, and git lets anyone move one (`git tag -f v1.0.0 && git push -f`). The
+records that stay behind say what each version meant: every stage tag written by weightops
+records the version, and sha256 it assigned, and a release tag records the sha256. Audit compares
+those records with what the tags point at now, checks every version's card against its DVC
+pointer (and against the bytes, when the object is on this machine), that every version's object
+is in the remote, and lists registry tags GTO cannot see (lightweight ones). The report is a
+frozen value; the CLI and the HTML report render it.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from . import storage
+from .card import CardError, check_card_against_pointer, validate_card
+from .errors import WeightopsError
+from .hashing import hash_file
+from .project import Located, Project
+from .registry import Registry
+from .tags import Kind
+
+KINDS = ("moved-tag", "card-mismatch", "missing-object", "lightweight-tag", "unreadable")
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str       # one of KINDS
+    tag: str
+    message: str
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "tag": self.tag, "message": self.message}
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    findings: tuple[Finding, ...]
+    versions: int          # versions checked
+    tags: int              # registry tags read
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    @property
+    def summary(self) -> str:
+        if self.ok:
+            return f"audit ok: {self.versions} versions and {self.tags} registry tags checked"
+        kinds = sorted({f.kind for f in self.findings})
+        return f"audit found {len(self.findings)} problem(s) ({', '.join(kinds)}) in {self.tags} registry tags"
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "versions": self.versions, "tags": self.tags, "summary": self.summary,
+                "findings": [f.to_dict() for f in self.findings]}
+
+
+def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: bool = True) -> AuditReport:
+    project = Project(repo)
+    from . import git
+
+    refs = git.list_tags(project.root)
+    registry = Registry(refs, project.default_model)
+    findings: list[Finding] = []
+    registry_tags = [r for r in refs if r.name not in set(registry.ignored)]
+    for r in registry_tags:
+        if not r.annotated:
+            findings.append(Finding("lightweight-tag", r.name, f"{r.name} is a lightweight tag: GTO and `dvc artifacts` "
+                                    "ignore it and it records no sha256; replace it with `weightops release` "
+                                    "(an annotated tag) under a new version"))
+    count = 0
+    hashed: dict[str, str] = {}
+    for model in registry.models():
+        for v in registry.versions(model):
+            count += 1
+            findings += _moved(registry, model, v)
+            try:
+                located = project.locate(model, v.commit, ref=v.tag)
+            except WeightopsError as exc:
+                findings.append(Finding("unreadable", v.tag, f"{v.tag}: {exc}"))
+                continue
+            findings += _card(project, v.tag, v.meta.get("sha256"), located, hashed if rehash else None)
+            findings += _stage_records(registry, model, v.version, v.tag, located)
+            findings += _object(project, v.tag, located, remote)
+    return AuditReport(tuple(findings), count, len(registry_tags))
+
+
+def _moved(registry: Registry, model: str, v) -> list[Finding]:
+    """Stage tags written for this version sit on the commit the version tag had then."""
+    found = []
+    for e in registry.events(model):
+        if e.kind is Kind.ASSIGN and e.meta.get("version") == v.version and e.commit != v.commit:
+            found.append(Finding("moved-tag", v.tag, f"{v.tag} points at {v.commit[:12]} but {e.tag} recorded "
+                                 f"{v.version} on {e.commit[:12]}: the version tag was moved (git tag -f); "
+                                 f"restore it with `git tag -f {v.tag} {e.commit[:12]}` after checking which is right"))
+            break
+    return found
+
+
+def _card(project: Project, tag: str, recorded: str | None, located: Located,
+          hashed: dict[str, str] | None) -> list[Finding]:
+    card = located.card
+    try:
+        validate_card(card, f"{tag}: card {located.artifact.card_path}")
+    except CardError as exc:
+        return [Finding("card-mismatch", tag, str(exc))]
+    found = [Finding("card-mismatch", tag, f"{tag}: {p}; the card no longer describes the weights")
+             for p in check_card_against_pointer(card, located.pointer)]
+    sha = card["artifact"]["sha256"]
+    if recorded and recorded != sha:
+        found.append(Finding("moved-tag", tag, f"{tag}: the tag message recorded sha256 {recorded[:16]}... but the "
+                             f"card at {located.commit[:12]} says {sha[:16]}...: the tag was moved or the card rewritten"))
+    if hashed is not None and not found and not located.pointer.is_dir:
+        actual = _local_sha256(project, located, hashed)
+        if actual is not None and actual != sha:
+            found.append(Finding("card-mismatch", tag, f"{tag}: card sha256 {sha[:16]}... but the bytes DVC stores "
+                                 f"for md5 {located.pointer.md5} hash to {actual[:16]}...: the card was edited"))
+    return found
+
+
+def _local_sha256(project: Project, located: Located, hashed: dict[str, str]) -> str | None:
+    """sha256 of the object from the DVC cache or a local remote, when either holds it."""
+    md5 = located.pointer.md5
+    if md5 in hashed:
+        return hashed[md5]
+    candidates = []
+    if not project.bare:
+        candidates.append(project.root / ".dvc" / "cache" / located.pointer.object_path())
+    try:
+        rem = project.remote(located.commit)
+    except WeightopsError:
+        rem = None
+    if rem is not None and rem.is_local:
+        candidates.append(Path(project.object_url(rem, located.pointer)))
+    for path in candidates:
+        if path.is_file():
+            hashed[md5] = hash_file(path).sha256
+            return hashed[md5]
+    return None
+
+
+def _stage_records(registry: Registry, model: str, version: str, tag: str, located: Located) -> list[Finding]:
+    sha = (located.card.get("artifact") or {}).get("sha256")
+    for e in registry.events(model):
+        recorded = e.meta.get("sha256")
+        if e.kind is Kind.ASSIGN and e.meta.get("version") == version and recorded and recorded != sha \
+                and e.commit == located.commit:
+            return [Finding("moved-tag", tag, f"{e.tag} recorded sha256 {recorded[:16]}... for {version}, the card at "
+                            f"{located.commit[:12]} says {sha[:16]}...")]
+    return []
+
+
+def _object(project: Project, tag: str, located: Located, remote: str | None) -> list[Finding]:
+    try:
+        rem = project.remote(located.commit, remote)
+        if rem is None:
+            return [Finding("missing-object", tag, f"{tag}: no DVC remote configured at {located.commit[:12]}")]
+        if not storage.object_exists(project, rem, located.pointer):
+            return [Finding("missing-object", tag, f"{tag}: object md5 {located.pointer.md5} is not in DVC remote "
+                            f"'{rem.name}'; run `dvc push` from {located.commit[:12]}")]
+    except WeightopsError as exc:
+        return [Finding("missing-object", tag, f"{tag}: cannot check the remote: {exc}")]
+    return []
