@@ -77,8 +77,9 @@ def render_notes(model: str, version: Version, located: Located, prev: Version |
         delta = (art.get("size") or 0) - ((prev_located.card.get("artifact") or {}).get("size") or 0)
         out.append(f"| size vs {prev.version} | {_signed_size(delta)} |")
     out += ["", "### Lineage", "",
-            f"- commit `{lineage.get('commit') or version.commit}`"
-            f"{' (dirty work tree)' if lineage.get('dirty') else ''}, branch `{lineage.get('branch') or '-'}`",
+            f"- released from commit `{version.commit}`",
+            f"- trained from commit `{lineage.get('commit') or '(none yet)'}`"
+            f"{' with uncommitted changes' if lineage.get('dirty') else ''} on branch `{lineage.get('branch') or '-'}`",
             f"- produced by DVC stage `{lineage.get('stage') or '-'}` at {lineage.get('created_at') or '-'}"]
     params = flatten(lineage.get("params") or {})
     if params:
