@@ -72,15 +72,15 @@ def parse_policy(section: dict) -> Policy:
 
 
 def tenures(events: list[Event], stage: str, version: str, now: int) -> list[tuple[int, int]]:
-    """(start, end) of every period `version` held `stage`, from the stage's events (oldest first)."""
+    """(start, end) of every period `version` carried the `stage` label (GTO's meaning, as the
+    registry reads it: an assignment labels the version until an unassignment of that version)."""
     spans, start = [], None
     for e in events:
-        if e.stage != stage:
+        if e.stage != stage or e.version != version:
             continue
-        holds = e.kind is Kind.ASSIGN and e.version == version
-        if holds and start is None:
+        if e.kind is Kind.ASSIGN and start is None:
             start = e.time
-        elif not holds and start is not None:
+        elif e.kind is Kind.UNASSIGN and start is not None:
             spans.append((start, e.time))
             start = None
     if start is not None:
