@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from . import storage
+from . import git, storage
 from .card import CardError, check_card_against_pointer, validate_card
 from .errors import WeightopsError
 from .hashing import hash_file
@@ -58,10 +58,11 @@ class AuditReport:
                 "findings": [f.to_dict() for f in self.findings]}
 
 
-def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: bool = True) -> AuditReport:
+def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: bool = True,
+          offline: bool = False) -> AuditReport:
+    """`remote`: DVC remote name; `rehash`: hash objects found locally; `offline`: do not ask
+    the git remote for its tags."""
     project = Project(repo)
-    from . import git
-
     refs = git.list_tags(project.root)
     registry = Registry(refs, project.default_model)
     findings: list[Finding] = []
@@ -71,6 +72,8 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
             findings.append(Finding("lightweight-tag", r.name, f"{r.name} is a lightweight tag: GTO and `dvc artifacts` "
                                     "ignore it and it records no sha256; replace it with `weightops release` "
                                     "(an annotated tag) under a new version"))
+    if not offline:
+        findings += _diverged(project, registry_tags)
     count = 0
     hashed: dict[str, str] = {}
     for model in registry.models():
@@ -86,6 +89,18 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
             findings += _stage_records(registry, model, v.version, v.tag, located)
             findings += _object(project, v.tag, located, remote)
     return AuditReport(tuple(findings), count, len(registry_tags))
+
+
+def _diverged(project: Project, refs: list) -> list[Finding]:
+    """Registry tags the git remote has on another commit: one side was moved (`git tag -f`
+    and a force-push); `git fetch --tags` keeps the local one, so the clones disagree."""
+    name = git.default_remote(project.root)
+    theirs = git.remote_tags(project.root, name) if name else None
+    if not theirs:
+        return []
+    return [Finding("moved-tag", r.name, f"{r.name} is on {r.commit[:12]} here but on {theirs[r.name][:12]} in git "
+                    f"remote '{name}': a tag was moved and force-pushed; find out which is right before deploying it")
+            for r in refs if r.name in theirs and theirs[r.name] != r.commit]
 
 
 def _moved(registry: Registry, model: str, v) -> list[Finding]:

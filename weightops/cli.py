@@ -379,13 +379,14 @@ def guard_cmd(
 def audit_cmd(
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name (default: the one configured at each commit)."),
     no_hash: bool = typer.Option(False, "--no-hash", help="Skip re-hashing objects found in the DVC cache or a local remote."),
+    offline: bool = typer.Option(False, "--offline", help="Do not compare tags with the git remote's."),
     repo: Path = REPO,
     as_json: bool = JSON,
 ) -> None:
     """Check the whole registry: moved tags, cards vs pointers, objects in the remote, lightweight tags."""
     from .audit import audit
 
-    report = audit(repo, remote=remote, rehash=not no_hash)
+    report = audit(repo, remote=remote, rehash=not no_hash, offline=offline)
     if as_json:
         _print_json(report.to_dict())
     else:

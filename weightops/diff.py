@@ -108,12 +108,7 @@ def _disk_reader(project: Project) -> Reader:
 def _dvcyamls(project: Project, commit: str | None) -> list[str]:
     if commit is not None:
         return git.ls_tree_paths(project.root, commit, ("dvc.yaml",))
-    found = []
-    for f in project.root.rglob("dvc.yaml"):
-        rel = f.relative_to(project.root).as_posix()
-        if not any(part.startswith(".") for part in rel.split("/")[:-1]):
-            found.append(rel)
-    return sorted(found)
+    return [p for p in git.ls_files_named(project.root, "dvc.yaml") if (project.root / p).is_file()]
 
 
 def models_at(project: Project, commit: str | None) -> dict[str, ModelState]:

@@ -266,13 +266,27 @@ def ls_tree_paths(repo: str | os.PathLike, rev: str, names: tuple[str, ...]) -> 
     return [p for p in ls_tree(repo, rev) if p.rsplit("/", 1)[-1] in names]
 
 
-def tag_object_name(repo: str | os.PathLike, name: str) -> str | None:
-    """The tag name an annotated tag object itself records (`tag` header), which stays the
-    same when the object is re-pointed under another ref."""
-    proc = run(["cat-file", "tag", f"refs/tags/{_safe(name)}"], cwd=repo, check=False)
+def ls_files_named(repo: str | os.PathLike, name: str) -> list[str]:
+    """Tracked and untracked-but-not-ignored files called `name`, anywhere in the work tree
+    (git walks it, honouring .gitignore, so virtualenvs and data folders are skipped)."""
+    out = run(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
+               name, f"*/{name}"], cwd=repo).stdout
+    return sorted({p for p in out.split("\0") if p})
+
+
+def remote_tags(repo: str | os.PathLike, remote: str) -> dict[str, str] | None:
+    """Tag name -> peeled commit on `remote` (one `git ls-remote`), or None when unreachable."""
+    proc = run(["ls-remote", "--tags", "--", _safe(remote)], cwd=repo, check=False, timeout=60)
+    if proc.returncode != 0:
+        return None
+    tags: dict[str, str] = {}
     for line in proc.stdout.splitlines():
-        if line.startswith("tag "):
-            return line[4:].strip()
-        if not line:
-            break
-    return None
+        sha, _, ref = line.partition("\t")
+        if not ref.startswith("refs/tags/"):
+            continue
+        name = ref[len("refs/tags/"):]
+        if name.endswith("^{}"):
+            tags[name[:-3]] = sha          # the peeled commit wins over the tag object
+        else:
+            tags.setdefault(name, sha)
+    return tags

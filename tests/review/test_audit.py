@@ -78,3 +78,24 @@ def test_audit_catches_missing_object_and_report_is_frozen(project):
         report.findings[0].kind = "x"  # type: ignore[misc]
     assert isinstance(report.findings[0], Finding)
     assert report.to_dict()["ok"] is False
+
+
+def test_audit_catches_tag_force_pushed_to_the_git_remote(project, tmp_path):
+    import subprocess
+
+    project.release("v1.0.0", at=T0)
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(project.root), str(origin)], check=True)
+    project.git("remote", "add", "origin", str(origin))
+    assert project.wo("audit").returncode == 0
+    # a colleague moves the tag in their clone and force-pushes it
+    other = tmp_path / "other"
+    subprocess.run(["git", "clone", "-q", str(origin), str(other)], check=True)
+    subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "x"], cwd=other, check=True)
+    subprocess.run(["git", "tag", "-f", "-a", "v1.0.0", "-m", "moved"], cwd=other, check=True, capture_output=True)
+    subprocess.run(["git", "push", "-q", "-f", "origin", "v1.0.0"], cwd=other, check=True, capture_output=True)
+    project.git("fetch", "-q", "--tags", "origin", check=False)  # git keeps the local tag
+    report = audit(project.root)
+    assert [(f.kind, f.tag) for f in report.findings] == [("moved-tag", "v1.0.0")]
+    assert "in git remote 'origin'" in report.findings[0].message
+    assert audit(project.root, offline=True).ok
