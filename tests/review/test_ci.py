@@ -167,3 +167,22 @@ def test_check_tag_refuses_card_invalid_against_schema(project):
     project.git("commit", "-qam", "broken card")
     project.git("tag", "-a", "v1.0.0", "-m", "x")
     assert_one_line_error(project.wo("ci", "check-tag", "v1.0.0"), 5, "v1.0.0", "not valid at artifact/md5")
+
+
+def test_gitlab_rules_pick_the_right_tags():
+    doc = yaml.safe_load(template_path(WORKFLOWS["gitlab"]).read_text())
+
+    def runs(job, tag):
+        cond = doc[job]["rules"][0]["if"]
+        ok = []
+        for part in re.split(r"\s*(?:&&|\|\|)\s*", cond):
+            m = re.fullmatch(r"\$CI_COMMIT_TAG (=~|!~) /(.*)/", part)
+            hit = re.search(m[2], tag) is not None
+            ok.append(hit if m[1] == "=~" else not hit)
+        return all(ok) if "&&" in cond else any(ok)
+
+    for tag, check, notes in [("v1.2.0", True, True), ("clf@v1.2.0-rc.1", True, True),
+                              ("clf#production#3", True, False), ("clf#staging!#4", True, False),
+                              ("docs-update", False, False)]:
+        assert runs("weightops-check-tag", tag) is check, tag
+        assert runs("weightops-release-notes", tag) is notes and runs("weightops-release", tag) is notes, tag
