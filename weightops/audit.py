@@ -167,7 +167,7 @@ def _moved(registry: Registry, model: str, v) -> list[Finding]:
     """Stage tags written for this version sit on the commit the version tag had then."""
     found = []
     for e in registry.events(model):
-        if e.kind is Kind.ASSIGN and e.meta.get("version") == v.version and e.commit != v.commit:
+        if e.kind in (Kind.ASSIGN, Kind.UNASSIGN) and e.meta.get("version") == v.version and e.commit != v.commit:
             found.append(Finding("moved-tag", v.tag, f"{v.tag} points at {v.commit[:12]} but {e.tag} recorded "
                                  f"{v.version} on {e.commit[:12]}: the version tag was moved (git tag -f); "
                                  f"restore it with `git tag -f {v.tag} {e.commit[:12]}` after checking which is right"))

@@ -248,7 +248,7 @@ def _number(v: object) -> bool:
     return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
-def _fmt(v: object) -> str:
+def fmt_value(v: object) -> str:
     if v is None:
         return "-"
     if isinstance(v, float):
@@ -256,14 +256,14 @@ def _fmt(v: object) -> str:
     return str(v)
 
 
-def _delta(c: Change) -> str:
+def fmt_delta(c: Change) -> str:
     d = c.delta
     if d is None:
         return ""
     return f"{d:+.6g}"
 
 
-def _size(n: int | None) -> str:
+def fmt_size(n: int | None) -> str:
     if n is None:
         return "-"
     for unit in ("B", "KiB", "MiB", "GiB"):
@@ -273,10 +273,10 @@ def _size(n: int | None) -> str:
     return str(n)
 
 
-def _signed_size(n: int | None) -> str:
+def fmt_signed_size(n: int | None) -> str:
     if n is None:
         return ""
-    return ("+" if n >= 0 else "-") + _size(abs(n))
+    return ("+" if n >= 0 else "-") + fmt_size(abs(n))
 
 
 def _model_dict(m: ModelDiff) -> dict:
@@ -301,20 +301,20 @@ def render_text(report: DiffReport) -> str:
     for m in report.models:
         lines += ["", f"{m.model} ({m.status}{', weights changed' if m.weights_changed else ', weights unchanged'})"]
         o, n = m.old, m.new
-        lines.append(f"  md5     {_fmt(o.md5 if o else None)} -> {_fmt(n.md5 if n else None)}")
-        lines.append(f"  sha256  {_fmt(o.sha256 if o else None)} -> {_fmt(n.sha256 if n else None)}")
-        delta = f" ({_signed_size(m.size_delta)})" if m.size_delta is not None else ""
-        lines.append(f"  size    {_size(o.size if o else None)} -> {_size(n.size if n else None)}{delta}")
+        lines.append(f"  md5     {fmt_value(o.md5 if o else None)} -> {fmt_value(n.md5 if n else None)}")
+        lines.append(f"  sha256  {fmt_value(o.sha256 if o else None)} -> {fmt_value(n.sha256 if n else None)}")
+        delta = f" ({fmt_signed_size(m.size_delta)})" if m.size_delta is not None else ""
+        lines.append(f"  size    {fmt_size(o.size if o else None)} -> {fmt_size(n.size if n else None)}{delta}")
         for section, changes in m.sections.items():
             lines.append(f"  {section}:")
             for c in changes:
-                d = _delta(c)
-                lines.append(f"    {c.key}: {_fmt(c.old)} -> {_fmt(c.new)}{f' ({d})' if d else ''}")
+                d = fmt_delta(c)
+                lines.append(f"    {c.key}: {fmt_value(c.old)} -> {fmt_value(c.new)}{f' ({d})' if d else ''}")
     return "\n".join(lines)
 
 
-def _md(v: object) -> str:
-    text = _fmt(v).replace("|", "\\|").replace("\n", " ")
+def md_value(v: object) -> str:
+    text = fmt_value(v).replace("|", "\\|").replace("\n", " ")
     return f"`{text}`" if v is not None else "-"
 
 
@@ -327,13 +327,13 @@ def render_markdown(report: DiffReport) -> str:
         flag = "weights changed" if m.weights_changed else "weights unchanged, card changed"
         out += [f"#### `{m.model}` ({m.status}: {flag})", "",
                 "| | before | after | change |", "| --- | --- | --- | --- |",
-                f"| md5 | {_md(o.md5 if o else None)} | {_md(n.md5 if n else None)} | |",
-                f"| sha256 | {_md(o.sha256 if o else None)} | {_md(n.sha256 if n else None)} | |",
-                f"| size | {_size(o.size if o else None)} | {_size(n.size if n else None)} | {_signed_size(m.size_delta)} |",
+                f"| md5 | {md_value(o.md5 if o else None)} | {md_value(n.md5 if n else None)} | |",
+                f"| sha256 | {md_value(o.sha256 if o else None)} | {md_value(n.sha256 if n else None)} | |",
+                f"| size | {fmt_size(o.size if o else None)} | {fmt_size(n.size if n else None)} | {fmt_signed_size(m.size_delta)} |",
                 ""]
         for section, changes in m.sections.items():
             out += [f"**{section}**", "", "| key | before | after | change |", "| --- | --- | --- | --- |"]
-            out += [f"| {c.key} | {_md(c.old)} | {_md(c.new)} | {_delta(c)} |" for c in changes]
+            out += [f"| {c.key} | {md_value(c.old)} | {md_value(c.new)} | {fmt_delta(c)} |" for c in changes]
             out.append("")
     return "\n".join(out).rstrip() + "\n"
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from .diff import Change, _delta, _fmt, _md, _size, _signed_size, flatten, section_changes
+from .diff import Change, fmt_delta, fmt_value, md_value, fmt_size, fmt_signed_size, flatten, section_changes
 from .errors import NotFoundError, UsageError
 from .project import Located, Project
 from .registry import Version, iso
@@ -72,10 +72,10 @@ def render_notes(model: str, version: Version, located: Located, prev: Version |
            f"| path | `{art.get('path')}` ({art.get('format')}) |",
            f"| sha256 | `{art.get('sha256')}` |",
            f"| md5 (DVC) | `{located.pointer.md5}` |",
-           f"| size | {_size(art.get('size'))} |"]
+           f"| size | {fmt_size(art.get('size'))} |"]
     if prev_located is not None:
         delta = (art.get("size") or 0) - ((prev_located.card.get("artifact") or {}).get("size") or 0)
-        out.append(f"| size vs {prev.version} | {_signed_size(delta)} |")
+        out.append(f"| size vs {prev.version} | {fmt_signed_size(delta)} |")
     out += ["", "### Lineage", "",
             f"- released from commit `{version.commit}`",
             f"- trained from commit `{lineage.get('commit') or '(none yet)'}`"
@@ -83,7 +83,7 @@ def render_notes(model: str, version: Version, located: Located, prev: Version |
             f"- produced by DVC stage `{lineage.get('stage') or '-'}` at {lineage.get('created_at') or '-'}"]
     params = flatten(lineage.get("params") or {})
     if params:
-        out.append("- params: " + ", ".join(f"`{k}={_fmt(v)}`" for k, v in params.items()))
+        out.append("- params: " + ", ".join(f"`{k}={fmt_value(v)}`" for k, v in params.items()))
     for path, md5 in sorted((lineage.get("deps") or {}).items()):
         out.append(f"- data/code dependency `{path}` md5 `{md5}`")
     out += ["", f"### Metrics{f' vs {prev.version}' if prev else ''}", ""]
@@ -96,12 +96,12 @@ def render_notes(model: str, version: Version, located: Located, prev: Version |
                 "| --- | --- | --- | --- |"]
         for key in sorted(set(metrics) | set(old)):
             c = Change(key, old.get(key), metrics.get(key))
-            out.append(f"| {key} | {_md(c.new)} | {_md(c.old)} | {_delta(c)} |")
+            out.append(f"| {key} | {md_value(c.new)} | {md_value(c.old)} | {fmt_delta(c)} |")
     if prev_located is not None:
         changed = section_changes(flatten((prev_located.card.get("lineage") or {}).get("params") or {}), params)
         if changed:
             out += ["", f"Params changed since {prev.version}: "
-                    + ", ".join(f"`{c.key}` {_fmt(c.old)} → {_fmt(c.new)}" for c in changed)]
+                    + ", ".join(f"`{c.key}` {fmt_value(c.old)} → {fmt_value(c.new)}" for c in changed)]
     out += ["", "### Environment", "",
             f"- Python {env.get('python') or '-'} on {env.get('platform') or '-'}",
             f"- CPU {env.get('cpu') or '-'}; GPU {env.get('gpu') or 'none'}; CUDA {env.get('cuda') or 'none'}"]

@@ -138,4 +138,7 @@ def policy_gate(ctx) -> dict[str, str]:
     check_order(policy, events, ctx.model, version, ctx.stage, ctx.now)
     check_min_time(policy, events, ctx.model, version, ctx.stage, ctx.now)
     check_branches(policy, ctx.project.root, ctx.version.commit, ctx.model, version)
-    return {"policy": "ok"}
+    rules = [name for name, on in (("stage_order", policy.previous_stage(ctx.stage)),
+                                   ("min_time", dict(policy.min_time).get(ctx.stage)),
+                                   ("branches", policy.branches)) if on]
+    return {"policy": ", ".join(rules) + " ok"} if rules else {}

@@ -28,7 +28,7 @@ def test_stage_order_refuses_then_allows(project):
     assert _promote(project, "v1.0.0", "staging", T0 + 20).returncode == 0
     ok = _promote(project, "v1.0.0", "production", T0 + 30)
     assert ok.returncode == 0, ok.stderr
-    assert "policy: ok" in project.git("tag", "-l", "--format=%(contents)", "clf#production#2")
+    assert "policy: stage_order ok" in project.git("tag", "-l", "--format=%(contents)", "clf#production#2")
     # stages outside the order are not restricted
     assert _promote(project, "v1.0.0", "shadow", T0 + 40).returncode == 0
 
