@@ -61,7 +61,12 @@ def check_tag(tag: str, *, repo: str | os.PathLike = ".", remote: str | None = N
     version = parsed.version
     if parsed.kind in (Kind.ASSIGN, Kind.UNASSIGN):
         event = next((e for e in registry.events(model, stage=parsed.stage) if e.tag == tag), None)
-        version = event.version if event else meta.get("version")
+        version = event.version if event else None
+        claimed = meta.get("version")
+        if claimed and version != claimed and parsed.kind is Kind.ASSIGN:
+            raise IntegrityError(f"{tag} records {model} {claimed}, but {claimed} is not registered on its commit "
+                                 f"{commit[:12]} (was the version tag moved?); run `weightops audit`",
+                                 expected=claimed, actual=version, ref=tag)
     base = CheckedTag(tag, parsed.kind.value, model, version, parsed.stage, commit, None, None, None, ())
     if parsed.kind not in (Kind.REGISTER, Kind.ASSIGN):
         return base  # nothing new to download: removing a stage or version needs no bytes

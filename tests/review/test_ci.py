@@ -186,3 +186,12 @@ def test_gitlab_rules_pick_the_right_tags():
                               ("docs-update", False, False)]:
         assert runs("weightops-check-tag", tag) is check, tag
         assert runs("weightops-release-notes", tag) is notes and runs("weightops-release", tag) is notes, tag
+
+
+def test_check_tag_refuses_stage_tag_whose_version_tag_moved(project):
+    project.release("v1.0.0", at=1_700_000_000)
+    project.wo("promote", "v1.0.0", "staging", check=True, env={"WEIGHTOPS_NOW": "1700000100"})
+    project.git("commit", "-q", "--allow-empty", "-m", "later")
+    project.git("tag", "-f", "-a", "v1.0.0", "-m", "moved")
+    assert_one_line_error(project.wo("ci", "check-tag", "clf#staging#1"), 4, "clf#staging#1", "v1.0.0",
+                          "weightops audit")
