@@ -110,3 +110,15 @@ def test_card_sections_compared():
     assert "weights unchanged, card changed" in render_markdown(DiffReport("a", "b", (d,)))
     # identical states are not a change
     assert compare(ModelState("m", "w.pt", "1" * 32, 10, card), ModelState("m", "w.pt", "1" * 32, 10, card)) is None
+
+
+def test_added_and_removed_models():
+    card = {"artifact": {"sha256": "c" * 64}, "metrics": {"acc": 0.8}}
+    added = compare(None, ModelState("det", "models/det.onnx", "2" * 32, 2048, card))
+    assert added.status == "added" and added.weights_changed and added.size_delta is None
+    assert added.sections["metrics"][0].old is None and added.sections["metrics"][0].new == 0.8
+    removed = compare(ModelState("det", "models/det.onnx", "2" * 32, 2048, card), None)
+    assert removed.status == "removed"
+    text = render_text(DiffReport("a", "b", (added, removed)))
+    assert "det (added, weights changed)" in text and "size    - -> 2.0 KiB" in text
+    assert "det (removed, weights changed)" in text
