@@ -21,7 +21,14 @@ __all__ = [
     "Resolved", "resolve",
     "release", "init_project", "make_card", "list_versions",
     "pull", "lock", "verify", "Pulled", "Verified",
+    "diff_models", "release_notes", "check_tag", "guard_files", "audit_registry",
 ]
+
+# Review and CI (lazy): exported name -> (module, function). Exported names differ from module
+# names: importing `weightops.audit` sets the package attribute `audit` to the module.
+_REVIEW = {"diff_models": ("diff", "diff"), "release_notes": ("notes", "release_notes"),
+           "check_tag": ("ci", "check_tag"), "guard_files": ("guard", "guard"),
+           "audit_registry": ("audit", "audit")}
 
 
 def __getattr__(name: str):
@@ -38,4 +45,8 @@ def __getattr__(name: str):
     if name in ("pull", "lock", "verify", "Pulled", "Verified"):  # deploy path (issue 4)
         from . import deploy
         return getattr(deploy, name)
+    if name in _REVIEW:
+        import importlib
+        module, func = _REVIEW[name]
+        return getattr(importlib.import_module(f".{module}", __name__), func)
     raise AttributeError(f"module 'weightops' has no attribute {name!r}")
