@@ -146,24 +146,28 @@ def test_parallel_ranged_gets_verify_in_one_pass(s3_project, tmp_path, monkeypat
     assert not (tmp_path / "v").exists() and no_leftovers(tmp_path) == []
 
 
-def _big_release(project, bucket, size: int) -> bytes:
-    """Replace the weights by `size` bytes and release them: pointer (dvc.lock), card, object."""
+def _big_release(project, bucket, size: int) -> str:
+    """Replace the weights by `size` bytes and release them: pointer (dvc.lock), card, object.
+    Streams (never holds the bytes) so this pytest process stays small. Returns the sha256."""
     from weightops.api import make_card
+    from weightops.hashing import hash_file
 
-    data = (hashlib.sha256(b"seed").digest() * (size // 32 + 1))[:size]
-    project.weights.write_bytes(data)
-    md5 = hashlib.md5(data).hexdigest()
+    block = hashlib.sha256(b"seed").digest() * (1024 * 1024 // 32)
+    with open(project.weights, "wb") as f:
+        for start in range(0, size, len(block)):
+            f.write(block[:min(len(block), size - start)])
+    d = hash_file(project.weights)
     lock = yaml.safe_load((project.root / "dvc.lock").read_text())
     for out in lock["stages"]["train"]["outs"]:
         if out["path"].endswith("clf.safetensors"):
-            out.update(md5=md5, size=size)
+            out.update(md5=d.md5, size=size)
     (project.root / "dvc.lock").write_text(yaml.safe_dump(lock, sort_keys=False))
     make_card(project.weights, project.card, model="clf")
     project.git("add", "-A")
     project.git("commit", "-qm", "big weights")
-    bucket.put(f"dvcstore/files/md5/{md5[:2]}/{md5[2:]}", data)
+    bucket.client.upload_file(str(project.weights), bucket.name, f"dvcstore/files/md5/{d.md5[:2]}/{d.md5[2:]}")
     project.release("v2.0.0", push=False)
-    return data
+    return d.sha256
 
 
 def test_endpoint_stopped_mid_download_gives_a_clear_error_and_no_file(project, tmp_path):
@@ -242,10 +246,10 @@ def test_dropped_connection_resumes_where_it_stopped(project, bucket, tmp_path):
         cfg = project.root / ".dvc" / "config"
         cfg.write_text(cfg.read_text().replace(bucket.endpoint, proxy.endpoint))
         project.git("commit", "-qam", "through a flaky network")
-        data = _big_release(project, bucket, 8 * 1024 * 1024)
+        sha = _big_release(project, bucket, 8 * 1024 * 1024)
         out = tmp_path / "w"
         result = project.wo_json("pull", "v2.0.0", "-o", str(out))
-        assert out.read_bytes() == data and result["transferred"] == len(data)
+        assert hashlib.sha256(out.read_bytes()).hexdigest() == sha and result["transferred"] == 8 * 1024 * 1024
         assert proxy.cuts == 1
         resumed = [r for r in proxy.requests if b"range: bytes=" in bytes(r).lower()]
         assert len(resumed) == 1 and b"if-match:" in bytes(resumed[0]).lower()
