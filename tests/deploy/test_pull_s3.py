@@ -111,38 +111,70 @@ def test_credentials_from_the_environment_and_never_written(project, bucket, tmp
     assert_one_line_error(proc, 1, "s3store", "credentials")
 
 
-def test_python_api_returns_the_verified_path_and_raises_typed_errors(s3_project, tmp_path):
-    import weightops
+def run_python(code: str, cwd, *args: str) -> dict:
+    """Application code in its own process (as a service would call the API); prints JSON.
+    Also keeps boto3 out of the pytest process, whose RSS other tests' children inherit."""
+    import os
+    import subprocess
+    import sys
 
+    from helpers import ROOT
+    proc = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True,
+                          env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
+API_CALLER = """
+import json, sys, weightops
+try:
+    path = weightops.pull("production", sys.argv[1])
+    print(json.dumps({"path": str(path), "type": type(path).__name__}))
+except weightops.IntegrityError as e:
+    print(json.dumps({"error": type(e).__name__, "expected": e.expected, "actual": e.actual, "ref": e.ref,
+                      "exit_code": e.exit_code, "is_weightops_error": isinstance(e, weightops.WeightopsError)}))
+"""
+
+
+def test_python_api_returns_the_verified_path_and_raises_typed_errors(s3_project, tmp_path):
     assign_stage(s3_project, "production", "v1.0.0")
-    dest = weightops.pull("production", tmp_path / "w.safetensors", repo=s3_project.root)
-    assert dest == tmp_path / "w.safetensors" and dest.read_bytes() == s3_project.weights.read_bytes()
-    s3_project.bucket.put(s3_project.s3_key, b"\0" * len(s3_project.weights.read_bytes()))
-    with pytest.raises(weightops.IntegrityError) as err:
-        weightops.pull("production", tmp_path / "other.safetensors", repo=s3_project.root)
-    assert err.value.expected == card_sha(s3_project)
-    assert err.value.actual == hashlib.sha256(b"\0" * len(s3_project.weights.read_bytes())).hexdigest()
-    assert err.value.ref == "v1.0.0" and err.value.exit_code == 4
+    dest = tmp_path / "w.safetensors"
+    done = run_python(API_CALLER, s3_project.root, str(dest))
+    assert done == {"path": str(dest), "type": "PosixPath"}
+    assert dest.read_bytes() == s3_project.weights.read_bytes()
+    size = len(s3_project.weights.read_bytes())
+    s3_project.bucket.put(s3_project.s3_key, b"\0" * size)
+    err = run_python(API_CALLER, s3_project.root, str(tmp_path / "other.safetensors"))
+    assert err == {"error": "IntegrityError", "expected": card_sha(s3_project),
+                   "actual": hashlib.sha256(b"\0" * size).hexdigest(), "ref": "v1.0.0", "exit_code": 4,
+                   "is_weightops_error": True}
     assert not (tmp_path / "other.safetensors").exists()
 
 
-def test_parallel_ranged_gets_verify_in_one_pass(s3_project, tmp_path, monkeypatch):
-    from weightops import deploy, transfer
+RANGED = """
+import json, sys
+from weightops import deploy, transfer
+transfer.PART, transfer.CHUNK = 32, 10      # many parts even for the tiny test model
+seen = []
+try:
+    done = deploy.pull_detailed("v1.0.0", sys.argv[1], jobs=4, progress=lambda n, total: seen.append(n))
+    print(json.dumps({"transferred": done.transferred, "seen": seen}))
+except deploy.IntegrityError as e:
+    print(json.dumps({"error": str(e)}))
+"""
 
-    monkeypatch.setattr(transfer, "PART", 32)      # many parts even for the tiny test model
-    monkeypatch.setattr(transfer, "CHUNK", 10)
-    seen = []
-    done = deploy.pull_detailed("v1.0.0", tmp_path / "w", repo=s3_project.root, jobs=4,
-                                progress=lambda n, total: seen.append(n))
+
+def test_parallel_ranged_gets_verify_in_one_pass(s3_project, tmp_path):
     data = s3_project.weights.read_bytes()
-    assert done.path.read_bytes() == data and done.transferred == len(data)
-    assert seen == sorted(seen) and seen[-1] == len(data)
     assert len(data) > 4 * 32                        # several parts
+    done = run_python(RANGED, s3_project.root, str(tmp_path / "w"))
+    assert (tmp_path / "w").read_bytes() == data and done["transferred"] == len(data)
+    assert done["seen"] == sorted(done["seen"]) and done["seen"][-1] == len(data) and len(done["seen"]) > 4
     mid = len(data) // 2
     bad = data[:mid] + bytes([data[mid] ^ 1]) + data[mid + 1:]
     s3_project.bucket.put(s3_project.s3_key, bad)
-    with pytest.raises(deploy.IntegrityError):
-        deploy.pull_detailed("v1.0.0", tmp_path / "v", repo=s3_project.root, jobs=4)
+    failed = run_python(RANGED, s3_project.root, str(tmp_path / "v"))
+    assert hashlib.sha256(bad).hexdigest() in failed["error"]
     assert not (tmp_path / "v").exists() and no_leftovers(tmp_path) == []
 
 
@@ -165,7 +197,8 @@ def _big_release(project, bucket, size: int) -> str:
     make_card(project.weights, project.card, model="clf")
     project.git("add", "-A")
     project.git("commit", "-qm", "big weights")
-    bucket.client.upload_file(str(project.weights), bucket.name, f"dvcstore/files/md5/{d.md5[:2]}/{d.md5[2:]}")
+    with open(project.weights, "rb") as f:  # one streamed PUT (upload_file would buffer parts)
+        bucket.client.put_object(Bucket=bucket.name, Key=f"dvcstore/files/md5/{d.md5[:2]}/{d.md5[2:]}", Body=f)
     project.release("v2.0.0", push=False)
     return d.sha256
 
