@@ -162,3 +162,35 @@ def test_directory_upgrade_fetches_only_changed_shards_and_swaps_whole(project, 
              for p in (deploy / "shards").rglob("*") if p.is_file()}
     assert files == {"model-00001.bin": SHARDS["model-00001.bin"], "model-00002.bin": b"D" * 6000}
     assert sorted(p.name for p in deploy.iterdir()) == ["shards", "unrelated.txt"]
+
+
+def test_progress_bar_on_a_terminal_only(project, tmp_path):
+    import pty
+    import subprocess
+    import sys
+
+    from helpers import ROOT
+    project.release("v1.0.0")
+
+    def stderr_of(*args: str, tty: bool) -> str:
+        master, slave = pty.openpty() if tty else os.pipe()[::-1]
+        proc = subprocess.Popen([sys.executable, "-m", "weightops", "pull", "v1.0.0", *args], cwd=project.root,
+                                stdout=subprocess.DEVNULL, stderr=slave, env=dict(os.environ, PYTHONPATH=str(ROOT)))
+        os.close(slave)
+        chunks = []
+        while True:
+            try:
+                data = os.read(master, 65536)
+            except OSError:   # the pty closes with EIO once the process is gone
+                break
+            if not data:
+                break
+            chunks.append(data)
+        assert proc.wait() == 0
+        os.close(master)
+        return b"".join(chunks).decode()
+
+    shown = stderr_of("-o", str(tmp_path / "a"), tty=True)
+    assert "/s" in shown and "100%" in shown            # bytes, percentage and rate
+    assert stderr_of("-o", str(tmp_path / "b"), "--json", tty=True) == ""
+    assert stderr_of("-o", str(tmp_path / "c"), tty=False) == ""
