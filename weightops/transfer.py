@@ -20,6 +20,7 @@ import os
 import queue
 import tempfile
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -239,7 +240,6 @@ def _s3_producer(store: Store, url: str, expected: Expected, ref: str | None):
     policy = store.policy
 
     def produce(put: Callable[[bytes], None]) -> None:
-        import time
         offset, etag, failures, last = 0, None, 0, ""
         while True:
             try:
