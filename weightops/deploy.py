@@ -92,6 +92,8 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
                   jobs: int | None = None, progress: transfer.Progress | None = None,
                   fsync: bool = False) -> Pulled:
     started = time.monotonic()
+    if expect_sha256 is not None and not _is_sha256(expect_sha256):
+        raise UsageError(f"--expect-sha256 {expect_sha256!r} is not 64 hex digits")
     pinned = read_lock(lock) if lock else None
     if pinned:
         if ref not in (None, pinned["version"], pinned.get("stage"), pinned["tag"]):
@@ -116,6 +118,10 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
         transferred, files = _pull_file(store, r, target, progress, fsync), 1
     log.info("pulled %s %s to %s (%d bytes transferred)", r.model, r.version, target, transferred)
     return Pulled(r, target, transferred, time.monotonic() - started, files)
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
 def pull(ref: str | None = "latest", dest: str | os.PathLike | None = None, **kwargs) -> Path:

@@ -81,6 +81,7 @@ def test_expect_sha256_wrong_halts_before_downloading(s3_project, tmp_path):
     proc = s3_project.wo("pull", "v1.0.0", "-o", str(out), "--expect-sha256", wrong)
     assert_one_line_error(proc, 4, wrong, card_sha(s3_project))
     assert not out.exists()
+    assert_one_line_error(s3_project.wo("pull", "v1.0.0", "-o", str(out), "--expect-sha256", "abc"), 2, "64 hex")
     ok = s3_project.wo_json("pull", "v1.0.0", "-o", str(out), "--expect-sha256", card_sha(s3_project).upper())
     assert ok["sha256"] == card_sha(s3_project) and out.is_file()
 
