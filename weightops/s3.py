@@ -3,8 +3,9 @@
 A client is built from the remote's options as `.dvc/config` and `.dvc/config.local` hold them
 (`endpointurl`, `region`, `profile`, `credentialpath`, `access_key_id`/`secret_access_key`/
 `session_token`, `use_ssl`, `ssl_verify`, `connect_timeout`, `read_timeout`), falling back to
-boto3's usual chain (environment, profile, instance role). Credentials are only read, never
-written anywhere. boto3 is imported here only, so `weightops resolve` never pays for it.
+botocore's usual chain (environment, profile, instance role). Credentials are only read, never
+written anywhere. botocore (already required by dvc-s3; boto3 is not needed) is imported here
+only, so `weightops resolve` never pays for it.
 
 Errors are mapped once, here: a missing object is NotFoundError naming the URL, a refused
 credential is WeightopsError naming the remote, transient failures are `Retryable`.
@@ -55,8 +56,7 @@ def split_url(url: str) -> tuple[str, str]:
 
 
 def client(remote: Remote, *, jobs: int = 1):
-    """A boto3 S3 client configured like dvc-s3 would configure itself for this remote."""
-    import boto3
+    """An S3 client configured like dvc-s3 would configure itself for this remote."""
     import botocore.config
     import botocore.session
 
@@ -66,12 +66,11 @@ def client(remote: Remote, *, jobs: int = 1):
         core.set_config_variable("credentials_file", opts["credentialpath"])
     if opts.get("configpath"):
         core.set_config_variable("config_file", opts["configpath"])
-    session = boto3.session.Session(botocore_session=core)
     kwargs: dict = {}
     endpoint = opts.get("endpointurl")
     if endpoint:
         kwargs["endpoint_url"] = endpoint
-    region = opts.get("region") or session.region_name or "us-east-1"
+    region = opts.get("region") or core.get_config_variable("region") or "us-east-1"
     kwargs["region_name"] = region
     if opts.get("access_key_id") and opts.get("secret_access_key"):
         kwargs["aws_access_key_id"] = opts["access_key_id"]
@@ -91,11 +90,11 @@ def client(remote: Remote, *, jobs: int = 1):
         # Custom endpoints (MinIO, Ceph, moto) rarely have per-bucket DNS names.
         s3={"addressing_style": "path" if endpoint else "auto"},
     )
-    return session.client("s3", config=config, **kwargs)
+    return core.create_client("s3", config=config, **kwargs)
 
 
 def translate(exc: BaseException, remote: Remote, url: str) -> BaseException:
-    """Map a boto3/botocore/urllib3 exception to Retryable or a WeightopsError."""
+    """Map a botocore/urllib3 exception to Retryable or a WeightopsError."""
     import botocore.exceptions as bx
 
     name = remote.name
