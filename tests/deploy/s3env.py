@@ -151,10 +151,11 @@ class CuttingProxy:
     exceeds `cut_after` bytes, mid-body, then forwards everything faithfully. Records what each
     connection's client sent, so a test can see the resumed request."""
 
-    def __init__(self, target: str, cut_after: int) -> None:
+    def __init__(self, target: str, cut_after: int, fail_first: int = 0) -> None:
         import threading
         self.target_port = int(target.rsplit(":", 1)[1])
         self.cut_after = cut_after
+        self.fail_first = fail_first    # answer this many first requests with a 503
         self.cuts = 0
         self.requests: list[bytearray] = []
         self.server = socket.socket()
@@ -170,6 +171,15 @@ class CuttingProxy:
                 client, _ = self.server.accept()
             except OSError:
                 return
+            if self.fail_first:
+                self.fail_first -= 1
+                client.recv(65536)
+                body = b"<Error><Code>SlowDown</Code><Message>slow down</Message></Error>"
+                client.sendall(b"HTTP/1.1 503 Service Unavailable\r\nContent-Type: application/xml\r\n"
+                               b"Content-Length: %d\r\nConnection: close\r\n\r\n%s" % (len(body), body))
+                client.close()
+                self.requests.append(bytearray(b"503"))
+                continue
             upstream = socket.create_connection(("127.0.0.1", self.target_port))
             record = bytearray()
             self.requests.append(record)

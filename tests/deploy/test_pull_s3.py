@@ -291,3 +291,29 @@ def test_dropped_connection_resumes_where_it_stopped(project, bucket, tmp_path):
         assert 0 < start <= 3 * 1024 * 1024                  # resumed, not restarted
     finally:
         proxy.close()
+
+
+def test_credentials_from_a_profile_named_in_the_dvc_config(s3_project, tmp_path):
+    (s3_project.root / ".dvc" / "config.local").unlink()          # no keys in the DVC config
+    creds = tmp_path / "aws-credentials"
+    creds.write_text(f"[deploy]\naws_access_key_id = {KEY_ID}\naws_secret_access_key = {SECRET}\n")
+    (s3_project.root / ".dvc" / "config.local").write_text(
+        f"['remote \"s3store\"']\n    profile = deploy\n    credentialpath = {creds}\n")
+    out = tmp_path / "w"
+    assert s3_project.wo_json("pull", "v1.0.0", "-o", str(out))["sha256"] == card_sha(s3_project)
+    (s3_project.root / ".dvc" / "config.local").write_text(
+        f"['remote \"s3store\"']\n    profile = nosuch\n    credentialpath = {creds}\n")
+    assert_one_line_error(s3_project.wo("pull", "v1.0.0", "-o", str(tmp_path / "x")), 1, "s3store", "nosuch")
+
+
+def test_5xx_answers_are_retried_with_backoff(s3_project, tmp_path):
+    proxy = CuttingProxy(s3_project.bucket.endpoint, cut_after=1 << 40, fail_first=2)
+    try:
+        # .dvc/config.local overrides the committed remote settings, as it does for DVC
+        local = s3_project.root / ".dvc" / "config.local"
+        local.write_text(local.read_text() + f"    endpointurl = {proxy.endpoint}\n")
+        out = tmp_path / "w"
+        assert s3_project.wo_json("pull", "v1.0.0", "-o", str(out))["sha256"] == card_sha(s3_project)
+        assert [bytes(r) for r in proxy.requests[:2]] == [b"503", b"503"] and len(proxy.requests) >= 3
+    finally:
+        proxy.close()
