@@ -222,3 +222,17 @@ def identity(repo: str | os.PathLike) -> str:
     ident = proc.stdout.strip()
     # "Name <email> 1700000000 +0000" -> "Name <email>"
     return ident.rsplit(" ", 2)[0] if ident else ""
+
+
+# ---- trust (issue 9): tag signatures and the trusted policy commit
+def verify_tag(repo: str | os.PathLike, name: str, allowed_signers: str | os.PathLike) -> subprocess.CompletedProcess:
+    """`git verify-tag --raw` of refs/tags/NAME with the given allowed-signers file (SSH).
+    stdout is the tag object's own name (to catch a signed tag replayed under another ref);
+    stderr carries ssh-keygen's or gpg's raw status lines."""
+    return run(["-c", f"gpg.ssh.allowedSignersFile={os.fspath(allowed_signers)}", "verify-tag", "--raw",
+                "--format=%(tag)", "--", f"refs/tags/{_safe(name)}"], cwd=repo, check=False)
+
+
+def try_rev_parse(repo: str | os.PathLike, rev: str) -> str | None:
+    proc = run(["rev-parse", "--verify", "--quiet", f"{_safe(rev)}^{{commit}}"], cwd=repo, check=False)
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
