@@ -226,11 +226,18 @@ def identity(repo: str | os.PathLike) -> str:
 
 # ---- trust (issue 9): tag signatures and the trusted policy commit
 def verify_tag(repo: str | os.PathLike, name: str, allowed_signers: str | os.PathLike) -> subprocess.CompletedProcess:
-    """`git verify-tag --raw` of refs/tags/NAME with the given allowed-signers file (SSH).
-    stdout is the tag object's own name (to catch a signed tag replayed under another ref);
-    stderr carries ssh-keygen's or gpg's raw status lines."""
+    """`git verify-tag --raw` of refs/tags/NAME with the given allowed-signers file (SSH);
+    stderr carries ssh-keygen's or gpg's raw status lines (`--format` would silence them)."""
     return run(["-c", f"gpg.ssh.allowedSignersFile={os.fspath(allowed_signers)}", "verify-tag", "--raw",
-                "--format=%(tag)", "--", f"refs/tags/{_safe(name)}"], cwd=repo, check=False)
+                "--", f"refs/tags/{_safe(name)}"], cwd=repo, check=False)
+
+
+def tag_object_names(repo: str | os.PathLike) -> dict[str, str]:
+    """ref name -> the name written inside its tag object (annotated tags only), in one process:
+    a signed tag copied to another ref keeps its own name inside."""
+    out = run(["for-each-ref", "--format=%(refname:strip=2)%00%(tag)", "refs/tags"], cwd=repo).stdout
+    pairs = (line.split("\0", 1) for line in out.splitlines() if "\0" in line)
+    return {ref: inner for ref, inner in pairs if inner}
 
 
 def try_rev_parse(repo: str | os.PathLike, rev: str) -> str | None:

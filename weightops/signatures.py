@@ -53,10 +53,10 @@ class Verification:
         return ids
 
 
-def parse_verify_output(tag: str, returncode: int, stdout: str, stderr: str) -> Verification:
-    """Pure: git verify-tag --raw --format=%(tag) output -> Verification."""
+def parse_verify_output(tag: str, returncode: int, stderr: str, object_name: str = "") -> Verification:
+    """Pure: `git verify-tag --raw` exit code and stderr, plus the name inside the tag object,
+    -> Verification."""
     lines = [line.strip() for line in stderr.splitlines() if line.strip()]
-    object_name = stdout.strip().splitlines()[0] if stdout.strip() else ""
     if any(line.startswith("[GNUPG:]") for line in lines):
         return _parse_gpg(tag, returncode, object_name, lines)
     for line in lines:
@@ -111,6 +111,7 @@ class Verifier:
         self.file = Path(self._dir.name) / "allowed_signers"
         self.file.write_text(allowed_signers or "")
         self._seen: dict[str, Verification] = {}
+        self._names: dict[str, str] | None = None
 
     def __enter__(self) -> "Verifier":
         return self
@@ -123,8 +124,10 @@ class Verifier:
 
     def __call__(self, tag: str) -> Verification:
         if tag not in self._seen:
+            if self._names is None:
+                self._names = git.tag_object_names(self.repo)
             proc = git.verify_tag(self.repo, tag, self.file)
-            self._seen[tag] = parse_verify_output(tag, proc.returncode, proc.stdout, proc.stderr)
+            self._seen[tag] = parse_verify_output(tag, proc.returncode, proc.stderr, self._names.get(tag, ""))
         return self._seen[tag]
 
 

@@ -39,6 +39,7 @@ from .tags import Kind, validate_stage
 from .yamlio import safe_load
 
 log = logging.getLogger(__name__)
+log.addHandler(logging.NullHandler())  # warnings reach callers that configure logging; the CLI prints its own
 DEFAULT_SIGNERS_FILE = ".weightops/allowed_signers"
 RELEASE = "release"   # the rule name for version (registration) tags
 
