@@ -167,6 +167,8 @@ def resolve_cmd(
     if as_json:
         _print_json(out)
     else:
+        if "skipped" in out:
+            out["skipped"] = ", ".join(s["tag"] for s in out["skipped"]) or "none"
         _print_fields(out)
 
 
@@ -323,11 +325,11 @@ def _verified_rows(repo: Path, model: Optional[str], rows: list, trust_policy: O
 
 
 def _trust_note(r: dict) -> str:
+    if not r["signed"]:
+        return "  unsigned"
     if r["verified"] and r["allowed"]:
         return f"  signed by {r['signer']} (verified)"
-    if r["signer"]:
-        return f"  signed by {r['signer']} ({r['problem']})"
-    return "  unsigned"
+    return f"  signed by {r['signer'] or 'an unknown key'}: {r['problem']}"
 
 
 

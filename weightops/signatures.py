@@ -42,8 +42,8 @@ class Verification:
 
     @property
     def signer(self) -> str:
-        """A name for messages: the principal, else the key fingerprint, else 'unsigned'."""
-        return self.principal or self.fingerprint or "unsigned"
+        """A name for messages: the principal, else the key fingerprint, else what is known."""
+        return self.principal or self.fingerprint or ("an unknown key" if self.format else "unsigned")
 
     def identities(self) -> set[str]:
         """Every name a policy entry may use for this signer."""

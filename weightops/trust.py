@@ -281,7 +281,7 @@ def sign_default(config) -> bool:
 # ------------------------------------------------------------------ history and audit
 def verify_events(project, events: Iterable[Event], policy_rev: str | None = None,
                   policy: Policy | None = None) -> dict[str, dict]:
-    """tag -> {signer, fingerprint, verified, allowed, problem} for each event (one git process
+    """tag -> {signer, fingerprint, signed, verified, allowed, problem} for each event (one git process
     per annotated tag; lightweight tags are unsigned without asking git). For `history --verify`
     and the audit."""
     policy = policy or load_policy(project, policy_rev)
@@ -291,7 +291,7 @@ def verify_events(project, events: Iterable[Event], policy_rev: str | None = Non
             verdict = verify(e.tag) if e.annotated else Verification(e.tag, False, problem="the tag is not signed")
             problem = judge(e, verdict, policy)
             result[e.tag] = {"signer": verdict.principal or verdict.fingerprint, "fingerprint": verdict.fingerprint,
-                             "verified": verdict.valid, "allowed": problem is None,
+                             "signed": verdict.signed, "verified": verdict.valid, "allowed": problem is None,
                              "problem": problem.reason if problem else None}
     return result
 
@@ -302,5 +302,6 @@ def annotate_rows(project, model: str, rows: list[dict], policy_rev: str | None 
     wanted = {r["tag"] for r in rows}
     events = [e for e in registry.events(model) if e.tag in wanted]
     checked = verify_events(project, events, policy_rev)
-    blank = {"signer": None, "fingerprint": None, "verified": False, "allowed": False, "problem": None}
+    blank = {"signer": None, "fingerprint": None, "signed": False, "verified": False, "allowed": False,
+             "problem": None}
     return [{**r, **checked.get(r["tag"], blank)} for r in rows]

@@ -93,11 +93,13 @@ def test_tampered_tag_fails_verification(signed, keys):
     out = json.loads(proc.stdout)
     assert out["tag"] == "v1.0.0"   # alice's genuine older assignment
     assert "clf#production#2" in proc.stderr and "incorrect signature" in proc.stderr
-    assert "alice@example.com" not in proc.stderr.split("clf#production#2")[1].split("\n")[0].split("signer")[0]
+    assert out["skipped"] == [{"tag": "clf#production#2", "signer": "an unknown key",
+                               "reason": "Signature verification failed: incorrect signature",
+                               "rule": f"trust.stages.production: release-managers at {policy[:12]}"}]
     hist = p.wo_json("history", "production", "--verify", "--trust-policy", policy)
     by_tag = {r["tag"]: r for r in hist}
     assert by_tag["clf#production#1"]["verified"] is True
-    assert by_tag["clf#production#2"]["verified"] is False
+    assert by_tag["clf#production#2"]["verified"] is False and by_tag["clf#production#2"]["signed"] is True
     assert "incorrect signature" in by_tag["clf#production#2"]["problem"]
 
 
@@ -216,7 +218,8 @@ def test_sign_on_release_and_rollback_and_history_shows_signers(signed, keys):
     rows = {r["tag"]: r for r in p.wo_json("history", "--verify", "--trust-policy", policy)}
     assert rows["v2.0.0"]["signer"] == "bob@example.com" and rows["v2.0.0"]["verified"] is True
     assert rows["v2.0.0"]["allowed"] is True   # bob is on the team, the release rule
-    assert rows["v1.0.0"]["signer"] is None and rows["v1.0.0"]["verified"] is False
+    assert rows["v1.0.0"]["signer"] is None and rows["v1.0.0"]["signed"] is False
+    assert rows["v1.0.0"]["verified"] is False
     assert rows["clf#production#3"]["action"] == "rollback" and rows["clf#production#3"]["signer"] == "alice@example.com"
     text = p.wo("history", "production", "--verify", "--trust-policy", policy, check=True).stdout
     assert "signed by alice@example.com (verified)" in text
