@@ -192,13 +192,20 @@ def judge(event: Event, verdict: Verification, policy: Policy) -> Skipped | None
 
 def select(events: Iterable[Event], verify: Callable[[str], Verification], policy: Policy,
            consistent: Callable[[Event], str | None] = lambda e: None) -> Trusted:
-    """Pure given `verify`: walk one stage's events newest first and stop at the first one the
-    policy lets weightops obey. An assignment that passes is the answer; a trusted
-    unassignment means the stage is empty. `verify` is called lazily (one git process each)."""
+    """Pure given `verify`: the registry's (GTO's) stage semantics over the events the policy
+    lets weightops obey. A stage is a label on versions; an unassignment removes it from one
+    version; the holder is the newest obeyed assignment whose version no newer obeyed
+    unassignment cleared. Events that fail are skipped (and reported), never obeyed.
+    Walks newest first and calls `verify` lazily (one git process each)."""
     skipped: list[Skipped] = []
+    cleared: set[str] = set()
+    cleared_by: str | None = None
     for event in sorted(events, key=lambda e: e.sort_key, reverse=True):
         if event.kind not in (Kind.ASSIGN, Kind.UNASSIGN):
             continue
+        key = event.version or event.commit
+        if event.kind is Kind.ASSIGN and key in cleared:
+            continue  # a newer, obeyed unassignment removed this label; nothing to verify
         verdict = verify(event.tag)
         problem = judge(event, verdict, policy)
         if problem is None and event.kind is Kind.ASSIGN:
@@ -208,9 +215,12 @@ def select(events: Iterable[Event], verify: Callable[[str], Verification], polic
         if problem is not None:
             log.warning("%s", problem.message())
             skipped.append(problem)
-            continue
-        return Trusted(event if event.kind is Kind.ASSIGN else None, tuple(skipped), verdict.signer, policy.rev)
-    return Trusted(None, tuple(skipped), None, policy.rev)
+        elif event.kind is Kind.UNASSIGN:
+            cleared.add(key)
+            cleared_by = cleared_by or verdict.signer
+        else:
+            return Trusted(event, tuple(skipped), verdict.signer, policy.rev)
+    return Trusted(None, tuple(skipped), cleared_by, policy.rev)
 
 
 # ------------------------------------------------------------------ what resolve, pull, lock, sync call
@@ -248,7 +258,8 @@ def trusted_stage(project, registry: Registry, model: str, stage: str, at: int |
             raise RefusedError(f"no assignment of '{model}' to '{stage}' passes the trust policy at "
                                f"{policy.rev[:12]}; {len(found.skipped)} skipped, newest: {found.skipped[0].message()}",
                                skipped=found.skipped)
-        raise NotFoundError(f"no version of '{model}' holds stage '{stage}': it was unassigned (signed by {found.signer})")
+        raise NotFoundError(f"no version of '{model}' holds stage '{stage}': it was unassigned"
+                            + (f" (signed by {found.signer})" if found.signer else ""))
     return found
 
 

@@ -77,8 +77,15 @@ def test_select_returns_newest_passing_assignment_and_skips_newer_ones():
                                                           ("clf#production#2", "bob@example.com")]
     assert "bob@example.com may not assign 'production'" in found.skipped[1].message()
     assert asked == ["clf#production!#3", "clf#production#2", "clf#production#1"]
-    # a trusted unassignment empties the stage; older assignments are not even verified
+    # a trusted unassignment removes v1.1.0's label (GTO's meaning): v1.0.0 holds the stage
+    # again, and the cleared assignment is not even verified
     verdicts["clf#production!#3"] = Verification("clf#production!#3", True, "ssh", "alice@example.com", FPR)
     asked.clear()
     found = select(events, lambda t: asked.append(t) or verdicts[t], policy)
-    assert found.event is None and found.skipped == () and asked == ["clf#production!#3"]
+    assert found.event.tag == "clf#production#1" and found.skipped == ()
+    assert asked == ["clf#production!#3", "clf#production#1"]
+    # ...and when every label is cleared by trusted unassignments, the stage is empty
+    events.append(_event("clf#production!#4", Kind.UNASSIGN, "production", "v1.0.0", 4))
+    verdicts["clf#production!#4"] = Verification("clf#production!#4", True, "ssh", "alice@example.com", FPR)
+    found = select(events, verdicts.__getitem__, policy)
+    assert found.event is None and found.skipped == () and found.signer == "alice@example.com"

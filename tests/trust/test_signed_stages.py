@@ -195,17 +195,17 @@ def test_config_default_requires_signed_production_and_no_require_signed_overrid
     assert p.wo_json("resolve", "staging")["version"] == "v1.1.0"
 
 
-def test_trusted_unassignment_empties_the_stage_but_an_unallowed_one_is_skipped(signed, keys):
+def test_unallowed_unassignment_is_skipped_and_a_trusted_one_empties_the_stage(signed, keys):
     p, policy = signed
     promote(p, keys["alice"], "v1.0.0", "production", T0 + 100)
     p.wo("demote", "production", "--sign", env=keys["bob"].env(T0 + 200), check=True)
+    assert_one_line_error(p.wo("resolve", "production"), 3, "production")   # plain resolve obeys bob
     proc = resolve(p, policy)
     assert json.loads(proc.stdout)["version"] == "v1.0.0"
-    assert "clf#production!#2" in proc.stderr and "bob@example.com" in proc.stderr
-    p.wo("promote", "v1.1.0", "production", "--sign", env=keys["alice"].env(T0 + 300), check=True)
-    p.wo("demote", "production", "--sign", env=keys["alice"].env(T0 + 400), check=True)
-    assert_one_line_error(resolve(p, policy), 3, "unassigned", "alice@example.com")
-
+    assert "clf#production!#2" in proc.stderr and "bob@example.com may not assign 'production'" in proc.stderr
+    promote(p, keys["bob"], "v1.0.0", "staging", T0 + 300)
+    p.wo("demote", "staging", "--sign", env=keys["alice"].env(T0 + 400), check=True)
+    assert_one_line_error(resolve(p, policy, "staging"), 3, "unassigned", "alice@example.com")
 
 def test_sign_on_release_and_rollback_and_history_shows_signers(signed, keys):
     p, policy = signed
