@@ -46,11 +46,12 @@ class Verification:
         return self.principal or self.fingerprint or ("an unknown key" if self.format else "unsigned")
 
     def identities(self) -> set[str]:
-        """Every name a policy entry may use for this signer."""
-        ids = {i for i in (self.principal, self.fingerprint) if i}
-        if self.format == "gpg" and self.fingerprint:
-            ids |= {f"gpg:{self.fingerprint}", self.fingerprint[-16:]}
-        return ids
+        """Every name a policy entry may use for this signer. SSH: the principal the trusted
+        allowed-signers file gave the key, or its fingerprint. GPG: the full fingerprint only
+        (a user id or short key id is whatever the key's maker typed)."""
+        if self.format == "gpg":
+            return {f"gpg:{self.fingerprint}", self.fingerprint} if self.fingerprint else set()
+        return {i for i in (self.principal, self.fingerprint) if i}
 
 
 def parse_verify_output(tag: str, returncode: int, stderr: str, object_name: str = "") -> Verification:

@@ -36,7 +36,7 @@ def test_parse_gpg_outputs():
              f"[GNUPG:] VALIDSIG {fpr} 2026-01-01 1767225600 0 4 0 22 10 00 {fpr}\n[GNUPG:] TRUST_UNDEFINED 0 pgp\n")
     good = parse_verify_output("t", 0, lines, "t")
     assert (good.valid, good.format, good.fingerprint, good.principal) == (True, "gpg", fpr, "Carol <carol@example.com>")
-    assert f"gpg:{fpr}" in good.identities()
+    assert good.identities() == {f"gpg:{fpr}", fpr}   # never the user id a key's maker typed
     bad = parse_verify_output("t", 1, "[GNUPG:] BADSIG 89ABCDEF01234567 Carol <carol@example.com>\n", "t")
     assert (bad.valid, bad.problem) == (False, "bad signature")
 

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
+
+import pytest
 
 from .signing import T0, allowed_signers
 from helpers import assert_one_line_error
@@ -250,3 +253,36 @@ def test_policy_without_trust_section_or_unknown_rev_refuses(signed, keys):
     assert_one_line_error(resolve(p, "no-such-rev"), 3, "no-such-rev")
     # a work tree with no remote and no pin: say how to name the trusted policy
     assert_one_line_error(p.wo("resolve", "production", "--require-signed"), 5, "--trust-policy")
+
+
+def test_gpg_signed_assignment_is_checked_by_fingerprint(signed, keys, tmp_path_factory, monkeypatch):
+    p, _ = signed
+    if shutil.which("gpg") is None:
+        pytest.skip("gpg is not installed")
+    home = tmp_path_factory.mktemp("gpg")
+    home.chmod(0o700)
+    monkeypatch.setenv("GNUPGHOME", str(home))
+    try:
+        for who in ("Carol <carol@example.com>", "Dave <dave@example.com>"):
+            subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", who, "ed25519", "sign", "never"],
+                           check=True, capture_output=True)
+        listing = subprocess.run(["gpg", "--list-keys", "--with-colons"], check=True, capture_output=True, text=True).stdout
+        carol, dave = [line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")][:2]
+        text = (p.root / "weightops.yaml").read_text()
+        (p.root / "weightops.yaml").write_text(text.replace("release-managers: [alice@example.com]",
+                                                            f'release-managers: [alice@example.com, "gpg:{carol}"]'))
+        p.git("commit", "-qam", "carol manages releases")
+        policy = p.head()
+
+        def gpg_env(fpr, at):
+            return {"GIT_CONFIG_COUNT": "1", "GIT_CONFIG_KEY_0": "user.signingkey", "GIT_CONFIG_VALUE_0": fpr,
+                    "WEIGHTOPS_NOW": str(at)}
+        p.wo("promote", "v1.0.0", "production", "--sign", env=gpg_env(carol, T0 + 100), check=True)
+        p.wo("promote", "v1.1.0", "production", "--sign", env=gpg_env(dave, T0 + 200), check=True)
+        proc = resolve(p, policy)
+        out = json.loads(proc.stdout)
+        assert out["version"] == "v1.0.0" and out["signer"] == "Carol <carol@example.com>"
+        assert [s["tag"] for s in out["skipped"]] == ["clf#production#2"]
+        assert "Dave <dave@example.com> may not assign 'production'" in proc.stderr
+    finally:
+        subprocess.run(["gpgconf", "--kill", "gpg-agent"], capture_output=True)
