@@ -20,6 +20,7 @@ __all__ = [
     "WeightopsError", "UsageError", "NotFoundError", "IntegrityError", "RefusedError",
     "Resolved", "resolve",
     "release", "init_project", "make_card", "list_versions",
+    "trusted_target", "verify_events", "load_policy",
 ]
 
 
@@ -34,4 +35,7 @@ def __getattr__(name: str):
     if name in ("make_card", "list_versions"):
         from . import api
         return getattr(api, name)
+    if name in ("trusted_target", "verify_events", "load_policy"):   # issue 9: trust
+        from . import trust
+        return getattr(trust, name)
     raise AttributeError(f"module 'weightops' has no attribute {name!r}")
