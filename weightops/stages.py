@@ -94,7 +94,9 @@ def promote(version: str, stage: str, *, model: str | None = None, repo: str | o
     located = project.locate(name, target.commit, ref=target.tag)
     require_card_matches(located.card, located.pointer, target.tag)
     current = registry.stage_event(name, stage)
-    if current is not None and current.version == target.version and action != "rollback":
+    # A signed re-assignment is not "nothing to do": deploy hosts that require signatures
+    # skip the unsigned or unallowed tag that holds the stage now (issue 9).
+    if current is not None and current.version == target.version and action != "rollback" and not sign:
         raise RefusedError(f"{target.version} of '{name}' already holds '{stage}' ({current.tag}); nothing to do")
     when = int(_time.time()) if now is None else now
     ctx = PromotionContext(project, registry, name, target, located, stage, when, dict(options))
