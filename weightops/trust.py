@@ -165,11 +165,14 @@ def policy_rev(project, rev: str | None = None) -> str:
 def load_policy(project, rev: str | None = None) -> Policy:
     """The trust policy at the trusted commit (two batched object reads)."""
     commit = policy_rev(project, rev)
-    text = git.read_blob(project.root, commit, CONFIG_FILE)
+    # One batched read for the config and the usual signers file; a second only when moved.
+    blobs = git.read_blobs(project.root, [f"{commit}:{CONFIG_FILE}", f"{commit}:{DEFAULT_SIGNERS_FILE}"])
+    text = blobs[f"{commit}:{CONFIG_FILE}"]
     if text is None:
         raise RefusedError(f"the trusted policy commit {commit[:12]} has no {CONFIG_FILE}; pass --trust-policy REV")
     policy = parse_policy(safe_load(text, f"{CONFIG_FILE} at {commit[:12]}"), commit)
-    signers = git.read_blob(project.root, commit, policy.signers_path)
+    signers = blobs[f"{commit}:{DEFAULT_SIGNERS_FILE}"] if policy.signers_path == DEFAULT_SIGNERS_FILE \
+        else git.read_blob(project.root, commit, policy.signers_path)
     if signers is None:
         log.warning("trusted policy %s has no %s: no SSH signature can verify", commit[:12], policy.signers_path)
     return Policy(commit, signers.decode("utf-8", "replace") if signers is not None else None,

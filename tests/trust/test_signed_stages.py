@@ -249,6 +249,11 @@ def test_policy_without_trust_section_or_unknown_rev_refuses(signed, keys):
     first = p.git("rev-list", "--max-parents=0", "HEAD")
     assert_one_line_error(resolve(p, first), 5, "no 'trust:' section")
     assert_one_line_error(resolve(p, "no-such-rev"), 3, "no-such-rev")
+    # the host's environment names the trusted commit too
+    env = {"WEIGHTOPS_TRUST_POLICY": first}
+    assert_one_line_error(p.wo("resolve", "production", "--require-signed", env=env), 5, "no 'trust:' section")
+    assert json.loads(p.wo("resolve", "production", "--require-signed", "--json",
+                           env={"WEIGHTOPS_TRUST_POLICY": policy}).stdout)["signer"] == "alice@example.com"
     # a work tree with no remote and no pin: say how to name the trusted policy
     assert_one_line_error(p.wo("resolve", "production", "--require-signed"), 5, "--trust-policy")
 
