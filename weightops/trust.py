@@ -41,7 +41,6 @@ from .yamlio import safe_load
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())  # warnings reach callers that configure logging; the CLI prints its own
 DEFAULT_SIGNERS_FILE = ".weightops/allowed_signers"
-RELEASE = "release"   # the rule name for version (registration) tags
 
 
 @dataclass(frozen=True)
@@ -68,6 +67,11 @@ class Policy:
             if identities & set(members):
                 return True
         return False
+
+    def lists(self, identities: set[str]) -> bool:
+        """Whether any rule or group names one of these identities."""
+        named = {e for entries in (*self.groups.values(), *self.stages.values(), self.release or ()) for e in entries}
+        return bool(identities & named)
 
     def describe(self, stage: str | None) -> str:
         name, entries = self.rule(stage)
@@ -187,6 +191,10 @@ def judge(event: Event, verdict: Verification, policy: Policy) -> Skipped | None
     if not verdict.valid:
         why = verdict.problem or "its signature does not verify"
         return Skipped(event.tag, verdict.signer, why if verdict.signed else "the tag is not signed", rule)
+    if verdict.format == "gpg" and not policy.lists(verdict.identities()):
+        # The host's keyring, not the policy, made the GPG signature valid: only a fingerprint
+        # the trusted policy names is "an allowed signer", even where a rule says "*".
+        return Skipped(event.tag, verdict.signer, f"GPG key {verdict.fingerprint} is not named in the trusted policy", rule)
     if not policy.allowed(stage, verdict.identities()):
         what = f"may not assign '{stage}'" if stage else "may not sign releases"
         return Skipped(event.tag, verdict.signer, f"{verdict.signer} {what}", rule)

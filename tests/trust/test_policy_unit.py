@@ -8,7 +8,7 @@ from weightops.errors import RefusedError, UsageError
 from weightops.registry import Event
 from weightops.signatures import Verification, parse_verify_output
 from weightops.tags import Kind
-from weightops.trust import parse_policy, select
+from weightops.trust import judge, parse_policy, select
 
 FPR = "SHA256:Cxp8m0Yg0lGXh/Fw5qpjw9QMKmFDv2+n4rtSHMJmKcw"
 DOC = {"trust": {"groups": {"rm": ["alice@example.com"], "team": ["alice@example.com", "bob@example.com"]},
@@ -89,3 +89,15 @@ def test_select_returns_newest_passing_assignment_and_skips_newer_ones():
     verdicts["clf#production!#4"] = Verification("clf#production!#4", True, "ssh", "alice@example.com", FPR)
     found = select(events, verdicts.__getitem__, policy)
     assert found.event is None and found.skipped == () and found.signer == "alice@example.com"
+
+
+def test_gpg_key_from_the_host_keyring_must_be_named_by_the_policy():
+    policy = parse_policy({"trust": {"stages": {"staging": ["*"]}}}, "a" * 40)
+    fpr = "0123456789ABCDEF0123456789ABCDEF01234567"
+    event = _event("clf#staging#1", Kind.ASSIGN, "staging", "v1.0.0", 1)
+    gpg = Verification("clf#staging#1", True, "gpg", "Eve <eve@example.com>", fpr)
+    assert "not named in the trusted policy" in judge(event, gpg, policy).reason
+    named = parse_policy({"trust": {"groups": {"ops": [f"gpg:{fpr}"]}, "stages": {"staging": ["*"]}}}, "a" * 40)
+    assert judge(event, gpg, named) is None
+    ssh = Verification("clf#staging#1", True, "ssh", "bob@example.com", FPR)
+    assert judge(event, ssh, policy) is None   # SSH: the trusted allowed-signers file already vouched
