@@ -308,9 +308,11 @@ def verify_events(project, events: Iterable[Event], policy_rev: str | None = Non
     and the audit."""
     policy = policy or load_policy(project, policy_rev)
     result: dict[str, dict] = {}
+    events = list(events)
     with Verifier(project.root, policy.allowed_signers) as verify:
+        verdicts = verify.many([e.tag for e in events if e.annotated])
         for e in events:
-            verdict = verify(e.tag) if e.annotated else Verification(e.tag, False, problem="the tag is not signed")
+            verdict = verdicts.get(e.tag) or Verification(e.tag, False, problem="the tag is not signed")
             problem = judge(e, verdict, policy)
             result[e.tag] = {"signer": verdict.principal or verdict.fingerprint, "fingerprint": verdict.fingerprint,
                              "signed": verdict.signed, "verified": verdict.valid, "allowed": problem is None,
