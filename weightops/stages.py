@@ -121,6 +121,9 @@ def demote(stage: str, *, model: str | None = None, repo: str | os.PathLike = ".
     project, name, registry = _open(repo, model, push)
     validate_stage(stage)
     labelled = registry.labelled(name, stage)
+    if sign:  # also clear what deploy hosts that require signatures still obey (issue 9)
+        from .trust import also_trusted_labelled
+        labelled = also_trusted_labelled(project, registry, name, stage, labelled)
     if not labelled:
         raise NotFoundError(f"no version of '{name}' holds stage '{stage}'; nothing to demote")
     current = labelled[0]

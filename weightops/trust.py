@@ -86,6 +86,7 @@ class Skipped:
     signer: str
     reason: str
     rule: str
+    unassignment: bool = False
 
     def message(self) -> str:
         return f"skipped {self.tag}: {self.reason} (signer {self.signer}; rule {self.rule})"
@@ -190,14 +191,16 @@ def judge(event: Event, verdict: Verification, policy: Policy) -> Skipped | None
     rule = policy.describe(stage)
     if not verdict.valid:
         why = verdict.problem or "its signature does not verify"
-        return Skipped(event.tag, verdict.signer, why if verdict.signed else "the tag is not signed", rule)
+        return Skipped(event.tag, verdict.signer, why if verdict.signed else "the tag is not signed", rule,
+                       event.kind is Kind.UNASSIGN)
     if verdict.format == "gpg" and not policy.lists(verdict.identities()):
         # The host's keyring, not the policy, made the GPG signature valid: only a fingerprint
         # the trusted policy names is "an allowed signer", even where a rule says "*".
-        return Skipped(event.tag, verdict.signer, f"GPG key {verdict.fingerprint} is not named in the trusted policy", rule)
+        return Skipped(event.tag, verdict.signer, f"GPG key {verdict.fingerprint} is not named in the trusted policy",
+                       rule, event.kind is Kind.UNASSIGN)
     if not policy.allowed(stage, verdict.identities()):
         what = f"may not assign '{stage}'" if stage else "may not sign releases"
-        return Skipped(event.tag, verdict.signer, f"{verdict.signer} {what}", rule)
+        return Skipped(event.tag, verdict.signer, f"{verdict.signer} {what}", rule, event.kind is Kind.UNASSIGN)
     return None
 
 
@@ -265,7 +268,8 @@ def trusted_stage(project, registry: Registry, model: str, stage: str, at: int |
     with Verifier(project.root, policy.allowed_signers) as verify:
         found = select(events, verify, policy, consistent)
     if found.event is None:
-        if found.skipped:
+        # Refused when an assignment was skipped; an empty stage (3) when only unassignments were.
+        if any(not s.unassignment for s in found.skipped):
             raise RefusedError(f"no assignment of '{model}' to '{stage}' passes the trust policy at "
                                f"{policy.rev[:12]}; {len(found.skipped)} skipped, newest: {found.skipped[0].message()}",
                                skipped=found.skipped)
@@ -298,6 +302,31 @@ def requires_signing(config, stage: str | None) -> bool:
 def sign_default(config) -> bool:
     trust = config.section("trust")
     return bool(trust.get("sign", config.raw.get("sign", False)))
+
+
+def also_trusted_labelled(project, registry: Registry, model: str, stage: str, labelled: list[Event],
+                          policy_rev: str | None = None) -> list[Event]:
+    """For a signed demote: `labelled` plus the assignments a host requiring signatures still
+    obeys because the unassignment that cleared them was skipped (say, signed by someone the
+    policy does not allow). Without a trusted policy on this machine, `labelled` as it is."""
+    try:
+        policy = load_policy(project, policy_rev)
+    except RefusedError:
+        return labelled
+    events = registry.events(model, stage=stage)
+    with Verifier(project.root, policy.allowed_signers) as verify:
+        verdicts = verify.many([e.tag for e in events if e.annotated])
+    labels: dict[str, Event] = {}
+    for e in events:   # oldest first: the registry's label semantics over obeyed events only
+        verdict = verdicts.get(e.tag)
+        if verdict is None or judge(e, verdict, policy) is not None:
+            continue
+        if e.kind is Kind.ASSIGN:
+            labels[e.version or e.commit] = e
+        elif e.kind is Kind.UNASSIGN:
+            labels.pop(e.version or e.commit, None)
+    merged = {e.tag: e for e in [*labelled, *labels.values()]}
+    return sorted(merged.values(), key=lambda e: e.sort_key, reverse=True)
 
 
 # ------------------------------------------------------------------ history and audit

@@ -204,6 +204,11 @@ def test_unallowed_unassignment_is_skipped_and_a_trusted_one_empties_the_stage(s
     proc = resolve(p, policy)
     assert json.loads(proc.stdout)["version"] == "v1.0.0"
     assert "clf#production!#2" in proc.stderr and "bob@example.com may not assign 'production'" in proc.stderr
+    # alice's signed demote also clears what hosts still obey (v1.0.0: bob's demote was skipped)
+    p.git("config", "weightops.trustPolicy", policy)
+    p.wo("demote", "production", "--sign", env=keys["alice"].env(T0 + 250), check=True)
+    assert p.git("tag", "-l", "clf#production!#3") == "clf#production!#3"
+    assert_one_line_error(resolve(p, policy), 3, "unassigned", "alice@example.com")
     promote(p, keys["bob"], "v1.0.0", "staging", T0 + 300)
     p.wo("demote", "staging", "--sign", env=keys["alice"].env(T0 + 400), check=True)
     assert_one_line_error(resolve(p, policy, "staging"), 3, "unassigned", "alice@example.com")
@@ -272,8 +277,8 @@ def test_gpg_signed_assignment_is_checked_by_fingerprint(signed, keys, tmp_path_
         listing = subprocess.run(["gpg", "--list-keys", "--with-colons"], check=True, capture_output=True, text=True).stdout
         carol, dave = [line.split(":")[9] for line in listing.splitlines() if line.startswith("fpr:")][:2]
         text = (p.root / "weightops.yaml").read_text()
-        (p.root / "weightops.yaml").write_text(text.replace("release-managers: [alice@example.com]",
-                                                            f'release-managers: [alice@example.com, "gpg:{carol}"]'))
+        text = text.replace("release-managers: [alice@example.com]", f'release-managers: [alice@example.com, "gpg:{carol}"]')
+        (p.root / "weightops.yaml").write_text(text.replace("bob@example.com]", f'bob@example.com, "gpg:{dave}"]'))
         p.git("commit", "-qam", "carol manages releases")
         policy = p.head()
 
@@ -287,6 +292,17 @@ def test_gpg_signed_assignment_is_checked_by_fingerprint(signed, keys, tmp_path_
         assert out["version"] == "v1.0.0" and out["signer"] == "Carol <carol@example.com>"
         assert [s["tag"] for s in out["skipped"]] == ["clf#production#2"]
         assert "Dave <dave@example.com> may not assign 'production'" in proc.stderr
+        # a key the host's keyring holds but the policy never names is no allowed signer at all
+        p.wo("promote", "v1.1.0", "staging", "--sign", env=gpg_env(dave, T0 + 300), check=True)
+        assert json.loads(resolve(p, policy, "staging").stdout)["signer"] == "Dave <dave@example.com>"
+        subprocess.run(["gpg", "--batch", "--passphrase", "", "--quick-gen-key", "Eve <eve@example.com>", "ed25519",
+                        "sign", "never"], check=True, capture_output=True)
+        eve = subprocess.run(["gpg", "--list-keys", "--with-colons", "eve@example.com"], check=True, capture_output=True,
+                             text=True).stdout.split("fpr:::::::::")[1].split(":")[0]
+        p.wo("promote", "v1.0.0", "staging", "--sign", env=gpg_env(eve, T0 + 400), check=True)
+        proc = resolve(p, policy, "staging")
+        assert json.loads(proc.stdout)["version"] == "v1.1.0"
+        assert f"GPG key {eve} is not named in the trusted policy" in proc.stderr
     finally:
         subprocess.run(["gpgconf", "--kill", "gpg-agent"], capture_output=True)
 
