@@ -101,3 +101,15 @@ def test_gpg_key_from_the_host_keyring_must_be_named_by_the_policy():
     assert judge(event, gpg, named) is None
     ssh = Verification("clf#staging#1", True, "ssh", "bob@example.com", FPR)
     assert judge(event, ssh, policy) is None   # SSH: the trusted allowed-signers file already vouched
+
+
+def test_select_skips_a_signed_assignment_whose_version_tag_points_elsewhere():
+    policy = parse_policy(DOC, "a" * 40)
+    events = [_event("clf#production#1", Kind.ASSIGN, "production", "v1.0.0", 1),
+              _event("clf#production#2", Kind.ASSIGN, "production", "v1.1.0", 2)]
+    good = {e.tag: Verification(e.tag, True, "ssh", "alice@example.com", FPR) for e in events}
+    found = select(events, good.__getitem__, policy,
+                   lambda e: "version tag v1.1.0 points at 0123456789ab" if e.version == "v1.1.0" else None)
+    assert found.event.tag == "clf#production#1"
+    assert found.skipped[0].reason == "version tag v1.1.0 points at 0123456789ab"
+    assert found.skipped[0].signer == "alice@example.com"
