@@ -316,3 +316,14 @@ def test_release_manager_can_sign_over_an_unallowed_assignment_of_the_same_versi
     promote(p, keys["alice"], "v1.1.0", "production", T0 + 200)
     out = json.loads(resolve(p, policy).stdout)
     assert (out["version"], out["signer"], out["skipped"]) == ("v1.1.0", "alice@example.com", [])
+
+
+def test_require_signed_answers_as_of_a_time(signed, keys):
+    p, policy = signed
+    promote(p, keys["alice"], "v1.0.0", "production", T0 + 100)
+    promote(p, keys["alice"], "v1.1.0", "production", T0 + 200)
+    promote(p, keys["bob"], "v1.0.0", "production", T0 + 300)
+    late = json.loads(resolve(p, policy, "production", "--at", f"@{T0 + 350}").stdout)
+    assert (late["version"], [s["tag"] for s in late["skipped"]]) == ("v1.1.0", ["clf#production#3"])
+    early = resolve(p, policy, "production", "--at", f"@{T0 + 150}")
+    assert json.loads(early.stdout)["version"] == "v1.0.0" and "warning" not in early.stderr
