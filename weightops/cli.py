@@ -98,6 +98,7 @@ def _print_fields(d: dict) -> None:
 REPO = typer.Option(".", "--repo", help="Path of the git repository (a clone or a bare repository).")
 MODEL = typer.Option(None, "--model", "-m", help="Model name (default: the project's only or configured model).")
 JSON = typer.Option(False, "--json", help="Print exactly one JSON object.")
+SIGN = typer.Option(None, "--sign/--no-sign", help="Sign the tag (git's SSH or GPG signing; default: trust.sign in weightops.yaml).")  # issue 9
 
 
 # ---------------------------------------------------------------- skeleton: init, card, release
@@ -140,7 +141,7 @@ def release_cmd(
     model: Optional[str] = MODEL,
     push: bool = typer.Option(False, "--push", help="Run `dvc push` first, then push the tag to the git remote."),
     message: Optional[str] = typer.Option(None, "--message", help="Title of the tag message."),
-    sign: Optional[bool] = typer.Option(None, "--sign/--no-sign", help="Sign the tag (git's SSH or GPG signing; default: trust.sign in weightops.yaml)."),
+    sign: Optional[bool] = SIGN,
     repo: Path = REPO,
 ) -> None:
     """Release HEAD as VERSION: checks tree, card, pointer and remote, then writes an annotated tag."""
@@ -231,7 +232,7 @@ def promote_cmd(
     model: Optional[str] = MODEL,
     message: Optional[str] = MESSAGE,
     push: bool = PUSH_TAG,
-    sign: Optional[bool] = typer.Option(None, "--sign/--no-sign", help="Sign the tag (git's SSH or GPG signing; default: trust.sign in weightops.yaml)."),
+    sign: Optional[bool] = SIGN,
     repo: Path = REPO,
 ) -> None:
     """Assign VERSION to STAGE (a GTO tag NAME#STAGE#N) after checking its card and the gates."""
@@ -247,7 +248,7 @@ def demote_cmd(
     model: Optional[str] = MODEL,
     message: Optional[str] = MESSAGE,
     push: bool = PUSH_TAG,
-    sign: Optional[bool] = typer.Option(None, "--sign/--no-sign", help="Sign the tag (git's SSH or GPG signing; default: trust.sign in weightops.yaml)."),
+    sign: Optional[bool] = SIGN,
     repo: Path = REPO,
 ) -> None:
     """Unassign STAGE (a GTO tag NAME#STAGE!#N)."""
@@ -264,7 +265,7 @@ def rollback_cmd(
     to: Optional[str] = typer.Option(None, "--to", help="Version to go back to (default: the one before the current)."),
     message: Optional[str] = MESSAGE,
     push: bool = PUSH_TAG,
-    sign: Optional[bool] = typer.Option(None, "--sign/--no-sign", help="Sign the tag (git's SSH or GPG signing; default: trust.sign in weightops.yaml)."),
+    sign: Optional[bool] = SIGN,
     repo: Path = REPO,
 ) -> None:
     """Assign the version that held STAGE before the current one, as a new assignment."""
