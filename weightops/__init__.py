@@ -22,6 +22,7 @@ __all__ = [
     "release", "init_project", "make_card", "list_versions",
     "pull", "lock", "verify", "Pulled", "Verified",
     "diff_models", "release_notes", "check_tag", "guard_files", "audit_registry",
+    "trusted_target", "verify_events", "load_policy",
 ]
 
 # Review and CI (lazy): exported name -> (module, function). Exported names differ from module
@@ -49,4 +50,7 @@ def __getattr__(name: str):
         import importlib
         module, func = _REVIEW[name]
         return getattr(importlib.import_module(f".{module}", __name__), func)
+    if name in ("trusted_target", "verify_events", "load_policy"):   # issue 9: trust
+        from . import trust
+        return getattr(trust, name)
     raise AttributeError(f"module 'weightops' has no attribute {name!r}")

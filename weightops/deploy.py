@@ -24,7 +24,7 @@ from .errors import IntegrityError, NotFoundError, UsageError, WeightopsError
 from .hashing import hash_file
 from .project import Project
 from .registry import iso
-from .resolve import Resolved, describe, find_target
+from .resolve import Resolved, resolve
 from .yamlio import dump_yaml, safe_load
 
 log = logging.getLogger(__name__)
@@ -70,19 +70,10 @@ def open_project(repo: str | os.PathLike = ".") -> Project:
     return open_remote(str(repo)) if is_url(repo) else Project(repo)
 
 
-def resolve_in(project: Project, ref: str, *, model: str | None = None, at: str | int | None = None,
-               remote: str | None = None) -> Resolved:
-    target = find_target(project, project.registry(), ref, model, at)
-    prefetch = getattr(project, "prefetch", None)
-    if prefetch:  # a remote repository: the one commit's trees in one fetch
-        prefetch(target.version.commit)
-    return describe(project, target, remote=remote)
-
-
 def resolve_any(ref: str = "latest", *, model: str | None = None, repo: str | os.PathLike = ".",
-                at: str | int | None = None, remote: str | None = None) -> Resolved:
+                at: str | int | None = None, remote: str | None = None, **kwargs) -> Resolved:
     """`weightops.resolve` that also accepts a git URL for `repo` (no clone is made)."""
-    return resolve_in(open_project(repo), ref, model=model, at=at, remote=remote)
+    return resolve(ref, model=model, at=at, remote=remote, project=open_project(repo), **kwargs)
 
 
 # ------------------------------------------------------------------ pull
@@ -101,7 +92,7 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
         ref, model = pinned["version"], pinned["model"]
         repo = repo or pinned.get("repo") or "."
     project = open_project(repo or ".")
-    r = resolve_in(project, ref or "latest", model=model, remote=remote)
+    r = resolve(ref or "latest", model=model, remote=remote, project=project)
     if pinned:
         check_lock_against(pinned, r, str(lock))
     if expect_sha256 and expect_sha256.lower() != r.sha256:

@@ -46,6 +46,7 @@ class RemoteProject(Project):
     def __init__(self, path: Path, url: str) -> None:
         super().__init__(path)
         self.url = url
+        self._prefetched: set[str] = set()
 
     def remote_base_url(self, remote: Remote) -> str:
         url = remote.url[len("file://"):] if remote.url.startswith("file://") else remote.url
@@ -55,8 +56,15 @@ class RemoteProject(Project):
         return super().remote_base_url(remote)
 
     def prefetch(self, commit: str) -> None:
-        """Every tree of `commit`, no blobs: the blobs read next are fetched one by one."""
-        git.fetch_object(self.root, git.tree_of(self.root, commit))
+        """Every tree of `commit` in one fetch, no blobs: the few blobs read next are fetched
+        lazily, one by one (without this, each tree would be one round trip too)."""
+        if commit not in self._prefetched:
+            git.fetch_object(self.root, git.tree_of(self.root, commit))
+            self._prefetched.add(commit)
+
+    def locate(self, model: str, commit: str, ref: str | None = None):
+        self.prefetch(commit)
+        return super().locate(model, commit, ref)
 
 
 def open_remote(url: str, cache: str | os.PathLike | None = None) -> RemoteProject:
