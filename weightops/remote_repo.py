@@ -69,8 +69,19 @@ class RemoteProject(Project):
 
 def open_remote(url: str, cache: str | os.PathLike | None = None) -> RemoteProject:
     """Sync the cache's tags with the remote (one ls-remote; a fetch only when they differ)."""
+    import fcntl
+
     path = Path(cache) if cache else cache_dir(url)
     head, refs = git.ls_remote(url)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Several deploys on one host may sync the same cache at once: one at a time.
+    with open(path.parent / f"{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _sync(path, url, head, refs)
+    return RemoteProject(path, url)
+
+
+def _sync(path: Path, url: str, head: str | None, refs: dict[str, str]) -> None:
     if not (path / "HEAD").is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
         git.init_partial_cache(path, url)
@@ -83,4 +94,3 @@ def open_remote(url: str, cache: str | os.PathLike | None = None) -> RemoteProje
         git.fetch_shallow(path, refspecs, "tree:0", prune=True)
     if head:
         git.set_symbolic_head(path, HEAD_BRANCH)
-    return RemoteProject(path, url)

@@ -6,9 +6,10 @@ import hashlib
 import json
 import os
 import subprocess
+import sys
 
 from deploy.s3env import KEY_ID, SECRET, assign_stage
-from helpers import assert_one_line_error, run_cli
+from helpers import ROOT, assert_one_line_error, run_cli
 
 
 def objects(git_dir) -> set[str]:
@@ -53,7 +54,7 @@ def test_repo_url_resolves_and_pulls_without_a_full_clone(s3_project, tmp_path):
     assert hashlib.sha256(data).hexdigest() == remote_view["sha256"]
 
     # No full clone: a shallow partial cache holding the one commit's pointer and card only.
-    [cache] = list((tmp_path / "cache" / "repos").iterdir())
+    [cache] = [p for p in (tmp_path / "cache" / "repos").iterdir() if p.is_dir()]
     assert (cache / "shallow").is_file()
     have, source = objects(cache), objects(bare)
     commit = remote_view["commit"]
@@ -76,3 +77,16 @@ def test_repo_url_that_does_not_exist_is_one_line_exit_3(tmp_path):
     env = dict(os.environ, WEIGHTOPS_CACHE=str(tmp_path / "cache"))
     proc = run_cli(["resolve", "latest", "--repo", (tmp_path / "nope.git").as_uri()], cwd=tmp_path, env=env)
     assert_one_line_error(proc, 3, "nope.git")
+
+
+def test_parallel_resolves_share_one_cache(s3_project, tmp_path):
+    bare = tmp_path / "origin.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(s3_project.root), str(bare)], check=True)
+    subprocess.run(["git", "config", "uploadpack.allowFilter", "true"], cwd=bare, check=True)
+    env = dict(os.environ, WEIGHTOPS_CACHE=str(tmp_path / "cache"), PYTHONPATH=str(ROOT))
+    procs = [subprocess.Popen([sys.executable, "-m", "weightops", "resolve", "v1.0.0", "--repo", bare.as_uri(),
+                               "--json"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                              text=True) for _ in range(4)]
+    results = [p.communicate(timeout=120) for p in procs]
+    assert all(p.returncode == 0 for p in procs), results
+    assert len({json.loads(out)["sha256"] for out, _ in results}) == 1
