@@ -15,12 +15,12 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 from . import transfer
 from .card import check_card_against_file, describe_artifact, load_card
-from .errors import IntegrityError, NotFoundError, UsageError, WeightopsError
+from .errors import IntegrityError, NotFoundError, UsageError
 from .hashing import hash_file
 from .project import Project
 from .registry import iso
@@ -338,4 +338,4 @@ def verify(file: str | os.PathLike, path: str | os.PathLike | None = None) -> Ve
 
 
 __all__ = ["Pulled", "Verified", "pull", "pull_detailed", "lock", "verify", "read_lock", "resolve_any",
-           "open_project", "WeightopsError"]
+           "open_project"]

@@ -5,7 +5,6 @@ Never moto's in-process mock decorators."""
 from __future__ import annotations
 
 import hashlib
-import os
 import socket
 import subprocess
 import sys

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
+import subprocess
+import sys
 import time
 
-import pytest
 import yaml
 
-from deploy.s3env import KEY_ID, CuttingProxy, SECRET, assign_stage, make_bucket, no_leftovers, start_moto, upload_weights, use_s3_remote
-from helpers import assert_one_line_error
+from deploy.s3env import (KEY_ID, SECRET, CuttingProxy, assign_stage, make_bucket, no_leftovers, start_moto,
+                          upload_weights, use_s3_remote)
+from helpers import ROOT, assert_one_line_error
 
 
 def card_sha(project) -> str:
@@ -115,11 +118,6 @@ def test_credentials_from_the_environment_and_never_written(project, bucket, tmp
 def run_python(code: str, cwd, *args: str) -> dict:
     """Application code in its own process (as a service would call the API); prints JSON.
     Also keeps boto3 out of the pytest process, whose RSS other tests' children inherit."""
-    import os
-    import subprocess
-    import sys
-
-    from helpers import ROOT
     proc = subprocess.run([sys.executable, "-c", code, *args], cwd=cwd, capture_output=True, text=True,
                           env=dict(os.environ, PYTHONPATH=str(ROOT)), timeout=120)
     assert proc.returncode == 0, proc.stderr
@@ -212,10 +210,6 @@ def test_endpoint_stopped_mid_download_gives_a_clear_error_and_no_file(project, 
         _big_release(project, bucket, 160 * 1024 * 1024)
         out = tmp_path / "dl"
         out.mkdir()
-        import subprocess
-        import sys
-        import os
-        from helpers import ROOT
         proc = subprocess.Popen([sys.executable, "-m", "weightops", "pull", "v2.0.0", "-o", str(out / "w")],
                                 cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                                 env=dict(os.environ, PYTHONPATH=str(ROOT)))
