@@ -270,4 +270,5 @@ def write_report(out: str | os.PathLike, repo: str | os.PathLike = ".", *, model
 
     data = gather(repo, model=model, findings=findings, now=now)
     atomic_write_text(out, render(data))
+    os.chmod(out, 0o644)  # a page to share, not a secret (the temp file was created 0600)
     return data

@@ -112,7 +112,8 @@ def _banner(findings: tuple[Finding, ...], ran: bool) -> str:
 def _model(m: ModelReport, now: int, flagged: set[str]) -> str:
     chips = "".join(
         f'<span class="holder" data-stage="{e(s)}" data-version="{e(m.holders[s][0])}" style="--c:{stage_color(s, m.stages)}" '
-        f'title="since {e(iso(m.holders[s][1]))}"><b>{e(s)}</b> {e(m.holders[s][0])}</span>'
+        f'title="since {e(iso(m.holders[s][1]))}"><b>{e(s)}</b> {e(m.holders[s][0])}'
+        f'<small>since {e(day(m.holders[s][1])[:10])}</small></span>'
         for s in m.stages if s in m.holders) or '<span class="none">no stage assigned</span>'
     dep = ' <span class="deprecated">deprecated</span>' if m.deprecated else ""
     return (f'<section class="model" id="model-{e(_anchor(m.name))}" data-model="{e(m.name)}">'
