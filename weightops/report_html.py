@@ -175,16 +175,16 @@ def timeline_svg(m: ModelReport, now: int) -> str:
             end = s.end if s.end is not None else max(now, s.start)
             x0, x1 = x(s.start), x(end)
             w = max(x1 - x0, 1.0)
-            until = f"until {iso(s.end)} ({s.ended_by})" if s.end is not None else "until now (holds it)"
-            label = e(s.version) if w > 7 * len(s.version or "?") + 8 else ""
+            until = iso(s.end) if s.end is not None else "now (holds it)"
+            label = (f'<text x="{x0 + 5:.1f}" y="{y + LANE_H / 2 + 4}">{e(s.version)}</text>'
+                     if w > 7 * len(s.version or "?") + 8 else "")
             cls = "seg" + (" alt" if j % 2 else "") + (" current" if s.end is None else "") + \
                 (" rolled" if s.action == "rollback" else "")
-            out.append(f'<g class="{cls}" data-stage="{e(stage)}" data-version="{e(s.version)}" data-a="{s.start}" '
-                       f'data-b="{end}" data-open="{int(s.end is None)}">'
-                       f'<title>{e(stage)}: {e(s.version)} from {e(iso(s.start))} {e(until)}; '
-                       f'{e(ACTIONS.get(s.action, s.action))} by tag {e(s.tag)}</title>'
-                       f'<rect x="{x0:.1f}" y="{y + 3}" width="{w:.1f}" height="{LANE_H - 6}" rx="3"/>'
-                       f'<text x="{x0 + 5:.1f}" y="{y + LANE_H / 2 + 4}">{label}</text></g>')
+            ended = f", then {s.ended_by}" if s.ended_by and s.ended_by != "assignment" else ""
+            opened = ' data-open="1"' if s.end is None else ""
+            out.append(f'<g class="{cls}" data-version="{e(s.version)}" data-a="{s.start}" data-b="{end}"{opened}>'
+                       f'<title>{e(stage)} {e(s.version)}: {e(iso(s.start))} → {e(until)}{e(ended)} ({e(s.tag)})</title>'
+                       f'<rect x="{x0:.1f}" y="{y + 3}" width="{w:.1f}" height="{LANE_H - 6}"/>{label}</g>')
         for mk in (k for k in m.marks if k.stage == stage):
             out.append(_mark(mk, x(mk.time), y))
         out.append("</g>")
@@ -203,13 +203,14 @@ def _mark(mk, cx: float, y: int) -> str:
     who = f" by {mk.tagger}" if mk.tagger else ""
     why = f" — {mk.reason}" if mk.reason else ""
     title = f"<title>{e(iso(mk.time))}: {e(verb)} {e(mk.version)} ({e(mk.stage)}){e(who)}{e(why)}; tag {e(mk.tag)}</title>"
-    common = f'data-t="{mk.time}" data-action="{e(mk.action)}" data-version="{e(mk.version)}" transform="translate({cx:.1f},{y})"'
+    common = f'data-t="{mk.time}" data-version="{e(mk.version)}" transform="translate({cx:.1f},{y})"'
     if mk.action == "rollback":
         return f'<g class="mark roll" {common}>{title}<circle cx="0" cy="0" r="6"/><text x="0" y="3.5">↺</text></g>'
     if mk.action == "unassignment":
         return (f'<g class="mark unas" {common}>{title}<line x1="0" x2="0" y1="0" y2="{LANE_H}"/>'
                 f'<path d="M-4,{LANE_H / 2 - 4} l8,8 M4,{LANE_H / 2 - 4} l-8,8"/></g>')
-    return f'<g class="mark promo" {common}>{title}<path d="M-4.5,-1 h9 l-4.5,6 z"/></g>'
+    # A promotion starts a bar whose title already says it all: a bare marker keeps 5,000 small.
+    return f'<path class="mark promo" data-t="{mk.time}" d="M{cx - 4.5:.1f},{y - 1}h9l-4.5,6z"/>'
 
 
 # ---------------------------------------------------------------- metrics
@@ -276,7 +277,7 @@ def _table(m: ModelReport, flagged: set[str]) -> str:
 
 def _row(r: VersionRow, m: ModelReport, flagged: set[str]) -> str:
     warn = ' <span class="flag" title="the audit reported this tag">⚠</span>' if r.tag in flagged else ""
-    sha = (f'<code class="sha" title="{e(r.sha256)}">{e(r.sha256[:12])}…</code>'
+    sha = (f'<code class="sha">{e(r.sha256[:12])}…</code>'
            f'<button class="copy" data-copy="{e(r.sha256)}" title="copy the full SHA-256">copy</button>'
            if r.sha256 else '<span class="none">–</span>')
     if r.card_problem:

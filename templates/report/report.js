@@ -53,7 +53,7 @@
     var T0 = +svg.dataset.t0, T1 = +svg.dataset.t1, now = +svg.dataset.now, gut = +svg.dataset.gut;
     var W = svg.viewBox.baseVal.width, span = W - gut - (+svg.dataset.pad), a = T0, b = T1;
     var segs = Array.prototype.slice.call(svg.querySelectorAll("g.seg"));
-    var marks = Array.prototype.slice.call(svg.querySelectorAll("g.mark"));
+    var marks = Array.prototype.slice.call(svg.querySelectorAll(".mark"));
     var lanes = Array.prototype.slice.call(svg.querySelectorAll("g.lane")).map(function (g) {
       return { stage: g.dataset.stage, segs: Array.prototype.slice.call(g.querySelectorAll("g.seg")).map(function (s) {
         return { a: +s.dataset.a, b: +s.dataset.b, open: s.dataset.open === "1", v: s.dataset.version };
@@ -79,17 +79,21 @@
         var sa = Math.max(+g.dataset.a, a), sb = Math.min(+g.dataset.b, b), r = g.querySelector("rect"), txt = g.querySelector("text");
         if (sb <= a || sa >= b) { g.style.display = "none"; return; }
         g.style.display = "";
-        var x0 = x(sa), w = Math.max(x(sb) - x0, 1);
+        var x0 = x(sa), w = Math.max(x(sb) - x0, 1), fits = w > 7 * (g.dataset.version || "?").length + 8;
         r.setAttribute("x", x0); r.setAttribute("width", w);
-        txt.setAttribute("x", x0 + 5);
-        txt.textContent = w > 7 * (g.dataset.version || "?").length + 8 ? g.dataset.version : "";
+        if (fits && !txt) {
+          txt = document.createElementNS(NS, "text");
+          txt.setAttribute("y", +r.getAttribute("y") + (+r.getAttribute("height")) / 2 + 4); g.appendChild(txt);
+        }
+        if (txt) { txt.setAttribute("x", x0 + 5); txt.textContent = fits ? g.dataset.version : ""; }
       });
       var perLane = {};
       marks.forEach(function (m) { var t = +m.dataset.t; if (t >= a && t <= b) perLane[m.parentNode.dataset.stage] = (perLane[m.parentNode.dataset.stage] || 0) + 1; });
       marks.forEach(function (m) {
-        var t = +m.dataset.t, dense = perLane[m.parentNode.dataset.stage] > span / 7 && m.dataset.action === "assignment";
+        var t = +m.dataset.t, promo = m.classList.contains("promo"), dense = promo && perLane[m.parentNode.dataset.stage] > span / 7;
         m.style.display = t < a || t > b || dense ? "none" : "";
-        m.setAttribute("transform", m.getAttribute("transform").replace(/translate\(([-\d.]+),/, "translate(" + x(t) + ","));
+        if (promo) m.setAttribute("d", m.getAttribute("d").replace(/^M[-\d.]+,/, "M" + (x(t) - 4.5) + ","));
+        else m.setAttribute("transform", m.getAttribute("transform").replace(/translate\(([-\d.]+),/, "translate(" + x(t) + ","));
       });
       var nl = svg.querySelector("line.now");
       nl.setAttribute("x1", x(now)); nl.setAttribute("x2", x(now)); nl.style.display = now < a || now > b ? "none" : "";
@@ -138,8 +142,14 @@
       tip.style.left = left + "px"; tip.style.top = (ev.clientY - wr.top + 12) + "px";
     });
     svg.addEventListener("mouseleave", function () { probe.setAttribute("visibility", "hidden"); tip.hidden = true; });
-    // Long histories open on the last 90 days: one sliver per assignment is not readable.
-    zoom(segs.length + marks.length > 400 ? 7776000 : 0);
+    // Long histories open on the widest recent window with at most ~300 events: one sliver per
+    // assignment is not readable.
+    var spans = [0, 31536000, 7776000, 2592000, 604800], pick = 604800;
+    for (var k = 0; k < spans.length; k++) {
+      var from = spans[k] ? T1 - spans[k] : T0;
+      if (marks.filter(function (m) { return +m.dataset.t >= from; }).length <= 300) { pick = spans[k]; break; }
+    }
+    zoom(pick);
   });
   document.body.dataset.ready = "1";
 })();

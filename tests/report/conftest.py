@@ -3,7 +3,6 @@ DVC, real CLI), then copied for each test, which may change it."""
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -24,12 +23,23 @@ def built_registry(golden: Path, tmp_path_factory) -> Path:
         mp.setenv("DVC_SITE_CACHE_DIR", str(base / ".site"))
         for key, value in BASE_ENV.items():
             mp.setenv(key, value)
-        build_registry(Project(base / "project", base / "remote"))
+        p = Project(base / "project", base / "remote")
+        own_remote(p)
+        build_registry(p)
     return base
+
+
+def own_remote(p: Project) -> None:
+    """Point DVC at this copy's own remote folder. (The golden project's relative URL is
+    resolved by DVC from .dvc/, which puts it outside the copy, shared by every test.)"""
+    p.remote.mkdir(exist_ok=True)
+    p.dvc("remote", "modify", "--local", "storage", "url", str(p.remote))
 
 
 @pytest.fixture
 def registry_project(built_registry: Path, tmp_path: Path) -> Project:
     base = tmp_path / "ws"
     shutil.copytree(built_registry, base, symlinks=True, ignore=shutil.ignore_patterns(".site"))
-    return Project(base / "project", base / "remote")
+    p = Project(base / "project", base / "remote")
+    own_remote(p)
+    return p
