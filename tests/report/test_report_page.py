@@ -166,7 +166,8 @@ def test_moved_version_tag_shows_a_warning_banner(registry_project, tmp_path):
     pytest.importorskip("weightops.audit", reason="weightops.audit (issue 6) is not merged into this branch yet")
     p = registry_project
     # Someone force-moves a released version to another commit.
-    p.git("tag", "-f", "-a", "v1.0.0", "-m", "oops", p.git("rev-parse", "v1.2.0^{commit}"))
+    p.git("tag", "-f", "-a", "v1.0.0", "-m", "oops", p.git("rev-parse", "v1.2.0^{commit}"),
+          env={"GIT_COMMITTER_DATE": f"@{ts('2026-03-15')} +0000"})
     page = tmp_path / "moved.html"
     said = render(p, page)
     assert "audit:" in said and "finding" in said
