@@ -179,3 +179,15 @@ def test_moved_version_tag_shows_a_warning_banner(registry_project, tmp_path):
     assert "flagged" in row.classes and "⚠" in row.text
     shot = screenshot(page, tmp_path, tmp_path / "report-moved.png")
     assert shot.stat().st_size > 20_000
+
+
+def test_version_without_card_is_shown_not_fatal(registry_project, tmp_path):
+    p = registry_project
+    p.git("rm", "-q", "models/clf.card.yaml")
+    p.git("commit", "-qm", "drop the card")
+    p.git("tag", "v2.0.0-rc.1")   # plain git: nothing stops it
+    page = tmp_path / "nocard.html"
+    assert "5 version(s)" in render(p, page)
+    row = parse_dom(page.read_text()).find("tr", "vrow", data_version="v2.0.0-rc.1")
+    assert "no card" in row.text and row.find("button", "copy") is None
+    assert "v2.0.0-rc.1" in row.text

@@ -1,0 +1,52 @@
+"""A long registry (built in bulk with git fast-import, as the benchmark does) stays readable:
+25 rows a page, the timeline opened on a recent window, a page of bounded size."""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import time
+from pathlib import Path
+
+from helpers import run_cli
+
+from .browser import dump_dom, parse_dom
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _bench():
+    spec = importlib.util.spec_from_file_location("report_scale", ROOT / "benchmarks" / "report_scale.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_long_registry_is_paginated_and_zoomed(tmp_path):
+    bench = _bench()
+    repo = tmp_path / "repo"
+    info = bench.build(repo, versions=300, assignments=1500)
+    page = tmp_path / "big.html"
+    started = time.perf_counter()
+    proc = run_cli(["report", "-o", str(page), "--repo", str(repo)], cwd=tmp_path,
+                   env={**os.environ, "WEIGHTOPS_NOW": str(info["now"])}, check=True)
+    took = time.perf_counter() - started
+    assert "1 model(s), 300 version(s)" in proc.stdout
+    assert took < 30, f"report of 300 versions took {took:.1f}s"
+    assert page.stat().st_size < 1_500_000
+
+    dom = parse_dom(dump_dom(page, tmp_path))
+    sec = dom.find("section", "model", data_model="m")
+    rows = [r for r in sec.find_all("tr", "vrow") if r.visible()]
+    assert len(rows) == 25 and len(sec.find_all("tr", "vrow")) == 300
+    assert rows[0].attrs["data-version"] == bench.version_name(299)   # newest first
+    assert sec.find("span", "pager-info").text == "1–25 of 300 versions"
+    assert sec.find("div", "pager").visible()
+    # 1,500 assignments over 75 days: the timeline opens on a recent window, older bars hidden.
+    segs = sec.find_all("g", "seg")
+    shown = [g for g in segs if g.visible()]
+    assert 0 < len(shown) < len(segs)
+    assert min(int(g.attrs["data-b"]) for g in shown) > info["now"] - 31 * 86400
+    assert sec.find("button", data_span="2592000") is not None
+    on = [b for b in sec.find("div", "tl-tools").find_all("button") if "on" in b.classes]
+    assert len(on) == 1 and on[0].attrs["data-span"] != "0"
