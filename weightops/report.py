@@ -25,6 +25,7 @@ from .yamlio import safe_load
 
 log = logging.getLogger(__name__)
 MAX_KEY_METRICS = 4
+DEMOTE_SWEEP = 60   # seconds between the unassignment tags of one `weightops demote`
 
 
 @dataclass(frozen=True)
@@ -241,23 +242,41 @@ def _model_report(registry: Registry, name: str, cards: dict, configured: tuple[
 
 
 def timeline(registry: Registry, name: str) -> tuple[list[Segment], list[Mark]]:
-    """Holding intervals per stage, and every assignment/rollback/unassignment as a mark."""
+    """Holding intervals per stage, and every assignment/rollback/unassignment as a mark.
+
+    GTO's stage semantics, as `Registry.stage_event` applies them: a stage is a label on
+    versions and the holder is the newest labelled assignment, so unassigning the holder falls
+    back to the version labelled before it. One pass over the events, not a query per event."""
     segments: list[Segment] = []
     marks: list[Mark] = []
-    open_: dict[str, tuple] = {}
+    by_stage: dict[str, list] = {}
     for e in registry.events(name):
         if e.stage is None:
             continue
         action = e.action if e.kind is Kind.ASSIGN else "unassignment"
         marks.append(Mark(e.stage, e.time, action, e.version, e.tag, e.tagger, e.meta.get("reason")))
-        current = open_.pop(e.stage, None)
-        if current is not None:
-            version, start, tag, how = current
-            segments.append(Segment(e.stage, version, start, e.time, tag, how, action))
-        if e.kind is Kind.ASSIGN:
-            open_[e.stage] = (e.version, e.time, e.tag, action)
-    for stage, (version, start, tag, how) in open_.items():
-        segments.append(Segment(stage, version, start, None, tag, how, None))
+        by_stage.setdefault(e.stage, []).append((e, action))
+    for stage, items in by_stage.items():
+        labels: dict[str, object] = {}
+        holder, start, how = None, 0, ""
+        mine: list[Segment] = []
+        for e, action in items:
+            if e.kind is Kind.ASSIGN:
+                labels[e.version or e.commit] = e
+            else:
+                labels.pop(e.version or e.commit, None)
+            now_held = max(labels.values(), key=lambda x: x.sort_key) if labels else None
+            if now_held is holder:
+                continue
+            if holder is not None:
+                mine.append(Segment(stage, holder.version, start, e.time, holder.tag, how, action))
+            holder, start, how = now_held, e.time, (action if now_held is e else "fallback")
+        if holder is not None:
+            mine.append(Segment(stage, holder.version, start, None, holder.tag, how, None))
+        # `weightops demote` unassigns every labelled version, newest first, one second apart:
+        # the fallbacks in between held nothing a person would call a stage. Leave them out.
+        segments += [s for s in mine if not (s.action == "fallback" and s.ended_by == "unassignment"
+                                             and s.end is not None and s.end - s.start <= DEMOTE_SWEEP)]
     segments.sort(key=lambda s: (s.stage, s.start))
     return segments, marks
 

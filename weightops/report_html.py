@@ -19,7 +19,8 @@ from .resources import template_path
 STAGE_COLORS = {"production": "#1a7f37", "staging": "#0969da", "shadow": "#8250df"}
 PALETTE = ("#bc4c00", "#0a7ea4", "#bf3989", "#4d2d00", "#57606a")
 TL_W, TL_GUT, TL_PAD, TL_AXIS, LANE_H, LANE_GAP = 1160, 118, 14, 28, 30, 10
-ACTIONS = {"assignment": "promoted", "rollback": "rolled back", "unassignment": "unassigned"}
+ACTIONS = {"assignment": "promoted", "rollback": "rolled back", "unassignment": "unassigned",
+           "fallback": "back after the newer holder was unassigned"}
 
 
 def e(value: object) -> str:
@@ -183,7 +184,8 @@ def timeline_svg(m: ModelReport, now: int) -> str:
             ended = f", then {s.ended_by}" if s.ended_by and s.ended_by != "assignment" else ""
             opened = ' data-open="1"' if s.end is None else ""
             out.append(f'<g class="{cls}" data-version="{e(s.version)}" data-a="{s.start}" data-b="{end}"{opened}>'
-                       f'<title>{e(stage)} {e(s.version)}: {e(iso(s.start))} → {e(until)}{e(ended)} ({e(s.tag)})</title>'
+                       f'<title>{e(stage)} {e(s.version)}: {e(iso(s.start))} → {e(until)}; {e(ACTIONS.get(s.action, s.action))}'
+                       f'{e(ended)} ({e(s.tag)})</title>'
                        f'<rect x="{x0:.1f}" y="{y + 3}" width="{w:.1f}" height="{LANE_H - 6}"/>{label}</g>')
         for mk in (k for k in m.marks if k.stage == stage):
             out.append(_mark(mk, x(mk.time), y))

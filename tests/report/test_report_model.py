@@ -28,13 +28,35 @@ def test_timeline_intervals_rollback_and_unassignment():
     prod = [(s.version, s.start, s.end, s.action, s.ended_by) for s in segments if s.stage == "production"]
     assert prod == [("v1.0.0", 300, 400, "assignment", "assignment"),
                     ("v1.1.0", 400, 500, "assignment", "rollback"),
-                    ("v1.0.0", 500, 600, "rollback", "unassignment")]
+                    ("v1.0.0", 500, 600, "rollback", "unassignment"),
+                    ("v1.1.0", 600, None, "fallback", None)]   # GTO: v1.1.0 still carries the label
     staging = [(s.version, s.start, s.end) for s in segments if s.stage == "staging"]
     assert staging == [("v1.1.0", 350, None)]   # still holds it
     assert [(m.stage, m.action, m.version) for m in marks] == [
         ("production", "assignment", "v1.0.0"), ("staging", "assignment", "v1.1.0"),
         ("production", "assignment", "v1.1.0"), ("production", "rollback", "v1.0.0"),
         ("production", "unassignment", "v1.0.0")]
+
+
+def test_timeline_follows_gto_labels_fallback_and_demote_sweep():
+    C = "c" * 40
+    refs = [ref("v1.0.0", A, 100), ref("v1.1.0", B, 200), ref("v1.2.0", C, 250),
+            ref("m#production#1", A, 300), ref("m#production#2", B, 400),
+            ref("m#production!#3", B, 500),                          # v1.1.0 unlabelled: v1.0.0 again
+            ref("m#production#4", C, 600),
+            ref("m#production!#5", C, 700), ref("m#production!#6", A, 701)]  # demote: v1.2.0, then v1.0.0
+    reg = Registry(refs, default_model="m")
+    segments, _ = timeline(reg, "m")
+    got = [(s.version, s.start, s.end, s.action, s.ended_by) for s in segments]
+    assert got == [("v1.0.0", 300, 400, "assignment", "assignment"),
+                   ("v1.1.0", 400, 500, "assignment", "unassignment"),
+                   ("v1.0.0", 500, 600, "fallback", "assignment"),
+                   ("v1.2.0", 600, 700, "assignment", "unassignment")]   # the 1-second fallback is left out
+    # The drawing agrees with the registry's own answer at every moment.
+    for t in range(250, 800, 5):
+        held = reg.stage_event("m", "production", at=t)
+        drawn = [s.version for s in segments if s.start <= t and (s.end is None or t < s.end)]
+        assert drawn == ([held.version] if held and not 700 <= t < 701 else []), t
 
 
 def test_metrics_flatten_and_key_choice():
