@@ -20,6 +20,7 @@ __all__ = [
     "WeightopsError", "UsageError", "NotFoundError", "IntegrityError", "RefusedError",
     "Resolved", "resolve",
     "release", "init_project", "make_card", "list_versions",
+    "write_report",
 ]
 
 
@@ -34,4 +35,7 @@ def __getattr__(name: str):
     if name in ("make_card", "list_versions"):
         from . import api
         return getattr(api, name)
+    if name == "write_report":  # the registry report (issue 8)
+        from .report import write_report
+        return write_report
     raise AttributeError(f"module 'weightops' has no attribute {name!r}")

@@ -229,6 +229,9 @@ def metric_svg(key: str, rows: list[VersionRow], m: ModelReport) -> str:
     pts = [(i, r.metrics[key], r) for i, r in enumerate(rows) if key in r.metrics]
     if not pts:
         return ""
+    if len(pts) == 1:  # one value is a number, not a chart
+        return (f'<figure class="chart stat" data-metric="{e(key)}"><figcaption>{e(key)}</figcaption>'
+                f'<b>{e(num(pts[0][1]))}</b><span>{e(pts[0][2].version)}, the only version with it</span></figure>')
     W, H, L, R, T, B = 320, 130, 44, 12, 26, 22
     lo, hi = min(p[1] for p in pts), max(p[1] for p in pts)
     if hi == lo:
