@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import git
-from .errors import NotFoundError, WeightopsError
+from .errors import NotFoundError, UsageError, WeightopsError
 from .pointers import dvcyaml_for, parse_artifacts
 from .project import Project
 from .registry import Registry
@@ -287,6 +287,8 @@ def write_report(out: str | os.PathLike, repo: str | os.PathLike = ".", *, model
     from .atomic import atomic_write_text
     from .report_html import render
 
+    if Path(out).is_dir():
+        raise UsageError(f"'{out}' is a folder; give the page a file name, e.g. -o {Path(out) / 'registry.html'}")
     data = gather(repo, model=model, findings=findings, now=now)
     atomic_write_text(out, render(data))
     os.chmod(out, 0o644)  # a page to share, not a secret (the temp file was created 0600)

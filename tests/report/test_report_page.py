@@ -144,6 +144,8 @@ def test_report_one_model_and_bad_model(registry_project, tmp_path):
     assert_one_line_error(p.wo("report", "-o", str(tmp_path / "x.html"), "--model", "nope"), 3, "nope")
     assert_one_line_error(p.wo("report", "-o", str(tmp_path / "x.html"), "--model", "../bad"), 2)
     assert not (tmp_path / "x.html").exists()
+    assert_one_line_error(p.wo("report", "-o", str(tmp_path)), 2, "folder")
+    assert_one_line_error(p.wo("report", "--repo", str(tmp_path / "nowhere")), 3, "nowhere")
 
 
 def test_findings_given_as_input_become_the_banner(registry_project, tmp_path):
