@@ -261,11 +261,11 @@ def timeline(registry: Registry, name: str) -> tuple[list[Segment], list[Mark]]:
         holder, start, how = None, 0, ""
         mine: list[Segment] = []
         for e, action in items:
+            # Events come oldest first, so the last label (re)inserted is the newest: O(1) per event.
+            labels.pop(e.version or e.commit, None)
             if e.kind is Kind.ASSIGN:
                 labels[e.version or e.commit] = e
-            else:
-                labels.pop(e.version or e.commit, None)
-            now_held = max(labels.values(), key=lambda x: x.sort_key) if labels else None
+            now_held = next(reversed(labels.values())) if labels else None
             if now_held is holder:
                 continue
             if holder is not None:

@@ -50,3 +50,23 @@ def test_long_registry_is_paginated_and_zoomed(tmp_path):
     assert sec.find("button", data_span="2592000") is not None
     on = [b for b in sec.find("div", "tl-tools").find_all("button") if "on" in b.classes]
     assert len(on) == 1 and on[0].attrs["data-span"] != "0"
+
+
+def test_timeline_agrees_with_the_registry_at_every_sampled_moment(tmp_path):
+    """The bars are what `weightops resolve STAGE --at T` answers, over a long random history
+    (rollbacks, unassignments falling back to older labels)."""
+    import random
+
+    from weightops.project import Project
+    from weightops.report import timeline
+
+    info = _bench().build(tmp_path / "repo", versions=200, assignments=1000, seed=7)
+    registry = Project(tmp_path / "repo").registry()
+    segments, marks = timeline(registry, "m")
+    assert len(marks) == 1000
+    rng = random.Random(3)
+    for t in sorted(rng.randrange(info["now"] - 60 * 86400, info["now"]) for _ in range(300)):
+        for stage in ("staging", "production", "shadow"):
+            held = registry.stage_event("m", stage, at=t)
+            drawn = [s.version for s in segments if s.stage == stage and s.start <= t and (s.end is None or t < s.end)]
+            assert drawn == ([held.version] if held else []), (stage, t)
