@@ -98,6 +98,7 @@
       var nl = svg.querySelector("line.now");
       nl.setAttribute("x1", x(now)); nl.setAttribute("x2", x(now)); nl.style.display = now < a || now > b ? "none" : "";
       ticks();
+      if (typeof pinned === "number") pin(pinned);
     }
     function zoom(sp) {
       tools.querySelectorAll("button[data-span]").forEach(function (bt) { bt.classList.toggle("on", +bt.dataset.span === sp); });
@@ -118,13 +119,20 @@
       if (d.span !== undefined) zoom(+d.span);
       if (d.pan) { var w = b - a, sh = (+d.pan) * w / 2; a = Math.max(T0, Math.min(a + sh, T1 - w)); b = a + w; layout(); }
     });
-    var at = tools.querySelector("input.at"), out = tools.querySelector("output.at-out");
+    var at = tools.querySelector("input.at"), out = tools.querySelector("output.at-out"), pinned = null;
+    var probe = svg.querySelector("line.probe");
+    function pin(t) {
+      pinned = t;
+      if (t === null) { out.textContent = ""; return; }
+      out.textContent = "→ " + holders(t).map(function (h) { return h.stage + ": " + (h.v || "—"); }).join(" · ");
+      out.dataset.t = t;
+      probe.setAttribute("x1", x(t)); probe.setAttribute("x2", x(t));
+      probe.setAttribute("visibility", t >= a && t <= b ? "visible" : "hidden");
+    }
     at.addEventListener("change", function () {
       var t = Date.parse(at.value + "Z") / 1000;
-      if (isNaN(t)) { out.textContent = ""; return; }
-      out.textContent = "→ " + holders(t).map(function (h) { return h.stage + ": " + (h.v || "—"); }).join(" · ");
+      pin(isNaN(t) ? null : t);
     });
-    var probe = svg.querySelector("line.probe");
     svg.addEventListener("mousemove", function (ev) {
       var r = svg.getBoundingClientRect(), vx = (ev.clientX - r.left) * W / r.width;
       if (vx < gut || vx > gut + span) { probe.setAttribute("visibility", "hidden"); tip.hidden = true; return; }
@@ -141,7 +149,7 @@
       if (left + tip.offsetWidth > wr.width) left = ev.clientX - wr.left - tip.offsetWidth - 14;
       tip.style.left = left + "px"; tip.style.top = (ev.clientY - wr.top + 12) + "px";
     });
-    svg.addEventListener("mouseleave", function () { probe.setAttribute("visibility", "hidden"); tip.hidden = true; });
+    svg.addEventListener("mouseleave", function () { tip.hidden = true; pin(pinned); if (pinned === null) probe.setAttribute("visibility", "hidden"); });
     // Long histories open on the widest recent window with at most ~300 events: one sliver per
     // assignment is not readable.
     var spans = [0, 31536000, 7776000, 2592000, 604800], pick = 604800;
@@ -150,6 +158,14 @@
       if (marks.filter(function (m) { return +m.dataset.t >= from; }).length <= 300) { pick = spans[k]; break; }
     }
     zoom(pick);
+    // A link can ask the question: registry.html#at=2026-03-01 (or 2026-03-01T12:00), UTC.
+    var asked = /(?:^#|&)at=(\d{4}-\d\d-\d\d(?:T\d\d:\d\d(?::\d\d)?)?)/.exec(location.hash);
+    if (asked) {
+      at.value = asked[1].length === 10 ? asked[1] + "T00:00" : asked[1];
+      var t = Date.parse(at.value + "Z") / 1000;
+      if (t < a || t > b) zoom(0);
+      pin(t);
+    }
   });
   document.body.dataset.ready = "1";
 })();

@@ -27,20 +27,21 @@ def _chromium_args(exe: str, tmp: Path) -> list[str]:
             "--disable-dev-shm-usage", f"--user-data-dir={profile}"]
 
 
-def dump_dom(page: Path, tmp: Path) -> str:
+def dump_dom(page: Path, tmp: Path, fragment: str = "") -> str:
     """The DOM after the page's script ran, as Chromium serializes it."""
     exe = chromium()
-    proc = subprocess.run([*_chromium_args(exe, tmp), "--virtual-time-budget=3000", "--dump-dom", page.as_uri()],
+    proc = subprocess.run([*_chromium_args(exe, tmp), "--virtual-time-budget=3000", "--dump-dom",
+                           page.as_uri() + fragment],
                           capture_output=True, text=True, timeout=120)
     if proc.returncode != 0 and not proc.stdout.strip():
         pytest.skip(f"Chromium cannot run here: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
     return proc.stdout
 
 
-def screenshot(page: Path, tmp: Path, out: Path, size: str = "1400,1000") -> Path:
+def screenshot(page: Path, tmp: Path, out: Path, size: str = "1400,1000", fragment: str = "") -> Path:
     exe = chromium()
     proc = subprocess.run([*_chromium_args(exe, tmp), "--hide-scrollbars", f"--window-size={size}",
-                           f"--screenshot={out}", page.as_uri()], capture_output=True, text=True, timeout=120)
+                           f"--screenshot={out}", page.as_uri() + fragment], capture_output=True, text=True, timeout=120)
     assert out.is_file(), f"no screenshot: {proc.stderr[-500:]}"
     return out
 

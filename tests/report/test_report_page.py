@@ -135,6 +135,13 @@ def test_report_shows_versions_stages_timeline_and_metrics(registry_project, tmp
     shot = screenshot(page, tmp_path, tmp_path / "report.png")
     assert shot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and shot.stat().st_size > 20_000
 
+    # The question asked by a link: registry.html#at=2026-03-01 pins that moment on every timeline.
+    asked = parse_dom(dump_dom(page, tmp_path, "#at=2026-03-01T12:00"))
+    said = section(asked, "clf").find("output", "at-out")
+    assert said.text == "→ staging: v1.1.0 · production: v1.1.0 · shadow: —"
+    assert int(said.attrs["data-t"]) == ts("2026-03-01T12:00")
+    assert section(asked, "sub:other").find("output", "at-out").text.startswith("→ staging: v1.0.0")
+
 
 def test_report_one_model_and_bad_model(registry_project, tmp_path):
     p = registry_project
@@ -179,7 +186,7 @@ def test_moved_version_tag_shows_a_warning_banner(registry_project, tmp_path):
     assert "v1.0.0" in banner.text and "moved" in banner.text.lower()
     row = section(dom, "clf").find("tr", "vrow", data_version="v1.0.0")
     assert "flagged" in row.classes and "⚠" in row.text
-    shot = screenshot(page, tmp_path, tmp_path / "report-moved.png")
+    shot = screenshot(page, tmp_path, tmp_path / "report-moved.png", fragment="#at=2026-03-01T12:00")
     assert shot.stat().st_size > 20_000
 
 
