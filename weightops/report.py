@@ -123,8 +123,11 @@ def gather(repo: str | os.PathLike = ".", *, model: str | None = None,
     preferred = project.config.section("report").get("metrics")
     models = tuple(_model_report(registry, n, cards, configured, preferred) for n in names)
     title = Path(project.root).name.removesuffix(".git") or "registry"
-    return ReportData(title, int(_time.time()) if now is None else now, models,
-                      tuple(to_finding(f) for f in findings), audit_ran,
+    shown = [to_finding(f) for f in findings]
+    if model is not None:  # the audit covers the whole registry; keep this model's findings
+        ours = {v.tag for v in registry.versions(names[0])} | {e.tag for e in registry.events(names[0])}
+        shown = [f for f in shown if not f.tag or f.tag in ours]
+    return ReportData(title, int(_time.time()) if now is None else now, models, tuple(shown), audit_ran,
                       {"gather_seconds": _time.perf_counter() - started})
 
 

@@ -169,6 +169,10 @@ def test_findings_given_as_input_become_the_banner(registry_project, tmp_path):
     assert [li.attrs["data-tag"] for li in banner.find_all("li")] == ["v1.0.0", "sub=other@v1.0.0"]
     assert "flagged" in section(dom, "clf").find("tr", "vrow", data_version="v1.0.0").classes
     assert "flagged" in section(dom, "sub:other").find("tr", "vrow", data_version="v1.0.0").classes
+    # A one-model page shows that model's findings only.
+    one = write_report(tmp_path / "one.html", registry_project.root, now=NOW, model="sub:other",
+                       findings=[("moved-tag", "v1.0.0", "moved"), ("card-mismatch", "sub=other@v1.0.0", "differs")])
+    assert [f.tag for f in one.findings] == ["sub=other@v1.0.0"]
 
 
 def test_moved_version_tag_shows_a_warning_banner(registry_project, tmp_path):
