@@ -59,18 +59,20 @@ def _write(project: Project, registry: Registry, *, model: str, stage: str, comm
                    time=tag_time(registry, model, now), sign=sign)
     pushed = False
     if push:
-        pushed = push_claimed(project, model, counter, tag, commit)
+        pushed = push_claimed(project, model, counter, tag)
     return tag, pushed
 
 
-def push_claimed(project: Project, model: str, counter: int, tag: str, commit: str) -> bool:
+def push_claimed(project: Project, model: str, counter: int, tag: str) -> bool:
     """Push the tag together with a claim on its counter, atomically: when another clone used
     the counter first (for any stage), the whole push is refused and the local tag removed."""
     remote = git.default_remote(project.root)
     if remote is None:
         return False
     claim = f"{COUNTER_REFS}/{model.replace(':', '=')}/{counter}"
-    git.run(["update-ref", claim, commit], cwd=project.root)
+    # The claim names the new tag object (unique), not the commit: a claim equal to the remote's
+    # would count as "up to date" and let a second tag with the same counter through.
+    git.run(["update-ref", claim, f"refs/tags/{tag}"], cwd=project.root)
     # `--force-with-lease=REF:` (empty expectation) means "only if REF does not exist yet":
     # a claim is create-only even when the new commit descends from the old one.
     proc = git.run(["push", "--atomic", "--porcelain", f"--force-with-lease={claim}:", "--", remote,
