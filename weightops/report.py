@@ -10,6 +10,7 @@ is shown as such on its row (the audit explains why) rather than stopping the re
 from __future__ import annotations
 
 import logging
+import math
 import os
 import time as _time
 from dataclasses import dataclass, field
@@ -199,7 +200,7 @@ def flatten_metrics(metrics: object, prefix: str = "") -> dict[str, float]:
         key = f"{prefix}{k}"
         if isinstance(v, dict):
             out.update(flatten_metrics(v, key + "."))
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
             out[key] = float(v)
     return out
 

@@ -60,7 +60,8 @@ def test_timeline_follows_gto_labels_fallback_and_demote_sweep():
 
 
 def test_metrics_flatten_and_key_choice():
-    assert flatten_metrics({"eval": {"acc": 0.9, "f1": 1}, "name": "x", "ok": True, "loss": 0.2}) == \
+    assert flatten_metrics({"eval": {"acc": 0.9, "f1": 1}, "name": "x", "ok": True, "loss": 0.2,
+                            "bad": float("nan"), "worse": float("inf")}) == \
         {"eval.acc": 0.9, "eval.f1": 1.0, "loss": 0.2}
     rows = [VersionRow("m", f"v1.0.{i}", f"v1.0.{i}", A, i, None, None, m, {}, ()) for i, m in enumerate(
         [{"acc": 1, "loss": 2}, {"acc": 1}, {"acc": 1, "rare": 3}])]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import subprocess
 from pathlib import Path
 
 import pytest
@@ -151,6 +152,11 @@ def test_report_one_model_and_bad_model(registry_project, tmp_path):
     assert_one_line_error(p.wo("report", "-o", str(tmp_path / "x.html"), "--model", "nope"), 3, "nope")
     assert_one_line_error(p.wo("report", "-o", str(tmp_path / "x.html"), "--model", "../bad"), 2)
     assert not (tmp_path / "x.html").exists()
+    # A bare clone (a CI runner's or a server's) reads the same registry.
+    bare = tmp_path / "bare.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(p.root), str(bare)], check=True)
+    assert "2 model(s), 4 version(s)" in p.wo("report", "-o", str(tmp_path / "bare.html"), "--repo", str(bare),
+                                              check=True).stdout
     assert_one_line_error(p.wo("report", "-o", str(tmp_path)), 2, "folder")
     assert_one_line_error(p.wo("report", "--repo", str(tmp_path / "nowhere")), 3, "nowhere")
 
