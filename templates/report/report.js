@@ -62,6 +62,8 @@
     var axis = svg.querySelector("g.axis"), axisY = axis.querySelector("line") ? +axis.querySelector("line").getAttribute("y1") : 22;
     var H = svg.viewBox.baseVal.height, NS = "http://www.w3.org/2000/svg";
     var x = function (t) { return gut + (t - a) * span / (b - a); };
+    // Zoomed windows end just after the later of now and the newest event.
+    var end = marks.reduce(function (m, el) { return Math.max(m, +el.dataset.t); }, now);
     function ticks() {
       var steps = [3600, 21600, 86400, 604800, 2592000, 7862400, 31536000], s = steps[steps.length - 1];
       for (var i = 0; i < steps.length; i++) if ((b - a) / steps[i] <= 8) { s = steps[i]; break; }
@@ -102,7 +104,7 @@
     }
     function zoom(sp) {
       tools.querySelectorAll("button[data-span]").forEach(function (bt) { bt.classList.toggle("on", +bt.dataset.span === sp); });
-      if (!sp || sp >= T1 - T0) { a = T0; b = T1; } else { b = T1; a = T1 - sp; }
+      if (!sp || sp >= T1 - T0) { a = T0; b = T1; } else { b = Math.min(T1, end + sp / 30); a = b - sp; }
       layout();
     }
     function holders(t) {
@@ -154,7 +156,7 @@
     // assignment is not readable.
     var spans = [0, 31536000, 7776000, 2592000, 604800], pick = 604800;
     for (var k = 0; k < spans.length; k++) {
-      var from = spans[k] ? T1 - spans[k] : T0;
+      var from = spans[k] ? Math.min(T1, end + spans[k] / 30) - spans[k] : T0;
       if (marks.filter(function (m) { return +m.dataset.t >= from; }).length <= 300) { pick = spans[k]; break; }
     }
     zoom(pick);
