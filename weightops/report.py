@@ -102,9 +102,9 @@ class ReportData:
 
 
 def gather(repo: str | os.PathLike = ".", *, model: str | None = None,
-           findings: list | tuple | None = None, now: int | None = None) -> ReportData:
+           findings: list | tuple | None = None, now: int | None = None, audit: bool = True) -> ReportData:
     """Read the registry once and the cards it needs in one batch; `findings` (a list of
-    (kind, tag, message)) comes from the audit, which is run here when not given."""
+    (kind, tag, message)) comes from the audit, which is run here when not given (and `audit`)."""
     started = _time.perf_counter()
     project = Project(repo)
     registry = project.registry()
@@ -116,8 +116,9 @@ def gather(repo: str | os.PathLike = ".", *, model: str | None = None,
                                 f"(models: {', '.join(names) or 'none'})")
         names = [name]
     audit_ran = findings is not None
-    if findings is None:
+    if findings is None and audit:
         findings, audit_ran = _run_audit(project.root)
+    findings = findings or []
     wanted = [(n, v.commit) for n in names for v in registry.versions(n)]
     cards = read_cards(project.root, wanted)
     configured = tuple(project.config.stages)
@@ -129,7 +130,7 @@ def gather(repo: str | os.PathLike = ".", *, model: str | None = None,
         ours = {v.tag for v in registry.versions(names[0])} | {e.tag for e in registry.events(names[0])}
         shown = [f for f in shown if not f.tag or f.tag in ours]
     return ReportData(title, int(_time.time()) if now is None else now, models, tuple(shown), audit_ran,
-                      {"gather_seconds": _time.perf_counter() - started})
+                      {"gather_seconds": _time.perf_counter() - started, "audit_skipped": not audit})
 
 
 def _run_audit(root: Path) -> tuple[list, bool]:
@@ -286,14 +287,14 @@ def timeline(registry: Registry, name: str) -> tuple[list[Segment], list[Mark]]:
 
 
 def write_report(out: str | os.PathLike, repo: str | os.PathLike = ".", *, model: str | None = None,
-                 findings: list | tuple | None = None, now: int | None = None) -> ReportData:
+                 findings: list | tuple | None = None, now: int | None = None, audit: bool = True) -> ReportData:
     """Gather, render and write the page atomically; returns what it showed."""
     from .atomic import atomic_write_text
     from .report_html import render
 
     if Path(out).is_dir():
         raise UsageError(f"'{out}' is a folder; give the page a file name, e.g. -o {Path(out) / 'registry.html'}")
-    data = gather(repo, model=model, findings=findings, now=now)
+    data = gather(repo, model=model, findings=findings, now=now, audit=audit)
     atomic_write_text(out, render(data))
     os.chmod(out, 0o644)  # a page to share, not a secret (the temp file was created 0600)
     return data

@@ -58,7 +58,7 @@ def num(x: float | None) -> str:
 def render(data: ReportData) -> str:
     css = template_path("report/report.css").read_text()
     js = template_path("report/report.js").read_text()
-    body = [_header(data), _banner(data.findings, data.audit_ran)]
+    body = [_header(data), _banner(data.findings, data.audit_ran, data.meta.get("audit_skipped", False))]
     if len(data.models) > 1:
         body.append('<nav class="models">' + "".join(
             f'<a href="#model-{e(_anchor(m.name))}">{e(m.name)}</a>' for m in data.models) + "</nav>")
@@ -92,7 +92,10 @@ def _header(data: ReportData) -> str:
             "</header>")
 
 
-def _banner(findings: tuple[Finding, ...], ran: bool) -> str:
+def _banner(findings: tuple[Finding, ...], ran: bool, skipped: bool = False) -> str:
+    if skipped and not ran:
+        return ('<div class="banner muted" id="audit" data-state="skipped">Audit skipped (--no-audit): moved tags '
+                "and mismatching cards are not checked on this page; run <code>weightops audit</code>.</div>")
     if not ran:
         return ('<div class="banner muted" id="audit" data-state="not-run">Audit not run: this weightops '
                 "has no audit module, so moved tags and mismatching cards are not checked here.</div>")

@@ -157,6 +157,9 @@ def test_report_one_model_and_bad_model(registry_project, tmp_path):
     subprocess.run(["git", "clone", "-q", "--bare", str(p.root), str(bare)], check=True)
     assert "2 model(s), 4 version(s)" in p.wo("report", "-o", str(tmp_path / "bare.html"), "--repo", str(bare),
                                               check=True).stdout
+    skipped = tmp_path / "skipped.html"
+    assert "audit: skipped" in render(p, skipped, "--no-audit")
+    assert parse_dom(skipped.read_text()).find("div", "banner").attrs["data-state"] == "skipped"
     assert_one_line_error(p.wo("report", "-o", str(tmp_path)), 2, "folder")
     assert_one_line_error(p.wo("report", "--repo", str(tmp_path / "nowhere")), 3, "nowhere")
 
