@@ -70,3 +70,43 @@ def test_timeline_agrees_with_the_registry_at_every_sampled_moment(tmp_path):
             held = registry.stage_event("m", stage, at=t)
             drawn = [s.version for s in segments if s.stage == stage and s.start <= t and (s.end is None or t < s.end)]
             assert drawn == ([held.version] if held else []), (stage, t)
+
+
+SELFTEST = """<script>
+window.addEventListener("load", function () {
+  var r = {}, sec = document.querySelector("section.model");
+  var shown = function () { return [].filter.call(sec.querySelectorAll("tr.vrow"), function (x) { return !x.hidden; }); };
+  sec.querySelector('.pager button[data-go="1"]').click();
+  r.page2 = shown().map(function (x) { return x.dataset.version; });
+  var f = sec.querySelector(".filter"); f.value = "v3.9.9"; f.dispatchEvent(new Event("input"));
+  r.filtered = shown().map(function (x) { return x.dataset.version; });
+  r.info = sec.querySelector(".pager-info").textContent;
+  sec.querySelector('.tl-tools button[data-span="0"]').click();
+  r.all = [].filter.call(sec.querySelectorAll("g.seg"), function (g) { return g.style.display !== "none"; }).length;
+  r.total = sec.querySelectorAll("g.seg").length;
+  var svg = sec.querySelector("svg.timeline"), rc = svg.getBoundingClientRect();
+  svg.dispatchEvent(new MouseEvent("mousemove", {clientX: rc.left + rc.width * 0.6, clientY: rc.top + 40, bubbles: true}));
+  r.tip = sec.querySelector(".tl-tip").textContent;
+  r.tipHidden = sec.querySelector(".tl-tip").hidden;
+  document.body.dataset.selftest = JSON.stringify(r);
+});
+</script></body>"""
+
+
+def test_page_controls_work_in_the_browser(tmp_path):
+    """Drive the page's own controls in Chromium: next page, filter, zoom out, hover probe."""
+    import json
+
+    bench = _bench()
+    info = bench.build(tmp_path / "repo", versions=300, assignments=600)
+    page = tmp_path / "page.html"
+    run_cli(["report", "-o", str(page), "--repo", str(tmp_path / "repo"), "--no-audit"], cwd=tmp_path,
+            env={**os.environ, "WEIGHTOPS_NOW": str(info["now"])}, check=True)
+    driven = tmp_path / "driven.html"
+    driven.write_text(page.read_text().replace("</body>", SELFTEST))
+    r = json.loads(parse_dom(dump_dom(driven, tmp_path)).find("body").attrs["data-selftest"])
+    assert r["page2"] == [bench.version_name(i) for i in range(274, 249, -1)]
+    assert r["filtered"] == ["v3.9.9"] and r["info"] == "1–1 of 1 (filtered from 300)"
+    assert r["all"] == r["total"] > 100          # zoomed out to "all": every bar drawn again
+    assert r["tipHidden"] is False                # hovering names each stage's holder at that moment
+    assert "UTC" in r["tip"] and all(f"{s}: " in r["tip"] for s in ("staging", "production", "shadow"))
