@@ -16,7 +16,7 @@ from typing import Callable, List, Optional
 
 import typer
 
-from .errors import UsageError, WeightopsError
+from .errors import RefusedError, UsageError, WeightopsError
 
 app = typer.Typer(
     name="weightops",
@@ -36,28 +36,33 @@ def _err(message: str, code: int) -> None:
 def command(*args, **kwargs) -> Callable:
     """`@app.command` plus the one error handler every command shares."""
     def wrap(fn: Callable) -> Callable:
-        @functools.wraps(fn)
-        def run(*a, **kw):
-            try:
-                return fn(*a, **kw)
-            except typer.Exit:
-                raise
-            except WeightopsError as exc:
-                if _state["traceback"]:
-                    raise
-                _err(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exc.exit_code)
-            except KeyboardInterrupt:
-                _err("interrupted", 130)
-            except BrokenPipeError:  # `weightops list | head`: the reader left; not an error
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-                raise typer.Exit(0) from None
-            except Exception as exc:  # noqa: BLE001 - the last resort keeps output to one line
-                if _state["traceback"]:
-                    raise
-                _err(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
-                     "(rerun with --traceback and report it)", 1)
-        return app.command(*args, **kwargs)(run)
+        return app.command(*args, **kwargs)(_handled(fn))
     return wrap
+
+
+def _handled(fn: Callable) -> Callable:
+    """Library errors -> one red line and their exit code (for sub-app commands too)."""
+    @functools.wraps(fn)
+    def run(*a, **kw):
+        try:
+            return fn(*a, **kw)
+        except typer.Exit:
+            raise
+        except WeightopsError as exc:
+            if _state["traceback"]:
+                raise
+            _err(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exc.exit_code)
+        except KeyboardInterrupt:
+            _err("interrupted", 130)
+        except BrokenPipeError:  # `weightops list | head`: the reader left; not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
+        except Exception as exc:  # noqa: BLE001 - the last resort keeps output to one line
+            if _state["traceback"]:
+                raise
+            _err(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+                 "(rerun with --traceback and report it)", 1)
+    return run
 
 
 @app.callback()
@@ -282,6 +287,115 @@ def history_cmd(
 
 
 # ---------------------------------------------------------------- review and CI: diff, guard, audit
+def _write_out(text: str, output: Optional[Path]) -> None:
+    """stdout, or a file written atomically (CI steps read it: no shell redirection needed)."""
+    if output is None:
+        typer.echo(text.rstrip("\n"))
+        return
+    from .atomic import atomic_write_text
+
+    atomic_write_text(output, text if text.endswith("\n") else text + "\n")
+    typer.echo(f"wrote {output}", err=True)
+
+
+OUTPUT = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout.")
+
+
+@command("diff")
+def diff_cmd(
+    base: Optional[str] = typer.Argument(None, help="Base revision (default: merge base with the default branch)."),
+    head: Optional[str] = typer.Argument(None, help="Head revision (default: the work tree)."),
+    fmt: str = typer.Option("text", "--format", "-f", help="text, markdown (a PR comment) or json."),
+    model: Optional[str] = MODEL,
+    output: Optional[Path] = OUTPUT,
+    repo: Path = REPO,
+) -> None:
+    """Every model whose weights or card changed between two revisions: digests, size, metrics, params, env."""
+    from .diff import FORMATS, diff, render
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not '{fmt}'")
+    _write_out(render(diff(base, head, repo=repo, model=model), fmt), output)
+
+
+@command("release-notes")
+def release_notes_cmd(
+    tag: str = typer.Argument(..., help="Version tag, e.g. v1.2.0 or clf@v1.2.0."),
+    model: Optional[str] = MODEL,
+    output: Optional[Path] = OUTPUT,
+    repo: Path = REPO,
+) -> None:
+    """Markdown release notes: version, sha256, lineage, metrics vs the previous version, environment."""
+    from .notes import release_notes
+
+    _write_out(release_notes(tag, model=model, repo=repo).markdown, output)
+
+
+ci_app = typer.Typer(help="Commands CI pipelines run.", no_args_is_help=True, add_completion=False,
+                     pretty_exceptions_enable=False)
+app.add_typer(ci_app, name="ci")
+
+
+@ci_app.command("check-tag")
+@_handled
+def ci_check_tag_cmd(
+    tag: str = typer.Argument(..., help="The pushed tag (e.g. $GITHUB_REF_NAME, $CI_COMMIT_TAG)."),
+    remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name (default: the one configured at that commit)."),
+    repo: Path = REPO,
+    as_json: bool = JSON,
+) -> None:
+    """Say what TAG is; fail (exit 4/5) unless its card is valid, matches the pointer, and the object is in the remote."""
+    from .ci import check_tag
+
+    checked = check_tag(tag, repo=repo, remote=remote)
+    if as_json:
+        _print_json(checked.to_dict())
+        return
+    typer.echo(checked.summary)
+    for line in checked.checked:
+        typer.echo(f"  ok: {line}")
+    if checked.sha256:
+        typer.echo(f"  sha256: {checked.sha256}")
+
+
+@command("guard")
+def guard_cmd(
+    paths: Optional[List[str]] = typer.Argument(None, help="Files to check (default: the files staged for commit)."),
+    max_size: Optional[str] = typer.Option(None, "--max-size", help="Largest file git may take, e.g. 5MB (default: guard.max_size in weightops.yaml, else 5MB)."),
+    repo: Path = REPO,
+) -> None:
+    """Refuse weight files (by extension or content) and large files about to be committed to git."""
+    from .guard import guard
+
+    report = guard(paths or None, repo=repo, max_size=max_size)
+    for f in report.findings:
+        typer.echo(f.message(report.max_size))
+    if not report.ok:
+        raise RefusedError(f"{len(report.findings)} of {report.checked} staged file(s) belong in DVC, not git; "
+                           "run the commands above")
+
+
+@command("audit")
+def audit_cmd(
+    remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name (default: the one configured at each commit)."),
+    no_hash: bool = typer.Option(False, "--no-hash", help="Skip re-hashing objects found in the DVC cache or a local remote."),
+    offline: bool = typer.Option(False, "--offline", help="Do not compare tags with the git remote's."),
+    repo: Path = REPO,
+    as_json: bool = JSON,
+) -> None:
+    """Check the whole registry: moved tags, cards vs pointers, objects in the remote, lightweight tags."""
+    from .audit import audit
+
+    report = audit(repo, remote=remote, rehash=not no_hash, offline=offline)
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        for f in report.findings:
+            typer.echo(f"{f.kind:<16} {f.message}")
+        typer.echo(report.summary)
+    if not report.ok:
+        raise typer.Exit(4)
+
 
 
 # ---------------------------------------------------------------- serving: sync, shadow, variants

