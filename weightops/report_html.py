@@ -101,7 +101,10 @@ def _banner(findings: tuple[Finding, ...], ran: bool, skipped: bool = False) -> 
                 "has no audit module, so moved tags and mismatching cards are not checked here.</div>")
     if not findings:
         return '<div class="banner ok" id="audit" data-state="ok">✓ Audit: no moved tags, every card matches.</div>'
-    kinds = sorted({f.kind for f in findings})
+    counts: dict[str, int] = {}
+    for f in findings:
+        counts[f.kind] = counts.get(f.kind, 0) + 1
+    kinds = [k if counts[k] == 1 else f"{k} ×{counts[k]}" for k in sorted(counts)]
     items = "".join(f'<li data-kind="{e(f.kind)}" data-tag="{e(f.tag)}"><span class="kind">{e(f.kind)}</span> '
                     f"<code>{e(f.tag)}</code> {e(f.message)}</li>" for f in findings)
     many = len(findings) > 8
