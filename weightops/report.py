@@ -62,8 +62,9 @@ class Segment:
     start: int
     end: int | None
     tag: str
-    action: str               # assignment or rollback
+    action: str               # assignment, rollback or fallback
     ended_by: str | None       # assignment, rollback, unassignment or None
+    label: str = ""            # what to print: the version, else what the tag recorded (see shown)
 
 
 @dataclass(frozen=True)
@@ -241,9 +242,19 @@ def _model_report(registry: Registry, name: str, cards: dict, configured: tuple[
     segments, marks = timeline(registry, name)
     seen = {s.stage for s in segments} | {m.stage for m in marks}
     lanes = tuple(s for s in configured) + tuple(sorted(seen - set(configured)))
-    holders = {s: (e.version, e.time) for s, e in held.items()}
+    holders = {s: (shown(e), e.time) for s, e in held.items()}
     return ModelReport(name, tuple(rows), holders, lanes, tuple(segments), tuple(marks),
                        key_metrics(rows, preferred), registry.is_deprecated(name))
+
+
+def shown(event) -> str:
+    """A stage event's version as a person should read it. When no version tag is on its commit
+    any more (the tag was moved), the registry gives no version; show what the tag recorded,
+    marked `?`, or the commit."""
+    if event.version:
+        return event.version
+    recorded = event.meta.get("version")
+    return f"{recorded}?" if recorded else event.commit[:10]
 
 
 def timeline(registry: Registry, name: str) -> tuple[list[Segment], list[Mark]]:
@@ -259,7 +270,7 @@ def timeline(registry: Registry, name: str) -> tuple[list[Segment], list[Mark]]:
         if e.stage is None:
             continue
         action = e.action if e.kind is Kind.ASSIGN else "unassignment"
-        marks.append(Mark(e.stage, e.time, action, e.version, e.tag, e.tagger, e.meta.get("reason")))
+        marks.append(Mark(e.stage, e.time, action, shown(e), e.tag, e.tagger, e.meta.get("reason")))
         by_stage.setdefault(e.stage, []).append((e, action))
     for stage, items in by_stage.items():
         labels: dict[str, object] = {}
@@ -274,10 +285,10 @@ def timeline(registry: Registry, name: str) -> tuple[list[Segment], list[Mark]]:
             if now_held is holder:
                 continue
             if holder is not None:
-                mine.append(Segment(stage, holder.version, start, e.time, holder.tag, how, action))
+                mine.append(Segment(stage, holder.version, start, e.time, holder.tag, how, action, shown(holder)))
             holder, start, how = now_held, e.time, (action if now_held is e else "fallback")
         if holder is not None:
-            mine.append(Segment(stage, holder.version, start, None, holder.tag, how, None))
+            mine.append(Segment(stage, holder.version, start, None, holder.tag, how, None, shown(holder)))
         # `weightops demote` unassigns every labelled version, newest first, one second apart:
         # the fallbacks in between held nothing a person would call a stage. Leave them out.
         segments += [s for s in mine if not (s.action == "fallback" and s.ended_by == "unassignment"

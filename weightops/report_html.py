@@ -183,15 +183,18 @@ def timeline_svg(m: ModelReport, now: int) -> str:
             x0, x1 = x(s.start), x(end)
             w = max(x1 - x0, 1.0)
             until = iso(s.end) if s.end is not None else "now (holds it)"
-            label = (f'<text x="{x0 + 5:.1f}" y="{y + LANE_H / 2 + 4}">{e(s.version)}</text>'
-                     if w > 7 * len(s.version or "?") + 8 else "")
+            label = (f'<text x="{x0 + 5:.1f}" y="{y + LANE_H / 2 + 4}">{e(s.label)}</text>'
+                     if w > 7 * len(s.label or "?") + 8 else "")
             cls = "seg" + (" alt" if j % 2 else "") + (" current" if s.end is None else "") + \
                 (" rolled" if s.action == "rollback" else "")
             ended = f", then {s.ended_by}" if s.ended_by and s.ended_by != "assignment" else ""
             opened = ' data-open="1"' if s.end is None else ""
-            out.append(f'<g class="{cls}" data-version="{e(s.version)}" data-a="{s.start}" data-b="{end}"{opened}>'
-                       f'<title>{e(stage)} {e(s.version)}: {e(iso(s.start))} → {e(until)}; {e(ACTIONS.get(s.action, s.action))}'
-                       f'{e(ended)} ({e(s.tag)})</title>'
+            moved = (f" — no version tag is on {s.tag}'s commit now (moved?); the tag recorded {s.label[:-1]}"
+                     if not s.version and s.label.endswith("?") else "")
+            out.append(f'<g class="{cls}" data-version="{e(s.version)}" data-label="{e(s.label)}" data-a="{s.start}" '
+                       f'data-b="{end}"{opened}>'
+                       f'<title>{e(stage)} {e(s.label)}: {e(iso(s.start))} → {e(until)}; {e(ACTIONS.get(s.action, s.action))}'
+                       f'{e(ended)} ({e(s.tag)}){e(moved)}</title>'
                        f'<rect x="{x0:.1f}" y="{y + 3}" width="{w:.1f}" height="{LANE_H - 6}"/>{label}</g>')
         for mk in (k for k in m.marks if k.stage == stage):
             out.append(_mark(mk, x(mk.time), y))

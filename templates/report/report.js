@@ -56,7 +56,7 @@
     var marks = Array.prototype.slice.call(svg.querySelectorAll(".mark"));
     var lanes = Array.prototype.slice.call(svg.querySelectorAll("g.lane")).map(function (g) {
       return { stage: g.dataset.stage, segs: Array.prototype.slice.call(g.querySelectorAll("g.seg")).map(function (s) {
-        return { a: +s.dataset.a, b: +s.dataset.b, open: s.dataset.open === "1", v: s.dataset.version };
+        return { a: +s.dataset.a, b: +s.dataset.b, open: s.dataset.open === "1", v: s.dataset.label };
       }) };
     });
     var axis = svg.querySelector("g.axis"), axisY = axis.querySelector("line") ? +axis.querySelector("line").getAttribute("y1") : 22;
@@ -81,13 +81,13 @@
         var sa = Math.max(+g.dataset.a, a), sb = Math.min(+g.dataset.b, b), r = g.querySelector("rect"), txt = g.querySelector("text");
         if (sb <= a || sa >= b) { g.style.display = "none"; return; }
         g.style.display = "";
-        var x0 = x(sa), w = Math.max(x(sb) - x0, 1), fits = w > 7 * (g.dataset.version || "?").length + 8;
+        var x0 = x(sa), w = Math.max(x(sb) - x0, 1), fits = w > 7 * (g.dataset.label || "?").length + 8;
         r.setAttribute("x", x0); r.setAttribute("width", w);
         if (fits && !txt) {
           txt = document.createElementNS(NS, "text");
           txt.setAttribute("y", +r.getAttribute("y") + (+r.getAttribute("height")) / 2 + 4); g.appendChild(txt);
         }
-        if (txt) { txt.setAttribute("x", x0 + 5); txt.textContent = fits ? g.dataset.version : ""; }
+        if (txt) { txt.setAttribute("x", x0 + 5); txt.textContent = fits ? g.dataset.label : ""; }
       });
       var perLane = {};
       marks.forEach(function (m) { var t = +m.dataset.t; if (t >= a && t <= b) perLane[m.parentNode.dataset.stage] = (perLane[m.parentNode.dataset.stage] || 0) + 1; });

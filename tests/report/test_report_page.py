@@ -199,6 +199,10 @@ def test_moved_version_tag_shows_a_warning_banner(registry_project, tmp_path):
     assert "v1.0.0" in banner.text and "moved" in banner.text.lower()
     row = section(dom, "clf").find("tr", "vrow", data_version="v1.0.0")
     assert "flagged" in row.classes and "⚠" in row.text
+    # The old assignments' commit holds no version now: the bars say what their tags recorded.
+    first = lane(section(dom, "clf"), "production")[0]
+    assert first.attrs["data-version"] == "" and first.attrs["data-label"] == "v1.0.0?"
+    assert "v1.0.0?" in first.text and "moved" in first.find("title").text
     shot = screenshot(page, tmp_path, tmp_path / "report-moved.png", fragment="#at=2026-03-01T12:00")
     assert shot.stat().st_size > 20_000
 
