@@ -21,6 +21,7 @@ __all__ = [
     "Resolved", "resolve",
     "release", "init_project", "make_card", "list_versions",
     "diff_models", "release_notes", "check_tag", "guard_files", "audit_registry",
+    "trusted_target", "verify_events", "load_policy",
     "write_report",
 ]
 
@@ -46,6 +47,9 @@ def __getattr__(name: str):
         import importlib
         module, func = _REVIEW[name]
         return getattr(importlib.import_module(f".{module}", __name__), func)
+    if name in ("trusted_target", "verify_events", "load_policy"):   # issue 9: trust
+        from . import trust
+        return getattr(trust, name)
     if name == "write_report":  # the registry report (issue 8)
         from .report import write_report
         return write_report

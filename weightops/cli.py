@@ -98,6 +98,7 @@ def _print_fields(d: dict) -> None:
 REPO = typer.Option(".", "--repo", help="Path of the git repository (a clone or a bare repository).")
 MODEL = typer.Option(None, "--model", "-m", help="Model name (default: the project's only or configured model).")
 JSON = typer.Option(False, "--json", help="Print exactly one JSON object.")
+SIGN = typer.Option(None, "--sign/--no-sign", help="Sign the tag (git's SSH or GPG signing; default: trust.sign in weightops.yaml).")  # issue 9
 
 
 # ---------------------------------------------------------------- skeleton: init, card, release
@@ -140,12 +141,14 @@ def release_cmd(
     model: Optional[str] = MODEL,
     push: bool = typer.Option(False, "--push", help="Run `dvc push` first, then push the tag to the git remote."),
     message: Optional[str] = typer.Option(None, "--message", help="Title of the tag message."),
+    sign: Optional[bool] = SIGN,
     repo: Path = REPO,
 ) -> None:
     """Release HEAD as VERSION: checks tree, card, pointer and remote, then writes an annotated tag."""
     from .release import release
 
-    done = release(version, model=model, repo=repo, push=push, message=message, now=_now())
+    done = release(version, model=model, repo=repo, push=push, message=message, now=_now(),
+                   sign=_sign(repo, sign))
     typer.echo(f"released {done.model} {done.version} as tag {done.tag} at {done.commit[:12]} "
                f"(sha256 {done.sha256[:16]}...){' and pushed' if done.pushed else ''}")
 
@@ -157,17 +160,25 @@ def resolve_cmd(
     model: Optional[str] = MODEL,
     at: Optional[str] = typer.Option(None, "--at", help="Answer as of this time (ISO 8601), from the tag history."),
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name (default: the one configured at that commit)."),
+    require_signed: Optional[bool] = typer.Option(None, "--require-signed/--no-require-signed", help="Obey only signed tags the trusted policy allows; skip the rest (default: trust.require_signed)."),
+    trust_policy: Optional[str] = typer.Option(None, "--trust-policy", help="Commit holding the trusted policy (default: the trusted remote's default branch)."),
     repo: Path = REPO,
     as_json: bool = JSON,
 ) -> None:
     """Map REF to version, commit, DVC pointer, remote URL and sha256."""
     from .resolve import resolve
 
-    r = resolve(ref, model=model, repo=repo, at=at, remote=remote)
+    r = resolve(ref, model=model, repo=repo, at=at, remote=remote, require_signed=require_signed,
+                trust_policy=trust_policy)
+    out = r.to_dict()
+    if r.trust is not None:
+        out.update(_trust_fields(r.trust))
     if as_json:
-        _print_json(r.to_dict())
+        _print_json(out)
     else:
-        _print_fields(r.to_dict())
+        if "skipped" in out:
+            out["skipped"] = ", ".join(s["tag"] for s in out["skipped"]) or "none"
+        _print_fields(out)
 
 
 @command("list")
@@ -221,12 +232,14 @@ def promote_cmd(
     model: Optional[str] = MODEL,
     message: Optional[str] = MESSAGE,
     push: bool = PUSH_TAG,
+    sign: Optional[bool] = SIGN,
     repo: Path = REPO,
 ) -> None:
     """Assign VERSION to STAGE (a GTO tag NAME#STAGE#N) after checking its card and the gates."""
     from .stages import promote
 
-    _say_assigned(promote(version, stage, model=model, repo=repo, message=message, push=push, now=_now()))
+    _say_assigned(promote(version, stage, model=model, repo=repo, message=message, push=push, now=_now(),
+                          sign=_sign(repo, sign)))
 
 
 @command("demote")
@@ -235,12 +248,14 @@ def demote_cmd(
     model: Optional[str] = MODEL,
     message: Optional[str] = MESSAGE,
     push: bool = PUSH_TAG,
+    sign: Optional[bool] = SIGN,
     repo: Path = REPO,
 ) -> None:
     """Unassign STAGE (a GTO tag NAME#STAGE!#N)."""
     from .stages import demote
 
-    _say_assigned(demote(stage, model=model, repo=repo, message=message, push=push, now=_now()))
+    _say_assigned(demote(stage, model=model, repo=repo, message=message, push=push, now=_now(),
+                         sign=_sign(repo, sign)))
 
 
 @command("rollback")
@@ -250,18 +265,22 @@ def rollback_cmd(
     to: Optional[str] = typer.Option(None, "--to", help="Version to go back to (default: the one before the current)."),
     message: Optional[str] = MESSAGE,
     push: bool = PUSH_TAG,
+    sign: Optional[bool] = SIGN,
     repo: Path = REPO,
 ) -> None:
     """Assign the version that held STAGE before the current one, as a new assignment."""
     from .stages import rollback
 
-    _say_assigned(rollback(stage, model=model, to=to, repo=repo, message=message, push=push, now=_now()))
+    _say_assigned(rollback(stage, model=model, to=to, repo=repo, message=message, push=push, now=_now(),
+                           sign=_sign(repo, sign)))
 
 
 @command("history")
 def history_cmd(
     stage: Optional[str] = typer.Argument(None, help="Only this stage's events."),
     model: Optional[str] = MODEL,
+    verify: bool = typer.Option(False, "--verify", help="Verify each tag's signature: adds signer, verified, allowed."),
+    trust_policy: Optional[str] = typer.Option(None, "--trust-policy", help="Commit holding the trusted policy (with --verify)."),
     repo: Path = REPO,
     as_json: bool = JSON,
 ) -> None:
@@ -269,6 +288,8 @@ def history_cmd(
     from .stages import history
 
     rows = history(model=model, stage=stage, repo=repo)
+    if verify:
+        rows = _verified_rows(repo, model, rows, trust_policy)
     if as_json:
         _print_json(rows)
         return
@@ -276,7 +297,7 @@ def history_cmd(
         where = f" {r['stage']}" if r["stage"] else ""
         sha = (r["sha256"] or "")[:12]
         typer.echo(f"{r['time']}  {r['action']:<14}{where:<12} {r['version'] or '-':<10} {r['commit'][:10]}  "
-                   f"{sha:<12}  {r['tagger']}  {r['tag']}")
+                   f"{sha:<12}  {r['tagger']}  {r['tag']}{_trust_note(r) if verify else ''}")
 
 
 
@@ -284,6 +305,41 @@ def history_cmd(
 
 
 # ---------------------------------------------------------------- signatures and validation
+def _sign(repo: Path, flag: Optional[bool]) -> bool:
+    """--sign/--no-sign, else the config's `trust.sign`; check git can sign before any work."""
+    from .project import Project
+    from .signatures import check_signing_configured
+    from .trust import sign_default
+
+    project = Project(repo)
+    sign = sign_default(project.config) if flag is None else flag
+    if sign:
+        check_signing_configured(project.root)
+    return sign
+
+
+def _trust_fields(found) -> dict:
+    """Print one loud warning per skipped tag (stderr), and the fields JSON readers get."""
+    for s in found.skipped:
+        typer.secho(f"warning: {s.message()}", fg=typer.colors.YELLOW, err=True)
+    return {"signer": found.signer, "policy": found.policy_rev, "skipped": [s.to_dict() for s in found.skipped]}
+
+
+def _verified_rows(repo: Path, model: Optional[str], rows: list, trust_policy: Optional[str]) -> list:
+    from .project import Project
+    from .trust import annotate_rows
+
+    project = Project(repo)
+    return annotate_rows(project, project.model(model), rows, trust_policy)
+
+
+def _trust_note(r: dict) -> str:
+    if not r["signed"]:
+        return "  unsigned"
+    if r["verified"] and r["allowed"]:
+        return f"  signed by {r['signer']} (verified)"
+    return f"  signed by {r['signer'] or 'an unknown key'}: {r['problem']}"
+
 
 
 # ---------------------------------------------------------------- review and CI: diff, guard, audit

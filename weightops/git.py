@@ -68,6 +68,20 @@ def _safe(ref: str) -> str:
     return ref
 
 
+def locate_repo(path: str | os.PathLike) -> tuple[Path, bool, Path | None]:
+    """(git dir, bare?, work tree top or None) in one git process."""
+    proc = run(["rev-parse", "--is-bare-repository", "--absolute-git-dir", "--show-toplevel"], cwd=path, check=False)
+    lines = proc.stdout.splitlines()
+    if len(lines) < 2:
+        raise NotFoundError(f"{Path(path).resolve()} is not inside a git repository; "
+                            "run `weightops init` or pass --repo")
+    bare = lines[0].strip() == "true"
+    top = Path(lines[2].strip()) if not bare and len(lines) > 2 and lines[2].strip() else None
+    if not bare and top is None:  # inside .git of a work tree: treat the git dir as the repo
+        return Path(lines[1].strip()), True, None
+    return Path(lines[1].strip()), bare, top
+
+
 def toplevel(path: str | os.PathLike = ".") -> Path:
     proc = run(["rev-parse", "--show-toplevel"], cwd=path, check=False)
     if proc.returncode != 0:
@@ -295,3 +309,24 @@ def remote_tags(repo: str | os.PathLike, remote: str) -> dict[str, str] | None:
         else:
             tags.setdefault(name, sha)
     return tags
+
+
+# ---- trust (issue 9): tag signatures and the trusted policy commit
+def verify_tag(repo: str | os.PathLike, name: str, allowed_signers: str | os.PathLike) -> subprocess.CompletedProcess:
+    """`git verify-tag --raw` of refs/tags/NAME with the given allowed-signers file (SSH);
+    stderr carries ssh-keygen's or gpg's raw status lines (`--format` would silence them)."""
+    return run(["-c", f"gpg.ssh.allowedSignersFile={os.fspath(allowed_signers)}", "verify-tag", "--raw",
+                "--", f"refs/tags/{_safe(name)}"], cwd=repo, check=False)
+
+
+def tag_object_names(repo: str | os.PathLike) -> dict[str, str]:
+    """ref name -> the name written inside its tag object (annotated tags only), in one process:
+    a signed tag copied to another ref keeps its own name inside."""
+    out = run(["for-each-ref", "--format=%(refname:strip=2)%00%(tag)", "refs/tags"], cwd=repo).stdout
+    pairs = (line.split("\0", 1) for line in out.splitlines() if "\0" in line)
+    return {ref: inner for ref, inner in pairs if inner}
+
+
+def try_rev_parse(repo: str | os.PathLike, rev: str) -> str | None:
+    proc = run(["rev-parse", "--verify", "--quiet", f"{_safe(rev)}^{{commit}}"], cwd=repo, check=False)
+    return proc.stdout.strip() or None if proc.returncode == 0 else None

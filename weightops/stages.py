@@ -96,7 +96,9 @@ def promote(version: str, stage: str, *, model: str | None = None, repo: str | o
     located = project.locate(name, target.commit, ref=target.tag)
     require_card_matches(located.card, located.pointer, target.tag)
     current = registry.stage_event(name, stage)
-    if current is not None and current.version == target.version and action != "rollback":
+    # A signed re-assignment is not "nothing to do": deploy hosts that require signatures
+    # skip the unsigned or unallowed tag that holds the stage now (issue 9).
+    if current is not None and current.version == target.version and action != "rollback" and not sign:
         raise RefusedError(f"{target.version} of '{name}' already holds '{stage}' ({current.tag}); nothing to do")
     when = int(_time.time()) if now is None else now
     ctx = PromotionContext(project, registry, name, target, located, stage, when, dict(options))
@@ -121,6 +123,9 @@ def demote(stage: str, *, model: str | None = None, repo: str | os.PathLike = ".
     project, name, registry = _open(repo, model, push)
     validate_stage(stage)
     labelled = registry.labelled(name, stage)
+    if sign:  # also clear what deploy hosts that require signatures still obey (issue 9)
+        from .trust import also_trusted_labelled
+        labelled = also_trusted_labelled(project, registry, name, stage, labelled)
     if not labelled:
         raise NotFoundError(f"no version of '{name}' holds stage '{stage}'; nothing to demote")
     current = labelled[0]
