@@ -472,7 +472,8 @@ def report_cmd(
     versions = sum(len(m.versions) for m in data.models)
     audit = (f"audit: {len(data.findings)} finding(s)" if data.findings else "audit: clean") if data.audit_ran \
         else "audit: skipped" if no_audit else "audit: not available"
-    typer.echo(f"wrote {out}: {len(data.models)} model(s), {versions} version(s); {audit}")
+    what = f"{len(data.models)} model(s), {versions} version(s)" if data.models else "no versions yet"
+    typer.echo(f"wrote {out}: {what}; {audit}")
 
 
 def main() -> None:
