@@ -23,6 +23,7 @@ __all__ = [
     "pull", "lock", "verify", "Pulled", "Verified",
     "diff_models", "release_notes", "check_tag", "guard_files", "audit_registry",
     "trusted_target", "verify_events", "load_policy",
+    "write_report",
 ]
 
 # Review and CI (lazy): exported name -> (module, function). Exported names differ from module
@@ -53,4 +54,7 @@ def __getattr__(name: str):
     if name in ("trusted_target", "verify_events", "load_policy"):   # issue 9: trust
         from . import trust
         return getattr(trust, name)
+    if name == "write_report":  # the registry report (issue 8)
+        from .report import write_report
+        return write_report
     raise AttributeError(f"module 'weightops' has no attribute {name!r}")

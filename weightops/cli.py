@@ -560,6 +560,22 @@ def audit_cmd(
 
 
 # ---------------------------------------------------------------- report
+@command("report")
+def report_cmd(
+    out: Path = typer.Option(Path("registry.html"), "--out", "-o", help="HTML file to write (one self-contained page)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Only this model (default: every model)."),
+    no_audit: bool = typer.Option(False, "--no-audit", help="Do not run the audit (it checks every version's remote object)."),
+    repo: Path = REPO,
+) -> None:
+    """Write the registry as one HTML page: versions, stage timelines, metrics, audit result."""
+    from .report import write_report
+
+    data = write_report(out, repo, model=model, now=_now(), audit=not no_audit)
+    versions = sum(len(m.versions) for m in data.models)
+    audit = (f"audit: {len(data.findings)} finding(s)" if data.findings else "audit: clean") if data.audit_ran \
+        else "audit: skipped" if no_audit else "audit: not available"
+    what = f"{len(data.models)} model(s), {versions} version(s)" if data.models else "no versions yet"
+    typer.echo(f"wrote {out}: {what}; {audit}")
 
 
 def main() -> None:
