@@ -59,33 +59,50 @@ def moto_server():
     server.stop()
 
 
-def s3_client(endpoint: str):
-    import boto3
-    return boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                        aws_access_key_id=KEY_ID, aws_secret_access_key=SECRET)
+# Test-side S3 calls are plain HTTP: moto accepts any signature, and keeping boto3 out of the
+# pytest process keeps its memory small (children of later tests inherit its peak RSS).
+_AUTH = {"Authorization": f"AWS4-HMAC-SHA256 Credential={KEY_ID}/20260101/us-east-1/s3/aws4_request, "
+                          "SignedHeaders=host, Signature=0"}
 
 
 @dataclass
 class Bucket:
     endpoint: str
     name: str
-    client: object
+
+    def _request(self, method: str, key: str = "", body=None, size: int | None = None) -> bytes:
+        import http.client
+        host, port = self.endpoint.split("//", 1)[1].split(":")
+        conn = http.client.HTTPConnection(host, int(port), timeout=120)
+        headers = dict(_AUTH)
+        if size is not None:
+            headers["Content-Length"] = str(size)
+        conn.request(method, f"/{self.name}/{key}" if key else f"/{self.name}", body=body, headers=headers)
+        resp = conn.getresponse()
+        data = resp.read()
+        conn.close()
+        if resp.status >= 300:
+            raise AssertionError(f"{method} {key}: HTTP {resp.status} {data[:200]!r}")
+        return data
 
     def put(self, key: str, data: bytes) -> None:
-        self.client.put_object(Bucket=self.name, Key=key, Body=data)
+        self._request("PUT", key, data)
+
+    def put_file(self, key: str, path: Path) -> None:
+        with open(path, "rb") as f:  # streamed, never held in memory
+            self._request("PUT", key, f, size=path.stat().st_size)
 
     def get(self, key: str) -> bytes:
-        return self.client.get_object(Bucket=self.name, Key=key)["Body"].read()
+        return self._request("GET", key)
 
     def delete(self, key: str) -> None:
-        self.client.delete_object(Bucket=self.name, Key=key)
+        self._request("DELETE", key)
 
 
 def make_bucket(endpoint: str) -> Bucket:
-    client = s3_client(endpoint)
-    name = f"wo-{uuid.uuid4().hex[:12]}"
-    client.create_bucket(Bucket=name)
-    return Bucket(endpoint, name, client)
+    bucket = Bucket(endpoint, f"wo-{uuid.uuid4().hex[:12]}")
+    bucket._request("PUT")
+    return bucket
 
 
 @pytest.fixture

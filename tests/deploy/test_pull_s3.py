@@ -196,8 +196,7 @@ def _big_release(project, bucket, size: int) -> str:
     make_card(project.weights, project.card, model="clf")
     project.git("add", "-A")
     project.git("commit", "-qm", "big weights")
-    with open(project.weights, "rb") as f:  # one streamed PUT (upload_file would buffer parts)
-        bucket.client.put_object(Bucket=bucket.name, Key=f"dvcstore/files/md5/{d.md5[:2]}/{d.md5[2:]}", Body=f)
+    bucket.put_file(f"dvcstore/files/md5/{d.md5[:2]}/{d.md5[2:]}", project.weights)
     project.release("v2.0.0", push=False)
     return d.sha256
 
