@@ -57,11 +57,23 @@ def dvc_push(root: Path, remote: str | None = None) -> None:
     if remote:
         args += ["-r", remote]
     env = dict(os.environ, DVC_NO_ANALYTICS="1")
-    proc = subprocess.run(args, cwd=root, capture_output=True, text=True, env=env)
+    proc = subprocess.run(args, cwd=root, capture_output=True, text=True, env=env, preexec_fn=_die_with_parent)
     if proc.returncode != 0:
-        lines = [l for l in (proc.stderr or proc.stdout).splitlines() if l.strip()]
-        first = next((l for l in lines if "ERROR" in l), lines[0] if lines else "")
-        raise WeightopsError(f"dvc push failed: {first.strip()[:300]}", returncode=proc.returncode)
+        lines = [l for l in (proc.stderr + "\n" + proc.stdout).splitlines() if l.strip()]
+        first = next((l for l in lines if "ERROR" in l), lines[0] if lines else f"exit code {proc.returncode}")
+        raise WeightopsError(f"dvc push failed: {first.strip()[:300]}; check the remote and retry",
+                             returncode=proc.returncode)
+
+
+def _die_with_parent() -> None:
+    """In the `dvc push` child: end it when weightops dies (even by SIGKILL), so an orphaned
+    push does not keep running, and holding DVC's lock, under the next run (Linux only)."""
+    import ctypes
+    import signal
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
 
 
 def release(version: str, *, model: str | None = None, repo: str | os.PathLike = ".",

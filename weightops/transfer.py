@@ -18,7 +18,6 @@ import json
 import logging
 import os
 import queue
-import tempfile
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 from . import s3 as s3mod
+from .atomic import temp_beside
 from .errors import IntegrityError, NotFoundError, RefusedError, WeightopsError
 from .hashing import Digests, MultiHasher, check_digests
 from .pointers import Pointer, Remote, safe_join
@@ -326,7 +326,7 @@ def copy_object(store: Store, url: str, dest: Path, expected: Expected, *, ref: 
     durable before the rename (against power loss); it costs a full disk flush (~6 s/GiB on a
     164 MB/s disk), so it is opt-in (`pull --fsync`)."""
     dest.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    fd, tmp = temp_beside(dest)   # flock'ed: a later run removes it only if this process died
     # A file object, not a bare fd: once closed, a late write from the reader thread fails
     # instead of landing in whatever file reuses the descriptor number.
     out = os.fdopen(fd, "wb", buffering=0)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Callable
 
 Plan = Callable[[int], str]
+SIZE = 3 * 1024 * 1024 + 17      # weights large enough to interrupt mid-transfer
 
 
 class FaultProxy:

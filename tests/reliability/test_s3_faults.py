@@ -15,21 +15,7 @@ import pytest
 
 from deploy.s3env import object_key, use_s3_remote
 from helpers import assert_one_line_error
-from reliability.faults import FaultProxy, always, big_weights, first, point_remote_at, temp_files
-
-SIZE = 3 * 1024 * 1024 + 17
-
-
-@pytest.fixture
-def big_s3(project, bucket):
-    """v1.0.0 released on the S3 remote (moto), weights of a few MiB uploaded as `dvc push` would."""
-    use_s3_remote(project, bucket)
-    data = big_weights(project, SIZE)
-    md5 = hashlib.md5(data).hexdigest()
-    bucket.put_file(object_key("dvcstore", md5), project.weights)
-    project.release("v1.0.0", push=False)
-    project.data, project.bucket = data, bucket
-    return project
+from reliability.faults import SIZE, FaultProxy, always, first, point_remote_at, temp_files
 
 
 def _proxied(project, plan, **kw) -> FaultProxy:
