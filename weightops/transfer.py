@@ -14,6 +14,7 @@ from the byte it reached (`Range` + `If-Match`, so a changed object cannot be sp
 
 from __future__ import annotations
 
+import errno
 import json
 import logging
 import os
@@ -364,10 +365,20 @@ def copy_object(store: Store, url: str, dest: Path, expected: Expected, *, ref: 
         out.close()
         os.replace(tmp, dest)
         return Fetched(digests, digests.size)
-    except BaseException:
-        out.close()
+    except BaseException as exc:
+        try:
+            out.close()
+        except OSError:   # the close flushes nothing (unbuffered); a full disk may still object
+            pass
         try:
             os.unlink(tmp)
         except FileNotFoundError:
             pass
+        if isinstance(exc, OSError) and exc.errno in _DISK_ERRORS:
+            raise WeightopsError(f"cannot write {dest}: {exc.strerror} ({expected.size or 'unknown'} bytes needed); "
+                                 "nothing was written, free space or pick another destination and retry",
+                                 url=url) from None
         raise
+
+
+_DISK_ERRORS = {errno.ENOSPC, errno.EFBIG, errno.EDQUOT, errno.EROFS, errno.EACCES, errno.EPERM, errno.EIO}
