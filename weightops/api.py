@@ -9,6 +9,7 @@ from pathlib import Path
 from . import git
 from .card import build_card, parse_labels, read_metrics, write_card
 from .errors import NotFoundError, UsageError
+from .pointers import stay_inside
 from .project import Project
 from .registry import iso
 from .tags import validate_model_name
@@ -22,10 +23,12 @@ def make_card(weights: str | os.PathLike, out: str | os.PathLike, *, model: str 
     weights, out = Path(weights), Path(out)
     if not weights.exists():
         raise NotFoundError(f"weights '{weights}' do not exist; train first (dvc repro)")
-    try:
-        root = git.toplevel(weights.resolve().parent)
+    try:  # the repository the path names, not where its symlinks lead
+        root = git.toplevel(Path(os.path.abspath(weights)).parent)
     except NotFoundError:
         root = None
+    if root is not None:
+        stay_inside(weights, root, "weights")
     if model is None:
         model = Project(root).default_model if root else None
         model = model or weights.stem

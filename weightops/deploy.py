@@ -22,6 +22,7 @@ from . import transfer
 from .card import check_card_against_file, describe_artifact, load_card
 from .errors import IntegrityError, NotFoundError, UsageError
 from .hashing import hash_file
+from .pointers import stay_inside
 from .project import Project
 from .registry import iso
 from .resolve import Resolved, resolve
@@ -135,6 +136,9 @@ def destination(dest: str | os.PathLike | None, pointer) -> Path:
     if dest is None:
         return Path.cwd() / name
     target = Path(dest)
+    here = Path.cwd()
+    if not target.is_absolute() and here in Path(os.path.abspath(target)).parents:
+        stay_inside(target, here, "destination")   # `-o sub/x` means under here: no symlink may lead out
     if target.is_dir() and not (pointer.is_dir and target.resolve().name == name):
         return target / name
     return target

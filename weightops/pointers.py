@@ -5,10 +5,12 @@
 from __future__ import annotations
 
 import configparser
+import os
 import posixpath
 from dataclasses import dataclass, field
+from pathlib import Path
 
-from .errors import NotFoundError, UsageError, WeightopsError
+from .errors import NotFoundError, RefusedError, UsageError, WeightopsError
 from .tags import validate_model_name
 from .yamlio import safe_load
 
@@ -74,6 +76,16 @@ def safe_join(base: str, rel: str) -> str:
     if joined == ".." or joined.startswith("../") or joined.startswith("/"):
         raise UsageError(f"path '{rel}' escapes the repository")
     return joined
+
+
+def stay_inside(path: str | os.PathLike, root: str | os.PathLike, what: str) -> Path:
+    """`path` (lexically inside `root`) with its symlinks resolved; refuse it when a symlink
+    takes it out of `root` (a weights file linked to /etc/passwd, a destination linked
+    elsewhere). Issue 10."""
+    real, base = Path(os.path.realpath(path)), Path(os.path.realpath(root))
+    if real != base and base not in real.parents:
+        raise RefusedError(f"{what} '{path}' leads through a symlink to {real}, outside {base}; refusing it")
+    return real
 
 
 def parse_artifacts(text: bytes | str | None, dvcyaml: str = "dvc.yaml") -> dict[str, Artifact]:

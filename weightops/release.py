@@ -17,6 +17,7 @@ from pathlib import Path
 from . import git, storage
 from .card import check_card_against_file, require_card_matches
 from .errors import RefusedError, WeightopsError
+from .pointers import stay_inside
 from .project import Project
 from .registry import Registry
 from .tags import format_version_tag, normalize_version
@@ -98,7 +99,8 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
     located = project.locate(name, commit, ref=tag)
     require_card_matches(located.card, located.pointer, tag)
     weights = project.root / located.pointer.path
-    if weights.exists():
+    if weights.exists() or weights.is_symlink():
+        stay_inside(weights, project.root, "weights")
         check_card_against_file(located.card, weights, tag)
     remote = project.remote(commit)
     if remote is None:

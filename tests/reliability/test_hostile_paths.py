@@ -1,0 +1,70 @@
+"""Hostile paths: symlinks that leave the repository or the destination, names with newlines,
+`..` and absolute paths in pointers (the DVC-file readers' cases are in test_hostile_files)."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from helpers import assert_one_line_error
+
+
+def test_pull_refuses_a_destination_through_a_symlink_that_leaves_it(project, tmp_path):
+    project.release("v1.0.0")
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    work = tmp_path / "deploy"
+    work.mkdir()
+    (work / "link").symlink_to(outside)
+    proc = project.wo("pull", "v1.0.0", "--repo", str(project.root), "-o", "link/model.bin", cwd=work)
+    assert_one_line_error(proc, 5, "link/model.bin", "symlink", str(outside))
+    assert os.listdir(outside) == []
+    # The same pull into a real folder works.
+    (work / "real").mkdir()
+    project.wo("pull", "v1.0.0", "--repo", str(project.root), "-o", "real/model.bin", cwd=work, check=True)
+    assert (work / "real" / "model.bin").read_bytes() == project.weights.read_bytes()
+
+
+def test_pull_refuses_to_follow_a_destination_file_symlinked_elsewhere(project, tmp_path):
+    project.release("v1.0.0")
+    victim = tmp_path / "victim.txt"
+    victim.write_text("do not touch")
+    work = tmp_path / "deploy"
+    work.mkdir()
+    (work / "model.bin").symlink_to(victim)
+    proc = project.wo("pull", "v1.0.0", "--repo", str(project.root), "-o", "model.bin", cwd=work)
+    assert_one_line_error(proc, 5, "symlink")
+    assert victim.read_text() == "do not touch" and (work / "model.bin").is_symlink()
+
+
+@pytest.mark.parametrize("command", ["card", "release"])
+def test_weights_that_are_a_symlink_out_of_the_repo_are_refused(project, command):
+    project.weights.unlink()
+    project.weights.symlink_to("/etc/passwd")
+    if command == "card":
+        proc = project.wo("card", "models/clf.safetensors", "-o", "models/clf.card.yaml")
+    else:
+        project.git("add", "-A")
+        project.git("commit", "-qm", "weights link", check=False)
+        proc = project.wo("release", "v1.0.0")
+    assert_one_line_error(proc, 5, "models/clf.safetensors", "/etc/passwd")
+    assert "root:" not in project.card.read_text()
+    assert project.git("tag", "-l") == ""
+
+
+@pytest.mark.parametrize("path", ["models/a\nb.safetensors", "models/a\rb", "../../../etc/passwd", "/etc/passwd",
+                                  "models/../../x.bin"])
+def test_artifact_paths_with_newlines_or_escapes_are_refused(project, path):
+    import yaml
+    dvc_yaml = project.root / "dvc.yaml"
+    doc = yaml.safe_load(dvc_yaml.read_text())
+    doc["artifacts"]["clf"]["path"] = path
+    dvc_yaml.write_text(yaml.safe_dump(doc))
+    project.git("commit", "-qam", "hostile path")
+    project.git("tag", "v6.6.6")
+    for args in (("resolve", "v6.6.6"), ("pull", "v6.6.6", "-o", "out.bin")):
+        proc = project.wo(*args)
+        line = assert_one_line_error(proc, 2)
+        assert "escapes" in line or "absolute" in line or "invalid path" in line, line
+    assert not (project.root / "out.bin").exists()
