@@ -144,6 +144,7 @@ def rollback(stage: str, *, model: str | None = None, to: str | None = None, rep
              message: str | None = None, push: bool = False, now: int | None = None,
              sign: bool = False, **options: object) -> Assigned:
     """Assign the version that held STAGE before the current one (or `to`), as a new event."""
+    validate_stage(stage)   # before the name is echoed in a message or reaches git (issue 10)
     project = Project(repo)
     name = project.model(model)
     registry = project.registry()
