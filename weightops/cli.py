@@ -195,6 +195,81 @@ def demo_cmd(
 
 
 # ---------------------------------------------------------------- stages (registry issue)
+MESSAGE = typer.Option(None, "--message", help="Why: recorded in the tag message.")
+PUSH_TAG = typer.Option(False, "--push", help="Push the new tag; fails (and removes it) if someone else assigned first.")
+
+
+def _say_assigned(a) -> None:
+    prev = f" (was {a.previous})" if a.previous and a.previous != a.version else ""
+    verb = {"unassign": "unassigned", "rollback": "rolled back"}.get(a.action, "assigned")
+    typer.echo(f"{verb} {a.model} {a.version} {'from' if a.action == 'unassign' else 'to'} {a.stage}{prev}: "
+               f"tag {a.tag}{' (pushed)' if a.pushed else ''}")
+
+
+@command("promote")
+def promote_cmd(
+    version: str = typer.Argument(..., help="Version to assign, e.g. v1.2.0."),
+    stage: str = typer.Argument(..., help="Stage name from the project's config, e.g. production."),
+    model: Optional[str] = MODEL,
+    message: Optional[str] = MESSAGE,
+    push: bool = PUSH_TAG,
+    repo: Path = REPO,
+) -> None:
+    """Assign VERSION to STAGE (a GTO tag NAME#STAGE#N) after checking its card and the gates."""
+    from .stages import promote
+
+    _say_assigned(promote(version, stage, model=model, repo=repo, message=message, push=push, now=_now()))
+
+
+@command("demote")
+def demote_cmd(
+    stage: str = typer.Argument(..., help="Stage to unassign."),
+    model: Optional[str] = MODEL,
+    message: Optional[str] = MESSAGE,
+    push: bool = PUSH_TAG,
+    repo: Path = REPO,
+) -> None:
+    """Unassign STAGE (a GTO tag NAME#STAGE!#N)."""
+    from .stages import demote
+
+    _say_assigned(demote(stage, model=model, repo=repo, message=message, push=push, now=_now()))
+
+
+@command("rollback")
+def rollback_cmd(
+    stage: str = typer.Argument(..., help="Stage to roll back, e.g. production."),
+    model: Optional[str] = MODEL,
+    to: Optional[str] = typer.Option(None, "--to", help="Version to go back to (default: the one before the current)."),
+    message: Optional[str] = MESSAGE,
+    push: bool = PUSH_TAG,
+    repo: Path = REPO,
+) -> None:
+    """Assign the version that held STAGE before the current one, as a new assignment."""
+    from .stages import rollback
+
+    _say_assigned(rollback(stage, model=model, to=to, repo=repo, message=message, push=push, now=_now()))
+
+
+@command("history")
+def history_cmd(
+    stage: Optional[str] = typer.Argument(None, help="Only this stage's events."),
+    model: Optional[str] = MODEL,
+    repo: Path = REPO,
+    as_json: bool = JSON,
+) -> None:
+    """Every registration, assignment, unassignment and rollback, oldest first."""
+    from .stages import history
+
+    rows = history(model=model, stage=stage, repo=repo)
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        where = f" {r['stage']}" if r["stage"] else ""
+        sha = (r["sha256"] or "")[:12]
+        typer.echo(f"{r['time']}  {r['action']:<14}{where:<12} {r['version'] or '-':<10} {r['commit'][:10]}  "
+                   f"{sha:<12}  {r['tagger']}  {r['tag']}")
+
 
 
 # ---------------------------------------------------------------- deploy path: pull, lock, verify
