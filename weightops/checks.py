@@ -139,8 +139,9 @@ def tensor_stats(t: Tensor) -> TensorStats:
                        lo if finite_n else 0.0, hi if finite_n else 0.0)
 
 
-def collect_stats(path: str | os.PathLike) -> dict[str, TensorStats]:
-    return {t.name: tensor_stats(t) for t in read_tensors(path)}
+def collect_stats(path: str | os.PathLike, name: str | None = None) -> dict[str, TensorStats]:
+    """Stats of every tensor; `name` tells the format of a suffix-less file (a DVC object)."""
+    return {t.name: tensor_stats(t) for t in read_tensors(path, name)}
 
 
 # ---------------------------------------------------------------- report

@@ -16,6 +16,7 @@ from .registry import Registry, Version
 
 # "module:function", run in this order.
 GATES: tuple[str, ...] = (
+    "weightops.validation:validation_gate",   # signature compatibility + configured weight checks
 )
 
 

@@ -274,6 +274,11 @@ def infer_signature(path: str | os.PathLike) -> Signature:
     if path.suffix.lower() != ".onnx":
         raise UsageError(f"'{path.name}' holds weights, not a graph: its inputs and outputs cannot be read from it; "
                          "write them in MLflow's format and pass `weightops card --signature FILE`")
+    return graph_signature(path)
+
+
+def graph_signature(path: Path) -> Signature:
+    """The inputs (minus initializers) and outputs an ONNX graph declares."""
     try:
         import onnx
     except ImportError:

@@ -100,8 +100,9 @@ def weight_format(path: Path) -> str:
                      "(.safetensors, .npz, .npy, .pt/.pth with the torch extra, .onnx with the onnx extra)")
 
 
-def read_tensors(path: str | os.PathLike) -> Iterator[Tensor]:
-    """Tensors of a weights file (or of every weights file in a directory), one at a time."""
+def read_tensors(path: str | os.PathLike, name: str | None = None) -> Iterator[Tensor]:
+    """Tensors of a weights file (or of every weights file in a directory), one at a time.
+    `name` gives the format when `path` has no telling suffix (a DVC cache object)."""
     path = Path(path)
     if path.is_dir():
         for f in sorted(p for p in path.rglob("*") if p.is_file()):
@@ -115,11 +116,12 @@ def read_tensors(path: str | os.PathLike) -> Iterator[Tensor]:
         return
     if not path.is_file():
         raise NotFoundError(f"weights file '{path}' does not exist")
-    fmt = weight_format(path)
+    named = Path(name) if name else path
+    fmt = weight_format(named)
     if fmt == "safetensors":
         yield from _safetensors(path)
     elif fmt == "numpy":
-        yield from (_npy_file(path) if path.suffix.lower() == ".npy" else _npz(path))
+        yield from (_npy_file(path, named.stem) if named.suffix.lower() == ".npy" else _npz(path))
     elif fmt == "pytorch":
         yield from _torch(path)
     else:
@@ -232,10 +234,10 @@ def _np_tensor(name: str, dtype: np.dtype, shape: tuple[int, ...], opener: Calla
     return Tensor(name, label, shape, reader)
 
 
-def _npy_file(path: Path) -> Iterator[Tensor]:
+def _npy_file(path: Path, name: str) -> Iterator[Tensor]:
     with open(path, "rb") as f:
         dtype, shape, _ = _npy_header(f, f"'{path}'")
-    yield _np_tensor(path.stem, dtype, shape, lambda: open(path, "rb"))
+    yield _np_tensor(name, dtype, shape, lambda: open(path, "rb"))
 
 
 def _npz(path: Path) -> Iterator[Tensor]:
