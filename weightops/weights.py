@@ -76,12 +76,13 @@ class Tensor:
         return n
 
     def chunks(self) -> Iterator[np.ndarray]:
-        """Flat arrays covering the tensor in order; empty when the dtype cannot be decoded."""
+        """Flat arrays covering the tensor in order; empty when the dtype cannot be decoded.
+        A chunk may share memory with the next one: copy it to keep it."""
         return self._chunks() if self._chunks else iter(())
 
     def values(self) -> np.ndarray:
         """The whole tensor (small tensors and tests only: this holds it all in memory)."""
-        parts = list(self.chunks())
+        parts = [c.copy() for c in self.chunks()]
         flat = np.concatenate(parts) if parts else np.zeros(0)
         return flat.reshape(self.shape)
 
@@ -181,16 +182,17 @@ def _range_reader(path: Path, start: int, end: int, np_dtype: str, widen_bf16: b
     def gen() -> Iterator[np.ndarray]:
         dt = np.dtype(np_dtype)
         step = max(dt.itemsize, CHUNK_BYTES // dt.itemsize * dt.itemsize)
+        # One buffer, reused: each chunk is a view valid until the next one (see Tensor.chunks).
+        buf = memoryview(bytearray(min(step, end - start)))
         with open(path, "rb", buffering=0) as f:
             f.seek(start)
             pos = start
             while pos < end:
                 want = min(step, end - pos)
-                buf = bytearray(want)  # fresh per chunk: callers may keep the arrays
-                if f.readinto(buf) != want:
+                if f.readinto(buf[:want]) != want:
                     raise UsageError(f"'{path}' is truncated")
                 pos += want
-                arr = np.frombuffer(buf, dtype=dt)
+                arr = np.frombuffer(buf[:want], dtype=dt)
                 yield (arr.astype(np.uint32) << 16).view(np.float32) if widen_bf16 else arr
     return gen
 
