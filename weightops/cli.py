@@ -306,8 +306,10 @@ def validate_cmd(
     repo: Path = REPO,
     as_json: bool = JSON,
 ) -> None:
-    """Check weights: NaN/Inf, all-zero and constant tensors, the card's signature, and
-    tensors added/removed/reshaped and drift against another version. Exit 5 when a check fails."""
+    """Check weights for NaN/Inf, zero or constant tensors, signature mismatch and drift; exit 5 on failure.
+
+    Against another version (default: production) it also reports tensors added, removed or
+    reshaped and per-tensor drift of mean, std and L2 norm beyond weightops.yaml's thresholds."""
     from .errors import RefusedError
     from .validation import DEFAULT_AGAINST, validate, write_report
 
