@@ -20,6 +20,7 @@ __all__ = [
     "WeightopsError", "UsageError", "NotFoundError", "IntegrityError", "RefusedError",
     "Resolved", "resolve",
     "release", "init_project", "make_card", "list_versions",
+    "validate", "parse_signature", "diff_signatures",
 ]
 
 
@@ -34,4 +35,10 @@ def __getattr__(name: str):
     if name in ("make_card", "list_versions"):
         from . import api
         return getattr(api, name)
+    if name == "validate":  # signatures and validation: numpy loads only when asked for
+        from .validation import validate
+        return validate
+    if name in ("parse_signature", "diff_signatures"):
+        from . import signature
+        return getattr(signature, name)
     raise AttributeError(f"module 'weightops' has no attribute {name!r}")
