@@ -386,9 +386,10 @@ def _onnx(path: Path) -> Iterator[Tensor]:
         from onnx import numpy_helper
     except ImportError:
         raise UsageError(f"reading ONNX file '{path}' needs onnx: pip install 'weightops[onnx]'") from None
+    # External data stays on disk until its tensor's turn comes (one tensor in memory at a time).
     model = onnx.load(str(path), load_external_data=False)
     for init in sorted(model.graph.initializer, key=lambda i: i.name):
         def gen(init=init) -> Iterator[np.ndarray]:
-            yield numpy_helper.to_array(init).reshape(-1)
+            yield numpy_helper.to_array(init, base_dir=str(path.parent)).reshape(-1)
         dtype = onnx.helper.tensor_dtype_to_np_dtype(init.data_type)
         yield Tensor(init.name, NUMPY_NAMES.get(dtype.name, dtype.name), tuple(init.dims), gen)

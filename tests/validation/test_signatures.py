@@ -2,15 +2,17 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 import yaml
 from safetensors.numpy import save_file
 
-from helpers import assert_one_line_error, run_cli
+from helpers import ROOT, assert_one_line_error, run_cli
 
 from weightops.errors import UsageError
 from weightops.signature import breaking, diff_signatures, parse_signature
@@ -128,10 +130,17 @@ def test_infer_refuses_to_guess_from_plain_weights(tmp_path):
     assert_one_line_error(proc, 2, "m.safetensors", "not a graph", "--signature FILE")
 
 
-@pytest.mark.skipif(importlib.util.find_spec("onnx") is not None, reason="checks the message without onnx")
 def test_infer_from_onnx_names_the_extra_when_missing(tmp_path):
+    # A package that fails to import stands in for onnx not being installed.
+    blocker = tmp_path / "blocked" / "onnx"
+    blocker.mkdir(parents=True)
+    (blocker / "__init__.py").write_text("raise ImportError('onnx is not installed')\n")
     (tmp_path / "m.onnx").write_bytes(b"\x08\x07")
-    assert_one_line_error(run_cli(["signature", "infer", "m.onnx"], cwd=tmp_path), 2, "weightops[onnx]")
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(blocker.parent), str(ROOT)]))
+    for args in (["signature", "infer", "m.onnx"], ["validate", "m.onnx"]):
+        proc = subprocess.run([sys.executable, "-m", "weightops", *args], cwd=tmp_path, env=env,
+                              capture_output=True, text=True)
+        assert_one_line_error(proc, 2, "needs onnx", "weightops[onnx]")
 
 
 def test_first_layer_must_take_the_signature_features(tmp_path):
