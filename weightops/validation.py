@@ -18,6 +18,7 @@ from .errors import NotFoundError, RefusedError, UsageError, WeightopsError
 from .hashing import hash_file
 from .project import Located, Project
 from .signature import Signature, breaking, diff_signatures, graph_signature, parse_signature
+from .tags import Kind
 
 log = logging.getLogger(__name__)
 DEFAULT_AGAINST = "production"
@@ -204,7 +205,11 @@ def validation_gate(ctx) -> dict[str, str]:
     other, other_name = None, None
     if gate["against"]:
         holder = registry.stage_event(model, gate["against"])
-        if holder is not None and holder.version:
+        # A version that held the stage before (a rollback) passed this comparison then: only
+        # its own checks run, so an emergency rollback is not blocked by drift.
+        returning = any(e.version == ctx.version.version and e.kind is Kind.ASSIGN
+                        for e in registry.events(model, stage=gate["against"]))
+        if holder is not None and holder.version and not returning:
             v = registry.version(model, holder.version)
             located = project.locate(model, v.commit, ref=v.tag)
             other = collect_stats(local_weights(project, located, v.tag), located.pointer.path)

@@ -95,6 +95,12 @@ def test_mean_jump_against_production_blocks_promotion(gated):
     assert "WARNING" in skipped.stderr and "--skip-checks" in skipped.stderr
     assert tag_message(gated, "clf#production#2")["checks"] == "SKIPPED (--skip-checks)"
 
+    # Rolling back to v1.0.0, which passed this gate before, is not blocked by the drift.
+    back = gated.wo("rollback", "production", env={"WEIGHTOPS_NOW": str(T0 + 50)})
+    assert back.returncode == 0, back.stderr
+    assert tag_message(gated, "clf#production#3")["validation"] == "passed"
+    assert gated.wo_json("resolve", "production")["version"] == "v1.0.0"
+
 
 def test_small_change_passes_the_gate_and_digests_are_recorded(gated):
     # The first promotion had nothing to compare against; its report's digest is in the tag.
