@@ -168,6 +168,7 @@ class Report:
     tensors: int
     parameters: int
     checks: tuple[CheckResult, ...]
+    notes: tuple[str, ...] = ()
 
     @property
     def passed(self) -> bool:
@@ -183,7 +184,8 @@ class Report:
     def to_dict(self) -> dict:
         return {"subject": self.subject, "against": self.against, "passed": self.passed,
                 "tensors": self.tensors, "parameters": self.parameters,
-                "checks": {c.name: c.to_dict() for c in self.checks}}
+                "checks": {c.name: c.to_dict() for c in self.checks},
+                **({"notes": list(self.notes)} if self.notes else {})}
 
     def to_yaml(self) -> str:
         from .yamlio import dump_yaml
@@ -205,6 +207,7 @@ class Report:
                 shown = ", ".join(c.offending[:5]) + (f" (+{len(c.offending) - 5} more)" if len(c.offending) > 5 else "")
                 detail = f"{shown}" + (f"  [{c.note}]" if c.note else "")
             lines.append(f"  {mark} {c.name:<10} {detail}".rstrip())
+        lines.extend(f"  note: {n}" for n in self.notes)
         lines.append("passed" if self.passed else f"FAILED: {', '.join(c.name for c in self.failed)}")
         return lines
 
@@ -320,7 +323,8 @@ def check_drift(new: dict[str, TensorStats], old: dict[str, TensorStats], cfg: V
 
 def run_checks(stats: dict[str, TensorStats], cfg: ValidationConfig, *, subject: str,
                signature: Signature | None = None, graph: Signature | None = None,
-               against: dict[str, TensorStats] | None = None, against_name: str | None = None) -> Report:
+               against: dict[str, TensorStats] | None = None, against_name: str | None = None,
+               notes: tuple[str, ...] = ()) -> Report:
     values = list(stats.values())
     results = []
     for name in cfg.checks:
@@ -337,4 +341,4 @@ def run_checks(stats: dict[str, TensorStats], cfg: ValidationConfig, *, subject:
         elif against is not None and name == "drift":
             results.append(check_drift(stats, against, cfg))
     return Report(subject, against_name if against is not None else None, len(values),
-                  sum(s.count for s in values), tuple(results))
+                  sum(s.count for s in values), tuple(results), tuple(notes))

@@ -118,7 +118,7 @@ def validate(target: str | os.PathLike, *, against: str | None = DEFAULT_AGAINST
             graph = None  # onnx not installed: the graph comparison is skipped
     stats = subject.stats()
     required = against_required if against_required is not None else against != DEFAULT_AGAINST
-    other, other_name = None, None
+    other, other_name, notes = None, None, []
     if against is not None and against not in NO_AGAINST:
         try:
             ref = subject_for(against, project, model)
@@ -126,9 +126,9 @@ def validate(target: str | os.PathLike, *, against: str | None = DEFAULT_AGAINST
         except NotFoundError as exc:
             if required:
                 raise
-            log.info("not comparing against %s: %s", against, exc)
+            notes.append(f"not compared against {against}: {exc}")
     return run_checks(stats, cfg, subject=subject.label, signature=subject.signature, graph=graph,
-                      against=other, against_name=other_name)
+                      against=other, against_name=other_name, notes=tuple(notes))
 
 
 def write_report(report: Report, out: str | os.PathLike) -> Path:

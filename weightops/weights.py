@@ -22,6 +22,7 @@ import os
 import pickletools
 import struct
 import zipfile
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
@@ -250,11 +251,10 @@ def _npz(path: Path) -> Iterator[Tensor]:
     with zf:
         members = [m for m in zf.namelist() if m.endswith(".npy")]
     for member in sorted(members):
-        def opener(member: str = member):
-            z = zipfile.ZipFile(path)
-            f = z.open(member)
-            f._weightops_zip = z  # keep the archive open as long as the member stream
-            return f
+        @contextmanager
+        def opener(member: str = member) -> Iterator[BinaryIO]:
+            with zipfile.ZipFile(path) as z, z.open(member) as f:
+                yield f
         with opener() as f:
             dtype, shape, _ = _npy_header(f, f"'{path}' member {member}")
         yield _np_tensor(member[:-4], dtype, shape, opener)
