@@ -39,6 +39,8 @@ def test_clean_model_passes_and_writes_a_report(tmp_path):
     assert report["parameters"] == 64 * 32 + 64 + 4 * 64 + 4
     assert set(report["checks"]) == {"finite", "all_zero", "constant", "signature"}
     assert all(c["passed"] and c["offending"] == [] for c in report["checks"].values())
+    # Outside a repository there is no production to compare with, and the report says so.
+    assert "not compared against production" in report["notes"][0]
 
 
 def test_one_nan_in_one_bias_is_caught_and_named(tmp_path):
