@@ -8,18 +8,18 @@ every ref argument is preceded by `--` or checked not to start with '-'.
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import NotFoundError, RefusedError, UsageError, WeightopsError
 
-_FS, _RS = "\x1f", "\x1e"
-_REF_FORMAT = _FS.join([
-    "%(refname:strip=2)", "%(objecttype)", "%(objectname)", "%(*objectname)",
+_REF_FIELDS = [
+    "%(refname:strip=2)", "%(objecttype)", "%(objectname)", "%(*objectname)", "%(*objecttype)",
     "%(taggerdate:unix)", "%(creatordate:unix)", "%(taggername)", "%(taggeremail)",
     "%(contents)",
-]) + _RS
+]
 
 
 class GitError(WeightopsError):
@@ -89,18 +89,23 @@ def is_bare(path: str | os.PathLike) -> bool:
 
 def list_tags(repo: str | os.PathLike) -> list[TagRef]:
     """Every tag with its peeled commit, time, tagger and message, in one git process."""
-    out = run(["for-each-ref", f"--format={_REF_FORMAT}", "refs/tags"], cwd=repo).stdout
+    # Separators carry a per-call nonce: a tag message cannot forge a field or record boundary.
+    nonce = secrets.token_hex(8)
+    fs, rs = f"\x1f{nonce}\x1f", f"\x1e{nonce}\x1e"
+    out = run(["for-each-ref", f"--format={fs.join(_REF_FIELDS)}{rs}", "refs/tags"], cwd=repo).stdout
     refs = []
-    for record in out.split(_RS):
+    for record in out.split(rs):
         record = record.lstrip("\n")
         if not record:
             continue
-        parts = record.split(_FS)
-        if len(parts) != 9:
+        parts = record.split(fs)
+        if len(parts) != 10:
             continue
-        name, otype, obj, peeled, tdate, cdate, tname, temail, contents = parts
+        name, otype, obj, peeled, ptype, tdate, cdate, tname, temail, contents = parts
         if otype == "tag":
             commit = peeled or obj
+            if ptype == "tag":  # a tag of a tag: peel to the commit (rare, so one call each)
+                commit = run(["rev-parse", f"{obj}^{{commit}}"], cwd=repo, check=False).stdout.strip() or peeled
             time = int(tdate or cdate or 0)
             refs.append(TagRef(name, commit, time, True, f"{tname} {temail}".strip(),
                                contents, obj))
