@@ -9,11 +9,15 @@ import yaml
 
 from helpers import assert_one_line_error, run_cli
 
-onnx = pytest.importorskip("onnx")
-from onnx import TensorProto, helper, numpy_helper  # noqa: E402
+@pytest.fixture(autouse=True)
+def _needs_onnx():
+    pytest.importorskip("onnx")  # imported here, not at collection: keeps pytest's own RSS small
 
 
 def linear_onnx(path, bias=(0.1,), features: int = 8) -> None:
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
     w = numpy_helper.from_array(np.random.default_rng(0).normal(size=(features, 1)).astype(np.float32), "fc.weight")
     b = numpy_helper.from_array(np.array(bias, np.float32), "fc.bias")
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, ["batch", features])
