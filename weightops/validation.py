@@ -50,7 +50,10 @@ def local_weights(project: Project, located: Located, ref: str) -> Path:
     candidates = []
     if not project.bare:
         candidates.append(project.root / ".dvc" / "cache" / pointer.object_path())
-    remote = project.remote(located.commit)
+    try:
+        remote = project.remote(located.commit)
+    except NotFoundError:
+        remote = None  # a misconfigured remote must not hide the cache or the work tree copy
     url = project.object_url(remote, pointer) if remote else None
     if url and "://" not in url:
         candidates.append(Path(url))
