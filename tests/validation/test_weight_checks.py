@@ -192,3 +192,33 @@ def test_report_is_deterministic_so_its_digest_can_be_reproduced(tmp_path):
     a = json.loads(validate(tmp_path, "m.safetensors", "--json").stdout)["digest"]
     b = json.loads(validate(tmp_path, "m.safetensors", "--json").stdout)["digest"]
     assert a == b and a.startswith("sha256:")
+
+
+@pytest.mark.parametrize("section, needle", [
+    ({"drift": {"mean": -1}}, "validation.drift"),
+    ({"drift": {"median": 0.1}}, "validation.drift"),
+    ({"checks": ["finite", "vibes"]}, "validation.checks"),
+    ({"ignore": "norm.*"}, "validation.ignore"),
+    ({"thresholds": {}}, "unknown key"),
+])
+def test_bad_validation_config_names_the_key(section, needle):
+    from weightops.checks import parse_validation_config
+    from weightops.errors import UsageError
+
+    with pytest.raises(UsageError) as err:
+        parse_validation_config(section)
+    assert needle in str(err.value)
+
+
+def test_bias_thresholds_apply_to_biases_only(tmp_path):
+    from weightops.checks import check_drift, parse_validation_config
+
+    old = model()
+    save_file(old, tmp_path / "old.safetensors")
+    # The same relative shift (0.3 x RMS) in a weight and in a bias.
+    new = {k: v + 0.3 * np.sqrt((v.astype(np.float64) ** 2).mean()) for k, v in old.items()}
+    save_file({k: v.astype(np.float32) for k, v in new.items()}, tmp_path / "new.safetensors")
+    a, b = collect_stats(tmp_path / "old.safetensors"), collect_stats(tmp_path / "new.safetensors")
+    cfg = parse_validation_config({"bias_drift": {"mean": 0.1}})
+    assert check_drift(b, a, cfg).offending == ("encoder.0.bias", "head.bias")
+    assert check_drift(b, a, parse_validation_config(None)).passed
