@@ -96,3 +96,69 @@ def test_real_torch_state_dict_is_validated(tmp_path):
     torch.save(sd, tmp_path / "m.pt")
     proc = run_cli(["validate", "m.pt"], cwd=tmp_path)
     assert_one_line_error(proc, 5, "finite", "fc.bias")
+
+
+def torch_like_state_dict(path) -> None:
+    """The pickle torch.save writes for {name: tensor} (zip layout, protocol 2, storages as
+    persistent ids), produced here without torch by standing in for the few names it references."""
+    import sys
+    import types
+
+    fake_torch, fake_utils = types.ModuleType("torch"), types.ModuleType("torch._utils")
+
+    def _rebuild_tensor_v2(*args):  # never called: the file is only written
+        raise AssertionError
+
+    class FloatStorage:
+        pass
+
+    _rebuild_tensor_v2.__module__, _rebuild_tensor_v2.__qualname__ = "torch._utils", "_rebuild_tensor_v2"
+    FloatStorage.__module__, FloatStorage.__qualname__ = "torch", "FloatStorage"
+    fake_utils._rebuild_tensor_v2, fake_torch.FloatStorage, fake_torch._utils = _rebuild_tensor_v2, FloatStorage, fake_utils
+
+    class Storage:
+        def __init__(self, key):
+            self.key = key
+
+    class Tensor:
+        def __init__(self, key, shape):
+            self.storage, self.shape = Storage(key), shape
+
+        def __reduce__(self):
+            stride = (self.shape[1], 1) if len(self.shape) == 2 else (1,)
+            return (_rebuild_tensor_v2, (self.storage, 0, self.shape, stride, False, collections.OrderedDict()))
+
+    class Pickler(pickle.Pickler):
+        def persistent_id(self, obj):
+            if isinstance(obj, Storage):
+                return ("storage", FloatStorage, obj.key, "cpu", 4)
+            return None
+
+    saved = {k: sys.modules.get(k) for k in ("torch", "torch._utils")}
+    sys.modules.update({"torch": fake_torch, "torch._utils": fake_utils})
+    try:
+        sd = collections.OrderedDict([("fc.weight", Tensor("0", (2, 2))), ("fc.bias", Tensor("1", (2,)))])
+        sd._metadata = collections.OrderedDict([("", {"version": 1})])
+        buf = io.BytesIO()
+        Pickler(buf, protocol=2).dump(sd)
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                sys.modules.pop(k, None)
+            else:
+                sys.modules[k] = v
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("archive/data.pkl", buf.getvalue())
+        zf.writestr("archive/data/0", b"\0" * 16)
+        zf.writestr("archive/data/1", b"\0" * 8)
+        zf.writestr("archive/version", "3\n")
+
+
+def test_a_genuine_state_dict_layout_passes_the_scan(tmp_path):
+    from weightops.weights import scan_torch_file
+
+    torch_like_state_dict(tmp_path / "sd.pt")
+    scan_torch_file(tmp_path / "sd.pt")   # raises RefusedError if any name were not allowed
+    proc = run_cli(["validate", "sd.pt"], cwd=tmp_path)
+    if not HAS_TORCH:   # the scan passed; reading the tensors is torch's job
+        assert_one_line_error(proc, 2, "needs torch", "weightops[torch]")
