@@ -68,6 +68,20 @@ def _safe(ref: str) -> str:
     return ref
 
 
+def locate_repo(path: str | os.PathLike) -> tuple[Path, bool, Path | None]:
+    """(git dir, bare?, work tree top or None) in one git process."""
+    proc = run(["rev-parse", "--is-bare-repository", "--absolute-git-dir", "--show-toplevel"], cwd=path, check=False)
+    lines = proc.stdout.splitlines()
+    if len(lines) < 2:
+        raise NotFoundError(f"{Path(path).resolve()} is not inside a git repository; "
+                            "run `weightops init` or pass --repo")
+    bare = lines[0].strip() == "true"
+    top = Path(lines[2].strip()) if not bare and len(lines) > 2 and lines[2].strip() else None
+    if not bare and top is None:  # inside .git of a work tree: treat the git dir as the repo
+        return Path(lines[1].strip()), True, None
+    return Path(lines[1].strip()), bare, top
+
+
 def toplevel(path: str | os.PathLike = ".") -> Path:
     proc = run(["rev-parse", "--show-toplevel"], cwd=path, check=False)
     if proc.returncode != 0:
