@@ -6,7 +6,7 @@ The proxy decides per connection (botocore opens a new one after any fault) what
   "500"/"503" answer that status with an S3 error body and close
   "reset"     accept, then close without a word (a crashed endpoint)
   "cut"       forward, but drop the connection after `cut_after` response bytes
-  "slow"      forward, sending the response `slow_chunk` bytes every `slow_pause` seconds
+  "slow"      forward `slow_chunk` bytes every `slow_pause` seconds, both ways
 `plan(i)` maps the i-th connection to an action. `stop()` closes the listening socket, so
 further connections are refused (the endpoint is down). Everything is bounded: the proxy
 stops accepting after `max_connections` or `lifetime` seconds, whichever comes first.
@@ -88,15 +88,17 @@ class FaultProxy:
         except OSError:
             _close(client)
             return
-        threading.Thread(target=self._up, args=(client, upstream), daemon=True).start()
+        threading.Thread(target=self._up, args=(client, upstream, action), daemon=True).start()
         self._down(client, upstream, action)
 
-    def _up(self, client: socket.socket, upstream: socket.socket) -> None:
+    def _up(self, client: socket.socket, upstream: socket.socket, action: str) -> None:
         try:
-            while data := client.recv(65536):
+            while data := client.recv(self.slow_chunk if action == "slow" else 65536):
                 with self._lock:
                     self.request_bytes += len(data)
                 upstream.sendall(data)
+                if action == "slow":
+                    time.sleep(self.slow_pause)
         except OSError:
             pass
         _close(upstream)
