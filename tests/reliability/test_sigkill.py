@@ -146,3 +146,19 @@ def test_promote_killed_at_any_point_then_rerun(project):
     assert locks == [], f"git lock files left behind: {locks}"
     tags = project.git("tag", "-l", "clf#*").split()
     assert len(tags) == len(set(tags)) and len({t.rsplit("#", 1)[1] for t in tags}) == len(tags)
+
+
+def test_a_live_writers_temp_file_is_never_swept(tmp_path):
+    """The sweep removes a dead writer's temp file only: a live writer holds its flock."""
+    from weightops.atomic import sweep_stale, temp_beside
+
+    target = tmp_path / "model.safetensors"
+    fd, live = temp_beside(target)                       # a writer still at work
+    stale = tmp_path / ".model.safetensors.deadbeef.tmp"    # a killed writer's leftover: no lock
+    stale.write_bytes(b"partial")
+    try:
+        assert sweep_stale(target) == [str(stale)]
+        assert os.path.exists(live) and not stale.exists()
+    finally:
+        os.close(fd)
+    assert sweep_stale(target) == [live]                 # once its writer is gone, it goes too
