@@ -16,6 +16,7 @@ from .registry import Registry, Version
 
 # "module:function", run in this order.
 GATES: tuple[str, ...] = (
+    "weightops.shadow_report:shadow_gate",   # serving issue: --require-shadow LOG
 )
 
 

@@ -222,3 +222,31 @@ def identity(repo: str | os.PathLike) -> str:
     ident = proc.stdout.strip()
     # "Name <email> 1700000000 +0000" -> "Name <email>"
     return ident.rsplit(" ", 2)[0] if ident else ""
+
+
+# ---------------------------------------------------------------- serving issue (#7): sync polls
+def _safe_url(url: str) -> str:
+    if not url or url.startswith("-") or any(c in url for c in "\0\n\r"):
+        raise UsageError(f"{url!r} is not a git repository URL or path")
+    return url
+
+
+def ls_remote_tags(url: str, timeout: float = 60) -> str:
+    """Every tag of a remote repository, one `git ls-remote`: the cheap poll of a registry."""
+    proc = run(["ls-remote", "--tags", "--", _safe_url(url)], timeout=timeout, check=False)
+    if proc.returncode != 0:
+        first = next((l for l in proc.stderr.splitlines() if l.strip()), "").strip()
+        raise GitError(f"git ls-remote {url} failed: {first or 'exit ' + str(proc.returncode)}")
+    return proc.stdout
+
+
+def mirror(url: str, path: str | os.PathLike, timeout: float = 600) -> Path:
+    """A bare mirror of `url` at `path`: cloned the first time, fetched (tags and branches,
+    pruned) after. weightops never deletes tags, so pruning only follows the remote."""
+    path = Path(path)
+    if (path / "HEAD").is_file():
+        run(["fetch", "--quiet", "--prune", "origin"], cwd=path, timeout=timeout)  # mirror refspec: +refs/*:refs/*
+    else:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        run(["clone", "--quiet", "--mirror", "--", _safe_url(url), str(path)], timeout=timeout)
+    return path
