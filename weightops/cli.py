@@ -48,6 +48,9 @@ def command(*args, **kwargs) -> Callable:
                 _err(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exc.exit_code)
             except KeyboardInterrupt:
                 _err("interrupted", 130)
+            except BrokenPipeError:  # `weightops list | head`: the reader left; not an error
+                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+                raise typer.Exit(0) from None
             except Exception as exc:  # noqa: BLE001 - the last resort keeps output to one line
                 if _state["traceback"]:
                     raise
@@ -288,7 +291,24 @@ def history_cmd(
 
 
 def main() -> None:
-    app()
+    """Run the CLI; usage errors too become one line (Typer would draw a multi-line panel)."""
+    try:
+        code = app(standalone_mode=False)
+    except Exception as exc:  # noqa: BLE001
+        # Click's usage errors, recognised by shape: the CLI uses Typer's public API only.
+        if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                sys.exit(0)  # the help text is already printed
+            message = " ".join(exc.format_message().split())
+            ctx = getattr(exc, "ctx", None)
+            where = f" (see `weightops {ctx.command_path.split(' ', 1)[1]} --help`)" if ctx and " " in ctx.command_path else " (see `weightops --help`)"
+            typer.secho(f"error: {message}{where}", fg=typer.colors.RED, err=True)
+            sys.exit(exc.exit_code)
+        if type(exc).__name__ == "Abort":
+            typer.secho("error: aborted", fg=typer.colors.RED, err=True)
+            sys.exit(1)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)
 
 
 if __name__ == "__main__":

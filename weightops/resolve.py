@@ -80,7 +80,8 @@ def find_target(project: Project, registry: Registry, ref: str, model: str | Non
         if event is None:
             when = f" at {at}" if at else ""
             history = registry.events(name, stage=ref)
-            why = "it was unassigned" if history and (at_ts is None or history[0].time <= at_ts) else "nothing was ever assigned to it"
+            why = "it was unassigned" if history and (at_ts is None or history[0].time <= at_ts) \
+                else "it was never assigned" + (" by then" if at_ts is not None else "")
             raise NotFoundError(f"no version of '{name}' holds stage '{ref}'{when}: {why}")
         if event.version is None:
             raise NotFoundError(f"stage tag {event.tag} points at {event.commit[:12]}, which has no version of '{name}'")
