@@ -36,28 +36,33 @@ def _err(message: str, code: int) -> None:
 def command(*args, **kwargs) -> Callable:
     """`@app.command` plus the one error handler every command shares."""
     def wrap(fn: Callable) -> Callable:
-        @functools.wraps(fn)
-        def run(*a, **kw):
-            try:
-                return fn(*a, **kw)
-            except typer.Exit:
-                raise
-            except WeightopsError as exc:
-                if _state["traceback"]:
-                    raise
-                _err(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exc.exit_code)
-            except KeyboardInterrupt:
-                _err("interrupted", 130)
-            except BrokenPipeError:  # `weightops list | head`: the reader left; not an error
-                os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-                raise typer.Exit(0) from None
-            except Exception as exc:  # noqa: BLE001 - the last resort keeps output to one line
-                if _state["traceback"]:
-                    raise
-                _err(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
-                     "(rerun with --traceback and report it)", 1)
-        return app.command(*args, **kwargs)(run)
+        return app.command(*args, **kwargs)(_handled(fn))
     return wrap
+
+
+def _handled(fn: Callable) -> Callable:
+    """Library errors -> one red line and their exit code (for sub-app commands too)."""
+    @functools.wraps(fn)
+    def run(*a, **kw):
+        try:
+            return fn(*a, **kw)
+        except typer.Exit:
+            raise
+        except WeightopsError as exc:
+            if _state["traceback"]:
+                raise
+            _err(str(exc).splitlines()[0] if str(exc) else type(exc).__name__, exc.exit_code)
+        except KeyboardInterrupt:
+            _err("interrupted", 130)
+        except BrokenPipeError:  # `weightops list | head`: the reader left; not an error
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+            raise typer.Exit(0) from None
+        except Exception as exc:  # noqa: BLE001 - the last resort keeps output to one line
+            if _state["traceback"]:
+                raise
+            _err(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+                 "(rerun with --traceback and report it)", 1)
+    return run
 
 
 @app.callback()
@@ -152,13 +157,20 @@ def resolve_cmd(
     model: Optional[str] = MODEL,
     at: Optional[str] = typer.Option(None, "--at", help="Answer as of this time (ISO 8601), from the tag history."),
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name (default: the one configured at that commit)."),
+    match: List[str] = typer.Option([], "--match", help="KEY=VALUE card label the variant must have (repeatable); REF must be a stage."),
+    match_file: Optional[Path] = typer.Option(None, "--match-file", help="YAML mapping of label: value pairs (a device's file), like --match."),
     repo: Path = REPO,
     as_json: bool = JSON,
 ) -> None:
     """Map REF to version, commit, DVC pointer, remote URL and sha256."""
-    from .resolve import resolve
+    if match or match_file:
+        from .variants import match_pairs, resolve_match
 
-    r = resolve(ref, model=model, repo=repo, at=at, remote=remote)
+        r = resolve_match(ref, match_pairs(match, match_file), repo=repo, model=model, at=at, remote=remote)
+    else:
+        from .resolve import resolve
+
+        r = resolve(ref, model=model, repo=repo, at=at, remote=remote)
     if as_json:
         _print_json(r.to_dict())
     else:
@@ -216,12 +228,14 @@ def promote_cmd(
     model: Optional[str] = MODEL,
     message: Optional[str] = MESSAGE,
     push: bool = PUSH_TAG,
+    require_shadow: Optional[Path] = typer.Option(None, "--require-shadow", help="Shadow log that must compare VERSION against the stage's current version and pass the thresholds."),
     repo: Path = REPO,
 ) -> None:
     """Assign VERSION to STAGE (a GTO tag NAME#STAGE#N) after checking its card and the gates."""
     from .stages import promote
 
-    _say_assigned(promote(version, stage, model=model, repo=repo, message=message, push=push, now=_now()))
+    _say_assigned(promote(version, stage, model=model, repo=repo, message=message, push=push, now=_now(),
+                          require_shadow=str(require_shadow) if require_shadow else None))
 
 
 @command("demote")
@@ -285,6 +299,122 @@ def history_cmd(
 
 
 # ---------------------------------------------------------------- serving: sync, shadow, variants
+shadow_app = typer.Typer(help="Shadow deployments: report on a shadow log, replay recorded inputs.",
+                         no_args_is_help=True)
+app.add_typer(shadow_app, name="shadow")
+
+
+def _fmt(value: object, digits: int = 4) -> str:
+    return "-" if value is None else (f"{value:.{digits}g}" if isinstance(value, float) else str(value))
+
+
+@shadow_app.command("report")
+@_handled
+def shadow_report_cmd(
+    log: Path = typer.Argument(..., help="The JSONL log a ShadowRunner or `shadow replay` wrote."),
+    repo: Path = REPO,
+    as_json: bool = JSON,
+) -> None:
+    """Calls, drops, agreement, differences, latency of each side, errors, and the verdict."""
+    from .project import Project
+    from .shadow_report import report_log
+
+    section = {}
+    try:
+        section = Project(repo).config.section("shadow")
+    except WeightopsError:
+        pass  # outside a project: the default thresholds
+    rep = report_log(log, section)
+    if as_json:
+        _print_json(rep)
+        return
+    typer.echo(f"shadow log {rep['log']}: {rep['model'] or '?'} candidate {rep['candidate_version'] or '?'} "
+               f"vs primary {rep['primary_version'] or '?'}")
+    typer.echo(f"calls {rep['calls']}  dropped {rep['dropped']} ({rep['drop_rate']:.2%})  "
+               f"errors {rep['errors']} ({rep['error_rate']:.2%})  agreement {_fmt(rep['agreement'])}")
+    d = rep["diff"] or {}
+    typer.echo(f"max abs difference  p50 {_fmt(d.get('p50'))}  p95 {_fmt(d.get('p95'))}  "
+               f"p99 {_fmt(d.get('p99'))}  max {_fmt(d.get('max'))}")
+    for side in ("primary", "candidate"):
+        q = rep["latency_ms"][side] or {}
+        typer.echo(f"latency {side:<9} p50 {_fmt(q.get('p50'))} ms  p95 {_fmt(q.get('p95'))} ms  p99 {_fmt(q.get('p99'))} ms")
+    for sample in rep["error_samples"]:
+        typer.echo(f"error: {sample}")
+    typer.echo(f"verdict: {rep['verdict']}" + (f" ({'; '.join(rep['reasons'])})" if rep["reasons"] else ""))
+    typer.echo(f"digest: {rep['digest']}")
+
+
+@shadow_app.command("replay")
+@_handled
+def shadow_replay_cmd(
+    candidate: str = typer.Option(..., "--candidate", help="Candidate version, tag or stage."),
+    baseline: str = typer.Option(..., "--baseline", help="Baseline version, tag or stage (e.g. production)."),
+    inputs: Path = typer.Option(..., "--inputs", help="JSONL file, one recorded model input per line."),
+    predict: str = typer.Option(..., "--predict", help="module:function loader: function(weights_path) -> predict(input)."),
+    out: Path = typer.Option(Path("shadow.jsonl"), "--out", "-o", help="Shadow log to append to."),
+    model: Optional[str] = MODEL,
+    repo: Path = REPO,
+) -> None:
+    """Run both versions (fetched and verified) over recorded inputs and write a shadow log."""
+    from .replay import replay
+
+    done = replay(candidate=candidate, baseline=baseline, inputs=inputs, predict=predict, log=out,
+                  model=model, repo=repo)
+    typer.echo(f"replayed {done.calls} inputs: {done.model} {done.candidate} vs {done.baseline}; log {done.log}")
+
+
+@command("sync")
+def sync_cmd(
+    stage: str = typer.Argument(..., help="Stage to follow, e.g. production."),
+    repo: str = typer.Option(..., "--repo", help="URL or path of the registry's git repository."),
+    out: Path = typer.Option(..., "--out", "-o", help="Weights file to keep equal to the stage's version."),
+    model: Optional[str] = MODEL,
+    match: List[str] = typer.Option([], "--match", help="KEY=VALUE label of this host's variant (repeatable)."),
+    match_file: Optional[Path] = typer.Option(None, "--match-file", help="YAML mapping of this device's labels."),
+    interval: float = typer.Option(30.0, "--interval", help="Seconds between polls (one `git ls-remote` each)."),
+    on_change: Optional[str] = typer.Option(None, "--on-change", help="Command run after a swap (split like a shell, run without one)."),
+    deploy_log: Optional[Path] = typer.Option(None, "--log", help="Deploy log (default: OUT.deployments.jsonl)."),
+    cache: Optional[Path] = typer.Option(None, "--cache", help="Where to keep the registry's bare mirror."),
+    once: bool = typer.Option(False, "--once", help="Poll once and exit (non-zero if the sync failed)."),
+) -> None:
+    """Keep OUT equal to STAGE's current version: poll, pull, verify, swap atomically, log."""
+    from .sync import Syncer
+    from .variants import match_pairs
+
+    syncer = Syncer(stage, repo=repo, out=out, model=model, match=match_pairs(match, match_file),
+                    deploy_log=deploy_log, on_change=on_change, cache=cache)
+    result = syncer.run(interval=interval, once=once)
+    if once:
+        typer.echo(f"{stage}: {syncer.version or 'nothing'} live at {syncer.out}"
+                   + (f" ({result.outcome})" if result.outcome else " (unchanged)"))
+
+
+@command("deployments")
+def deployments_cmd(
+    log: Path = typer.Argument(..., help="A host's deploy log (written by `weightops sync`)."),
+    at: Optional[str] = typer.Option(None, "--at", help="Which weights were live at this time (ISO 8601 or @unix)."),
+    as_json: bool = JSON,
+) -> None:
+    """Every change on this host, or with --at the weights that were live at that moment."""
+    from . import deployments
+
+    if at is not None:
+        row = deployments.live(log, at)
+        if as_json:
+            _print_json(row)
+        else:
+            _print_fields({k: row[k] for k in ("model", "version", "sha256", "stage", "host", "path",
+                                               "live_since", "live_until", "replaced_by", "previous")})
+        return
+    rows = [d.to_dict() for d in deployments.read(log)]
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        typer.echo(f"{r['time']}  {r['host']}  {r['stage']:<11} {r['outcome']:<10} {r['version'] or '-':<10} "
+                   f"{(r['sha256'] or '')[:12]:<12}  was {r['previous'] or '-'}"
+                   + (f"  ({r['error']})" if r["error"] else ""))
+
 
 
 # ---------------------------------------------------------------- report
