@@ -381,6 +381,10 @@ def sync_cmd(
     from .sync import Syncer
     from .variants import match_pairs
 
+    if once:
+        logging.getLogger("weightops.sync").addHandler(logging.NullHandler())  # the error line says it
+    else:  # a long-running service: every swap and failure on stderr, with its time
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     syncer = Syncer(stage, repo=repo, out=out, model=model, match=match_pairs(match, match_file),
                     deploy_log=deploy_log, on_change=on_change, cache=cache)
     result = syncer.run(interval=interval, once=once)
