@@ -175,24 +175,26 @@ class Registry:
         return list(result)
 
     def stage_event(self, model: str, stage: str, at: int | None = None) -> Event | None:
-        """The assignment that holds `stage` (None when never assigned or unassigned last)."""
-        events = self.events(model, stage=stage, at=at)
-        if not events:
-            return None
-        last = events[-1]
-        return last if last.kind is Kind.ASSIGN else None
+        """The assignment that holds `stage`, or None.
+
+        GTO's meaning, so both tools agree: a stage is a label on versions; an unassignment
+        removes it from one version; the holder is the newest assignment whose version still
+        carries the label (so unassigning the holder falls back to the one before it)."""
+        return _holder(self.events(model, stage=stage, at=at))
 
     def stages(self, model: str, at: int | None = None) -> dict[str, Event]:
         """Every stage currently held, stage -> assignment."""
-        held = {}
+        by_stage: dict[str, list[Event]] = {}
         for e in self.events(model, at=at):
-            if e.stage is None:
-                continue
-            if e.kind is Kind.ASSIGN:
-                held[e.stage] = e
-            else:
-                held.pop(e.stage, None)
-        return dict(sorted(held.items()))
+            if e.stage is not None:
+                by_stage.setdefault(e.stage, []).append(e)
+        held = {stage: _holder(events) for stage, events in sorted(by_stage.items())}
+        return {stage: e for stage, e in held.items() if e is not None}
+
+    def labelled(self, model: str, stage: str, at: int | None = None) -> list[Event]:
+        """Assignments whose versions still carry `stage`, newest first (demote clears them all)."""
+        return sorted(_labels(self.events(model, stage=stage, at=at)).values(),
+                      key=lambda e: e.sort_key, reverse=True)
 
     def stages_of_version(self, model: str, version: str, at: int | None = None) -> list[str]:
         return [s for s, e in self.stages(model, at).items() if e.version == version]
@@ -219,6 +221,23 @@ class Registry:
 
     def newest_time(self, model: str) -> int:
         return max((e.time for e in self._events.get(model, [])), default=0)
+
+
+def _labels(events: list[Event]) -> dict[str, Event]:
+    """Version (or commit, for an unversioned assignment) -> its assignment, while labelled."""
+    labels: dict[str, Event] = {}
+    for e in events:
+        key = e.version or e.commit
+        if e.kind is Kind.ASSIGN:
+            labels[key] = e
+        elif e.kind is Kind.UNASSIGN:
+            labels.pop(key, None)
+    return labels
+
+
+def _holder(events: list[Event]) -> Event | None:
+    labels = _labels(events)
+    return max(labels.values(), key=lambda e: e.sort_key) if labels else None
 
 
 def iso(ts: int) -> str:

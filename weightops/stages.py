@@ -71,8 +71,10 @@ def push_claimed(project: Project, model: str, counter: int, tag: str, commit: s
         return False
     claim = f"{COUNTER_REFS}/{model.replace(':', '=')}/{counter}"
     git.run(["update-ref", claim, commit], cwd=project.root)
-    proc = git.run(["push", "--atomic", "--porcelain", "--", remote, f"refs/tags/{tag}:refs/tags/{tag}",
-                    f"{claim}:{claim}"], cwd=project.root, check=False)
+    # `--force-with-lease=REF:` (empty expectation) means "only if REF does not exist yet":
+    # a claim is create-only even when the new commit descends from the old one.
+    proc = git.run(["push", "--atomic", "--porcelain", f"--force-with-lease={claim}:", "--", remote,
+                    f"refs/tags/{tag}:refs/tags/{tag}", f"{claim}:{claim}"], cwd=project.root, check=False)
     git.run(["update-ref", "-d", claim], cwd=project.root, check=False)
     if proc.returncode != 0:
         git.delete_local_tag(project.root, tag)
@@ -112,17 +114,22 @@ def promote(version: str, stage: str, *, model: str | None = None, repo: str | o
 def demote(stage: str, *, model: str | None = None, repo: str | os.PathLike = ".",
            message: str | None = None, push: bool = False, now: int | None = None,
            sign: bool = False) -> Assigned:
-    """Unassign STAGE (`NAME#STAGE!#N` on the commit that held it)."""
+    """Empty STAGE: unassign (`NAME#STAGE!#N`) every version that still carries it, newest
+    first, so neither weightops nor GTO falls back to an older assignment."""
     project, name, registry = _open(repo, model, push)
     validate_stage(stage)
-    current = registry.stage_event(name, stage)
-    if current is None:
+    labelled = registry.labelled(name, stage)
+    if not labelled:
         raise NotFoundError(f"no version of '{name}' holds stage '{stage}'; nothing to demote")
-    fields = {"model": name, "stage": stage, "version": current.version, "action": "unassign",
-              "sha256": current.meta.get("sha256"), "reason": message}
-    tag, pushed = _write(project, registry, model=name, stage=stage, commit=current.commit, fields=fields,
-                         title=f"weightops unassign {name} {current.version} from {stage}", unassign=True,
-                         push=push, now=now, sign=sign)
+    current = labelled[0]
+    tag, pushed = "", False
+    for event in labelled:
+        fields = {"model": name, "stage": stage, "version": event.version, "action": "unassign",
+                  "sha256": event.meta.get("sha256"), "reason": message}
+        tag, pushed = _write(project, registry, model=name, stage=stage, commit=event.commit, fields=fields,
+                             title=f"weightops unassign {name} {event.version} from {stage}", unassign=True,
+                             push=push, now=now, sign=sign)
+        registry = project.registry()  # the next counter and tag time follow this tag
     return Assigned(name, stage, current.version, tag, current.commit, "unassign", pushed, current.version)
 
 

@@ -32,7 +32,8 @@ def test_promote_resolve_demote(project):
     rows = project.wo_json("list")
     assert {r["version"]: r["stages"] for r in rows} == {"v1.1.0": ["production"], "v1.0.0": []}
     at(project, T0 + 300, "demote", "production")
-    assert project.git("tag", "-l", "clf#production!#*") == "clf#production!#3"
+    # both versions carried the label; demote clears both, so nothing falls back
+    assert project.git("tag", "-l", "clf#production!#*").split() == ["clf#production!#3", "clf#production!#4"]
     assert_one_line_error(project.wo("resolve", "production"), 3, "production", "unassigned")
 
 
