@@ -20,6 +20,7 @@ __all__ = [
     "WeightopsError", "UsageError", "NotFoundError", "IntegrityError", "RefusedError",
     "Resolved", "resolve",
     "release", "init_project", "make_card", "list_versions",
+    "ShadowRunner", "resolve_match",
 ]
 
 
@@ -34,4 +35,10 @@ def __getattr__(name: str):
     if name in ("make_card", "list_versions"):
         from . import api
         return getattr(api, name)
+    if name == "ShadowRunner":  # serving issue
+        from .shadow import ShadowRunner
+        return ShadowRunner
+    if name == "resolve_match":
+        from .variants import resolve_match
+        return resolve_match
     raise AttributeError(f"module 'weightops' has no attribute {name!r}")
