@@ -115,7 +115,9 @@ class ShadowLog:
         self._write({"type": "dropped", "time": round(time.time(), 6), "count": count, **self.fields})
 
     def _write(self, record: dict) -> None:
+        # Flushed per record (in the worker, off the caller's path): a crash loses no pairs.
         self._f.write(json.dumps(record, sort_keys=False) + "\n")
+        self._f.flush()
 
     def flush(self) -> None:
         self._f.flush()
