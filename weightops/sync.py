@@ -15,6 +15,7 @@ import os
 import shlex
 import subprocess
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -91,11 +92,11 @@ class Syncer:
         return resolve(self.stage, model=models[0], project=project, registry=registry, remote=self.remote)
 
     def _record(self, outcome: str, r: Resolved | None, error: str | None = None,
-                on_change: int | None = None) -> None:
+                on_change: int | None = None, now: float | None = None) -> None:
         dep = deployments.record(stage=self.stage, model=r.model if r else self.model,
                                  version=r.version if r else None, sha256=r.sha256 if r else None,
                                  previous=self.version, path=str(self.out), outcome=outcome,
-                                 error=error, on_change=on_change)
+                                 error=error, on_change=on_change, now=now)
         deployments.append(self.deploy_log, dep)
 
     def poll(self) -> Poll:
@@ -105,7 +106,7 @@ class Syncer:
             return Poll(False)
         try:
             target = self._resolve()
-        except WeightopsError as exc:
+        except (WeightopsError, OSError) as exc:
             return self._failed(None, exc)
         if target is None:
             # The stage was unassigned: keep serving what is live, and say so once.
@@ -122,10 +123,11 @@ class Syncer:
             return Poll(True, None, self.version)
         try:
             fetch(target, self.out)
-        except WeightopsError as exc:
+        except (WeightopsError, OSError) as exc:  # a full disk must not stop the service either
             return self._failed(target, exc)
+        swapped = time.time()   # the moment the new weights went live, whatever the hook takes
         code = self._run_on_change(target)
-        self._record("deployed", target, on_change=code)
+        self._record("deployed", target, on_change=code, now=swapped)
         log.info("%s: %s %s is live at %s (was %s)", self.stage, target.model, target.version, self.out, self.version)
         self.version, self.sha256 = target.version, target.sha256
         self._seen, self._last_failure = fingerprint, None
