@@ -233,7 +233,10 @@ def _safe_url(url: str) -> str:
 
 def ls_remote_tags(url: str, timeout: float = 60) -> str:
     """Every tag of a remote repository, one `git ls-remote`: the cheap poll of a registry."""
-    proc = run(["ls-remote", "--tags", "--", _safe_url(url)], timeout=timeout, check=False)
+    try:
+        proc = run(["ls-remote", "--tags", "--", _safe_url(url)], timeout=timeout, check=False)
+    except subprocess.TimeoutExpired:
+        raise GitError(f"git ls-remote {url} timed out after {timeout:g}s") from None
     if proc.returncode != 0:
         first = next((l for l in proc.stderr.splitlines() if l.strip()), "").strip()
         raise GitError(f"git ls-remote {url} failed: {first or 'exit ' + str(proc.returncode)}")
@@ -244,9 +247,12 @@ def mirror(url: str, path: str | os.PathLike, timeout: float = 600) -> Path:
     """A bare mirror of `url` at `path`: cloned the first time, fetched (tags and branches,
     pruned) after. weightops never deletes tags, so pruning only follows the remote."""
     path = Path(path)
-    if (path / "HEAD").is_file():
-        run(["fetch", "--quiet", "--prune", "origin"], cwd=path, timeout=timeout)  # mirror refspec: +refs/*:refs/*
-    else:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        run(["clone", "--quiet", "--mirror", "--", _safe_url(url), str(path)], timeout=timeout)
+    try:
+        if (path / "HEAD").is_file():
+            run(["fetch", "--quiet", "--prune", "origin"], cwd=path, timeout=timeout)  # mirror refspec: +refs/*:refs/*
+        else:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            run(["clone", "--quiet", "--mirror", "--", _safe_url(url), str(path)], timeout=timeout)
+    except subprocess.TimeoutExpired:
+        raise GitError(f"git fetch of {url} timed out after {timeout:g}s") from None
     return path
