@@ -312,6 +312,7 @@ def _fmt(value: object, digits: int = 4) -> str:
 @_handled
 def shadow_report_cmd(
     log: Path = typer.Argument(..., help="The JSONL log a ShadowRunner or `shadow replay` wrote."),
+    check: bool = typer.Option(False, "--check", help="Exit 5 when the verdict is fail (for CI)."),
     repo: Path = REPO,
     as_json: bool = JSON,
 ) -> None:
@@ -327,6 +328,8 @@ def shadow_report_cmd(
     rep = report_log(log, section)
     if as_json:
         _print_json(rep)
+        if check and rep["verdict"] != "pass":
+            raise typer.Exit(5)
         return
     typer.echo(f"shadow log {rep['log']}: {rep['model'] or '?'} candidate {rep['candidate_version'] or '?'} "
                f"vs primary {rep['primary_version'] or '?'}")
@@ -342,6 +345,8 @@ def shadow_report_cmd(
         typer.echo(f"error: {sample}")
     typer.echo(f"verdict: {rep['verdict']}" + (f" ({'; '.join(rep['reasons'])})" if rep["reasons"] else ""))
     typer.echo(f"digest: {rep['digest']}")
+    if check and rep["verdict"] != "pass":
+        raise typer.Exit(5)
 
 
 @shadow_app.command("replay")

@@ -31,11 +31,13 @@ def test_shadow_report_cli_json_and_text(released, tmp_path):
     rep = released.wo_json("shadow", "report", str(log))
     assert rep["calls"] == 50 and rep["agreement"] == 1.0 and rep["candidate_version"] == "v1.1.0"
     assert rep["verdict"] == "fail" and "min_calls" in rep["reasons"][0]   # default min_calls 100
+    assert released.wo("shadow", "report", str(log), "--check").returncode == 5
     # Thresholds come from the project's weightops.yaml `shadow:` section.
     cfg = released.root / "weightops.yaml"
     cfg.write_text(cfg.read_text() + "shadow:\n  min_calls: 20\n")
     text = released.wo("shadow", "report", str(log), check=True).stdout
     assert "verdict: pass" in text and "calls 50" in text and "latency candidate" in text
+    assert released.wo("shadow", "report", str(log), "--check").returncode == 0
     bad = released.root / "bad.jsonl"
     bad.write_text('{"type": "call"}\nnot json\n{"type": "call"}\n')
     assert_one_line_error(released.wo("shadow", "report", str(bad)), 2, "line 2")
