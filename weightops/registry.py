@@ -8,7 +8,8 @@ events at or before a moment. Without `at` every event counts, whatever its date
 from __future__ import annotations
 
 import datetime as _dt
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import cached_property
 
 from .errors import NotFoundError, UsageError
 from .git import TagRef
@@ -29,7 +30,12 @@ class Event:
     stage: str | None = None
     tagger: str = ""
     annotated: bool = True
-    meta: dict = field(default_factory=dict, compare=False, hash=False)
+    message: str = ""
+
+    @cached_property
+    def meta(self) -> dict:
+        """The tag message's `key: value` fields, parsed on first use (most tags never need it)."""
+        return parse_message(self.message)
 
     @property
     def sort_key(self) -> tuple:
@@ -56,9 +62,13 @@ class Version:
     time: int
     annotated: bool
     tagger: str = ""
-    meta: dict = field(default_factory=dict, compare=False, hash=False)
+    message: str = ""
 
-    @property
+    @cached_property
+    def meta(self) -> dict:
+        return parse_message(self.message)
+
+    @cached_property
     def semver(self) -> SemVer:
         return parse_version(self.version)
 
@@ -87,7 +97,7 @@ class Registry:
         self._events: dict[str, list[Event]] = {}
         self._deprecated: set[str] = set()
         self.ignored: list[str] = []   # tags outside the grammar (not registry tags)
-        pending: list[tuple[Tag, TagRef, dict]] = []
+        pending: list[tuple[Tag, TagRef]] = []
         deregistered: set[tuple[str, str]] = set()
         for ref in refs:
             tag = try_parse_tag(ref.name)
@@ -98,25 +108,25 @@ class Registry:
             if model is None:
                 self.ignored.append(ref.name)
                 continue
-            meta = parse_message(ref.message) if ref.annotated else {}
+            message = ref.message if ref.annotated else ""
             if tag.kind is Kind.REGISTER:
                 self._versions.setdefault(model, {})[tag.version] = Version(
-                    model, tag.version, ref.name, ref.commit, ref.time, ref.annotated, ref.tagger, meta)
+                    model, tag.version, ref.name, ref.commit, ref.time, ref.annotated, ref.tagger, message)
                 self._events.setdefault(model, []).append(Event(
                     ref.name, tag.kind, model, ref.commit, ref.time, tag.counter, tag.version,
-                    None, ref.tagger, ref.annotated, meta))
+                    None, ref.tagger, ref.annotated, message))
             elif tag.kind is Kind.DEREGISTER:
                 deregistered.add((model, tag.version))
                 self._events.setdefault(model, []).append(Event(
                     ref.name, tag.kind, model, ref.commit, ref.time, tag.counter, tag.version,
-                    None, ref.tagger, ref.annotated, meta))
+                    None, ref.tagger, ref.annotated, message))
             elif tag.kind is Kind.DEPRECATE:
                 self._deprecated.add(model)
                 self._events.setdefault(model, []).append(Event(
                     ref.name, tag.kind, model, ref.commit, ref.time, tag.counter, None, None,
-                    ref.tagger, ref.annotated, meta))
+                    ref.tagger, ref.annotated, message))
             else:
-                pending.append((tag, ref, meta))
+                pending.append((tag, ref))
         for model, version in deregistered:
             self._versions.get(model, {}).pop(version, None)
         by_commit: dict[tuple[str, str], list[Version]] = {}
@@ -124,15 +134,16 @@ class Registry:
             for v in versions.values():
                 by_commit.setdefault((model, v.commit), []).append(v)
         self._by_commit = {k: max(vs, key=lambda v: v.semver) for k, vs in by_commit.items()}
-        for tag, ref, meta in pending:
+        for tag, ref in pending:
             model = tag.model or default_model
-            version = meta.get("version") if is_version(meta.get("version", "") or "") else None
-            if version is None:
+            # The version a stage tag means: the one its message names, else the version on its commit.
+            version = _message_field(ref.message, "version") if ref.annotated else None
+            if version is None or not is_version(version):
                 held = self._by_commit.get((model, ref.commit))
                 version = held.version if held else None
             self._events.setdefault(model, []).append(Event(
                 ref.name, tag.kind, model, ref.commit, ref.time, tag.counter, version, tag.stage,
-                ref.tagger, ref.annotated, meta))
+                ref.tagger, ref.annotated, ref.message if ref.annotated else ""))
         for events in self._events.values():
             events.sort(key=lambda e: e.sort_key)
 
@@ -221,6 +232,16 @@ class Registry:
 
     def newest_time(self, model: str) -> int:
         return max((e.time for e in self._events.get(model, [])), default=0)
+
+
+def _message_field(message: str, key: str) -> str | None:
+    """One `key: value` line of a tag message, without parsing the rest."""
+    start = message.find(f"\n{key}: ")
+    if start < 0:
+        return None
+    start += len(key) + 3
+    end = message.find("\n", start)
+    return message[start:end if end >= 0 else None].strip() or None
 
 
 def _labels(events: list[Event]) -> dict[str, Event]:

@@ -1,0 +1,146 @@
+"""Registry reads at scale: weightops vs GTO and dvc.api, as whole processes.
+
+Builds a real project (weightops init + dvc repro), then adds, in bulk with `git fast-import`,
+1,000 versions (each its own commit and annotated tag NAME@vX.Y.Z) and 3,000 stage assignments
+(NAME#STAGE#N), and times:
+
+    weightops resolve production / history production / list      (median of 5)
+    gto show NAME#production --ref                                  (baseline, one run)
+    python -c "import dvc.api; dvc.api.artifacts_show(...)"        (baseline, median of 3)
+
+then the weightops commands again at 50,000 tags. Prints medians and ratios.
+
+    python benchmarks/registry_scale.py [--versions 1000] [--assignments 3000] [--big 50000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+MODEL = "clf"
+STAGES = ("staging", "production", "shadow")
+T0 = 1_700_000_000
+
+
+def sh(args, cwd, **kw):
+    return subprocess.run(args, cwd=cwd, check=True, capture_output=True, text=True, **kw)
+
+
+def make_project(base: Path, env: dict) -> Path:
+    root = base / "project"
+    sh([sys.executable, "-m", "weightops", "init", str(root), "--model", MODEL, "--remote", str(base / "remote")], base, env=env)
+    cfg = root / "weightops.yaml"
+    cfg.write_text(cfg.read_text().replace("tag_style: plain", "tag_style: named"))
+    sh([sys.executable, "-m", "dvc", "repro", "-q"], root, env=env)
+    sh(["git", "add", "-A"], root, env=env)
+    sh(["git", "commit", "-qm", "train"], root, env=env)
+    sh([sys.executable, "-m", "dvc", "push", "-q"], root, env=env)
+    return root
+
+
+def bulk_tags(root: Path, versions: int, assignments: int, env: dict, first_counter: int = 1,
+              t_start: int = T0, version_offset: int = 0) -> None:
+    """One commit per version plus annotated tags, streamed into one `git fast-import`."""
+    sha = "0" * 64
+    lines: list[bytes] = []
+
+    def data(text: str) -> None:
+        raw = text.encode()
+        lines.append(f"data {len(raw)}\n".encode() + raw + b"\n")
+
+    t = t_start
+    for i in range(versions):
+        n = i + version_offset
+        version = f"v{1 + n // 10000}.{(n // 100) % 100}.{n % 100}"
+        lines.append(f"commit refs/heads/main\nmark :{i + 1}\ncommitter Bench <bench@example.com> {t} +0000\n".encode())
+        data(f"bench {version}")
+        if i == 0:
+            lines.append(b"from refs/heads/main^0\n")
+        lines.append(b"M 100644 inline bench.txt\n")
+        data(version)
+        lines.append(f"tag {MODEL}@{version}\nfrom :{i + 1}\ntagger Bench <bench@example.com> {t} +0000\n".encode())
+        data(f"weightops release {MODEL} {version}\n\nversion: {version}\nsha256: {sha}\n")
+        t += 1
+    counter = first_counter
+    for j in range(assignments):
+        i = (j * 7919) % versions
+        n = i + version_offset
+        version = f"v{1 + n // 10000}.{(n // 100) % 100}.{n % 100}"
+        stage = STAGES[j % len(STAGES)]
+        lines.append(f"tag {MODEL}#{stage}#{counter}\nfrom :{i + 1}\ntagger Bench <bench@example.com> {t} +0000\n".encode())
+        data(f"weightops assign {MODEL} {version} to {stage}\n\nversion: {version}\nsha256: {sha}\naction: assign\n")
+        counter += 1
+        t += 1
+    subprocess.run(["git", "fast-import", "--quiet", "--force"], cwd=root, input=b"".join(lines), check=True, env=env)
+    sh(["git", "reset", "-q", "--hard", "main"], root, env=env)
+
+
+def timed(args, cwd, env, runs) -> float:
+    times = []
+    for _ in range(runs):
+        start = time.perf_counter()
+        proc = subprocess.run(args, cwd=cwd, env=env, capture_output=True, text=True)
+        times.append(time.perf_counter() - start)
+        if proc.returncode != 0:
+            raise SystemExit(f"{' '.join(args)} failed: {proc.stderr[-500:]}")
+    return statistics.median(times)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--versions", type=int, default=1000)
+    ap.add_argument("--assignments", type=int, default=3000)
+    ap.add_argument("--big", type=int, default=50000, help="total tags for the second round (0 to skip)")
+    ap.add_argument("--skip-gto", action="store_true")
+    args = ap.parse_args()
+    base = Path(tempfile.mkdtemp(prefix="weightops-bench-"))
+    env = dict(os.environ, DVC_NO_ANALYTICS="1", GTO_NO_ANALYTICS="1", GIT_AUTHOR_NAME="Bench",
+               GIT_AUTHOR_EMAIL="bench@example.com", GIT_COMMITTER_NAME="Bench", GIT_COMMITTER_EMAIL="bench@example.com",
+               PYTHONPATH=str(Path(__file__).resolve().parent.parent))
+    weightops = [str(Path(sys.executable).with_name("weightops"))]
+    if not Path(weightops[0]).exists():
+        weightops = [sys.executable, "-m", "weightops"]
+    try:
+        root = make_project(base, env)
+        bulk_tags(root, args.versions, args.assignments, env)
+        ntags = len(sh(["git", "tag", "-l"], root, env=env).stdout.split())
+        print(f"repo: {ntags} tags ({args.versions} versions, {args.assignments} assignments)")
+        results = {}
+        results["git for-each-ref refs/tags"] = timed(["git", "for-each-ref", "refs/tags"], root, env, 5)
+        for name, cmd in (("resolve production", ["resolve", "production", "--json"]),
+                          ("history production", ["history", "production", "--json"]),
+                          ("list", ["list", "--json"])):
+            results[f"weightops {name}"] = timed(weightops + cmd, root, env, 5)
+        results["dvc.api.artifacts_show"] = timed(
+            [sys.executable, "-c", f"import dvc.api; dvc.api.artifacts_show('{MODEL}', stage='production')"], root, env, 3)
+        if not args.skip_gto:
+            results["gto show NAME#production --ref"] = timed(["gto", "show", f"{MODEL}#production", "--ref"], root, env, 1)
+        ours = results["weightops resolve production"]
+        for name, value in results.items():
+            print(f"  {name:<34} {value:8.3f} s   {value / ours:8.1f}x weightops resolve")
+        if args.big and args.big > ntags:
+            extra = args.big - ntags
+            more_versions = extra // 4
+            bulk_tags(root, more_versions, extra - more_versions, env, first_counter=args.assignments + 1,
+                      t_start=T0 + ntags + 10, version_offset=args.versions)
+            ntags = len(sh(["git", "tag", "-l"], root, env=env).stdout.split())
+            print(f"repo: {ntags} tags")
+            for name, cmd in (("resolve production", ["resolve", "production", "--json"]),
+                              ("history production", ["history", "production", "--json"]),
+                              ("list", ["list", "--json"])):
+                value = timed(weightops + cmd, root, env, 5)
+                print(f"  weightops {name:<24} {value:8.3f} s")
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()
