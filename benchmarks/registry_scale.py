@@ -81,6 +81,7 @@ def bulk_tags(root: Path, versions: int, assignments: int, env: dict, first_coun
         t += 1
     subprocess.run(["git", "fast-import", "--quiet", "--force"], cwd=root, input=b"".join(lines), check=True, env=env)
     sh(["git", "reset", "-q", "--hard", "main"], root, env=env)
+    sh(["git", "pack-refs", "--all"], root, env=env)  # as a clone or `git gc` leaves them
 
 
 def timed(args, cwd, env, runs) -> float:

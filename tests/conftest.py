@@ -57,8 +57,9 @@ def golden(tmp_path_factory) -> Path:
     project = base / "project"
     (base / "remote").mkdir()
     run_cli(["init", str(project), "--model", "clf", "--remote", str(base / "remote")], cwd=base, env=env, check=True)
-    # A relative remote (relative to .dvc/, as DVC stores it) so copies of <base> stay self-contained.
-    subprocess.run([sys.executable, "-m", "dvc", "remote", "modify", "storage", "url", "../../remote"],
+    # A relative remote so copies of <base> stay self-contained (DVC reads the path relative to
+    # the cwd and stores it relative to .dvc/).
+    subprocess.run([sys.executable, "-m", "dvc", "remote", "modify", "storage", "url", "../remote"],
                    cwd=project, env=env, check=True, capture_output=True)
     subprocess.run([sys.executable, "-m", "dvc", "repro", "-q"], cwd=project, env=env, check=True, capture_output=True)
     subprocess.run(["git", "add", "-A"], cwd=project, env=env, check=True)

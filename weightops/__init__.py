@@ -20,8 +20,16 @@ __all__ = [
     "WeightopsError", "UsageError", "NotFoundError", "IntegrityError", "RefusedError",
     "Resolved", "resolve",
     "release", "init_project", "make_card", "list_versions",
+    "diff_models", "release_notes", "check_tag", "guard_files", "audit_registry",
+    "trusted_target", "verify_events", "load_policy",
     "ShadowRunner", "resolve_match",
 ]
+
+# Review and CI (lazy): exported name -> (module, function). Exported names differ from module
+# names: importing `weightops.audit` sets the package attribute `audit` to the module.
+_REVIEW = {"diff_models": ("diff", "diff"), "release_notes": ("notes", "release_notes"),
+           "check_tag": ("ci", "check_tag"), "guard_files": ("guard", "guard"),
+           "audit_registry": ("audit", "audit")}
 
 
 def __getattr__(name: str):
@@ -35,6 +43,13 @@ def __getattr__(name: str):
     if name in ("make_card", "list_versions"):
         from . import api
         return getattr(api, name)
+    if name in _REVIEW:
+        import importlib
+        module, func = _REVIEW[name]
+        return getattr(importlib.import_module(f".{module}", __name__), func)
+    if name in ("trusted_target", "verify_events", "load_policy"):   # issue 9: trust
+        from . import trust
+        return getattr(trust, name)
     if name == "ShadowRunner":  # serving issue
         from .shadow import ShadowRunner
         return ShadowRunner

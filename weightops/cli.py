@@ -16,7 +16,7 @@ from typing import Callable, List, Optional
 
 import typer
 
-from .errors import UsageError, WeightopsError
+from .errors import RefusedError, UsageError, WeightopsError
 
 app = typer.Typer(
     name="weightops",
@@ -98,6 +98,7 @@ def _print_fields(d: dict) -> None:
 REPO = typer.Option(".", "--repo", help="Path of the git repository (a clone or a bare repository).")
 MODEL = typer.Option(None, "--model", "-m", help="Model name (default: the project's only or configured model).")
 JSON = typer.Option(False, "--json", help="Print exactly one JSON object.")
+SIGN = typer.Option(None, "--sign/--no-sign", help="Sign the tag (git's SSH or GPG signing; default: trust.sign in weightops.yaml).")  # issue 9
 
 
 # ---------------------------------------------------------------- skeleton: init, card, release
@@ -140,12 +141,14 @@ def release_cmd(
     model: Optional[str] = MODEL,
     push: bool = typer.Option(False, "--push", help="Run `dvc push` first, then push the tag to the git remote."),
     message: Optional[str] = typer.Option(None, "--message", help="Title of the tag message."),
+    sign: Optional[bool] = SIGN,
     repo: Path = REPO,
 ) -> None:
     """Release HEAD as VERSION: checks tree, card, pointer and remote, then writes an annotated tag."""
     from .release import release
 
-    done = release(version, model=model, repo=repo, push=push, message=message, now=_now())
+    done = release(version, model=model, repo=repo, push=push, message=message, now=_now(),
+                   sign=_sign(repo, sign))
     typer.echo(f"released {done.model} {done.version} as tag {done.tag} at {done.commit[:12]} "
                f"(sha256 {done.sha256[:16]}...){' and pushed' if done.pushed else ''}")
 
@@ -157,6 +160,8 @@ def resolve_cmd(
     model: Optional[str] = MODEL,
     at: Optional[str] = typer.Option(None, "--at", help="Answer as of this time (ISO 8601), from the tag history."),
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name (default: the one configured at that commit)."),
+    require_signed: Optional[bool] = typer.Option(None, "--require-signed/--no-require-signed", help="Obey only signed tags the trusted policy allows; skip the rest (default: trust.require_signed)."),
+    trust_policy: Optional[str] = typer.Option(None, "--trust-policy", help="Commit holding the trusted policy (default: the trusted remote's default branch)."),
     match: List[str] = typer.Option([], "--match", help="KEY=VALUE card label the variant must have (repeatable); REF must be a stage."),
     match_file: Optional[Path] = typer.Option(None, "--match-file", help="YAML mapping of label: value pairs (a device's file), like --match."),
     repo: Path = REPO,
@@ -166,15 +171,22 @@ def resolve_cmd(
     if match or match_file:
         from .variants import match_pairs, resolve_match
 
-        r = resolve_match(ref, match_pairs(match, match_file), repo=repo, model=model, at=at, remote=remote)
+        r = resolve_match(ref, match_pairs(match, match_file), repo=repo, model=model, at=at, remote=remote,
+                          require_signed=require_signed, trust_policy=trust_policy)
     else:
         from .resolve import resolve
 
-        r = resolve(ref, model=model, repo=repo, at=at, remote=remote)
+        r = resolve(ref, model=model, repo=repo, at=at, remote=remote, require_signed=require_signed,
+                    trust_policy=trust_policy)
+    out = r.to_dict()
+    if r.trust is not None:
+        out.update(_trust_fields(r.trust))
     if as_json:
-        _print_json(r.to_dict())
+        _print_json(out)
     else:
-        _print_fields(r.to_dict())
+        if "skipped" in out:
+            out["skipped"] = ", ".join(s["tag"] for s in out["skipped"]) or "none"
+        _print_fields(out)
 
 
 @command("list")
@@ -228,6 +240,7 @@ def promote_cmd(
     model: Optional[str] = MODEL,
     message: Optional[str] = MESSAGE,
     push: bool = PUSH_TAG,
+    sign: Optional[bool] = SIGN,
     require_shadow: Optional[Path] = typer.Option(None, "--require-shadow", help="Shadow log that must compare VERSION against the stage's current version and pass the thresholds."),
     repo: Path = REPO,
 ) -> None:
@@ -235,7 +248,7 @@ def promote_cmd(
     from .stages import promote
 
     _say_assigned(promote(version, stage, model=model, repo=repo, message=message, push=push, now=_now(),
-                          require_shadow=str(require_shadow) if require_shadow else None))
+                          sign=_sign(repo, sign), require_shadow=str(require_shadow) if require_shadow else None))
 
 
 @command("demote")
@@ -244,12 +257,14 @@ def demote_cmd(
     model: Optional[str] = MODEL,
     message: Optional[str] = MESSAGE,
     push: bool = PUSH_TAG,
+    sign: Optional[bool] = SIGN,
     repo: Path = REPO,
 ) -> None:
     """Unassign STAGE (a GTO tag NAME#STAGE!#N)."""
     from .stages import demote
 
-    _say_assigned(demote(stage, model=model, repo=repo, message=message, push=push, now=_now()))
+    _say_assigned(demote(stage, model=model, repo=repo, message=message, push=push, now=_now(),
+                         sign=_sign(repo, sign)))
 
 
 @command("rollback")
@@ -259,18 +274,22 @@ def rollback_cmd(
     to: Optional[str] = typer.Option(None, "--to", help="Version to go back to (default: the one before the current)."),
     message: Optional[str] = MESSAGE,
     push: bool = PUSH_TAG,
+    sign: Optional[bool] = SIGN,
     repo: Path = REPO,
 ) -> None:
     """Assign the version that held STAGE before the current one, as a new assignment."""
     from .stages import rollback
 
-    _say_assigned(rollback(stage, model=model, to=to, repo=repo, message=message, push=push, now=_now()))
+    _say_assigned(rollback(stage, model=model, to=to, repo=repo, message=message, push=push, now=_now(),
+                           sign=_sign(repo, sign)))
 
 
 @command("history")
 def history_cmd(
     stage: Optional[str] = typer.Argument(None, help="Only this stage's events."),
     model: Optional[str] = MODEL,
+    verify: bool = typer.Option(False, "--verify", help="Verify each tag's signature: adds signer, verified, allowed."),
+    trust_policy: Optional[str] = typer.Option(None, "--trust-policy", help="Commit holding the trusted policy (with --verify)."),
     repo: Path = REPO,
     as_json: bool = JSON,
 ) -> None:
@@ -278,6 +297,8 @@ def history_cmd(
     from .stages import history
 
     rows = history(model=model, stage=stage, repo=repo)
+    if verify:
+        rows = _verified_rows(repo, model, rows, trust_policy)
     if as_json:
         _print_json(rows)
         return
@@ -285,7 +306,7 @@ def history_cmd(
         where = f" {r['stage']}" if r["stage"] else ""
         sha = (r["sha256"] or "")[:12]
         typer.echo(f"{r['time']}  {r['action']:<14}{where:<12} {r['version'] or '-':<10} {r['commit'][:10]}  "
-                   f"{sha:<12}  {r['tagger']}  {r['tag']}")
+                   f"{sha:<12}  {r['tagger']}  {r['tag']}{_trust_note(r) if verify else ''}")
 
 
 
@@ -293,9 +314,153 @@ def history_cmd(
 
 
 # ---------------------------------------------------------------- signatures and validation
+def _sign(repo: Path, flag: Optional[bool]) -> bool:
+    """--sign/--no-sign, else the config's `trust.sign`; check git can sign before any work."""
+    from .project import Project
+    from .signatures import check_signing_configured
+    from .trust import sign_default
+
+    project = Project(repo)
+    sign = sign_default(project.config) if flag is None else flag
+    if sign:
+        check_signing_configured(project.root)
+    return sign
+
+
+def _trust_fields(found) -> dict:
+    """Print one loud warning per skipped tag (stderr), and the fields JSON readers get."""
+    for s in found.skipped:
+        typer.secho(f"warning: {s.message()}", fg=typer.colors.YELLOW, err=True)
+    return {"signer": found.signer, "policy": found.policy_rev, "skipped": [s.to_dict() for s in found.skipped]}
+
+
+def _verified_rows(repo: Path, model: Optional[str], rows: list, trust_policy: Optional[str]) -> list:
+    from .project import Project
+    from .trust import annotate_rows
+
+    project = Project(repo)
+    return annotate_rows(project, project.model(model), rows, trust_policy)
+
+
+def _trust_note(r: dict) -> str:
+    if not r["signed"]:
+        return "  unsigned"
+    if r["verified"] and r["allowed"]:
+        return f"  signed by {r['signer']} (verified)"
+    return f"  signed by {r['signer'] or 'an unknown key'}: {r['problem']}"
+
 
 
 # ---------------------------------------------------------------- review and CI: diff, guard, audit
+def _write_out(text: str, output: Optional[Path]) -> None:
+    """stdout, or a file written atomically (CI steps read it: no shell redirection needed)."""
+    if output is None:
+        typer.echo(text.rstrip("\n"))
+        return
+    from .atomic import atomic_write_text
+
+    atomic_write_text(output, text if text.endswith("\n") else text + "\n")
+    typer.echo(f"wrote {output}", err=True)
+
+
+OUTPUT = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout.")
+
+
+@command("diff")
+def diff_cmd(
+    base: Optional[str] = typer.Argument(None, help="Base revision (default: merge base with the default branch)."),
+    head: Optional[str] = typer.Argument(None, help="Head revision (default: the work tree)."),
+    fmt: str = typer.Option("text", "--format", "-f", help="text, markdown (a PR comment) or json."),
+    model: Optional[str] = MODEL,
+    output: Optional[Path] = OUTPUT,
+    repo: Path = REPO,
+) -> None:
+    """Every model whose weights or card changed between two revisions: digests, size, metrics, params, env."""
+    from .diff import FORMATS, diff, render
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not '{fmt}'")
+    _write_out(render(diff(base, head, repo=repo, model=model), fmt), output)
+
+
+@command("release-notes")
+def release_notes_cmd(
+    tag: str = typer.Argument(..., help="Version tag, e.g. v1.2.0 or clf@v1.2.0."),
+    model: Optional[str] = MODEL,
+    output: Optional[Path] = OUTPUT,
+    repo: Path = REPO,
+) -> None:
+    """Markdown release notes: version, sha256, lineage, metrics vs the previous version, environment."""
+    from .notes import release_notes
+
+    _write_out(release_notes(tag, model=model, repo=repo).markdown, output)
+
+
+ci_app = typer.Typer(help="Commands CI pipelines run.", no_args_is_help=True, add_completion=False,
+                     pretty_exceptions_enable=False)
+app.add_typer(ci_app, name="ci")
+
+
+@ci_app.command("check-tag")
+@_handled
+def ci_check_tag_cmd(
+    tag: str = typer.Argument(..., help="The pushed tag (e.g. $GITHUB_REF_NAME, $CI_COMMIT_TAG)."),
+    remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name (default: the one configured at that commit)."),
+    repo: Path = REPO,
+    as_json: bool = JSON,
+) -> None:
+    """Say what TAG is; fail (exit 4/5) unless its card is valid, matches the pointer, and the object is in the remote."""
+    from .ci import check_tag
+
+    checked = check_tag(tag, repo=repo, remote=remote)
+    if as_json:
+        _print_json(checked.to_dict())
+        return
+    typer.echo(checked.summary)
+    for line in checked.checked:
+        typer.echo(f"  ok: {line}")
+    if checked.sha256:
+        typer.echo(f"  sha256: {checked.sha256}")
+
+
+@command("guard")
+def guard_cmd(
+    paths: Optional[List[str]] = typer.Argument(None, help="Files to check (default: the files staged for commit)."),
+    max_size: Optional[str] = typer.Option(None, "--max-size", help="Largest file git may take, e.g. 5MB (default: guard.max_size in weightops.yaml, else 5MB)."),
+    repo: Path = REPO,
+) -> None:
+    """Refuse weight files (by extension or content) and large files about to be committed to git."""
+    from .guard import guard
+
+    report = guard(paths or None, repo=repo, max_size=max_size)
+    for f in report.findings:
+        typer.echo(f.message(report.max_size))
+    if not report.ok:
+        raise RefusedError(f"{len(report.findings)} of {report.checked} staged file(s) belong in DVC, not git; "
+                           "run the commands above")
+
+
+@command("audit")
+def audit_cmd(
+    remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name (default: the one configured at each commit)."),
+    no_hash: bool = typer.Option(False, "--no-hash", help="Skip re-hashing objects found in the DVC cache or a local remote."),
+    offline: bool = typer.Option(False, "--offline", help="Do not compare tags with the git remote's."),
+    repo: Path = REPO,
+    as_json: bool = JSON,
+) -> None:
+    """Check the whole registry: moved tags, cards vs pointers, objects in the remote, lightweight tags."""
+    from .audit import audit
+
+    report = audit(repo, remote=remote, rehash=not no_hash, offline=offline)
+    if as_json:
+        _print_json(report.to_dict())
+    else:
+        for f in report.findings:
+            typer.echo(f"{f.kind:<16} {f.message}")
+        typer.echo(report.summary)
+    if not report.ok:
+        raise typer.Exit(4)
+
 
 
 # ---------------------------------------------------------------- serving: sync, shadow, variants

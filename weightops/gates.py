@@ -16,6 +16,7 @@ from .registry import Registry, Version
 
 # "module:function", run in this order.
 GATES: tuple[str, ...] = (
+    "weightops.policy:policy_gate",   # review issue: stage order, branches, minimum time
     "weightops.shadow_report:shadow_gate",   # serving issue: --require-shadow LOG
 )
 

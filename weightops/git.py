@@ -8,18 +8,18 @@ every ref argument is preceded by `--` or checked not to start with '-'.
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import NotFoundError, RefusedError, UsageError, WeightopsError
 
-_FS, _RS = "\x1f", "\x1e"
-_REF_FORMAT = _FS.join([
-    "%(refname:strip=2)", "%(objecttype)", "%(objectname)", "%(*objectname)",
+_REF_FIELDS = [
+    "%(refname:strip=2)", "%(objecttype)", "%(objectname)", "%(*objectname)", "%(*objecttype)",
     "%(taggerdate:unix)", "%(creatordate:unix)", "%(taggername)", "%(taggeremail)",
     "%(contents)",
-]) + _RS
+]
 
 
 class GitError(WeightopsError):
@@ -68,6 +68,20 @@ def _safe(ref: str) -> str:
     return ref
 
 
+def locate_repo(path: str | os.PathLike) -> tuple[Path, bool, Path | None]:
+    """(git dir, bare?, work tree top or None) in one git process."""
+    proc = run(["rev-parse", "--is-bare-repository", "--absolute-git-dir", "--show-toplevel"], cwd=path, check=False)
+    lines = proc.stdout.splitlines()
+    if len(lines) < 2:
+        raise NotFoundError(f"{Path(path).resolve()} is not inside a git repository; "
+                            "run `weightops init` or pass --repo")
+    bare = lines[0].strip() == "true"
+    top = Path(lines[2].strip()) if not bare and len(lines) > 2 and lines[2].strip() else None
+    if not bare and top is None:  # inside .git of a work tree: treat the git dir as the repo
+        return Path(lines[1].strip()), True, None
+    return Path(lines[1].strip()), bare, top
+
+
 def toplevel(path: str | os.PathLike = ".") -> Path:
     proc = run(["rev-parse", "--show-toplevel"], cwd=path, check=False)
     if proc.returncode != 0:
@@ -89,18 +103,23 @@ def is_bare(path: str | os.PathLike) -> bool:
 
 def list_tags(repo: str | os.PathLike) -> list[TagRef]:
     """Every tag with its peeled commit, time, tagger and message, in one git process."""
-    out = run(["for-each-ref", f"--format={_REF_FORMAT}", "refs/tags"], cwd=repo).stdout
+    # Separators carry a per-call nonce: a tag message cannot forge a field or record boundary.
+    nonce = secrets.token_hex(8)
+    fs, rs = f"\x1f{nonce}\x1f", f"\x1e{nonce}\x1e"
+    out = run(["for-each-ref", f"--format={fs.join(_REF_FIELDS)}{rs}", "refs/tags"], cwd=repo).stdout
     refs = []
-    for record in out.split(_RS):
+    for record in out.split(rs):
         record = record.lstrip("\n")
         if not record:
             continue
-        parts = record.split(_FS)
-        if len(parts) != 9:
+        parts = record.split(fs)
+        if len(parts) != 10:
             continue
-        name, otype, obj, peeled, tdate, cdate, tname, temail, contents = parts
+        name, otype, obj, peeled, ptype, tdate, cdate, tname, temail, contents = parts
         if otype == "tag":
             commit = peeled or obj
+            if ptype == "tag":  # a tag of a tag: peel to the commit (rare, so one call each)
+                commit = run(["rev-parse", f"{obj}^{{commit}}"], cwd=repo, check=False).stdout.strip() or peeled
             time = int(tdate or cdate or 0)
             refs.append(TagRef(name, commit, time, True, f"{tname} {temail}".strip(),
                                contents, obj))
@@ -222,6 +241,95 @@ def identity(repo: str | os.PathLike) -> str:
     ident = proc.stdout.strip()
     # "Name <email> 1700000000 +0000" -> "Name <email>"
     return ident.rsplit(" ", 2)[0] if ident else ""
+
+
+# ---------------------------------------------------------------- review and CI (issue 6)
+def merge_base(repo: str | os.PathLike, a: str, b: str) -> str | None:
+    proc = run(["merge-base", "--", _safe(a), _safe(b)], cwd=repo, check=False)
+    return proc.stdout.strip() or None
+
+
+def is_ancestor(repo: str | os.PathLike, commit: str, tip: str) -> bool:
+    """True when `commit` is reachable from `tip` (the commit is "on" that branch)."""
+    proc = run(["merge-base", "--is-ancestor", _safe(commit), _safe(tip)], cwd=repo, check=False)
+    return proc.returncode == 0
+
+
+def ref_commit(repo: str | os.PathLike, ref: str) -> str | None:
+    """The commit a full ref name (refs/heads/main, refs/remotes/origin/main) points at, or None."""
+    proc = run(["rev-parse", "--verify", "--quiet", f"{_safe(ref)}^{{commit}}"], cwd=repo, check=False)
+    return proc.stdout.strip() or None
+
+
+def default_branch(repo: str | os.PathLike) -> str | None:
+    """The branch pull requests merge into: origin's HEAD, else a local main/master."""
+    proc = run(["symbolic-ref", "--quiet", "refs/remotes/origin/HEAD"], cwd=repo, check=False)
+    if proc.returncode == 0 and proc.stdout.strip():
+        return proc.stdout.strip()[len("refs/remotes/"):]
+    for name in ("main", "master"):
+        if ref_commit(repo, f"refs/heads/{name}"):
+            return name
+        if ref_commit(repo, f"refs/remotes/origin/{name}"):
+            return f"origin/{name}"
+    return None
+
+
+def staged_paths(repo: str | os.PathLike) -> list[str]:
+    """Paths added, copied, modified or renamed in the index (what the next commit adds)."""
+    out = run(["diff", "--cached", "--name-only", "--diff-filter=ACMR", "-z"], cwd=repo).stdout
+    return [p for p in out.split("\0") if p]
+
+
+def ls_tree_paths(repo: str | os.PathLike, rev: str, names: tuple[str, ...]) -> list[str]:
+    """Paths at `rev` whose file name is one of `names` (for example every dvc.yaml)."""
+    return [p for p in ls_tree(repo, rev) if p.rsplit("/", 1)[-1] in names]
+
+
+def ls_files_named(repo: str | os.PathLike, name: str) -> list[str]:
+    """Tracked and untracked-but-not-ignored files called `name`, anywhere in the work tree
+    (git walks it, honouring .gitignore, so virtualenvs and data folders are skipped)."""
+    out = run(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
+               name, f"*/{name}"], cwd=repo).stdout
+    return sorted({p for p in out.split("\0") if p})
+
+
+def remote_tags(repo: str | os.PathLike, remote: str) -> dict[str, str] | None:
+    """Tag name -> peeled commit on `remote` (one `git ls-remote`), or None when unreachable."""
+    proc = run(["ls-remote", "--tags", "--", _safe(remote)], cwd=repo, check=False, timeout=60)
+    if proc.returncode != 0:
+        return None
+    tags: dict[str, str] = {}
+    for line in proc.stdout.splitlines():
+        sha, _, ref = line.partition("\t")
+        if not ref.startswith("refs/tags/"):
+            continue
+        name = ref[len("refs/tags/"):]
+        if name.endswith("^{}"):
+            tags[name[:-3]] = sha          # the peeled commit wins over the tag object
+        else:
+            tags.setdefault(name, sha)
+    return tags
+
+
+# ---- trust (issue 9): tag signatures and the trusted policy commit
+def verify_tag(repo: str | os.PathLike, name: str, allowed_signers: str | os.PathLike) -> subprocess.CompletedProcess:
+    """`git verify-tag --raw` of refs/tags/NAME with the given allowed-signers file (SSH);
+    stderr carries ssh-keygen's or gpg's raw status lines (`--format` would silence them)."""
+    return run(["-c", f"gpg.ssh.allowedSignersFile={os.fspath(allowed_signers)}", "verify-tag", "--raw",
+                "--", f"refs/tags/{_safe(name)}"], cwd=repo, check=False)
+
+
+def tag_object_names(repo: str | os.PathLike) -> dict[str, str]:
+    """ref name -> the name written inside its tag object (annotated tags only), in one process:
+    a signed tag copied to another ref keeps its own name inside."""
+    out = run(["for-each-ref", "--format=%(refname:strip=2)%00%(tag)", "refs/tags"], cwd=repo).stdout
+    pairs = (line.split("\0", 1) for line in out.splitlines() if "\0" in line)
+    return {ref: inner for ref, inner in pairs if inner}
+
+
+def try_rev_parse(repo: str | os.PathLike, rev: str) -> str | None:
+    proc = run(["rev-parse", "--verify", "--quiet", f"{_safe(rev)}^{{commit}}"], cwd=repo, check=False)
+    return proc.stdout.strip() or None if proc.returncode == 0 else None
 
 
 # ---------------------------------------------------------------- serving issue (#7): sync polls

@@ -36,9 +36,16 @@ class Project:
         path = Path(path)
         if not path.exists():
             raise NotFoundError(f"repository path '{path}' does not exist")
-        self.git_dir = git.git_dir(path)
-        self.bare = git.is_bare(path)
-        self.root = self.git_dir if self.bare else git.toplevel(path)
+        self.git_dir, self.bare, top = git.locate_repo(path)
+        self.root = self.git_dir if self.bare else top
+        self._blobs: dict[str, bytes | None] = {}
+
+    def blobs(self, specs: list[str]) -> dict[str, bytes | None]:
+        """`REV:PATH` -> contents, batched; each object is read once per Project."""
+        missing = [s for s in specs if s not in self._blobs]
+        if missing:
+            self._blobs.update(git.read_blobs(self.root, missing))
+        return {s: self._blobs[s] for s in specs}
 
     @cached_property
     def config(self) -> Config:
@@ -78,7 +85,8 @@ class Project:
         ref = ref or commit[:12]
         dvcyaml = dvcyaml_for(model)
         lockfile = posixpath.join(posixpath.dirname(dvcyaml), "dvc.lock")
-        first = git.read_blobs(self.root, [f"{commit}:{dvcyaml}", f"{commit}:{lockfile}"])
+        # .dvc/config rides along: resolve needs the remote next, and it costs no extra process.
+        first = self.blobs([f"{commit}:{dvcyaml}", f"{commit}:{lockfile}", f"{commit}:.dvc/config"])
         text = first[f"{commit}:{dvcyaml}"]
         if text is None:
             raise NotFoundError(f"{ref}: commit {commit[:12]} has no {dvcyaml}; is '{model}' declared there?")
@@ -87,7 +95,7 @@ class Project:
         if artifact is None:
             known = ", ".join(artifacts) or "none"
             raise NotFoundError(f"{ref}: model '{model}' is not declared under artifacts: in {dvcyaml} (declared: {known})")
-        second = git.read_blobs(self.root, [f"{commit}:{artifact.path}.dvc", f"{commit}:{artifact.card_path}"])
+        second = self.blobs([f"{commit}:{artifact.path}.dvc", f"{commit}:{artifact.card_path}"])
         dvcfile = second[f"{commit}:{artifact.path}.dvc"]
         if dvcfile is not None:
             pointer = pointer_from_dvcfile(dvcfile, f"{artifact.path}.dvc", artifact.path)
@@ -102,7 +110,7 @@ class Project:
     def remotes(self, commit: str | None) -> tuple[str | None, dict[str, Remote]]:
         """DVC remotes configured at `commit` (`.dvc/config`), with the work tree's
         `.dvc/config.local` on top, as DVC itself reads them."""
-        committed = git.read_blob(self.root, commit, ".dvc/config") if commit else None
+        committed = self.blobs([f"{commit}:.dvc/config"])[f"{commit}:.dvc/config"] if commit else None
         local = None
         if not self.bare:
             f = self.root / ".dvc" / "config.local"

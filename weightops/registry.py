@@ -13,7 +13,7 @@ from functools import cached_property
 
 from .errors import NotFoundError, UsageError
 from .git import TagRef
-from .tags import Kind, SemVer, Tag, is_version, normalize_version, parse_version, try_parse_tag
+from .tags import Kind, SemVer, Tag, normalize_version, parse_version, try_parse_tag
 
 
 @dataclass(frozen=True)
@@ -137,8 +137,10 @@ class Registry:
         for tag, ref in pending:
             model = tag.model or default_model
             # The version a stage tag means: the one its message names, else the version on its commit.
+            # A message can only pick among the versions registered on the tagged commit.
             version = _message_field(ref.message, "version") if ref.annotated else None
-            if version is None or not is_version(version):
+            named = self._versions.get(model, {}).get(version) if version else None
+            if named is None or named.commit != ref.commit:
                 held = self._by_commit.get((model, ref.commit))
                 version = held.version if held else None
             self._events.setdefault(model, []).append(Event(

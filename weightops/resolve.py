@@ -34,6 +34,7 @@ class Resolved:
     stage: str | None = None
     card: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
     located: Located | None = field(default=None, compare=False, hash=False, repr=False)
+    trust: object | None = field(default=None, compare=False, hash=False, repr=False)  # trust.Trusted
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -51,11 +52,15 @@ class Target:
     model: str
     version: Version
     stage: str | None = None
+    trust: object | None = None   # trust.Trusted when signatures were required (issue 9)
 
 
 def find_target(project: Project, registry: Registry, ref: str, model: str | None = None,
-                at: str | int | None = None) -> Target:
-    """Map REF to (model, version): `latest`, `v1.2.0`, `1.2.0`, a tag name or a stage name."""
+                at: str | int | None = None, require_signed: bool | None = None,
+                trust_policy: str | None = None) -> Target:
+    """Map REF to (model, version): `latest`, `v1.2.0`, `1.2.0`, a tag name or a stage name.
+    `require_signed` (None: the config's `trust.require_signed` for a stage) obeys only tags
+    the trusted policy allows (trust.py); when off, nothing extra is imported or run."""
     if not ref or ref.startswith("-") or any(c in ref for c in "\0\n\r"):
         raise UsageError(f"{ref!r} is not a version, tag, stage or 'latest'")
     at_ts = parse_time(at) if isinstance(at, str) else at
@@ -63,19 +68,26 @@ def find_target(project: Project, registry: Registry, ref: str, model: str | Non
     if tag is not None and (tag.model is not None or model is None):
         name = tag.model or project.model(model)
         if tag.kind is Kind.REGISTER:
-            return Target(name, registry.version(name, tag.version))
+            return _checked(project, registry, Target(name, registry.version(name, tag.version)), require_signed, trust_policy)
         if tag.kind is Kind.ASSIGN:
             event = next((e for e in registry.events(name) if e.tag == ref), None)
             if event is None or event.version is None:
                 raise NotFoundError(f"tag '{ref}' does not exist or names no version")
-            return Target(name, registry.version(name, event.version), event.stage)
+            target = Target(name, registry.version(name, event.version), event.stage)
+            return _checked(project, registry, target, require_signed or (
+                require_signed is None and _config_requires(project, event.stage)), trust_policy, event)
         raise UsageError(f"tag '{ref}' is a {tag.kind.value}, not a version or an assignment")
     name = project.model(model)
     if ref == "latest":
-        return Target(name, registry.latest(name))
+        return _checked(project, registry, Target(name, registry.latest(name)), require_signed, trust_policy)
     if is_version(ref):
-        return Target(name, registry.version(name, normalize_version(ref)))
+        return _checked(project, registry, Target(name, registry.version(name, normalize_version(ref))),
+                        require_signed, trust_policy)
     if is_stage_name(ref):
+        if require_signed or (require_signed is None and _config_requires(project, ref)):
+            from .trust import trusted_stage
+            found = trusted_stage(project, registry, name, ref, at_ts, trust_policy)
+            return Target(name, registry.version(name, found.event.version), ref, found)
         event = registry.stage_event(name, ref, at=at_ts)
         if event is None:
             when = f" at {at}" if at else ""
@@ -89,13 +101,33 @@ def find_target(project: Project, registry: Registry, ref: str, model: str | Non
     raise UsageError(f"'{ref}' is not a version (v1.2.0), tag, stage name or 'latest'")
 
 
+def _config_requires(project: Project, stage: str | None) -> bool:
+    # A dict lookup on the already-loaded config: no import, no git process.
+    value = project.config.section("trust").get("require_signed", False)
+    return stage in value if isinstance(value, list) else value is True
+
+
+def _checked(project: Project, registry: Registry, target: Target, require_signed: bool | None,
+             trust_policy: str | None, event=None) -> Target:
+    """A tag named directly (version or assignment): when signatures are required it must
+    pass the trusted policy itself, or the answer is refused (exit 5)."""
+    if not require_signed:
+        return target
+    from .trust import require_trusted_tag
+    if event is None:
+        event = next(e for e in registry.events(target.model) if e.tag == target.version.tag)
+    return Target(target.model, target.version, target.stage, require_trusted_tag(project, event, trust_policy))
+
+
 def resolve(ref: str = "latest", *, model: str | None = None, repo: str | os.PathLike = ".",
             at: str | int | None = None, remote: str | None = None,
-            project: Project | None = None, registry: Registry | None = None) -> Resolved:
-    """Resolve REF in the repository at `repo`. Raises NotFoundError / IntegrityError / UsageError."""
+            project: Project | None = None, registry: Registry | None = None,
+            require_signed: bool | None = None, trust_policy: str | None = None) -> Resolved:
+    """Resolve REF in the repository at `repo`. Raises NotFoundError / IntegrityError / UsageError,
+    and RefusedError when signatures are required and no assignment passes the trust policy."""
     project = project or Project(repo)
     registry = registry or project.registry()
-    target = find_target(project, registry, ref, model, at)
+    target = find_target(project, registry, ref, model, at, require_signed, trust_policy)
     return describe(project, target, remote=remote)
 
 
@@ -111,5 +143,5 @@ def describe(project: Project, target: Target, remote: str | None = None) -> Res
         size=located.pointer.size if located.pointer.size is not None else art.get("size"),
         remote=dvc_remote.name if dvc_remote else None,
         url=project.object_url(dvc_remote, located.pointer), stage=target.stage,
-        card=located.card, located=located,
+        card=located.card, located=located, trust=target.trust,
     )

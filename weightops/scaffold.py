@@ -23,6 +23,9 @@ PROJECT_FILES = {
     "project/dvc.yaml.tmpl": "dvc.yaml",
     "project/params.yaml": "params.yaml",
     "project/src/train.py": "src/train.py",
+    # CI (review issue): check-tag + release notes on tag push, model diff on pull requests
+    "ci/github-workflow.yml": ".github/workflows/weightops.yml",
+    "ci/gitlab-ci.yml": ".gitlab-ci.yml",
 }
 GITIGNORE_TEMPLATE = "project/gitignore"
 

@@ -59,18 +59,20 @@ def _write(project: Project, registry: Registry, *, model: str, stage: str, comm
                    time=tag_time(registry, model, now), sign=sign)
     pushed = False
     if push:
-        pushed = push_claimed(project, model, counter, tag, commit)
+        pushed = push_claimed(project, model, counter, tag)
     return tag, pushed
 
 
-def push_claimed(project: Project, model: str, counter: int, tag: str, commit: str) -> bool:
+def push_claimed(project: Project, model: str, counter: int, tag: str) -> bool:
     """Push the tag together with a claim on its counter, atomically: when another clone used
     the counter first (for any stage), the whole push is refused and the local tag removed."""
     remote = git.default_remote(project.root)
     if remote is None:
         return False
     claim = f"{COUNTER_REFS}/{model.replace(':', '=')}/{counter}"
-    git.run(["update-ref", claim, commit], cwd=project.root)
+    # The claim names the new tag object (unique), not the commit: a claim equal to the remote's
+    # would count as "up to date" and let a second tag with the same counter through.
+    git.run(["update-ref", claim, f"refs/tags/{tag}"], cwd=project.root)
     # `--force-with-lease=REF:` (empty expectation) means "only if REF does not exist yet":
     # a claim is create-only even when the new commit descends from the old one.
     proc = git.run(["push", "--atomic", "--porcelain", f"--force-with-lease={claim}:", "--", remote,
@@ -94,7 +96,9 @@ def promote(version: str, stage: str, *, model: str | None = None, repo: str | o
     located = project.locate(name, target.commit, ref=target.tag)
     require_card_matches(located.card, located.pointer, target.tag)
     current = registry.stage_event(name, stage)
-    if current is not None and current.version == target.version and action != "rollback":
+    # A signed re-assignment is not "nothing to do": deploy hosts that require signatures
+    # skip the unsigned or unallowed tag that holds the stage now (issue 9).
+    if current is not None and current.version == target.version and action != "rollback" and not sign:
         raise RefusedError(f"{target.version} of '{name}' already holds '{stage}' ({current.tag}); nothing to do")
     when = int(_time.time()) if now is None else now
     ctx = PromotionContext(project, registry, name, target, located, stage, when, dict(options))
@@ -119,6 +123,9 @@ def demote(stage: str, *, model: str | None = None, repo: str | os.PathLike = ".
     project, name, registry = _open(repo, model, push)
     validate_stage(stage)
     labelled = registry.labelled(name, stage)
+    if sign:  # also clear what deploy hosts that require signatures still obey (issue 9)
+        from .trust import also_trusted_labelled
+        labelled = also_trusted_labelled(project, registry, name, stage, labelled)
     if not labelled:
         raise NotFoundError(f"no version of '{name}' holds stage '{stage}'; nothing to demote")
     current = labelled[0]

@@ -161,6 +161,8 @@ def parse_tag(name: str) -> Tag:
     if not m:
         raise TagError(f"'{_show(name)}' is not a registry tag (v1.2.0, NAME@v1.2.0 or NAME#STAGE#N)")
     model = tag_to_model(m["model"])
+    if ".." in model.partition(":")[0].split("/") if ":" in model else False:
+        raise TagError(f"'{_show(name)}' names a directory outside the repository")
     counter = int(m["counter"]) if m["counter"] else None
     if m["version"]:
         kind = Kind.DEREGISTER if m["dereg"] else Kind.REGISTER

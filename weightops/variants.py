@@ -11,10 +11,10 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from .errors import NotFoundError, UsageError
+from .errors import NotFoundError, RefusedError, UsageError
 from .project import Project
 from .registry import Registry
-from .resolve import Resolved, Target, describe, find_target
+from .resolve import Resolved, describe, find_target
 from .tags import is_stage_name
 
 
@@ -70,24 +70,33 @@ def labels_of(resolved: Resolved) -> dict[str, str]:
 
 def resolve_variant(project: Project, registry: Registry, stage: str, pairs: dict[str, str],
                     *, models: list[str] | None = None, at: str | int | None = None,
-                    remote: str | None = None) -> Resolved:
-    """The Resolved of the unique model holding `stage` whose labels contain all `pairs`."""
+                    remote: str | None = None, require_signed: bool | None = None,
+                    trust_policy: str | None = None) -> Resolved:
+    """The Resolved of the unique model holding `stage` whose labels contain all `pairs`.
+    With signatures required, a model whose assignment the trust policy refuses is no
+    candidate (one untrusted variant must not block the others)."""
     if not is_stage_name(stage):
         raise UsageError(f"--match picks among the models holding a stage; '{stage}' is not a stage name")
     if not pairs:
         raise UsageError("--match needs at least one KEY=VALUE pair")
     candidates: list[Resolved] = []
+    refused: list[RefusedError] = []
     for name in models or registry.models():
         try:
-            target = find_target(project, registry, stage, name, at)
+            target = find_target(project, registry, stage, name, at, require_signed, trust_policy)
         except NotFoundError:
             continue  # this model does not hold the stage
-        candidates.append(describe(project, Target(name, target.version, stage), remote=remote))
-    if not candidates:
-        raise NotFoundError(f"no model holds stage '{stage}'; nothing to match {_show(pairs)} against")
+        except RefusedError as exc:
+            refused.append(exc)
+            continue
+        candidates.append(describe(project, target, remote=remote))
     matching = [r for r in candidates if all(labels_of(r).get(k) == v for k, v in pairs.items())]
     if len(matching) == 1:
         return matching[0]
+    if not matching and refused:
+        raise refused[0]  # the variant may be among the untrusted ones: say why
+    if not candidates:
+        raise NotFoundError(f"no model holds stage '{stage}'; nothing to match {_show(pairs)} against")
     seen = "; ".join(f"{r.model} {r.version} [{_show(labels_of(r)) or 'no labels'}]" for r in candidates)
     if not matching:
         raise NotFoundError(f"no model holding '{stage}' matches {_show(pairs)} (candidates: {seen})")
@@ -101,9 +110,10 @@ def _show(pairs: dict[str, str]) -> str:
 
 
 def resolve_match(stage: str, pairs: dict[str, str], *, repo: str | os.PathLike = ".",
-                  model: str | None = None, at: str | int | None = None,
-                  remote: str | None = None) -> Resolved:
+                  model: str | None = None, at: str | int | None = None, remote: str | None = None,
+                  require_signed: bool | None = None, trust_policy: str | None = None) -> Resolved:
     """Library entry point: `weightops resolve STAGE --match k=v` (model limits the search)."""
     project = Project(repo)
     return resolve_variant(project, project.registry(), stage, pairs,
-                           models=[project.model(model)] if model else None, at=at, remote=remote)
+                           models=[project.model(model)] if model else None, at=at, remote=remote,
+                           require_signed=require_signed, trust_policy=trust_policy)

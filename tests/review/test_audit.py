@@ -1,0 +1,101 @@
+"""`weightops audit`: moved tags, tampered cards, missing objects, lightweight tags."""
+
+import dataclasses
+import json
+
+import pytest
+import yaml
+
+from weightops.audit import AuditReport, Finding, audit
+
+T0 = 1_700_000_000
+
+
+def _released_and_staged(project):
+    project.release("v1.0.0", at=T0)
+    project.wo("promote", "v1.0.0", "staging", check=True, env={"WEIGHTOPS_NOW": str(T0 + 10)})
+
+
+def test_audit_clean_registry(project):
+    _released_and_staged(project)
+    proc = project.wo("audit")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stdout.strip() == "audit ok: 1 versions and 2 registry tags checked"
+    report = audit(project.root)
+    assert isinstance(report, AuditReport) and report.ok and report.findings == ()
+
+
+def test_audit_catches_force_moved_version_tag(project):
+    _released_and_staged(project)
+    v1 = project.head()
+    project.train("retrain", lr=0.2)
+    project.dvc("push", "-q")
+    project.git("tag", "-f", "v1.0.0", "HEAD")  # moved: now a lightweight tag on another commit
+    proc = project.wo("audit", "--json")
+    assert proc.returncode == 4
+    doc = json.loads(proc.stdout)
+    kinds = {(f["kind"], f["tag"]) for f in doc["findings"]}
+    assert kinds == {("moved-tag", "v1.0.0"), ("lightweight-tag", "v1.0.0")}
+    moved = next(f for f in doc["findings"] if f["kind"] == "moved-tag")
+    assert "clf#staging#1" in moved["message"] and v1[:12] in moved["message"]
+    # moved again as an annotated tag: still caught through the stage tag's record
+    project.git("tag", "-f", "-a", "v1.0.0", "-m", "moved", "HEAD")
+    report = audit(project.root)
+    assert [(f.kind, f.tag) for f in report.findings] == [("moved-tag", "v1.0.0")]
+    text = project.wo("audit")
+    assert text.returncode == 4 and "audit found 1 problem(s) (moved-tag)" in text.stdout
+
+
+def test_audit_catches_tampered_card(project):
+    project.release("v1.0.0", at=T0)
+    card = yaml.safe_load(project.card.read_text())
+    # someone "fixes" the card's sha256 by hand: md5 still matches DVC, the bytes do not
+    text = project.card.read_text().replace(card["artifact"]["sha256"], "ab" * 32)
+    project.card.write_text(text)
+    project.git("commit", "-qam", "edit card")
+    project.git("tag", "-a", "v1.0.1", "-m", "patch")
+    report = audit(project.root)
+    assert [(f.kind, f.tag) for f in report.findings] == [("card-mismatch", "v1.0.1")]
+    assert "the card was edited" in report.findings[0].message
+    # and a card whose md5 disagrees with the DVC pointer
+    project.card.write_text(text.replace(card["artifact"]["md5"], "ab" * 16))
+    project.git("commit", "-qam", "edit md5")
+    project.git("tag", "-a", "v1.0.2", "-m", "patch")
+    proc = project.wo("audit", "--json")
+    assert proc.returncode == 4
+    found = {(f["kind"], f["tag"]) for f in json.loads(proc.stdout)["findings"]}
+    assert found == {("card-mismatch", "v1.0.1"), ("card-mismatch", "v1.0.2")}
+
+
+def test_audit_catches_missing_object_and_report_is_frozen(project):
+    project.release("v1.0.0", at=T0)
+    project.train("retrain", lr=0.2)
+    project.git("tag", "-a", "v1.1.0", "-m", "no dvc push")
+    report = audit(project.root)
+    assert [(f.kind, f.tag) for f in report.findings] == [("missing-object", "v1.1.0")]
+    assert "dvc push" in report.findings[0].message
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        report.findings[0].kind = "x"  # type: ignore[misc]
+    assert isinstance(report.findings[0], Finding)
+    assert report.to_dict()["ok"] is False
+
+
+def test_audit_catches_tag_force_pushed_to_the_git_remote(project, tmp_path):
+    import subprocess
+
+    project.release("v1.0.0", at=T0)
+    origin = tmp_path / "origin.git"
+    subprocess.run(["git", "clone", "-q", "--bare", str(project.root), str(origin)], check=True)
+    project.git("remote", "add", "origin", str(origin))
+    assert project.wo("audit").returncode == 0
+    # a colleague moves the tag in their clone and force-pushes it
+    other = tmp_path / "other"
+    subprocess.run(["git", "clone", "-q", str(origin), str(other)], check=True)
+    subprocess.run(["git", "commit", "-q", "--allow-empty", "-m", "x"], cwd=other, check=True)
+    subprocess.run(["git", "tag", "-f", "-a", "v1.0.0", "-m", "moved"], cwd=other, check=True, capture_output=True)
+    subprocess.run(["git", "push", "-q", "-f", "origin", "v1.0.0"], cwd=other, check=True, capture_output=True)
+    project.git("fetch", "-q", "--tags", "origin", check=False)  # git keeps the local tag
+    report = audit(project.root)
+    assert [(f.kind, f.tag) for f in report.findings] == [("moved-tag", "v1.0.0")]
+    assert "in git remote 'origin'" in report.findings[0].message
+    assert audit(project.root, offline=True).ok
