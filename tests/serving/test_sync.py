@@ -13,6 +13,8 @@ from pathlib import Path
 
 from helpers import ROOT, assert_one_line_error
 
+from .setups import add_sensor_variant
+
 INTERVAL = 1.0
 
 
@@ -142,3 +144,22 @@ def test_unassigned_stage_keeps_weights_and_bad_input_is_one_line(project, tmp_p
     assert_one_line_error(project.wo("sync", "production", "--repo", str(tmp_path / "nowhere"), "-o", str(out), "--once"),
                           1, "ls-remote")
     assert_one_line_error(project.wo("deployments", str(tmp_path / "none.jsonl")), 3, "none.jsonl")
+
+
+def test_sync_follows_the_hosts_hardware_variant(project, tmp_path):
+    project.dvc("remote", "modify", "storage", "url", str(project.remote.resolve()))
+    project.git("commit", "-qam", "absolute DVC remote")
+    add_sensor_variant(project)   # clf (sensor=v1) and clf-v2 (sensor=v2) both in production
+    bare = tmp_path / "registry.git"
+    project.git("init", "-q", "--bare", str(bare))
+    project.git("push", "-q", str(bare), "HEAD:refs/heads/main", "--tags")
+    device = tmp_path / "device.yaml"
+    device.write_text("sensor: v2\n")
+    out = tmp_path / "edge" / "model.safetensors"
+    proc = project.wo("sync", "production", "--repo", str(bare), "-o", str(out), "--match-file", str(device),
+                      "--once", check=True)
+    assert "v1.0.0 live" in proc.stdout
+    assert _sha(out) == project.wo_json("resolve", "production", "--model", "clf-v2")["sha256"]
+    assert _log(out.with_name(out.name + ".deployments.jsonl"))[-1]["model"] == "clf-v2"
+    assert_one_line_error(project.wo("sync", "production", "--repo", str(bare), "-o", str(out), "--match",
+                                     "accelerator=cpu", "--once"), 3, "ambiguous")
