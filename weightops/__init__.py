@@ -20,8 +20,10 @@ __all__ = [
     "WeightopsError", "UsageError", "NotFoundError", "IntegrityError", "RefusedError",
     "Resolved", "resolve",
     "release", "init_project", "make_card", "list_versions",
+    "pull", "lock", "verify", "Pulled", "Verified",
     "diff_models", "release_notes", "check_tag", "guard_files", "audit_registry",
     "trusted_target", "verify_events", "load_policy",
+    "write_report",
     "ShadowRunner", "resolve_match",
 ]
 
@@ -43,6 +45,9 @@ def __getattr__(name: str):
     if name in ("make_card", "list_versions"):
         from . import api
         return getattr(api, name)
+    if name in ("pull", "lock", "verify", "Pulled", "Verified"):  # deploy path (issue 4)
+        from . import deploy
+        return getattr(deploy, name)
     if name in _REVIEW:
         import importlib
         module, func = _REVIEW[name]
@@ -50,6 +55,9 @@ def __getattr__(name: str):
     if name in ("trusted_target", "verify_events", "load_policy"):   # issue 9: trust
         from . import trust
         return getattr(trust, name)
+    if name == "write_report":  # the registry report (issue 8)
+        from .report import write_report
+        return write_report
     if name == "ShadowRunner":  # serving issue
         from .shadow import ShadowRunner
         return ShadowRunner

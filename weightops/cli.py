@@ -164,20 +164,25 @@ def resolve_cmd(
     trust_policy: Optional[str] = typer.Option(None, "--trust-policy", help="Commit holding the trusted policy (default: the trusted remote's default branch)."),
     match: List[str] = typer.Option([], "--match", help="KEY=VALUE card label the variant must have (repeatable); REF must be a stage."),
     match_file: Optional[Path] = typer.Option(None, "--match-file", help="YAML mapping of label: value pairs (a device's file), like --match."),
-    repo: Path = REPO,
+    repo: str = typer.Option(".", "--repo", help="Git repository: a path, or a URL (file://, ssh://, https://) read without a clone."),
     as_json: bool = JSON,
 ) -> None:
     """Map REF to version, commit, DVC pointer, remote URL and sha256."""
-    if match or match_file:
+    from .remote_repo import is_url
+    from .resolve import resolve
+
+    project = None
+    if is_url(repo):  # deploy path (issue 4): a remote repository, resolved without a clone
+        from .remote_repo import open_remote
+        project = open_remote(repo)
+    if match or match_file:  # serving (issue 7): the hardware variant among the stage's models
         from .variants import match_pairs, resolve_match
 
         r = resolve_match(ref, match_pairs(match, match_file), repo=repo, model=model, at=at, remote=remote,
-                          require_signed=require_signed, trust_policy=trust_policy)
+                          require_signed=require_signed, trust_policy=trust_policy, project=project)
     else:
-        from .resolve import resolve
-
         r = resolve(ref, model=model, repo=repo, at=at, remote=remote, require_signed=require_signed,
-                    trust_policy=trust_policy)
+                    trust_policy=trust_policy, project=project)
     out = r.to_dict()
     if r.trust is not None:
         out.update(_trust_fields(r.trust))
@@ -311,6 +316,113 @@ def history_cmd(
 
 
 # ---------------------------------------------------------------- deploy path: pull, lock, verify
+REPO_URL = typer.Option(None, "--repo", help="Git repository: a path, or a URL (file://, ssh://, https://) resolved without a clone.")
+
+
+def _progress_bar(enabled: bool):
+    """Bytes and rate on stderr, redrawn in place; only on a terminal."""
+    if not enabled or not sys.stderr.isatty():
+        return None, lambda: None
+    import time as _time
+
+    start = _time.monotonic()
+    last = [0.0]
+
+    def mib(n: float) -> str:
+        return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+    def update(done: int, total: int | None) -> None:
+        now = _time.monotonic()
+        if now - last[0] < 0.1 and (total is None or done < total):
+            return
+        last[0] = now
+        rate = done / max(now - start, 1e-6)
+        of = f" / {mib(total)} ({100 * done / total:.0f}%)" if total else ""
+        sys.stderr.write(f"\r{mib(done)}{of}  {mib(rate)}/s   ")
+        sys.stderr.flush()
+
+    def close() -> None:
+        if last[0]:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+    return update, close
+
+
+@command("pull")
+def pull_cmd(
+    ref: Optional[str] = typer.Argument(None, help="A stage, version, tag or 'latest' (default: latest, or what --lock names)."),
+    model: Optional[str] = MODEL,
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Destination path (default: ./<file name>)."),
+    repo: Optional[str] = REPO_URL,
+    remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name (default: the one configured at that commit)."),
+    expect_sha256: Optional[str] = typer.Option(None, "--expect-sha256", help="Halt unless the registry and the bytes have this SHA-256."),
+    lock_file: Optional[Path] = typer.Option(None, "--lock", help="Pull exactly what this lock file pins; halt if the registry disagrees."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Parallel ranged GETs for S3 (default 1, or WEIGHTOPS_JOBS)."),
+    fsync: bool = typer.Option(False, "--fsync", help="Flush the bytes to disk before the rename (durable across power loss; slower)."),
+    match: List[str] = typer.Option([], "--match", help="KEY=VALUE label of the hardware variant to pull (repeatable); REF must be a stage."),
+    match_file: Optional[Path] = typer.Option(None, "--match-file", help="YAML mapping of this device's labels, like --match."),
+    as_json: bool = JSON,
+) -> None:
+    """Download REF's weights, verifying size, md5 and sha256 while they stream; atomic."""
+    from .deploy import pull_detailed
+
+    if match or match_file:  # serving (issue 7): pull exactly the variant's version and bytes
+        from .variants import match_pairs, resolve_match
+
+        if lock_file or ref is None:
+            raise UsageError("--match picks among the models holding a stage: name the stage "
+                             "(weightops pull production --match sensor=v2), without --lock")
+        v = resolve_match(ref, match_pairs(match, match_file), repo=repo or ".", model=model, remote=remote)
+        ref, model, expect_sha256 = v.version, v.model, expect_sha256 or v.sha256
+    update, close = _progress_bar(not as_json)
+    try:
+        done = pull_detailed(ref if ref is not None or lock_file else "latest", out, model=model, repo=repo,
+                             remote=remote, expect_sha256=expect_sha256, lock=lock_file, jobs=jobs, progress=update,
+                             fsync=fsync)
+    finally:
+        close()
+    if as_json:
+        _print_json(done.to_dict())
+        return
+    r = done.resolved
+    how = "already present, nothing transferred" if done.transferred == 0 else f"{done.transferred} bytes in {done.seconds:.1f}s"
+    typer.echo(f"{done.path}: {r.model} {r.version} sha256 {r.sha256} verified ({how})")
+
+
+@command("lock")
+def lock_cmd(
+    ref: str = typer.Argument("latest", help="A stage, version, tag or 'latest'."),
+    out: Path = typer.Option(..., "--out", "-o", help="Lock file to write, e.g. deploy/model.lock.yaml."),
+    model: Optional[str] = MODEL,
+    repo: Optional[str] = REPO_URL,
+    remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name."),
+    as_json: bool = JSON,
+) -> None:
+    """Pin REF to its commit, hashes and URL in a deploy lock file."""
+    from .deploy import lock
+
+    doc = lock(ref, out, model=model, repo=repo or ".", remote=remote)
+    if as_json:
+        _print_json(doc)
+    else:
+        typer.echo(f"wrote {out}: {doc['model']} {doc['version']} sha256 {doc['sha256']}")
+
+
+@command("verify")
+def verify_cmd(
+    file: Path = typer.Argument(..., help="A lock file or a model card."),
+    path: Optional[Path] = typer.Argument(None, help="The weights on disk (default: what FILE names)."),
+    as_json: bool = JSON,
+) -> None:
+    """Check weights on disk against a lock or a card; exit 4 when they differ."""
+    from .deploy import verify
+
+    v = verify(file, path)
+    if as_json:
+        _print_json(v.to_dict())
+    else:
+        typer.echo(f"{v.path}: sha256 {v.sha256} matches the {v.against}")
+
 
 
 # ---------------------------------------------------------------- signatures and validation
@@ -523,13 +635,13 @@ def shadow_replay_cmd(
     predict: str = typer.Option(..., "--predict", help="module:function loader: function(weights_path) -> predict(input)."),
     out: Path = typer.Option(Path("shadow.jsonl"), "--out", "-o", help="Shadow log to append to."),
     model: Optional[str] = MODEL,
-    repo: Path = REPO,
+    repo: Optional[str] = REPO_URL,
 ) -> None:
-    """Run both versions (fetched and verified) over recorded inputs and write a shadow log."""
+    """Run both versions (pulled and verified) over recorded inputs and write a shadow log."""
     from .replay import replay
 
     done = replay(candidate=candidate, baseline=baseline, inputs=inputs, predict=predict, log=out,
-                  model=model, repo=repo)
+                  model=model, repo=repo or ".")
     typer.echo(f"replayed {done.calls} inputs: {done.model} {done.candidate} vs {done.baseline}; log {done.log}")
 
 
@@ -544,7 +656,6 @@ def sync_cmd(
     interval: float = typer.Option(30.0, "--interval", help="Seconds between polls (one `git ls-remote` each)."),
     on_change: Optional[str] = typer.Option(None, "--on-change", help="Command run after a swap (split like a shell, run without one)."),
     deploy_log: Optional[Path] = typer.Option(None, "--log", help="Deploy log (default: OUT.deployments.jsonl)."),
-    cache: Optional[Path] = typer.Option(None, "--cache", help="Where to keep the registry's bare mirror."),
     once: bool = typer.Option(False, "--once", help="Poll once and exit (non-zero if the sync failed)."),
 ) -> None:
     """Keep OUT equal to STAGE's current version: poll, pull, verify, swap atomically, log."""
@@ -556,7 +667,7 @@ def sync_cmd(
     else:  # a long-running service: every swap and failure on stderr, with its time
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
     syncer = Syncer(stage, repo=repo, out=out, model=model, match=match_pairs(match, match_file),
-                    deploy_log=deploy_log, on_change=on_change, cache=cache)
+                    deploy_log=deploy_log, on_change=on_change)
     result = syncer.run(interval=interval, once=once)
     if once:
         typer.echo(f"{stage}: {syncer.version or 'nothing'} live at {syncer.out}"
@@ -592,6 +703,22 @@ def deployments_cmd(
 
 
 # ---------------------------------------------------------------- report
+@command("report")
+def report_cmd(
+    out: Path = typer.Option(Path("registry.html"), "--out", "-o", help="HTML file to write (one self-contained page)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Only this model (default: every model)."),
+    no_audit: bool = typer.Option(False, "--no-audit", help="Do not run the audit (it checks every version's remote object)."),
+    repo: Path = REPO,
+) -> None:
+    """Write the registry as one HTML page: versions, stage timelines, metrics, audit result."""
+    from .report import write_report
+
+    data = write_report(out, repo, model=model, now=_now(), audit=not no_audit)
+    versions = sum(len(m.versions) for m in data.models)
+    audit = (f"audit: {len(data.findings)} finding(s)" if data.findings else "audit: clean") if data.audit_ran \
+        else "audit: skipped" if no_audit else "audit: not available"
+    what = f"{len(data.models)} model(s), {versions} version(s)" if data.models else "no versions yet"
+    typer.echo(f"wrote {out}: {what}; {audit}")
 
 
 def main() -> None:

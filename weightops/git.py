@@ -243,6 +243,71 @@ def identity(repo: str | os.PathLike) -> str:
     return ident.rsplit(" ", 2)[0] if ident else ""
 
 
+# ---------------------------------------------------------------- deploy path (issue 4): remote repositories
+# A deploy host resolves from a URL without a clone: one `ls-remote`, then shallow, filtered
+# fetches into a cache repository configured as a partial clone (missing blobs load lazily).
+_NO_PROMPT = {"GIT_TERMINAL_PROMPT": "0"}  # fail instead of waiting for a password
+
+
+def _safe_url(url: str) -> str:
+    if not url or url.startswith("-") or any(c in url for c in "\0\n\r") or url.lower().startswith("ext::"):
+        raise UsageError(f"{url!r} is not a git repository URL")
+    return url
+
+
+def ls_remote(url: str) -> tuple[str | None, dict[str, str]]:
+    """(the remote HEAD's commit or None, {refname: object id}) for HEAD and every tag, in one call."""
+    proc = run(["ls-remote", "--symref", _safe_url(url), "HEAD", "refs/tags/*"], env=_NO_PROMPT, check=False)
+    if proc.returncode != 0:
+        first = next((l for l in proc.stderr.splitlines() if l.strip()), "").strip()
+        raise NotFoundError(f"cannot list {url}: {first or 'git ls-remote failed'}; check the URL and your git credentials")
+    refs: dict[str, str] = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("ref:") or "\t" not in line:
+            continue
+        oid, name = line.split("\t", 1)
+        refs[name] = oid
+    return refs.get("HEAD"), refs
+
+
+def init_partial_cache(path: str | os.PathLike, url: str) -> None:
+    """A bare repository whose `origin` is a promisor remote: objects not fetched yet are
+    fetched on first read, one by one, without history."""
+    run(["init", "-q", "--bare", str(path)])
+    for key, value in (("core.repositoryformatversion", "1"), ("extensions.partialClone", "origin"),
+                       ("remote.origin.url", _safe_url(url)), ("remote.origin.promisor", "true"),
+                       ("remote.origin.partialclonefilter", "blob:none"), ("gc.auto", "0")):
+        run(["config", key, value], cwd=path)
+
+
+def fetch_shallow(repo: str | os.PathLike, refspecs: list[str], filter_spec: str, *,
+                  prune: bool = False) -> None:
+    """`git fetch --depth=1 --filter=...` from origin: tips only, no history."""
+    args = ["fetch", "-q", "--no-tags", "--depth=1", f"--filter={filter_spec}", "--no-write-fetch-head"]
+    if prune:
+        args.append("--prune")
+    run(args + ["origin", *refspecs], cwd=repo, env=_NO_PROMPT)
+
+
+def fetch_object(repo: str | os.PathLike, oid: str, filter_spec: str = "blob:none") -> None:
+    """Fetch one object by id (a commit's root tree: every tree below it, no blobs)."""
+    run(["fetch", "-q", "--no-tags", f"--filter={filter_spec}", "--no-write-fetch-head", "origin", _safe(oid)],
+        cwd=repo, env=_NO_PROMPT)
+
+
+def local_refs(repo: str | os.PathLike, prefix: str = "refs/tags") -> dict[str, str]:
+    out = run(["for-each-ref", "--format=%(refname) %(objectname)", prefix], cwd=repo).stdout
+    return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+
+
+def tree_of(repo: str | os.PathLike, commit: str) -> str:
+    return run(["rev-parse", f"{_safe(commit)}^{{tree}}"], cwd=repo).stdout.strip()
+
+
+def set_symbolic_head(repo: str | os.PathLike, branch: str) -> None:
+    run(["symbolic-ref", "HEAD", branch], cwd=repo)
+
+
 # ---------------------------------------------------------------- review and CI (issue 6)
 def merge_base(repo: str | os.PathLike, a: str, b: str) -> str | None:
     proc = run(["merge-base", "--", _safe(a), _safe(b)], cwd=repo, check=False)
@@ -330,37 +395,3 @@ def tag_object_names(repo: str | os.PathLike) -> dict[str, str]:
 def try_rev_parse(repo: str | os.PathLike, rev: str) -> str | None:
     proc = run(["rev-parse", "--verify", "--quiet", f"{_safe(rev)}^{{commit}}"], cwd=repo, check=False)
     return proc.stdout.strip() or None if proc.returncode == 0 else None
-
-
-# ---------------------------------------------------------------- serving issue (#7): sync polls
-def _safe_url(url: str) -> str:
-    if not url or url.startswith("-") or any(c in url for c in "\0\n\r"):
-        raise UsageError(f"{url!r} is not a git repository URL or path")
-    return url
-
-
-def ls_remote_tags(url: str, timeout: float = 60) -> str:
-    """Every tag of a remote repository, one `git ls-remote`: the cheap poll of a registry."""
-    try:
-        proc = run(["ls-remote", "--tags", "--", _safe_url(url)], timeout=timeout, check=False)
-    except subprocess.TimeoutExpired:
-        raise GitError(f"git ls-remote {url} timed out after {timeout:g}s") from None
-    if proc.returncode != 0:
-        first = next((l for l in proc.stderr.splitlines() if l.strip()), "").strip()
-        raise GitError(f"git ls-remote {url} failed: {first or 'exit ' + str(proc.returncode)}")
-    return proc.stdout
-
-
-def mirror(url: str, path: str | os.PathLike, timeout: float = 600) -> Path:
-    """A bare mirror of `url` at `path`: cloned the first time, fetched (tags and branches,
-    pruned) after. weightops never deletes tags, so pruning only follows the remote."""
-    path = Path(path)
-    try:
-        if (path / "HEAD").is_file():
-            run(["fetch", "--quiet", "--prune", "origin"], cwd=path, timeout=timeout)  # mirror refspec: +refs/*:refs/*
-        else:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            run(["clone", "--quiet", "--mirror", "--", _safe_url(url), str(path)], timeout=timeout)
-    except subprocess.TimeoutExpired:
-        raise GitError(f"git fetch of {url} timed out after {timeout:g}s") from None
-    return path

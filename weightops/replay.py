@@ -2,7 +2,7 @@
 write the same log a live ShadowRunner writes. For teams without live traffic.
 
 `--predict module:function` names a loader: `function(weights_path) -> predict(input)`. Both
-versions' weights are fetched into a temp folder and verified against their cards first.
+versions' weights are pulled into a temp folder and verified against their cards first.
 Inputs are a JSONL file, one JSON value (one model input) per line.
 """
 
@@ -68,11 +68,10 @@ def read_inputs(path: str | os.PathLike) -> Iterator[object]:
 def replay(*, candidate: str, baseline: str, inputs: str | os.PathLike, predict: str,
            log: str | os.PathLike, model: str | None = None, repo: str | os.PathLike = ".",
            comparator: Callable | None = None) -> Replayed:
-    from .fetch import fetch_verified
-    from .project import Project
+    from .deploy import open_project, pull
     from .resolve import resolve
 
-    project = Project(repo)
+    project = open_project(repo)
     registry = project.registry()
     cand = resolve(candidate, model=model, project=project, registry=registry)
     base = resolve(baseline, model=cand.model, project=project, registry=registry)
@@ -82,7 +81,7 @@ def replay(*, candidate: str, baseline: str, inputs: str | os.PathLike, predict:
         paths = {}
         for name, r in (("baseline", base), ("candidate", cand)):
             paths[name] = Path(tmp) / name / Path(r.path).name
-            fetch_verified(r, paths[name])
+            pull(r.version, paths[name], model=r.model, repo=repo, expect_sha256=r.sha256)
         primary_fn, candidate_fn = loader(str(paths["baseline"])), loader(str(paths["candidate"]))
         shadow_log = ShadowLog(log, model=cand.model, primary_version=base.version,
                                candidate_version=cand.version)

@@ -1,10 +1,11 @@
 """Stage sync on a deploy host: keep one file equal to a stage's current version.
 
-Each poll is one `git ls-remote --tags` (a few hundred bytes); only when the tag listing
-changed does the host fetch its bare mirror of the registry, resolve the stage, and fetch the
-weights. The new file is written beside the old one, verified, then renamed over it, so the
-old weights stay live until the new ones are whole and verified; a failure leaves them live,
-is recorded in the deploy log, and is retried on the next poll.
+Each poll is one `git ls-remote` (HEAD and the tags: a few hundred bytes); only when that
+listing changed does the host resolve the stage (through the deploy path's partial cache of
+the registry, without a clone) and `pull` the weights. The new file is written beside the old
+one, verified, then renamed over it, so the old weights stay live until the new ones are whole
+and verified; a failure leaves them live, is recorded in the deploy log, and is retried on the
+next poll.
 """
 
 from __future__ import annotations
@@ -28,16 +29,14 @@ from .tags import validate_stage
 log = logging.getLogger(__name__)
 
 
-def default_cache(url: str) -> Path:
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "weightops" / "sync" / (hashlib.sha256(url.encode()).hexdigest()[:16] + ".git")
+def fetch(resolved: Resolved, dest: Path, repo: str, remote: str | None) -> None:
+    """The one download step: `weightops.pull` of exactly the resolved version and bytes
+    (verified while streaming, renamed into place only when whole; fsync'd, since a deploy
+    host may lose power right after the swap)."""
+    from .deploy import pull_detailed
 
-
-def fetch(resolved: Resolved, dest: Path) -> None:
-    """The one download step: verified, atomic. Swap in `weightops.pull` here once it exists."""
-    from .fetch import fetch_verified
-
-    fetch_verified(resolved, dest)
+    pull_detailed(resolved.version, dest, model=resolved.model, repo=repo, remote=remote,
+                  expect_sha256=resolved.sha256, fsync=True)
 
 
 @dataclass(frozen=True)
@@ -51,8 +50,7 @@ class Poll:
 class Syncer:
     def __init__(self, stage: str, *, repo: str, out: str | os.PathLike, model: str | None = None,
                  match: dict[str, str] | None = None, deploy_log: str | os.PathLike | None = None,
-                 on_change: str | None = None, cache: str | os.PathLike | None = None,
-                 remote: str | None = None) -> None:
+                 on_change: str | None = None, remote: str | None = None) -> None:
         self.stage = validate_stage(stage)
         self.repo, self.model, self.match, self.remote = repo, model, dict(match or {}), remote
         self.out = Path(out).absolute()
@@ -60,7 +58,6 @@ class Syncer:
             raise UsageError(f"-o {self.out} is a folder; give the path of the weights file to keep in sync")
         self.deploy_log = Path(deploy_log) if deploy_log else self.out.with_name(self.out.name + ".deployments.jsonl")
         self.on_change = shlex.split(on_change) if on_change else None
-        self.cache = Path(cache) if cache else default_cache(repo)
         self._seen: str | None = None
         self._last_failure: tuple | None = None
         self.last_error: Exception | None = None
@@ -76,11 +73,12 @@ class Syncer:
         return dep.version, dep.sha256
 
     def _resolve(self) -> Resolved | None:
-        """The stage's current version in a fresh mirror; None when no model holds the stage."""
+        """The stage's current version in the registry; None when no model holds the stage."""
         from .project import Project
+        from .remote_repo import is_url, open_remote
         from .resolve import resolve
 
-        project = Project(git.mirror(self.repo, self.cache))
+        project = open_remote(self.repo) if is_url(self.repo) else Project(self.repo)
         registry = project.registry()
         models = [project.model(self.model)] if self.model or not self.match else registry.models()
         if not any(registry.stage_event(m, self.stage) for m in models):
@@ -100,8 +98,8 @@ class Syncer:
         deployments.append(self.deploy_log, dep)
 
     def poll(self) -> Poll:
-        listing = git.ls_remote_tags(self.repo)
-        fingerprint = hashlib.sha256(listing.encode()).hexdigest()
+        _head, refs = git.ls_remote(self.repo)
+        fingerprint = hashlib.sha256(repr(sorted(refs.items())).encode()).hexdigest()
         if fingerprint == self._seen:
             return Poll(False)
         try:
@@ -122,7 +120,7 @@ class Syncer:
                 self.version = target.version
             return Poll(True, None, self.version)
         try:
-            fetch(target, self.out)
+            fetch(target, self.out, self.repo, self.remote)
         except (WeightopsError, OSError) as exc:  # a full disk must not stop the service either
             return self._failed(target, exc)
         swapped = time.time()   # the moment the new weights went live, whatever the hook takes

@@ -111,9 +111,14 @@ def _show(pairs: dict[str, str]) -> str:
 
 def resolve_match(stage: str, pairs: dict[str, str], *, repo: str | os.PathLike = ".",
                   model: str | None = None, at: str | int | None = None, remote: str | None = None,
-                  require_signed: bool | None = None, trust_policy: str | None = None) -> Resolved:
-    """Library entry point: `weightops resolve STAGE --match k=v` (model limits the search)."""
-    project = Project(repo)
+                  require_signed: bool | None = None, trust_policy: str | None = None,
+                  project: Project | None = None) -> Resolved:
+    """Library entry point: `weightops resolve STAGE --match k=v` (model limits the search).
+    `repo` may be a git URL, read without a clone as `weightops pull --repo URL` does."""
+    if project is None:
+        from .deploy import open_project
+
+        project = open_project(repo)
     return resolve_variant(project, project.registry(), stage, pairs,
                            models=[project.model(model)] if model else None, at=at, remote=remote,
                            require_signed=require_signed, trust_policy=trust_policy)

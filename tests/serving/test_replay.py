@@ -51,7 +51,7 @@ def test_replay_refuses_weights_that_do_not_match_the_card(released, tmp_path):
     log = tmp_path / "r.jsonl"
     proc = released.wo("shadow", "replay", "--candidate", "v1.1.0", "--baseline", "v1.0.0",
                        "--inputs", str(tmp_path / "inputs.jsonl"), "--predict", "serve_clf:load", "-o", str(log))
-    assert_one_line_error(proc, 4, "sha256 mismatch", "v1.1.0")
+    assert_one_line_error(proc, 4, "sha256", "not the released one", "v1.1.0")
     assert not log.exists()
     proc = released.wo("shadow", "replay", "--candidate", "v1.1.0", "--baseline", "v1.0.0",
                        "--inputs", str(tmp_path / "inputs.jsonl"), "--predict", "no_such_module:load", "-o", str(log))
