@@ -24,44 +24,37 @@ __all__ = [
     "diff_models", "release_notes", "check_tag", "guard_files", "audit_registry",
     "trusted_target", "verify_events", "load_policy",
     "write_report",
+    "validate", "parse_signature", "diff_signatures",
     "ShadowRunner", "resolve_match",
 ]
 
-# Review and CI (lazy): exported name -> (module, function). Exported names differ from module
-# names: importing `weightops.audit` sets the package attribute `audit` to the module.
-_REVIEW = {"diff_models": ("diff", "diff"), "release_notes": ("notes", "release_notes"),
-           "check_tag": ("ci", "check_tag"), "guard_files": ("guard", "guard"),
-           "audit_registry": ("audit", "audit")}
+# Everything but resolve loads on first use, so `import weightops; weightops.resolve(...)`
+# stays fast: exported name -> (module, attribute). Exported names differ from module names
+# where a module import would otherwise replace the attribute (`weightops.audit`).
+_LAZY = {
+    "release": ("release", "release"),
+    "init_project": ("scaffold", "init_project"),
+    "make_card": ("api", "make_card"),
+    "list_versions": ("api", "list_versions"),
+    "pull": ("deploy", "pull"), "lock": ("deploy", "lock"), "verify": ("deploy", "verify"),
+    "Pulled": ("deploy", "Pulled"), "Verified": ("deploy", "Verified"),
+    "diff_models": ("diff", "diff"), "release_notes": ("notes", "release_notes"),
+    "check_tag": ("ci", "check_tag"), "guard_files": ("guard", "guard"),
+    "audit_registry": ("audit", "audit"),
+    "trusted_target": ("trust", "trusted_target"), "verify_events": ("trust", "verify_events"),
+    "load_policy": ("trust", "load_policy"),
+    "write_report": ("report", "write_report"),
+    "validate": ("validation", "validate"),
+    "parse_signature": ("signature", "parse_signature"),
+    "diff_signatures": ("signature", "diff_signatures"),
+    "ShadowRunner": ("shadow", "ShadowRunner"), "resolve_match": ("variants", "resolve_match"),
+}
 
 
 def __getattr__(name: str):
-    # Write paths load lazily so `import weightops; weightops.resolve(...)` stays fast.
-    if name == "release":
-        from .release import release
-        return release
-    if name == "init_project":
-        from .scaffold import init_project
-        return init_project
-    if name in ("make_card", "list_versions"):
-        from . import api
-        return getattr(api, name)
-    if name in ("pull", "lock", "verify", "Pulled", "Verified"):  # deploy path (issue 4)
-        from . import deploy
-        return getattr(deploy, name)
-    if name in _REVIEW:
-        import importlib
-        module, func = _REVIEW[name]
-        return getattr(importlib.import_module(f".{module}", __name__), func)
-    if name in ("trusted_target", "verify_events", "load_policy"):   # issue 9: trust
-        from . import trust
-        return getattr(trust, name)
-    if name == "write_report":  # the registry report (issue 8)
-        from .report import write_report
-        return write_report
-    if name == "ShadowRunner":  # serving issue
-        from .shadow import ShadowRunner
-        return ShadowRunner
-    if name == "resolve_match":
-        from .variants import resolve_match
-        return resolve_match
-    raise AttributeError(f"module 'weightops' has no attribute {name!r}")
+    if name not in _LAZY:
+        raise AttributeError(f"module 'weightops' has no attribute {name!r}")
+    import importlib
+
+    module, attribute = _LAZY[name]
+    return getattr(importlib.import_module(f".{module}", __name__), attribute)

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 from pathlib import Path
 
 from . import git
 from .card import build_card, parse_labels, read_metrics, write_card
-from .errors import NotFoundError, UsageError
+from .errors import NotFoundError
 from .project import Project
 from .registry import iso
 from .tags import validate_model_name
-from .yamlio import safe_load
 
 
 def make_card(weights: str | os.PathLike, out: str | os.PathLike, *, model: str | None = None,
@@ -39,19 +37,13 @@ def make_card(weights: str | os.PathLike, out: str | os.PathLike, *, model: str 
 
 
 def load_signature(source: str | os.PathLike | dict | None) -> dict | None:
-    if source is None or isinstance(source, dict):
-        return source
-    path = Path(source)
-    if not path.is_file():
-        raise NotFoundError(f"signature file '{path}' does not exist")
-    text = path.read_text()
-    try:
-        doc = json.loads(text) if path.suffix == ".json" else safe_load(text, str(path))
-    except (json.JSONDecodeError, ValueError):
-        raise UsageError(f"signature file '{path}' is not valid JSON or YAML") from None
-    if not isinstance(doc, dict) or not isinstance(doc.get("inputs"), list):
-        raise UsageError(f"signature file '{path}' needs 'inputs' (and 'outputs') lists in MLflow's format")
-    return doc
+    """A signature in MLflow's format (file or mapping), validated and normalized."""
+    from .signature import load_signature as _load, parse_signature
+
+    if source is None:
+        return None
+    sig = parse_signature(source) if isinstance(source, dict) else _load(source)
+    return sig.to_dict()
 
 
 def list_versions(repo: str | os.PathLike = ".", model: str | None = None) -> list[dict]:

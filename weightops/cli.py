@@ -229,6 +229,15 @@ def demo_cmd(
 # ---------------------------------------------------------------- stages (registry issue)
 MESSAGE = typer.Option(None, "--message", help="Why: recorded in the tag message.")
 PUSH_TAG = typer.Option(False, "--push", help="Push the new tag; fails (and removes it) if someone else assigned first.")
+# Promotion-gate switches (signatures and validation issue): both are recorded in the tag message.
+ALLOW_BREAKING = typer.Option(False, "--allow-breaking", help="Promote even when the signature breaks the stage's current one.")
+SKIP_CHECKS = typer.Option(False, "--skip-checks", help="Skip the weight checks the stage's gate requires (loud; recorded in the tag).")
+
+
+def _warn_skip(skip: bool) -> None:
+    if skip:
+        typer.secho("WARNING: --skip-checks: the weight checks are NOT run; the tag message records it",
+                    fg=typer.colors.YELLOW, err=True)
 
 
 def _say_assigned(a) -> None:
@@ -248,12 +257,16 @@ def promote_cmd(
     sign: Optional[bool] = SIGN,
     require_shadow: Optional[Path] = typer.Option(None, "--require-shadow", help="Shadow log that must compare VERSION against the stage's current version and pass the thresholds."),
     repo: Path = REPO,
+    allow_breaking: bool = ALLOW_BREAKING,
+    skip_checks: bool = SKIP_CHECKS,
 ) -> None:
     """Assign VERSION to STAGE (a GTO tag NAME#STAGE#N) after checking its card and the gates."""
     from .stages import promote
 
+    _warn_skip(skip_checks)
     _say_assigned(promote(version, stage, model=model, repo=repo, message=message, push=push, now=_now(),
-                          sign=_sign(repo, sign), require_shadow=str(require_shadow) if require_shadow else None))
+                          sign=_sign(repo, sign), allow_breaking=allow_breaking, skip_checks=skip_checks,
+                          require_shadow=str(require_shadow) if require_shadow else None))
 
 
 @command("demote")
@@ -281,12 +294,15 @@ def rollback_cmd(
     push: bool = PUSH_TAG,
     sign: Optional[bool] = SIGN,
     repo: Path = REPO,
+    allow_breaking: bool = ALLOW_BREAKING,
+    skip_checks: bool = SKIP_CHECKS,
 ) -> None:
     """Assign the version that held STAGE before the current one, as a new assignment."""
     from .stages import rollback
 
+    _warn_skip(skip_checks)
     _say_assigned(rollback(stage, model=model, to=to, repo=repo, message=message, push=push, now=_now(),
-                           sign=_sign(repo, sign)))
+                           sign=_sign(repo, sign), allow_breaking=allow_breaking, skip_checks=skip_checks))
 
 
 @command("history")
@@ -426,6 +442,97 @@ def verify_cmd(
 
 
 # ---------------------------------------------------------------- signatures and validation
+@command("validate")
+def validate_cmd(
+    target: str = typer.Argument(..., help="Weights file, or a version, tag or stage whose bytes are on this machine."),
+    against: Optional[str] = typer.Option(None, "--against", help="Compare with this version/tag/stage or file "
+                                          "(default: the version in production, when there is one; 'none' to skip)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the YAML report here."),
+    model: Optional[str] = MODEL,
+    repo: Path = REPO,
+    as_json: bool = JSON,
+) -> None:
+    """Check weights for NaN/Inf, zero or constant tensors, signature mismatch and drift; exit 5 on failure.
+
+    Against another version (default: production) it also reports tensors added, removed or
+    reshaped and per-tensor drift of mean, std and L2 norm beyond weightops.yaml's thresholds."""
+    from .errors import RefusedError
+    from .validation import DEFAULT_AGAINST, validate, write_report
+
+    report = validate(target, against=against or DEFAULT_AGAINST, repo=repo, model=model,
+                      against_required=against is not None)
+    if out is not None:
+        write_report(report, out)
+    if as_json:
+        _print_json({**report.to_dict(), "digest": report.digest, "report": str(out) if out else None})
+    else:
+        for line in report.summary():
+            typer.echo(line)
+        if out is not None:
+            typer.echo(f"report {out} ({report.digest})")
+    if not report.passed:
+        first = report.failed[0]
+        who = f" in {', '.join(first.offending[:3])}" if first.offending else ""
+        raise RefusedError(f"validation failed: {first.name}{who}"
+                           + (f" (and {len(report.failed) - 1} more check(s))" if len(report.failed) > 1 else ""))
+
+
+signature_app = typer.Typer(help="Model signatures in MLflow's format: infer, compare.", no_args_is_help=True,
+                            add_completion=False, pretty_exceptions_enable=False)
+app.add_typer(signature_app, name="signature")
+
+
+@signature_app.command("infer")
+@_handled
+def signature_infer_cmd(
+    weights: Path = typer.Argument(..., help="An ONNX model (other formats hold weights, not inputs/outputs)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the signature YAML here (for `weightops card --signature`)."),
+    as_json: bool = JSON,
+) -> None:
+    """Propose a signature from a model graph; for plain weights, say what to write instead."""
+    from .signature import infer_signature
+    from .yamlio import dump_yaml
+
+    doc = infer_signature(weights).to_dict()
+    if out is not None:
+        from .atomic import atomic_write_text
+
+        atomic_write_text(out, dump_yaml(doc))
+    if as_json:
+        _print_json(doc)
+    elif out is None:
+        typer.echo(dump_yaml(doc).rstrip())
+    else:
+        typer.echo(f"wrote {out}")
+
+
+@signature_app.command("diff")
+@_handled
+def signature_diff_cmd(
+    old: str = typer.Argument(..., help="Signature file, model card, or version/tag/stage (the old side)."),
+    new: str = typer.Argument(..., help="Signature file, model card, or version/tag/stage (the new side)."),
+    model: Optional[str] = MODEL,
+    repo: Path = REPO,
+    as_json: bool = JSON,
+) -> None:
+    """Changes from OLD to NEW; exit 5 when one breaks existing callers.
+
+    Breaking: a removed or renamed input, a dtype change, an incompatible shape, a new required input."""
+    from .errors import RefusedError
+    from .signature import breaking, diff_signatures
+    from .validation import signature_of
+
+    changes = diff_signatures(signature_of(old, repo, model), signature_of(new, repo, model))
+    broken = breaking(changes)
+    if as_json:
+        _print_json({"breaking": bool(broken), "changes": [c.to_dict() for c in changes]})
+    elif not changes:
+        typer.echo("no changes")
+    else:
+        for c in changes:
+            typer.echo(f"{'BREAKING' if c.breaking else 'ok      '} {c.field}: {c.message}")
+    if broken:
+        raise RefusedError(f"breaking signature change: {broken[0].message} (field {broken[0].field})")
 def _sign(repo: Path, flag: Optional[bool]) -> bool:
     """--sign/--no-sign, else the config's `trust.sign`; check git can sign before any work."""
     from .project import Project
