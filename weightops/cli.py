@@ -533,10 +533,13 @@ def signature_diff_cmd(
             typer.echo(f"{'BREAKING' if c.breaking else 'ok      '} {c.field}: {c.message}")
     if broken:
         raise RefusedError(f"breaking signature change: {broken[0].message} (field {broken[0].field})")
+
+
+# ---------------------------------------------------------------- signing and trust (issue 9)
 def _sign(repo: Path, flag: Optional[bool]) -> bool:
     """--sign/--no-sign, else the config's `trust.sign`; check git can sign before any work."""
     from .project import Project
-    from .signatures import check_signing_configured
+    from .tagsign import check_signing_configured
     from .trust import sign_default
 
     project = Project(repo)

@@ -34,7 +34,7 @@ from . import git
 from .config import CONFIG_FILE
 from .errors import NotFoundError, RefusedError, UsageError
 from .registry import Event, Registry
-from .signatures import Verification, Verifier
+from .tagsign import Verification, Verifier
 from .tags import Kind, validate_stage
 from .yamlio import safe_load
 

@@ -6,7 +6,7 @@ import pytest
 
 from weightops.errors import RefusedError, UsageError
 from weightops.registry import Event
-from weightops.signatures import Verification, parse_verify_output
+from weightops.tagsign import Verification, parse_verify_output
 from weightops.tags import Kind
 from weightops.trust import judge, parse_policy, select
 
