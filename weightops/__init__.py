@@ -25,6 +25,7 @@ __all__ = [
     "trusted_target", "verify_events", "load_policy",
     "write_report",
     "validate", "parse_signature", "diff_signatures",
+    "ShadowRunner", "resolve_match",
 ]
 
 # Everything but resolve loads on first use, so `import weightops; weightops.resolve(...)`
@@ -46,6 +47,7 @@ _LAZY = {
     "validate": ("validation", "validate"),
     "parse_signature": ("signature", "parse_signature"),
     "diff_signatures": ("signature", "diff_signatures"),
+    "ShadowRunner": ("shadow", "ShadowRunner"), "resolve_match": ("variants", "resolve_match"),
 }
 
 

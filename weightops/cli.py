@@ -162,6 +162,8 @@ def resolve_cmd(
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name (default: the one configured at that commit)."),
     require_signed: Optional[bool] = typer.Option(None, "--require-signed/--no-require-signed", help="Obey only signed tags the trusted policy allows; skip the rest (default: trust.require_signed)."),
     trust_policy: Optional[str] = typer.Option(None, "--trust-policy", help="Commit holding the trusted policy (default: the trusted remote's default branch)."),
+    match: List[str] = typer.Option([], "--match", help="KEY=VALUE card label the variant must have (repeatable); REF must be a stage."),
+    match_file: Optional[Path] = typer.Option(None, "--match-file", help="YAML mapping of label: value pairs (a device's file), like --match."),
     repo: str = typer.Option(".", "--repo", help="Git repository: a path, or a URL (file://, ssh://, https://) read without a clone."),
     as_json: bool = JSON,
 ) -> None:
@@ -173,8 +175,14 @@ def resolve_cmd(
     if is_url(repo):  # deploy path (issue 4): a remote repository, resolved without a clone
         from .remote_repo import open_remote
         project = open_remote(repo)
-    r = resolve(ref, model=model, repo=repo, at=at, remote=remote, require_signed=require_signed,
-                trust_policy=trust_policy, project=project)
+    if match or match_file:  # serving (issue 7): the hardware variant among the stage's models
+        from .variants import match_pairs, resolve_match
+
+        r = resolve_match(ref, match_pairs(match, match_file), repo=repo, model=model, at=at, remote=remote,
+                          require_signed=require_signed, trust_policy=trust_policy, project=project)
+    else:
+        r = resolve(ref, model=model, repo=repo, at=at, remote=remote, require_signed=require_signed,
+                    trust_policy=trust_policy, project=project)
     out = r.to_dict()
     if r.trust is not None:
         out.update(_trust_fields(r.trust))
@@ -247,6 +255,7 @@ def promote_cmd(
     message: Optional[str] = MESSAGE,
     push: bool = PUSH_TAG,
     sign: Optional[bool] = SIGN,
+    require_shadow: Optional[Path] = typer.Option(None, "--require-shadow", help="Shadow log that must compare VERSION against the stage's current version and pass the thresholds."),
     repo: Path = REPO,
     allow_breaking: bool = ALLOW_BREAKING,
     skip_checks: bool = SKIP_CHECKS,
@@ -256,7 +265,8 @@ def promote_cmd(
 
     _warn_skip(skip_checks)
     _say_assigned(promote(version, stage, model=model, repo=repo, message=message, push=push, now=_now(),
-                          sign=_sign(repo, sign), allow_breaking=allow_breaking, skip_checks=skip_checks))
+                          sign=_sign(repo, sign), allow_breaking=allow_breaking, skip_checks=skip_checks,
+                          require_shadow=str(require_shadow) if require_shadow else None))
 
 
 @command("demote")
@@ -365,11 +375,21 @@ def pull_cmd(
     lock_file: Optional[Path] = typer.Option(None, "--lock", help="Pull exactly what this lock file pins; halt if the registry disagrees."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Parallel ranged GETs for S3 (default 1, or WEIGHTOPS_JOBS)."),
     fsync: bool = typer.Option(False, "--fsync", help="Flush the bytes to disk before the rename (durable across power loss; slower)."),
+    match: List[str] = typer.Option([], "--match", help="KEY=VALUE label of the hardware variant to pull (repeatable); REF must be a stage."),
+    match_file: Optional[Path] = typer.Option(None, "--match-file", help="YAML mapping of this device's labels, like --match."),
     as_json: bool = JSON,
 ) -> None:
     """Download REF's weights, verifying size, md5 and sha256 while they stream; atomic."""
     from .deploy import pull_detailed
 
+    if match or match_file:  # serving (issue 7): pull exactly the variant's version and bytes
+        from .variants import match_pairs, resolve_match
+
+        if lock_file or ref is None:
+            raise UsageError("--match picks among the models holding a stage: name the stage "
+                             "(weightops pull production --match sensor=v2), without --lock")
+        v = resolve_match(ref, match_pairs(match, match_file), repo=repo or ".", model=model, remote=remote)
+        ref, model, expect_sha256 = v.version, v.model, expect_sha256 or v.sha256
     update, close = _progress_bar(not as_json)
     try:
         done = pull_detailed(ref if ref is not None or lock_file else "latest", out, model=model, repo=repo,
@@ -666,6 +686,130 @@ def audit_cmd(
 
 
 # ---------------------------------------------------------------- serving: sync, shadow, variants
+shadow_app = typer.Typer(help="Shadow deployments: report on a shadow log, replay recorded inputs.",
+                         no_args_is_help=True)
+app.add_typer(shadow_app, name="shadow")
+
+
+def _fmt(value: object, digits: int = 4) -> str:
+    return "-" if value is None else (f"{value:.{digits}g}" if isinstance(value, float) else str(value))
+
+
+@shadow_app.command("report")
+@_handled
+def shadow_report_cmd(
+    log: Path = typer.Argument(..., help="The JSONL log a ShadowRunner or `shadow replay` wrote."),
+    check: bool = typer.Option(False, "--check", help="Exit 5 when the verdict is fail (for CI)."),
+    repo: Path = REPO,
+    as_json: bool = JSON,
+) -> None:
+    """Calls, drops, agreement, differences, latency of each side, errors, and the verdict."""
+    from .project import Project
+    from .shadow_report import report_log
+
+    section = {}
+    try:
+        section = Project(repo).config.section("shadow")
+    except WeightopsError:
+        pass  # outside a project: the default thresholds
+    rep = report_log(log, section)
+    if as_json:
+        _print_json(rep)
+        if check and rep["verdict"] != "pass":
+            raise typer.Exit(5)
+        return
+    typer.echo(f"shadow log {rep['log']}: {rep['model'] or '?'} candidate {rep['candidate_version'] or '?'} "
+               f"vs primary {rep['primary_version'] or '?'}")
+    typer.echo(f"calls {rep['calls']}  dropped {rep['dropped']} ({rep['drop_rate']:.2%})  "
+               f"errors {rep['errors']} ({rep['error_rate']:.2%})  agreement {_fmt(rep['agreement'])}")
+    d = rep["diff"] or {}
+    typer.echo(f"max abs difference  p50 {_fmt(d.get('p50'))}  p95 {_fmt(d.get('p95'))}  "
+               f"p99 {_fmt(d.get('p99'))}  max {_fmt(d.get('max'))}")
+    for side in ("primary", "candidate"):
+        q = rep["latency_ms"][side] or {}
+        typer.echo(f"latency {side:<9} p50 {_fmt(q.get('p50'))} ms  p95 {_fmt(q.get('p95'))} ms  p99 {_fmt(q.get('p99'))} ms")
+    for sample in rep["error_samples"]:
+        typer.echo(f"error: {sample}")
+    typer.echo(f"verdict: {rep['verdict']}" + (f" ({'; '.join(rep['reasons'])})" if rep["reasons"] else ""))
+    typer.echo(f"digest: {rep['digest']}")
+    if check and rep["verdict"] != "pass":
+        raise typer.Exit(5)
+
+
+@shadow_app.command("replay")
+@_handled
+def shadow_replay_cmd(
+    candidate: str = typer.Option(..., "--candidate", help="Candidate version, tag or stage."),
+    baseline: str = typer.Option(..., "--baseline", help="Baseline version, tag or stage (e.g. production)."),
+    inputs: Path = typer.Option(..., "--inputs", help="JSONL file, one recorded model input per line."),
+    predict: str = typer.Option(..., "--predict", help="module:function loader: function(weights_path) -> predict(input)."),
+    out: Path = typer.Option(Path("shadow.jsonl"), "--out", "-o", help="Shadow log to append to."),
+    model: Optional[str] = MODEL,
+    repo: Optional[str] = REPO_URL,
+) -> None:
+    """Run both versions (pulled and verified) over recorded inputs and write a shadow log."""
+    from .replay import replay
+
+    done = replay(candidate=candidate, baseline=baseline, inputs=inputs, predict=predict, log=out,
+                  model=model, repo=repo or ".")
+    typer.echo(f"replayed {done.calls} inputs: {done.model} {done.candidate} vs {done.baseline}; log {done.log}")
+
+
+@command("sync")
+def sync_cmd(
+    stage: str = typer.Argument(..., help="Stage to follow, e.g. production."),
+    repo: str = typer.Option(..., "--repo", help="URL or path of the registry's git repository."),
+    out: Path = typer.Option(..., "--out", "-o", help="Weights file to keep equal to the stage's version."),
+    model: Optional[str] = MODEL,
+    match: List[str] = typer.Option([], "--match", help="KEY=VALUE label of this host's variant (repeatable)."),
+    match_file: Optional[Path] = typer.Option(None, "--match-file", help="YAML mapping of this device's labels."),
+    interval: float = typer.Option(30.0, "--interval", help="Seconds between polls (one `git ls-remote` each)."),
+    on_change: Optional[str] = typer.Option(None, "--on-change", help="Command run after a swap (split like a shell, run without one)."),
+    deploy_log: Optional[Path] = typer.Option(None, "--log", help="Deploy log (default: OUT.deployments.jsonl)."),
+    once: bool = typer.Option(False, "--once", help="Poll once and exit (non-zero if the sync failed)."),
+) -> None:
+    """Keep OUT equal to STAGE's current version: poll, pull, verify, swap atomically, log."""
+    from .sync import Syncer
+    from .variants import match_pairs
+
+    if once:
+        logging.getLogger("weightops.sync").addHandler(logging.NullHandler())  # the error line says it
+    else:  # a long-running service: every swap and failure on stderr, with its time
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    syncer = Syncer(stage, repo=repo, out=out, model=model, match=match_pairs(match, match_file),
+                    deploy_log=deploy_log, on_change=on_change)
+    result = syncer.run(interval=interval, once=once)
+    if once:
+        typer.echo(f"{stage}: {syncer.version or 'nothing'} live at {syncer.out}"
+                   + (f" ({result.outcome})" if result.outcome else " (unchanged)"))
+
+
+@command("deployments")
+def deployments_cmd(
+    log: Path = typer.Argument(..., help="A host's deploy log (written by `weightops sync`)."),
+    at: Optional[str] = typer.Option(None, "--at", help="Which weights were live at this time (ISO 8601 or @unix)."),
+    as_json: bool = JSON,
+) -> None:
+    """Every change on this host, or with --at the weights that were live at that moment."""
+    from . import deployments
+
+    if at is not None:
+        row = deployments.live(log, at)
+        if as_json:
+            _print_json(row)
+        else:
+            _print_fields({k: row[k] for k in ("model", "version", "sha256", "stage", "host", "path",
+                                               "live_since", "live_until", "replaced_by", "previous")})
+        return
+    rows = [d.to_dict() for d in deployments.read(log)]
+    if as_json:
+        _print_json(rows)
+        return
+    for r in rows:
+        typer.echo(f"{r['time']}  {r['host']}  {r['stage']:<11} {r['outcome']:<10} {r['version'] or '-':<10} "
+                   f"{(r['sha256'] or '')[:12]:<12}  was {r['previous'] or '-'}"
+                   + (f"  ({r['error']})" if r["error"] else ""))
+
 
 
 # ---------------------------------------------------------------- report

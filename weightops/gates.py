@@ -18,6 +18,7 @@ from .registry import Registry, Version
 GATES: tuple[str, ...] = (
     "weightops.policy:policy_gate",   # review issue: stage order, branches, minimum time
     "weightops.validation:validation_gate",   # signature compatibility + configured weight checks
+    "weightops.shadow_report:shadow_gate",   # serving issue: --require-shadow LOG
 )
 
 
