@@ -39,6 +39,7 @@ COMMANDS = [
     lambda h: ["history", h],
     lambda h: ["release-notes", h],
     lambda h: ["ci", "check-tag", h],
+    lambda h: ["sync", h, "--repo", ".", "-o", "live.bin", "--once"],
 ]
 
 

@@ -1,5 +1,5 @@
 """No command writes credentials anywhere: not to the repository (files, tags, git objects), a
-card, a lock, a report, a log, stdout, or an error message. Credentials are in the environment
+card, a lock, a report, a log (the deploy log of `sync` too), stdout, or an error message. Credentials are in the environment
 and in `.dvc/config.local`; every command of the write and deploy path runs against moto S3."""
 
 from __future__ import annotations
@@ -33,6 +33,9 @@ def test_no_command_writes_a_credential_anywhere(project, bucket, tmp_path):
         ("-v", "lock", "v1.0.0", "-o", str(out / "model.lock.yaml")),
         ("resolve", "v1.0.0", "--json"),
         ("-v", "promote", "v1.0.0", "staging"),
+        ("-v", "sync", "staging", "--repo", str(project.root), "-o", str(out / "live.safetensors"), "--once",
+         "--log", str(out / "deployments.jsonl")),
+        ("deployments", str(out / "deployments.jsonl"), "--json"),
         ("history", "--json"),
         ("audit", "--json"),
         ("list", "--json"),
@@ -54,8 +57,8 @@ def test_no_command_writes_a_credential_anywhere(project, bucket, tmp_path):
             proc = project.wo(*args, env=env)
             codes.append(proc.returncode)
             f.write(f"$ weightops {' '.join(args)}\n{proc.stdout}{proc.stderr}")
-    assert codes[:13] == [0] * 13, log.read_text()[-3000:]
-    assert codes[13] == 3 and "no-such-bucket-wo" in log.read_text()
+    assert codes[:15] == [0] * 15, log.read_text()[-3000:]
+    assert codes[15] == 3 and "no-such-bucket-wo" in log.read_text()
 
     found = []
     for folder in (project.root, out, project.root.parent):
