@@ -10,8 +10,8 @@ from __future__ import annotations
 import os
 import secrets
 import subprocess
-from dataclasses import dataclass
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import NotFoundError, RefusedError, UsageError, WeightopsError
 
@@ -26,10 +26,10 @@ class GitError(WeightopsError):
     """git failed; the message carries git's own first line."""
 
 
-@dataclass(frozen=True)
-class TagRef:
+class TagRef(NamedTuple):
     """One tag as git stores it. `commit` is the peeled commit; `time` is the tagger date
-    (committer date for a lightweight tag), in Unix seconds."""
+    (committer date for a lightweight tag), in Unix seconds. An immutable NamedTuple rather
+    than a frozen dataclass: a registry read builds tens of thousands of these."""
 
     name: str
     commit: str
@@ -101,12 +101,16 @@ def is_bare(path: str | os.PathLike) -> bool:
     return run(["rev-parse", "--is-bare-repository"], cwd=path).stdout.strip() == "true"
 
 
-def list_tags(repo: str | os.PathLike) -> list[TagRef]:
-    """Every tag with its peeled commit, time, tagger and message, in one git process."""
+def list_tags(repo: str | os.PathLike, patterns: list[str] | None = None, *,
+              messages: bool = True) -> list[TagRef]:
+    """Every tag (or those matching `patterns`, git's ref globs) with its peeled commit, time,
+    tagger and (unless `messages=False`, which saves git a third of its work) message, in one
+    git process."""
     # Separators carry a per-call nonce: a tag message cannot forge a field or record boundary.
     nonce = secrets.token_hex(8)
     fs, rs = f"\x1f{nonce}\x1f", f"\x1e{nonce}\x1e"
-    out = run(["for-each-ref", f"--format={fs.join(_REF_FIELDS)}{rs}", "refs/tags"], cwd=repo).stdout
+    fields = _REF_FIELDS if messages else _REF_FIELDS[:-1] + [""]
+    out = run(["for-each-ref", f"--format={fs.join(fields)}{rs}", *(patterns or ["refs/tags"])], cwd=repo).stdout
     refs = []
     for record in out.split(rs):
         record = record.lstrip("\n")

@@ -133,7 +133,9 @@ class Registry:
         for model, versions in self._versions.items():
             for v in versions.values():
                 by_commit.setdefault((model, v.commit), []).append(v)
-        self._by_commit = {k: max(vs, key=lambda v: v.semver) for k, vs in by_commit.items()}
+        self._by_commit = {k: vs[0] if len(vs) == 1 else max(vs, key=lambda v: v.semver)
+                           for k, vs in by_commit.items()}
+        self.ambiguous = False  # a stage tag on a commit holding several versions of its model
         for tag, ref in pending:
             model = tag.model or default_model
             # The version a stage tag means: the one its message names, else the version on its commit.
@@ -143,11 +145,12 @@ class Registry:
             if named is None or named.commit != ref.commit:
                 held = self._by_commit.get((model, ref.commit))
                 version = held.version if held else None
+                self.ambiguous = self.ambiguous or len(by_commit.get((model, ref.commit), ())) > 1
             self._events.setdefault(model, []).append(Event(
                 ref.name, tag.kind, model, ref.commit, ref.time, tag.counter, version, tag.stage,
                 ref.tagger, ref.annotated, ref.message if ref.annotated else ""))
         for events in self._events.values():
-            events.sort(key=lambda e: e.sort_key)
+            events.sort(key=lambda e: (e.time, e.counter or 0, e.tag))  # Event.sort_key, inlined: hot
 
     # ---- models and versions ----
     def models(self) -> list[str]:

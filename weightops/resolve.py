@@ -126,7 +126,10 @@ def resolve(ref: str = "latest", *, model: str | None = None, repo: str | os.Pat
     """Resolve REF in the repository at `repo`. Raises NotFoundError / IntegrityError / UsageError,
     and RefusedError when signatures are required and no assignment passes the trust policy."""
     project = project or Project(repo)
-    registry = registry or project.registry()
+    if registry is None:
+        # A stage name (what deploy scripts ask for) needs only that stage's tags and the versions.
+        plain_stage = ref != "latest" and is_stage_name(ref) and not is_version(ref) and try_parse_tag(ref) is None
+        registry = project.registry(project.model(model), ref) if plain_stage else project.registry()
     target = find_target(project, registry, ref, model, at, require_signed, trust_policy)
     return describe(project, target, remote=remote)
 

@@ -19,6 +19,7 @@ import enum
 import re
 from dataclasses import dataclass
 from functools import total_ordering
+from typing import NamedTuple
 
 from .errors import UsageError
 
@@ -60,9 +61,9 @@ class Kind(enum.Enum):
     UNASSIGN = "unassignment"
 
 
-@dataclass(frozen=True)
-class Tag:
-    """A parsed registry tag. `model` is None for a plain `v1.2.0` (the default model)."""
+class Tag(NamedTuple):
+    """A parsed registry tag. `model` is None for a plain `v1.2.0` (the default model).
+    A NamedTuple (immutable) because every registry read parses every tag."""
 
     name: str
     kind: Kind
@@ -160,7 +161,9 @@ def parse_tag(name: str) -> Tag:
     m = _TAG_RE.match(name)
     if not m:
         raise TagError(f"'{_show(name)}' is not a registry tag (v1.2.0, NAME@v1.2.0 or NAME#STAGE#N)")
-    model = tag_to_model(m["model"])
+    model = m["model"]
+    if "=" in model:
+        model = tag_to_model(model)
     if ".." in model.partition(":")[0].split("/") if ":" in model else False:
         raise TagError(f"'{_show(name)}' names a directory outside the repository")
     counter = int(m["counter"]) if m["counter"] else None
