@@ -1,6 +1,9 @@
 """Each error path gives its documented exit code and one line naming what is wrong."""
 
+import subprocess
+
 from helpers import assert_one_line_error, run_cli
+from weightops.pointers import parse_dvc_config
 
 
 def test_unknown_version_is_not_found(project):
@@ -80,3 +83,19 @@ def test_init_twice_refuses_naming_files_then_force(tmp_path):
     assert (root / "params.yaml").read_text() == "train: {mine: 1}\n"  # not clobbered
     run_cli(["init", str(root), "--model", "clf", "--force", "--remote", str(tmp_path / "r")], cwd=tmp_path, check=True)
     assert "seed" in (root / "params.yaml").read_text()
+
+
+def test_init_adopts_an_existing_repo_and_keeps_its_gitignore(tmp_path):
+    root = tmp_path / "existing"
+    root.mkdir()
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    (root / ".gitignore").write_text("my-secret-notes.txt\n")
+    (root / "README.md").write_text("mine\n")
+    proc = run_cli(["init", str(root), "--model", "clf"], cwd=tmp_path, check=True)
+    default_remote = tmp_path / "existing-dvc-remote"
+    assert str(default_remote) in proc.stdout and default_remote.is_dir()  # outside the work tree, and said
+    ignore = (root / ".gitignore").read_text()
+    assert ignore.startswith("my-secret-notes.txt\n") and "*.safetensors" in ignore
+    assert (root / "README.md").read_text() == "mine\n"
+    default, remotes = parse_dvc_config((root / ".dvc" / "config").read_text())
+    assert default == "storage" and remotes["storage"].url == str(default_remote)
