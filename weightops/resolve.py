@@ -125,6 +125,10 @@ def resolve(ref: str = "latest", *, model: str | None = None, repo: str | os.Pat
             require_signed: bool | None = None, trust_policy: str | None = None) -> Resolved:
     """Resolve REF in the repository at `repo`. Raises NotFoundError / IntegrityError / UsageError,
     and RefusedError when signatures are required and no assignment passes the trust policy."""
+    if project is None and ":" in str(repo):  # maybe a git URL: a deploy host with no clone
+        from .remote_repo import is_url, open_remote
+
+        project = open_remote(str(repo)) if is_url(repo) else None
     project = project or Project(repo)
     if registry is None:
         # A stage name (what deploy scripts ask for) needs only that stage's tags and the versions.

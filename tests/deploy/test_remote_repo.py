@@ -72,6 +72,11 @@ def test_repo_url_resolves_and_pulls_without_a_full_clone(s3_project, tmp_path):
     run_cli(["resolve", "production", "--repo", url, "--json"], cwd=host, env=env, check=True)
     assert objects(cache) == have
 
+    # The Python API takes the URL too.
+    api = subprocess.run([sys.executable, "-c", f"import weightops; print(weightops.resolve('production', repo={url!r}).commit)"],
+                         cwd=host, env=env, capture_output=True, text=True, check=True)
+    assert api.stdout.strip() == remote_view["commit"] and objects(cache) == have
+
 
 def test_repo_url_that_does_not_exist_is_one_line_exit_3(tmp_path):
     env = dict(os.environ, WEIGHTOPS_CACHE=str(tmp_path / "cache"))
