@@ -40,10 +40,6 @@ def atomic_write_text(target: str | os.PathLike, text: str) -> None:
         f.write(text)
 
 
-def atomic_write_bytes(target: str | os.PathLike, data: bytes) -> None:
-    with atomic_open(target, "wb") as f:
-        f.write(data)
-
 
 def temp_beside(target: Path) -> tuple[int, str]:
     """A new hidden temp file beside `target` (`.NAME.XXXX.tmp`), flock'ed for as long as its

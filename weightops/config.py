@@ -23,6 +23,12 @@ class Config:
         value = self.raw.get(name)
         return value if isinstance(value, dict) else {}
 
+    def requires_signed(self, stage: str | None) -> bool:
+        """`trust.require_signed`: true, or a list of stages. resolve's default for
+        --require-signed, read from the checkout it runs in."""
+        value = self.section("trust").get("require_signed", False)
+        return stage in value if isinstance(value, list) else value is True
+
 
 def parse_config(text: bytes | str | None) -> Config:
     if not text:

@@ -321,7 +321,7 @@ def md_value(v: object) -> str:
 def render_markdown(report: DiffReport) -> str:
     if not report.models:
         return f"**weightops:** {no_change_line(report)}."
-    out = [f"### weightops: model changes", "", f"`{report.base}` → `{report.head}`", ""]
+    out = ["### weightops: model changes", "", f"`{report.base}` → `{report.head}`", ""]
     for m in report.models:
         o, n = m.old, m.new
         flag = "weights changed" if m.weights_changed else "weights unchanged, card changed"

@@ -89,18 +89,6 @@ def toplevel(path: str | os.PathLike = ".") -> Path:
     return Path(proc.stdout.strip())
 
 
-def git_dir(path: str | os.PathLike) -> Path:
-    proc = run(["rev-parse", "--absolute-git-dir"], cwd=path, check=False)
-    if proc.returncode != 0:
-        raise NotFoundError(f"{Path(path).resolve()} is not inside a git repository; "
-                            "run `weightops init` or pass --repo")
-    return Path(proc.stdout.strip())
-
-
-def is_bare(path: str | os.PathLike) -> bool:
-    return run(["rev-parse", "--is-bare-repository"], cwd=path).stdout.strip() == "true"
-
-
 def list_tags(repo: str | os.PathLike, patterns: list[str] | None = None, *,
               messages: bool = True) -> list[TagRef]:
     """Every tag (or those matching `patterns`, git's ref globs) with its peeled commit, time,

@@ -10,8 +10,7 @@ import hashlib
 import os
 import threading
 from dataclasses import dataclass
-from pathlib import Path
-from typing import BinaryIO, Iterable
+from typing import BinaryIO
 
 from .errors import IntegrityError
 
@@ -100,14 +99,6 @@ def hash_file(path: str | os.PathLike) -> Digests:
         return hash_stream(f)
 
 
-def hash_chunks(chunks: Iterable[bytes]) -> Digests:
-    hasher = MultiHasher()
-    with hasher:
-        for c in chunks:
-            hasher.update(c)
-        return hasher.finish()
-
-
 def sha256_file(path: str | os.PathLike) -> str:
     h = hashlib.sha256()
     with open(path, "rb", buffering=0) as f:
@@ -128,7 +119,3 @@ def check_digests(actual: Digests, *, sha256: str | None = None, md5: str | None
                 f"{field} mismatch for {what}: expected {expected}, got {got}",
                 expected=expected, actual=got, ref=ref, field=field,
             )
-
-
-def file_size(path: str | os.PathLike) -> int:
-    return Path(path).stat().st_size

@@ -177,9 +177,6 @@ class Registry:
             raise NotFoundError(f"model '{model}' has no versions yet; release one with `weightops release v1.0.0`")
         return versions[0]
 
-    def version_at_commit(self, model: str, commit: str) -> Version | None:
-        return self._by_commit.get((model, commit))
-
     # ---- events and stages ----
     def events(self, model: str, *, stage: str | None = None, at: int | None = None) -> list[Event]:
         """Oldest first; with `stage`, only that stage's assignments and unassignments."""
@@ -211,9 +208,6 @@ class Registry:
         """Assignments whose versions still carry `stage`, newest first (demote clears them all)."""
         return sorted(_labels(self.events(model, stage=stage, at=at)).values(),
                       key=lambda e: e.sort_key, reverse=True)
-
-    def stages_of_version(self, model: str, version: str, at: int | None = None) -> list[str]:
-        return [s for s, e in self.stages(model, at).items() if e.version == version]
 
     def previous_holder(self, model: str, stage: str) -> str | None:
         """The version that held `stage` before the current holder (for rollback)."""

@@ -75,7 +75,7 @@ def find_target(project: Project, registry: Registry, ref: str, model: str | Non
                 raise NotFoundError(f"tag '{ref}' does not exist or names no version")
             target = Target(name, registry.version(name, event.version), event.stage)
             return _checked(project, registry, target, require_signed or (
-                require_signed is None and _config_requires(project, event.stage)), trust_policy, event)
+                require_signed is None and project.config.requires_signed(event.stage)), trust_policy, event)
         raise UsageError(f"tag '{ref}' is a {tag.kind.value}, not a version or an assignment")
     name = project.model(model)
     if ref == "latest":
@@ -84,7 +84,7 @@ def find_target(project: Project, registry: Registry, ref: str, model: str | Non
         return _checked(project, registry, Target(name, registry.version(name, normalize_version(ref))),
                         require_signed, trust_policy)
     if is_stage_name(ref):
-        if require_signed or (require_signed is None and _config_requires(project, ref)):
+        if require_signed or (require_signed is None and project.config.requires_signed(ref)):
             from .trust import trusted_stage
             found = trusted_stage(project, registry, name, ref, at_ts, trust_policy)
             return Target(name, registry.version(name, found.event.version), ref, found)
@@ -99,12 +99,6 @@ def find_target(project: Project, registry: Registry, ref: str, model: str | Non
             raise NotFoundError(f"stage tag {event.tag} points at {event.commit[:12]}, which has no version of '{name}'")
         return Target(name, registry.version(name, event.version), ref)
     raise UsageError(f"'{ref}' is not a version (v1.2.0), tag, stage name or 'latest'")
-
-
-def _config_requires(project: Project, stage: str | None) -> bool:
-    # A dict lookup on the already-loaded config: no import, no git process.
-    value = project.config.section("trust").get("require_signed", False)
-    return stage in value if isinstance(value, list) else value is True
 
 
 def _checked(project: Project, registry: Registry, target: Target, require_signed: bool | None,

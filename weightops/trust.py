@@ -290,14 +290,6 @@ def require_trusted_tag(project, event: Event, policy_rev: str | None = None) ->
     return Trusted(event, (), verdict.signer, policy.rev)
 
 
-def requires_signing(config, stage: str | None) -> bool:
-    """resolve's default for --require-signed: `trust.require_signed` (true, or a list of
-    stages) in the config of the checkout it runs in. No git process, no import."""
-    value = config.section("trust").get("require_signed", False)
-    if isinstance(value, list):
-        return stage in value
-    return value is True
-
 
 def sign_default(config) -> bool:
     trust = config.section("trust")

@@ -80,12 +80,7 @@ def subject_for(target: str, project: Project | None, model: str | None) -> Subj
         return Subject(path, str(target), card_signature(card, str(card_file)))
     if project is None:
         raise NotFoundError(f"'{target}' is neither a file nor, outside a git repository, a version reference")
-    from .resolve import resolve
-
-    try:
-        r = resolve(target, model=model, project=project)
-    except UsageError:
-        raise NotFoundError(f"'{target}' is neither a weights file nor a version, tag or stage") from None
+    r = _resolve_ref(target, model, project, "a weights file")
     label = f"{r.model} {r.version}" + (f" ({r.stage})" if r.stage else "")
     return Subject(local_weights(project, r.located, r.tag), label,
                    card_signature(r.card, r.tag), r.sha256, r.located.pointer.path)
@@ -154,12 +149,7 @@ def signature_of(source: str, repo: str | os.PathLike = ".", model: str | None =
     project = _project(repo)
     if project is None:
         raise NotFoundError(f"'{source}' is neither a signature file nor, outside a git repository, a version")
-    from .resolve import resolve
-
-    try:
-        r = resolve(source, model=model, project=project)
-    except UsageError:
-        raise NotFoundError(f"'{source}' is neither a signature file nor a version, tag or stage") from None
+    r = _resolve_ref(source, model, project, "a signature file")
     return card_signature(r.card, r.tag)
 
 
@@ -228,3 +218,13 @@ def validation_gate(ctx) -> dict[str, str]:
     fields["validation"] = "passed" + (f" against {other_name}" if other_name else "")
     fields["validation_report"] = report.digest
     return fields
+
+
+def _resolve_ref(ref: str, model: str | None, project, what: str):
+    """A version, tag or stage in `project`; anything else is "not found" (neither a file nor a ref)."""
+    from .resolve import resolve
+
+    try:
+        return resolve(ref, model=model, project=project)
+    except UsageError:
+        raise NotFoundError(f"'{ref}' is neither {what} nor a version, tag or stage") from None

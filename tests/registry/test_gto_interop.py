@@ -7,15 +7,13 @@ import subprocess
 import sys
 import time
 
-import pytest
-
 from helpers import assert_one_line_error
 
 T0 = 1_767_225_600
 
 
 def gto(project, *args):
-    proc = subprocess.run([sys.executable, "-m", "gto.cli", *args] if False else ["gto", *args], cwd=project.root,
+    proc = subprocess.run(["gto", *args], cwd=project.root,
                           capture_output=True, text=True, env=dict(os.environ, GTO_NO_ANALYTICS="1"))
     assert proc.returncode == 0, proc.stderr
     return proc.stdout

@@ -1,6 +1,5 @@
 """Several models in one repo: root dvc.yaml artifacts, `.dvc` pointers, a nested dvc.yaml."""
 
-import json
 import os
 import subprocess
 

@@ -1,7 +1,5 @@
 """Stages: promote, demote, rollback, history, resolve by stage and at a point in time."""
 
-import json
-
 from helpers import assert_one_line_error
 
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z

@@ -1,7 +1,6 @@
 """Malformed, hostile or oversized DVC files, cards, configs and tag messages: always a one-line
 error and a non-zero exit, never a traceback, never unbounded memory."""
 
-import resource
 import subprocess
 import sys
 

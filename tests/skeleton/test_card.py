@@ -1,9 +1,7 @@
 """`weightops card`: digests in one streamed pass, lineage, environment, labels; schema-valid."""
 
 import hashlib
-import json
 import os
-import resource
 import subprocess
 import sys
 

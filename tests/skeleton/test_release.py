@@ -1,9 +1,6 @@
 """`weightops release`: the guarded way to make a version tag."""
 
 import hashlib
-import json
-
-from helpers import run_cli
 
 
 def test_release_push_writes_annotated_tag_with_sha256(project):

@@ -6,7 +6,7 @@ import os
 import subprocess
 import sys
 
-from helpers import Project, assert_one_line_error, run_cli
+from helpers import Project, run_cli
 
 KEYS = {"model", "version", "tag", "commit", "path", "md5", "sha256", "size", "remote", "url", "stage"}
 
