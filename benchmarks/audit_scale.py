@@ -26,7 +26,7 @@ ROOT = Path(__file__).resolve().parent.parent
 BASELINE = """
 import sys
 from weightops.project import Project
-from weightops import storage
+from weightops.storage import remotes as storage
 p = Project(sys.argv[1]); r = p.registry()
 for v in r.versions('clf'):
     loc = p.locate('clf', v.commit, ref=v.tag)

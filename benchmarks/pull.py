@@ -89,7 +89,7 @@ def make_release(base: Path, endpoint: str, size: int, version: str, env: dict) 
     import boto3
 
     from weightops.api import make_card
-    from weightops.hashing import hash_file
+    from weightops.storage.hashing import hash_file
 
     repo = base / "repo"
     if not (repo / ".git").exists():

@@ -140,8 +140,8 @@ def main() -> None:
     args = ap.parse_args()
 
     from weightops.api import list_versions
-    from weightops.report import gather
-    from weightops.report_html import render
+    from weightops.review.report import gather
+    from weightops.review.report_html import render
 
     tmp = Path(args.keep or tempfile.mkdtemp(prefix="wo-report-bench-"))
     tmp.mkdir(parents=True, exist_ok=True)
@@ -167,7 +167,7 @@ def main() -> None:
     size = len(page_text.encode())
     print(f"page size {size / 1024:.0f} KiB ({size / max(len(rows), 1):.0f} bytes per version)")
     try:
-        from weightops.audit import audit  # noqa: F401
+        from weightops.review.audit import audit  # noqa: F401
     except ImportError:
         print("audit: not available in this checkout (timed without it)")
     else:

@@ -21,7 +21,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import numpy as np  # noqa: E402
 
-from weightops.shadow import ShadowRunner  # noqa: E402
+from weightops.deploy.shadow import ShadowRunner  # noqa: E402
 
 
 def timed(fn, inputs) -> list[float]:

@@ -28,8 +28,8 @@ from safetensors.numpy import save_file
 ROOT = Path(__file__).resolve().parent.parent
 
 PROBES = {
-    "weightops validate": "from weightops.validation import validate; assert validate(PATH, against='none').passed",
-    "hash_file (baseline)": "from weightops.hashing import hash_file; hash_file(PATH)",
+    "weightops validate": "from weightops.model.validation import validate; assert validate(PATH, against='none').passed",
+    "hash_file (baseline)": "from weightops.storage.hashing import hash_file; hash_file(PATH)",
     "safe_open (baseline)": ("from safetensors import safe_open; import numpy as np\n"
                              "with safe_open(PATH, framework='numpy') as f:\n"
                              "    [float(np.sum(f.get_tensor(k), dtype=np.float64)) for k in f.keys()]"),

@@ -11,9 +11,9 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .errors import (IntegrityError, NotFoundError, RefusedError, UsageError,  # noqa: E402
+from weightops.errors import (IntegrityError, NotFoundError, RefusedError, UsageError,  # noqa: E402
                      WeightopsError)
-from .resolve import Resolved, resolve  # noqa: E402
+from weightops.registry.resolve import Resolved, resolve  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -32,22 +32,22 @@ __all__ = [
 # stays fast: exported name -> (module, attribute). Exported names differ from module names
 # where a module import would otherwise replace the attribute (`weightops.audit`).
 _LAZY = {
-    "release": ("release", "release"),
-    "init_project": ("scaffold", "init_project"),
+    "release": ("registry.release", "release"),
+    "init_project": ("scaffold.init", "init_project"),
     "make_card": ("api", "make_card"),
     "list_versions": ("api", "list_versions"),
-    "pull": ("deploy", "pull"), "lock": ("deploy", "lock"), "verify": ("deploy", "verify"),
-    "Pulled": ("deploy", "Pulled"), "Verified": ("deploy", "Verified"),
-    "diff_models": ("diff", "diff"), "release_notes": ("notes", "release_notes"),
-    "check_tag": ("ci", "check_tag"), "guard_files": ("guard", "guard"),
-    "audit_registry": ("audit", "audit"),
-    "trusted_target": ("trust", "trusted_target"), "verify_events": ("trust", "verify_events"),
-    "load_policy": ("trust", "load_policy"),
-    "write_report": ("report", "write_report"),
-    "validate": ("validation", "validate"),
-    "parse_signature": ("signature", "parse_signature"),
-    "diff_signatures": ("signature", "diff_signatures"),
-    "ShadowRunner": ("shadow", "ShadowRunner"), "resolve_match": ("variants", "resolve_match"),
+    "pull": ("deploy.pull", "pull"), "lock": ("deploy.pull", "lock"), "verify": ("deploy.pull", "verify"),
+    "Pulled": ("deploy.pull", "Pulled"), "Verified": ("deploy.pull", "Verified"),
+    "diff_models": ("review.diff", "diff"), "release_notes": ("review.notes", "release_notes"),
+    "check_tag": ("review.ci", "check_tag"), "guard_files": ("review.guard", "guard"),
+    "audit_registry": ("review.audit", "audit"),
+    "trusted_target": ("trust.policy", "trusted_target"), "verify_events": ("trust.policy", "verify_events"),
+    "load_policy": ("trust.policy", "load_policy"),
+    "write_report": ("review.report", "write_report"),
+    "validate": ("model.validation", "validate"),
+    "parse_signature": ("model.signature", "parse_signature"),
+    "diff_signatures": ("model.signature", "diff_signatures"),
+    "ShadowRunner": ("deploy.shadow", "ShadowRunner"), "resolve_match": ("deploy.variants", "resolve_match"),
 }
 
 
@@ -57,4 +57,4 @@ def __getattr__(name: str):
     import importlib
 
     module, attribute = _LAZY[name]
-    return getattr(importlib.import_module(f".{module}", __name__), attribute)
+    return getattr(importlib.import_module(f"weightops.{module}"), attribute)

@@ -1,3 +1,3 @@
-from .cli import main
+from weightops.cli import main
 
 main()

@@ -5,13 +5,13 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-from . import git
-from .card import build_card, parse_labels, read_metrics, write_card
-from .errors import NotFoundError
-from .pointers import stay_inside
-from .project import Project
-from .registry import iso
-from .tags import validate_model_name
+from weightops.core import git
+from weightops.model.card import build_card, parse_labels, read_metrics, write_card
+from weightops.errors import NotFoundError
+from weightops.storage.pointers import stay_inside
+from weightops.project import Project
+from weightops.registry.state import iso
+from weightops.registry.tags import validate_model_name
 
 
 def make_card(weights: str | os.PathLike, out: str | os.PathLike, *, model: str | None = None,
@@ -41,7 +41,7 @@ def make_card(weights: str | os.PathLike, out: str | os.PathLike, *, model: str 
 
 def load_signature(source: str | os.PathLike | dict | None) -> dict | None:
     """A signature in MLflow's format (file or mapping), validated and normalized."""
-    from .signature import load_signature as _load, parse_signature
+    from weightops.model.signature import load_signature as _load, parse_signature
 
     if source is None:
         return None

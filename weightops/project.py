@@ -11,14 +11,14 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from . import git
-from .card import parse_card
-from .config import CONFIG_FILE, Config, parse_config
-from .errors import NotFoundError, UsageError
-from .pointers import (Artifact, Pointer, Remote, dvcyaml_for, object_url, parse_artifacts,
+from weightops.core import git
+from weightops.model.card import parse_card
+from weightops.core.config import CONFIG_FILE, Config, parse_config
+from weightops.errors import NotFoundError, UsageError
+from weightops.storage.pointers import (Artifact, Pointer, Remote, dvcyaml_for, object_url, parse_artifacts,
                        parse_dvc_config, pointer_from_dvcfile, pointer_from_lock)
-from .registry import Registry
-from .tags import model_to_tag, validate_model_name, validate_stage
+from weightops.registry.state import Registry
+from weightops.registry.tags import model_to_tag, validate_model_name, validate_stage
 
 
 @dataclass(frozen=True)

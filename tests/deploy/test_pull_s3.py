@@ -152,7 +152,8 @@ def test_python_api_returns_the_verified_path_and_raises_typed_errors(s3_project
 
 RANGED = """
 import json, sys
-from weightops import deploy, transfer
+from weightops.deploy import pull as deploy
+from weightops.storage import transfer
 transfer.PART, transfer.CHUNK = 32, 10      # many parts even for the tiny test model
 seen = []
 try:
@@ -181,7 +182,7 @@ def _big_release(project, bucket, size: int) -> str:
     """Replace the weights by `size` bytes and release them: pointer (dvc.lock), card, object.
     Streams (never holds the bytes) so this pytest process stays small. Returns the sha256."""
     from weightops.api import make_card
-    from weightops.hashing import hash_file
+    from weightops.storage.hashing import hash_file
 
     block = hashlib.sha256(b"seed").digest() * (1024 * 1024 // 32)
     with open(project.weights, "wb") as f:
@@ -255,7 +256,7 @@ def test_lock_edited_by_hand_is_caught(s3_project, tmp_path):
     assert_one_line_error(proc, 4, "edited by hand")
     assert_one_line_error(s3_project.wo("verify", str(lock), str(s3_project.weights)), 4, "edited by hand")
     # even with the checksum recomputed, the registry disagrees with the forged hash
-    from weightops.deploy import _checksum
+    from weightops.deploy.pull import _checksum
     doc["sha256"] = forged
     doc["checksum"] = _checksum(doc)
     lock.write_text(yaml.safe_dump(doc))

@@ -6,7 +6,7 @@ import sys
 from collections import Counter
 
 from helpers import ROOT, Project
-from weightops.tags import parse_tag
+from weightops.registry.tags import parse_tag
 
 T0 = 1_767_225_600
 

@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from weightops.errors import UsageError
-from weightops.tags import (Kind, TagError, format_stage_tag, format_version_tag, parse_tag, parse_version,
+from weightops.registry.tags import (Kind, TagError, format_stage_tag, format_version_tag, parse_tag, parse_version,
                             validate_model_name, validate_stage)
 
 alnum = string.ascii_letters + string.digits

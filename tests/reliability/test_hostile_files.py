@@ -42,7 +42,7 @@ def test_hostile_file_gives_one_line_error(project, path, content):
 def test_alias_bomb_is_refused_in_bounded_memory(tmp_path):
     """A billion-laughs document is refused, and parsing it costs no more memory than parsing
     a one-line document (measured in the same way, in a fresh process)."""
-    code = ("import resource, sys\nfrom weightops.yamlio import safe_load, YamlError\n"
+    code = ("import resource, sys\nfrom weightops.core.yamlio import safe_load, YamlError\n"
             "try:\n    safe_load(open(sys.argv[1]).read(), 'doc')\nexcept YamlError as e:\n    print('refused:', e)\n"
             "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')))")
 

@@ -1,5 +1,5 @@
 """A `.pt` file whose pickle would run code: refused, and the code never runs, whatever command
-touches it. The scanner itself is tested in tests/validation/test_pickles.py (opcodes, zip
+touches it. The scanner itself is tested in tests/model/test_pickles.py (opcodes, zip
 layout, torch state dicts); here every command of the registry path meets the same file."""
 
 from __future__ import annotations

@@ -150,7 +150,7 @@ def test_promote_killed_at_any_point_then_rerun(project):
 
 def test_a_live_writers_temp_file_is_never_swept(tmp_path):
     """The sweep removes a dead writer's temp file only: a live writer holds its flock."""
-    from weightops.atomic import sweep_stale, temp_beside
+    from weightops.core.atomic import sweep_stale, temp_beside
 
     target = tmp_path / "model.safetensors"
     fd, live = temp_beside(target)                       # a writer still at work

@@ -6,7 +6,7 @@ import json
 import pytest
 import yaml
 
-from weightops.audit import AuditReport, Finding, audit
+from weightops.review.audit import AuditReport, Finding, audit
 
 T0 = 1_700_000_000
 

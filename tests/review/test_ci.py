@@ -10,7 +10,7 @@ import subprocess
 import yaml
 
 from helpers import assert_one_line_error
-from weightops.resources import template_path
+from weightops.core.resources import template_path
 
 WORKFLOWS = {"github": "ci/github-workflow.yml", "gitlab": "ci/gitlab-ci.yml"}
 

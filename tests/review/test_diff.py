@@ -6,7 +6,7 @@ import json
 import yaml
 
 from helpers import assert_one_line_error
-from weightops.diff import ModelState, compare, render_markdown, render_text, DiffReport
+from weightops.review.diff import ModelState, compare, render_markdown, render_text, DiffReport
 
 
 def _lock_md5(project, rev):

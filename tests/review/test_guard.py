@@ -10,7 +10,7 @@ import yaml
 from safetensors.numpy import save_file
 
 from helpers import ROOT, assert_one_line_error
-from weightops.guard import sniff
+from weightops.review.guard import sniff
 
 
 def test_guard_catches_safetensors_added_straight_to_git(project):

@@ -4,7 +4,7 @@ import pytest
 
 from helpers import assert_one_line_error
 from weightops.errors import UsageError
-from weightops.policy import Policy, parse_duration, parse_policy
+from weightops.registry.policy import Policy, parse_duration, parse_policy
 
 T0 = 1_700_000_000
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 from weightops.errors import RefusedError, UsageError
-from weightops.registry import Event
-from weightops.tagsign import Verification, parse_verify_output
-from weightops.tags import Kind
-from weightops.trust import judge, parse_policy, select
+from weightops.registry.state import Event
+from weightops.trust.signing import Verification, parse_verify_output
+from weightops.registry.tags import Kind
+from weightops.trust.policy import judge, parse_policy, select
 
 FPR = "SHA256:Cxp8m0Yg0lGXh/Fw5qpjw9QMKmFDv2+n4rtSHMJmKcw"
 DOC = {"trust": {"groups": {"rm": ["alice@example.com"], "team": ["alice@example.com", "bob@example.com"]},

@@ -177,7 +177,7 @@ def test_without_require_signed_everything_behaves_as_before(signed, keys):
     assert proc.stderr == ""
     # the library does not even import the trust code for a plain resolve
     code = ("import sys, weightops; r = weightops.resolve('production', repo=sys.argv[1]); "
-            "print(r.version, 'weightops.trust' in sys.modules, 'weightops.tagsign' in sys.modules)")
+            "print(r.version, 'weightops.trust.policy' in sys.modules, 'weightops.trust.signing' in sys.modules)")
     check = subprocess.run([__import__("sys").executable, "-c", code, str(p.root)], capture_output=True, text=True)
     assert check.stdout.split() == ["v1.1.0", "False", "False"], check.stderr
 

@@ -1,0 +1,39 @@
+"""The command line: parse arguments, call one library function, render. No behaviour lives here.
+
+Every library error becomes one red line on stderr and its exit code (see errors.py); anything
+unexpected asks for `--traceback`. Commands live in one module per capability.
+"""
+
+from __future__ import annotations
+
+import sys
+
+import typer
+
+from weightops.cli import deploy, model, project, registry, review  # noqa: F401,E402 - registers the commands
+from weightops.cli.base import app
+
+
+def main() -> None:
+    """Run the CLI; usage errors too become one line (Typer would draw a multi-line panel)."""
+    try:
+        code = app(standalone_mode=False)
+    except Exception as exc:  # noqa: BLE001
+        # Click's usage errors, recognised by shape: the CLI uses Typer's public API only.
+        if hasattr(exc, "format_message") and isinstance(getattr(exc, "exit_code", None), int):
+            if type(exc).__name__ == "NoArgsIsHelpError":
+                sys.exit(0)  # the help text is already printed
+            message = " ".join(exc.format_message().split())
+            ctx = getattr(exc, "ctx", None)
+            where = f" (see `weightops {ctx.command_path.split(' ', 1)[1]} --help`)" if ctx and " " in ctx.command_path else " (see `weightops --help`)"
+            typer.secho(f"error: {message}{where}", fg=typer.colors.RED, err=True)
+            sys.exit(exc.exit_code)
+        if type(exc).__name__ == "Abort":
+            typer.secho("error: aborted", fg=typer.colors.RED, err=True)
+            sys.exit(1)
+        raise
+    sys.exit(code if isinstance(code, int) else 0)
+
+
+if __name__ == "__main__":
+    main()

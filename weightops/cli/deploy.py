@@ -1,0 +1,258 @@
+"""Commands on the deploy path: pull, lock, verify, sync, deployments, shadow."""
+
+from __future__ import annotations
+
+import logging
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from weightops.cli.base import (
+    JSON,
+    MODEL,
+    REPO,
+    REPO_URL,
+    app,
+    command,
+    handled,
+    print_fields,
+    print_json,
+)
+from weightops.errors import UsageError, WeightopsError
+
+
+def _progress_bar(enabled: bool):
+    """Bytes and rate on stderr, redrawn in place; only on a terminal."""
+    if not enabled or not sys.stderr.isatty():
+        return None, lambda: None
+    import time as _time
+
+    start = _time.monotonic()
+    last = [0.0]
+
+    def mib(n: float) -> str:
+        return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+
+    def update(done: int, total: int | None) -> None:
+        now = _time.monotonic()
+        if now - last[0] < 0.1 and (total is None or done < total):
+            return
+        last[0] = now
+        rate = done / max(now - start, 1e-6)
+        of = f" / {mib(total)} ({100 * done / total:.0f}%)" if total else ""
+        sys.stderr.write(f"\r{mib(done)}{of}  {mib(rate)}/s   ")
+        sys.stderr.flush()
+
+    def close() -> None:
+        if last[0]:
+            sys.stderr.write("\n")
+            sys.stderr.flush()
+    return update, close
+
+
+@command("pull")
+def pull_cmd(
+    ref: Optional[str] = typer.Argument(None, help="A stage, version, tag or 'latest' (default: latest, or what --lock names)."),
+    model: Optional[str] = MODEL,
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Destination path (default: ./<file name>)."),
+    repo: Optional[str] = REPO_URL,
+    remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name (default: the one configured at that commit)."),
+    expect_sha256: Optional[str] = typer.Option(None, "--expect-sha256", help="Halt unless the registry and the bytes have this SHA-256."),
+    lock_file: Optional[Path] = typer.Option(None, "--lock", help="Pull exactly what this lock file pins; halt if the registry disagrees."),
+    jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Parallel ranged GETs for S3 (default 1, or WEIGHTOPS_JOBS)."),
+    fsync: bool = typer.Option(False, "--fsync", help="Flush the bytes to disk before the rename (durable across power loss; slower)."),
+    match: List[str] = typer.Option([], "--match", help="KEY=VALUE label of the hardware variant to pull (repeatable); REF must be a stage."),
+    match_file: Optional[Path] = typer.Option(None, "--match-file", help="YAML mapping of this device's labels, like --match."),
+    as_json: bool = JSON,
+) -> None:
+    """Download REF's weights, verifying size, md5 and sha256 while they stream; atomic."""
+    from weightops.deploy.pull import pull_detailed
+
+    if match or match_file:  # serving (issue 7): pull exactly the variant's version and bytes
+        from weightops.deploy.variants import match_pairs, resolve_match
+
+        if lock_file or ref is None:
+            raise UsageError("--match picks among the models holding a stage: name the stage "
+                             "(weightops pull production --match sensor=v2), without --lock")
+        v = resolve_match(ref, match_pairs(match, match_file), repo=repo or ".", model=model, remote=remote)
+        ref, model, expect_sha256 = v.version, v.model, expect_sha256 or v.sha256
+    update, close = _progress_bar(not as_json)
+    try:
+        done = pull_detailed(ref if ref is not None or lock_file else "latest", out, model=model, repo=repo,
+                             remote=remote, expect_sha256=expect_sha256, lock=lock_file, jobs=jobs, progress=update,
+                             fsync=fsync)
+    finally:
+        close()
+    if as_json:
+        print_json(done.to_dict())
+        return
+    r = done.resolved
+    how = "already present, nothing transferred" if done.transferred == 0 else f"{done.transferred} bytes in {done.seconds:.1f}s"
+    typer.echo(f"{done.path}: {r.model} {r.version} sha256 {r.sha256} verified ({how})")
+
+
+@command("lock")
+def lock_cmd(
+    ref: str = typer.Argument("latest", help="A stage, version, tag or 'latest'."),
+    out: Path = typer.Option(..., "--out", "-o", help="Lock file to write, e.g. deploy/model.lock.yaml."),
+    model: Optional[str] = MODEL,
+    repo: Optional[str] = REPO_URL,
+    remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name."),
+    as_json: bool = JSON,
+) -> None:
+    """Pin REF to its commit, hashes and URL in a deploy lock file."""
+    from weightops.deploy.pull import lock
+
+    doc = lock(ref, out, model=model, repo=repo or ".", remote=remote)
+    if as_json:
+        print_json(doc)
+    else:
+        typer.echo(f"wrote {out}: {doc['model']} {doc['version']} sha256 {doc['sha256']}")
+
+
+@command("verify")
+def verify_cmd(
+    file: Path = typer.Argument(..., help="A lock file or a model card."),
+    path: Optional[Path] = typer.Argument(None, help="The weights on disk (default: what FILE names)."),
+    as_json: bool = JSON,
+) -> None:
+    """Check weights on disk against a lock or a card; exit 4 when they differ."""
+    from weightops.deploy.pull import verify
+
+    v = verify(file, path)
+    if as_json:
+        print_json(v.to_dict())
+    else:
+        typer.echo(f"{v.path}: sha256 {v.sha256} matches the {v.against}")
+
+
+
+# ---------------------------------------------------------------- serving: sync, shadow, variants
+shadow_app = typer.Typer(help="Shadow deployments: report on a shadow log, replay recorded inputs.",
+                         no_args_is_help=True)
+app.add_typer(shadow_app, name="shadow")
+
+
+def _fmt(value: object, digits: int = 4) -> str:
+    return "-" if value is None else (f"{value:.{digits}g}" if isinstance(value, float) else str(value))
+
+
+@shadow_app.command("report")
+@handled
+def shadow_report_cmd(
+    log: Path = typer.Argument(..., help="The JSONL log a ShadowRunner or `shadow replay` wrote."),
+    check: bool = typer.Option(False, "--check", help="Exit 5 when the verdict is fail (for CI)."),
+    repo: Path = REPO,
+    as_json: bool = JSON,
+) -> None:
+    """Calls, drops, agreement, differences, latency of each side, errors, and the verdict."""
+    from weightops.deploy.shadow_report import report_log
+    from weightops.project import Project
+
+    section = {}
+    try:
+        section = Project(repo).config.section("shadow")
+    except WeightopsError:
+        pass  # outside a project: the default thresholds
+    rep = report_log(log, section)
+    if as_json:
+        print_json(rep)
+        if check and rep["verdict"] != "pass":
+            raise typer.Exit(5)
+        return
+    typer.echo(f"shadow log {rep['log']}: {rep['model'] or '?'} candidate {rep['candidate_version'] or '?'} "
+               f"vs primary {rep['primary_version'] or '?'}")
+    typer.echo(f"calls {rep['calls']}  dropped {rep['dropped']} ({rep['drop_rate']:.2%})  "
+               f"errors {rep['errors']} ({rep['error_rate']:.2%})  agreement {_fmt(rep['agreement'])}")
+    d = rep["diff"] or {}
+    typer.echo(f"max abs difference  p50 {_fmt(d.get('p50'))}  p95 {_fmt(d.get('p95'))}  "
+               f"p99 {_fmt(d.get('p99'))}  max {_fmt(d.get('max'))}")
+    for side in ("primary", "candidate"):
+        q = rep["latency_ms"][side] or {}
+        typer.echo(f"latency {side:<9} p50 {_fmt(q.get('p50'))} ms  p95 {_fmt(q.get('p95'))} ms  p99 {_fmt(q.get('p99'))} ms")
+    for sample in rep["error_samples"]:
+        typer.echo(f"error: {sample}")
+    typer.echo(f"verdict: {rep['verdict']}" + (f" ({'; '.join(rep['reasons'])})" if rep["reasons"] else ""))
+    typer.echo(f"digest: {rep['digest']}")
+    if check and rep["verdict"] != "pass":
+        raise typer.Exit(5)
+
+
+@shadow_app.command("replay")
+@handled
+def shadow_replay_cmd(
+    candidate: str = typer.Option(..., "--candidate", help="Candidate version, tag or stage."),
+    baseline: str = typer.Option(..., "--baseline", help="Baseline version, tag or stage (e.g. production)."),
+    inputs: Path = typer.Option(..., "--inputs", help="JSONL file, one recorded model input per line."),
+    predict: str = typer.Option(..., "--predict", help="module:function loader: function(weights_path) -> predict(input)."),
+    out: Path = typer.Option(Path("shadow.jsonl"), "--out", "-o", help="Shadow log to append to."),
+    model: Optional[str] = MODEL,
+    repo: Optional[str] = REPO_URL,
+) -> None:
+    """Run both versions (pulled and verified) over recorded inputs and write a shadow log."""
+    from weightops.deploy.replay import replay
+
+    done = replay(candidate=candidate, baseline=baseline, inputs=inputs, predict=predict, log=out,
+                  model=model, repo=repo or ".")
+    typer.echo(f"replayed {done.calls} inputs: {done.model} {done.candidate} vs {done.baseline}; log {done.log}")
+
+
+@command("sync")
+def sync_cmd(
+    stage: str = typer.Argument(..., help="Stage to follow, e.g. production."),
+    repo: str = typer.Option(..., "--repo", help="URL or path of the registry's git repository."),
+    out: Path = typer.Option(..., "--out", "-o", help="Weights file to keep equal to the stage's version."),
+    model: Optional[str] = MODEL,
+    match: List[str] = typer.Option([], "--match", help="KEY=VALUE label of this host's variant (repeatable)."),
+    match_file: Optional[Path] = typer.Option(None, "--match-file", help="YAML mapping of this device's labels."),
+    interval: float = typer.Option(30.0, "--interval", help="Seconds between polls (one `git ls-remote` each)."),
+    on_change: Optional[str] = typer.Option(None, "--on-change", help="Command run after a swap (split like a shell, run without one)."),
+    deploy_log: Optional[Path] = typer.Option(None, "--log", help="Deploy log (default: OUT.deployments.jsonl)."),
+    once: bool = typer.Option(False, "--once", help="Poll once and exit (non-zero if the sync failed)."),
+) -> None:
+    """Keep OUT equal to STAGE's current version: poll, pull, verify, swap atomically, log."""
+    from weightops.deploy.sync import Syncer
+    from weightops.deploy.variants import match_pairs
+
+    if once:
+        logging.getLogger("weightops.deploy.sync").addHandler(logging.NullHandler())  # the error line says it
+    else:  # a long-running service: every swap and failure on stderr, with its time
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
+    syncer = Syncer(stage, repo=repo, out=out, model=model, match=match_pairs(match, match_file),
+                    deploy_log=deploy_log, on_change=on_change)
+    result = syncer.run(interval=interval, once=once)
+    if once:
+        typer.echo(f"{stage}: {syncer.version or 'nothing'} live at {syncer.out}"
+                   + (f" ({result.outcome})" if result.outcome else " (unchanged)"))
+
+
+@command("deployments")
+def deployments_cmd(
+    log: Path = typer.Argument(..., help="A host's deploy log (written by `weightops sync`)."),
+    at: Optional[str] = typer.Option(None, "--at", help="Which weights were live at this time (ISO 8601 or @unix)."),
+    as_json: bool = JSON,
+) -> None:
+    """Every change on this host, or with --at the weights that were live at that moment."""
+    from weightops.deploy import deployments
+
+    if at is not None:
+        row = deployments.live(log, at)
+        if as_json:
+            print_json(row)
+        else:
+            print_fields({k: row[k] for k in ("model", "version", "sha256", "stage", "host", "path",
+                                               "live_since", "live_until", "replaced_by", "previous")})
+        return
+    rows = [d.to_dict() for d in deployments.read(log)]
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        typer.echo(f"{r['time']}  {r['host']}  {r['stage']:<11} {r['outcome']:<10} {r['version'] or '-':<10} "
+                   f"{(r['sha256'] or '')[:12]:<12}  was {r['previous'] or '-'}"
+                   + (f"  ({r['error']})" if r["error"] else ""))
+
+
+

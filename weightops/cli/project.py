@@ -1,0 +1,55 @@
+"""Commands that start a project: init, card, demo."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from weightops.cli.base import MODEL, command
+
+
+@command("init")
+def init_cmd(
+    directory: Path = typer.Argument(Path("."), help="Project folder (created if missing; an existing git repo is adopted)."),
+    model: str = typer.Option("model", "--model", "-m", help="Name of the model the project declares."),
+    remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote URL (default: a local folder beside the project)."),
+    force: bool = typer.Option(False, "--force", help="Overwrite files weightops would write."),
+) -> None:
+    """Create a git + DVC project that trains a tiny model and writes its card."""
+    from weightops.scaffold.init import init_project
+
+    done = init_project(directory, model=model, remote=remote, force=force)
+    typer.echo(f"initialized {done.root} with model '{done.model}'")
+    typer.echo(f"DVC remote 'storage' -> {done.remote_url}")
+    typer.echo("next: cd into it, `dvc repro`, commit, then `weightops release v1.0.0 --push`")
+
+
+@command("card")
+def card_cmd(
+    weights: Path = typer.Argument(..., help="Weights file or directory."),
+    out: Path = typer.Option(..., "--out", "-o", help="Where to write the card YAML."),
+    model: Optional[str] = MODEL,
+    metrics: Optional[Path] = typer.Option(None, "--metrics", help="JSON or YAML file of metrics to record."),
+    label: List[str] = typer.Option([], "--label", help="KEY=VALUE label, repeatable (e.g. sensor=v2)."),
+    signature: Optional[Path] = typer.Option(None, "--signature", help="YAML/JSON signature in MLflow's format."),
+) -> None:
+    """Write the model card: sha256, md5, lineage, environment, metrics, labels."""
+    from weightops.api import make_card
+
+    card = make_card(weights, out, model=model, metrics=metrics, labels=label, signature=signature)
+    art = card["artifact"]
+    typer.echo(f"wrote {out}: {art['path']} sha256 {art['sha256']} ({art['size']} bytes)")
+
+@command("demo")
+def demo_cmd(
+    directory: Optional[Path] = typer.Option(None, "--dir", help="Folder for the demo (default: a new temp folder)."),
+) -> None:
+    """Scaffold a project, train and release two versions, push, and resolve them."""
+    from weightops.scaffold.demo import run_demo
+
+    for line in run_demo(directory, echo=typer.echo):
+        typer.echo(line)
+
+

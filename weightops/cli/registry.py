@@ -1,0 +1,207 @@
+"""Commands that write and read the registry: release, resolve, list, promote, demote, rollback, history."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from weightops.cli.base import (
+    JSON,
+    MODEL,
+    REPO,
+    SIGN,
+    command,
+    print_fields,
+    print_json,
+    read_clock,
+    sign_choice,
+    trust_fields,
+    trust_note,
+    verified_rows,
+)
+
+
+@command("release")
+def release_cmd(
+    version: str = typer.Argument(..., help="SemVer version, e.g. v1.2.0."),
+    model: Optional[str] = MODEL,
+    push: bool = typer.Option(False, "--push", help="Run `dvc push` first, then push the tag to the git remote."),
+    message: Optional[str] = typer.Option(None, "--message", help="Title of the tag message."),
+    sign: Optional[bool] = SIGN,
+    repo: Path = REPO,
+) -> None:
+    """Release HEAD as VERSION: checks tree, card, pointer and remote, then writes an annotated tag."""
+    from weightops.registry.release import release
+
+    done = release(version, model=model, repo=repo, push=push, message=message, now=read_clock(),
+                   sign=sign_choice(repo, sign))
+    typer.echo(f"released {done.model} {done.version} as tag {done.tag} at {done.commit[:12]} "
+               f"(sha256 {done.sha256[:16]}...){' and pushed' if done.pushed else ''}")
+
+
+@command("resolve")
+def resolve_cmd(
+    ref: str = typer.Argument("latest", help="A stage, version (v1.2.0), tag, or 'latest'."),
+    model: Optional[str] = MODEL,
+    at: Optional[str] = typer.Option(None, "--at", help="Answer as of this time (ISO 8601), from the tag history."),
+    remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name (default: the one configured at that commit)."),
+    require_signed: Optional[bool] = typer.Option(None, "--require-signed/--no-require-signed", help="Obey only signed tags the trusted policy allows; skip the rest (default: trust.require_signed)."),
+    trust_policy: Optional[str] = typer.Option(None, "--trust-policy", help="Commit holding the trusted policy (default: the trusted remote's default branch)."),
+    match: List[str] = typer.Option([], "--match", help="KEY=VALUE card label the variant must have (repeatable); REF must be a stage."),
+    match_file: Optional[Path] = typer.Option(None, "--match-file", help="YAML mapping of label: value pairs (a device's file), like --match."),
+    repo: str = typer.Option(".", "--repo", help="Git repository: a path, or a URL (file://, ssh://, https://) read without a clone."),
+    as_json: bool = JSON,
+) -> None:
+    """Map REF to version, commit, DVC pointer, remote URL and sha256."""
+    from weightops.registry.resolve import resolve
+    from weightops.storage.remote_repo import is_url
+
+    project = None
+    if is_url(repo):  # deploy path (issue 4): a remote repository, resolved without a clone
+        from weightops.storage.remote_repo import open_remote
+        project = open_remote(repo)
+    if match or match_file:  # serving (issue 7): the hardware variant among the stage's models
+        from weightops.deploy.variants import match_pairs, resolve_match
+
+        r = resolve_match(ref, match_pairs(match, match_file), repo=repo, model=model, at=at, remote=remote,
+                          require_signed=require_signed, trust_policy=trust_policy, project=project)
+    else:
+        r = resolve(ref, model=model, repo=repo, at=at, remote=remote, require_signed=require_signed,
+                    trust_policy=trust_policy, project=project)
+    out = r.to_dict()
+    if r.trust is not None:
+        out.update(trust_fields(r.trust))
+    if as_json:
+        print_json(out)
+    else:
+        if "skipped" in out:
+            out["skipped"] = ", ".join(s["tag"] for s in out["skipped"]) or "none"
+        print_fields(out)
+
+
+@command("list")
+def list_cmd(
+    model: Optional[str] = MODEL,
+    repo: Path = REPO,
+    as_json: bool = JSON,
+) -> None:
+    """Every model and version, newest first, with the stages each holds."""
+    from weightops.api import list_versions
+
+    rows = list_versions(repo=repo, model=model)
+    if as_json:
+        print_json(rows)
+        return
+    if not rows:
+        typer.echo("no versions yet; release one with `weightops release v1.0.0`")
+        return
+    for r in rows:
+        stages = f"  [{', '.join(r['stages'])}]" if r["stages"] else ""
+        typer.echo(f"{r['model']:<16} {r['version']:<14} {r['commit'][:12]}  {r['created']}  {r['tag']}{stages}")
+
+# ---------------------------------------------------------------- stages (registry issue)
+MESSAGE = typer.Option(None, "--message", help="Why: recorded in the tag message.")
+PUSH_TAG = typer.Option(False, "--push", help="Push the new tag; fails (and removes it) if someone else assigned first.")
+# Promotion-gate switches (signatures and validation issue): both are recorded in the tag message.
+ALLOW_BREAKING = typer.Option(False, "--allow-breaking", help="Promote even when the signature breaks the stage's current one.")
+SKIP_CHECKS = typer.Option(False, "--skip-checks", help="Skip the weight checks the stage's gate requires (loud; recorded in the tag).")
+
+
+def _warn_skip(skip: bool) -> None:
+    if skip:
+        typer.secho("WARNING: --skip-checks: the weight checks are NOT run; the tag message records it",
+                    fg=typer.colors.YELLOW, err=True)
+
+
+def _say_assigned(a) -> None:
+    prev = f" (was {a.previous})" if a.previous and a.previous != a.version else ""
+    verb = {"unassign": "unassigned", "rollback": "rolled back"}.get(a.action, "assigned")
+    typer.echo(f"{verb} {a.model} {a.version} {'from' if a.action == 'unassign' else 'to'} {a.stage}{prev}: "
+               f"tag {a.tag}{' (pushed)' if a.pushed else ''}")
+
+
+@command("promote")
+def promote_cmd(
+    version: str = typer.Argument(..., help="Version to assign, e.g. v1.2.0."),
+    stage: str = typer.Argument(..., help="Stage name from the project's config, e.g. production."),
+    model: Optional[str] = MODEL,
+    message: Optional[str] = MESSAGE,
+    push: bool = PUSH_TAG,
+    sign: Optional[bool] = SIGN,
+    require_shadow: Optional[Path] = typer.Option(None, "--require-shadow", help="Shadow log that must compare VERSION against the stage's current version and pass the thresholds."),
+    repo: Path = REPO,
+    allow_breaking: bool = ALLOW_BREAKING,
+    skip_checks: bool = SKIP_CHECKS,
+) -> None:
+    """Assign VERSION to STAGE (a GTO tag NAME#STAGE#N) after checking its card and the gates."""
+    from weightops.registry.stages import promote
+
+    _warn_skip(skip_checks)
+    _say_assigned(promote(version, stage, model=model, repo=repo, message=message, push=push, now=read_clock(),
+                          sign=sign_choice(repo, sign), allow_breaking=allow_breaking, skip_checks=skip_checks,
+                          require_shadow=str(require_shadow) if require_shadow else None))
+
+
+@command("demote")
+def demote_cmd(
+    stage: str = typer.Argument(..., help="Stage to unassign."),
+    model: Optional[str] = MODEL,
+    message: Optional[str] = MESSAGE,
+    push: bool = PUSH_TAG,
+    sign: Optional[bool] = SIGN,
+    repo: Path = REPO,
+) -> None:
+    """Unassign STAGE (a GTO tag NAME#STAGE!#N)."""
+    from weightops.registry.stages import demote
+
+    _say_assigned(demote(stage, model=model, repo=repo, message=message, push=push, now=read_clock(),
+                         sign=sign_choice(repo, sign)))
+
+
+@command("rollback")
+def rollback_cmd(
+    stage: str = typer.Argument(..., help="Stage to roll back, e.g. production."),
+    model: Optional[str] = MODEL,
+    to: Optional[str] = typer.Option(None, "--to", help="Version to go back to (default: the one before the current)."),
+    message: Optional[str] = MESSAGE,
+    push: bool = PUSH_TAG,
+    sign: Optional[bool] = SIGN,
+    repo: Path = REPO,
+    allow_breaking: bool = ALLOW_BREAKING,
+    skip_checks: bool = SKIP_CHECKS,
+) -> None:
+    """Assign the version that held STAGE before the current one, as a new assignment."""
+    from weightops.registry.stages import rollback
+
+    _warn_skip(skip_checks)
+    _say_assigned(rollback(stage, model=model, to=to, repo=repo, message=message, push=push, now=read_clock(),
+                           sign=sign_choice(repo, sign), allow_breaking=allow_breaking, skip_checks=skip_checks))
+
+
+@command("history")
+def history_cmd(
+    stage: Optional[str] = typer.Argument(None, help="Only this stage's events."),
+    model: Optional[str] = MODEL,
+    verify: bool = typer.Option(False, "--verify", help="Verify each tag's signature: adds signer, verified, allowed."),
+    trust_policy: Optional[str] = typer.Option(None, "--trust-policy", help="Commit holding the trusted policy (with --verify)."),
+    repo: Path = REPO,
+    as_json: bool = JSON,
+) -> None:
+    """Every registration, assignment, unassignment and rollback, oldest first."""
+    from weightops.registry.stages import history
+
+    rows = history(model=model, stage=stage, repo=repo)
+    if verify:
+        rows = verified_rows(repo, model, rows, trust_policy)
+    if as_json:
+        print_json(rows)
+        return
+    for r in rows:
+        where = f" {r['stage']}" if r["stage"] else ""
+        sha = (r["sha256"] or "")[:12]
+        typer.echo(f"{r['time']}  {r['action']:<14}{where:<12} {r['version'] or '-':<10} {r['commit'][:10]}  "
+                   f"{sha:<12}  {r['tagger']}  {r['tag']}{trust_note(r) if verify else ''}")
+
+

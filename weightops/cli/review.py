@@ -1,0 +1,142 @@
+"""Commands for review and CI: diff, release-notes, ci check-tag, guard, audit, report."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+from weightops.cli.base import (
+    JSON,
+    MODEL,
+    OUTPUT,
+    REPO,
+    app,
+    command,
+    handled,
+    print_json,
+    read_clock,
+    write_out,
+)
+from weightops.errors import RefusedError, UsageError
+
+# ---------------------------------------------------------------- review and CI: diff, guard, audit
+
+
+@command("diff")
+def diff_cmd(
+    base: Optional[str] = typer.Argument(None, help="Base revision (default: merge base with the default branch)."),
+    head: Optional[str] = typer.Argument(None, help="Head revision (default: the work tree)."),
+    fmt: str = typer.Option("text", "--format", "-f", help="text, markdown (a PR comment) or json."),
+    model: Optional[str] = MODEL,
+    output: Optional[Path] = OUTPUT,
+    repo: Path = REPO,
+) -> None:
+    """Every model whose weights or card changed between two revisions: digests, size, metrics, params, env."""
+    from weightops.review.diff import FORMATS, diff, render
+
+    if fmt not in FORMATS:
+        raise UsageError(f"--format must be one of {', '.join(FORMATS)}, not '{fmt}'")
+    write_out(render(diff(base, head, repo=repo, model=model), fmt), output)
+
+
+@command("release-notes")
+def release_notes_cmd(
+    tag: str = typer.Argument(..., help="Version tag, e.g. v1.2.0 or clf@v1.2.0."),
+    model: Optional[str] = MODEL,
+    output: Optional[Path] = OUTPUT,
+    repo: Path = REPO,
+) -> None:
+    """Markdown release notes: version, sha256, lineage, metrics vs the previous version, environment."""
+    from weightops.review.notes import release_notes
+
+    write_out(release_notes(tag, model=model, repo=repo).markdown, output)
+
+
+ci_app = typer.Typer(help="Commands CI pipelines run.", no_args_is_help=True, add_completion=False,
+                     pretty_exceptions_enable=False)
+app.add_typer(ci_app, name="ci")
+
+
+@ci_app.command("check-tag")
+@handled
+def ci_check_tag_cmd(
+    tag: str = typer.Argument(..., help="The pushed tag (e.g. $GITHUB_REF_NAME, $CI_COMMIT_TAG)."),
+    remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name (default: the one configured at that commit)."),
+    repo: Path = REPO,
+    as_json: bool = JSON,
+) -> None:
+    """Say what TAG is; fail (exit 4/5) unless its card is valid, matches the pointer, and the object is in the remote."""
+    from weightops.review.ci import check_tag
+
+    checked = check_tag(tag, repo=repo, remote=remote)
+    if as_json:
+        print_json(checked.to_dict())
+        return
+    typer.echo(checked.summary)
+    for line in checked.checked:
+        typer.echo(f"  ok: {line}")
+    if checked.sha256:
+        typer.echo(f"  sha256: {checked.sha256}")
+
+
+@command("guard")
+def guard_cmd(
+    paths: Optional[List[str]] = typer.Argument(None, help="Files to check (default: the files staged for commit)."),
+    max_size: Optional[str] = typer.Option(None, "--max-size", help="Largest file git may take, e.g. 5MB (default: guard.max_size in weightops.yaml, else 5MB)."),
+    repo: Path = REPO,
+) -> None:
+    """Refuse weight files (by extension or content) and large files about to be committed to git."""
+    from weightops.review.guard import guard
+
+    report = guard(paths or None, repo=repo, max_size=max_size)
+    for f in report.findings:
+        typer.echo(f.message(report.max_size))
+    if not report.ok:
+        raise RefusedError(f"{len(report.findings)} of {report.checked} staged file(s) belong in DVC, not git; "
+                           "run the commands above")
+
+
+@command("audit")
+def audit_cmd(
+    remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name (default: the one configured at each commit)."),
+    no_hash: bool = typer.Option(False, "--no-hash", help="Skip re-hashing objects found in the DVC cache or a local remote."),
+    offline: bool = typer.Option(False, "--offline", help="Do not compare tags with the git remote's."),
+    repo: Path = REPO,
+    as_json: bool = JSON,
+) -> None:
+    """Check the whole registry: moved tags, cards vs pointers, objects in the remote, lightweight tags."""
+    from weightops.review.audit import audit
+
+    report = audit(repo, remote=remote, rehash=not no_hash, offline=offline)
+    if as_json:
+        print_json(report.to_dict())
+    else:
+        for f in report.findings:
+            typer.echo(f"{f.kind:<16} {f.message}")
+        typer.echo(report.summary)
+    if not report.ok:
+        raise typer.Exit(4)
+
+
+
+# ---------------------------------------------------------------- report
+@command("report")
+def report_cmd(
+    out: Path = typer.Option(Path("registry.html"), "--out", "-o", help="HTML file to write (one self-contained page)."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Only this model (default: every model)."),
+    no_audit: bool = typer.Option(False, "--no-audit", help="Do not run the audit (it checks every version's remote object)."),
+    repo: Path = REPO,
+) -> None:
+    """Write the registry as one HTML page: versions, stage timelines, metrics, audit result."""
+    from weightops.review.report import write_report
+
+    data = write_report(out, repo, model=model, now=read_clock(), audit=not no_audit)
+    versions = sum(len(m.versions) for m in data.models)
+    audit = (f"audit: {len(data.findings)} finding(s)" if data.findings else "audit: clean") if data.audit_ran \
+        else "audit: skipped" if no_audit else "audit: not available"
+    what = f"{len(data.models)} model(s), {versions} version(s)" if data.models else "no versions yet"
+    typer.echo(f"wrote {out}: {what}; {audit}")
+
+

@@ -1,0 +1,389 @@
+"""The only module that talks to git. Plain `git` subprocesses, argument lists, never a shell.
+
+Reads are batched: one `git for-each-ref` for every tag, one `git cat-file --batch` for the
+files needed at a commit. Names reach git only after the tag grammar validated them, and
+every ref argument is preceded by `--` or checked not to start with '-'.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import subprocess
+from pathlib import Path
+from typing import NamedTuple
+
+from weightops.errors import NotFoundError, RefusedError, UsageError, WeightopsError
+
+_REF_FIELDS = [
+    "%(refname:strip=2)", "%(objecttype)", "%(objectname)", "%(*objectname)", "%(*objecttype)",
+    "%(taggerdate:unix)", "%(creatordate:unix)", "%(taggername)", "%(taggeremail)",
+    "%(contents)",
+]
+
+
+class GitError(WeightopsError):
+    """git failed; the message carries git's own first line."""
+
+
+class TagRef(NamedTuple):
+    """One tag as git stores it. `commit` is the peeled commit; `time` is the tagger date
+    (committer date for a lightweight tag), in Unix seconds. An immutable NamedTuple rather
+    than a frozen dataclass: a registry read builds tens of thousands of these."""
+
+    name: str
+    commit: str
+    time: int
+    annotated: bool
+    tagger: str = ""
+    message: str = ""
+    object: str = ""
+
+
+def run(args: list[str], cwd: str | os.PathLike | None = None, *, input: str | bytes | None = None,
+        env: dict | None = None, check: bool = True, text: bool = True,
+        timeout: float | None = None) -> subprocess.CompletedProcess:
+    full_env = None
+    if env:
+        full_env = dict(os.environ)
+        full_env.update(env)
+    try:
+        proc = subprocess.run(
+            ["git", *args], cwd=cwd, input=input, capture_output=True, text=text,
+            env=full_env, timeout=timeout,
+        )
+    except FileNotFoundError:
+        raise WeightopsError("git is not installed or not on PATH; install git and retry") from None
+    if check and proc.returncode != 0:
+        err = proc.stderr if text else proc.stderr.decode(errors="replace")
+        first = next((line for line in err.splitlines() if line.strip()), "").strip()
+        raise GitError(f"git {args[0]} failed: {first or 'exit ' + str(proc.returncode)}",
+                       returncode=proc.returncode, stderr=err)
+    return proc
+
+
+def _safe(ref: str) -> str:
+    if not ref or ref.startswith("-") or any(c in ref for c in "\0\n\r"):
+        raise UsageError(f"'{ref!r}' is not a valid git revision")
+    return ref
+
+
+def locate_repo(path: str | os.PathLike) -> tuple[Path, bool, Path | None]:
+    """(git dir, bare?, work tree top or None) in one git process."""
+    proc = run(["rev-parse", "--is-bare-repository", "--absolute-git-dir", "--show-toplevel"], cwd=path, check=False)
+    lines = proc.stdout.splitlines()
+    if len(lines) < 2:
+        raise NotFoundError(f"{Path(path).resolve()} is not inside a git repository; "
+                            "run `weightops init` or pass --repo")
+    bare = lines[0].strip() == "true"
+    top = Path(lines[2].strip()) if not bare and len(lines) > 2 and lines[2].strip() else None
+    if not bare and top is None:  # inside .git of a work tree: treat the git dir as the repo
+        return Path(lines[1].strip()), True, None
+    return Path(lines[1].strip()), bare, top
+
+
+def toplevel(path: str | os.PathLike = ".") -> Path:
+    proc = run(["rev-parse", "--show-toplevel"], cwd=path, check=False)
+    if proc.returncode != 0:
+        raise NotFoundError(f"{Path(path).resolve()} is not inside a git repository; run `weightops init` or pass --repo")
+    return Path(proc.stdout.strip())
+
+
+def list_tags(repo: str | os.PathLike, patterns: list[str] | None = None, *,
+              messages: bool = True) -> list[TagRef]:
+    """Every tag (or those matching `patterns`, git's ref globs) with its peeled commit, time,
+    tagger and (unless `messages=False`, which saves git a third of its work) message, in one
+    git process."""
+    # Separators carry a per-call nonce: a tag message cannot forge a field or record boundary.
+    nonce = secrets.token_hex(8)
+    fs, rs = f"\x1f{nonce}\x1f", f"\x1e{nonce}\x1e"
+    fields = _REF_FIELDS if messages else _REF_FIELDS[:-1] + [""]
+    out = run(["for-each-ref", f"--format={fs.join(fields)}{rs}", *(patterns or ["refs/tags"])], cwd=repo).stdout
+    refs = []
+    for record in out.split(rs):
+        record = record.lstrip("\n")
+        if not record:
+            continue
+        parts = record.split(fs)
+        if len(parts) != 10:
+            continue
+        name, otype, obj, peeled, ptype, tdate, cdate, tname, temail, contents = parts
+        if otype == "tag":
+            commit = peeled or obj
+            if ptype == "tag":  # a tag of a tag: peel to the commit (rare, so one call each)
+                commit = run(["rev-parse", f"{obj}^{{commit}}"], cwd=repo, check=False).stdout.strip() or peeled
+            time = int(tdate or cdate or 0)
+            refs.append(TagRef(name, commit, time, True, f"{tname} {temail}".strip(),
+                               contents, obj))
+        elif otype == "commit":
+            refs.append(TagRef(name, obj, int(cdate or 0), False, "", "", obj))
+    return refs
+
+
+def read_blobs(repo: str | os.PathLike, specs: list[str]) -> dict[str, bytes | None]:
+    """`git cat-file --batch` over `REV:PATH` specs; a missing object maps to None."""
+    if not specs:
+        return {}
+    for s in specs:
+        if "\n" in s:
+            raise UsageError(f"invalid object name {s!r}")
+    data = "".join(s + "\n" for s in specs).encode()
+    proc = run(["cat-file", "--batch"], cwd=repo, input=data, text=False)
+    out = proc.stdout
+    result: dict[str, bytes | None] = {}
+    pos = 0
+    for spec in specs:
+        nl = out.index(b"\n", pos)
+        header = out[pos:nl].decode()
+        pos = nl + 1
+        if header.endswith(" missing") or header.endswith(" ambiguous"):
+            result[spec] = None
+            continue
+        _, otype, size = header.rsplit(" ", 2)
+        size = int(size)
+        body = out[pos:pos + size]
+        pos += size + 1
+        result[spec] = body if otype == "blob" else None
+    return result
+
+
+def read_blob(repo: str | os.PathLike, rev: str, path: str) -> bytes | None:
+    return read_blobs(repo, [f"{rev}:{path}"])[f"{rev}:{path}"]
+
+
+def rev_parse(repo: str | os.PathLike, rev: str) -> str:
+    proc = run(["rev-parse", "--verify", "--quiet", f"{_safe(rev)}^{{commit}}"], cwd=repo, check=False)
+    if proc.returncode != 0:
+        raise NotFoundError(f"no commit '{rev}' in {repo}")
+    return proc.stdout.strip()
+
+
+def head(repo: str | os.PathLike) -> str | None:
+    proc = run(["rev-parse", "--verify", "--quiet", "HEAD"], cwd=repo, check=False)
+    return proc.stdout.strip() or None
+
+
+def current_branch(repo: str | os.PathLike) -> str | None:
+    proc = run(["symbolic-ref", "--short", "-q", "HEAD"], cwd=repo, check=False)
+    return proc.stdout.strip() or None
+
+
+def is_dirty(repo: str | os.PathLike, *, untracked: bool = False) -> bool:
+    args = ["status", "--porcelain"]
+    if not untracked:
+        args.append("--untracked-files=no")
+    return bool(run(args, cwd=repo).stdout.strip())
+
+
+def dirty_paths(repo: str | os.PathLike) -> list[str]:
+    out = run(["status", "--porcelain", "--untracked-files=no"], cwd=repo).stdout
+    return [line[3:] for line in out.splitlines() if line.strip()]
+
+
+def tag_exists(repo: str | os.PathLike, name: str) -> bool:
+    proc = run(["rev-parse", "--verify", "--quiet", f"refs/tags/{_safe(name)}"], cwd=repo, check=False)
+    return proc.returncode == 0
+
+
+def create_tag(repo: str | os.PathLike, name: str, commit: str, message: str, *,
+               time: int | None = None, sign: bool = False) -> None:
+    """Create an annotated tag; refuse to overwrite (git itself refuses without -f)."""
+    _safe(name)
+    env = {}
+    if time is not None:
+        env["GIT_COMMITTER_DATE"] = f"@{int(time)} +0000"
+    args = ["tag", "-a" if not sign else "-s", "-F", "-", "--", name, _safe(commit)]
+    proc = run(args, cwd=repo, input=message, env=env, check=False)
+    if proc.returncode != 0:
+        if "already exists" in proc.stderr:
+            raise RefusedError(f"tag '{name}' already exists; weightops never moves or overwrites tags")
+        first = next((l for l in proc.stderr.splitlines() if l.strip()), "")
+        raise GitError(f"git tag {name} failed: {first.strip()}")
+
+
+def delete_local_tag(repo: str | os.PathLike, name: str) -> None:
+    """Only for undoing a tag this process created and failed to push."""
+    run(["tag", "-d", "--", _safe(name)], cwd=repo, check=False)
+
+
+def push_tag(repo: str | os.PathLike, remote: str, name: str) -> subprocess.CompletedProcess:
+    return run(["push", "--porcelain", _safe(remote), f"refs/tags/{_safe(name)}:refs/tags/{name}"],
+               cwd=repo, check=False)
+
+
+def default_remote(repo: str | os.PathLike) -> str | None:
+    out = run(["remote"], cwd=repo, check=False).stdout.split()
+    if not out:
+        return None
+    return "origin" if "origin" in out else out[0]
+
+
+def ls_tree(repo: str | os.PathLike, rev: str) -> list[str]:
+    out = run(["ls-tree", "-r", "--name-only", "-z", _safe(rev)], cwd=repo).stdout
+    return [p for p in out.split("\0") if p]
+
+
+def config_get(repo: str | os.PathLike, key: str) -> str | None:
+    proc = run(["config", "--get", key], cwd=repo, check=False)
+    return proc.stdout.strip() or None
+
+
+def identity(repo: str | os.PathLike) -> str:
+    proc = run(["var", "GIT_COMMITTER_IDENT"], cwd=repo, check=False)
+    ident = proc.stdout.strip()
+    # "Name <email> 1700000000 +0000" -> "Name <email>"
+    return ident.rsplit(" ", 2)[0] if ident else ""
+
+
+# ---------------------------------------------------------------- deploy path (issue 4): remote repositories
+# A deploy host resolves from a URL without a clone: one `ls-remote`, then shallow, filtered
+# fetches into a cache repository configured as a partial clone (missing blobs load lazily).
+_NO_PROMPT = {"GIT_TERMINAL_PROMPT": "0"}  # fail instead of waiting for a password
+
+
+def _safe_url(url: str) -> str:
+    if not url or url.startswith("-") or any(c in url for c in "\0\n\r") or url.lower().startswith("ext::"):
+        raise UsageError(f"{url!r} is not a git repository URL")
+    return url
+
+
+def ls_remote(url: str) -> tuple[str | None, dict[str, str]]:
+    """(the remote HEAD's commit or None, {refname: object id}) for HEAD and every tag, in one call."""
+    proc = run(["ls-remote", "--symref", _safe_url(url), "HEAD", "refs/tags/*"], env=_NO_PROMPT, check=False)
+    if proc.returncode != 0:
+        first = next((l for l in proc.stderr.splitlines() if l.strip()), "").strip()
+        raise NotFoundError(f"cannot list {url}: {first or 'git ls-remote failed'}; check the URL and your git credentials")
+    refs: dict[str, str] = {}
+    for line in proc.stdout.splitlines():
+        if line.startswith("ref:") or "\t" not in line:
+            continue
+        oid, name = line.split("\t", 1)
+        refs[name] = oid
+    return refs.get("HEAD"), refs
+
+
+def init_partial_cache(path: str | os.PathLike, url: str) -> None:
+    """A bare repository whose `origin` is a promisor remote: objects not fetched yet are
+    fetched on first read, one by one, without history."""
+    run(["init", "-q", "--bare", str(path)])
+    for key, value in (("core.repositoryformatversion", "1"), ("extensions.partialClone", "origin"),
+                       ("remote.origin.url", _safe_url(url)), ("remote.origin.promisor", "true"),
+                       ("remote.origin.partialclonefilter", "blob:none"), ("gc.auto", "0")):
+        run(["config", key, value], cwd=path)
+
+
+def fetch_shallow(repo: str | os.PathLike, refspecs: list[str], filter_spec: str, *,
+                  prune: bool = False) -> None:
+    """`git fetch --depth=1 --filter=...` from origin: tips only, no history."""
+    args = ["fetch", "-q", "--no-tags", "--depth=1", f"--filter={filter_spec}", "--no-write-fetch-head"]
+    if prune:
+        args.append("--prune")
+    run(args + ["origin", *refspecs], cwd=repo, env=_NO_PROMPT)
+
+
+def fetch_object(repo: str | os.PathLike, oid: str, filter_spec: str = "blob:none") -> None:
+    """Fetch one object by id (a commit's root tree: every tree below it, no blobs)."""
+    run(["fetch", "-q", "--no-tags", f"--filter={filter_spec}", "--no-write-fetch-head", "origin", _safe(oid)],
+        cwd=repo, env=_NO_PROMPT)
+
+
+def local_refs(repo: str | os.PathLike, prefix: str = "refs/tags") -> dict[str, str]:
+    out = run(["for-each-ref", "--format=%(refname) %(objectname)", prefix], cwd=repo).stdout
+    return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
+
+
+def tree_of(repo: str | os.PathLike, commit: str) -> str:
+    return run(["rev-parse", f"{_safe(commit)}^{{tree}}"], cwd=repo).stdout.strip()
+
+
+def set_symbolic_head(repo: str | os.PathLike, branch: str) -> None:
+    run(["symbolic-ref", "HEAD", branch], cwd=repo)
+
+
+# ---------------------------------------------------------------- review and CI (issue 6)
+def merge_base(repo: str | os.PathLike, a: str, b: str) -> str | None:
+    proc = run(["merge-base", "--", _safe(a), _safe(b)], cwd=repo, check=False)
+    return proc.stdout.strip() or None
+
+
+def is_ancestor(repo: str | os.PathLike, commit: str, tip: str) -> bool:
+    """True when `commit` is reachable from `tip` (the commit is "on" that branch)."""
+    proc = run(["merge-base", "--is-ancestor", _safe(commit), _safe(tip)], cwd=repo, check=False)
+    return proc.returncode == 0
+
+
+def ref_commit(repo: str | os.PathLike, ref: str) -> str | None:
+    """The commit a full ref name (refs/heads/main, refs/remotes/origin/main) points at, or None."""
+    proc = run(["rev-parse", "--verify", "--quiet", f"{_safe(ref)}^{{commit}}"], cwd=repo, check=False)
+    return proc.stdout.strip() or None
+
+
+def default_branch(repo: str | os.PathLike) -> str | None:
+    """The branch pull requests merge into: origin's HEAD, else a local main/master."""
+    proc = run(["symbolic-ref", "--quiet", "refs/remotes/origin/HEAD"], cwd=repo, check=False)
+    if proc.returncode == 0 and proc.stdout.strip():
+        return proc.stdout.strip()[len("refs/remotes/"):]
+    for name in ("main", "master"):
+        if ref_commit(repo, f"refs/heads/{name}"):
+            return name
+        if ref_commit(repo, f"refs/remotes/origin/{name}"):
+            return f"origin/{name}"
+    return None
+
+
+def staged_paths(repo: str | os.PathLike) -> list[str]:
+    """Paths added, copied, modified or renamed in the index (what the next commit adds)."""
+    out = run(["diff", "--cached", "--name-only", "--diff-filter=ACMR", "-z"], cwd=repo).stdout
+    return [p for p in out.split("\0") if p]
+
+
+def ls_tree_paths(repo: str | os.PathLike, rev: str, names: tuple[str, ...]) -> list[str]:
+    """Paths at `rev` whose file name is one of `names` (for example every dvc.yaml)."""
+    return [p for p in ls_tree(repo, rev) if p.rsplit("/", 1)[-1] in names]
+
+
+def ls_files_named(repo: str | os.PathLike, name: str) -> list[str]:
+    """Tracked and untracked-but-not-ignored files called `name`, anywhere in the work tree
+    (git walks it, honouring .gitignore, so virtualenvs and data folders are skipped)."""
+    out = run(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
+               name, f"*/{name}"], cwd=repo).stdout
+    return sorted({p for p in out.split("\0") if p})
+
+
+def remote_tags(repo: str | os.PathLike, remote: str) -> dict[str, str] | None:
+    """Tag name -> peeled commit on `remote` (one `git ls-remote`), or None when unreachable."""
+    proc = run(["ls-remote", "--tags", "--", _safe(remote)], cwd=repo, check=False, timeout=60)
+    if proc.returncode != 0:
+        return None
+    tags: dict[str, str] = {}
+    for line in proc.stdout.splitlines():
+        sha, _, ref = line.partition("\t")
+        if not ref.startswith("refs/tags/"):
+            continue
+        name = ref[len("refs/tags/"):]
+        if name.endswith("^{}"):
+            tags[name[:-3]] = sha          # the peeled commit wins over the tag object
+        else:
+            tags.setdefault(name, sha)
+    return tags
+
+
+# ---- trust (issue 9): tag signatures and the trusted policy commit
+def verify_tag(repo: str | os.PathLike, name: str, allowed_signers: str | os.PathLike) -> subprocess.CompletedProcess:
+    """`git verify-tag --raw` of refs/tags/NAME with the given allowed-signers file (SSH);
+    stderr carries ssh-keygen's or gpg's raw status lines (`--format` would silence them)."""
+    return run(["-c", f"gpg.ssh.allowedSignersFile={os.fspath(allowed_signers)}", "verify-tag", "--raw",
+                "--", f"refs/tags/{_safe(name)}"], cwd=repo, check=False)
+
+
+def tag_object_names(repo: str | os.PathLike) -> dict[str, str]:
+    """ref name -> the name written inside its tag object (annotated tags only), in one process:
+    a signed tag copied to another ref keeps its own name inside."""
+    out = run(["for-each-ref", "--format=%(refname:strip=2)%00%(tag)", "refs/tags"], cwd=repo).stdout
+    pairs = (line.split("\0", 1) for line in out.splitlines() if "\0" in line)
+    return {ref: inner for ref, inner in pairs if inner}
+
+
+def try_rev_parse(repo: str | os.PathLike, rev: str) -> str | None:
+    proc = run(["rev-parse", "--verify", "--quiet", f"{_safe(rev)}^{{commit}}"], cwd=repo, check=False)
+    return proc.stdout.strip() or None if proc.returncode == 0 else None

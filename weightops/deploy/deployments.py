@@ -1,0 +1,107 @@
+"""The deploy log of a host: one JSONL record per change `weightops sync` made or tried, and
+the question it answers: which weights were live at a given moment.
+
+Record: {"time" (ISO, UTC), "ts" (Unix seconds), "host", "stage", "model", "version",
+"sha256", "previous", "path", "outcome", "error", "on_change"}. outcome is `deployed` (the file
+was swapped in), `failed` (the old weights stayed live) or `unassigned` (the stage lost its
+version; the old weights stayed live).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+from weightops.errors import NotFoundError, UsageError
+from weightops.registry.state import iso, parse_time
+
+
+@dataclass(frozen=True)
+class Deployment:
+    time: str
+    ts: float
+    host: str
+    stage: str
+    model: str | None
+    version: str | None
+    sha256: str | None
+    previous: str | None
+    path: str
+    outcome: str
+    error: str | None = None
+    on_change: int | None = None
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def record(*, stage: str, model: str | None, version: str | None, sha256: str | None,
+           previous: str | None, path: str, outcome: str, error: str | None = None,
+           on_change: int | None = None, now: float | None = None) -> Deployment:
+    ts = time.time() if now is None else now
+    return Deployment(iso(int(ts)), round(ts, 3), socket.gethostname(), stage, model, version, sha256,
+                      previous, str(path), outcome, error, on_change)
+
+
+def append(log: str | os.PathLike, dep: Deployment) -> None:
+    """One line, one write, fsync'd: a crash leaves whole records (at worst a torn last one)."""
+    path = Path(log)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    line = (json.dumps(dep.to_dict()) + "\n").encode()
+    fd = os.open(path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o644)
+    try:
+        os.write(fd, line)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def read(log: str | os.PathLike) -> list[Deployment]:
+    path = Path(log)
+    if not path.is_file():
+        raise NotFoundError(f"deploy log '{path}' does not exist")
+    fields = set(Deployment.__dataclass_fields__)
+    result = []
+    lines = path.read_bytes().split(b"\n")
+    for n, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            doc = json.loads(line)
+            result.append(Deployment(**{k: v for k, v in doc.items() if k in fields}))
+        except (ValueError, TypeError):
+            if n == len(lines):
+                continue  # torn last line
+            raise UsageError(f"deploy log '{path}' line {n} is not a deploy record") from None
+    return sorted(result, key=lambda d: d.ts)
+
+
+def live_at(records: list[Deployment], at: str | int | float | None = None,
+            path: str | None = None) -> Deployment | None:
+    """The last successful deployment at or before `at` (now when None)."""
+    when = parse_time(at) + 0.999 if isinstance(at, str) else (at if at is not None else float("inf"))
+    found = None
+    for dep in records:
+        if dep.ts > when:
+            break
+        if dep.outcome == "deployed" and (path is None or dep.path == path):
+            found = dep
+    return found
+
+
+def live(log: str | os.PathLike, at: str | int | None = None) -> dict:
+    """What `weightops deployments LOG --at T` prints: the live record and until when it was."""
+    records = read(log)
+    dep = live_at(records, at)
+    if dep is None:
+        when = f" at {at}" if at else ""
+        first = next((d for d in records if d.outcome == "deployed"), None)
+        hint = f"; the first deployment was at {first.time}" if first else "; nothing was ever deployed"
+        raise NotFoundError(f"no weights were live{when} according to {log}{hint}")
+    after = next((d for d in records if d.ts > dep.ts and d.outcome == "deployed" and d.path == dep.path), None)
+    return {**dep.to_dict(), "live_since": dep.time, "live_until": after.time if after else None,
+            "replaced_by": after.version if after else None}

@@ -1,0 +1,345 @@
+"""The deploy path: `pull` (a reference -> verified bytes at a path), `lock` (pin a reference
+to its hashes in a file), `verify` (bytes on disk vs a lock or a card).
+
+Nothing half-succeeds: a file is renamed into place only after size, MD5 and SHA-256 match;
+a directory is assembled beside its destination and renamed into place only when every file
+matched. A destination already holding the right bytes is left alone and nothing is fetched.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from weightops.storage import transfer
+from weightops.model.card import check_card_against_file, describe_artifact, load_card
+from weightops.errors import IntegrityError, NotFoundError, UsageError
+from weightops.storage.hashing import hash_file
+from weightops.storage.pointers import stay_inside
+from weightops.project import Project
+from weightops.registry.state import iso
+from weightops.registry.resolve import Resolved, resolve
+from weightops.core.yamlio import dump_yaml, safe_load
+
+log = logging.getLogger(__name__)
+LOCK_VERSION = 1
+LOCK_KEYS = ("model", "version", "tag", "stage", "commit", "path", "sha256", "md5", "size", "remote", "url",
+             "repo", "resolved_at")
+PINNED = ("commit", "path", "sha256", "md5", "size")   # what must still agree with the registry
+
+
+@dataclass(frozen=True)
+class Pulled:
+    resolved: Resolved
+    path: Path
+    transferred: int      # bytes fetched from the remote; 0 when PATH was already right
+    seconds: float
+    files: int = 1
+
+    def to_dict(self) -> dict:
+        d = self.resolved.to_dict()
+        d.update({"dest": str(self.path), "transferred": self.transferred, "files": self.files,
+                  "seconds": round(self.seconds, 3)})
+        return d
+
+
+@dataclass(frozen=True)
+class Verified:
+    path: Path
+    sha256: str
+    size: int
+    against: str          # "lock" or "card"
+    model: str | None = None
+    version: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"ok": True, "path": str(self.path), "sha256": self.sha256, "size": self.size,
+                "against": self.against, "model": self.model, "version": self.version}
+
+
+# ------------------------------------------------------------------ resolving (local or --repo URL)
+def open_project(repo: str | os.PathLike = ".") -> Project:
+    from weightops.storage.remote_repo import is_url, open_remote
+
+    return open_remote(str(repo)) if is_url(repo) else Project(repo)
+
+
+def resolve_any(ref: str = "latest", *, model: str | None = None, repo: str | os.PathLike = ".",
+                at: str | int | None = None, remote: str | None = None, **kwargs) -> Resolved:
+    """`weightops.resolve` that also accepts a git URL for `repo` (no clone is made)."""
+    return resolve(ref, model=model, at=at, remote=remote, project=open_project(repo), **kwargs)
+
+
+# ------------------------------------------------------------------ pull
+def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = None, *,
+                  model: str | None = None, repo: str | os.PathLike | None = None, remote: str | None = None,
+                  expect_sha256: str | None = None, lock: str | os.PathLike | None = None,
+                  jobs: int | None = None, progress: transfer.Progress | None = None,
+                  fsync: bool = False) -> Pulled:
+    started = time.monotonic()
+    if expect_sha256 is not None and not _is_sha256(expect_sha256):
+        raise UsageError(f"--expect-sha256 {expect_sha256!r} is not 64 hex digits")
+    pinned = read_lock(lock) if lock else None
+    if pinned:
+        if ref not in (None, pinned["version"], pinned.get("stage"), pinned["tag"]):
+            raise UsageError(f"'{ref}' is not what lock {lock} names ({pinned['tag']}); drop REF or regenerate the lock")
+        ref, model = pinned["version"], pinned["model"]
+        repo = repo or pinned.get("repo") or "."
+    project = open_project(repo or ".")
+    r = resolve(ref or "latest", model=model, remote=remote, project=project)
+    if pinned:
+        check_lock_against(pinned, r, str(lock))
+    if expect_sha256 and expect_sha256.lower() != r.sha256:
+        raise IntegrityError(f"{r.tag}: --expect-sha256 {expect_sha256.lower()} but the registry says {r.sha256}; "
+                             "nothing was downloaded", expected=expect_sha256.lower(), actual=r.sha256, ref=r.tag)
+    if r.remote is None:
+        raise NotFoundError(f"{r.tag}: no DVC remote is configured at {r.commit[:12]}; pass --remote NAME")
+    target = destination(dest, r.located.pointer)
+    store = transfer.open_store(project, project.remote(r.commit, remote), jobs=jobs or default_jobs())
+    pointer = r.located.pointer
+    if pointer.is_dir:
+        transferred, files = _pull_dir(store, r, target, progress, fsync)
+    else:
+        transferred, files = _pull_file(store, r, target, progress, fsync), 1
+    log.info("pulled %s %s to %s (%d bytes transferred)", r.model, r.version, target, transferred)
+    return Pulled(r, target, transferred, time.monotonic() - started, files)
+
+
+def _is_sha256(text: str) -> bool:
+    return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def pull(ref: str | None = "latest", dest: str | os.PathLike | None = None, **kwargs) -> Path:
+    """Download REF's weights to `dest`, verified (size, md5, sha256); return the path."""
+    return pull_detailed(ref, dest, **kwargs).path
+
+
+def default_jobs() -> int:
+    value = os.environ.get("WEIGHTOPS_JOBS", "1")
+    if not value.isdigit() or int(value) < 1:
+        raise UsageError(f"WEIGHTOPS_JOBS must be a positive integer, not {value!r}")
+    return int(value)
+
+
+def destination(dest: str | os.PathLike | None, pointer) -> Path:
+    """`-o PATH`; default ./NAME. An existing directory receives the artifact under its own
+    name (like cp), unless, for a directory artifact, it already has that name: then it is
+    the previous copy, replaced as a whole once the new one is complete."""
+    name = Path(pointer.path).name
+    if dest is None:
+        return Path.cwd() / name
+    target = Path(dest)
+    here = Path.cwd()
+    if not target.is_absolute() and here in Path(os.path.abspath(target)).parents:
+        stay_inside(target, here, "destination")   # `-o sub/x` means under here: no symlink may lead out
+    if target.is_dir() and not (pointer.is_dir and target.resolve().name == name):
+        return target / name
+    return target
+
+
+def _already_there(target: Path, r: Resolved) -> bool:
+    if r.located.pointer.is_dir:
+        if not target.is_dir():
+            return False
+        try:
+            check_card_against_file(r.card, target, r.tag)
+            return True
+        except IntegrityError:
+            return False
+    if not target.is_file():
+        return False
+    d = hash_file(target)
+    return d.sha256 == r.sha256 and (r.size is None or d.size == r.size)
+
+
+def _pull_file(store: transfer.Store, r: Resolved, target: Path, progress, fsync: bool) -> int:
+    if _already_there(target, r):
+        log.info("%s already holds %s %s; nothing to transfer", target, r.model, r.version)
+        return 0
+    expected = transfer.Expected(size=r.size, md5=r.md5, sha256=r.sha256)
+    url = store.url(r.located.pointer)
+    try:
+        return transfer.copy_object(store, url, target, expected, ref=r.tag, progress=progress, fsync=fsync).transferred
+    except IntegrityError as exc:
+        raise _named(exc, r, url, target) from None
+
+
+def _named(exc: IntegrityError, r: Resolved, url: str, target: Path) -> IntegrityError:
+    field_name = exc.fields.get("field", "digest")
+    return IntegrityError(f"{r.tag}: {field_name} of {url} is {exc.actual}, expected {exc.expected}; "
+                          f"the remote object is not the released one, nothing was written to {target}",
+                          expected=exc.expected, actual=exc.actual, ref=r.tag, field=field_name, url=url)
+
+
+def _pull_dir(store: transfer.Store, r: Resolved, target: Path, progress, fsync: bool) -> tuple[int, int]:
+    """Each file fetched and verified into a temp directory beside `target`, then one rename."""
+    if _already_there(target, r):
+        return 0, len(r.card["artifact"].get("files") or [])
+    pointer = r.located.pointer
+    url = store.url(pointer)
+    entries = transfer.parse_listing(store.read_small(url), pointer, url)
+    by_path = {f["path"]: f for f in r.card["artifact"].get("files") or []}
+    total = sum(f["size"] for f in by_path.values()) or None
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    done = transferred = 0
+    try:
+        for entry in entries:
+            rel = entry.path[len(pointer.path) + 1:]
+            meta = by_path.get(rel)
+            if by_path and (meta is None or meta["md5"] != entry.md5):
+                raise IntegrityError(f"{r.tag}: {rel} in the remote listing does not match the card's file list",
+                                     expected=(meta or {}).get("md5"), actual=entry.md5, ref=r.tag)
+            expected = transfer.Expected(size=(meta or {}).get("size"), md5=entry.md5, sha256=(meta or {}).get("sha256"))
+            dest = tmp.joinpath(*rel.split("/"))
+            old = target.joinpath(*rel.split("/"))
+            if meta and old.is_file() and hash_file(old).sha256 == meta["sha256"]:
+                dest.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(old, dest)          # unchanged shard: reuse, no transfer
+                done += meta["size"]
+                continue
+            base = done
+
+            def part(n: int, _t: int | None, base=base) -> None:
+                if progress:
+                    progress(base + n, total)
+            fetched = _copy_entry(store, entry, dest, expected, r, part, fsync)
+            done += fetched
+            transferred += fetched
+        listing = "".join(f"{f['sha256']}  {f['path']}\n" for f in sorted(by_path.values(), key=lambda f: f["path"]))
+        if by_path and hashlib.sha256(listing.encode()).hexdigest() != r.sha256:
+            raise IntegrityError(f"{r.tag}: the card's file list does not hash to its sha256 {r.sha256}",
+                                 expected=r.sha256, ref=r.tag)
+        _swap_into_place(tmp, target)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return transferred, len(entries)
+
+
+def _copy_entry(store, entry, dest, expected, r, progress, fsync) -> int:
+    url = store.url(entry)
+    try:
+        return transfer.copy_object(store, url, dest, expected, ref=r.tag, progress=progress, fsync=fsync).transferred
+    except IntegrityError as exc:
+        raise _named(exc, r, url, dest.parent) from None
+
+
+def _swap_into_place(tmp: Path, target: Path) -> None:
+    if not target.exists() and not target.is_symlink():
+        os.rename(tmp, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    os.rename(target, old / "x")
+    try:
+        os.rename(tmp, target)
+    except BaseException:
+        os.rename(old / "x", target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
+
+
+# ------------------------------------------------------------------ lock
+def _checksum(fields: dict) -> str:
+    return hashlib.sha256(json.dumps({k: fields.get(k) for k in LOCK_KEYS}, sort_keys=True).encode()).hexdigest()
+
+
+def lock(ref: str = "latest", out: str | os.PathLike = "deploy/model.lock.yaml", *, model: str | None = None,
+         repo: str | os.PathLike = ".", remote: str | None = None, at: str | int | None = None) -> dict:
+    """Write the deploy lock for REF: its hashes, commit and URL, with a checksum of them."""
+    from weightops.core.atomic import atomic_write_text
+
+    r = resolve_any(ref, model=model, repo=repo, at=at, remote=remote)
+    fields = {k: v for k, v in r.to_dict().items() if k in LOCK_KEYS}
+    fields["repo"] = str(repo) if str(repo) != "." else None
+    fields["resolved_at"] = iso(int(time.time()))
+    fields = {k: fields.get(k) for k in LOCK_KEYS}
+    doc = {"lock_version": LOCK_VERSION, **fields, "checksum": _checksum(fields)}
+    out = Path(out)
+    extra = {}
+    if out.is_file():  # a deploy config the lock is injected into: keep the user's own keys
+        old = safe_load(out.read_bytes(), str(out))
+        if isinstance(old, dict):
+            extra = {k: v for k, v in old.items() if k not in doc}
+    atomic_write_text(out, "# weightops deploy lock: `weightops pull --lock FILE` fetches exactly this.\n"
+                           "# Do not edit: the checksum covers every weightops field.\n" + dump_yaml({**doc, **extra}))
+    return doc
+
+
+def read_lock(path: str | os.PathLike) -> dict:
+    path = Path(path)
+    if not path.is_file():
+        raise NotFoundError(f"lock file '{path}' does not exist; write one with `weightops lock REF -o {path}`")
+    doc = safe_load(path.read_bytes(), str(path))
+    if not isinstance(doc, dict) or doc.get("lock_version") != LOCK_VERSION:
+        raise UsageError(f"'{path}' is not a weightops lock (lock_version: {LOCK_VERSION}); write one with `weightops lock`")
+    for key in ("model", "version", "tag", "sha256", "md5", "commit"):
+        if not isinstance(doc.get(key), str):
+            raise UsageError(f"lock file '{path}' has no '{key}'; regenerate it with `weightops lock`")
+    actual = _checksum(doc)
+    if doc.get("checksum") != actual:
+        raise IntegrityError(f"lock file '{path}' was edited by hand: its checksum is {doc.get('checksum')}, "
+                             f"its fields hash to {actual}; regenerate it with `weightops lock`",
+                             expected=doc.get("checksum"), actual=actual, ref=doc.get("tag"))
+    return doc
+
+
+def check_lock_against(pinned: dict, r: Resolved, where: str) -> None:
+    """The registry must still say, for that version, exactly what the lock pinned."""
+    now = r.to_dict()
+    for key in PINNED:
+        if pinned.get(key) != now.get(key):
+            raise IntegrityError(f"{r.tag}: lock {where} pins {key} {pinned.get(key)} but the registry now says "
+                                 f"{now.get(key)}; halting, review the change and regenerate the lock",
+                                 expected=pinned.get(key), actual=now.get(key), ref=r.tag, field=key)
+
+
+# ------------------------------------------------------------------ verify
+def verify(file: str | os.PathLike, path: str | os.PathLike | None = None) -> Verified:
+    """Check bytes on disk against a lock file or a model card (exit 4 when they differ)."""
+    file = Path(file)
+    if not file.is_file():
+        raise NotFoundError(f"'{file}' does not exist; pass a lock file or a model card")
+    doc = safe_load(file.read_bytes(), str(file))
+    if isinstance(doc, dict) and "lock_version" in doc:
+        pinned = read_lock(file)
+        target = Path(path) if path else Path(Path(pinned["path"]).name)
+        card = {"artifact": {"sha256": pinned["sha256"], "size": pinned.get("size"), "md5": pinned["md5"],
+                             "path": pinned["path"]}}
+        against, model, version, ref = "lock", pinned["model"], pinned["version"], pinned["tag"]
+    else:
+        card = load_card(file)
+        art = card["artifact"]
+        if path:
+            target = Path(path)
+        else:  # the card sits in the repo; its artifact path is repo-relative
+            from weightops.core import git
+            try:
+                target = git.toplevel(file.resolve().parent) / art["path"]
+            except NotFoundError:
+                target = file.parent / Path(art["path"]).name
+        against, model, version, ref = "card", card.get("model"), None, str(file)
+    if not target.exists():
+        raise NotFoundError(f"'{target}' does not exist; pull it first (`weightops pull`)")
+    if target.is_dir():
+        d = describe_artifact(target, card["artifact"]["path"])
+        if d["sha256"] != card["artifact"]["sha256"]:
+            raise IntegrityError(f"{ref}: directory {target} has sha256 {d['sha256']}, expected {card['artifact']['sha256']}",
+                                 expected=card["artifact"]["sha256"], actual=d["sha256"], ref=ref)
+        return Verified(target, d["sha256"], d["size"], against, model, version)
+    d = check_card_against_file(card, target, ref)
+    size = card["artifact"].get("size")
+    if size is not None and d.size != size:
+        raise IntegrityError(f"{ref}: {target} has {d.size} bytes, expected {size}", expected=size, actual=d.size, ref=ref)
+    return Verified(target, d.sha256, d.size, against, model, version)
+
+
+__all__ = ["Pulled", "Verified", "pull", "pull_detailed", "lock", "verify", "read_lock", "resolve_any",
+           "open_project"]

@@ -1,0 +1,213 @@
+"""The model card: a git-tracked YAML beside the weights holding their SHA-256, lineage,
+environment, metrics, labels and signature. Built here, validated against the JSON Schema
+shipped in `templates/card.schema.json`.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from weightops.core import git
+from weightops.errors import IntegrityError, NotFoundError, UsageError, WeightopsError
+from weightops.storage.hashing import Digests, hash_file
+from weightops.storage.pointers import Pointer, load_yaml, lock_lineage
+from weightops.core.yamlio import dump_yaml, safe_load
+
+SCHEMA_VERSION = 1
+FORMATS = {
+    ".safetensors": "safetensors", ".pt": "pytorch", ".pth": "pytorch", ".bin": "pytorch",
+    ".onnx": "onnx", ".npz": "numpy", ".npy": "numpy", ".h5": "hdf5", ".keras": "keras",
+    ".gguf": "gguf", ".pb": "tensorflow", ".ckpt": "checkpoint", ".pkl": "pickle",
+    ".joblib": "joblib", ".msgpack": "flax",
+}
+
+
+class CardError(WeightopsError):
+    """A model card that is missing, unreadable or not valid against the schema."""
+
+
+@dataclass(frozen=True)
+class CardCheck:
+    """Card vs pointer (and optionally vs the bytes on disk)."""
+
+    ok: bool
+    problems: tuple[str, ...]
+
+
+def artifact_format(path: str | os.PathLike) -> str:
+    p = Path(path)
+    if p.is_dir():
+        return "directory"
+    return FORMATS.get(p.suffix.lower(), p.suffix.lstrip(".") or "binary")
+
+
+def dir_md5(entries: list[tuple[str, str]]) -> str:
+    """DVC's id of a directory: md5 of its sorted JSON listing, plus `.dir`."""
+    listing = sorted(({"md5": md5, "relpath": rel} for rel, md5 in entries), key=lambda e: e["relpath"])
+    return hashlib.md5(json.dumps(listing, sort_keys=True).encode("utf-8")).hexdigest() + ".dir"
+
+
+def describe_artifact(path: Path, display_path: str) -> dict:
+    """Path, format, size and both digests; a directory gets a per-file list."""
+    if path.is_dir():
+        files = []
+        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+            rel = f.relative_to(path).as_posix()
+            d = hash_file(f)
+            files.append({"path": rel, "size": d.size, "sha256": d.sha256, "md5": d.md5})
+        # The directory's sha256 covers the per-file list, so one digest pins every file.
+        listing = "".join(f"{e['sha256']}  {e['path']}\n" for e in files).encode()
+        return {
+            "path": display_path, "format": "directory", "size": sum(e["size"] for e in files),
+            "sha256": hashlib.sha256(listing).hexdigest(),
+            "md5": dir_md5([(e["path"], e["md5"]) for e in files]), "files": files,
+        }
+    if not path.is_file():
+        raise NotFoundError(f"weights file '{path}' does not exist; train first (dvc repro)")
+    d = hash_file(path)
+    return {"path": display_path, "format": artifact_format(path), "size": d.size,
+            "sha256": d.sha256, "md5": d.md5}
+
+
+def build_card(weights: Path, model: str, *, project: Path | None, metrics: dict | None = None,
+               labels: dict | None = None, signature: dict | None = None) -> dict:
+    """Everything a card holds, computed now. `project` is the repo root (None outside git)."""
+    from weightops.model.environment import environment  # platform probes stay off the resolve path
+
+    rel = weights.resolve().relative_to(project.resolve()).as_posix() if project and \
+        weights.resolve().is_relative_to(project.resolve()) else weights.name
+    lineage = {"commit": None, "dirty": False, "branch": None,
+               "created_at": now_iso(),
+               "stage": None, "params": {}, "deps": {}}
+    if project is not None:
+        lineage["commit"] = git.head(project)
+        lineage["branch"] = git.current_branch(project)
+        lineage["dirty"] = git.is_dirty(project) if lineage["commit"] else True
+        lock = project / "dvc.lock"
+        if lock.is_file():
+            lineage.update(lock_lineage(lock.read_bytes(), "dvc.lock", rel))
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "model": model,
+        "artifact": describe_artifact(weights, rel),
+        "lineage": lineage,
+        "environment": environment(project),
+        "metrics": metrics or {},
+        "labels": {str(k): str(v) for k, v in (labels or {}).items()},
+        "signature": signature,
+    }
+
+
+def validate_card(card: object, what: str = "model card") -> dict:
+    import jsonschema  # not on the resolve path
+
+    from weightops.core.resources import template_path
+
+    schema = json.loads(template_path("card.schema.json").read_text())
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(validator.iter_errors(card), key=lambda e: list(e.path))
+    if errors:
+        err = errors[0]
+        where = "/".join(str(p) for p in err.path) or "(top level)"
+        raise CardError(f"{what} is not valid at {where}: {err.message}")
+    return card  # type: ignore[return-value]
+
+
+def dump_card(card: dict) -> str:
+    return "# weightops model card: written by `weightops card`, reviewed in pull requests.\n" + \
+        dump_yaml(card)
+
+
+def write_card(card: dict, out: Path) -> Path:
+    from weightops.core.atomic import atomic_write_text
+
+    validate_card(card)
+    atomic_write_text(out, dump_card(card))
+    return out
+
+
+def parse_card(text: bytes | str | None, what: str = "model card") -> dict:
+    if text is None:
+        raise NotFoundError(f"{what} not found; run `weightops card` (or `dvc repro`) and commit it")
+    doc = load_yaml(text, what)
+    if not isinstance(doc, dict):
+        raise CardError(f"{what} is not a mapping; regenerate it with `weightops card`")
+    art = doc.get("artifact")
+    if not isinstance(art, dict) or not isinstance(art.get("sha256"), str):
+        raise CardError(f"{what} has no artifact.sha256; regenerate it with `weightops card`")
+    return doc
+
+
+def load_card(path: Path) -> dict:
+    if not path.is_file():
+        raise NotFoundError(f"model card '{path}' does not exist; run `weightops card`")
+    return parse_card(path.read_bytes(), str(path))
+
+
+def check_card_against_pointer(card: dict, pointer: Pointer) -> list[str]:
+    """Problems where the card disagrees with what DVC recorded (md5, size)."""
+    art = card.get("artifact") or {}
+    problems = []
+    if art.get("md5") != pointer.md5:
+        problems.append(f"card md5 {art.get('md5')} != pointer md5 {pointer.md5} ({pointer.source})")
+    if pointer.size is not None and art.get("size") != pointer.size:
+        problems.append(f"card size {art.get('size')} != pointer size {pointer.size} ({pointer.source})")
+    return problems
+
+
+def require_card_matches(card: dict, pointer: Pointer, ref: str) -> None:
+    problems = check_card_against_pointer(card, pointer)
+    if problems:
+        raise IntegrityError(f"{ref}: {problems[0]}; rerun `dvc repro` so card and weights agree",
+                             expected=pointer.md5, actual=(card.get("artifact") or {}).get("md5"), ref=ref)
+
+
+def check_card_against_file(card: dict, path: Path, ref: str) -> Digests:
+    """Re-hash the bytes on disk; raise IntegrityError when they differ from the card."""
+    art = card.get("artifact") or {}
+    if path.is_dir():
+        fresh = describe_artifact(path, art.get("path", path.name))
+        if fresh["sha256"] != art.get("sha256"):
+            raise IntegrityError(f"{ref}: directory {path} does not match its card (sha256 of file list differs)",
+                                 expected=art.get("sha256"), actual=fresh["sha256"], ref=ref)
+        return Digests(fresh["sha256"], fresh["md5"], fresh["size"])
+    d = hash_file(path)
+    if d.sha256 != art.get("sha256"):
+        raise IntegrityError(f"{ref}: sha256 of {path} is {d.sha256}, card says {art.get('sha256')}",
+                             expected=art.get("sha256"), actual=d.sha256, ref=ref)
+    return d
+
+
+def parse_labels(pairs: list[str]) -> dict[str, str]:
+    labels = {}
+    for pair in pairs or []:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise UsageError(f"label '{pair}' is not KEY=VALUE (for example sensor=v2)")
+        labels[key.strip()] = value.strip()
+    return labels
+
+
+def read_metrics(path: Path | None) -> dict:
+    if path is None:
+        return {}
+    if not path.is_file():
+        raise NotFoundError(f"metrics file '{path}' does not exist")
+    text = path.read_text()
+    try:
+        doc = json.loads(text) if path.suffix == ".json" else safe_load(text)
+    except (json.JSONDecodeError, ValueError):
+        raise UsageError(f"metrics file '{path}' is not valid JSON or YAML") from None
+    if not isinstance(doc, dict):
+        raise UsageError(f"metrics file '{path}' must hold a mapping of metric names to values")
+    return doc
+
+
+def now_iso() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
+

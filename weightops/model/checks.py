@@ -1,0 +1,344 @@
+"""Weight checks: NaN/Inf, all-zero and constant tensors, shapes against the signature, and
+against another version: tensors added/removed/reshaped and drift of mean, std and L2 norm.
+
+One streamed pass per file computes `TensorStats` for every tensor (bounded memory); the checks
+are pure functions of those stats, and the result is a frozen `Report` that dumps to a
+deterministic YAML document (no timestamps), so re-running a validation reproduces its digest.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import hashlib
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Iterable
+
+import numpy as np
+
+from weightops.errors import UsageError
+from weightops.model.signature import Signature, breaking, diff_signatures
+from weightops.model.weights import Tensor, read_tensors
+
+CHECKS = ("finite", "all_zero", "constant", "signature", "structure", "drift")
+FLOAT_DTYPES = {"F64", "F32", "F16", "BF16"}
+DEFAULT_DRIFT = {"mean": 0.5, "std": 0.5, "l2": 0.5}
+DEFAULT_BIAS_DRIFT = {"mean": 0.5, "std": 0.5, "l2": 0.5}
+EPS = 1e-12
+MAX_LISTED = 50  # offenders listed per check; the count is always exact
+
+
+@dataclass(frozen=True)
+class ValidationConfig:
+    """The `validation:` section of weightops.yaml, with defaults."""
+
+    checks: tuple[str, ...] = CHECKS
+    drift: dict = field(default_factory=lambda: dict(DEFAULT_DRIFT))
+    bias_drift: dict = field(default_factory=lambda: dict(DEFAULT_BIAS_DRIFT))
+    bias_suffix: str = "bias"
+    ignore: tuple[str, ...] = ()
+    first_layer: str | None = None
+    last_layer: str | None = None
+
+    def thresholds(self, name: str) -> dict:
+        return self.bias_drift if name.endswith(self.bias_suffix) else self.drift
+
+    def ignored(self, name: str) -> bool:
+        return any(fnmatch.fnmatchcase(name, p) for p in self.ignore)
+
+
+def parse_validation_config(section: object) -> ValidationConfig:
+    where = "weightops.yaml validation"
+    if section in (None, {}):
+        return ValidationConfig()
+    if not isinstance(section, dict):
+        raise UsageError(f"{where} must be a mapping")
+    unknown = set(section) - {"checks", "drift", "bias_drift", "bias_suffix", "ignore", "first_layer", "last_layer"}
+    if unknown:
+        raise UsageError(f"{where} has unknown key(s) {', '.join(sorted(map(str, unknown)))}")
+    checks = section.get("checks", list(CHECKS))
+    if not isinstance(checks, list) or any(c not in CHECKS for c in checks):
+        raise UsageError(f"{where}.checks must list some of {', '.join(CHECKS)}")
+
+    def limits(key: str, default: dict) -> dict:
+        value = section.get(key) or {}
+        if not isinstance(value, dict) or set(value) - set(default) or not all(
+                isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value.values()):
+            raise UsageError(f"{where}.{key} must map mean/std/l2 to non-negative numbers")
+        return {**default, **{k: float(v) for k, v in value.items()}}
+
+    ignore = section.get("ignore", [])
+    if not isinstance(ignore, list) or not all(isinstance(p, str) for p in ignore):
+        raise UsageError(f"{where}.ignore must be a list of tensor name patterns")
+    return ValidationConfig(tuple(checks), limits("drift", DEFAULT_DRIFT), limits("bias_drift", DEFAULT_BIAS_DRIFT),
+                            str(section.get("bias_suffix", "bias")), tuple(ignore),
+                            section.get("first_layer"), section.get("last_layer"))
+
+
+@dataclass(frozen=True)
+class TensorStats:
+    name: str
+    dtype: str
+    shape: tuple[int, ...]
+    count: int
+    decoded: bool = True      # False when the dtype is not decoded (F8): values unchecked
+    nan: int = 0
+    inf: int = 0
+    zeros: int = 0
+    mean: float = 0.0
+    std: float = 0.0
+    l2: float = 0.0
+    min: float = 0.0
+    max: float = 0.0
+
+    @property
+    def is_float(self) -> bool:
+        return self.dtype in FLOAT_DTYPES
+
+    @property
+    def rms(self) -> float:
+        return self.l2 / math.sqrt(self.count) if self.count else 0.0
+
+
+def tensor_stats(t: Tensor) -> TensorStats:
+    """One pass over the chunks: counts, and mean/variance merged chunk by chunk (Chan et al.)."""
+    n = nan = inf = zeros = 0
+    finite_n, mean, m2, sq = 0, 0.0, 0.0, 0.0
+    lo, hi = math.inf, -math.inf
+    if t._chunks is None:
+        return TensorStats(t.name, t.dtype, t.shape, t.size, decoded=False)
+    for chunk in t.chunks():
+        n += chunk.size
+        c = chunk.view(np.uint8) if chunk.dtype == np.bool_ else chunk
+        # Reductions accumulate in float64 without a float64 copy of the chunk (page faults
+        # on a fresh 32 MB array cost more than the arithmetic).
+        s = float(c.sum(dtype=np.float64))
+        if not math.isfinite(s):
+            ok = np.isfinite(c)
+            bad_nan = int(np.isnan(c).sum())
+            nan += bad_nan
+            inf += int(c.size - ok.sum()) - bad_nan
+            c = c[ok]
+            s = float(c.sum(dtype=np.float64))
+        if c.size == 0:
+            continue
+        zeros += int(c.size - np.count_nonzero(c))
+        csq = float(np.einsum("i,i->", c, c, dtype=np.float64))
+        cm = s / c.size
+        cm2 = max(csq - s * cm, 0.0)
+        total = finite_n + c.size
+        delta = cm - mean
+        m2 += cm2 + delta * delta * finite_n * c.size / total
+        mean += delta * c.size / total
+        finite_n = total
+        sq += csq
+        lo, hi = min(lo, float(c.min())), max(hi, float(c.max()))
+    return TensorStats(t.name, t.dtype, t.shape, n, True, nan, inf, zeros, mean,
+                       math.sqrt(m2 / finite_n) if finite_n else 0.0, math.sqrt(sq),
+                       lo if finite_n else 0.0, hi if finite_n else 0.0)
+
+
+def collect_stats(path: str | os.PathLike, name: str | None = None) -> dict[str, TensorStats]:
+    """Stats of every tensor; `name` tells the format of a suffix-less file (a DVC object)."""
+    return {t.name: tensor_stats(t) for t in read_tensors(path, name)}
+
+
+# ---------------------------------------------------------------- report
+@dataclass(frozen=True)
+class CheckResult:
+    name: str
+    passed: bool
+    offending: tuple[str, ...] = ()
+    figures: dict = field(default_factory=dict, compare=False)
+    note: str = ""
+
+    def to_dict(self) -> dict:
+        d = {"passed": self.passed, "offending": list(self.offending[:MAX_LISTED]),
+             "offending_count": len(self.offending), "figures": self.figures}
+        if self.note:
+            d["note"] = self.note
+        return d
+
+
+@dataclass(frozen=True)
+class Report:
+    subject: str
+    against: str | None
+    tensors: int
+    parameters: int
+    checks: tuple[CheckResult, ...]
+    notes: tuple[str, ...] = ()
+
+    @property
+    def passed(self) -> bool:
+        return all(c.passed for c in self.checks)
+
+    @property
+    def failed(self) -> tuple[CheckResult, ...]:
+        return tuple(c for c in self.checks if not c.passed)
+
+    def check(self, name: str) -> CheckResult | None:
+        return next((c for c in self.checks if c.name == name), None)
+
+    def to_dict(self) -> dict:
+        return {"subject": self.subject, "against": self.against, "passed": self.passed,
+                "tensors": self.tensors, "parameters": self.parameters,
+                "checks": {c.name: c.to_dict() for c in self.checks},
+                **({"notes": list(self.notes)} if self.notes else {})}
+
+    def to_yaml(self) -> str:
+        from weightops.core.yamlio import dump_yaml
+
+        return "# weightops validation report (`weightops validate`)\n" + dump_yaml(self.to_dict())
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + hashlib.sha256(self.to_yaml().encode()).hexdigest()
+
+    def summary(self) -> list[str]:
+        """One screen: a line per check, offenders named, the verdict last."""
+        head = f"validate {self.subject}" + (f" against {self.against}" if self.against else "")
+        lines = [head, f"  {self.tensors} tensors, {self.parameters:,} parameters"]
+        for c in self.checks:
+            mark = "ok  " if c.passed else "FAIL"
+            detail = c.note
+            if c.offending:
+                shown = ", ".join(c.offending[:5]) + (f" (+{len(c.offending) - 5} more)" if len(c.offending) > 5 else "")
+                detail = f"{shown}" + (f"  [{c.note}]" if c.note else "")
+            lines.append(f"  {mark} {c.name:<10} {detail}".rstrip())
+        lines.extend(f"  note: {n}" for n in self.notes)
+        lines.append("passed" if self.passed else f"FAILED: {', '.join(c.name for c in self.failed)}")
+        return lines
+
+
+def _num(x: float) -> float | str:
+    """YAML/JSON-safe figure: rounded, infinities as strings."""
+    if isinstance(x, float) and not math.isfinite(x):
+        return str(x)
+    return float(f"{x:.6g}")
+
+
+# ---------------------------------------------------------------- checks (pure)
+def check_finite(stats: Iterable[TensorStats], cfg: ValidationConfig) -> CheckResult:
+    bad = {s.name: {"nan": s.nan, "inf": s.inf} for s in stats if (s.nan or s.inf) and not cfg.ignored(s.name)}
+    return CheckResult("finite", not bad, tuple(bad), dict(list(bad.items())[:MAX_LISTED]),
+                       "NaN or Inf values" if bad else "")
+
+
+def _value_checked(s: TensorStats, cfg: ValidationConfig) -> bool:
+    # Single values (a scalar bias, a step counter) and non-float buffers are legitimately constant.
+    return s.decoded and s.is_float and s.count > 1 and not cfg.ignored(s.name) and not (s.nan or s.inf)
+
+
+def check_all_zero(stats: Iterable[TensorStats], cfg: ValidationConfig) -> CheckResult:
+    bad = {s.name: {"size": s.count} for s in stats if _value_checked(s, cfg) and s.zeros == s.count}
+    return CheckResult("all_zero", not bad, tuple(bad), dict(list(bad.items())[:MAX_LISTED]),
+                       "every value is zero" if bad else "")
+
+
+def check_constant(stats: Iterable[TensorStats], cfg: ValidationConfig) -> CheckResult:
+    bad = {s.name: {"value": _num(s.min), "size": s.count} for s in stats
+           if _value_checked(s, cfg) and s.zeros != s.count and s.min == s.max}
+    return CheckResult("constant", not bad, tuple(bad), dict(list(bad.items())[:MAX_LISTED]),
+                       "every value is the same" if bad else "")
+
+
+def _features(spec_shape: tuple[int, ...] | None, columns: int) -> int | None:
+    if spec_shape is None:
+        return columns
+    if len(spec_shape) == 0:
+        return 1
+    return spec_shape[-1] if spec_shape[-1] != -1 else None
+
+
+def check_signature(stats: dict[str, TensorStats], cfg: ValidationConfig, signature: Signature | None,
+                    graph: Signature | None = None) -> CheckResult:
+    """The card's signature against the file: an ONNX graph's declared inputs/outputs, and the
+    configured first/last layer's sizes against the number of input features / outputs."""
+    if signature is None:
+        return CheckResult("signature", True, note="no signature in the card")
+    problems: dict[str, str] = {}
+    if graph is not None:
+        for c in breaking(diff_signatures(signature, graph)):
+            problems[c.field] = f"the graph differs from the card: {c.message}"
+    for which, layer, specs, dim in (("input", cfg.first_layer, signature.inputs, -1),
+                                     ("output", cfg.last_layer, signature.outputs, 0)):
+        if not layer or not specs:
+            continue
+        s = stats.get(layer)
+        if s is None:
+            problems[layer] = f"configured {which} layer is not in the file"
+            continue
+        tensor_specs = [p for p in specs if p.kind == "tensor"]
+        want = _features(tensor_specs[0].shape, 0) if len(tensor_specs) == 1 else \
+            (len(specs) if not tensor_specs else None)
+        if want is not None and s.shape and s.shape[dim] != want:
+            problems[layer] = f"shape {list(s.shape)} does not take {want} {which} feature(s) from the signature"
+    return CheckResult("signature", not problems, tuple(problems), problems,
+                       "file does not match the card's signature" if problems else "")
+
+
+def check_structure(new: dict[str, TensorStats], old: dict[str, TensorStats]) -> CheckResult:
+    figures: dict[str, dict] = {}
+    for name in sorted(old.keys() - new.keys()):
+        figures[name] = {"change": "removed", "shape": list(old[name].shape)}
+    for name in sorted(new.keys() - old.keys()):
+        figures[name] = {"change": "added", "shape": list(new[name].shape)}
+    for name in sorted(old.keys() & new.keys()):
+        a, b = old[name], new[name]
+        if a.shape != b.shape:
+            figures[name] = {"change": "reshaped", "from": list(a.shape), "to": list(b.shape)}
+        elif a.dtype != b.dtype:
+            figures[name] = {"change": "dtype", "from": a.dtype, "to": b.dtype}
+    kinds = sorted({f["change"] for f in figures.values()})
+    return CheckResult("structure", not figures, tuple(figures), dict(list(figures.items())[:MAX_LISTED]),
+                       ", ".join(kinds))
+
+
+def drift(a: TensorStats, b: TensorStats) -> dict[str, float]:
+    """Changes relative to the old tensor's scale: |Δmean| and |Δstd| over its RMS, |ΔL2| over its L2."""
+    scale = max(a.rms, EPS)
+    return {"mean": abs(b.mean - a.mean) / scale, "std": abs(b.std - a.std) / scale,
+            "l2": abs(b.l2 - a.l2) / max(a.l2, EPS)}
+
+
+def check_drift(new: dict[str, TensorStats], old: dict[str, TensorStats], cfg: ValidationConfig) -> CheckResult:
+    figures: dict[str, dict] = {}
+    worst: tuple[float, str] = (0.0, "")
+    for name in sorted(old.keys() & new.keys()):
+        a, b = old[name], new[name]
+        if a.shape != b.shape or not (a.decoded and b.decoded) or cfg.ignored(name) or a.nan or b.nan or a.inf or b.inf:
+            continue
+        d = drift(a, b)
+        limits = cfg.thresholds(name)
+        over = {k: v for k, v in d.items() if v > limits[k]}
+        worst = max(worst, (max(d.values()), name))
+        if over:
+            figures[name] = {k: {"old": _num(getattr(a, k)), "new": _num(getattr(b, k)),
+                                 "drift": _num(d[k]), "limit": limits[k]} for k in over}
+    note = f"largest drift {worst[0]:.3g} ({worst[1]})" if worst[1] else "no common tensors"
+    return CheckResult("drift", not figures, tuple(figures), dict(list(figures.items())[:MAX_LISTED]), note)
+
+
+def run_checks(stats: dict[str, TensorStats], cfg: ValidationConfig, *, subject: str,
+               signature: Signature | None = None, graph: Signature | None = None,
+               against: dict[str, TensorStats] | None = None, against_name: str | None = None,
+               notes: tuple[str, ...] = ()) -> Report:
+    values = list(stats.values())
+    results = []
+    for name in cfg.checks:
+        if name == "finite":
+            results.append(check_finite(values, cfg))
+        elif name == "all_zero":
+            results.append(check_all_zero(values, cfg))
+        elif name == "constant":
+            results.append(check_constant(values, cfg))
+        elif name == "signature":
+            results.append(check_signature(stats, cfg, signature, graph))
+        elif against is not None and name == "structure":
+            results.append(check_structure(stats, against))
+        elif against is not None and name == "drift":
+            results.append(check_drift(stats, against, cfg))
+    return Report(subject, against_name if against is not None else None, len(values),
+                  sum(s.count for s in values), tuple(results), tuple(notes))

@@ -1,0 +1,230 @@
+"""`weightops validate` and the promotion gate: find the bytes of a version locally, run the
+checks configured in weightops.yaml, and compare against the version holding a stage.
+
+The bytes of a REF come from the local DVC cache, a local DVC remote, or the work tree file,
+and are checked against the card's SHA-256 before any check runs.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from weightops.model.card import check_card_against_file, load_card
+from weightops.model.checks import Report, ValidationConfig, collect_stats, parse_validation_config, run_checks
+from weightops.errors import NotFoundError, RefusedError, UsageError, WeightopsError
+from weightops.storage.hashing import hash_file
+from weightops.project import Located, Project
+from weightops.model.signature import Signature, breaking, diff_signatures, graph_signature, parse_signature
+from weightops.registry.tags import Kind
+
+log = logging.getLogger(__name__)
+DEFAULT_AGAINST = "production"
+NO_AGAINST = ("none", "")
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A file to validate, what to call it in the report, and the signature its card declares."""
+
+    path: Path
+    label: str
+    signature: Signature | None
+    sha256: str | None = None
+    name: str | None = None     # the file name DVC tracks (tells the format of a cache object)
+
+    def stats(self) -> dict:
+        return collect_stats(self.path, self.name)
+
+
+def card_signature(card: dict | None, what: str) -> Signature | None:
+    sig = (card or {}).get("signature")
+    return parse_signature(sig, f"{what} signature") if sig else None
+
+
+def local_weights(project: Project, located: Located, ref: str) -> Path:
+    """The version's bytes on this machine, verified against the card's SHA-256."""
+    pointer = located.pointer
+    candidates = []
+    if not project.bare:
+        candidates.append(project.root / ".dvc" / "cache" / pointer.object_path())
+    try:
+        remote = project.remote(located.commit)
+    except NotFoundError:
+        remote = None  # a misconfigured remote must not hide the cache or the work tree copy
+    url = project.object_url(remote, pointer) if remote else None
+    if url and "://" not in url:
+        candidates.append(Path(url))
+    if not project.bare:
+        candidates.append(project.root / pointer.path)
+    for path in candidates:
+        if not path.exists() or (pointer.is_dir and not path.is_dir()):
+            continue
+        if path == project.root / pointer.path and path.is_file() and hash_file(path).md5 != pointer.md5:
+            continue  # the work tree holds another version
+        check_card_against_file(located.card, path, ref)
+        return path
+    raise NotFoundError(f"{ref}: the weights ({pointer.path}, md5 {pointer.md5[:12]}) are not on this machine; "
+                        "run `dvc pull` (or `dvc fetch`) for that commit first")
+
+
+def subject_for(target: str, project: Project | None, model: str | None) -> Subject:
+    """A path on disk, or a REF resolved through the registry."""
+    path = Path(target)
+    if path.exists():
+        card_file = path.with_name(path.stem + ".card.yaml") if path.is_file() else \
+            path.with_name(path.name + ".card.yaml")
+        card = load_card(card_file) if card_file.is_file() else None
+        return Subject(path, str(target), card_signature(card, str(card_file)))
+    if project is None:
+        raise NotFoundError(f"'{target}' is neither a file nor, outside a git repository, a version reference")
+    r = _resolve_ref(target, model, project, "a weights file")
+    label = f"{r.model} {r.version}" + (f" ({r.stage})" if r.stage else "")
+    return Subject(local_weights(project, r.located, r.tag), label,
+                   card_signature(r.card, r.tag), r.sha256, r.located.pointer.path)
+
+
+def _project(repo: str | os.PathLike) -> Project | None:
+    try:
+        return Project(repo)
+    except WeightopsError:
+        return None
+
+
+def validation_config(project: Project | None) -> ValidationConfig:
+    return parse_validation_config(project.config.section("validation")) if project else ValidationConfig()
+
+
+def validate(target: str | os.PathLike, *, against: str | None = DEFAULT_AGAINST, repo: str | os.PathLike = ".",
+             model: str | None = None, config: ValidationConfig | None = None,
+             against_required: bool | None = None) -> Report:
+    """Check TARGET (a file, or a version/tag/stage) and compare it with AGAINST.
+
+    The default AGAINST (`production`) is skipped, with a note, when no version holds it or its
+    bytes are not on this machine; an AGAINST given explicitly must be found.
+    """
+    project = _project(repo)
+    cfg = config or validation_config(project)
+    subject = subject_for(str(target), project, model)
+    graph = None
+    if Path(subject.name or subject.path).suffix.lower() == ".onnx":
+        try:
+            graph = graph_signature(subject.path)
+        except UsageError:
+            graph = None  # onnx not installed: the graph comparison is skipped
+    stats = subject.stats()
+    required = against_required if against_required is not None else against != DEFAULT_AGAINST
+    other, other_name, notes = None, None, []
+    if against is not None and against not in NO_AGAINST:
+        try:
+            ref = subject_for(against, project, model)
+            other, other_name = ref.stats(), ref.label
+        except NotFoundError as exc:
+            if required:
+                raise
+            notes.append(f"not compared against {against}: {exc}")
+    return run_checks(stats, cfg, subject=subject.label, signature=subject.signature, graph=graph,
+                      against=other, against_name=other_name, notes=tuple(notes))
+
+
+def write_report(report: Report, out: str | os.PathLike) -> Path:
+    from weightops.core.atomic import atomic_write_text
+
+    atomic_write_text(out, report.to_yaml())
+    return Path(out)
+
+
+# ---------------------------------------------------------------- signatures of files or refs
+def signature_of(source: str, repo: str | os.PathLike = ".", model: str | None = None) -> Signature | None:
+    """A signature file (YAML/JSON/MLmodel), a model card, or the card of a version/tag/stage."""
+    from weightops.model.signature import load_signature
+
+    path = Path(source)
+    if path.is_file():
+        if path.name.endswith(".card.yaml"):
+            return card_signature(load_card(path), str(path))
+        return load_signature(path)
+    project = _project(repo)
+    if project is None:
+        raise NotFoundError(f"'{source}' is neither a signature file nor, outside a git repository, a version")
+    r = _resolve_ref(source, model, project, "a signature file")
+    return card_signature(r.card, r.tag)
+
+
+# ---------------------------------------------------------------- the promotion gate
+def gate_config(project: Project, stage: str) -> dict:
+    """`gates: {STAGE: {validate: true, against: production}}` in weightops.yaml."""
+    section = project.config.section("gates").get(stage) or {}
+    if not isinstance(section, dict):
+        raise UsageError(f"weightops.yaml gates.{stage} must be a mapping (for example validate: true)")
+    validate_on = section.get("validate", False)
+    if not isinstance(validate_on, bool):
+        raise UsageError(f"weightops.yaml gates.{stage}.validate must be true or false")
+    against = section.get("against", stage)
+    return {"validate": validate_on, "against": None if against in (None, "none") else str(against)}
+
+
+def validation_gate(ctx) -> dict[str, str]:
+    """Run before `promote` writes its tag (see gates.py). Refuses (exit 5) a breaking signature
+    change against the stage's current holder unless `allow_breaking`, and, when the stage's
+    gate says `validate: true`, weights that fail the checks unless `skip_checks` (recorded)."""
+    fields: dict[str, str] = {}
+    project, registry, model, stage = ctx.project, ctx.registry, ctx.model, ctx.stage
+    new_sig = card_signature(ctx.located.card, ctx.version.tag)
+    current = registry.stage_event(model, stage)
+    if current is not None and current.version and current.version != ctx.version.version:
+        held = registry.version(model, current.version)
+        old_sig = card_signature(project.locate(model, held.commit, ref=held.tag).card, held.tag)
+        broken = breaking(diff_signatures(old_sig, new_sig))
+        if broken:
+            names = ", ".join(c.field for c in broken)
+            if not ctx.option("allow_breaking"):
+                raise RefusedError(f"{ctx.version.version} breaks the signature of '{stage}' (held by {current.version}): "
+                                   f"{broken[0].message}; field(s) {names}; pass --allow-breaking to promote anyway",
+                                   fields=[c.field for c in broken])
+            fields["signature"] = f"breaking change allowed (--allow-breaking): {names}"
+    gate = gate_config(project, stage)
+    if ctx.option("skip_checks"):
+        log.warning("promoting %s %s to %s WITHOUT weight checks (--skip-checks)", model, ctx.version.version, stage)
+        fields["checks"] = "SKIPPED (--skip-checks)"
+        return fields
+    if not gate["validate"]:
+        return fields
+    cfg = validation_config(project)
+    subject_path = local_weights(project, ctx.located, ctx.version.tag)
+    stats = collect_stats(subject_path, ctx.located.pointer.path)
+    other, other_name = None, None
+    if gate["against"]:
+        holder = registry.stage_event(model, gate["against"])
+        # A version that held the stage before (a rollback) passed this comparison then: only
+        # its own checks run, so an emergency rollback is not blocked by drift.
+        returning = any(e.version == ctx.version.version and e.kind is Kind.ASSIGN
+                        for e in registry.events(model, stage=gate["against"]))
+        if holder is not None and holder.version and not returning:
+            v = registry.version(model, holder.version)
+            located = project.locate(model, v.commit, ref=v.tag)
+            other = collect_stats(local_weights(project, located, v.tag), located.pointer.path)
+            other_name = f"{model} {v.version} ({gate['against']})"
+    report = run_checks(stats, cfg, subject=f"{model} {ctx.version.version}", signature=new_sig,
+                        against=other, against_name=other_name)
+    out = write_report(report, project.git_dir / "weightops" / "reports" / f"{model.replace(':', '=').replace('/', '_')}-{ctx.version.version}-{stage}.yaml")
+    if not report.passed:
+        first = report.failed[0]
+        who = f" ({', '.join(first.offending[:3])})" if first.offending else ""
+        raise RefusedError(f"{ctx.version.version} failed validation for '{stage}': {first.name}{who}; "
+                           f"report {out}; fix the weights or pass --skip-checks", report=str(out))
+    fields["validation"] = "passed" + (f" against {other_name}" if other_name else "")
+    fields["validation_report"] = report.digest
+    return fields
+
+
+def _resolve_ref(ref: str, model: str | None, project, what: str):
+    """A version, tag or stage in `project`; anything else is "not found" (neither a file nor a ref)."""
+    from weightops.registry.resolve import resolve
+
+    try:
+        return resolve(ref, model=model, project=project)
+    except UsageError:
+        raise NotFoundError(f"'{ref}' is neither {what} nor a version, tag or stage") from None

@@ -1,0 +1,46 @@
+"""Promotion gates: checks that run before a stage assignment is written.
+
+Each gate is a function `gate(ctx: PromotionContext) -> dict[str, str]` that raises
+RefusedError (exit 5) to block the promotion, or returns fields recorded in the tag message
+(for example a validation report's digest). Gates are listed here by import path and loaded
+only when `promote` runs, so reading the registry never imports them.
+"""
+
+from __future__ import annotations
+
+import importlib
+from dataclasses import dataclass, field
+
+from weightops.project import Located, Project
+from weightops.registry.state import Registry, Version
+
+# "module:function", run in this order.
+GATES: tuple[str, ...] = (
+    "weightops.registry.policy:policy_gate",   # review issue: stage order, branches, minimum time
+    "weightops.model.validation:validation_gate",   # signature compatibility + configured weight checks
+    "weightops.deploy.shadow_report:shadow_gate",   # serving issue: --require-shadow LOG
+)
+
+
+@dataclass(frozen=True)
+class PromotionContext:
+    project: Project
+    registry: Registry
+    model: str
+    version: Version
+    located: Located
+    stage: str
+    now: int
+    options: dict = field(default_factory=dict, compare=False, hash=False)
+
+    def option(self, name: str, default: object = None) -> object:
+        return self.options.get(name, default)
+
+
+def run_gates(ctx: PromotionContext) -> dict[str, str]:
+    fields: dict[str, str] = {}
+    for spec in GATES:
+        module, _, func = spec.partition(":")
+        gate = getattr(importlib.import_module(module), func)
+        fields.update(gate(ctx) or {})
+    return fields

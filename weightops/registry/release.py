@@ -1,0 +1,142 @@
+"""Writing to the registry: release a version (an annotated tag on the commit).
+
+Tags are created, never moved or deleted; the one exception is a tag this process just made
+and failed to push, which it removes so no counter or version is claimed twice.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import subprocess
+import sys
+import time as _time
+from dataclasses import dataclass
+from pathlib import Path
+
+from weightops.core import git
+from weightops.storage import remotes as storage
+from weightops.model.card import check_card_against_file, require_card_matches
+from weightops.errors import RefusedError, WeightopsError
+from weightops.storage.pointers import stay_inside
+from weightops.project import Project
+from weightops.registry.state import Registry
+from weightops.registry.tags import format_version_tag, normalize_version
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Released:
+    model: str
+    version: str
+    tag: str
+    commit: str
+    sha256: str
+    pushed: bool
+
+
+def tag_time(registry: Registry, model: str, now: int | None = None) -> int:
+    """The later of now and one second after the model's newest tag, so every reader that
+    orders by whole-second tagger time sees the order the counters give."""
+    now = int(_time.time()) if now is None else now
+    newest = registry.newest_time(model)
+    return max(now, newest + 1) if newest else now
+
+
+def format_message(title: str, fields: dict) -> str:
+    lines = [title, ""]
+    for key, value in fields.items():
+        if value is None or value == "":
+            continue
+        text = str(value).replace("\n", " ").replace("\r", " ")
+        lines.append(f"{key}: {text}")
+    return "\n".join(lines) + "\n"
+
+
+def dvc_push(root: Path, remote: str | None = None) -> None:
+    args = [sys.executable, "-m", "dvc", "push", "-q"]
+    if remote:
+        args += ["-r", remote]
+    env = dict(os.environ, DVC_NO_ANALYTICS="1")
+    proc = subprocess.run(args, cwd=root, capture_output=True, text=True, env=env, preexec_fn=_die_with_parent)
+    if proc.returncode != 0:
+        lines = [l for l in (proc.stderr + "\n" + proc.stdout).splitlines() if l.strip()]
+        first = next((l for l in lines if "ERROR" in l), lines[0] if lines else f"exit code {proc.returncode}")
+        raise WeightopsError(f"dvc push failed: {first.strip()[:300]}; check the remote and retry",
+                             returncode=proc.returncode)
+
+
+def _die_with_parent() -> None:
+    """In the `dvc push` child: end it when weightops dies (even by SIGKILL), so an orphaned
+    push does not keep running, and holding DVC's lock, under the next run (Linux only)."""
+    import ctypes
+    import signal
+    try:
+        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
+    except (OSError, AttributeError):
+        pass
+
+
+def release(version: str, *, model: str | None = None, repo: str | os.PathLike = ".",
+            push: bool = False, message: str | None = None, now: int | None = None,
+            sign: bool = False) -> Released:
+    project = Project(repo)
+    if project.bare:
+        raise RefusedError("release needs a work tree; run it in a clone, not a bare repository")
+    name = project.model(model)
+    version = normalize_version(version)
+    style_plain = project.config.tag_style == "plain" and name == project.default_model
+    tag = format_version_tag(version, None if style_plain else name)
+    registry = project.registry()
+    if git.tag_exists(project.root, tag) or version in {v.version for v in registry.versions(name)}:
+        raise RefusedError(f"version {version} of '{name}' already exists (tag {tag}); tags are never moved, pick a new version")
+    dirty = git.dirty_paths(project.root)
+    if dirty:
+        raise RefusedError(f"the work tree has uncommitted changes ({', '.join(dirty[:3])}); commit them before releasing")
+    commit = git.head(project.root)
+    if commit is None:
+        raise RefusedError("the repository has no commits; train and commit first")
+    located = project.locate(name, commit, ref=tag)
+    require_card_matches(located.card, located.pointer, tag)
+    weights = project.root / located.pointer.path
+    if weights.exists() or weights.is_symlink():
+        stay_inside(weights, project.root, "weights")
+        check_card_against_file(located.card, weights, tag)
+    remote = project.remote(commit)
+    if remote is None:
+        raise RefusedError("no DVC remote is configured; add one with `dvc remote add -d NAME URL`")
+    if push:
+        dvc_push(project.root, remote.name)
+    url = project.object_url(remote, located.pointer)
+    if not storage.object_exists(project, remote, located.pointer):
+        raise RefusedError(f"object for {located.pointer.path} is not in remote '{remote.name}' ({url}); "
+                           "run `dvc push` or pass --push")
+    sha256 = located.card["artifact"]["sha256"]
+    text = format_message(message or f"weightops release {name} {version}", {
+        "model": name, "version": version, "sha256": sha256, "md5": located.pointer.md5,
+        "size": located.pointer.size, "path": located.pointer.path, "by": git.identity(project.root),
+    })
+    git.create_tag(project.root, tag, commit, text, time=tag_time(registry, name, now), sign=sign)
+    pushed = False
+    if push:
+        pushed = push_new_tag(project, tag)
+    log.info("released %s %s as %s at %s", name, version, tag, commit[:12])
+    return Released(name, version, tag, commit, sha256, pushed)
+
+
+def push_new_tag(project: Project, tag: str, remote: str | None = None) -> bool:
+    """Push a tag this process just created. When the remote refuses it (someone else took the
+    name first), remove the local tag and refuse; no counter or version is used twice."""
+    remote = remote or git.default_remote(project.root)
+    if remote is None:
+        return False
+    proc = git.push_tag(project.root, remote, tag)
+    if proc.returncode != 0:
+        git.delete_local_tag(project.root, tag)
+        reason = "the remote already has this tag (someone else wrote it first)" \
+            if "already exists" in proc.stdout + proc.stderr or "rejected" in proc.stdout + proc.stderr \
+            else (proc.stderr.strip().splitlines() or ["push failed"])[-1]
+        raise RefusedError(f"push of {tag} to '{remote}' was rejected: {reason}; "
+                           "the local tag was removed, fetch tags and retry", tag=tag)
+    return True

@@ -1,0 +1,148 @@
+"""Turn a reference (stage, version, tag or `latest`) into the exact object to deploy.
+
+Reads git objects only: no DVC import, no checkout, works in a bare clone.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field
+
+from weightops.model.card import require_card_matches
+from weightops.errors import NotFoundError, UsageError
+from weightops.project import Located, Project
+from weightops.registry.state import Registry, Version, parse_time
+from weightops.registry.tags import Kind, is_stage_name, is_version, normalize_version, try_parse_tag
+
+JSON_KEYS = ("model", "version", "tag", "commit", "path", "md5", "sha256", "size", "remote", "url", "stage")
+
+
+@dataclass(frozen=True)
+class Resolved:
+    """What a deploy script needs: which bytes, where they are, and how to check them."""
+
+    model: str
+    version: str
+    tag: str
+    commit: str
+    path: str
+    md5: str
+    sha256: str
+    size: int | None
+    remote: str | None
+    url: str | None
+    stage: str | None = None
+    card: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
+    located: Located | None = field(default=None, compare=False, hash=False, repr=False)
+    trust: object | None = field(default=None, compare=False, hash=False, repr=False)  # trust.Trusted
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        return {k: d[k] for k in JSON_KEYS}
+
+    @property
+    def labels(self) -> dict:
+        return dict(self.card.get("labels") or {})
+
+
+@dataclass(frozen=True)
+class Target:
+    """A reference resolved to a version record, before any file is read."""
+
+    model: str
+    version: Version
+    stage: str | None = None
+    trust: object | None = None   # trust.Trusted when signatures were required (issue 9)
+
+
+def find_target(project: Project, registry: Registry, ref: str, model: str | None = None,
+                at: str | int | None = None, require_signed: bool | None = None,
+                trust_policy: str | None = None) -> Target:
+    """Map REF to (model, version): `latest`, `v1.2.0`, `1.2.0`, a tag name or a stage name.
+    `require_signed` (None: the config's `trust.require_signed` for a stage) obeys only tags
+    the trusted policy allows (trust.py); when off, nothing extra is imported or run."""
+    if not ref or ref.startswith("-") or any(c in ref for c in "\0\n\r"):
+        raise UsageError(f"{ref!r} is not a version, tag, stage or 'latest'")
+    at_ts = parse_time(at) if isinstance(at, str) else at
+    tag = try_parse_tag(ref)
+    if tag is not None and (tag.model is not None or model is None):
+        name = tag.model or project.model(model)
+        if tag.kind is Kind.REGISTER:
+            return _checked(project, registry, Target(name, registry.version(name, tag.version)), require_signed, trust_policy)
+        if tag.kind is Kind.ASSIGN:
+            event = next((e for e in registry.events(name) if e.tag == ref), None)
+            if event is None or event.version is None:
+                raise NotFoundError(f"tag '{ref}' does not exist or names no version")
+            target = Target(name, registry.version(name, event.version), event.stage)
+            return _checked(project, registry, target, require_signed or (
+                require_signed is None and project.config.requires_signed(event.stage)), trust_policy, event)
+        raise UsageError(f"tag '{ref}' is a {tag.kind.value}, not a version or an assignment")
+    name = project.model(model)
+    if ref == "latest":
+        return _checked(project, registry, Target(name, registry.latest(name)), require_signed, trust_policy)
+    if is_version(ref):
+        return _checked(project, registry, Target(name, registry.version(name, normalize_version(ref))),
+                        require_signed, trust_policy)
+    if is_stage_name(ref):
+        if require_signed or (require_signed is None and project.config.requires_signed(ref)):
+            from weightops.trust.policy import trusted_stage
+            found = trusted_stage(project, registry, name, ref, at_ts, trust_policy)
+            return Target(name, registry.version(name, found.event.version), ref, found)
+        event = registry.stage_event(name, ref, at=at_ts)
+        if event is None:
+            when = f" at {at}" if at else ""
+            history = registry.events(name, stage=ref)
+            why = "it was unassigned" if history and (at_ts is None or history[0].time <= at_ts) \
+                else "it was never assigned" + (" by then" if at_ts is not None else "")
+            raise NotFoundError(f"no version of '{name}' holds stage '{ref}'{when}: {why}")
+        if event.version is None:
+            raise NotFoundError(f"stage tag {event.tag} points at {event.commit[:12]}, which has no version of '{name}'")
+        return Target(name, registry.version(name, event.version), ref)
+    raise UsageError(f"'{ref}' is not a version (v1.2.0), tag, stage name or 'latest'")
+
+
+def _checked(project: Project, registry: Registry, target: Target, require_signed: bool | None,
+             trust_policy: str | None, event=None) -> Target:
+    """A tag named directly (version or assignment): when signatures are required it must
+    pass the trusted policy itself, or the answer is refused (exit 5)."""
+    if not require_signed:
+        return target
+    from weightops.trust.policy import require_trusted_tag
+    if event is None:
+        event = next(e for e in registry.events(target.model) if e.tag == target.version.tag)
+    return Target(target.model, target.version, target.stage, require_trusted_tag(project, event, trust_policy))
+
+
+def resolve(ref: str = "latest", *, model: str | None = None, repo: str | os.PathLike = ".",
+            at: str | int | None = None, remote: str | None = None,
+            project: Project | None = None, registry: Registry | None = None,
+            require_signed: bool | None = None, trust_policy: str | None = None) -> Resolved:
+    """Resolve REF in the repository at `repo`. Raises NotFoundError / IntegrityError / UsageError,
+    and RefusedError when signatures are required and no assignment passes the trust policy."""
+    if project is None and ":" in str(repo):  # maybe a git URL: a deploy host with no clone
+        from weightops.storage.remote_repo import is_url, open_remote
+
+        project = open_remote(str(repo)) if is_url(repo) else None
+    project = project or Project(repo)
+    if registry is None:
+        # A stage name (what deploy scripts ask for) needs only that stage's tags and the versions.
+        plain_stage = ref != "latest" and is_stage_name(ref) and not is_version(ref) and try_parse_tag(ref) is None
+        registry = project.registry(project.model(model), ref) if plain_stage else project.registry()
+    target = find_target(project, registry, ref, model, at, require_signed, trust_policy)
+    return describe(project, target, remote=remote)
+
+
+def describe(project: Project, target: Target, remote: str | None = None) -> Resolved:
+    v = target.version
+    located = project.locate(target.model, v.commit, ref=v.tag)
+    require_card_matches(located.card, located.pointer, v.tag)
+    dvc_remote = project.remote(v.commit, remote)
+    art = located.card["artifact"]
+    return Resolved(
+        model=target.model, version=v.version, tag=v.tag, commit=v.commit,
+        path=located.pointer.path, md5=located.pointer.md5, sha256=art["sha256"],
+        size=located.pointer.size if located.pointer.size is not None else art.get("size"),
+        remote=dvc_remote.name if dvc_remote else None,
+        url=project.object_url(dvc_remote, located.pointer), stage=target.stage,
+        card=located.card, located=located, trust=target.trust,
+    )

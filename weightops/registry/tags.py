@@ -1,0 +1,205 @@
+"""The tag grammar: parse and format registry tags. Every regex of the project lives here.
+
+Tags are GTO's format so GTO and `dvc artifacts` read the same registry:
+
+    v1.2.0                  version of the project's default model (weightops' plain style)
+    NAME@v1.2.0             version of a named model (GTO register)
+    NAME@v1.2.0!            deregistration (GTO)
+    NAME@deprecated         the model is deprecated (GTO)
+    NAME#STAGE#N            assignment of the commit's version to STAGE, counter N
+    NAME#STAGE!#N           unassignment
+    dir=NAME@v1.2.0         a model declared in dir/dvc.yaml (`dir:NAME` in DVC)
+
+Parsing is pure and raises `TagError` (a `UsageError`) for anything outside the grammar.
+"""
+
+from __future__ import annotations
+
+import enum
+import re
+from dataclasses import dataclass
+from functools import total_ordering
+from typing import NamedTuple
+
+from weightops.errors import UsageError
+
+_NUM = r"0|[1-9]\d*"
+_PRE_ID = r"(?:0|[1-9]\d*|\d*[a-zA-Z-][0-9a-zA-Z-]*)"
+SEMVER = (
+    rf"(?P<major>{_NUM})\.(?P<minor>{_NUM})\.(?P<patch>{_NUM})"
+    rf"(?:-(?P<pre>{_PRE_ID}(?:\.{_PRE_ID})*))?"
+    r"(?:\+(?P<build>[0-9a-zA-Z-]+(?:\.[0-9a-zA-Z-]+)*))?"
+)
+# GTO's names: letters, digits, '-', '_', '/', starting and ending alphanumeric.
+NAME = r"[a-zA-Z0-9](?:[a-zA-Z0-9_/-]*[a-zA-Z0-9])?"
+DIRNAME = r"[a-zA-Z0-9_./-]+"
+# Stages weightops writes: lower-case words joined by '-' (staging, production, edge-v2).
+STAGE = r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*"
+
+_VERSION_RE = re.compile(rf"^v{SEMVER}$")
+_MODEL_RE = re.compile(rf"^(?:(?P<dir>{DIRNAME}):)?(?P<name>{NAME})$")
+_STAGE_RE = re.compile(rf"^{STAGE}$")
+_TAG_RE = re.compile(
+    rf"^(?P<model>(?:{DIRNAME}=)?{NAME})"
+    rf"(?:@(?P<version>v{SEMVER})(?P<dereg>!?)"
+    rf"|@(?P<deprecated>deprecated)"
+    rf"|#(?P<stage>{NAME})(?P<unassign>!?))"
+    rf"(?:#(?P<counter>[0-9]{{1,9}}))?$"
+)
+_PLAIN_VERSION_TAG_RE = re.compile(rf"^v{SEMVER}$")
+
+
+class TagError(UsageError):
+    """A string that is not a tag, version, stage or model name of the grammar."""
+
+
+class Kind(enum.Enum):
+    REGISTER = "registration"
+    DEREGISTER = "deregistration"
+    DEPRECATE = "deprecation"
+    ASSIGN = "assignment"
+    UNASSIGN = "unassignment"
+
+
+class Tag(NamedTuple):
+    """A parsed registry tag. `model` is None for a plain `v1.2.0` (the default model).
+    A NamedTuple (immutable) because every registry read parses every tag."""
+
+    name: str
+    kind: Kind
+    model: str | None
+    version: str | None = None
+    stage: str | None = None
+    counter: int | None = None
+
+
+@total_ordering
+@dataclass(frozen=True)
+class SemVer:
+    major: int
+    minor: int
+    patch: int
+    pre: tuple = ()
+    build: str = ""
+
+    def _key(self) -> tuple:
+        # SemVer 2.0 precedence: a pre-release sorts before its release; numeric ids
+        # sort numerically and before alphanumeric ones; build metadata is ignored.
+        pre = tuple((0, int(p), "") if p.isdigit() else (1, 0, p) for p in self.pre)
+        return (self.major, self.minor, self.patch, 0 if self.pre else 1, pre)
+
+    def __lt__(self, other: "SemVer") -> bool:
+        return self._key() < other._key()
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, SemVer) and self._key() == other._key()
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+
+def parse_version(text: str) -> SemVer:
+    """Parse `v1.2.0` (a leading `v` is required in tags; `1.2.0` is accepted here too)."""
+    candidate = text if text.startswith("v") else f"v{text}"
+    m = _VERSION_RE.match(candidate)
+    if not m:
+        raise TagError(f"'{_show(text)}' is not a SemVer version; write it like v1.2.0 or v1.2.0-rc.1")
+    pre = tuple(m["pre"].split(".")) if m["pre"] else ()
+    return SemVer(int(m["major"]), int(m["minor"]), int(m["patch"]), pre, m["build"] or "")
+
+
+def normalize_version(text: str) -> str:
+    """`1.2.0` -> `v1.2.0`, validated."""
+    parse_version(text)
+    return text if text.startswith("v") else f"v{text}"
+
+
+def is_version(text: str) -> bool:
+    return bool(_VERSION_RE.match(text if text.startswith("v") else f"v{text}"))
+
+
+def validate_model_name(name: str) -> str:
+    """A DVC artifact name, optionally `dir:name` for a nested dvc.yaml."""
+    if not _MODEL_RE.match(name or "") or ".." in name.split(":")[0].split("/"):
+        raise TagError(
+            f"'{_show(name)}' is not a valid model name; use letters, digits, '-', '_' "
+            "(and 'dir:name' for a nested dvc.yaml)"
+        )
+    return name
+
+
+def validate_stage(stage: str, allowed: tuple[str, ...] | list[str] | None = None) -> str:
+    if not _STAGE_RE.match(stage or ""):
+        raise TagError(
+            f"'{_show(stage)}' is not a valid stage name; stages are lower-case words "
+            "joined by '-' (staging, production, edge-v2)"
+        )
+    if allowed is not None and stage not in allowed:
+        raise TagError(
+            f"stage '{stage}' is not allowed by the project's config; allowed: {', '.join(allowed)}"
+        )
+    return stage
+
+
+def is_stage_name(text: str) -> bool:
+    return bool(_STAGE_RE.match(text or ""))
+
+
+def model_to_tag(model: str) -> str:
+    return model.replace(":", "=")
+
+
+def tag_to_model(text: str) -> str:
+    return text.replace("=", ":")
+
+
+def parse_tag(name: str) -> Tag:
+    """Parse any registry tag; raise TagError for a tag outside the grammar."""
+    m = _PLAIN_VERSION_TAG_RE.match(name)
+    if m:
+        return Tag(name=name, kind=Kind.REGISTER, model=None, version=name)
+    m = _TAG_RE.match(name)
+    if not m:
+        raise TagError(f"'{_show(name)}' is not a registry tag (v1.2.0, NAME@v1.2.0 or NAME#STAGE#N)")
+    model = m["model"]
+    if "=" in model:
+        model = tag_to_model(model)
+    if ".." in model.partition(":")[0].split("/") if ":" in model else False:
+        raise TagError(f"'{_show(name)}' names a directory outside the repository")
+    counter = int(m["counter"]) if m["counter"] else None
+    if m["version"]:
+        kind = Kind.DEREGISTER if m["dereg"] else Kind.REGISTER
+        return Tag(name, kind, model, version=m["version"], counter=counter)
+    if m["deprecated"]:
+        return Tag(name, Kind.DEPRECATE, model, counter=counter)
+    kind = Kind.UNASSIGN if m["unassign"] else Kind.ASSIGN
+    return Tag(name, kind, model, stage=m["stage"], counter=counter)
+
+
+def try_parse_tag(name: str) -> Tag | None:
+    try:
+        return parse_tag(name)
+    except TagError:
+        return None
+
+
+def format_version_tag(version: str, model: str | None) -> str:
+    """`v1.2.0` for the plain style (model None), `NAME@v1.2.0` for a named model."""
+    version = normalize_version(version)
+    if model is None:
+        return version
+    return f"{model_to_tag(validate_model_name(model))}@{version}"
+
+
+def format_stage_tag(model: str, stage: str, counter: int, *, unassign: bool = False) -> str:
+    validate_model_name(model)
+    validate_stage(stage)
+    if counter < 1:
+        raise TagError(f"stage tag counter must be positive, not {counter}")
+    return f"{model_to_tag(model)}#{stage}{'!' if unassign else ''}#{counter}"
+
+
+def _show(text: object) -> str:
+    """Render user input safely inside a one-line message."""
+    s = repr(str(text))[1:-1]
+    return s if len(s) <= 80 else s[:77] + "..."

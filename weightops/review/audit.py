@@ -1,0 +1,239 @@
+"""`weightops audit`: the registry's integrity over its whole history.
+
+Tags are the registry, and git lets anyone move one (`git tag -f v1.0.0 && git push -f`). The
+records that stay behind say what each version meant: every stage tag written by weightops
+records the version, and sha256 it assigned, and a release tag records the sha256. Audit compares
+those records with what the tags point at now, checks every version's card against its DVC
+pointer (and against the bytes, when the object is on this machine), that every version's object
+is in the remote, and lists registry tags GTO cannot see (lightweight ones). The report is a
+frozen value; the CLI and the HTML report render it.
+"""
+
+from __future__ import annotations
+
+import os
+import posixpath
+from dataclasses import dataclass
+from pathlib import Path
+
+from weightops.core import git
+from weightops.storage import remotes as storage
+from weightops.model.card import CardError, check_card_against_pointer, parse_card, validate_card
+from weightops.errors import NotFoundError, WeightopsError
+from weightops.storage.hashing import hash_file
+from weightops.storage.pointers import (Artifact, Remote, dvcyaml_for, parse_artifacts, parse_dvc_config,
+                       pointer_from_dvcfile, pointer_from_lock)
+from weightops.project import Located, Project
+from weightops.registry.state import Registry
+from weightops.registry.tags import Kind
+
+KINDS = ("moved-tag", "card-mismatch", "missing-object", "lightweight-tag", "unreadable")
+
+
+@dataclass(frozen=True)
+class Finding:
+    kind: str       # one of KINDS
+    tag: str
+    message: str
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "tag": self.tag, "message": self.message}
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    findings: tuple[Finding, ...]
+    versions: int          # versions checked
+    tags: int              # registry tags read
+
+    @property
+    def ok(self) -> bool:
+        return not self.findings
+
+    @property
+    def summary(self) -> str:
+        if self.ok:
+            return f"audit ok: {self.versions} versions and {self.tags} registry tags checked"
+        kinds = sorted({f.kind for f in self.findings})
+        return f"audit found {len(self.findings)} problem(s) ({', '.join(kinds)}) in {self.tags} registry tags"
+
+    def to_dict(self) -> dict:
+        return {"ok": self.ok, "versions": self.versions, "tags": self.tags, "summary": self.summary,
+                "findings": [f.to_dict() for f in self.findings]}
+
+
+def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: bool = True,
+          offline: bool = False) -> AuditReport:
+    """`remote`: DVC remote name; `rehash`: hash objects found locally; `offline`: do not ask
+    the git remote for its tags."""
+    project = Project(repo)
+    refs = git.list_tags(project.root)
+    registry = Registry(refs, project.default_model)
+    findings: list[Finding] = []
+    registry_tags = [r for r in refs if r.name not in set(registry.ignored)]
+    for r in registry_tags:
+        if not r.annotated:
+            findings.append(Finding("lightweight-tag", r.name, f"{r.name} is a lightweight tag: GTO and `dvc artifacts` "
+                                    "ignore it and it records no sha256; replace it with `weightops release` "
+                                    "(an annotated tag) under a new version"))
+    if not offline:
+        findings += _diverged(project, registry_tags)
+    versions = [v for model in registry.models() for v in registry.versions(model)]
+    located_all, remotes = _locate_all(project, [(v.model, v.commit) for v in versions], remote)
+    hashed: dict[str, str] = {}
+    for v in versions:
+        findings += _moved(registry, v.model, v)
+        located = located_all[(v.model, v.commit)]
+        if isinstance(located, WeightopsError):
+            findings.append(Finding("unreadable", v.tag, f"{v.tag}: {located}"))
+            continue
+        rem = remotes[v.commit]
+        findings += _card(project, v.tag, v.meta.get("sha256"), located, rem, hashed if rehash else None)
+        findings += _stage_records(registry, v.model, v.version, v.tag, located)
+        findings += _object(project, v.tag, located, rem)
+    return AuditReport(tuple(findings), len(versions), len(registry_tags))
+
+
+def _locate_all(project: Project, wanted: list[tuple[str, str]], remote: str | None) -> tuple[dict, dict]:
+    """What `Project.locate` and `Project.remote` answer, for every (model, commit) at once, in
+    two `git cat-file --batch` processes instead of three per version. Values are the answer
+    or the WeightopsError it raised."""
+    first: dict[str, None] = {}
+    for model, commit in wanted:
+        dvcyaml = dvcyaml_for(model)
+        first.update({f"{commit}:{dvcyaml}": None,
+                      f"{commit}:{posixpath.join(posixpath.dirname(dvcyaml), 'dvc.lock')}": None,
+                      f"{commit}:.dvc/config": None})
+    blobs = git.read_blobs(project.root, list(first))
+    artifacts: dict[tuple[str, str], Artifact] = {}
+    result: dict[tuple[str, str], object] = {}
+    second: dict[str, None] = {}
+    for model, commit in dict.fromkeys(wanted):
+        dvcyaml = dvcyaml_for(model)
+        try:
+            text = blobs[f"{commit}:{dvcyaml}"]
+            if text is None:
+                raise NotFoundError(f"commit {commit[:12]} has no {dvcyaml}; is '{model}' declared there?")
+            artifact = parse_artifacts(text, dvcyaml).get(model)
+            if artifact is None:
+                raise NotFoundError(f"model '{model}' is not declared under artifacts: in {dvcyaml} at {commit[:12]}")
+        except WeightopsError as exc:
+            result[(model, commit)] = exc
+            continue
+        artifacts[(model, commit)] = artifact
+        second.update({f"{commit}:{artifact.path}.dvc": None, f"{commit}:{artifact.card_path}": None})
+    blobs.update(git.read_blobs(project.root, list(second)))
+    for (model, commit), a in artifacts.items():
+        lockfile = posixpath.join(posixpath.dirname(a.dvcyaml), "dvc.lock")
+        try:
+            dvcfile = blobs[f"{commit}:{a.path}.dvc"]
+            pointer = pointer_from_dvcfile(dvcfile, f"{a.path}.dvc", a.path) if dvcfile is not None \
+                else pointer_from_lock(blobs[f"{commit}:{lockfile}"], lockfile, a.path)
+            if pointer is None:
+                raise NotFoundError(f"no DVC pointer for {a.path} at {commit[:12]}")
+            card = parse_card(blobs[f"{commit}:{a.card_path}"], f"model card {a.card_path} at {commit[:12]}")
+            result[(model, commit)] = Located(a, pointer, card, commit)
+        except WeightopsError as exc:
+            result[(model, commit)] = exc
+    local = None
+    if not project.bare and (project.root / ".dvc" / "config.local").is_file():
+        local = (project.root / ".dvc" / "config.local").read_bytes()
+    remotes: dict[str, object] = {}
+    for commit in {c for _, c in wanted}:
+        try:
+            default, known = parse_dvc_config(blobs[f"{commit}:.dvc/config"], local)
+            name = remote or default
+            if name is not None and name not in known:
+                raise NotFoundError(f"DVC remote '{name}' is not configured at {commit[:12]} (known: "
+                                    f"{', '.join(known) or 'none'})")
+            remotes[commit] = known.get(name) if name else None
+        except WeightopsError as exc:
+            remotes[commit] = exc
+    return result, remotes
+
+
+def _diverged(project: Project, refs: list) -> list[Finding]:
+    """Registry tags the git remote has on another commit: one side was moved (`git tag -f`
+    and a force-push); `git fetch --tags` keeps the local one, so the clones disagree."""
+    name = git.default_remote(project.root)
+    theirs = git.remote_tags(project.root, name) if name else None
+    if not theirs:
+        return []
+    return [Finding("moved-tag", r.name, f"{r.name} is on {r.commit[:12]} here but on {theirs[r.name][:12]} in git "
+                    f"remote '{name}': a tag was moved and force-pushed; find out which is right before deploying it")
+            for r in refs if r.name in theirs and theirs[r.name] != r.commit]
+
+
+def _moved(registry: Registry, model: str, v) -> list[Finding]:
+    """Stage tags written for this version sit on the commit the version tag had then."""
+    found = []
+    for e in registry.events(model):
+        if e.kind in (Kind.ASSIGN, Kind.UNASSIGN) and e.meta.get("version") == v.version and e.commit != v.commit:
+            found.append(Finding("moved-tag", v.tag, f"{v.tag} points at {v.commit[:12]} but {e.tag} recorded "
+                                 f"{v.version} on {e.commit[:12]}: the version tag was moved (git tag -f); "
+                                 f"restore it with `git tag -f {v.tag} {e.commit[:12]}` after checking which is right"))
+            break
+    return found
+
+
+def _card(project: Project, tag: str, recorded: str | None, located: Located, rem: object,
+          hashed: dict[str, str] | None) -> list[Finding]:
+    card = located.card
+    try:
+        validate_card(card, f"{tag}: card {located.artifact.card_path}")
+    except CardError as exc:
+        return [Finding("card-mismatch", tag, str(exc))]
+    found = [Finding("card-mismatch", tag, f"{tag}: {p}; the card no longer describes the weights")
+             for p in check_card_against_pointer(card, located.pointer)]
+    sha = card["artifact"]["sha256"]
+    if recorded and recorded != sha:
+        found.append(Finding("moved-tag", tag, f"{tag}: the tag message recorded sha256 {recorded[:16]}... but the "
+                             f"card at {located.commit[:12]} says {sha[:16]}...: the tag was moved or the card rewritten"))
+    if hashed is not None and not found and not located.pointer.is_dir:
+        actual = _local_sha256(project, located, rem if isinstance(rem, Remote) else None, hashed)
+        if actual is not None and actual != sha:
+            found.append(Finding("card-mismatch", tag, f"{tag}: card sha256 {sha[:16]}... but the bytes DVC stores "
+                                 f"for md5 {located.pointer.md5} hash to {actual[:16]}...: the card was edited"))
+    return found
+
+
+def _local_sha256(project: Project, located: Located, rem: Remote | None, hashed: dict[str, str]) -> str | None:
+    """sha256 of the object from the DVC cache or a local remote, when either holds it."""
+    md5 = located.pointer.md5
+    if md5 in hashed:
+        return hashed[md5]
+    candidates = []
+    if not project.bare:
+        candidates.append(project.root / ".dvc" / "cache" / located.pointer.object_path())
+    if rem is not None and rem.is_local:
+        candidates.append(Path(project.object_url(rem, located.pointer)))
+    for path in candidates:
+        if path.is_file():
+            hashed[md5] = hash_file(path).sha256
+            return hashed[md5]
+    return None
+
+
+def _stage_records(registry: Registry, model: str, version: str, tag: str, located: Located) -> list[Finding]:
+    sha = (located.card.get("artifact") or {}).get("sha256")
+    for e in registry.events(model):
+        recorded = e.meta.get("sha256")
+        if e.kind is Kind.ASSIGN and e.meta.get("version") == version and recorded and recorded != sha \
+                and e.commit == located.commit:
+            return [Finding("moved-tag", tag, f"{e.tag} recorded sha256 {recorded[:16]}... for {version}, the card at "
+                            f"{located.commit[:12]} says {sha[:16]}...")]
+    return []
+
+
+def _object(project: Project, tag: str, located: Located, rem: object) -> list[Finding]:
+    if isinstance(rem, WeightopsError):
+        return [Finding("missing-object", tag, f"{tag}: cannot check the remote: {rem}")]
+    if rem is None:
+        return [Finding("missing-object", tag, f"{tag}: no DVC remote configured at {located.commit[:12]}")]
+    try:
+        if not storage.object_exists(project, rem, located.pointer):
+            return [Finding("missing-object", tag, f"{tag}: object md5 {located.pointer.md5} is not in DVC remote "
+                            f"'{rem.name}'; run `dvc push` from {located.commit[:12]}")]
+    except WeightopsError as exc:
+        return [Finding("missing-object", tag, f"{tag}: cannot check the remote: {exc}")]
+    return []

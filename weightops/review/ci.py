@@ -1,0 +1,103 @@
+"""`weightops ci check-tag TAG`: what CI runs when a registry tag is pushed.
+
+It says what the tag is (registration, assignment, unassignment, ...) and refuses a tag whose
+commit does not hold a release: the card must be valid against the schema (exit 5 otherwise),
+agree with the DVC pointer and with the sha256 the tag message recorded (exit 4), and the
+object must be in the DVC remote (exit 5), so a release page is never published for bytes
+nobody can download.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from weightops.core import git
+from weightops.storage import remotes as storage
+from weightops.model.card import CardError, check_card_against_pointer, validate_card
+from weightops.errors import IntegrityError, NotFoundError, RefusedError
+from weightops.project import Project
+from weightops.registry.state import parse_message
+from weightops.registry.tags import Kind, parse_tag
+
+
+@dataclass(frozen=True)
+class CheckedTag:
+    tag: str
+    kind: str            # registration, assignment, unassignment, deregistration, deprecation
+    model: str
+    version: str | None
+    stage: str | None
+    commit: str
+    sha256: str | None
+    remote: str | None
+    url: str | None
+    checked: tuple[str, ...]   # what was verified, in order
+
+    @property
+    def summary(self) -> str:
+        what = {"registration": f"registration of {self.model} {self.version}",
+                "assignment": f"assignment of {self.model} {self.version or '?'} to stage '{self.stage}'",
+                "unassignment": f"unassignment of stage '{self.stage}' of {self.model}",
+                "deregistration": f"deregistration of {self.model} {self.version}",
+                "deprecation": f"deprecation of {self.model}"}[self.kind]
+        return f"{self.tag}: {what} at {self.commit[:12]}"
+
+    def to_dict(self) -> dict:
+        return {"tag": self.tag, "kind": self.kind, "model": self.model, "version": self.version,
+                "stage": self.stage, "commit": self.commit, "sha256": self.sha256,
+                "remote": self.remote, "url": self.url, "checked": list(self.checked)}
+
+
+def check_tag(tag: str, *, repo: str | os.PathLike = ".", remote: str | None = None) -> CheckedTag:
+    parsed = parse_tag(tag)  # exit 2 for anything outside the grammar, before git sees it
+    project = Project(repo)
+    if not git.tag_exists(project.root, tag):
+        raise NotFoundError(f"tag '{tag}' does not exist here; fetch tags (`git fetch --tags`) first")
+    model = project.model(parsed.model)
+    commit = git.rev_parse(project.root, f"refs/tags/{tag}")
+    registry = project.registry()
+    ref = next((r for r in git.list_tags(project.root) if r.name == tag), None)
+    meta = parse_message(ref.message) if ref and ref.annotated else {}
+    version = parsed.version
+    if parsed.kind in (Kind.ASSIGN, Kind.UNASSIGN):
+        event = next((e for e in registry.events(model, stage=parsed.stage) if e.tag == tag), None)
+        version = event.version if event else None
+        claimed = meta.get("version")
+        if claimed and version != claimed and parsed.kind is Kind.ASSIGN:
+            raise IntegrityError(f"{tag} records {model} {claimed}, but {claimed} is not registered on its commit "
+                                 f"{commit[:12]} (was the version tag moved?); run `weightops audit`",
+                                 expected=claimed, actual=version, ref=tag)
+    base = CheckedTag(tag, parsed.kind.value, model, version, parsed.stage, commit, None, None, None, ())
+    if parsed.kind not in (Kind.REGISTER, Kind.ASSIGN):
+        return base  # nothing new to download: removing a stage or version needs no bytes
+    checked = []
+    located = project.locate(model, commit, ref=tag)
+    try:
+        validate_card(located.card, f"{tag}: model card {located.artifact.card_path}")
+    except CardError as exc:
+        raise RefusedError(f"{exc}; regenerate it with `dvc repro` and tag a new commit", tag=tag) from None
+    checked.append("card valid against the schema")
+    problems = check_card_against_pointer(located.card, located.pointer)
+    if problems:
+        raise IntegrityError(f"{tag}: {problems[0]}; the card does not describe the weights DVC tracks",
+                             expected=located.pointer.md5, actual=located.card["artifact"].get("md5"), ref=tag)
+    sha256 = located.card["artifact"]["sha256"]
+    checked.append(f"card md5 and size match the DVC pointer {located.pointer.source}")
+    recorded = meta.get("sha256")
+    if recorded and recorded != sha256:
+        raise IntegrityError(f"{tag}: the tag message records sha256 {recorded} but the card at {commit[:12]} says "
+                             f"{sha256}; the tag does not point at what was released", expected=recorded,
+                             actual=sha256, ref=tag)
+    if recorded:
+        checked.append("sha256 recorded in the tag message matches the card")
+    rem = project.remote(commit, remote)
+    if rem is None:
+        raise RefusedError(f"{tag}: no DVC remote is configured at {commit[:12]}; add one with `dvc remote add -d`")
+    url = project.object_url(rem, located.pointer)
+    if not storage.object_exists(project, rem, located.pointer):
+        raise RefusedError(f"{tag}: object for {located.pointer.path} (md5 {located.pointer.md5}) is not in DVC remote "
+                           f"'{rem.name}' ({url}); run `dvc push` from the commit that made it", tag=tag)
+    checked.append(f"object present in DVC remote '{rem.name}'")
+    return CheckedTag(tag, parsed.kind.value, model, version, parsed.stage, commit, sha256, rem.name, url,
+                      tuple(checked))

@@ -1,0 +1,118 @@
+"""`weightops release-notes TAG`: markdown for a release page, from the tag and its card.
+
+Version, digests, lineage, metrics against the previous version (SemVer order) and the
+environment. Reads git objects only, so it runs in a CI clone right after the tag is pushed.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+
+from weightops.review.diff import Change, fmt_delta, fmt_value, md_value, fmt_size, fmt_signed_size, flatten, section_changes
+from weightops.errors import NotFoundError, UsageError
+from weightops.project import Located, Project
+from weightops.registry.state import Version, iso
+from weightops.registry.tags import Kind, parse_tag
+
+
+@dataclass(frozen=True)
+class ReleaseNotes:
+    model: str
+    version: Version
+    located: Located
+    previous: Version | None
+    previous_located: Located | None
+    markdown: str
+
+
+def version_for_tag(project: Project, tag: str, model: str | None = None) -> tuple[str, Version]:
+    """The registered version a version tag (v1.2.0, NAME@v1.2.0) names."""
+    parsed = parse_tag(tag)
+    if parsed.kind is not Kind.REGISTER:
+        raise UsageError(f"'{tag}' is a {parsed.kind.value} tag; release notes are for version tags (v1.2.0, NAME@v1.2.0)")
+    name = project.model(parsed.model or model)
+    return name, project.registry().version(name, parsed.version)
+
+
+def previous_version(versions: list[Version], current: Version) -> Version | None:
+    """The highest version below `current` (SemVer precedence); pre-releases only compare
+    with pre-releases of the same line, so v1.2.0 is compared with v1.1.0, not v1.2.0-rc.1."""
+    older = [v for v in versions if v.semver < current.semver]
+    if not current.semver.pre:
+        older = [v for v in older if not v.semver.pre] or older
+    return max(older, key=lambda v: v.semver, default=None)
+
+
+def release_notes(tag: str, *, model: str | None = None, repo: str | os.PathLike = ".") -> ReleaseNotes:
+    project = Project(repo)
+    name, version = version_for_tag(project, tag, model)
+    located = project.locate(name, version.commit, ref=version.tag)
+    prev = previous_version(project.registry().versions(name), version)
+    prev_located = None
+    if prev is not None:
+        try:
+            prev_located = project.locate(name, prev.commit, ref=prev.tag)
+        except NotFoundError:
+            prev_located = None
+    text = render_notes(name, version, located, prev, prev_located)
+    return ReleaseNotes(name, version, located, prev, prev_located, text)
+
+
+def render_notes(model: str, version: Version, located: Located, prev: Version | None,
+                 prev_located: Located | None) -> str:
+    card = located.card
+    art = card.get("artifact") or {}
+    lineage = card.get("lineage") or {}
+    env = card.get("environment") or {}
+    out = [f"## {model} {version.version}", "",
+           f"Tag `{version.tag}` on commit `{version.commit[:12]}`, {iso(version.time)}"
+           + (f", by {version.tagger}" if version.tagger else "") + ".", "",
+           "| | |", "| --- | --- |",
+           f"| path | `{art.get('path')}` ({art.get('format')}) |",
+           f"| sha256 | `{art.get('sha256')}` |",
+           f"| md5 (DVC) | `{located.pointer.md5}` |",
+           f"| size | {fmt_size(art.get('size'))} |"]
+    if prev_located is not None:
+        delta = (art.get("size") or 0) - ((prev_located.card.get("artifact") or {}).get("size") or 0)
+        out.append(f"| size vs {prev.version} | {fmt_signed_size(delta)} |")
+    out += ["", "### Lineage", "",
+            f"- released from commit `{version.commit}`",
+            f"- trained from commit `{lineage.get('commit') or '(none yet)'}`"
+            f"{' with uncommitted changes' if lineage.get('dirty') else ''} on branch `{lineage.get('branch') or '-'}`",
+            f"- produced by DVC stage `{lineage.get('stage') or '-'}` at {lineage.get('created_at') or '-'}"]
+    params = flatten(lineage.get("params") or {})
+    if params:
+        out.append("- params: " + ", ".join(f"`{k}={fmt_value(v)}`" for k, v in params.items()))
+    for path, md5 in sorted((lineage.get("deps") or {}).items()):
+        out.append(f"- data/code dependency `{path}` md5 `{md5}`")
+    out += ["", f"### Metrics{f' vs {prev.version}' if prev else ''}", ""]
+    metrics = flatten(card.get("metrics") or {})
+    old = flatten(prev_located.card.get("metrics") or {}) if prev_located else {}
+    if not metrics and not old:
+        out.append("No metrics recorded.")
+    else:
+        out += [f"| metric | {version.version} | {prev.version if prev else 'previous'} | change |",
+                "| --- | --- | --- | --- |"]
+        for key in sorted(set(metrics) | set(old)):
+            c = Change(key, old.get(key), metrics.get(key))
+            out.append(f"| {key} | {md_value(c.new)} | {md_value(c.old)} | {fmt_delta(c)} |")
+    if prev_located is not None:
+        changed = section_changes(flatten((prev_located.card.get("lineage") or {}).get("params") or {}), params)
+        if changed:
+            out += ["", f"Params changed since {prev.version}: "
+                    + ", ".join(f"`{c.key}` {fmt_value(c.old)} → {fmt_value(c.new)}" for c in changed)]
+    out += ["", "### Environment", "",
+            f"- Python {env.get('python') or '-'} on {env.get('platform') or '-'}",
+            f"- CPU {env.get('cpu') or '-'}; GPU {env.get('gpu') or 'none'}; CUDA {env.get('cuda') or 'none'}"]
+    if env.get("container_image"):
+        out.append(f"- container `{env['container_image']}`")
+    packages = env.get("packages") or {}
+    if packages:
+        out.append("- packages: " + ", ".join(f"`{k}=={v}`" for k, v in packages.items()))
+    labels = card.get("labels") or {}
+    if labels:
+        out += ["", "### Labels", "", ", ".join(f"`{k}={v}`" for k, v in labels.items())]
+    out += ["", f"Resolve it with `weightops resolve {version.version}"
+            f"{'' if version.tag == version.version else f' --model {model}'}`."]
+    return "\n".join(out) + "\n"

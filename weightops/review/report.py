@@ -1,0 +1,311 @@
+"""The registry report: gather everything a person wants to see at a glance, then hand it to
+`report_html.render` for one self-contained HTML page.
+
+Gathering costs one tag read (`git for-each-ref`) and two batched object reads for every card
+the page shows (`git cat-file --batch`: the dvc.yaml of each version's commit, then each card),
+so it stays fast with a thousand versions. Cards are read tolerantly: a missing or broken card
+is shown as such on its row (the audit explains why) rather than stopping the report.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time as _time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from weightops.core import git
+from weightops.errors import NotFoundError, UsageError, WeightopsError
+from weightops.storage.pointers import dvcyaml_for, parse_artifacts
+from weightops.project import Project
+from weightops.registry.state import Registry
+from weightops.registry.tags import Kind
+from weightops.core.yamlio import safe_load
+
+log = logging.getLogger(__name__)
+MAX_KEY_METRICS = 4
+DEMOTE_SWEEP = 60   # seconds between the unassignment tags of one `weightops demote`
+
+
+@dataclass(frozen=True)
+class Finding:
+    """One audit finding, as the audit reports it: what kind, which tag, and what is wrong."""
+
+    kind: str
+    tag: str
+    message: str
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    model: str
+    version: str
+    tag: str
+    commit: str
+    time: int
+    sha256: str | None
+    size: int | None
+    metrics: dict          # flattened: "eval.accuracy" -> number
+    labels: dict
+    stages: tuple[str, ...]  # stages it holds now
+    card_problem: str | None = None
+
+
+@dataclass(frozen=True)
+class Segment:
+    """A version holding a stage from `start` to `end` (None: still holds it)."""
+
+    stage: str
+    version: str | None
+    start: int
+    end: int | None
+    tag: str
+    action: str               # assignment, rollback or fallback
+    ended_by: str | None       # assignment, rollback, unassignment or None
+    label: str = ""            # what to print: the version, else what the tag recorded (see shown)
+
+
+@dataclass(frozen=True)
+class Mark:
+    """One stage event drawn on the timeline."""
+
+    stage: str
+    time: int
+    action: str               # assignment, rollback, unassignment
+    version: str | None
+    tag: str
+    tagger: str = ""
+    reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ModelReport:
+    name: str
+    versions: tuple[VersionRow, ...]   # newest first
+    holders: dict                      # stage -> (version, since) held now
+    stages: tuple[str, ...]            # timeline lanes, configured stages first
+    segments: tuple[Segment, ...]
+    marks: tuple[Mark, ...]
+    metric_keys: tuple[str, ...]
+    deprecated: bool = False
+
+
+@dataclass(frozen=True)
+class ReportData:
+    title: str
+    generated: int
+    models: tuple[ModelReport, ...]
+    findings: tuple[Finding, ...]
+    audit_ran: bool
+    meta: dict = field(default_factory=dict, compare=False, hash=False)
+
+
+def gather(repo: str | os.PathLike = ".", *, model: str | None = None,
+           findings: list | tuple | None = None, now: int | None = None, audit: bool = True) -> ReportData:
+    """Read the registry once and the cards it needs in one batch; `findings` (a list of
+    (kind, tag, message)) comes from the audit, which is run here when not given (and `audit`)."""
+    started = _time.perf_counter()
+    project = Project(repo)
+    registry = project.registry()
+    names = registry.models()
+    if model is not None:
+        name = project.model(model)
+        if name not in names:
+            raise NotFoundError(f"model '{name}' has no tags in this registry "
+                                f"(models: {', '.join(names) or 'none'})")
+        names = [name]
+    audit_ran = findings is not None
+    if findings is None and audit:
+        findings, audit_ran = _run_audit(project.root)
+    findings = findings or []
+    wanted = [(n, v.commit) for n in names for v in registry.versions(n)]
+    cards = read_cards(project.root, wanted)
+    configured = tuple(project.config.stages)
+    preferred = project.config.section("report").get("metrics")
+    models = tuple(_model_report(registry, n, cards, configured, preferred) for n in names)
+    title = Path(project.root).name.removesuffix(".git") or "registry"
+    shown = [to_finding(f) for f in findings]
+    if model is not None:  # the audit covers the whole registry; keep this model's findings
+        ours = {v.tag for v in registry.versions(names[0])} | {e.tag for e in registry.events(names[0])}
+        shown = [f for f in shown if not f.tag or f.tag in ours]
+    return ReportData(title, int(_time.time()) if now is None else now, models, tuple(shown), audit_ran,
+                      {"gather_seconds": _time.perf_counter() - started, "audit_skipped": not audit})
+
+
+def _run_audit(root: Path) -> tuple[list, bool]:
+    try:
+        from weightops.review.audit import audit  # issue 6; the report works without it
+    except ImportError:
+        log.info("weightops.review.audit is not available; the report shows no audit result")
+        return [], False
+    return list(audit(root).findings), True
+
+
+def to_finding(item: object) -> Finding:
+    if isinstance(item, Finding):
+        return item
+    if isinstance(item, (tuple, list)) and len(item) == 3:
+        return Finding(*(str(x) for x in item))
+    return Finding(str(getattr(item, "kind", "")), str(getattr(item, "tag", "")),
+                   str(getattr(item, "message", item)))
+
+
+def read_cards(root: str | os.PathLike, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], dict | str]:
+    """(model, commit) -> card dict, or a one-line reason why there is none. Two batched
+    reads in all: every commit's dvc.yaml, then every card it declares."""
+    wanted = list(dict.fromkeys(wanted))
+    yaml_specs = {key: f"{key[1]}:{dvcyaml_for(key[0])}" for key in wanted}
+    blobs = git.read_blobs(root, list(dict.fromkeys(yaml_specs.values())))
+    parsed: dict[bytes, dict | str] = {}   # many commits share one dvc.yaml blob
+    card_specs: dict[tuple[str, str], str] = {}
+    result: dict[tuple[str, str], dict | str] = {}
+    for key, spec in yaml_specs.items():
+        text = blobs.get(spec)
+        if text is None:
+            result[key] = f"no {spec.split(':', 1)[1]} at this commit"
+            continue
+        if text not in parsed:
+            try:
+                parsed[text] = parse_artifacts(text, spec.split(":", 1)[1])
+            except WeightopsError as exc:
+                parsed[text] = str(exc)
+        arts = parsed[text]
+        if isinstance(arts, str):
+            result[key] = arts
+        elif key[0] not in arts:
+            result[key] = f"'{key[0]}' is not declared in {spec.split(':', 1)[1]}"
+        else:
+            card_specs[key] = f"{key[1]}:{arts[key[0]].card_path}"
+    card_blobs = git.read_blobs(root, list(dict.fromkeys(card_specs.values())))
+    for key, spec in card_specs.items():
+        text = card_blobs.get(spec)
+        if text is None:
+            result[key] = f"no card {spec.split(':', 1)[1]} at this commit"
+            continue
+        try:
+            card = safe_load(text, spec)
+        except WeightopsError as exc:
+            result[key] = str(exc)
+            continue
+        result[key] = card if isinstance(card, dict) else f"card {spec} is not a mapping"
+    return result
+
+
+def flatten_metrics(metrics: object, prefix: str = "") -> dict[str, float]:
+    """Numeric leaves of a (nested) metrics mapping, keyed `a.b`."""
+    out: dict[str, float] = {}
+    if not isinstance(metrics, dict):
+        return out
+    for k, v in metrics.items():
+        key = f"{prefix}{k}"
+        if isinstance(v, dict):
+            out.update(flatten_metrics(v, key + "."))
+        elif isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v):
+            out[key] = float(v)
+    return out
+
+
+def key_metrics(rows: list[VersionRow], preferred: object = None) -> tuple[str, ...]:
+    """The configured `report: metrics:` list, else the metrics most versions have."""
+    if isinstance(preferred, list) and preferred:
+        return tuple(str(m) for m in preferred[:MAX_KEY_METRICS * 2])
+    counts: dict[str, int] = {}
+    for r in rows:
+        for k in r.metrics:
+            counts[k] = counts.get(k, 0) + 1
+    return tuple(sorted(counts, key=lambda k: (-counts[k], k))[:MAX_KEY_METRICS])
+
+
+def _model_report(registry: Registry, name: str, cards: dict, configured: tuple[str, ...],
+                  preferred: object) -> ModelReport:
+    held = registry.stages(name)
+    by_version: dict[str, list[str]] = {}
+    for stage, event in held.items():
+        by_version.setdefault(event.version or "", []).append(stage)
+    rows = []
+    for v in registry.versions(name):
+        card = cards.get((name, v.commit))
+        ok = isinstance(card, dict)
+        art = card.get("artifact") if ok and isinstance(card.get("artifact"), dict) else {}
+        size = art.get("size")
+        rows.append(VersionRow(
+            name, v.version, v.tag, v.commit, v.time,
+            art.get("sha256") or v.meta.get("sha256"),
+            size if isinstance(size, int) else None,
+            flatten_metrics(card.get("metrics")) if ok else {},
+            {str(k): str(x) for k, x in card.get("labels").items()} if ok and isinstance(card.get("labels"), dict) else {},
+            tuple(sorted(by_version.get(v.version, []))),
+            None if ok else (card or "card not read"),
+        ))
+    segments, marks = timeline(registry, name)
+    seen = {s.stage for s in segments} | {m.stage for m in marks}
+    lanes = tuple(s for s in configured) + tuple(sorted(seen - set(configured)))
+    holders = {s: (shown(e), e.time) for s, e in held.items()}
+    return ModelReport(name, tuple(rows), holders, lanes, tuple(segments), tuple(marks),
+                       key_metrics(rows, preferred), registry.is_deprecated(name))
+
+
+def shown(event) -> str:
+    """A stage event's version as a person should read it. When no version tag is on its commit
+    any more (the tag was moved), the registry gives no version; show what the tag recorded,
+    marked `?`, or the commit."""
+    if event.version:
+        return event.version
+    recorded = event.meta.get("version")
+    return f"{recorded}?" if recorded else event.commit[:10]
+
+
+def timeline(registry: Registry, name: str) -> tuple[list[Segment], list[Mark]]:
+    """Holding intervals per stage, and every assignment/rollback/unassignment as a mark.
+
+    GTO's stage semantics, as `Registry.stage_event` applies them: a stage is a label on
+    versions and the holder is the newest labelled assignment, so unassigning the holder falls
+    back to the version labelled before it. One pass over the events, not a query per event."""
+    segments: list[Segment] = []
+    marks: list[Mark] = []
+    by_stage: dict[str, list] = {}
+    for e in registry.events(name):
+        if e.stage is None:
+            continue
+        action = e.action if e.kind is Kind.ASSIGN else "unassignment"
+        marks.append(Mark(e.stage, e.time, action, shown(e), e.tag, e.tagger, e.meta.get("reason")))
+        by_stage.setdefault(e.stage, []).append((e, action))
+    for stage, items in by_stage.items():
+        labels: dict[str, object] = {}
+        holder, start, how = None, 0, ""
+        mine: list[Segment] = []
+        for e, action in items:
+            # Events come oldest first, so the last label (re)inserted is the newest: O(1) per event.
+            labels.pop(e.version or e.commit, None)
+            if e.kind is Kind.ASSIGN:
+                labels[e.version or e.commit] = e
+            now_held = next(reversed(labels.values())) if labels else None
+            if now_held is holder:
+                continue
+            if holder is not None:
+                mine.append(Segment(stage, holder.version, start, e.time, holder.tag, how, action, shown(holder)))
+            holder, start, how = now_held, e.time, (action if now_held is e else "fallback")
+        if holder is not None:
+            mine.append(Segment(stage, holder.version, start, None, holder.tag, how, None, shown(holder)))
+        # `weightops demote` unassigns every labelled version, newest first, one second apart:
+        # the fallbacks in between held nothing a person would call a stage. Leave them out.
+        segments += [s for s in mine if not (s.action == "fallback" and s.ended_by == "unassignment"
+                                             and s.end is not None and s.end - s.start <= DEMOTE_SWEEP)]
+    segments.sort(key=lambda s: (s.stage, s.start))
+    return segments, marks
+
+
+def write_report(out: str | os.PathLike, repo: str | os.PathLike = ".", *, model: str | None = None,
+                 findings: list | tuple | None = None, now: int | None = None, audit: bool = True) -> ReportData:
+    """Gather, render and write the page atomically; returns what it showed."""
+    from weightops.core.atomic import atomic_write_text
+    from weightops.review.report_html import render
+
+    if Path(out).is_dir():
+        raise UsageError(f"'{out}' is a folder; give the page a file name, e.g. -o {Path(out) / 'registry.html'}")
+    data = gather(repo, model=model, findings=findings, now=now, audit=audit)
+    atomic_write_text(out, render(data))
+    os.chmod(out, 0o644)  # a page to share, not a secret (the temp file was created 0600)
+    return data

@@ -1,0 +1,121 @@
+"""Hash while reading: SHA-256 and MD5 in one streamed pass, in constant memory.
+
+hashlib releases the GIL on large buffers, so MD5 runs in a helper thread over the same
+buffer SHA-256 reads in this one: both digests cost about as much as MD5 alone.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import threading
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from weightops.errors import IntegrityError
+
+CHUNK = 4 * 1024 * 1024
+
+
+@dataclass(frozen=True)
+class Digests:
+    sha256: str
+    md5: str
+    size: int
+
+    def to_dict(self) -> dict:
+        return {"sha256": self.sha256, "md5": self.md5, "size": self.size}
+
+
+class MultiHasher:
+    """Feed bytes with `update`; SHA-256 here, MD5 in a worker thread over the same buffer."""
+
+    def __init__(self) -> None:
+        self._sha = hashlib.sha256()
+        self._md5 = hashlib.md5()
+        self.size = 0
+        self._buf: bytes | memoryview | None = None
+        self._go = threading.Semaphore(0)
+        self._done = threading.Semaphore(0)
+        self._worker = threading.Thread(target=self._run, daemon=True)
+        self._worker.start()
+
+    def _run(self) -> None:
+        while True:
+            self._go.acquire()
+            buf = self._buf
+            if buf is None:
+                return
+            self._md5.update(buf)
+            self._done.release()
+
+    def update(self, data: bytes | bytearray | memoryview) -> None:
+        if not data:
+            return
+        self.size += len(data)
+        if len(data) < 64 * 1024:  # a thread handoff costs more than hashing a small buffer
+            self._sha.update(data)
+            self._md5.update(data)
+            return
+        self._buf = data
+        self._go.release()
+        self._sha.update(data)
+        self._done.acquire()
+
+    def finish(self) -> Digests:
+        self._buf = None
+        self._go.release()
+        self._worker.join()
+        return Digests(self._sha.hexdigest(), self._md5.hexdigest(), self.size)
+
+    def __enter__(self) -> "MultiHasher":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._worker.is_alive():
+            self._buf = None
+            self._go.release()
+            self._worker.join()
+
+
+def hash_stream(stream: BinaryIO, chunk: int = CHUNK) -> Digests:
+    hasher = MultiHasher()
+    try:
+        buf = bytearray(chunk)
+        view = memoryview(buf)
+        while True:
+            n = stream.readinto(buf)
+            if not n:
+                break
+            hasher.update(view[:n])
+    except BaseException:
+        hasher.__exit__()
+        raise
+    return hasher.finish()
+
+
+def hash_file(path: str | os.PathLike) -> Digests:
+    with open(path, "rb", buffering=0) as f:
+        return hash_stream(f)
+
+
+def sha256_file(path: str | os.PathLike) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb", buffering=0) as f:
+        buf = bytearray(CHUNK)
+        view = memoryview(buf)
+        while n := f.readinto(buf):
+            h.update(view[:n])
+    return h.hexdigest()
+
+
+def check_digests(actual: Digests, *, sha256: str | None = None, md5: str | None = None,
+                  size: int | None = None, what: str = "file", ref: str | None = None) -> None:
+    """Raise IntegrityError naming the first field that disagrees (size, then sha256, md5)."""
+    for field, expected, got in (("size", size, actual.size), ("sha256", sha256, actual.sha256),
+                                 ("md5", md5, actual.md5)):
+        if expected is not None and expected != got:
+            raise IntegrityError(
+                f"{field} mismatch for {what}: expected {expected}, got {got}",
+                expected=expected, actual=got, ref=ref, field=field,
+            )

@@ -1,0 +1,96 @@
+"""`--repo URL`: resolve from a remote git repository without cloning it.
+
+A deploy host has no clone. One `git ls-remote` lists HEAD and the tags; when they differ from
+what the cache already holds, one shallow fetch brings the tag objects and their commits with
+no trees and no blobs (`--depth=1 --filter=tree:0`: tag dates and messages are the registry).
+Resolving then needs one commit: its trees are fetched without blobs, and only the blobs read
+(dvc.yaml, dvc.lock, the pointer, the card, the DVC config) come over, lazily, because the cache
+is a partial clone. Credentials are git's own (helpers, ssh agent); weightops stores none.
+
+The cache is `$WEIGHTOPS_CACHE/repos/<hash of URL>` (default `~/.cache/weightops`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import re
+from pathlib import Path
+
+from weightops.core import git
+from weightops.errors import UsageError
+from weightops.storage.pointers import Remote
+from weightops.project import Project
+
+log = logging.getLogger(__name__)
+HEAD_BRANCH = "refs/heads/weightops-head"
+_SCP = re.compile(r"^[\w.-]+@[\w.-]+:")   # git@host:org/repo.git
+
+
+def is_url(repo: str | os.PathLike) -> bool:
+    """A URL git fetches from (file://, ssh://, https://, git@host:path), not a local path."""
+    text = str(repo)
+    return "://" in text or bool(_SCP.match(text))
+
+
+def cache_dir(url: str) -> Path:
+    base = os.environ.get("WEIGHTOPS_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "weightops")
+    return Path(base) / "repos" / hashlib.sha256(url.encode()).hexdigest()[:24]
+
+
+class RemoteProject(Project):
+    """A Project over the partial cache of a remote repository."""
+
+    def __init__(self, path: Path, url: str) -> None:
+        super().__init__(path)
+        self.url = url
+        self._prefetched: set[str] = set()
+
+    def remote_base_url(self, remote: Remote) -> str:
+        url = remote.url[len("file://"):] if remote.url.startswith("file://") else remote.url
+        if "://" not in url and not os.path.isabs(os.path.expanduser(url)):
+            raise UsageError(f"DVC remote '{remote.name}' is a relative path ({remote.url}), which means nothing "
+                             f"outside a clone of {self.url}; use an s3:// or absolute remote, or --remote NAME")
+        return super().remote_base_url(remote)
+
+    def prefetch(self, commit: str) -> None:
+        """Every tree of `commit` in one fetch, no blobs: the few blobs read next are fetched
+        lazily, one by one (without this, each tree would be one round trip too)."""
+        if commit not in self._prefetched:
+            git.fetch_object(self.root, git.tree_of(self.root, commit))
+            self._prefetched.add(commit)
+
+    def locate(self, model: str, commit: str, ref: str | None = None):
+        self.prefetch(commit)
+        return super().locate(model, commit, ref)
+
+
+def open_remote(url: str, cache: str | os.PathLike | None = None) -> RemoteProject:
+    """Sync the cache's tags with the remote (one ls-remote; a fetch only when they differ)."""
+    import fcntl
+
+    path = Path(cache) if cache else cache_dir(url)
+    head, refs = git.ls_remote(url)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    # Several deploys on one host may sync the same cache at once: one at a time.
+    with open(path.parent / f"{path.name}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        _sync(path, url, head, refs)
+    return RemoteProject(path, url)
+
+
+def _sync(path: Path, url: str, head: str | None, refs: dict[str, str]) -> None:
+    if not (path / "HEAD").is_file():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        git.init_partial_cache(path, url)
+    tags = {name: oid for name, oid in refs.items() if name.startswith("refs/tags/") and not name.endswith("^{}")}
+    have = git.local_refs(path, "refs/tags")
+    have_head = git.local_refs(path, HEAD_BRANCH).get(HEAD_BRANCH)
+    if have != tags or (head and have_head != head):
+        refspecs = ["+refs/tags/*:refs/tags/*"] + ([f"+HEAD:{HEAD_BRANCH}"] if head else [])
+        log.info("fetching %d tags of %s (no trees, no blobs, no history)", len(tags), url)
+        git.fetch_shallow(path, refspecs, "tree:0", prune=True)
+    if head:
+        git.set_symbolic_head(path, HEAD_BRANCH)
