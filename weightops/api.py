@@ -50,17 +50,26 @@ def load_signature(source: str | os.PathLike | dict | None) -> dict | None:
 
 
 def list_versions(repo: str | os.PathLike = ".", model: str | None = None) -> list[dict]:
-    """Every model's versions, newest first, with the stages each holds now."""
+    """Every model's versions, newest first, with the stages each holds now. `sha256` is the
+    release message's, else (a lightweight or GTO tag) the card's at the tagged commit, read in
+    one batch; None only when that commit has no readable card."""
+    from weightops.review.report import read_cards
+
     project = Project(repo)
     registry = project.registry()
     models = [project.model(model)] if model else registry.models()
+    unrecorded = [(name, v.commit) for name in models for v in registry.versions(name) if not v.meta.get("sha256")]
+    cards = read_cards(project.root, unrecorded) if unrecorded else {}
     rows = []
     for name in models:
         stages = registry.stages(name)
         for v in registry.versions(name):
+            card = cards.get((name, v.commit))
+            sha256 = v.meta.get("sha256") or (
+                (card.get("artifact") or {}).get("sha256") if isinstance(card, dict) else None)
             rows.append({
                 "model": name, "version": v.version, "tag": v.tag, "commit": v.commit,
-                "created": iso(v.time), "sha256": v.meta.get("sha256"),
+                "created": iso(v.time), "sha256": sha256,
                 "stages": sorted(s for s, e in stages.items() if e.version == v.version),
                 "deprecated": registry.is_deprecated(name),
             })

@@ -65,6 +65,7 @@ def pull_cmd(
     fsync: bool = typer.Option(False, "--fsync", help="Flush the bytes to disk before the rename (durable across power loss; slower)."),
     match: List[str] = typer.Option([], "--match", help="KEY=VALUE label of the hardware variant to pull (repeatable); REF must be a stage."),
     match_file: Optional[Path] = typer.Option(None, "--match-file", help="YAML mapping of this device's labels, like --match."),
+    pre: bool = typer.Option(False, "--pre", help="Let 'latest' be a pre-release (v1.4.0-rc.1); by default it is the newest release."),
     as_json: bool = JSON,
 ) -> None:
     """Download REF's weights, verifying size, md5 and sha256 while they stream; atomic."""
@@ -82,7 +83,7 @@ def pull_cmd(
     try:
         done = pull_detailed(ref if ref is not None or lock_file else "latest", out, model=model, repo=repo,
                              remote=remote, expect_sha256=expect_sha256, lock=lock_file, jobs=jobs, progress=update,
-                             fsync=fsync)
+                             fsync=fsync, pre=pre)
     finally:
         close()
     if as_json:
@@ -100,12 +101,13 @@ def lock_cmd(
     model: Optional[str] = MODEL,
     repo: Optional[str] = REPO_URL,
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name."),
+    pre: bool = typer.Option(False, "--pre", help="Let 'latest' be a pre-release; by default it is the newest release."),
     as_json: bool = JSON,
 ) -> None:
     """Pin REF to its commit, hashes and URL in a deploy lock file."""
     from weightops.deploy.pull import lock
 
-    doc = lock(ref, out, model=model, repo=repo or ".", remote=remote)
+    doc = lock(ref, out, model=model, repo=repo or ".", remote=remote, pre=pre)
     if as_json:
         print_json(doc)
     else:

@@ -39,6 +39,9 @@ def release_cmd(
                    sign=sign_choice(repo, sign))
     typer.echo(f"released {done.model} {done.version} as tag {done.tag} at {done.commit[:12]} "
                f"(sha256 {done.sha256[:16]}...){' and pushed' if done.pushed else ''}")
+    if push and not done.pushed:
+        typer.echo(f"note: the weights were pushed (dvc push) but tag {done.tag} was not: this repository has "
+                   "no git remote; add one and run `git push origin " + done.tag + "`", err=True)
 
 
 @command("resolve")
@@ -52,6 +55,7 @@ def resolve_cmd(
     match: List[str] = typer.Option([], "--match", help="KEY=VALUE card label the variant must have (repeatable); REF must be a stage."),
     match_file: Optional[Path] = typer.Option(None, "--match-file", help="YAML mapping of label: value pairs (a device's file), like --match."),
     repo: str = typer.Option(".", "--repo", help="Git repository: a path, or a URL (file://, ssh://, https://) read without a clone."),
+    pre: bool = typer.Option(False, "--pre", help="Let 'latest' be a pre-release (v1.4.0-rc.1); by default it is the newest release."),
     as_json: bool = JSON,
 ) -> None:
     """Map REF to version, commit, DVC pointer, remote URL and sha256."""
@@ -69,7 +73,7 @@ def resolve_cmd(
                           require_signed=require_signed, trust_policy=trust_policy, project=project)
     else:
         r = resolve(ref, model=model, repo=repo, at=at, remote=remote, require_signed=require_signed,
-                    trust_policy=trust_policy, project=project)
+                    trust_policy=trust_policy, project=project, pre=pre)
     out = r.to_dict()
     if r.trust is not None:
         out.update(trust_fields(r.trust))
@@ -107,6 +111,7 @@ PUSH_TAG = typer.Option(False, "--push", help="Push the new tag; fails (and remo
 # Promotion-gate switches (signatures and validation issue): both are recorded in the tag message.
 ALLOW_BREAKING = typer.Option(False, "--allow-breaking", help="Promote even when the signature breaks the stage's current one.")
 SKIP_CHECKS = typer.Option(False, "--skip-checks", help="Skip the weight checks the stage's gate requires (loud; recorded in the tag).")
+NO_CHECK_REMOTE = typer.Option(False, "--no-check-remote", help="Do not check that the version's object is in the DVC remote (offline work).")
 
 
 def _warn_skip(skip: bool) -> None:
@@ -116,10 +121,17 @@ def _warn_skip(skip: bool) -> None:
 
 
 def _say_assigned(a) -> None:
+    if a.action == "none":
+        typer.echo(f"{a.model} {a.version} already holds {a.stage} ({a.tag}); nothing written")
+        return
+    pushed = " (pushed)" if a.pushed else ""
+    if a.action == "unassign":   # one line per tag written: demote clears every labelled version
+        for tag, version in a.written or ((a.tag, a.version),):
+            typer.echo(f"unassigned {a.model} {version} from {a.stage}: tag {tag}{pushed}")
+        return
     prev = f" (was {a.previous})" if a.previous and a.previous != a.version else ""
-    verb = {"unassign": "unassigned", "rollback": "rolled back"}.get(a.action, "assigned")
-    typer.echo(f"{verb} {a.model} {a.version} {'from' if a.action == 'unassign' else 'to'} {a.stage}{prev}: "
-               f"tag {a.tag}{' (pushed)' if a.pushed else ''}")
+    verb = "rolled back" if a.action == "rollback" else "assigned"
+    typer.echo(f"{verb} {a.model} {a.version} to {a.stage}{prev}: tag {a.tag}{pushed}")
 
 
 @command("promote")
@@ -134,13 +146,15 @@ def promote_cmd(
     repo: Path = REPO,
     allow_breaking: bool = ALLOW_BREAKING,
     skip_checks: bool = SKIP_CHECKS,
+    no_check_remote: bool = NO_CHECK_REMOTE,
 ) -> None:
-    """Assign VERSION to STAGE (a GTO tag NAME#STAGE#N) after checking its card and the gates."""
+    """Assign VERSION to STAGE (a GTO tag NAME#STAGE#N) after checking its card, its object in the DVC remote and the gates."""
     from weightops.registry.stages import promote
 
     _warn_skip(skip_checks)
     _say_assigned(promote(version, stage, model=model, repo=repo, message=message, push=push, now=read_clock(),
                           sign=sign_choice(repo, sign), allow_breaking=allow_breaking, skip_checks=skip_checks,
+                          check_remote=not no_check_remote,
                           require_shadow=str(require_shadow) if require_shadow else None))
 
 
@@ -171,13 +185,15 @@ def rollback_cmd(
     repo: Path = REPO,
     allow_breaking: bool = ALLOW_BREAKING,
     skip_checks: bool = SKIP_CHECKS,
+    no_check_remote: bool = NO_CHECK_REMOTE,
 ) -> None:
     """Assign the version that held STAGE before the current one, as a new assignment."""
     from weightops.registry.stages import rollback
 
     _warn_skip(skip_checks)
     _say_assigned(rollback(stage, model=model, to=to, repo=repo, message=message, push=push, now=read_clock(),
-                           sign=sign_choice(repo, sign), allow_breaking=allow_breaking, skip_checks=skip_checks))
+                           sign=sign_choice(repo, sign), allow_breaking=allow_breaking, skip_checks=skip_checks,
+                           check_remote=not no_check_remote))
 
 
 @command("history")

@@ -106,7 +106,7 @@ def audit_cmd(
     repo: Path = REPO,
     as_json: bool = JSON,
 ) -> None:
-    """Check the whole registry: moved tags, cards vs pointers, objects in the remote, lightweight tags."""
+    """Check the whole registry: moved tags, cards vs pointers, objects in the remote (lightweight tags are noted)."""
     from weightops.review.audit import audit
 
     report = audit(repo, remote=remote, rehash=not no_hash, offline=offline)
@@ -115,6 +115,8 @@ def audit_cmd(
     else:
         for f in report.findings:
             typer.echo(f"{f.kind:<16} {f.message}")
+        for n in report.notes:
+            typer.echo(f"note: {n.message}")
         typer.echo(report.summary)
     if not report.ok:
         raise typer.Exit(4)

@@ -19,6 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from weightops.storage import transfer
+from weightops.core.atomic import plain_mode
 from weightops.model.card import check_card_against_file, describe_artifact, load_card
 from weightops.errors import IntegrityError, NotFoundError, UsageError
 from weightops.storage.hashing import hash_file
@@ -82,7 +83,7 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
                   model: str | None = None, repo: str | os.PathLike | None = None, remote: str | None = None,
                   expect_sha256: str | None = None, lock: str | os.PathLike | None = None,
                   jobs: int | None = None, progress: transfer.Progress | None = None,
-                  fsync: bool = False) -> Pulled:
+                  fsync: bool = False, pre: bool = False) -> Pulled:
     started = time.monotonic()
     if expect_sha256 is not None and not _is_sha256(expect_sha256):
         raise UsageError(f"--expect-sha256 {expect_sha256!r} is not 64 hex digits")
@@ -93,7 +94,7 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
         ref, model = pinned["version"], pinned["model"]
         repo = repo or pinned.get("repo") or "."
     project = open_project(repo or ".")
-    r = resolve(ref or "latest", model=model, remote=remote, project=project)
+    r = resolve(ref or "latest", model=model, remote=remote, project=project, pre=pre)
     if pinned:
         check_lock_against(pinned, r, str(lock))
     if expect_sha256 and expect_sha256.lower() != r.sha256:
@@ -189,6 +190,7 @@ def _pull_dir(store: transfer.Store, r: Resolved, target: Path, progress, fsync:
     total = sum(f["size"] for f in by_path.values()) or None
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    os.chmod(tmp, plain_mode(target, directory=True))   # mkdtemp's 0700 would survive the rename
     done = transferred = 0
     try:
         for entry in entries:
@@ -252,11 +254,12 @@ def _checksum(fields: dict) -> str:
 
 
 def lock(ref: str = "latest", out: str | os.PathLike = "deploy/model.lock.yaml", *, model: str | None = None,
-         repo: str | os.PathLike = ".", remote: str | None = None, at: str | int | None = None) -> dict:
+         repo: str | os.PathLike = ".", remote: str | None = None, at: str | int | None = None,
+         pre: bool = False) -> dict:
     """Write the deploy lock for REF: its hashes, commit and URL, with a checksum of them."""
     from weightops.core.atomic import atomic_write_text
 
-    r = resolve_any(ref, model=model, repo=repo, at=at, remote=remote)
+    r = resolve_any(ref, model=model, repo=repo, at=at, remote=remote, pre=pre)
     fields = {k: v for k, v in r.to_dict().items() if k in LOCK_KEYS}
     fields["repo"] = str(repo) if str(repo) != "." else None
     fields["resolved_at"] = iso(int(time.time()))
@@ -310,10 +313,11 @@ def verify(file: str | os.PathLike, path: str | os.PathLike | None = None) -> Ve
     doc = safe_load(file.read_bytes(), str(file))
     if isinstance(doc, dict) and "lock_version" in doc:
         pinned = read_lock(file)
-        target = Path(path) if path else Path(Path(pinned["path"]).name)
+        target = Path(path) if path else locked_path(file, pinned)
         card = {"artifact": {"sha256": pinned["sha256"], "size": pinned.get("size"), "md5": pinned["md5"],
                              "path": pinned["path"]}}
         against, model, version, ref = "lock", pinned["model"], pinned["version"], pinned["tag"]
+        source = f"lock {file} pins"
     else:
         card = load_card(file)
         art = card["artifact"]
@@ -326,19 +330,35 @@ def verify(file: str | os.PathLike, path: str | os.PathLike | None = None) -> Ve
             except NotFoundError:
                 target = file.parent / Path(art["path"]).name
         against, model, version, ref = "card", card.get("model"), None, str(file)
+        source = f"card {file} says"
     if not target.exists():
         raise NotFoundError(f"'{target}' does not exist; pull it first (`weightops pull`)")
     if target.is_dir():
         d = describe_artifact(target, card["artifact"]["path"])
         if d["sha256"] != card["artifact"]["sha256"]:
-            raise IntegrityError(f"{ref}: directory {target} has sha256 {d['sha256']}, expected {card['artifact']['sha256']}",
+            raise IntegrityError(f"{ref}: directory {target} has sha256 {d['sha256']}, {source} {card['artifact']['sha256']}",
                                  expected=card["artifact"]["sha256"], actual=d["sha256"], ref=ref)
         return Verified(target, d["sha256"], d["size"], against, model, version)
-    d = check_card_against_file(card, target, ref)
+    d = check_card_against_file(card, target, ref, source)
     size = card["artifact"].get("size")
     if size is not None and d.size != size:
-        raise IntegrityError(f"{ref}: {target} has {d.size} bytes, expected {size}", expected=size, actual=d.size, ref=ref)
+        raise IntegrityError(f"{ref}: {target} has {d.size} bytes, {source} {size}", expected=size, actual=d.size, ref=ref)
     return Verified(target, d.sha256, d.size, against, model, version)
+
+
+def locked_path(lock_file: Path, pinned: dict) -> Path:
+    """The file a lock names: its repository path, inside the lock's `repo` when that is a local
+    folder, else inside the git work tree holding the lock file, else under the current folder."""
+    from weightops.core import git
+    from weightops.storage.remote_repo import is_url
+
+    repo = pinned.get("repo")
+    if isinstance(repo, str) and repo and not is_url(repo) and Path(repo).is_dir():
+        return Path(repo) / pinned["path"]
+    try:
+        return git.toplevel(lock_file.resolve().parent) / pinned["path"]
+    except NotFoundError:
+        return Path(pinned["path"])
 
 
 __all__ = ["Pulled", "Verified", "pull", "pull_detailed", "lock", "verify", "read_lock", "resolve_any",

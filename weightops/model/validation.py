@@ -154,12 +154,16 @@ def signature_of(source: str, repo: str | os.PathLike = ".", model: str | None =
 
 
 # ---------------------------------------------------------------- the promotion gate
+DEFAULT_GATES = {"production": {"validate": True}}   # no broken weights reach production
+
+
 def gate_config(project: Project, stage: str) -> dict:
-    """`gates: {STAGE: {validate: true, against: production}}` in weightops.yaml."""
+    """`gates: {STAGE: {validate: true, against: production}}` in weightops.yaml. Unset keys
+    take DEFAULT_GATES: production validates unless `validate: false` says otherwise."""
     section = project.config.section("gates").get(stage) or {}
     if not isinstance(section, dict):
         raise UsageError(f"weightops.yaml gates.{stage} must be a mapping (for example validate: true)")
-    validate_on = section.get("validate", False)
+    validate_on = section.get("validate", DEFAULT_GATES.get(stage, {}).get("validate", False))
     if not isinstance(validate_on, bool):
         raise UsageError(f"weightops.yaml gates.{stage}.validate must be true or false")
     against = section.get("against", stage)

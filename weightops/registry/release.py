@@ -17,7 +17,7 @@ from pathlib import Path
 from weightops.core import git
 from weightops.storage import remotes as storage
 from weightops.model.card import check_card_against_file, require_card_matches
-from weightops.errors import RefusedError, WeightopsError
+from weightops.errors import RefusedError, UsageError, WeightopsError
 from weightops.storage.pointers import stay_inside
 from weightops.project import Project
 from weightops.registry.state import Registry
@@ -125,11 +125,22 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
     return Released(name, version, tag, commit, sha256, pushed)
 
 
-def push_new_tag(project: Project, tag: str, remote: str | None = None) -> bool:
-    """Push a tag this process just created. When the remote refuses it (someone else took the
-    name first), remove the local tag and refuse; no counter or version is used twice."""
-    remote = remote or git.default_remote(project.root)
+def require_git_remote(project: Project) -> str:
+    """The git remote `--push` pushes to; UsageError (exit 2) before anything is written when
+    there is none, rather than a success that pushed nothing."""
+    remote = git.default_remote(project.root)
     if remote is None:
+        raise UsageError("--push: this repository has no git remote to push the tag to; add one "
+                         "(`git remote add origin URL`) or drop --push; nothing was written")
+    return remote
+
+
+def push_new_tag(project: Project, tag: str, remote: str | None = None) -> bool:
+    """Push a tag this process just created; False when there is no git remote. When the remote
+    refuses it (someone else took the name first), remove the local tag and refuse; no counter
+    or version is used twice."""
+    remote = remote or git.default_remote(project.root)
+    if remote is None:   # `release --push` still pushed the bytes (dvc push); the CLI says the tag stayed local
         return False
     proc = git.push_tag(project.root, remote, tag)
     if proc.returncode != 0:

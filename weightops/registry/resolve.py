@@ -57,8 +57,9 @@ class Target:
 
 def find_target(project: Project, registry: Registry, ref: str, model: str | None = None,
                 at: str | int | None = None, require_signed: bool | None = None,
-                trust_policy: str | None = None) -> Target:
+                trust_policy: str | None = None, pre: bool = False) -> Target:
     """Map REF to (model, version): `latest`, `v1.2.0`, `1.2.0`, a tag name or a stage name.
+    `latest` is the newest release; `pre` lets a pre-release (v1.4.0-rc.1) be the answer.
     `require_signed` (None: the config's `trust.require_signed` for a stage) obeys only tags
     the trusted policy allows (trust.py); when off, nothing extra is imported or run."""
     if not ref or ref.startswith("-") or any(c in ref for c in "\0\n\r"):
@@ -79,7 +80,7 @@ def find_target(project: Project, registry: Registry, ref: str, model: str | Non
         raise UsageError(f"tag '{ref}' is a {tag.kind.value}, not a version or an assignment")
     name = project.model(model)
     if ref == "latest":
-        return _checked(project, registry, Target(name, registry.latest(name)), require_signed, trust_policy)
+        return _checked(project, registry, Target(name, registry.latest(name, pre)), require_signed, trust_policy)
     if is_version(ref):
         return _checked(project, registry, Target(name, registry.version(name, normalize_version(ref))),
                         require_signed, trust_policy)
@@ -116,9 +117,11 @@ def _checked(project: Project, registry: Registry, target: Target, require_signe
 def resolve(ref: str = "latest", *, model: str | None = None, repo: str | os.PathLike = ".",
             at: str | int | None = None, remote: str | None = None,
             project: Project | None = None, registry: Registry | None = None,
-            require_signed: bool | None = None, trust_policy: str | None = None) -> Resolved:
-    """Resolve REF in the repository at `repo`. Raises NotFoundError / IntegrityError / UsageError,
-    and RefusedError when signatures are required and no assignment passes the trust policy."""
+            require_signed: bool | None = None, trust_policy: str | None = None,
+            pre: bool = False) -> Resolved:
+    """Resolve REF in the repository at `repo`. `latest` skips pre-releases unless `pre`.
+    Raises NotFoundError (3) / IntegrityError (4) / UsageError (2), and RefusedError (5) when
+    signatures are required and no assignment passes the trust policy."""
     if project is None and ":" in str(repo):  # maybe a git URL: a deploy host with no clone
         from weightops.storage.remote_repo import is_url, open_remote
 
@@ -128,7 +131,7 @@ def resolve(ref: str = "latest", *, model: str | None = None, repo: str | os.Pat
         # A stage name (what deploy scripts ask for) needs only that stage's tags and the versions.
         plain_stage = ref != "latest" and is_stage_name(ref) and not is_version(ref) and try_parse_tag(ref) is None
         registry = project.registry(project.model(model), ref) if plain_stage else project.registry()
-    target = find_target(project, registry, ref, model, at, require_signed, trust_policy)
+    target = find_target(project, registry, ref, model, at, require_signed, trust_policy, pre)
     return describe(project, target, remote=remote)
 
 

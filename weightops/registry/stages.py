@@ -19,7 +19,7 @@ from weightops.errors import NotFoundError, RefusedError
 from weightops.registry.gates import PromotionContext, run_gates
 from weightops.project import Project
 from weightops.registry.state import Event, Registry
-from weightops.registry.release import format_message, tag_time
+from weightops.registry.release import format_message, require_git_remote, tag_time
 from weightops.registry.tags import format_stage_tag, normalize_version, validate_stage
 
 log = logging.getLogger(__name__)
@@ -33,9 +33,10 @@ class Assigned:
     version: str | None
     tag: str
     commit: str
-    action: str          # assign, unassign, rollback
+    action: str          # assign, unassign, rollback, or none (it already held the stage)
     pushed: bool
     previous: str | None  # the version that held the stage before
+    written: tuple[tuple[str, str | None], ...] = ()   # (tag, version) of every tag written
 
 
 def _open(repo: str | os.PathLike, model: str | None, push: bool) -> tuple[Project, str, Registry]:
@@ -43,10 +44,28 @@ def _open(repo: str | os.PathLike, model: str | None, push: bool) -> tuple[Proje
     name = project.model(model)
     if push:
         # Count from the shared registry, not a stale local copy.
-        remote = git.default_remote(project.root)
-        if remote:
-            git.run(["fetch", "--quiet", "--tags", "--", remote], cwd=project.root, check=False)
+        remote = require_git_remote(project)
+        git.run(["fetch", "--quiet", "--tags", "--", remote], cwd=project.root, check=False)
     return project, name, project.registry()
+
+
+def require_object_in_remote(project: Project, located, tag: str) -> None:
+    """Refuse (exit 5) to assign a version whose bytes are not in its DVC remote: every deploy
+    of it would fail. Names the `dvc push` that fixes it."""
+    from weightops.storage import remotes as storage
+
+    remote = project.remote(located.commit)
+    if remote is None:
+        raise RefusedError(f"{tag}: no DVC remote is configured at {located.commit[:12]}, so no host can fetch "
+                           "its weights; add one with `dvc remote add -d NAME URL` and `dvc push`, or pass "
+                           "--no-check-remote")
+    if storage.object_exists(project, remote, located.pointer):
+        return
+    here = not project.bare and git.head(project.root) == located.commit
+    push = f"dvc push -r {remote.name}" if here else f"git checkout {tag} && dvc push -r {remote.name}"
+    raise RefusedError(f"{tag}: the weights ({located.pointer.path}, md5 {located.pointer.md5}) are not in DVC "
+                       f"remote '{remote.name}', so every deploy would fail; run `{push}` first, or pass "
+                       "--no-check-remote to promote anyway (offline work)", url=project.object_url(remote, located.pointer))
 
 
 def _write(project: Project, registry: Registry, *, model: str, stage: str, commit: str,
@@ -66,9 +85,7 @@ def _write(project: Project, registry: Registry, *, model: str, stage: str, comm
 def push_claimed(project: Project, model: str, counter: int, tag: str) -> bool:
     """Push the tag together with a claim on its counter, atomically: when another clone used
     the counter first (for any stage), the whole push is refused and the local tag removed."""
-    remote = git.default_remote(project.root)
-    if remote is None:
-        return False
+    remote = require_git_remote(project)
     claim = f"{COUNTER_REFS}/{model.replace(':', '=')}/{counter}"
     # The claim names the new tag object (unique), not the commit: a claim equal to the remote's
     # would count as "up to date" and let a second tag with the same counter through.
@@ -88,8 +105,12 @@ def push_claimed(project: Project, model: str, counter: int, tag: str) -> bool:
 
 def promote(version: str, stage: str, *, model: str | None = None, repo: str | os.PathLike = ".",
             message: str | None = None, push: bool = False, now: int | None = None,
-            action: str = "assign", sign: bool = False, **options: object) -> Assigned:
-    """Assign VERSION to STAGE after checking the version, its card and the promotion gates."""
+            action: str = "assign", sign: bool = False, check_remote: bool = True,
+            **options: object) -> Assigned:
+    """Assign VERSION to STAGE after checking the version, its card, that its object is in the
+    DVC remote (unless `check_remote` is False) and the promotion gates. A version that already
+    holds STAGE is a no-op (action "none", nothing written). Raises NotFoundError (3),
+    IntegrityError (4), RefusedError (5: gate, missing object), UsageError (2: --push, no remote)."""
     project, name, registry = _open(repo, model, push)
     validate_stage(stage, project.config.stages)
     target = registry.version(name, normalize_version(version))
@@ -97,9 +118,12 @@ def promote(version: str, stage: str, *, model: str | None = None, repo: str | o
     require_card_matches(located.card, located.pointer, target.tag)
     current = registry.stage_event(name, stage)
     # A signed re-assignment is not "nothing to do": deploy hosts that require signatures
-    # skip the unsigned or unallowed tag that holds the stage now (issue 9).
+    # skip the unsigned or unallowed tag that holds the stage now.
     if current is not None and current.version == target.version and action != "rollback" and not sign:
-        raise RefusedError(f"{target.version} of '{name}' already holds '{stage}' ({current.tag}); nothing to do")
+        log.info("%s of '%s' already holds '%s' (%s); nothing written", target.version, name, stage, current.tag)
+        return Assigned(name, stage, target.version, current.tag, target.commit, "none", False, target.version)
+    if check_remote:
+        require_object_in_remote(project, located, target.tag)
     when = int(_time.time()) if now is None else now
     ctx = PromotionContext(project, registry, name, target, located, stage, when, dict(options))
     gate_fields = run_gates(ctx)
@@ -112,7 +136,8 @@ def promote(version: str, stage: str, *, model: str | None = None, repo: str | o
                          title=f"weightops {verb} {name} {target.version} to {stage}", unassign=False,
                          push=push, now=now, sign=sign)
     log.info("%s: %s %s -> %s", tag, verb, target.version, stage)
-    return Assigned(name, stage, target.version, tag, target.commit, action, pushed, previous)
+    return Assigned(name, stage, target.version, tag, target.commit, action, pushed, previous,
+                    ((tag, target.version),))
 
 
 def demote(stage: str, *, model: str | None = None, repo: str | os.PathLike = ".",
@@ -129,20 +154,24 @@ def demote(stage: str, *, model: str | None = None, repo: str | os.PathLike = ".
     if not labelled:
         raise NotFoundError(f"no version of '{name}' holds stage '{stage}'; nothing to demote")
     current = labelled[0]
-    tag, pushed = "", False
+    written: list[tuple[str, str | None]] = []
+    pushed = False
     for event in labelled:
         fields = {"model": name, "stage": stage, "version": event.version, "action": "unassign",
                   "sha256": event.meta.get("sha256"), "reason": message}
         tag, pushed = _write(project, registry, model=name, stage=stage, commit=event.commit, fields=fields,
                              title=f"weightops unassign {name} {event.version} from {stage}", unassign=True,
                              push=push, now=now, sign=sign)
+        written.append((tag, event.version))
         registry = project.registry()  # the next counter and tag time follow this tag
-    return Assigned(name, stage, current.version, tag, current.commit, "unassign", pushed, current.version)
+    # `tag` is the current holder's unassignment (the first written), not the last one
+    return Assigned(name, stage, current.version, written[0][0], current.commit, "unassign", pushed,
+                    current.version, tuple(written))
 
 
 def rollback(stage: str, *, model: str | None = None, to: str | None = None, repo: str | os.PathLike = ".",
              message: str | None = None, push: bool = False, now: int | None = None,
-             sign: bool = False, **options: object) -> Assigned:
+             sign: bool = False, check_remote: bool = True, **options: object) -> Assigned:
     """Assign the version that held STAGE before the current one (or `to`), as a new event."""
     validate_stage(stage)   # before the name is echoed in a message or reaches git (issue 10)
     project = Project(repo)
@@ -156,7 +185,7 @@ def rollback(stage: str, *, model: str | None = None, to: str | None = None, rep
     if current is not None and current.version == target:
         raise RefusedError(f"{target} already holds '{stage}'; nothing to roll back")
     return promote(target, stage, model=name, repo=repo, message=message or f"rollback from {current.version if current else 'none'}",
-                   push=push, now=now, action="rollback", sign=sign, **options)
+                   push=push, now=now, action="rollback", sign=sign, check_remote=check_remote, **options)
 
 
 def history(*, model: str | None = None, stage: str | None = None, repo: str | os.PathLike = ".") -> list[dict]:

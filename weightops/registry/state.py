@@ -171,11 +171,19 @@ class Registry:
             raise NotFoundError(f"model '{model}' has no version {version} (known: {known})")
         return found
 
-    def latest(self, model: str) -> Version:
+    def latest(self, model: str, pre: bool = False) -> Version:
+        """The newest release (SemVer precedence). Pre-releases (`v1.4.0-rc.1`) count only with
+        `pre`: SemVer's `latest` is the newest release, as package managers read it."""
         versions = self.versions(model)
         if not versions:
             raise NotFoundError(f"model '{model}' has no versions yet; release one with `weightops release v1.0.0`")
-        return versions[0]
+        if pre:
+            return versions[0]
+        releases = [v for v in versions if not v.semver.pre]
+        if not releases:
+            raise NotFoundError(f"model '{model}' has only pre-releases ({', '.join(v.version for v in versions[:3])}); "
+                                "name one, or pass --pre to include pre-releases in 'latest'")
+        return releases[0]
 
     # ---- events and stages ----
     def events(self, model: str, *, stage: str | None = None, at: int | None = None) -> list[Event]:

@@ -5,8 +5,8 @@ records that stay behind say what each version meant: every stage tag written by
 records the version, and sha256 it assigned, and a release tag records the sha256. Audit compares
 those records with what the tags point at now, checks every version's card against its DVC
 pointer (and against the bytes, when the object is on this machine), that every version's object
-is in the remote, and lists registry tags GTO cannot see (lightweight ones). The report is a
-frozen value; the CLI and the HTML report render it.
+is in the remote, and notes (without failing) registry tags GTO cannot see (lightweight ones).
+The report is a frozen value; the CLI and the HTML report render it.
 """
 
 from __future__ import annotations
@@ -27,12 +27,13 @@ from weightops.project import Located, Project
 from weightops.registry.state import Registry
 from weightops.registry.tags import Kind
 
-KINDS = ("moved-tag", "card-mismatch", "missing-object", "lightweight-tag", "unreadable")
+KINDS = ("moved-tag", "card-mismatch", "missing-object", "unreadable")
+NOTE_KINDS = ("lightweight-tag",)   # information, never a failure
 
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str       # one of KINDS
+    kind: str       # one of KINDS (a finding) or NOTE_KINDS (a note)
     tag: str
     message: str
 
@@ -45,6 +46,7 @@ class AuditReport:
     findings: tuple[Finding, ...]
     versions: int          # versions checked
     tags: int              # registry tags read
+    notes: tuple[Finding, ...] = ()   # information that is not a problem (lightweight tags)
 
     @property
     def ok(self) -> bool:
@@ -53,13 +55,15 @@ class AuditReport:
     @property
     def summary(self) -> str:
         if self.ok:
-            return f"audit ok: {self.versions} versions and {self.tags} registry tags checked"
+            light = sum(1 for n in self.notes if n.kind == "lightweight-tag")
+            aside = f" ({light} lightweight tag(s): GTO does not list them)" if light else ""
+            return f"audit ok: {self.versions} versions and {self.tags} registry tags checked{aside}"
         kinds = sorted({f.kind for f in self.findings})
         return f"audit found {len(self.findings)} problem(s) ({', '.join(kinds)}) in {self.tags} registry tags"
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "versions": self.versions, "tags": self.tags, "summary": self.summary,
-                "findings": [f.to_dict() for f in self.findings]}
+                "findings": [f.to_dict() for f in self.findings], "notes": [n.to_dict() for n in self.notes]}
 
 
 def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: bool = True,
@@ -71,11 +75,13 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
     registry = Registry(refs, project.default_model)
     findings: list[Finding] = []
     registry_tags = [r for r in refs if r.name not in set(registry.ignored)]
-    for r in registry_tags:
-        if not r.annotated:
-            findings.append(Finding("lightweight-tag", r.name, f"{r.name} is a lightweight tag: GTO and `dvc artifacts` "
-                                    "ignore it and it records no sha256; replace it with `weightops release` "
-                                    "(an annotated tag) under a new version"))
+    # A plain `git tag v1.0.0` is the README's release and weightops reads it; GTO (and DVC's
+    # artifacts commands) list annotated tags only. That is worth knowing, never a failure (tags
+    # never move, so a failure could never be cleared).
+    notes = [Finding("lightweight-tag", r.name, f"{r.name} is a lightweight tag: weightops reads it as a release "
+                     "(its sha256 comes from the card at its commit); GTO and `dvc artifacts` read annotated "
+                     "tags only and do not list it; `weightops release` writes annotated tags they see too")
+             for r in registry_tags if not r.annotated]
     if not offline:
         findings += _diverged(project, registry_tags)
     versions = [v for model in registry.models() for v in registry.versions(model)]
@@ -91,7 +97,7 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
         findings += _card(project, v.tag, v.meta.get("sha256"), located, rem, hashed if rehash else None)
         findings += _stage_records(registry, v.model, v.version, v.tag, located)
         findings += _object(project, v.tag, located, rem)
-    return AuditReport(tuple(findings), len(versions), len(registry_tags))
+    return AuditReport(tuple(findings), len(versions), len(registry_tags), tuple(notes))
 
 
 def _locate_all(project: Project, wanted: list[tuple[str, str]], remote: str | None) -> tuple[dict, dict]:
