@@ -12,7 +12,6 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from weightops.core import git
 from weightops.errors import IntegrityError, NotFoundError, UsageError, WeightopsError
 from weightops.storage.hashing import Digests, hash_file
 from weightops.storage.pointers import Pointer, load_yaml
