@@ -235,3 +235,23 @@ def test_require_signed_refuses_an_entry_signed_by_a_signer_the_policy_does_not_
     plain = run_cli(["resolve", "production", "--index", index, "--json"], cwd=host.root, env=host.env)
     assert json.loads(plain.stdout)["version"] == "v1.1.0"
     shutil.rmtree(host.root)
+
+
+def test_publish_true_makes_pushed_stage_changes_publish_the_index(project, tmp_path):
+    p = project
+    with open(p.root / "weightops.yaml", "a") as f:
+        f.write("publish: true\n")
+    bare = tmp_path / "origin.git"
+    p.git("init", "-q", "--bare", str(bare))
+    p.git("remote", "add", "origin", str(bare))
+    p.git("commit", "-qam", "publish the index on stage changes")
+    p.git("push", "-q", "origin", "HEAD:refs/heads/main")
+    p.release("v1.0.0", at=T0)
+    index = p.remote / "weightops" / "index" / "v1" / "clf.json"
+    assert not index.exists()
+    p.wo("promote", "v1.0.0", "production", "--push", env={"WEIGHTOPS_NOW": str(T0 + 100)}, check=True)
+    assert json.loads(index.read_text())["stages"]["production"]["version"] == "v1.0.0"
+    p.wo("demote", "production", "--push", env={"WEIGHTOPS_NOW": str(T0 + 200)}, check=True)
+    assert json.loads(index.read_text())["stages"] == {}
+    p.wo("promote", "v1.0.0", "staging", env={"WEIGHTOPS_NOW": str(T0 + 300)}, check=True)   # not pushed
+    assert "staging" not in json.loads(index.read_text())["stages"]
