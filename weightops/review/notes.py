@@ -78,7 +78,8 @@ def _verdict(lineage: dict, differences: tuple | None) -> str:
     if not differences:
         n_deps, n_params = len(lineage.get("deps") or {}), len(flatten(lineage.get("params") or {}))
         return (f"**reproducible from this commit** (it holds exactly the inputs the card names: "
-                f"{n_deps} dependencies, {n_params} params)")
+                f"{n_deps} {'dependency' if n_deps == 1 else 'dependencies'}, {n_params} "
+                f"{'param' if n_params == 1 else 'params'})")
     return ("**not reproducible from this commit as is**: these inputs differ from the card's: "
             + "; ".join(f"`{d.name}` (card {_short(d.recorded)}, commit {_short(d.found)})" for d in differences))
 
