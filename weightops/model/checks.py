@@ -19,10 +19,16 @@ import numpy as np
 
 from weightops.errors import UsageError
 from weightops.model.signature import Signature, breaking, diff_signatures
-from weightops.model.weights import Tensor, read_tensors
+from weightops.model.formats import Tensor, read_tensors
+from weightops.model.formats.base import CONSTANT, FLOAT_DTYPES, WEIGHT
 
 CHECKS = ("finite", "all_zero", "constant", "signature", "structure", "drift")
-FLOAT_DTYPES = {"F64", "F32", "F16", "BF16"}
+VALUE_CHECKS = ("finite", "all_zero", "constant")
+SEVERITIES = ("fail", "warn", "off")
+# Trained weights must be finite and not degenerate; constants a format stores beside them
+# (masks with -inf, zero initial states, padding) legitimately are, so they only warn.
+DEFAULT_SEVERITY = {WEIGHT: {"finite": "fail", "all_zero": "fail", "constant": "fail"},
+                    CONSTANT: {"finite": "warn", "all_zero": "warn", "constant": "warn"}}
 DEFAULT_DRIFT = {"mean": 0.5, "std": 0.5, "l2": 0.5}
 DEFAULT_BIAS_DRIFT = {"mean": 0.5, "std": 0.5, "l2": 0.5}
 EPS = 1e-12
@@ -40,6 +46,14 @@ class ValidationConfig:
     ignore: tuple[str, ...] = ()
     first_layer: str | None = None
     last_layer: str | None = None
+    constants: tuple[str, ...] = ()
+    severity: dict = field(default_factory=lambda: {r: dict(v) for r, v in DEFAULT_SEVERITY.items()})
+
+    def role(self, s: "TensorStats") -> str:
+        return CONSTANT if s.role == CONSTANT or any(fnmatch.fnmatchcase(s.name, p) for p in self.constants) else WEIGHT
+
+    def level(self, check: str, s: "TensorStats") -> str:
+        return self.severity[self.role(s)][check]
 
     def thresholds(self, name: str) -> dict:
         return self.bias_drift if name.endswith(self.bias_suffix) else self.drift
@@ -54,7 +68,8 @@ def parse_validation_config(section: object) -> ValidationConfig:
         return ValidationConfig()
     if not isinstance(section, dict):
         raise UsageError(f"{where} must be a mapping")
-    unknown = set(section) - {"checks", "drift", "bias_drift", "bias_suffix", "ignore", "first_layer", "last_layer"}
+    unknown = set(section) - {"checks", "drift", "bias_drift", "bias_suffix", "ignore", "first_layer", "last_layer",
+                              "constants", "severity"}
     if unknown:
         raise UsageError(f"{where} has unknown key(s) {', '.join(sorted(map(str, unknown)))}")
     checks = section.get("checks", list(CHECKS))
@@ -71,9 +86,30 @@ def parse_validation_config(section: object) -> ValidationConfig:
     ignore = section.get("ignore", [])
     if not isinstance(ignore, list) or not all(isinstance(p, str) for p in ignore):
         raise UsageError(f"{where}.ignore must be a list of tensor name patterns")
+    constants = section.get("constants", [])
+    if not isinstance(constants, list) or not all(isinstance(p, str) for p in constants):
+        raise UsageError(f"{where}.constants must be a list of tensor name patterns")
     return ValidationConfig(tuple(checks), limits("drift", DEFAULT_DRIFT), limits("bias_drift", DEFAULT_BIAS_DRIFT),
                             str(section.get("bias_suffix", "bias")), tuple(ignore),
-                            section.get("first_layer"), section.get("last_layer"))
+                            section.get("first_layer"), section.get("last_layer"), tuple(constants),
+                            _severity(section.get("severity"), where))
+
+
+def _severity(value: object, where: str) -> dict:
+    """`severity: {weights: {all_zero: warn}, constants: {finite: fail}}` over the defaults."""
+    out = {r: dict(v) for r, v in DEFAULT_SEVERITY.items()}
+    if value in (None, {}):
+        return out
+    roles = {"weights": WEIGHT, "constants": CONSTANT}
+    if not isinstance(value, dict) or set(value) - set(roles):
+        raise UsageError(f"{where}.severity must map weights/constants to {{check: fail|warn|off}}")
+    for key, levels in value.items():
+        if not isinstance(levels, dict) or set(levels) - set(VALUE_CHECKS) or \
+                any(v not in SEVERITIES for v in levels.values()):
+            raise UsageError(f"{where}.severity.{key} must map some of {', '.join(VALUE_CHECKS)} "
+                             f"to one of {', '.join(SEVERITIES)}")
+        out[roles[key]].update(levels)
+    return out
 
 
 @dataclass(frozen=True)
@@ -82,7 +118,7 @@ class TensorStats:
     dtype: str
     shape: tuple[int, ...]
     count: int
-    decoded: bool = True      # False when the dtype is not decoded (F8): values unchecked
+    decoded: bool = True      # False when the dtype is not decoded (F4, Q4_K): values unchecked
     nan: int = 0
     inf: int = 0
     zeros: int = 0
@@ -91,6 +127,7 @@ class TensorStats:
     l2: float = 0.0
     min: float = 0.0
     max: float = 0.0
+    role: str = WEIGHT
 
     @property
     def is_float(self) -> bool:
@@ -107,7 +144,7 @@ def tensor_stats(t: Tensor) -> TensorStats:
     finite_n, mean, m2, sq = 0, 0.0, 0.0, 0.0
     lo, hi = math.inf, -math.inf
     if t._chunks is None:
-        return TensorStats(t.name, t.dtype, t.shape, t.size, decoded=False)
+        return TensorStats(t.name, t.dtype, t.shape, t.size, decoded=False, role=t.role)
     for chunk in t.chunks():
         n += chunk.size
         c = chunk.view(np.uint8) if chunk.dtype == np.bool_ else chunk
@@ -136,7 +173,7 @@ def tensor_stats(t: Tensor) -> TensorStats:
         lo, hi = min(lo, float(c.min())), max(hi, float(c.max()))
     return TensorStats(t.name, t.dtype, t.shape, n, True, nan, inf, zeros, mean,
                        math.sqrt(m2 / finite_n) if finite_n else 0.0, math.sqrt(sq),
-                       lo if finite_n else 0.0, hi if finite_n else 0.0)
+                       lo if finite_n else 0.0, hi if finite_n else 0.0, t.role)
 
 
 def collect_stats(path: str | os.PathLike, name: str | None = None) -> dict[str, TensorStats]:
@@ -152,10 +189,14 @@ class CheckResult:
     offending: tuple[str, ...] = ()
     figures: dict = field(default_factory=dict, compare=False)
     note: str = ""
+    warnings: tuple[str, ...] = ()   # findings whose severity is `warn`: reported, not failing
 
     def to_dict(self) -> dict:
         d = {"passed": self.passed, "offending": list(self.offending[:MAX_LISTED]),
              "offending_count": len(self.offending), "figures": self.figures}
+        if self.warnings:
+            d["warnings"] = list(self.warnings[:MAX_LISTED])
+            d["warning_count"] = len(self.warnings)
         if self.note:
             d["note"] = self.note
         return d
@@ -201,8 +242,11 @@ class Report:
         head = f"validate {self.subject}" + (f" against {self.against}" if self.against else "")
         lines = [head, f"  {self.tensors} tensors, {self.parameters:,} parameters"]
         for c in self.checks:
-            mark = "ok  " if c.passed else "FAIL"
+            mark = "FAIL" if not c.passed else ("warn" if c.warnings else "ok  ")
             detail = c.note
+            if c.warnings and c.passed:
+                shown = ", ".join(c.warnings[:5]) + (f" (+{len(c.warnings) - 5} more)" if len(c.warnings) > 5 else "")
+                detail = f"{shown}  [{c.note}; warning only: constants or severity: warn]"
             if c.offending:
                 shown = ", ".join(c.offending[:5]) + (f" (+{len(c.offending) - 5} more)" if len(c.offending) > 5 else "")
                 detail = f"{shown}" + (f"  [{c.note}]" if c.note else "")
@@ -220,10 +264,19 @@ def _num(x: float) -> float | str:
 
 
 # ---------------------------------------------------------------- checks (pure)
+def _value_result(name: str, found: dict[str, dict], stats: dict[str, "TensorStats"], cfg: ValidationConfig,
+                  what: str) -> CheckResult:
+    """Split findings by severity: `fail` ones fail the check, `warn` ones are listed apart."""
+    fail = {n: f for n, f in found.items() if cfg.level(name, stats[n]) == "fail"}
+    warn = tuple(n for n in found if cfg.level(name, stats[n]) == "warn")
+    figures = dict(list(fail.items())[:MAX_LISTED]) or {n: found[n] for n in warn[:MAX_LISTED]}
+    return CheckResult(name, not fail, tuple(fail), figures, what if found else "", warn)
+
+
 def check_finite(stats: Iterable[TensorStats], cfg: ValidationConfig) -> CheckResult:
-    bad = {s.name: {"nan": s.nan, "inf": s.inf} for s in stats if (s.nan or s.inf) and not cfg.ignored(s.name)}
-    return CheckResult("finite", not bad, tuple(bad), dict(list(bad.items())[:MAX_LISTED]),
-                       "NaN or Inf values" if bad else "")
+    by = {s.name: s for s in stats}
+    bad = {s.name: {"nan": s.nan, "inf": s.inf} for s in by.values() if (s.nan or s.inf) and not cfg.ignored(s.name)}
+    return _value_result("finite", bad, by, cfg, "NaN or Inf values")
 
 
 def _value_checked(s: TensorStats, cfg: ValidationConfig) -> bool:
@@ -232,16 +285,16 @@ def _value_checked(s: TensorStats, cfg: ValidationConfig) -> bool:
 
 
 def check_all_zero(stats: Iterable[TensorStats], cfg: ValidationConfig) -> CheckResult:
-    bad = {s.name: {"size": s.count} for s in stats if _value_checked(s, cfg) and s.zeros == s.count}
-    return CheckResult("all_zero", not bad, tuple(bad), dict(list(bad.items())[:MAX_LISTED]),
-                       "every value is zero" if bad else "")
+    by = {s.name: s for s in stats}
+    bad = {s.name: {"size": s.count} for s in by.values() if _value_checked(s, cfg) and s.zeros == s.count}
+    return _value_result("all_zero", bad, by, cfg, "every value is zero")
 
 
 def check_constant(stats: Iterable[TensorStats], cfg: ValidationConfig) -> CheckResult:
-    bad = {s.name: {"value": _num(s.min), "size": s.count} for s in stats
+    by = {s.name: s for s in stats}
+    bad = {s.name: {"value": _num(s.min), "size": s.count} for s in by.values()
            if _value_checked(s, cfg) and s.zeros != s.count and s.min == s.max}
-    return CheckResult("constant", not bad, tuple(bad), dict(list(bad.items())[:MAX_LISTED]),
-                       "every value is the same" if bad else "")
+    return _value_result("constant", bad, by, cfg, "every value is the same")
 
 
 def _features(spec_shape: tuple[int, ...] | None, columns: int) -> int | None:
@@ -326,6 +379,11 @@ def run_checks(stats: dict[str, TensorStats], cfg: ValidationConfig, *, subject:
                against: dict[str, TensorStats] | None = None, against_name: str | None = None,
                notes: tuple[str, ...] = ()) -> Report:
     values = list(stats.values())
+    undecoded = sorted({s.dtype for s in values if not s.decoded})
+    if undecoded:
+        count = sum(1 for s in values if not s.decoded)
+        notes = (*notes, f"{count} tensor(s) present, not decoded ({', '.join(undecoded)}): "
+                         "shape and size checked, values not")
     results = []
     for name in cfg.checks:
         if name == "finite":
