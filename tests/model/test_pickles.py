@@ -4,8 +4,8 @@ plain state dict without ever unpickling it. torch is an optional extra."""
 from __future__ import annotations
 
 import collections
-import importlib.util
 import io
+import json
 import pickle
 import pickletools
 import zipfile
@@ -14,9 +14,6 @@ import numpy as np
 import pytest
 
 from helpers import assert_one_line_error, run_cli
-
-HAS_TORCH = importlib.util.find_spec("torch") is not None
-
 
 class Payload:
     """Unpickling this creates the marker file: the proof that the pickle was executed."""
@@ -88,11 +85,16 @@ def test_a_bare_pickle_is_not_a_pytorch_file(tmp_path):
     assert_one_line_error(proc, 2, "ok.pt", "not a PyTorch file", "magic number")
 
 
-@pytest.mark.skipif(not HAS_TORCH, reason="torch is an optional extra")
+@pytest.mark.torch
 def test_real_torch_state_dict_is_validated(tmp_path):
     import torch
 
-    sd = {"fc.weight": torch.randn(8, 4), "fc.bias": torch.zeros(8)}
+    sd = {"fc.weight": torch.randn(8, 4), "fc.bias": torch.randn(8)}
+    torch.save(sd, tmp_path / "m.pt")
+    ok = run_cli(["validate", "m.pt", "--json"], cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    report = json.loads(ok.stdout)
+    assert (report["passed"], report["tensors"], report["parameters"]) == (True, 2, 40)
     sd["fc.bias"][3] = float("nan")
     torch.save(sd, tmp_path / "m.pt")
     proc = run_cli(["validate", "m.pt"], cwd=tmp_path)
@@ -167,3 +169,16 @@ def test_a_genuine_state_dict_layout_passes_the_scan(tmp_path):
 
     values = {t.name: t.values().tolist() for t in read_tensors(tmp_path / "sd.pt")}
     assert values == {"fc.weight": [[0.5, -1.0], [2.0, 0.25]], "fc.bias": [pytest.approx(0.1), pytest.approx(0.2)]}
+
+
+@pytest.mark.torch
+def test_a_file_written_by_torch_save_passes_the_scan_and_validates(tmp_path):
+    import torch
+
+    from weightops.model.formats.pytorch import scan_torch_file
+
+    torch.save({"fc.weight": torch.randn(2, 2), "fc.bias": torch.randn(2)}, tmp_path / "sd.pt")
+    scan_torch_file(tmp_path / "sd.pt")
+    proc = run_cli(["validate", "sd.pt", "--json"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (json.loads(proc.stdout)["tensors"], json.loads(proc.stdout)["parameters"]) == (2, 6)

@@ -8,7 +8,6 @@ deterministic YAML document (no timestamps), so re-running a validation reproduc
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import math
 import os
@@ -17,99 +16,13 @@ from typing import Iterable
 
 import numpy as np
 
-from weightops.errors import UsageError
+from weightops.core.config import ValidationSettings
 from weightops.model.signature import Signature, breaking, diff_signatures
 from weightops.model.formats import Tensor, read_tensors
-from weightops.model.formats.base import CONSTANT, FLOAT_DTYPES, WEIGHT
+from weightops.model.formats.base import FLOAT_DTYPES, WEIGHT
 
-CHECKS = ("finite", "all_zero", "constant", "signature", "structure", "drift")
-VALUE_CHECKS = ("finite", "all_zero", "constant")
-SEVERITIES = ("fail", "warn", "off")
-# Trained weights must be finite and not degenerate; constants a format stores beside them
-# (masks with -inf, zero initial states, padding) legitimately are, so they only warn.
-DEFAULT_SEVERITY = {WEIGHT: {"finite": "fail", "all_zero": "fail", "constant": "fail"},
-                    CONSTANT: {"finite": "warn", "all_zero": "warn", "constant": "warn"}}
-DEFAULT_DRIFT = {"mean": 0.5, "std": 0.5, "l2": 0.5}
-DEFAULT_BIAS_DRIFT = {"mean": 0.5, "std": 0.5, "l2": 0.5}
 EPS = 1e-12
 MAX_LISTED = 50  # offenders listed per check; the count is always exact
-
-
-@dataclass(frozen=True)
-class ValidationConfig:
-    """The `validation:` section of weightops.yaml, with defaults."""
-
-    checks: tuple[str, ...] = CHECKS
-    drift: dict = field(default_factory=lambda: dict(DEFAULT_DRIFT))
-    bias_drift: dict = field(default_factory=lambda: dict(DEFAULT_BIAS_DRIFT))
-    bias_suffix: str = "bias"
-    ignore: tuple[str, ...] = ()
-    first_layer: str | None = None
-    last_layer: str | None = None
-    constants: tuple[str, ...] = ()
-    severity: dict = field(default_factory=lambda: {r: dict(v) for r, v in DEFAULT_SEVERITY.items()})
-
-    def role(self, s: "TensorStats") -> str:
-        return CONSTANT if s.role == CONSTANT or any(fnmatch.fnmatchcase(s.name, p) for p in self.constants) else WEIGHT
-
-    def level(self, check: str, s: "TensorStats") -> str:
-        return self.severity[self.role(s)][check]
-
-    def thresholds(self, name: str) -> dict:
-        return self.bias_drift if name.endswith(self.bias_suffix) else self.drift
-
-    def ignored(self, name: str) -> bool:
-        return any(fnmatch.fnmatchcase(name, p) for p in self.ignore)
-
-
-def parse_validation_config(section: object) -> ValidationConfig:
-    where = "weightops.yaml validation"
-    if section in (None, {}):
-        return ValidationConfig()
-    if not isinstance(section, dict):
-        raise UsageError(f"{where} must be a mapping")
-    unknown = set(section) - {"checks", "drift", "bias_drift", "bias_suffix", "ignore", "first_layer", "last_layer",
-                              "constants", "severity"}
-    if unknown:
-        raise UsageError(f"{where} has unknown key(s) {', '.join(sorted(map(str, unknown)))}")
-    checks = section.get("checks", list(CHECKS))
-    if not isinstance(checks, list) or any(c not in CHECKS for c in checks):
-        raise UsageError(f"{where}.checks must list some of {', '.join(CHECKS)}")
-
-    def limits(key: str, default: dict) -> dict:
-        value = section.get(key) or {}
-        if not isinstance(value, dict) or set(value) - set(default) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value.values()):
-            raise UsageError(f"{where}.{key} must map mean/std/l2 to non-negative numbers")
-        return {**default, **{k: float(v) for k, v in value.items()}}
-
-    ignore = section.get("ignore", [])
-    if not isinstance(ignore, list) or not all(isinstance(p, str) for p in ignore):
-        raise UsageError(f"{where}.ignore must be a list of tensor name patterns")
-    constants = section.get("constants", [])
-    if not isinstance(constants, list) or not all(isinstance(p, str) for p in constants):
-        raise UsageError(f"{where}.constants must be a list of tensor name patterns")
-    return ValidationConfig(tuple(checks), limits("drift", DEFAULT_DRIFT), limits("bias_drift", DEFAULT_BIAS_DRIFT),
-                            str(section.get("bias_suffix", "bias")), tuple(ignore),
-                            section.get("first_layer"), section.get("last_layer"), tuple(constants),
-                            _severity(section.get("severity"), where))
-
-
-def _severity(value: object, where: str) -> dict:
-    """`severity: {weights: {all_zero: warn}, constants: {finite: fail}}` over the defaults."""
-    out = {r: dict(v) for r, v in DEFAULT_SEVERITY.items()}
-    if value in (None, {}):
-        return out
-    roles = {"weights": WEIGHT, "constants": CONSTANT}
-    if not isinstance(value, dict) or set(value) - set(roles):
-        raise UsageError(f"{where}.severity must map weights/constants to {{check: fail|warn|off}}")
-    for key, levels in value.items():
-        if not isinstance(levels, dict) or set(levels) - set(VALUE_CHECKS) or \
-                any(v not in SEVERITIES for v in levels.values()):
-            raise UsageError(f"{where}.severity.{key} must map some of {', '.join(VALUE_CHECKS)} "
-                             f"to one of {', '.join(SEVERITIES)}")
-        out[roles[key]].update(levels)
-    return out
 
 
 @dataclass(frozen=True)
@@ -127,7 +40,7 @@ class TensorStats:
     l2: float = 0.0
     min: float = 0.0
     max: float = 0.0
-    role: str = WEIGHT
+    role: str = WEIGHT        # or "constant": stored beside the weights (masks, initial states)
 
     @property
     def is_float(self) -> bool:
@@ -264,33 +177,38 @@ def _num(x: float) -> float | str:
 
 
 # ---------------------------------------------------------------- checks (pure)
-def _value_result(name: str, found: dict[str, dict], stats: dict[str, "TensorStats"], cfg: ValidationConfig,
+def _value_result(name: str, found: dict[str, dict], stats: dict[str, "TensorStats"], cfg: ValidationSettings,
                   what: str) -> CheckResult:
     """Split findings by severity: `fail` ones fail the check, `warn` ones are listed apart."""
-    fail = {n: f for n, f in found.items() if cfg.level(name, stats[n]) == "fail"}
-    warn = tuple(n for n in found if cfg.level(name, stats[n]) == "warn")
+    def level(n: str) -> str:
+        s = stats[n]
+        if name == "finite" and not s.nan and cfg.is_constant(s.name, s.role):
+            return "warn" if cfg.level(name, s.name, s.role) != "off" else "off"  # -inf masks
+        return cfg.level(name, s.name, s.role)
+    fail = {n: f for n, f in found.items() if level(n) == "fail"}
+    warn = tuple(n for n in found if level(n) == "warn")
     figures = dict(list(fail.items())[:MAX_LISTED]) or {n: found[n] for n in warn[:MAX_LISTED]}
     return CheckResult(name, not fail, tuple(fail), figures, what if found else "", warn)
 
 
-def check_finite(stats: Iterable[TensorStats], cfg: ValidationConfig) -> CheckResult:
+def check_finite(stats: Iterable[TensorStats], cfg: ValidationSettings) -> CheckResult:
     by = {s.name: s for s in stats}
     bad = {s.name: {"nan": s.nan, "inf": s.inf} for s in by.values() if (s.nan or s.inf) and not cfg.ignored(s.name)}
     return _value_result("finite", bad, by, cfg, "NaN or Inf values")
 
 
-def _value_checked(s: TensorStats, cfg: ValidationConfig) -> bool:
+def _value_checked(s: TensorStats, cfg: ValidationSettings) -> bool:
     # Single values (a scalar bias, a step counter) and non-float buffers are legitimately constant.
     return s.decoded and s.is_float and s.count > 1 and not cfg.ignored(s.name) and not (s.nan or s.inf)
 
 
-def check_all_zero(stats: Iterable[TensorStats], cfg: ValidationConfig) -> CheckResult:
+def check_all_zero(stats: Iterable[TensorStats], cfg: ValidationSettings) -> CheckResult:
     by = {s.name: s for s in stats}
     bad = {s.name: {"size": s.count} for s in by.values() if _value_checked(s, cfg) and s.zeros == s.count}
     return _value_result("all_zero", bad, by, cfg, "every value is zero")
 
 
-def check_constant(stats: Iterable[TensorStats], cfg: ValidationConfig) -> CheckResult:
+def check_constant(stats: Iterable[TensorStats], cfg: ValidationSettings) -> CheckResult:
     by = {s.name: s for s in stats}
     bad = {s.name: {"value": _num(s.min), "size": s.count} for s in by.values()
            if _value_checked(s, cfg) and s.zeros != s.count and s.min == s.max}
@@ -305,7 +223,7 @@ def _features(spec_shape: tuple[int, ...] | None, columns: int) -> int | None:
     return spec_shape[-1] if spec_shape[-1] != -1 else None
 
 
-def check_signature(stats: dict[str, TensorStats], cfg: ValidationConfig, signature: Signature | None,
+def check_signature(stats: dict[str, TensorStats], cfg: ValidationSettings, signature: Signature | None,
                     graph: Signature | None = None) -> CheckResult:
     """The card's signature against the file: an ONNX graph's declared inputs/outputs, and the
     configured first/last layer's sizes against the number of input features / outputs."""
@@ -356,7 +274,7 @@ def drift(a: TensorStats, b: TensorStats) -> dict[str, float]:
             "l2": abs(b.l2 - a.l2) / max(a.l2, EPS)}
 
 
-def check_drift(new: dict[str, TensorStats], old: dict[str, TensorStats], cfg: ValidationConfig) -> CheckResult:
+def check_drift(new: dict[str, TensorStats], old: dict[str, TensorStats], cfg: ValidationSettings) -> CheckResult:
     figures: dict[str, dict] = {}
     worst: tuple[float, str] = (0.0, "")
     for name in sorted(old.keys() & new.keys()):
@@ -374,7 +292,7 @@ def check_drift(new: dict[str, TensorStats], old: dict[str, TensorStats], cfg: V
     return CheckResult("drift", not figures, tuple(figures), dict(list(figures.items())[:MAX_LISTED]), note)
 
 
-def run_checks(stats: dict[str, TensorStats], cfg: ValidationConfig, *, subject: str,
+def run_checks(stats: dict[str, TensorStats], cfg: ValidationSettings, *, subject: str,
                signature: Signature | None = None, graph: Signature | None = None,
                against: dict[str, TensorStats] | None = None, against_name: str | None = None,
                notes: tuple[str, ...] = ()) -> Report:

@@ -4,7 +4,7 @@ data stays on disk until its tensor's turn comes (one tensor in memory at a time
 
 Roles: a tensor is a weight when some node consumes it in a parameter position (Conv's W and
 B, Gemm/MatMul operands, LSTM/GRU/RNN's W, R and B, normalisation scales and biases, an
-embedding table read by Gather, a float Add/Mul operand with more than one value); everything
+embedding table read by Gather, a float operand of Add/Sub/Mul/Div); everything
 else (initial states, padding, masks, shapes, indices, unused initializers) is a constant.
 """
 
@@ -67,7 +67,7 @@ def read(path: Path) -> Iterator[Tensor]:
             for i, name in enumerate(node.input):
                 uses.setdefault(name, set()).add((node.op_type, i))
     for name, init in tensors.items():
-        float_sized[name] = init.data_type in (1, 10, 11, 16) and int(np.prod(init.dims, dtype=np.int64)) > 1
+        float_sized[name] = init.data_type in (1, 10, 11, 16)
     for name in sorted(tensors):
         init = tensors[name]
         weight = any(i in PARAMETER_INPUTS.get(op, ()) or (op in ELEMENTWISE and float_sized[name])
