@@ -44,6 +44,7 @@ STATE_DICT_GLOBALS = {
     "collections.OrderedDict", "collections.Counter", "torch.Size", "torch.device", "torch.Tensor",
     "torch.nn.parameter.Parameter", "builtins.set", "builtins.bytearray", "builtins.complex", "_codecs.encode",
     "torch._tensor._rebuild_from_type_v2", "torch.serialization._get_layout", "torch.UntypedStorage",
+    "torch.storage.UntypedStorage",
     *(f"torch._utils.{n}" for n in REBUILDERS),
     *(f"torch.{n}Storage" for n in STORAGE_DTYPES), *(f"torch.{n}" for n in TORCH_DTYPES),
 }
@@ -194,7 +195,7 @@ def _stand_in(full: str, torchscript: bool) -> object:
         return _from_type
     if module == "torch" and name.endswith("Storage") and name[:-7] in STORAGE_DTYPES:
         return _Dtype(STORAGE_DTYPES[name[:-7]])
-    if full == "torch.UntypedStorage":
+    if full in ("torch.UntypedStorage", "torch.storage.UntypedStorage"):
         return _Dtype("U8")
     if module == "torch" and name in TORCH_DTYPES:
         return _Dtype(TORCH_DTYPES[name])
