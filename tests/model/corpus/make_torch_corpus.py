@@ -106,7 +106,7 @@ def main() -> None:
     args = ap.parse_args()
     target = HERE / "verdicts.json"
     if args.check:
-        want = json.loads(target.read_text())
+        want = {k: v for k, v in json.loads(target.read_text()).items() if not k.startswith("_")}
         got = {name: verdict(HERE / name) for name in want}
         bad = [n for n in want if json.dumps(got[n], sort_keys=True) != json.dumps(want[n], sort_keys=True)]
         raise SystemExit(f"torch {torch.__version__} disagrees on {bad}" if bad else 0)

@@ -63,7 +63,7 @@ def _f8_table(exp_bits: int, man_bits: int, bias: int, kind: str) -> np.ndarray:
 
 
 def _e8m0_table() -> np.ndarray:
-    out = np.float32(2.0) ** (np.arange(256, dtype=np.float32) - 127)
+    out = np.ldexp(np.float32(1.0), np.arange(256) - 127).astype(np.float32)
     out[255] = np.nan   # the OCP microscaling spec's only special value
     return out
 
