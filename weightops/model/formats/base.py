@@ -63,8 +63,8 @@ def _f8_table(exp_bits: int, man_bits: int, bias: int, kind: str) -> np.ndarray:
 
 
 def _e8m0_table() -> np.ndarray:
-    out = np.ldexp(np.float32(1.0), np.arange(256) - 127).astype(np.float32)
-    out[255] = np.nan   # the OCP microscaling spec's only special value
+    out = np.full(256, np.nan, dtype=np.float32)   # 0xFF: the OCP microscaling spec's only special value
+    out[:255] = np.ldexp(1.0, np.arange(255) - 127)
     return out
 
 
