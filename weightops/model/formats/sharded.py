@@ -70,10 +70,11 @@ def read(path: Path, read_file: Callable[[Path], Iterator[Tensor]]) -> Iterator[
         shards[shard] = list(read_file(file))
     held_by: dict[str, str] = {}
     for shard, tensors in shards.items():
-        names = {t.name for t in tensors}
-        missing = sorted(by_shard[shard] - names)
+        missing = sorted(by_shard[shard] - {t.name for t in tensors})
         if missing:
             raise UsageError(f"'{path}' maps tensor '{missing[0]}' to '{shard}', which does not hold it")
+    for shard, tensors in shards.items():
+        names = {t.name for t in tensors}
         for name in sorted(names - by_shard[shard]):
             where = f"mapped to '{wmap[name]}'" if name in wmap else "not in the index"
             raise UsageError(f"'{shard}' holds tensor '{name}', {where}: the index {path.name} does not match its shards")
