@@ -4,14 +4,9 @@ card's signature checked against the graph."""
 from __future__ import annotations
 
 import numpy as np
-import pytest
 import yaml
 
 from helpers import assert_one_line_error, run_cli
-
-@pytest.fixture(autouse=True)
-def _needs_onnx():
-    pytest.importorskip("onnx")  # imported here, not at collection: keeps pytest's own RSS small
 
 
 def linear_onnx(path, bias=(0.1,), features: int = 8) -> None:

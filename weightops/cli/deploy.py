@@ -20,7 +20,7 @@ from weightops.cli.base import (
     print_fields,
     print_json,
 )
-from weightops.errors import UsageError, WeightopsError
+from weightops.errors import NotFoundError, UsageError
 
 
 def _progress_bar(enabled: bool):
@@ -151,12 +151,12 @@ def shadow_report_cmd(
     from weightops.deploy.shadow_report import report_log
     from weightops.project import Project
 
-    section = {}
+    limits = None
     try:
-        section = Project(repo).config.section("shadow")
-    except WeightopsError:
+        limits = Project(repo).config.shadow
+    except NotFoundError:
         pass  # outside a project: the default thresholds
-    rep = report_log(log, section)
+    rep = report_log(log, limits)
     if as_json:
         print_json(rep)
         if check and rep["verdict"] != "pass":
