@@ -8,7 +8,6 @@ import json
 
 import pytest
 import yaml
-
 from helpers import assert_one_line_error, run_cli
 
 from weightops.errors import UsageError

@@ -4,8 +4,8 @@ card's signature checked against the graph."""
 from __future__ import annotations
 
 import numpy as np
+import pytest
 import yaml
-
 from helpers import assert_one_line_error, run_cli
 
 

@@ -160,6 +160,6 @@ def param_change(old: dict, new: dict) -> list[tuple[str, str, bool]]:
     if old.get("shape") != new.get("shape"):
         out.append(("shape", f"param '{name}' shape {old.get('shape')} -> {new.get('shape')}", True))
     if old.get("default") != new.get("default"):
-        out.append(("default", f"param '{name}' default {old.get('default')!r} -> {new.get('default')!r} "
-                               "(callers that omit it get another value)", True))
+        why = "callers that omit it get another value"
+        out.append(("default", f"param '{name}' default {old.get('default')!r} -> {new.get('default')!r} ({why})", True))
     return out

@@ -13,8 +13,8 @@ stay beside the model. Each initializer gets a role: `weight` (a learned paramet
 from __future__ import annotations
 
 import os
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
