@@ -92,7 +92,8 @@ class ValidationSettings:
         return self.severity["constants" if self.is_constant(name, role) else "weights"][check]
 
     def is_constant(self, name: str, role: str) -> bool:
-        return role == "constant" or any(fnmatch.fnmatchcase(name, p) for p in self.constants)
+        # "unused": an ONNX initializer no node reads (formats/onnx.py).
+        return role in ("constant", "unused") or any(fnmatch.fnmatchcase(name, p) for p in self.constants)
 
     def ignored(self, name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, p) for p in self.ignore)
@@ -128,6 +129,7 @@ class Settings:
     shadow: dict = field(default_factory=lambda: dict(SHADOW_DEFAULTS))
     report_metrics: tuple[str, ...] | None = None
     guard: GuardSettings = field(default_factory=GuardSettings)
+    publish: bool = False               # stage writes with --push also publish the registry index
     raw: dict = field(default_factory=dict, compare=False, hash=False)
 
     def section(self, name: str) -> dict:
@@ -184,6 +186,7 @@ def settings_from_doc(doc: object, where: str = CONFIG_FILE) -> Settings:
     return Settings(
         default_model=str(model) if model else None,
         tag_style=doc.get("tag_style", "plain"),
+        publish=bool(doc.get("publish", False)),
         stages=stages,
         trust=_trust(doc, where),
         policy=_policy(doc.get("policy", {}), where),

@@ -19,7 +19,8 @@ from weightops.model.formats import unread_reason
 from weightops.errors import NotFoundError, RefusedError, UsageError, WeightopsError
 from weightops.storage.hashing import hash_file
 from weightops.project import Located, Project
-from weightops.model.signature import Signature, breaking, diff_signatures, graph_signature, parse_signature
+from weightops.model.formats.onnx import graph_signature
+from weightops.model.signature import Signature, breaking, diff_signatures, parse_signature
 from weightops.registry.tags import Kind
 
 log = logging.getLogger(__name__)

@@ -1,8 +1,9 @@
 """The record every format reader yields, and the shared ways of streaming its values.
 
 A `Tensor` carries its declared dtype (safetensors' spelling: F32, BF16, F8_E4M3, C64, Q4_K,
-...), its shape, its role (`weight`, or `constant` for values a format stores beside the
-trained weights: ONNX initial states and masks, TorchScript constants, GGUF/HDF5 bookkeeping)
+...), its shape, its role (`weight`; `constant` for values a format stores beside the trained
+weights: ONNX initial states and masks, TorchScript constants, optimizer state; `unused` for
+an ONNX initializer no node reads)
 and a way to stream its values as flat numpy arrays of at most CHUNK_BYTES, so a 2 GB file is
 checked in tens of megabytes. Dtypes weightops cannot decode (sub-byte floats, quantised
 blocks) stream nothing and are reported as "present, not decoded".
