@@ -4,8 +4,8 @@ plain state dict without ever unpickling it. torch is an optional extra."""
 from __future__ import annotations
 
 import collections
-import importlib.util
 import io
+import json
 import pickle
 import pickletools
 import zipfile
@@ -13,9 +13,6 @@ import zipfile
 import pytest
 
 from helpers import assert_one_line_error, run_cli
-
-HAS_TORCH = importlib.util.find_spec("torch") is not None
-
 
 class Payload:
     """Unpickling this creates the marker file: the proof that the pickle was executed."""
@@ -80,18 +77,31 @@ def test_memo_tricks_cannot_smuggle_a_global_name(tmp_path):
     assert marker.exists()
 
 
-@pytest.mark.skipif(HAS_TORCH, reason="checks the message given when torch is not installed")
-def test_plain_state_dict_without_torch_names_the_extra(tmp_path):
+@pytest.fixture
+def no_torch(tmp_path_factory):
+    """A folder that, put first on sys.path, makes `import torch` fail as if it were not installed."""
+    folder = tmp_path_factory.mktemp("no_torch")
+    (folder / "torch").mkdir()
+    (folder / "torch" / "__init__.py").write_text("raise ModuleNotFoundError(\"No module named 'torch'\", name='torch')\n")
+    return (folder,)
+
+
+def test_plain_state_dict_without_torch_names_the_extra(tmp_path, no_torch):
     (tmp_path / "ok.pt").write_bytes(pickle.dumps(collections.OrderedDict([("w", [1.0, 2.0])]), protocol=2))
-    proc = run_cli(["validate", "ok.pt"], cwd=tmp_path)
+    proc = run_cli(["validate", "ok.pt"], cwd=tmp_path, path_first=no_torch)
     assert_one_line_error(proc, 2, "needs torch", "weightops[torch]")
 
 
-@pytest.mark.skipif(not HAS_TORCH, reason="torch is an optional extra")
+@pytest.mark.torch
 def test_real_torch_state_dict_is_validated(tmp_path):
     import torch
 
-    sd = {"fc.weight": torch.randn(8, 4), "fc.bias": torch.zeros(8)}
+    sd = {"fc.weight": torch.randn(8, 4), "fc.bias": torch.randn(8)}
+    torch.save(sd, tmp_path / "m.pt")
+    ok = run_cli(["validate", "m.pt", "--json"], cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    report = json.loads(ok.stdout)
+    assert (report["passed"], report["tensors"], report["parameters"]) == (True, 2, 40)
     sd["fc.bias"][3] = float("nan")
     torch.save(sd, tmp_path / "m.pt")
     proc = run_cli(["validate", "m.pt"], cwd=tmp_path)
@@ -154,11 +164,24 @@ def torch_like_state_dict(path) -> None:
         zf.writestr("archive/version", "3\n")
 
 
-def test_a_genuine_state_dict_layout_passes_the_scan(tmp_path):
+def test_a_genuine_state_dict_layout_passes_the_scan(tmp_path, no_torch):
     from weightops.model.weights import scan_torch_file
 
     torch_like_state_dict(tmp_path / "sd.pt")
     scan_torch_file(tmp_path / "sd.pt")   # raises RefusedError if any name were not allowed
-    proc = run_cli(["validate", "sd.pt"], cwd=tmp_path)
-    if not HAS_TORCH:   # the scan passed; reading the tensors is torch's job
-        assert_one_line_error(proc, 2, "needs torch", "weightops[torch]")
+    # The scan passed; reading the tensors is torch's job, and without torch the CLI says so.
+    proc = run_cli(["validate", "sd.pt"], cwd=tmp_path, path_first=no_torch)
+    assert_one_line_error(proc, 2, "needs torch", "weightops[torch]")
+
+
+@pytest.mark.torch
+def test_a_file_written_by_torch_save_passes_the_scan_and_validates(tmp_path):
+    import torch
+
+    from weightops.model.weights import scan_torch_file
+
+    torch.save({"fc.weight": torch.randn(2, 2), "fc.bias": torch.randn(2)}, tmp_path / "sd.pt")
+    scan_torch_file(tmp_path / "sd.pt")
+    proc = run_cli(["validate", "sd.pt", "--json"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (json.loads(proc.stdout)["tensors"], json.loads(proc.stdout)["parameters"]) == (2, 6)

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-
-import pytest
 
 from .signing import T0, allowed_signers
 from helpers import assert_one_line_error
+from needs import require_tool
 
 
 def promote(p, key, version, stage, at, *extra):
@@ -265,8 +263,7 @@ def test_policy_without_trust_section_or_unknown_rev_refuses(signed, keys):
 
 def test_gpg_signed_assignment_is_checked_by_fingerprint(signed, keys, tmp_path_factory, monkeypatch):
     p, _ = signed
-    if shutil.which("gpg") is None:
-        pytest.skip("gpg is not installed")
+    require_tool("gpg", "gpg-signed assignments; Debian: apt-get install gnupg")
     home = tmp_path_factory.mktemp("gpg")
     home.chmod(0o700)
     monkeypatch.setenv("GNUPGHOME", str(home))
