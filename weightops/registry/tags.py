@@ -36,17 +36,18 @@ DIRNAME = r"[a-zA-Z0-9_./-]+"
 # Stages weightops writes: lower-case words joined by '-' (staging, production, edge-v2).
 STAGE = r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*"
 
-_VERSION_RE = re.compile(rf"^v{SEMVER}$")
-_MODEL_RE = re.compile(rf"^(?:(?P<dir>{DIRNAME}):)?(?P<name>{NAME})$")
-_STAGE_RE = re.compile(rf"^{STAGE}$")
+# \Z, not $: `$` also matches before a trailing newline, which would let "v1.0.0\n" through.
+_VERSION_RE = re.compile(rf"^v{SEMVER}\Z")
+_MODEL_RE = re.compile(rf"^(?:(?P<dir>{DIRNAME}):)?(?P<name>{NAME})\Z")
+_STAGE_RE = re.compile(rf"^{STAGE}\Z")
 _TAG_RE = re.compile(
     rf"^(?P<model>(?:{DIRNAME}=)?{NAME})"
     rf"(?:@(?P<version>v{SEMVER})(?P<dereg>!?)"
     rf"|@(?P<deprecated>deprecated)"
     rf"|#(?P<stage>{NAME})(?P<unassign>!?))"
-    rf"(?:#(?P<counter>[0-9]{{1,9}}))?$"
+    rf"(?:#(?P<counter>[0-9]{{1,9}}))?\Z"
 )
-_PLAIN_VERSION_TAG_RE = re.compile(rf"^v{SEMVER}$")
+_PLAIN_VERSION_TAG_RE = re.compile(rf"^v{SEMVER}\Z")
 
 
 class TagError(UsageError):
