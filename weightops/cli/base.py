@@ -107,11 +107,10 @@ OUTPUT = typer.Option(None, "--output", "-o", help="Write to this file instead o
 def sign_choice(repo: Path, flag: Optional[bool]) -> bool:
     """--sign/--no-sign, else the config's `trust.sign`; check git can sign before any work."""
     from weightops.project import Project
-    from weightops.trust.policy import sign_default
     from weightops.trust.signing import check_signing_configured
 
     project = Project(repo)
-    sign = sign_default(project.config) if flag is None else flag
+    sign = project.config.sign if flag is None else flag
     if sign:
         check_signing_configured(project.root)
     return sign

@@ -52,12 +52,19 @@ def resolve_cmd(
     match: List[str] = typer.Option([], "--match", help="KEY=VALUE card label the variant must have (repeatable); REF must be a stage."),
     match_file: Optional[Path] = typer.Option(None, "--match-file", help="YAML mapping of label: value pairs (a device's file), like --match."),
     repo: str = typer.Option(".", "--repo", help="Git repository: a path, or a URL (file://, ssh://, https://) read without a clone."),
+    index: Optional[str] = typer.Option(None, "--index", help="Read the published registry index at this URL instead of git (--trust-policy is then a FILE)."),
     as_json: bool = JSON,
 ) -> None:
     """Map REF to version, commit, DVC pointer, remote URL and sha256."""
     from weightops.registry.resolve import resolve
     from weightops.storage.remote_repo import is_url
 
+    if index:
+        from weightops.deploy.fleet import resolve_from
+
+        r = resolve_from(index, ref, require_signed=bool(require_signed), trust_policy=trust_policy)
+        print_json(r.to_dict()) if as_json else print_fields(r.to_dict())
+        return
     project = None
     if is_url(repo):  # deploy path (issue 4): a remote repository, resolved without a clone
         from weightops.storage.remote_repo import open_remote
@@ -205,3 +212,23 @@ def history_cmd(
                    f"{sha:<12}  {r['tagger']}  {r['tag']}{trust_note(r) if verify else ''}")
 
 
+
+
+@command("publish")
+def publish_cmd(
+    model: Optional[str] = MODEL,
+    remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote to publish into (default: the configured default)."),
+    repo: Path = REPO,
+    as_json: bool = JSON,
+) -> None:
+    """Write each model's registry index into the DVC remote, for hosts that follow `--index URL`."""
+    from weightops.registry.publish import publish
+
+    done = publish(model=model, repo=repo, remote=remote, now=read_clock())
+    if as_json:
+        print_json({"published": [{"model": p.model, "url": p.url, "sequence": p.sequence, "stages": p.stages,
+                                   "versions": p.versions, "skipped": [list(s) for s in p.skipped]} for p in done]})
+        return
+    for p in done:
+        stages = ", ".join(f"{s}={v}" for s, v in sorted(p.stages.items())) or "no stages"
+        typer.echo(f"published {p.model} (sequence {p.sequence}, {p.versions} version(s), {stages}) to {p.url}")

@@ -60,6 +60,12 @@ def _write(project: Project, registry: Registry, *, model: str, stage: str, comm
     pushed = False
     if push:
         pushed = push_claimed(project, model, counter, tag)
+    if pushed and project.config.publish:
+        # The fleet reads the published index, not git: a pushed stage change is not done
+        # until the index says so too.
+        from weightops.registry.publish import publish
+
+        publish(model=model, repo=project.root, now=now)
     return tag, pushed
 
 

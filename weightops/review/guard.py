@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from weightops.core import git
+from weightops.core.config import CONFIG_FILE, GuardSettings, parse_config
 from weightops.errors import UsageError
 
 DEFAULT_MAX_SIZE = 5 * 1024 * 1024
@@ -136,8 +137,9 @@ def guard(paths: list[str] | None = None, *, repo: str | os.PathLike = ".",
     """Check `paths` (default: the files staged for the next commit)."""
     root = git.toplevel(repo)
     settings = _settings(root)
-    limit = parse_size(max_size if max_size is not None else settings.get("max_size", DEFAULT_MAX_SIZE))
-    allow = [str(p) for p in settings.get("allow") or []]
+    configured = settings.max_size if settings.max_size is not None else DEFAULT_MAX_SIZE
+    limit = parse_size(max_size if max_size is not None else configured)
+    allow = list(settings.allow)
     if paths is None:
         rels = git.staged_paths(root)
     else:
@@ -153,10 +155,9 @@ def guard(paths: list[str] | None = None, *, repo: str | os.PathLike = ".",
     return GuardReport(len(rels), findings, limit)
 
 
-def _settings(root: Path) -> dict:
-    from weightops.core.config import CONFIG_FILE, parse_config
-
+def _settings(root: Path) -> GuardSettings:
+    """The work tree's `guard:` settings (the hook checks what is about to be committed)."""
     cfg = root / CONFIG_FILE
     if not cfg.is_file():
-        return {}
-    return parse_config(cfg.read_bytes()).section("guard")
+        return GuardSettings()
+    return parse_config(cfg.read_bytes()).guard
