@@ -61,9 +61,12 @@ def local_weights(project: Project, located: Located, ref: str) -> Path:
         candidates.append(Path(url))
     if not project.bare:
         candidates.append(project.root / pointer.path)
+    beside = bool((located.card.get("artifact") or {}).get("external_data"))
     for path in candidates:
         if not path.exists() or (pointer.is_dir and not path.is_dir()):
             continue
+        if beside and path != project.root / pointer.path:
+            continue  # an ONNX graph whose weights are in files beside it: only the work tree has them
         if path == project.root / pointer.path and path.is_file() and hash_file(path).md5 != pointer.md5:
             continue  # the work tree holds another version
         check_card_against_file(located.card, path, ref)
