@@ -36,7 +36,7 @@ def test_audit_catches_force_moved_version_tag(project):
     doc = json.loads(proc.stdout)
     kinds = {(f["kind"], f["tag"]) for f in doc["findings"]}
     assert kinds == {("moved-tag", "v1.0.0")}
-    assert [(n["kind"], n["tag"]) for n in doc["notes"]] == [("lightweight-tag", "v1.0.0")]
+    assert [(n["kind"], n["tag"]) for n in doc["notices"]] == [("lightweight-tag", "v1.0.0")]
     moved = next(f for f in doc["findings"] if f["kind"] == "moved-tag")
     assert "clf#staging#1" in moved["message"] and v1[:12] in moved["message"]
     # moved again as an annotated tag: still caught through the stage tag's record
@@ -107,7 +107,7 @@ def test_lightweight_release_of_the_readme_audits_clean(project):
     project.dvc("push", "-q")
     proc = project.wo("audit")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert "note: v1.0.0 is a lightweight tag" in proc.stdout and "GTO" in proc.stdout
+    assert "v1.0.0 is a lightweight tag" in proc.stdout and "GTO" in proc.stdout
     assert "audit ok: 1 versions and 1 registry tags checked (1 lightweight tag(s)" in proc.stdout
     report = audit(project.root)
-    assert report.ok and report.findings == () and [n.kind for n in report.notes] == ["lightweight-tag"]
+    assert report.ok and report.findings == () and [n.kind for n in report.notices] == ["lightweight-tag"]

@@ -74,7 +74,7 @@ def test_the_readme_flow_as_written(tmp_path, umask_022, deploy_dir):
     assert audit.returncode == 0, audit.stdout + audit.stderr
     doc = json.loads(audit.stdout)
     assert doc["ok"] is True and doc["findings"] == []
-    assert [(n["kind"], n["tag"]) for n in doc["notes"]] == [("lightweight-tag", "v1.0.0")]
+    assert [(n["kind"], n["tag"]) for n in doc["notices"]] == [("lightweight-tag", "v1.0.0")]
 
     card_sha = p.wo_json("resolve", "v1.0.0")["sha256"]
     assert [(r["version"], r["sha256"]) for r in p.wo_json("list")] == [("v1.0.0", card_sha)]

@@ -113,10 +113,8 @@ def audit_cmd(
     if as_json:
         print_json(report.to_dict())
     else:
-        for f in report.findings:
+        for f in report.findings + report.notices:
             typer.echo(f"{f.kind:<16} {f.message}")
-        for n in report.notes:
-            typer.echo(f"note: {n.message}")
         typer.echo(report.summary)
     if not report.ok:
         raise typer.Exit(4)

@@ -28,12 +28,12 @@ from weightops.registry.state import Registry
 from weightops.registry.tags import Kind
 
 KINDS = ("moved-tag", "card-mismatch", "missing-object", "unreadable")
-NOTE_KINDS = ("lightweight-tag",)   # information, never a failure
+NOTICE_KINDS = ("lightweight-tag", "not-a-version")   # information, never a failure
 
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str       # one of KINDS (a finding) or NOTE_KINDS (a note)
+    kind: str       # one of KINDS (a finding) or NOTICE_KINDS (a notice)
     tag: str
     message: str
 
@@ -46,7 +46,10 @@ class AuditReport:
     findings: tuple[Finding, ...]
     versions: int          # versions checked
     tags: int              # registry tags read
-    notes: tuple[Finding, ...] = ()   # information that is not a problem (lightweight tags)
+    # Information that does not fail the audit: tags that look like versions but are outside
+    # the grammar (`1.2.0`, `v1.2`), which every reader ignores, and lightweight version tags,
+    # which weightops reads but GTO does not list.
+    notices: tuple[Finding, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -55,7 +58,7 @@ class AuditReport:
     @property
     def summary(self) -> str:
         if self.ok:
-            light = sum(1 for n in self.notes if n.kind == "lightweight-tag")
+            light = sum(1 for n in self.notices if n.kind == "lightweight-tag")
             aside = f" ({light} lightweight tag(s): GTO does not list them)" if light else ""
             return f"audit ok: {self.versions} versions and {self.tags} registry tags checked{aside}"
         kinds = sorted({f.kind for f in self.findings})
@@ -63,7 +66,7 @@ class AuditReport:
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "versions": self.versions, "tags": self.tags, "summary": self.summary,
-                "findings": [f.to_dict() for f in self.findings], "notes": [n.to_dict() for n in self.notes]}
+                "findings": [f.to_dict() for f in self.findings], "notices": [f.to_dict() for f in self.notices]}
 
 
 def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: bool = True,
@@ -97,7 +100,11 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
         findings += _card(project, v.tag, v.meta.get("sha256"), located, rem, hashed if rehash else None)
         findings += _stage_records(registry, v.model, v.version, v.tag, located)
         findings += _object(project, v.tag, located, rem)
-    return AuditReport(tuple(findings), len(versions), len(registry_tags), tuple(notes))
+    notices = tuple(notes) + tuple(Finding("not-a-version", name, f"{name} looks like a version but is not a registry tag, so "
+                            f"weightops, GTO and DVC ignore it; did you mean {meant}? (release it with "
+                            f"`weightops release {meant.rpartition('@')[2]}`)")
+                    for name, meant in registry.lookalikes().items())
+    return AuditReport(tuple(findings), len(versions), len(registry_tags), notices)
 
 
 def _locate_all(project: Project, wanted: list[tuple[str, str]], remote: str | None) -> tuple[dict, dict]:
