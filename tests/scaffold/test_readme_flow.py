@@ -77,7 +77,7 @@ def test_the_readme_flow_as_written(tmp_path, umask_022, deploy_dir):
     assert [(n["kind"], n["tag"]) for n in doc["notices"]] == [("lightweight-tag", "v1.0.0")]
 
     card_sha = p.wo_json("resolve", "v1.0.0")["sha256"]
-    assert [(r["version"], r["sha256"]) for r in p.wo_json("list")] == [("v1.0.0", card_sha)]
+    assert [(r["version"], r["sha256"]) for r in p.wo_json("list")["versions"]] == [("v1.0.0", card_sha)]
 
     notes = p.wo("release-notes", "v1.0.0", check=True).stdout
     assert "reproducible from this commit" in notes and "not reproducible" not in notes
