@@ -34,7 +34,11 @@ def release_cmd(
 ) -> None:
     """Release HEAD as VERSION: checks tree, card, pointer and remote, then writes an annotated tag."""
     from weightops.registry.release import release
+    from weightops.registry.tags import understood_version
 
+    note = understood_version(version)
+    if note:
+        typer.secho(f"note: {note}", fg=typer.colors.YELLOW, err=True)
     done = release(version, model=model, repo=repo, push=push, message=message, now=read_clock(),
                    sign=sign_choice(repo, sign))
     typer.echo(f"released {done.model} {done.version} as tag {done.tag} at {done.commit[:12]} "
@@ -57,6 +61,7 @@ def resolve_cmd(
 ) -> None:
     """Map REF to version, commit, DVC pointer, remote URL and sha256."""
     from weightops.registry.resolve import resolve
+    from weightops.registry.tags import understood_version
     from weightops.storage.remote_repo import is_url
 
     if index:
@@ -78,6 +83,8 @@ def resolve_cmd(
         r = resolve(ref, model=model, repo=repo, at=at, remote=remote, require_signed=require_signed,
                     trust_policy=trust_policy, project=project)
     out = r.to_dict()
+    if understood_version(ref):
+        typer.secho(f"note: {understood_version(ref)}", fg=typer.colors.YELLOW, err=True)
     if r.trust is not None:
         out.update(trust_fields(r.trust))
     if as_json:
@@ -95,15 +102,20 @@ def list_cmd(
     as_json: bool = JSON,
 ) -> None:
     """Every model and version, newest first, with the stages each holds."""
-    from weightops.api import list_versions
+    from weightops.api import list_versions, version_lookalikes
 
     rows = list_versions(repo=repo, model=model)
+    lookalikes = version_lookalikes(repo)
     if as_json:
-        print_json(rows)
+        print_json({"versions": rows, "not_versions": lookalikes})
         return
+    for t in lookalikes:
+        typer.secho(f"warning: tag '{t['tag']}' is not a version tag and is ignored; did you mean {t['meant']}? "
+                    f"(release it with `weightops release {t['meant'].rpartition('@')[2]}`)", fg=typer.colors.YELLOW, err=True)
     if not rows:
         typer.echo("no versions yet; release one with `weightops release v1.0.0`")
         return
+    typer.echo(f"{'MODEL':<16} {'VERSION':<14} {'COMMIT':<12}  {'CREATED':<20}  TAG  [STAGES]")
     for r in rows:
         stages = f"  [{', '.join(r['stages'])}]" if r["stages"] else ""
         typer.echo(f"{r['model']:<16} {r['version']:<14} {r['commit'][:12]}  {r['created']}  {r['tag']}{stages}")
@@ -203,8 +215,12 @@ def history_cmd(
     if verify:
         rows = verified_rows(repo, model, rows, trust_policy)
     if as_json:
-        print_json(rows)
+        print_json({"events": rows})
         return
+    if not rows:
+        typer.echo("no registry events yet; release one with `weightops release v1.0.0`")
+        return
+    typer.echo(f"{'TIME':<20}  {'ACTION':<14}{' STAGE':<12} {'VERSION':<10} {'COMMIT':<10}  {'SHA256':<12}  TAGGER  TAG")
     for r in rows:
         where = f" {r['stage']}" if r["stage"] else ""
         sha = (r["sha256"] or "")[:12]

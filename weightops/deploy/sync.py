@@ -26,7 +26,7 @@ from weightops.core import git
 from weightops.errors import UsageError, WeightopsError
 from weightops.storage.hashing import sha256_file
 from weightops.registry.resolve import Resolved
-from weightops.registry.tags import validate_stage
+from weightops.registry.tags import check_stage, validate_stage
 
 log = logging.getLogger(__name__)
 
@@ -94,6 +94,7 @@ class Syncer:
         registry = project.registry()
         models = [project.model(self.model)] if self.model or not self.match else registry.models()
         if not any(registry.stage_event(m, self.stage) for m in models):
+            check_stage(self.stage, project.config.stages, set().union(*(registry.stage_names(m) for m in models)))
             return None
         if self.match:
             from weightops.deploy.variants import resolve_variant
