@@ -23,7 +23,8 @@ FORMATS = {
     ".safetensors": "safetensors", ".pt": "pytorch", ".pth": "pytorch", ".bin": "pytorch",
     ".onnx": "onnx", ".npz": "numpy", ".npy": "numpy", ".h5": "hdf5", ".keras": "keras",
     ".gguf": "gguf", ".pb": "tensorflow", ".ckpt": "checkpoint", ".pkl": "pickle",
-    ".joblib": "joblib", ".msgpack": "flax",
+    ".joblib": "joblib", ".msgpack": "flax", ".hdf5": "hdf5", ".jit": "torchscript", ".ptl": "torchscript",
+    ".torchscript": "torchscript", ".tflite": "tflite",
 }
 
 
@@ -43,7 +44,20 @@ def artifact_format(path: str | os.PathLike) -> str:
     p = Path(path)
     if p.is_dir():
         return "directory"
-    return FORMATS.get(p.suffix.lower(), p.suffix.lstrip(".") or "binary")
+    fmt = FORMATS.get(p.suffix.lower(), p.suffix.lstrip(".") or "binary")
+    if fmt == "pytorch" and _is_torchscript(p):
+        return "torchscript"   # torch.jit.save archives are often named .pt
+    return fmt
+
+
+def _is_torchscript(path: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.endswith("constants.pkl") for n in z.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
 
 
 def dir_md5(entries: list[tuple[str, str]]) -> str:

@@ -32,7 +32,10 @@ WEIGHT_EXTENSIONS = {
     ".gguf": "GGUF", ".ggml": "GGML", ".pkl": "pickle", ".pickle": "pickle", ".joblib": "joblib",
     ".npy": "NumPy", ".npz": "NumPy", ".pb": "TensorFlow", ".tflite": "TFLite",
     ".msgpack": "Flax", ".mlmodel": "Core ML", ".mar": "TorchServe",
+    ".jit": "TorchScript", ".ptl": "TorchScript", ".torchscript": "TorchScript",
 }
+# TensorFlow checkpoint / SavedModel variable shards: variables.data-00000-of-00001.
+TF_SHARD = re.compile(r"\.data-\d{5}-of-\d{5}$")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_READ_MAX = 64 * 1024 * 1024   # a staged zip up to this size is opened to look for weights inside
 # Git LFS pointer files (git-lfs docs/spec.md): under 1024 bytes, `version` first, then an
@@ -104,6 +107,8 @@ def _zip_format(opener) -> str | None:
             names = z.namelist()
     except (zipfile.BadZipFile, OSError, ValueError):
         return None
+    if any(n.endswith("constants.pkl") for n in names) and any(n.endswith("data.pkl") for n in names):
+        return "TorchScript"
     if any(n == "data.pkl" or n.endswith("/data.pkl") or n.startswith("archive/") for n in names):
         return "PyTorch (zip)"
     if any(n.endswith(".weights.h5") for n in names):
@@ -125,7 +130,8 @@ def judge(rel: str, head: bytes, size: int, max_size: int, opener=None) -> Findi
     """The finding for content of `size` bytes starting with `head`, or None (pure)."""
     if size < LFS_MAX and lfs_pointer(head):
         return None
-    ext = WEIGHT_EXTENSIONS.get(Path(rel).suffix.lower())
+    ext = WEIGHT_EXTENSIONS.get(Path(rel).suffix.lower()) or \
+        ("TensorFlow variables" if TF_SHARD.search(rel) else None)
     if ext is None and rel.lower().endswith((".onnx.data", ".onnx_data")):
         ext = "ONNX external data"
     if ext:
