@@ -16,7 +16,7 @@ from onnx import TensorProto, helper, numpy_helper
 
 from model.test_onnx import unknown_rank_model, zipmap_classifier
 from weightops.errors import WeightopsError
-from weightops.model.weights import read_tensors
+from weightops.model.formats import read_tensors
 
 
 def matmul_model(w: np.ndarray | None = None) -> onnx.ModelProto:
@@ -186,7 +186,7 @@ def test_external_data_reads_in_bounded_memory(tmp_path):
     w = np.random.default_rng(4).normal(size=(4096, 4096)).astype(np.float32)   # 64 MiB outside the graph
     save_external(matmul_model(w), tmp_path / "m.onnx")
     del w
-    code = ("import sys; from weightops.model.weights import read_tensors\n"
+    code = ("import sys; from weightops.model.formats import read_tensors\n"
             "for t in read_tensors(sys.argv[1]):\n    [c.sum() for c in t.chunks()]\n"
             "print(next(l.split()[1] for l in open('/proc/self/status') if l.startswith('VmHWM')))")
     proc = subprocess.run([sys.executable, "-c", code, str(tmp_path / "m.onnx")], capture_output=True, text=True, check=False,
