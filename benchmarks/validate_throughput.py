@@ -71,8 +71,7 @@ def write(fmt: str, folder: Path, mib: int) -> Path:
         with open(path, "wb") as f:
             f.write(struct.pack("<Q", len(head)) + head)
             for _, blocks in ts.values():
-                for b in blocks():
-                    f.write(b.tobytes())
+                f.writelines(b.tobytes() for b in blocks())
         return path
     if fmt == "npy":
         path = folder / "m.npy"

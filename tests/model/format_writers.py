@@ -11,8 +11,8 @@ import struct
 import sys
 import types
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -85,9 +85,8 @@ def torch_legacy(path: Path, tensors: dict[str, tuple], sparse: bool = False) ->
     an 8-byte element count and its bytes. `sparse`: only the first block of each storage is
     written, the rest left as a hole (a 2 GB file in a second, little disk)."""
     with open(path, "wb") as f:
-        for value in (MAGIC_NUMBER, 1001, {"protocol_version": 1001, "little_endian": True,
-                                           "type_sizes": {"short": 2, "int": 4, "long": 4}}):
-            f.write(pickle.dumps(value, protocol=2))
+        f.writelines(pickle.dumps(value, protocol=2) for value in (MAGIC_NUMBER, 1001, {"protocol_version": 1001, "little_endian": True,
+                                           "type_sizes": {"short": 2, "int": 4, "long": 4}}))
         f.write(_state_dict_pickle(tensors, legacy=True))
         f.write(pickle.dumps([str(i) for i in range(len(tensors))], protocol=2))
         for shape, blocks in tensors.values():
