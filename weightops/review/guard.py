@@ -28,7 +28,10 @@ WEIGHT_EXTENSIONS = {
     ".gguf": "GGUF", ".ggml": "GGML", ".pkl": "pickle", ".pickle": "pickle", ".joblib": "joblib",
     ".npy": "NumPy", ".npz": "NumPy", ".pb": "TensorFlow", ".tflite": "TFLite",
     ".msgpack": "Flax", ".mlmodel": "Core ML", ".mar": "TorchServe",
+    ".jit": "TorchScript", ".ptl": "TorchScript", ".torchscript": "TorchScript",
 }
+# TensorFlow checkpoint / SavedModel variable shards: variables.data-00000-of-00001.
+TF_SHARD = re.compile(r"\.data-\d{5}-of-\d{5}$")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 # Protobuf field tags that follow an ONNX ModelProto's ir_version (field 1): producer_name (2),
 # producer_version (3), domain (4), model_version (5), doc_string (6), graph (7), opset_import (8).
@@ -104,6 +107,8 @@ def _zip_format(opener) -> str | None:
             names = z.namelist()
     except (zipfile.BadZipFile, OSError, ValueError):
         return None
+    if any(n.endswith("constants.pkl") for n in names) and any(n.endswith("data.pkl") for n in names):
+        return "TorchScript"
     if any(n == "data.pkl" or n.endswith("/data.pkl") or n.startswith("archive/") for n in names):
         return "PyTorch (zip)"
     if any(n.endswith(".weights.h5") for n in names):
@@ -118,7 +123,8 @@ def check_file(root: Path, rel: str, max_size: int) -> Finding | None:
     if not path.is_file() or path.is_symlink():
         return None  # deleted, a directory, or a symlink (git stores the link, not the bytes)
     size = path.stat().st_size
-    ext = WEIGHT_EXTENSIONS.get(Path(rel).suffix.lower())
+    ext = WEIGHT_EXTENSIONS.get(Path(rel).suffix.lower()) or \
+        ("TensorFlow variables" if TF_SHARD.search(rel) else None)
     if ext:
         return Finding(rel, "extension", ext, size)
     with path.open("rb") as f:
