@@ -177,3 +177,36 @@ def cli_env():
 def mk(path):
     path.mkdir(parents=True)
     return path
+
+
+def test_report_leaves_no_untracked_file_unless_asked(project, tmp_path):
+    project.release("v1.0.0", at=T0)
+    proc = project.wo("report", "--no-audit", check=True)
+    page = project.root / ".git" / "weightops" / "registry.html"
+    assert page.is_file() and str(page) in proc.stdout and "<html" in page.read_text().lower()
+    assert project.git("status", "--porcelain") == ""
+    project.wo("report", "--no-audit", "-o", "registry.html", check=True)   # asked for: written there
+    assert project.git("status", "--porcelain") == "?? registry.html"
+
+
+def test_validate_production_is_not_compared_with_itself_and_reports_name_the_bytes(project):
+    project.release("v1.0.0", at=T0)
+    project.train(epochs=40)
+    project.release("v1.1.0", at=T0 + 10)
+    at(project, T0 + 100, "promote", "v1.0.0", "production")
+    prod = project.wo_json("validate", "production")
+    v1 = project.wo_json("resolve", "v1.0.0")
+    assert prod["against"] is None and prod["sha256"] == v1["sha256"]
+    assert any("same file" in n for n in prod["notes"])
+    # a real comparison still happens for another version
+    other = project.wo_json("validate", "v1.1.0")
+    assert other["against"] == "clf v1.0.0 (production)" and other["sha256"] == project.wo_json("resolve", "v1.1.0")["sha256"]
+    # each report names the bytes it checked
+    a = project.wo_json("validate", "v1.0.0", "--against", "none")
+    b = project.wo_json("validate", "v1.1.0", "--against", "none")
+    assert a["sha256"] != b["sha256"] and a["digest"] != b["digest"]
+    # a file path names its bytes too
+    f = project.wo_json("validate", str(project.weights), "--against", "none")
+    import hashlib
+    assert f["sha256"] == hashlib.sha256(project.weights.read_bytes()).hexdigest()
+    assert_one_line_error(project.wo("validate", "prodution"), 2, "did you mean production?")

@@ -28,6 +28,11 @@ def init_cmd(
     else:
         typer.echo(f"initialized {done.root} with model '{done.model}'")
     typer.echo(f"DVC remote {'storage' if done.remote_added else '(the project default, kept)'} -> {done.remote_url}")
+    if any(f.endswith((".yml", ".yaml")) and ("workflows" in f or "gitlab" in f) for f in done.written):
+        from weightops.scaffold.requirement import install_requirement
+
+        typer.echo(f"CI installs weightops as \"{install_requirement()}\" (WEIGHTOPS_REQUIREMENT in the CI files; "
+                   "edit it to a line your CI can install)")
     typer.echo(f"next: {next_steps(done, Path.cwd())}")
 
 

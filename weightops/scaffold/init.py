@@ -56,7 +56,12 @@ def dvc(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.Compl
 
 
 def render(name: str, model: str) -> str:
-    return template_path(name).read_text().replace("{{model}}", model)
+    text = template_path(name).read_text().replace("{{model}}", model)
+    if "{{weightops_requirement}}" in text:
+        from weightops.scaffold.requirement import install_requirement
+
+        text = text.replace("{{weightops_requirement}}", install_requirement())
+    return text
 
 
 def default_remote_dir(root: Path) -> Path:
