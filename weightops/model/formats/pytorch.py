@@ -185,9 +185,9 @@ def _walk(obj: object, prefix: str, role: str, torchscript: bool, depth: int = 0
             yield from _walk(v, join(i), role, torchscript, depth + 1)
     elif isinstance(obj, pickles.ModuleState):
         for k, v in obj.attrs.items():
-            # A TorchScript module's private attributes (`_state`, `_context`) are buffers its
-            # code keeps, not trained parameters.
-            sub = CONSTANT if torchscript and str(k).startswith("_") else role
+            # A tensor a TorchScript module holds in a private attribute (`_state`, `_context`)
+            # is a buffer its code keeps, not a trained parameter; a private submodule is not.
+            sub = CONSTANT if torchscript and str(k).startswith("_") and isinstance(v, TensorRef) else role
             yield from _walk(v, join(k), sub, torchscript, depth + 1)
 
 
