@@ -2,7 +2,8 @@
 
 For each format, writes a file of random float32 tensors (default 512 MiB of real data, not
 sparse: 64 MiB tensors), then runs each probe in its own process (median of --runs) and
-reports wall time, MiB/s and peak RSS (VmHWM):
+reports wall time, CPU time (user + system: steadier than wall time on a shared machine),
+MiB/s and peak RSS (VmHWM):
 
     weightops validate FILE --against none      (reading + every check, streamed)
     sha256sum FILE                              (the floor: reading and hashing the bytes once)
@@ -35,12 +36,12 @@ TENSOR_MIB = 64
 WRAP = """
 import json, sys, time
 PATH = sys.argv[1]
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 from weightops.model.validation import validate
 validate(PATH, against="none")
-secs = time.perf_counter() - t
+secs, cpu = time.perf_counter() - t, time.process_time() - c
 peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024
-print(json.dumps({"s": secs, "rss_mib": peak}))
+print(json.dumps({"s": secs, "cpu": cpu, "rss_mib": peak}))
 """
 
 
@@ -131,10 +132,15 @@ def run_validate(path: Path) -> dict:
     return json.loads(proc.stdout)
 
 
-def run_sha256sum(paths: list[Path]) -> float:
+def run_sha256sum(paths: list[Path]) -> tuple[float, float]:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run(["sha256sum", *map(str, paths)], check=True, capture_output=True)
-    return time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return time.perf_counter() - t, cpu
 
 
 def main() -> None:
@@ -143,8 +149,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--formats", default=",".join(FORMATS))
     args = ap.parse_args()
-    print(f"{'format':<16}{'MiB':>6}{'validate s':>12}{'MiB/s':>8}{'peak RSS':>10}"
-          f"{'sha256sum s':>13}{'MiB/s':>8}{'validate/sha256sum':>20}")
+    print(f"{'format':<16}{'MiB':>6}{'validate s':>11}{'cpu s':>7}{'MiB/s':>7}{'peak RSS':>9}"
+          f"{'sha256sum s':>12}{'cpu s':>7}{'MiB/s':>7}{'wall ratio':>11}{'cpu ratio':>10}")
     for fmt in args.formats.split(","):
         with tempfile.TemporaryDirectory() as tmp:
             path = write(fmt, Path(tmp), args.mib)
@@ -152,10 +158,13 @@ def main() -> None:
             size = sum(p.stat().st_size for p in files) / 2 ** 20
             runs = [run_validate(path) for _ in range(args.runs)]
             secs = statistics.median(r["s"] for r in runs)
+            cpu = statistics.median(r["cpu"] for r in runs)
             rss = max(r["rss_mib"] for r in runs)
-            sha = statistics.median(run_sha256sum(files) for _ in range(args.runs))
-            print(f"{fmt:<16}{size:6.0f}{secs:12.2f}{size / secs:8.0f}{rss:9.0f}M{sha:13.2f}{size / sha:8.0f}"
-                  f"{secs / sha:19.2f}x", flush=True)
+            shas = [run_sha256sum(files) for _ in range(args.runs)]
+            sha, sha_cpu = statistics.median(s for s, _ in shas), statistics.median(c for _, c in shas)
+            print(f"{fmt:<16}{size:6.0f}{secs:11.2f}{cpu:7.2f}{size / secs:7.0f}{rss:8.0f}M"
+                  f"{sha:12.2f}{sha_cpu:7.2f}{size / sha:7.0f}{secs / sha:10.2f}x{cpu / max(sha_cpu, 1e-9):9.2f}x",
+                  flush=True)
 
 
 if __name__ == "__main__":

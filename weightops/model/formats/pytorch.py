@@ -77,6 +77,8 @@ def _zip(path: Path) -> Iterator[Tensor]:
             raise UsageError(f"'{path}' is a zip archive but not a PyTorch file "
                              f"({len(pkls)} data.pkl records; torch.save writes one)")
         prefix = pkls[0][:-len("data.pkl")]
+        if prefix + "byteorder" in infos and zf.read(prefix + "byteorder").strip() != b"little":
+            raise UsageError(f"'{path}' was saved on a big-endian machine; weightops reads little-endian files only")
         torchscript = is_torchscript(names)
         sources = [("data.pkl", "data/", WEIGHT)]
         if torchscript and prefix + "constants.pkl" in infos:
