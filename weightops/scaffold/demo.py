@@ -105,7 +105,7 @@ def run_demo(directory: str | os.PathLike | None = None,
     done(roll)
     done(_as_of(project, roll.outcome["time"] - 1))
     explore = (f"cd {project}", "weightops list", f"weightops history {STAGE}",
-               "weightops report -o registry.html   # one HTML page; its audit flags the corrupted v1.1.0 object")
+               "weightops report   # one HTML page in .git/weightops/; its audit flags the corrupted v1.1.0 object")
     return Demo(base, project, remote, tuple(steps), explore, time.monotonic() - started)
 
 
