@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import re
+import hashlib
+import json
+import os
+import subprocess
+import sys
 
-from helpers import assert_one_line_error, run_cli
+import numpy as np
+from helpers import ROOT, assert_one_line_error, run_cli
+from safetensors.numpy import save_file
 
 T0 = 1767225600  # 2026-01-01T00:00:00Z
 
@@ -88,14 +94,10 @@ def test_release_without_v_says_what_it_understood(project):
 
 
 def json_of(proc):
-    import json
-
     return json.loads(proc.stdout)
 
 
 def test_a_git_repository_without_dvc_points_to_init(tmp_path):
-    import subprocess
-
     root = tmp_path / "plain"
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     for args in (("resolve", "production"), ("release", "v1.0.0"), ("promote", "v1.0.0", "production")):
@@ -112,15 +114,12 @@ def test_model_names_are_checked_where_they_enter(tmp_path, project):
 
 
 def test_init_in_an_existing_dvc_project_registers_its_output(tmp_path):
-    import subprocess
-
-    import numpy as np
-    from safetensors.numpy import save_file
-
     root = tmp_path / "theirs"
     (root / "models").mkdir(parents=True)
     subprocess.run(["git", "init", "-q", str(root)], check=True)
-    dvc = lambda *a: subprocess.run([sys_executable(), "-m", "dvc", *a], cwd=root, check=True, capture_output=True)  # noqa: E731
+    def dvc(*args):
+        subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, check=True, capture_output=True)
+
     dvc("init", "-q")
     (root / "dvc.yaml").write_text("# our pipeline\nstages:\n  train:\n    cmd: python -c \"print(1)\"\n"
                                    "    outs:\n      - models/net.safetensors\n")
@@ -159,18 +158,9 @@ def test_init_hint_fits_where_it_ran(tmp_path):
     assert "next: dvc repro" in proc.stdout
 
 
-def sys_executable():
-    import sys
-
-    return sys.executable
-
-
 def cli_env():
-    import os
-
-    from helpers import ROOT
-
-    path = os.path.dirname(sys_executable()) + os.pathsep + os.environ["PATH"]
+    """The hint runs `weightops` and `dvc` by name: this checkout's, from this interpreter."""
+    path = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
     return dict(os.environ, PYTHONPATH=str(ROOT), PATH=path)
 
 
@@ -207,6 +197,5 @@ def test_validate_production_is_not_compared_with_itself_and_reports_name_the_by
     assert a["sha256"] != b["sha256"] and a["digest"] != b["digest"]
     # a file path names its bytes too
     f = project.wo_json("validate", str(project.weights), "--against", "none")
-    import hashlib
     assert f["sha256"] == hashlib.sha256(project.weights.read_bytes()).hexdigest()
     assert_one_line_error(project.wo("validate", "prodution"), 2, "did you mean production?")
