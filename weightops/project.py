@@ -5,6 +5,7 @@ Reads git objects only (no DVC import, no checkout), so it works in a bare clone
 
 from __future__ import annotations
 
+import logging
 import os
 import posixpath
 from dataclasses import dataclass
@@ -20,6 +21,8 @@ from weightops.storage.pointers import (Artifact, Pointer, Remote, dvcyaml_for, 
 from weightops.registry.state import Registry
 from weightops.registry.tags import model_to_tag, validate_model_name, validate_stage
 
+log = logging.getLogger(__name__)
+
 
 @dataclass(frozen=True)
 class Located:
@@ -29,6 +32,21 @@ class Located:
     pointer: Pointer
     card: dict
     commit: str
+
+
+_WARNED: set[str] = set()
+
+
+def _warned(registry: Registry) -> Registry:
+    """Say once per process which lightweight GTO-style tags are ignored, as GTO and DVC
+    ignore them: a rollback written with a plain `git tag NAME#STAGE#N` must not pass silently."""
+    new = [t for t in registry.lightweight if t not in _WARNED]
+    if new:
+        _WARNED.update(new)
+        shown = ", ".join(new[:5]) + (f" and {len(new) - 5} more" if len(new) > 5 else "")
+        log.warning("warning: ignoring lightweight tag(s) %s: GTO and DVC read only annotated tags; "
+                    "recreate with `git tag -a` (or `weightops promote`)", shown)
+    return registry
 
 
 class Project:
@@ -81,7 +99,7 @@ class Project:
         """The registry from the tags. With `model` and `stage`, only what answering for that
         stage needs (its assignments and the model's versions): at 50,000 tags, a fraction."""
         if model is None or stage is None:
-            return Registry(git.list_tags(self.root), self.default_model)
+            return _warned(Registry(git.list_tags(self.root), self.default_model))
         name = model_to_tag(validate_model_name(model))
         stage = validate_stage(stage)
         patterns = [f"refs/tags/{name}#{stage}#*", f"refs/tags/{name}#{stage}!#*", f"refs/tags/{name}#{stage}",
@@ -93,7 +111,10 @@ class Project:
         registry = Registry(git.list_tags(self.root, patterns, messages=False), self.default_model)
         if registry.ambiguous:
             registry = Registry(git.list_tags(self.root, patterns), self.default_model)
-        return registry
+        if registry.is_deprecated(model):
+            # Deprecation is "the model's newest event": other stages' tags can undo it.
+            return self.registry()
+        return _warned(registry)
 
     def locate(self, model: str, commit: str, ref: str | None = None) -> Located:
         """Declaration, pointer and card of `model` at `commit`: two batched object reads."""

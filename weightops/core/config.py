@@ -40,7 +40,7 @@ def parse_config(text: bytes | str | None) -> Config:
         raise UsageError(f"{CONFIG_FILE} must be a mapping of settings")
     model = doc.get("model") or doc.get("default_model")
     if model is not None:
-        validate_model_name(str(model))
+        model = validate_model_name(str(model))
     style = doc.get("tag_style", "plain")
     if style not in ("plain", "named"):
         raise UsageError(f"{CONFIG_FILE}: tag_style must be 'plain' or 'named', not {style!r}")

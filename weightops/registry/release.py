@@ -89,14 +89,20 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
     style_plain = project.config.tag_style == "plain" and name == project.default_model
     tag = format_version_tag(version, None if style_plain else name)
     registry = project.registry()
-    if git.tag_exists(project.root, tag) or version in {v.version for v in registry.versions(name)}:
-        raise RefusedError(f"version {version} of '{name}' already exists (tag {tag}); tags are never moved, pick a new version")
+    existing = registry.find_version(name, version)
+    if existing is not None or git.tag_exists(project.root, tag):
+        which = existing.tag if existing is not None else tag
+        gone = registry.deregistration(name, version) if existing is not None else None
+        state = f", deregistered by {gone.tag}" if gone else ""
+        raise RefusedError(f"version {version} of '{name}' already exists (tag {which}{state}); "
+                           "tags are never moved, pick a new version")
     dirty = git.dirty_paths(project.root)
     if dirty:
         raise RefusedError(f"the work tree has uncommitted changes ({', '.join(dirty[:3])}); commit them before releasing")
     commit = git.head(project.root)
     if commit is None:
         raise RefusedError("the repository has no commits; train and commit first")
+    refuse_second_version(registry, name, commit, version)
     located = project.locate(name, commit, ref=tag)
     require_card_matches(located.card, located.pointer, tag)
     weights = project.root / located.pointer.path
@@ -123,6 +129,17 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
         pushed = push_new_tag(project, tag)
     log.info("released %s %s as %s at %s", name, version, tag, commit[:12])
     return Released(name, version, tag, commit, sha256, pushed)
+
+
+def refuse_second_version(registry: Registry, name: str, commit: str, version: str) -> None:
+    """GTO registers one version per commit (`VersionExistsForCommit`); a second one makes every
+    GTO command for the model fail. Raises RefusedError (exit 5) naming the tag that exists."""
+    held = registry.versions_at(name, commit)
+    if held:
+        tags = ", ".join(v.tag for v in held)
+        raise RefusedError(f"commit {commit[:12]} already holds version {held[0].version} of '{name}' (tag {tags}); "
+                           f"GTO allows one version per commit: make a new commit for {version} "
+                           "(`git commit --allow-empty` is enough) or use that version")
 
 
 def push_new_tag(project: Project, tag: str, remote: str | None = None) -> bool:
