@@ -99,7 +99,7 @@ class Project:
         """The registry from the tags. With `model` and `stage`, only what answering for that
         stage needs (its assignments and the model's versions): at 50,000 tags, a fraction."""
         if model is None or stage is None:
-            return _warned(Registry(git.list_tags(self.root), self.default_model))
+            return _warned(Registry(git.list_tags(self.root), self.default_model, self._commit_times))
         name = model_to_tag(validate_model_name(model))
         stage = validate_stage(stage)
         patterns = [f"refs/tags/{name}#{stage}#*", f"refs/tags/{name}#{stage}!#*", f"refs/tags/{name}#{stage}",
@@ -108,13 +108,16 @@ class Project:
             patterns.append("refs/tags/v*")
         # Messages only matter where a commit holds several versions (the message then names
         # which one a stage tag means): read them only in that rare case.
-        registry = Registry(git.list_tags(self.root, patterns, messages=False), self.default_model)
+        registry = Registry(git.list_tags(self.root, patterns, messages=False), self.default_model, self._commit_times)
         if registry.ambiguous:
-            registry = Registry(git.list_tags(self.root, patterns), self.default_model)
+            registry = Registry(git.list_tags(self.root, patterns), self.default_model, self._commit_times)
         if registry.is_deprecated(model):
             # Deprecation is "the model's newest event": other stages' tags can undo it.
             return self.registry()
         return _warned(registry)
+
+    def _commit_times(self, commits: list[str]) -> dict[str, int]:
+        return git.commit_times(self.root, commits)
 
     def locate(self, model: str, commit: str, ref: str | None = None) -> Located:
         """Declaration, pointer and card of `model` at `commit`: two batched object reads."""

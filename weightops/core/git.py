@@ -387,3 +387,11 @@ def tag_object_names(repo: str | os.PathLike) -> dict[str, str]:
 def try_rev_parse(repo: str | os.PathLike, rev: str) -> str | None:
     proc = run(["rev-parse", "--verify", "--quiet", f"{_safe(rev)}^{{commit}}"], cwd=repo, check=False)
     return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
+def commit_times(repo: str | os.PathLike, commits: list[str]) -> dict[str, int]:
+    """Committer dates (Unix seconds) of `commits`, in one git process."""
+    if not commits:
+        return {}
+    out = run(["log", "--no-walk=unsorted", "--format=%H %ct", *commits, "--"], cwd=repo, check=False).stdout
+    return {sha: int(ts) for sha, ts in (line.split() for line in out.splitlines() if line.strip())}

@@ -110,7 +110,7 @@ def find_target(project: Project, registry: Registry, ref: str, model: str | Non
             raise NotFoundError(f"no version of '{name}' holds stage '{ref}'{when}: {registry.why_empty(name, ref, at_ts)}")
         if event.version is None:
             raise NotFoundError(f"stage '{ref}' is held by {event.tag} on {event.commit[:12]}, where no version of "
-                                f"'{name}' was registered before it (GTO shows the commit as an unregistered version); "
+                                f"'{name}' is registered (GTO shows the commit as an unregistered version); "
                                 "register a version there and assign it again")
         return Target(name, registry.version(name, event.version), ref,
                       note=registry.fallback_note(name, ref, at_ts))

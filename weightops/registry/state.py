@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Callable
 
 from weightops.errors import NotFoundError, UsageError
 from weightops.core.git import TagRef
@@ -100,17 +101,21 @@ class Registry:
       by time, stably); counters are names, not order;
     - a version is active while its newest registration is newer than its newest
       deregistration (`NAME@vX!`; on a tie the deregistration wins);
-    - a stage tag belongs to the version registered on its commit before it; on a commit with
-      no version yet, GTO counts the tag as its own unregistered version (named by the commit),
-      which a later unassignment cannot clear;
+    - a stage tag belongs to the version registered on its commit (whenever it was registered,
+      even if deregistered since); on a commit with no version, GTO counts the tag as its own
+      unregistered version (named by the commit), which a later unassignment cannot clear;
     - a stage's holder is, among active versions whose newest event for that stage is an
       assignment (a tie goes to the unassignment), the one assigned most recently; ties go to
       the version registered earlier;
     - a model is deprecated while its newest event is a deprecation (`NAME@deprecated`).
     """
 
-    def __init__(self, refs: list[TagRef], default_model: str | None = None) -> None:
+    def __init__(self, refs: list[TagRef], default_model: str | None = None,
+                 commit_times: Callable[[list[str]], dict[str, int]] | None = None) -> None:
+        """`commit_times` (commits -> committer dates) is asked only when a deprecation is a
+        model's newest tag: GTO counts each version's commit date as an event too."""
         self.default_model = default_model
+        self._commit_times = commit_times
         self.ignored: list[str] = []      # tags outside the grammar (not registry tags)
         self.lightweight: list[str] = []  # GTO-style tags without a tag object: GTO ignores them
         self.invisible: list[str] = []    # plain `v1.2.0` version tags: GTO and DVC never read them
@@ -136,17 +141,17 @@ class Registry:
         self._folds: dict[str, _Fold] = {}
         for model, events in self._events.items():
             events.sort(key=lambda e: (e.time, e.tag))
-            fold = _Fold(model, events)
+            fold = _Fold(model, events, commit_times)
             self._folds[model] = fold
             self._events[model] = fold.events   # stage events now carry their version
         self.conflicts = [c for f in self._folds.values() for c in f.conflicts]
         self.ambiguous = bool(self.conflicts)
 
     def _fold(self, model: str, at: int | None = None) -> "_Fold":
-        fold = self._folds.get(model) or _Fold(model, [])
+        fold = self._folds.get(model) or _Fold(model, [], None)
         if at is None or not fold.events or fold.events[-1].time <= at:
             return fold
-        return _Fold(model, [e for e in fold.events if e.time <= at])
+        return _Fold(model, [e for e in fold.events if e.time <= at], self._commit_times)
 
     # ---- models and versions ----
     def models(self) -> list[str]:
@@ -274,8 +279,9 @@ class Registry:
 class _Fold:
     """GTO's registry state for one model, from its events in (time, name) order."""
 
-    def __init__(self, model: str, events: list[Event]) -> None:
+    def __init__(self, model: str, events: list[Event], commit_times=None) -> None:
         self.model = model
+        self.commit_times = commit_times
         self.versions: dict[str, Version] = {}
         self.registered_at: dict[str, int] = {}      # version -> its newest registration time
         self.order: dict[str, int] = {}              # version key -> creation order (GTO's tie-break)
@@ -284,20 +290,23 @@ class _Fold:
         self.vstages: dict[tuple[str, str], list[Event]] = {}   # (version key, stage) -> events
         self.conflicts: list[tuple[str, str, tuple[str, ...]]] = []
         self.events: list[Event] = []
+        # GTO reads every registration and deregistration before any stage tag, so a stage tag
+        # belongs to the version registered on its commit whenever that was registered.
         for e in events:
             if e.kind in (Kind.REGISTER, Kind.DEREGISTER):
                 self._direct(e)
-                self.events.append(e)
-            elif e.kind in (Kind.ASSIGN, Kind.UNASSIGN):
-                e = self._stage(e)
-                self.events.append(e)
-            else:
-                self.events.append(e)
+        self.events = [self._stage(e) if e.kind in (Kind.ASSIGN, Kind.UNASSIGN) else e for e in events]
         self.deregistered = {v: [e for e in evs if e.kind is Kind.DEREGISTER][-1]
                              for v, evs in self.direct.items() if not _active(evs, Kind.DEREGISTER)}
         newest = max((e.time for e in self.events), default=None)
         at_newest = [e for e in self.events if e.time == newest]
         self.deprecated = at_newest[-1] if at_newest and all(e.kind is Kind.DEPRECATE for e in at_newest) else None
+        if self.deprecated is not None and commit_times is not None:
+            # GTO adds an event per version at its commit's date (its "enrichment"); a commit
+            # dated at or after the deprecation makes the model active again.
+            commits = sorted({e.commit for e in self.events if e.kind is not Kind.DEPRECATE})
+            if max(commit_times(commits).values(), default=0) >= self.deprecated.time:
+                self.deprecated = None
         self._holders: dict[str, Event] | None = None
 
     def _direct(self, e: Event) -> None:
@@ -342,12 +351,20 @@ class _Fold:
         return _active(self.vstages.get((key, stage), []), Kind.UNASSIGN)
 
     def _candidates(self, stage: str | None = None):
-        """(stage, holder key, newest assignment) of every active stage of an active version."""
-        for (key, s), evs in self.vstages.items():
-            if (stage is None or s == stage) and key not in self.deregistered and _active(evs, Kind.UNASSIGN):
-                newest = max((e for e in evs if e.kind is Kind.ASSIGN), key=lambda e: e.time)
-                created = self.registered_at.get(key, newest.time)
-                yield s, (newest.time, -created, -self.order[key]), newest
+        """(stage, holder rank, newest assignment) of every active stage of an active version.
+        The rank is GTO's: newest assignment, then the version created first (a registered
+        version is created by its newest registration; an unregistered one by its newest event,
+        its commit's date included), then the version read first."""
+        found = [(key, s, evs) for (key, s), evs in self.vstages.items()
+                 if (stage is None or s == stage) and key not in self.deregistered and _active(evs, Kind.UNASSIGN)]
+        pseudo = sorted({evs[0].commit for key, _, evs in found if key not in self.registered_at})
+        dates = self.commit_times(pseudo) if pseudo and self.commit_times else {}
+        for key, s, evs in found:
+            newest = max((e for e in evs if e.kind is Kind.ASSIGN), key=lambda e: e.time)
+            created = self.registered_at.get(key)
+            if created is None:
+                created = max(newest.time, dates.get(newest.commit, 0))
+            yield s, (newest.time, -created, -self.order[key]), newest
 
     def holders(self) -> dict[str, Event]:
         if self._holders is None:
