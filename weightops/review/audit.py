@@ -45,6 +45,9 @@ class AuditReport:
     findings: tuple[Finding, ...]
     versions: int          # versions checked
     tags: int              # registry tags read
+    # Information that does not fail the audit: tags that look like versions but are outside
+    # the grammar (`1.2.0`, `v1.2`), which every reader ignores.
+    notices: tuple[Finding, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -59,7 +62,7 @@ class AuditReport:
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "versions": self.versions, "tags": self.tags, "summary": self.summary,
-                "findings": [f.to_dict() for f in self.findings]}
+                "findings": [f.to_dict() for f in self.findings], "notices": [f.to_dict() for f in self.notices]}
 
 
 def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: bool = True,
@@ -91,7 +94,11 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
         findings += _card(project, v.tag, v.meta.get("sha256"), located, rem, hashed if rehash else None)
         findings += _stage_records(registry, v.model, v.version, v.tag, located)
         findings += _object(project, v.tag, located, rem)
-    return AuditReport(tuple(findings), len(versions), len(registry_tags))
+    notices = tuple(Finding("not-a-version", name, f"{name} looks like a version but is not a registry tag, so "
+                            f"weightops, GTO and DVC ignore it; did you mean {meant}? (release it with "
+                            f"`weightops release {meant.rpartition('@')[2]}`)")
+                    for name, meant in registry.lookalikes().items())
+    return AuditReport(tuple(findings), len(versions), len(registry_tags), notices)
 
 
 def _locate_all(project: Project, wanted: list[tuple[str, str]], remote: str | None) -> tuple[dict, dict]:

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from weightops.core import git
+from weightops.core.config import CONFIG_FILE, GuardSettings, parse_config
 from weightops.errors import UsageError
 
 DEFAULT_MAX_SIZE = 5 * 1024 * 1024
@@ -27,7 +28,10 @@ WEIGHT_EXTENSIONS = {
     ".gguf": "GGUF", ".ggml": "GGML", ".pkl": "pickle", ".pickle": "pickle", ".joblib": "joblib",
     ".npy": "NumPy", ".npz": "NumPy", ".pb": "TensorFlow", ".tflite": "TFLite",
     ".msgpack": "Flax", ".mlmodel": "Core ML", ".mar": "TorchServe",
+    ".jit": "TorchScript", ".ptl": "TorchScript", ".torchscript": "TorchScript",
 }
+# TensorFlow checkpoint / SavedModel variable shards: variables.data-00000-of-00001.
+TF_SHARD = re.compile(r"\.data-\d{5}-of-\d{5}$")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 # Protobuf field tags that follow an ONNX ModelProto's ir_version (field 1): producer_name (2),
 # producer_version (3), domain (4), model_version (5), doc_string (6), graph (7), opset_import (8).
@@ -93,6 +97,8 @@ def _zip_format(opener) -> str | None:
             names = z.namelist()
     except (zipfile.BadZipFile, OSError, ValueError):
         return None
+    if any(n.endswith("constants.pkl") for n in names) and any(n.endswith("data.pkl") for n in names):
+        return "TorchScript"
     if any(n == "data.pkl" or n.endswith("/data.pkl") or n.startswith("archive/") for n in names):
         return "PyTorch (zip)"
     if any(n.endswith(".weights.h5") for n in names):
@@ -107,7 +113,8 @@ def check_file(root: Path, rel: str, max_size: int) -> Finding | None:
     if not path.is_file() or path.is_symlink():
         return None  # deleted, a directory, or a symlink (git stores the link, not the bytes)
     size = path.stat().st_size
-    ext = WEIGHT_EXTENSIONS.get(Path(rel).suffix.lower())
+    ext = WEIGHT_EXTENSIONS.get(Path(rel).suffix.lower()) or \
+        ("TensorFlow variables" if TF_SHARD.search(rel) else None)
     if ext:
         return Finding(rel, "extension", ext, size)
     with path.open("rb") as f:
@@ -136,8 +143,9 @@ def guard(paths: list[str] | None = None, *, repo: str | os.PathLike = ".",
     """Check `paths` (default: the files staged for the next commit)."""
     root = git.toplevel(repo)
     settings = _settings(root)
-    limit = parse_size(max_size if max_size is not None else settings.get("max_size", DEFAULT_MAX_SIZE))
-    allow = [str(p) for p in settings.get("allow") or []]
+    configured = settings.max_size if settings.max_size is not None else DEFAULT_MAX_SIZE
+    limit = parse_size(max_size if max_size is not None else configured)
+    allow = list(settings.allow)
     if paths is None:
         rels = git.staged_paths(root)
     else:
@@ -153,10 +161,9 @@ def guard(paths: list[str] | None = None, *, repo: str | os.PathLike = ".",
     return GuardReport(len(rels), findings, limit)
 
 
-def _settings(root: Path) -> dict:
-    from weightops.core.config import CONFIG_FILE, parse_config
-
+def _settings(root: Path) -> GuardSettings:
+    """The work tree's `guard:` settings (the hook checks what is about to be committed)."""
     cfg = root / CONFIG_FILE
     if not cfg.is_file():
-        return {}
-    return parse_config(cfg.read_bytes()).section("guard")
+        return GuardSettings()
+    return parse_config(cfg.read_bytes()).guard
