@@ -23,6 +23,9 @@ def init_cmd(
     done = init_project(directory, model=model, remote=remote, force=force)
     typer.echo(f"initialized {done.root} with model '{done.model}'")
     typer.echo(f"DVC remote 'storage' -> {done.remote_url}")
+    typer.echo(f"tags: plain `v1.0.0` (tag_style: plain in weightops.yaml) is read by weightops only; "
+               f"GTO (`gto show`) and `dvc artifacts get` read `{done.model}@v1.0.0` (tag_style: named) "
+               f"and annotated stage tags `{done.model}#STAGE#N`")
     typer.echo("next: cd into it, `dvc repro`, commit, then `weightops release v1.0.0 --push`")
 
 

@@ -82,7 +82,7 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
                   model: str | None = None, repo: str | os.PathLike | None = None, remote: str | None = None,
                   expect_sha256: str | None = None, lock: str | os.PathLike | None = None,
                   jobs: int | None = None, progress: transfer.Progress | None = None,
-                  fsync: bool = False) -> Pulled:
+                  fsync: bool = False, allow_deprecated: bool = False) -> Pulled:
     started = time.monotonic()
     if expect_sha256 is not None and not _is_sha256(expect_sha256):
         raise UsageError(f"--expect-sha256 {expect_sha256!r} is not 64 hex digits")
@@ -93,7 +93,7 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
         ref, model = pinned["version"], pinned["model"]
         repo = repo or pinned.get("repo") or "."
     project = open_project(repo or ".")
-    r = resolve(ref or "latest", model=model, remote=remote, project=project)
+    r = resolve(ref or "latest", model=model, remote=remote, project=project, allow_deprecated=allow_deprecated)
     if pinned:
         check_lock_against(pinned, r, str(lock))
     if expect_sha256 and expect_sha256.lower() != r.sha256:
