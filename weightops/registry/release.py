@@ -18,7 +18,8 @@ from pathlib import Path
 from weightops.core import git
 from weightops.storage import remotes as storage
 from weightops.model.card import artifact_files, check_card_against_file, require_card_matches
-from weightops.errors import RefusedError, WeightopsError
+from weightops.errors import IntegrityError, RefusedError, WeightopsError
+from weightops.storage.hashing import dvc2_md5
 from weightops.storage.pointers import stay_inside
 from weightops.project import Project
 from weightops.registry.state import Registry
@@ -112,21 +113,28 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
         if weights.is_dir():
             artifact_files(weights, project.root)   # no file of the directory may lead out either
         check_card_against_file(located.card, weights, tag)
+        if located.pointer.legacy and located.card["artifact"].get("md5") != located.pointer.md5 \
+                and weights.is_file() and dvc2_md5(weights) != located.pointer.md5:
+            raise IntegrityError(f"{tag}: {located.pointer.source} (written by DVC 2) records md5 {located.pointer.md5}, "
+                                 f"but {located.pointer.path} hashes differently by DVC 2's rule too; run `dvc commit`",
+                                 expected=located.pointer.md5, ref=tag)
     external = [e["path"] for e in located.card["artifact"].get("external_data") or ()]
     if external:
         folder = posixpath.dirname(located.pointer.path) or "."
         raise RefusedError(f"the weights of {located.pointer.path} live in {', '.join(external)}, which DVC does not "
                            f"track with it: the remote would hold the graph without its weights; track the folder "
                            f"as one artifact instead (dvc add {folder})")
-    remote = project.remote(commit)
+    remote = project.remote(commit, root=located.dvc_root)
     if remote is None:
         raise RefusedError("no DVC remote is configured; add one with `dvc remote add -d NAME URL`")
     if push:
-        dvc_push(project.root, remote.name)
+        dvc_push(project.root / located.dvc_root, remote.name)
     url = project.object_url(remote, located.pointer)
     if not storage.object_exists(project, remote, located.pointer):
+        imported = (f"; it is imported from {located.pointer.imported_from} (dvc import), and weightops serves it "
+                    "only from this project's remote, never from the import's source") if located.pointer.imported_from else ""
         raise RefusedError(f"object for {located.pointer.path} is not in remote '{remote.name}' ({url}); "
-                           "run `dvc push` or pass --push")
+                           f"run `dvc push` or pass --push{imported}")
     sha256 = located.card["artifact"]["sha256"]
     text = format_message(message or f"weightops release {name} {version}", {
         "model": name, "version": version, "sha256": sha256, "md5": located.pointer.md5,
