@@ -16,8 +16,9 @@ import collections
 import pickle
 import pickletools
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 from weightops.errors import RefusedError, UsageError
 
@@ -179,6 +180,13 @@ def _size(*args):
     return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else tuple(args)
 
 
+def _bytearray(*args: object) -> bytearray:
+    # Only a copy of given bytes: bytearray(N) would let a few pickle bytes allocate N.
+    if args and not isinstance(args[0], (bytes, bytearray)):
+        raise UsageError("bytearray() of something other than bytes")
+    return bytearray(*args[:1])
+
+
 def _device(*parts: object) -> str:
     return ":".join(map(str, parts))
 
@@ -202,7 +210,7 @@ def _stand_in(full: str, torchscript: bool) -> object:
     table: dict[str, object] = {
         "collections.OrderedDict": collections.OrderedDict, "collections.Counter": collections.Counter,
         "torch.Size": _size, "torch.device": _device, "torch.Tensor": object, "builtins.set": set,
-        "torch.nn.parameter.Parameter": object, "builtins.bytearray": bytearray, "builtins.complex": complex,
+        "torch.nn.parameter.Parameter": object, "builtins.bytearray": _bytearray, "builtins.complex": complex,
         "_codecs.encode": _encode, "torch.serialization._get_layout": str,
     }
     if full in table:
@@ -243,8 +251,12 @@ def load(stream: BinaryIO, where: str, storage: Callable[[tuple], StorageRef] | 
         raise UsageError(f"{where} refers to a storage where none is expected")
     try:
         return RestrictedUnpickler(stream, where, storage or no_storage, torchscript).load()
-    except (RefusedError, UsageError):
+    except RefusedError:
         raise
+    except UsageError as exc:
+        if where in exc.message:
+            raise
+        raise UsageError(f"{where} is not a readable PyTorch pickle ({exc.message})") from None
     except Exception as exc:  # noqa: BLE001 - a damaged pickle raises anything from the C unpickler
         raise UsageError(f"{where} is not a readable pickle ({type(exc).__name__}: {exc})") from None
 

@@ -21,14 +21,21 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
 from weightops.errors import UsageError
 from weightops.model.formats import pickles
-from weightops.model.formats.base import CONSTANT, WEIGHT, Tensor, decoder, range_reader, stream_reader
+from weightops.model.formats.base import (
+    CONSTANT,
+    WEIGHT,
+    Tensor,
+    decoder,
+    range_reader,
+    stream_reader,
+)
 from weightops.model.formats.pickles import ELEMENT_BYTES, StorageRef, TensorRef
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
@@ -70,6 +77,8 @@ def _zip(path: Path) -> Iterator[Tensor]:
             raise UsageError(f"'{path}' is a zip archive but not a PyTorch file "
                              f"({len(pkls)} data.pkl records; torch.save writes one)")
         prefix = pkls[0][:-len("data.pkl")]
+        if prefix + "byteorder" in infos and zf.read(prefix + "byteorder").strip() != b"little":
+            raise UsageError(f"'{path}' was saved on a big-endian machine; weightops reads little-endian files only")
         torchscript = is_torchscript(names)
         sources = [("data.pkl", "data/", WEIGHT)]
         if torchscript and prefix + "constants.pkl" in infos:
