@@ -117,6 +117,10 @@ def test_dvc_project_in_a_subfolder_of_a_monorepo(tmp_path):
     # release works there too: it reads ml/.dvc/config and checks the object in that remote
     sh(top, "git", "commit", "-q", "--allow-empty", "-m", "next")
     assert run_cli(["release", "v1.1.0", "--model", "ml:m"], cwd=top).returncode == 0
+    # and audit checks the objects in that remote
+    audit = run_cli(["audit", "--json", "--offline"], cwd=top)
+    assert audit.returncode == 0, audit.stdout
+    assert json.loads(audit.stdout)["versions"] == 2
 
 
 def test_dot_dvc_file_with_several_outputs(tmp_path):

@@ -103,6 +103,13 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
             findings.append(Finding("unreadable", v.tag, f"{v.tag}: {located}"))
             continue
         rem = remotes[v.commit]
+        if ":" in v.model:   # a nested dvc.yaml may belong to a DVC project in a subfolder, with its own remotes
+            try:
+                located = project.locate(v.model, v.commit, v.tag)
+                rem = project.remote(v.commit, remote, root=located.dvc_root)
+            except WeightopsError as exc:
+                findings.append(Finding("unreadable", v.tag, f"{v.tag}: {exc}"))
+                continue
         findings += _card(project, v.tag, v.meta.get("sha256"), located, rem, hashed if rehash else None)
         findings += _stage_records(registry, v.model, v.version, v.tag, located)
         findings += _object(project, v.tag, located, rem)
