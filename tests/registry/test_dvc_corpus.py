@@ -212,3 +212,38 @@ def test_uncached_output_is_refused_with_the_reason(tmp_path):
     assert "not cached by DVC" in line and "dvc push" not in line.split(":", 1)[0]
     assert_one_line_error(run_cli(["pull", "v1.0.0", "--model", "m", "-o", str(tmp_path / "x")], cwd=root),
                           5, "not cached by DVC")
+
+
+def test_import_url_output_is_served_from_this_remote(tmp_path):
+    root, remote = new_repo(tmp_path, "importurl")
+    dvc(root, "init", "-q")
+    dvc(root, "remote", "add", "-d", "store", str(remote))
+    source = tmp_path / "elsewhere" / "m.bin"
+    data = weights(source, 8)
+    (root / "models").mkdir()
+    dvc(root, "import-url", "-q", str(source), "models/m.bin")
+    declare(root / "dvc.yaml", "m", "models/m.bin")
+    card(root, root / "models" / "m.bin", "m")
+    dvc(root, "push", "-q")
+    commit_and_tag(root, "m@v1.0.0")
+    check_same(root, "m", "v1.0.0", tmp_path, data, "models/m.bin")
+
+
+def test_repo_import_is_refused_naming_its_source(tmp_path):
+    src, src_remote = new_repo(tmp_path, "source")
+    dvc(src, "init", "-q")
+    dvc(src, "remote", "add", "-d", "store", str(src_remote))
+    weights(src / "models" / "m.bin", 9)
+    dvc(src, "add", "-q", "models/m.bin")
+    dvc(src, "push", "-q")
+    sh(src, "git", "add", "-A")
+    sh(src, "git", "commit", "-qm", "source model")
+    root, remote = new_repo(tmp_path, "importer")
+    dvc(root, "init", "-q")
+    dvc(root, "remote", "add", "-d", "store", str(remote))
+    (root / "models").mkdir()
+    dvc(root, "import", "-q", str(src), "models/m.bin", "-o", "models/m.bin")
+    declare(root / "dvc.yaml", "m", "models/m.bin")
+    card(root, root / "models" / "m.bin", "m")
+    commit_and_tag(root, "m@v1.0.0")
+    assert_one_line_error(run_cli(["resolve", "v1.0.0", "--model", "m"], cwd=root), 5, "dvc import", str(src))

@@ -53,6 +53,7 @@ class Pointer:
     nfiles: int | None = None
     cached: bool = True   # False: `cache: false`, DVC keeps the bytes in git, not in its cache
     imported_from: str | None = None   # `dvc import` repo or `dvc import-url` URL
+    repo_import: bool = False          # `dvc import` from another repository: `dvc push` skips it
 
     @property
     def is_dir(self) -> bool:
@@ -146,7 +147,7 @@ def dvcyaml_for(model: str) -> str:
 
 
 def _out_pointer(out: dict, path: str, source: str, *, cached: bool = True,
-                 imported_from: str | None = None) -> Pointer:
+                 imported_from: str | None = None, repo_import: bool = False) -> Pointer:
     """DVC's rule (dvc/output.py, dvc_data hash_info): an out with `hash: md5` is DVC 3's (object
     under `files/md5/`); an `md5` without it was written by DVC 2, whose md5 of a text file is
     taken after CRLF -> LF ("md5-dos2unix") and whose objects sit at the remote's top level."""
@@ -160,20 +161,22 @@ def _out_pointer(out: dict, path: str, source: str, *, cached: bool = True,
     return Pointer(path=path, md5=md5, size=int(size) if isinstance(size, int) else None,
                    source=source, legacy=out.get("hash") != "md5",
                    nfiles=int(nfiles) if isinstance(nfiles, int) else None,
-                   cached=cached and out.get("cache", True) is not False, imported_from=imported_from)
+                   cached=cached and out.get("cache", True) is not False, imported_from=imported_from,
+                   repo_import=repo_import)
 
 
-def _import_source(doc: dict) -> str | None:
-    """`dvc import` (a dep with `repo:`) or `dvc import-url` (a dep whose path is a URL)."""
+def _import_source(doc: dict) -> tuple[str | None, bool]:
+    """(source, is a repo import): `dvc import` writes a dep with `repo:`; `dvc import-url`
+    writes a `frozen` stage whose dep is the URL or path it copied."""
     for dep in doc.get("deps") or []:
         if not isinstance(dep, dict):
             continue
         repo = dep.get("repo")
         if isinstance(repo, dict) and repo.get("url"):
-            return f"{repo['url']} ({dep.get('path')})"
-        if isinstance(dep.get("path"), str) and "://" in dep["path"]:
-            return dep["path"]
-    return None
+            return f"{repo['url']} ({dep.get('path')})", True
+        if isinstance(dep.get("path"), str) and doc.get("frozen"):
+            return dep["path"], False
+    return None, False
 
 
 def pointer_in_dvcfile(text: bytes | str | None, dvcfile: str, want: str) -> Pointer | None:
@@ -203,6 +206,10 @@ def require_served(pointer: Pointer, ref: str) -> None:
         raise RefusedError(f"{ref}: {pointer.path} is not cached by DVC (`cache: false` in {pointer.source}): its bytes "
                            "live in git, not in the DVC remote, so there is nothing to pull or push; weightops serves "
                            "DVC-cached outputs only (drop `cache: false`, run `dvc commit` and `dvc push`)")
+    if pointer.repo_import:
+        raise RefusedError(f"{ref}: {pointer.path} is imported from {pointer.imported_from} (`dvc import`, "
+                           f"{pointer.source}); `dvc push` never stores imports in this project's remote, so weightops "
+                           "has no object to serve: track a copy here (`dvc add`) or release the model in its own repository")
 
 
 def pointer_from_dvcfile(text: bytes | str, dvcfile: str, want: str | None = None) -> Pointer:
@@ -212,13 +219,13 @@ def pointer_from_dvcfile(text: bytes | str, dvcfile: str, want: str | None = Non
     if not isinstance(outs, list) or not outs:
         raise PointerError(f"{dvcfile} has no 'outs'; is it a DVC pointer file?")
     base = posixpath.dirname(dvcfile)
-    imported = _import_source(doc)
+    imported, repo_import = _import_source(doc)
     for out in outs:
         if not isinstance(out, dict) or not isinstance(out.get("path"), str):
             raise PointerError(f"{dvcfile}: an out has no 'path'")
         path = safe_join(base, out["path"])
         if want is None or path == want:
-            return _out_pointer(out, path, dvcfile, imported_from=imported)
+            return _out_pointer(out, path, dvcfile, imported_from=imported, repo_import=repo_import)
     raise NotFoundError(f"{dvcfile} does not track '{want}'")
 
 
