@@ -145,6 +145,8 @@ def _legacy(path: Path) -> Iterator[Tensor]:
                 raise UsageError(f"{where} is not a PyTorch file (invalid magic number)")
             if what == "protocol version" and values[1] != PROTOCOL_VERSION:
                 raise UsageError(f"{where} is not a PyTorch file (protocol version {values[1]!r}, 1001 expected)")
+            if what == "system info" and isinstance(values[2], dict) and values[2].get("little_endian") is False:
+                raise UsageError(f"{where} was saved on a big-endian machine; weightops reads little-endian files only")
         keys = values[4]
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
             raise UsageError(f"{where} is not a PyTorch file (the storage keys are not a list of names)")
