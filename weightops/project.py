@@ -102,12 +102,20 @@ class Project:
             return validate_model_name(name)
         if self.default_model:
             return self.default_model
-        if not self.declared_models:
+        if not self.declared_models and not self._nested_dvcyaml():
             dvc = "" if self.bare or (self.root / ".dvc").is_dir() else "no DVC project and "
             raise NotFoundError(f"this repository has {dvc}no model yet (no artifacts: in dvc.yaml); "
                                 "run `weightops init` here to set one up, or pass --model NAME")
         raise UsageError("this project has several models and no default; pass --model NAME "
                          f"or set 'model:' in {CONFIG_FILE}")
+
+    def _nested_dvcyaml(self) -> bool:
+        """Whether a dvc.yaml below the root may declare `dir:name` models (bare: assume so)."""
+        if self.bare:
+            return True
+        out = git.run(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "*/dvc.yaml"],
+                      cwd=self.root, check=False).stdout
+        return bool(out.strip("\0"))
 
     def registry(self, model: str | None = None, stage: str | None = None) -> Registry:
         """The registry from the tags. With `model` and `stage`, only what answering for that

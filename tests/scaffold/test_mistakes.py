@@ -205,3 +205,12 @@ def test_validate_production_is_not_compared_with_itself_and_reports_name_the_by
     f = project.wo_json("validate", str(project.weights), "--against", "none")
     assert f["sha256"] == hashlib.sha256(project.weights.read_bytes()).hexdigest()
     assert_one_line_error(project.wo("validate", "prodution"), 2, "did you mean production?")
+
+
+def test_nested_models_without_a_default_are_not_told_to_init(tmp_path):
+    root = tmp_path / "nested"
+    (root / "sub").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    (root / "sub" / "dvc.yaml").write_text("artifacts:\n  other:\n    path: w.safetensors\n")
+    line = assert_one_line_error(run_cli(["resolve", "v1.0.0"], cwd=root), 2, "several models", "--model")
+    assert "weightops init" not in line
