@@ -44,6 +44,8 @@ def test_list_and_history_print_one_object_and_headed_tables(project):
 
 
 def test_a_stage_typo_gets_the_same_answer_everywhere(project, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
     project.release("v1.0.0", at=T0)
     project.train(epochs=40)
     project.release("v1.1.0", at=T0 + 10)
@@ -52,13 +54,17 @@ def test_a_stage_typo_gets_the_same_answer_everywhere(project, tmp_path):
     answers = set()
     for args in (("resolve", "prodution"), ("promote", "v1.0.0", "prodution"), ("demote", "prodution"),
                  ("rollback", "prodution"), ("history", "prodution"),
-                 ("pull", "prodution", "-o", str(tmp_path / "w.safetensors")),
-                 ("sync", "prodution", "--repo", str(project.root), "-o", str(tmp_path / "s.safetensors"), "--once")):
+                 ("pull", "prodution", "-o", str(out / "w.safetensors")),
+                 ("sync", "prodution", "--repo", str(project.root), "-o", str(out / "s.safetensors"), "--once")):
         line = assert_one_line_error(at(project, T0 + 300, *args, check=False), 2, "did you mean production?")
         answers.add(line)
+    # a sync daemon stops at once too: polling again cannot make the stage exist
+    daemon = run_cli(["sync", "prodution", "--repo", str(project.root), "-o", str(out / "d.safetensors"),
+                      "--interval", "1"], cwd=project.root, timeout=120)
+    answers.add(assert_one_line_error(daemon, 2, "did you mean production?"))
     assert answers == {"error: 'prodution' is not a stage of this project (stages: staging, production, shadow); "
                        "did you mean production?"}
-    assert not (tmp_path / "w.safetensors").exists() and not (tmp_path / "s.safetensors").exists()
+    assert sorted(os.listdir(out)) == []   # no weights, no deploy log: nothing was written
     # nothing was written to the registry by the refused commands
     assert project.git("tag", "-l", "clf#*").split() == ["clf#production#1", "clf#production#2"]
     # a stage that exists but is empty still answers "never assigned"
@@ -199,3 +205,12 @@ def test_validate_production_is_not_compared_with_itself_and_reports_name_the_by
     f = project.wo_json("validate", str(project.weights), "--against", "none")
     assert f["sha256"] == hashlib.sha256(project.weights.read_bytes()).hexdigest()
     assert_one_line_error(project.wo("validate", "prodution"), 2, "did you mean production?")
+
+
+def test_nested_models_without_a_default_are_not_told_to_init(tmp_path):
+    root = tmp_path / "nested"
+    (root / "sub").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    (root / "sub" / "dvc.yaml").write_text("artifacts:\n  other:\n    path: w.safetensors\n")
+    line = assert_one_line_error(run_cli(["resolve", "v1.0.0"], cwd=root), 2, "several models", "--model")
+    assert "weightops init" not in line

@@ -45,7 +45,11 @@ def files() -> dict[str, bytes]:
     strided = {"t": base.t(), "row": base[2], "col": base[:, 1], "all": base}
     save("zip_strided_views.pt", strided)
     save("legacy_strided_views.pt", strided, legacy=True)
-    save("checkpoint_nested.pt", {"state_dict": sd, "epoch": 3, "optimizer": {"state": {}, "param_groups": [{"lr": 0.1}]}})
+    param = torch.nn.Parameter(torch.randn(3, 2, generator=g))
+    opt = torch.optim.SGD([param], lr=0.1, momentum=0.9)
+    param.grad = torch.zeros_like(param)
+    opt.step()   # a momentum buffer of zeros: optimizer state, not a trained weight
+    save("checkpoint_nested.pt", {"state_dict": sd, "epoch": 3, "optimizer": opt.state_dict()})
     save("dtypes.pt", {"bf16": torch.randn(8, generator=g).bfloat16(), "f16": torch.randn(8, generator=g).half(),
                        "f64": torch.randn(3, generator=g).double(), "i64": torch.arange(5), "mask": torch.arange(4) > 1,
                        "c64": torch.randn(3, dtype=torch.complex64, generator=g),
