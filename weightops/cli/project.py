@@ -35,6 +35,9 @@ def init_cmd(
 
         typer.echo(f"CI installs weightops as \"{install_requirement()}\" (WEIGHTOPS_REQUIREMENT in the CI files; "
                    "edit it to a line your CI can install)")
+    typer.echo(f"tags: plain `v1.0.0` (tag_style: plain in weightops.yaml) is read by weightops only; "
+               f"GTO (`gto show`) and `dvc artifacts get` read `{done.model}@v1.0.0` (tag_style: named) "
+               f"and annotated stage tags `{done.model}#STAGE#N`")
     typer.echo(f"next: {next_steps(done, Path.cwd())}")
 
 
