@@ -9,7 +9,7 @@ MiB/s and peak RSS (VmHWM):
     sha256sum FILE                              (the floor: reading and hashing the bytes once)
 
 Formats: safetensors, .npy, PyTorch zip (torch.save layout), PyTorch legacy, GGUF (F32),
-Keras/HDF5, ONNX with external data. Files are written by tests/model/format_writers.py (no
+Keras/HDF5, ONNX with external data and with inline weights. Files are written by tests/model/format_writers.py (no
 torch needed) and the formats' own libraries.
 
     python benchmarks/validate_throughput.py [--mib 512] [--runs 3] [--formats safetensors,gguf]
@@ -105,7 +105,7 @@ def write(fmt: str, folder: Path, mib: int) -> Path:
             for name, (shape, blocks) in ts.items():
                 f[name.replace(".", "/")] = next(blocks()).reshape(shape)
         return path
-    if fmt == "onnx-external":
+    if fmt in ("onnx-external", "onnx-inline"):
         import onnx
         from onnx import TensorProto, helper, numpy_helper
         path = folder / "m.onnx"
@@ -117,13 +117,16 @@ def write(fmt: str, folder: Path, mib: int) -> Path:
         shape = next(iter(ts.values()))[0]
         graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
                                   [helper.make_tensor_value_info(prev, TensorProto.FLOAT, list(shape))], inits)
-        onnx.save_model(helper.make_model(graph), str(path), save_as_external_data=True,
-                        all_tensors_to_one_file=True, location="m.onnx.data", size_threshold=0)
+        if fmt == "onnx-inline":   # weights inside the protobuf (under its 2 GB limit)
+            onnx.save_model(helper.make_model(graph), str(path))
+        else:
+            onnx.save_model(helper.make_model(graph), str(path), save_as_external_data=True,
+                            all_tensors_to_one_file=True, location="m.onnx.data", size_threshold=0)
         return path
     raise SystemExit(f"unknown format {fmt}")
 
 
-FORMATS = ("safetensors", "npy", "pytorch-zip", "pytorch-legacy", "gguf", "hdf5", "onnx-external")
+FORMATS = ("safetensors", "npy", "pytorch-zip", "pytorch-legacy", "gguf", "hdf5", "onnx-external", "onnx-inline")
 
 
 def run_validate(path: Path) -> dict:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
-import re
+import hashlib
+import json
+import os
+import subprocess
+import sys
 
-from helpers import assert_one_line_error, run_cli
+import numpy as np
+from helpers import ROOT, assert_one_line_error, run_cli
+from safetensors.numpy import save_file
 
 T0 = 1767225600  # 2026-01-01T00:00:00Z
 
@@ -38,6 +44,8 @@ def test_list_and_history_print_one_object_and_headed_tables(project):
 
 
 def test_a_stage_typo_gets_the_same_answer_everywhere(project, tmp_path):
+    out = tmp_path / "out"
+    out.mkdir()
     project.release("v1.0.0", at=T0)
     project.train(epochs=40)
     project.release("v1.1.0", at=T0 + 10)
@@ -46,13 +54,17 @@ def test_a_stage_typo_gets_the_same_answer_everywhere(project, tmp_path):
     answers = set()
     for args in (("resolve", "prodution"), ("promote", "v1.0.0", "prodution"), ("demote", "prodution"),
                  ("rollback", "prodution"), ("history", "prodution"),
-                 ("pull", "prodution", "-o", str(tmp_path / "w.safetensors")),
-                 ("sync", "prodution", "--repo", str(project.root), "-o", str(tmp_path / "s.safetensors"), "--once")):
+                 ("pull", "prodution", "-o", str(out / "w.safetensors")),
+                 ("sync", "prodution", "--repo", str(project.root), "-o", str(out / "s.safetensors"), "--once")):
         line = assert_one_line_error(at(project, T0 + 300, *args, check=False), 2, "did you mean production?")
         answers.add(line)
+    # a sync daemon stops at once too: polling again cannot make the stage exist
+    daemon = run_cli(["sync", "prodution", "--repo", str(project.root), "-o", str(out / "d.safetensors"),
+                      "--interval", "1"], cwd=project.root, timeout=120)
+    answers.add(assert_one_line_error(daemon, 2, "did you mean production?"))
     assert answers == {"error: 'prodution' is not a stage of this project (stages: staging, production, shadow); "
                        "did you mean production?"}
-    assert not (tmp_path / "w.safetensors").exists() and not (tmp_path / "s.safetensors").exists()
+    assert sorted(os.listdir(out)) == []   # no weights, no deploy log: nothing was written
     # nothing was written to the registry by the refused commands
     assert project.git("tag", "-l", "clf#*").split() == ["clf#production#1", "clf#production#2"]
     # a stage that exists but is empty still answers "never assigned"
@@ -88,14 +100,10 @@ def test_release_without_v_says_what_it_understood(project):
 
 
 def json_of(proc):
-    import json
-
     return json.loads(proc.stdout)
 
 
 def test_a_git_repository_without_dvc_points_to_init(tmp_path):
-    import subprocess
-
     root = tmp_path / "plain"
     subprocess.run(["git", "init", "-q", str(root)], check=True)
     for args in (("resolve", "production"), ("release", "v1.0.0"), ("promote", "v1.0.0", "production")):
@@ -112,15 +120,12 @@ def test_model_names_are_checked_where_they_enter(tmp_path, project):
 
 
 def test_init_in_an_existing_dvc_project_registers_its_output(tmp_path):
-    import subprocess
-
-    import numpy as np
-    from safetensors.numpy import save_file
-
     root = tmp_path / "theirs"
     (root / "models").mkdir(parents=True)
     subprocess.run(["git", "init", "-q", str(root)], check=True)
-    dvc = lambda *a: subprocess.run([sys_executable(), "-m", "dvc", *a], cwd=root, check=True, capture_output=True)  # noqa: E731
+    def dvc(*args):
+        subprocess.run([sys.executable, "-m", "dvc", *args], cwd=root, check=True, capture_output=True)
+
     dvc("init", "-q")
     (root / "dvc.yaml").write_text("# our pipeline\nstages:\n  train:\n    cmd: python -c \"print(1)\"\n"
                                    "    outs:\n      - models/net.safetensors\n")
@@ -159,18 +164,9 @@ def test_init_hint_fits_where_it_ran(tmp_path):
     assert "next: dvc repro" in proc.stdout
 
 
-def sys_executable():
-    import sys
-
-    return sys.executable
-
-
 def cli_env():
-    import os
-
-    from helpers import ROOT
-
-    path = os.path.dirname(sys_executable()) + os.pathsep + os.environ["PATH"]
+    """The hint runs `weightops` and `dvc` by name: this checkout's, from this interpreter."""
+    path = os.path.dirname(sys.executable) + os.pathsep + os.environ["PATH"]
     return dict(os.environ, PYTHONPATH=str(ROOT), PATH=path)
 
 
@@ -207,6 +203,14 @@ def test_validate_production_is_not_compared_with_itself_and_reports_name_the_by
     assert a["sha256"] != b["sha256"] and a["digest"] != b["digest"]
     # a file path names its bytes too
     f = project.wo_json("validate", str(project.weights), "--against", "none")
-    import hashlib
     assert f["sha256"] == hashlib.sha256(project.weights.read_bytes()).hexdigest()
     assert_one_line_error(project.wo("validate", "prodution"), 2, "did you mean production?")
+
+
+def test_nested_models_without_a_default_are_not_told_to_init(tmp_path):
+    root = tmp_path / "nested"
+    (root / "sub").mkdir(parents=True)
+    subprocess.run(["git", "init", "-q", str(root)], check=True)
+    (root / "sub" / "dvc.yaml").write_text("artifacts:\n  other:\n    path: w.safetensors\n")
+    line = assert_one_line_error(run_cli(["resolve", "v1.0.0"], cwd=root), 2, "several models", "--model")
+    assert "weightops init" not in line

@@ -115,6 +115,8 @@ def audit_cmd(
     else:
         for f in report.findings + report.notices:
             typer.echo(f"{f.kind:<16} {f.message}")
+        if report.gto_note:
+            typer.secho(f"note: {report.gto_note}", err=True)
         typer.echo(report.summary)
     if not report.ok:
         raise typer.Exit(4)
