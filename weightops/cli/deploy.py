@@ -73,6 +73,7 @@ def pull_cmd(
     index: Optional[str] = INDEX,
     require_signed: bool = REQUIRE_SIGNED_INDEX,
     trust_file: Optional[Path] = TRUST_FILE,
+    allow_deprecated: bool = typer.Option(False, "--allow-deprecated", help="Pull a model GTO marks deprecated (NAME@deprecated); refused otherwise."),
     pre: bool = typer.Option(False, "--pre", help="Let 'latest' be a pre-release (v1.4.0-rc.1); by default it is the newest release."),
     as_json: bool = JSON,
 ) -> None:
@@ -103,7 +104,7 @@ def pull_cmd(
     try:
         done = pull_detailed(ref if ref is not None or lock_file else "latest", out, model=model, repo=repo,
                              remote=remote, expect_sha256=expect_sha256, lock=lock_file, jobs=jobs, progress=update,
-                             fsync=fsync, pre=pre)
+                             fsync=fsync, allow_deprecated=allow_deprecated, pre=pre)
     finally:
         close()
     if as_json:

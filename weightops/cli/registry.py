@@ -23,6 +23,9 @@ from weightops.cli.base import (
 )
 
 
+ALLOW_DEPRECATED = typer.Option(False, "--allow-deprecated", help="Use a model GTO marks deprecated (NAME@deprecated); refused otherwise.")
+
+
 @command("release")
 def release_cmd(
     version: str = typer.Argument(..., help="SemVer version, e.g. v1.2.0."),
@@ -59,6 +62,7 @@ def resolve_cmd(
     match: List[str] = typer.Option([], "--match", help="KEY=VALUE card label the variant must have (repeatable); REF must be a stage."),
     match_file: Optional[Path] = typer.Option(None, "--match-file", help="YAML mapping of label: value pairs (a device's file), like --match."),
     repo: str = typer.Option(".", "--repo", help="Git repository: a path, or a URL (file://, ssh://, https://) read without a clone."),
+    allow_deprecated: bool = ALLOW_DEPRECATED,
     index: Optional[str] = typer.Option(None, "--index", help="Read the published registry index at this URL instead of git (--trust-policy is then a FILE)."),
     pre: bool = typer.Option(False, "--pre", help="Let 'latest' be a pre-release (v1.4.0-rc.1); by default it is the newest release."),
     as_json: bool = JSON,
@@ -85,7 +89,9 @@ def resolve_cmd(
                           require_signed=require_signed, trust_policy=trust_policy, project=project)
     else:
         r = resolve(ref, model=model, repo=repo, at=at, remote=remote, require_signed=require_signed,
-                    trust_policy=trust_policy, project=project, pre=pre)
+                    trust_policy=trust_policy, project=project, allow_deprecated=allow_deprecated, pre=pre)
+    if getattr(r, "note", None):
+        typer.secho(f"note: {r.note}", err=True)
     out = r.to_dict()
     if understood_version(ref):
         typer.secho(f"note: {understood_version(ref)}", fg=typer.colors.YELLOW, err=True)
@@ -103,13 +109,18 @@ def resolve_cmd(
 def list_cmd(
     model: Optional[str] = MODEL,
     repo: Path = REPO,
+    deprecated: bool = typer.Option(False, "--deprecated", "-d", help="Include deprecated models (as `gto show -d`)."),
     as_json: bool = JSON,
 ) -> None:
-    """Every model and version, newest first, with the stages each holds."""
-    from weightops.api import list_versions, version_lookalikes
+    """Every model and version, newest first, with the stages each holds (as `gto show`)."""
+    from weightops.api import deprecated_models, list_versions, version_lookalikes
 
-    rows = list_versions(repo=repo, model=model)
+    rows = list_versions(repo=repo, model=model, deprecated=deprecated)
     lookalikes = version_lookalikes(repo)
+    if not deprecated:
+        for name, tag in deprecated_models(repo=repo, model=model):
+            typer.secho(f"note: '{name}' is deprecated ({tag}); its versions are hidden, as in `gto show`; "
+                        "`weightops list --deprecated` shows them", err=True)
     if as_json:
         print_json({"versions": rows, "not_versions": lookalikes})
         return
@@ -165,6 +176,7 @@ def promote_cmd(
     repo: Path = REPO,
     allow_breaking: bool = ALLOW_BREAKING,
     skip_checks: bool = SKIP_CHECKS,
+    allow_deprecated: bool = ALLOW_DEPRECATED,
     no_check_remote: bool = NO_CHECK_REMOTE,
 ) -> None:
     """Assign VERSION to STAGE (a GTO tag NAME#STAGE#N) after checking its card, its object in the DVC remote and the gates."""
@@ -173,7 +185,7 @@ def promote_cmd(
     _warn_skip(skip_checks)
     _say_assigned(promote(version, stage, model=model, repo=repo, message=message, push=push, now=read_clock(),
                           sign=sign_choice(repo, sign), allow_breaking=allow_breaking, skip_checks=skip_checks,
-                          check_remote=not no_check_remote,
+                          check_remote=not no_check_remote, allow_deprecated=allow_deprecated,
                           require_shadow=str(require_shadow) if require_shadow else None))
 
 
@@ -204,6 +216,7 @@ def rollback_cmd(
     repo: Path = REPO,
     allow_breaking: bool = ALLOW_BREAKING,
     skip_checks: bool = SKIP_CHECKS,
+    allow_deprecated: bool = ALLOW_DEPRECATED,
     no_check_remote: bool = NO_CHECK_REMOTE,
 ) -> None:
     """Assign the version that held STAGE before the current one, as a new assignment."""
@@ -212,7 +225,7 @@ def rollback_cmd(
     _warn_skip(skip_checks)
     _say_assigned(rollback(stage, model=model, to=to, repo=repo, message=message, push=push, now=read_clock(),
                            sign=sign_choice(repo, sign), allow_breaking=allow_breaking, skip_checks=skip_checks,
-                           check_remote=not no_check_remote))
+                           check_remote=not no_check_remote, allow_deprecated=allow_deprecated))
 
 
 @command("history")

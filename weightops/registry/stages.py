@@ -112,13 +112,17 @@ def push_claimed(project: Project, model: str, counter: int, tag: str) -> bool:
 def promote(version: str, stage: str, *, model: str | None = None, repo: str | os.PathLike = ".",
             message: str | None = None, push: bool = False, now: int | None = None,
             action: str = "assign", sign: bool = False, check_remote: bool = True,
-            **options: object) -> Assigned:
+            allow_deprecated: bool = False, **options: object) -> Assigned:
     """Assign VERSION to STAGE after checking the version, its card, that its object is in the
     DVC remote (unless `check_remote` is False) and the promotion gates. A version that already
     holds STAGE is a no-op (action "none", nothing written). Raises NotFoundError (3),
-    IntegrityError (4), RefusedError (5: gate, missing object), UsageError (2: --push, no remote)."""
+    IntegrityError (4), UsageError (2: --push, no remote), RefusedError (5: gate, missing object,
+    a deprecated model unless `allow_deprecated`)."""
     project, name, registry = _open(repo, model, push)
     validate_stage(stage, project.config.stages)
+    if not allow_deprecated:
+        from weightops.registry.resolve import refuse_deprecated
+        refuse_deprecated(registry, name)
     target = registry.version(name, normalize_version(version))
     located = project.locate(name, target.commit, ref=target.tag)
     require_card_matches(located.card, located.pointer, target.tag)

@@ -3,22 +3,27 @@
 A weight file committed to git stays in its history forever, bloats every clone and bypasses
 the registry's hashes. A file is refused when its extension is a weight format, when its first
 bytes are one (a renamed file is still a weight file), or when it is larger than the threshold.
-Detection is pure: `sniff(head_bytes, ...)` over the first few KiB of the file.
+What is judged is what git will store: the staged blob of each path (its size and first bytes,
+read from the index, not the work tree). A Git LFS pointer is fine, whatever the file behind it:
+git stores the pointer. Detection is pure: `sniff(head_bytes, ...)` and `lfs_pointer(blob)`.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import io
 import os
 import re
 import struct
+import subprocess
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from weightops.core import git
 from weightops.core.config import CONFIG_FILE, GuardSettings, parse_config
-from weightops.errors import UsageError
+from weightops.errors import NotFoundError, UsageError
 
 DEFAULT_MAX_SIZE = 5 * 1024 * 1024
 HEAD_BYTES = 4096
@@ -33,6 +38,12 @@ WEIGHT_EXTENSIONS = {
 # TensorFlow checkpoint / SavedModel variable shards: variables.data-00000-of-00001.
 TF_SHARD = re.compile(r"\.data-\d{5}-of-\d{5}$")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+ZIP_READ_MAX = 64 * 1024 * 1024
+SMALL_BLOB = 64 * 1024            # blobs up to this size are read together, whole   # a staged zip up to this size is opened to look for weights inside
+# Git LFS pointer files (git-lfs docs/spec.md): under 1024 bytes, `version` first, then an
+# `oid sha256:` and a `size`.
+LFS_MAX = 1024
+LFS_VERSIONS = (b"version https://git-lfs.github.com/spec/v1", b"version https://hawser.github.com/spec/v1")
 # Protobuf field tags that follow an ONNX ModelProto's ir_version (field 1): producer_name (2),
 # producer_version (3), domain (4), model_version (5), doc_string (6), graph (7), opset_import (8).
 _ONNX_NEXT = {0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42}
@@ -44,12 +55,23 @@ class Finding:
     reason: str          # "extension", "magic", "size"
     format: str | None   # detected format, when known
     size: int
+    tracked_by: str | None = None   # DVC already tracks it: "dvc.yaml stage NAME" or "FILE.dvc"
 
     def message(self, max_size: int) -> str:
-        why = {"extension": f"is a {self.format} weight file (extension)",
-               "magic": f"is a {self.format} weight file (by its content, whatever its name)",
+        article = "an" if (self.format or "x")[0] in "AEIOU" else "a"
+        why = {"extension": f"is {article} {self.format} weight file (extension)",
+               "magic": f"is {article} {self.format} weight file (by its content, whatever its name)",
                "size": f"is {self.size} bytes, over the {max_size} byte limit"}[self.reason]
         quoted = _quote(self.path)
+        if self.tracked_by and self.tracked_by.startswith("dvc.yaml stage "):
+            # `dvc add` refuses a stage's output; DVC records it with the stage.
+            stage = self.tracked_by[len("dvc.yaml stage "):]
+            return (f"{self.path} {why} and is staged in git, but it is an output of stage '{stage}' in dvc.yaml, "
+                    f"so DVC tracks it: git rm --cached {quoted} && dvc commit {_quote(stage)} && dvc push "
+                    "(`dvc repro` records it too; DVC lists it in .gitignore)")
+        if self.tracked_by:
+            return (f"{self.path} {why} and is staged in git, but {self.tracked_by} already tracks it with DVC: "
+                    f"git rm --cached {quoted} && dvc commit {_quote(self.tracked_by)} && dvc push")
         return (f"{self.path} {why} and is staged in git; track it with DVC instead: "
                 f"git rm --cached {quoted} && dvc add {quoted} && git add {_quote(self.path + '.dvc')}")
 
@@ -108,23 +130,108 @@ def _zip_format(opener) -> str | None:
     return None
 
 
-def check_file(root: Path, rel: str, max_size: int) -> Finding | None:
-    path = root / rel
-    if not path.is_file() or path.is_symlink():
-        return None  # deleted, a directory, or a symlink (git stores the link, not the bytes)
-    size = path.stat().st_size
+def lfs_pointer(blob: bytes) -> bool:
+    """Whether `blob` is a Git LFS pointer file (what the LFS clean filter stages)."""
+    if len(blob) >= LFS_MAX or not any(blob.startswith(v + b"\n") for v in LFS_VERSIONS):
+        return False
+    keys = dict(line.split(b" ", 1) for line in blob.splitlines()[1:] if b" " in line)
+    return re.fullmatch(rb"sha256:[0-9a-f]{64}", keys.get(b"oid", b"")) is not None and keys.get(b"size", b"").isdigit()
+
+
+def judge(rel: str, head: bytes, size: int, max_size: int, opener=None) -> Finding | None:
+    """The finding for content of `size` bytes starting with `head`, or None (pure)."""
+    if size < LFS_MAX and lfs_pointer(head):
+        return None
     ext = WEIGHT_EXTENSIONS.get(Path(rel).suffix.lower()) or \
         ("TensorFlow variables" if TF_SHARD.search(rel) else None)
+    if ext is None and rel.lower().endswith((".onnx.data", ".onnx_data")):
+        ext = "ONNX external data"
     if ext:
         return Finding(rel, "extension", ext, size)
-    with path.open("rb") as f:
-        head = f.read(HEAD_BYTES)
-    fmt = sniff(head, size, opener=lambda: path.open("rb"))
+    fmt = sniff(head, size, opener=opener)
     if fmt:
         return Finding(rel, "magic", fmt, size)
     if size > max_size:
         return Finding(rel, "size", None, size)
     return None
+
+
+def check_file(root: Path, rel: str, max_size: int) -> Finding | None:
+    """A file that is not in the index, judged by its bytes in the work tree."""
+    path = root / rel
+    if not path.is_file() or path.is_symlink():
+        return None  # deleted, a directory, or a symlink (git stores the link, not the bytes)
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(HEAD_BYTES)
+    return judge(rel, head, size, max_size, opener=lambda: path.open("rb"))
+
+
+def index_entries(root: Path, rels: list[str]) -> tuple[dict[str, tuple[str, int]], set[str]]:
+    """(path -> (blob id, size) of the regular files among `rels` in the index, every path of
+    `rels` the index holds): one `git ls-files -s` and one `git cat-file --batch-check`."""
+    wanted = set(rels)
+    out = git.run(["ls-files", "-s", "-z"], cwd=root).stdout
+    entries, indexed = {}, set()
+    for record in filter(None, out.split("\0")):
+        info, _, path = record.partition("\t")
+        mode, sha, stage = info.split()
+        if path in wanted:
+            indexed.add(path)
+            if stage == "0" and mode.startswith("100"):
+                entries[path] = (mode, sha)
+    # Symlinks (120000) and submodules (160000) are left out: git stores no file bytes for them.
+    shas = sorted({sha for _, sha in entries.values()})
+    check = git.run(["cat-file", "--batch-check"], cwd=root, input="".join(f"{s}\n" for s in shas)).stdout
+    sizes = {line.split()[0]: int(line.split()[2]) for line in check.splitlines() if len(line.split()) == 3}
+    return {path: (sha, sizes[sha]) for path, (mode, sha) in entries.items()}, indexed
+
+
+def small_blobs(root: Path, shas: list[str]) -> dict[str, bytes]:
+    """The contents of small blobs (under SMALL_BLOB bytes each), all through one
+    `git cat-file --batch`: a commit of thousands of source files costs one process."""
+    if not shas:
+        return {}
+    out: dict[str, bytes] = {}
+    with subprocess.Popen(["git", "cat-file", "--batch"], cwd=root, stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
+        # A writer thread: git answers as it reads, and a full pipe must not stall either side.
+        writer = threading.Thread(target=_feed, args=(proc.stdin, shas), daemon=True)
+        writer.start()
+        for _ in shas:
+            header = proc.stdout.readline().split()
+            if len(header) != 3:
+                break
+            n = int(header[2])
+            out[header[0].decode()] = proc.stdout.read(n)
+            proc.stdout.read(1)   # the newline after each object
+        writer.join()
+    return out
+
+
+def _feed(stream, shas: list[str]) -> None:
+    try:
+        stream.write("".join(f"{s}\n" for s in shas).encode())
+    finally:
+        stream.close()
+
+
+def check_blob(root: Path, rel: str, sha: str, size: int, max_size: int,
+               content: bytes | None = None) -> Finding | None:
+    """The staged blob of `rel` (`size` bytes), judged as git will store it; `content` when
+    it was read already (small_blobs)."""
+    if content is not None:
+        return judge(rel, content[:HEAD_BYTES], size, max_size, opener=lambda: io.BytesIO(content))
+    # Only the first bytes are read; a zip small enough is read whole to look inside it.
+    want = size if size <= ZIP_READ_MAX else HEAD_BYTES
+    with subprocess.Popen(["git", "cat-file", "blob", sha], cwd=root, stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL) as proc:
+        head = proc.stdout.read(HEAD_BYTES)
+        rest = proc.stdout.read(want - len(head)) if head.startswith(b"PK\x03\x04") and want > len(head) else b""
+        proc.kill()
+    data = head + rest
+    opener = (lambda: io.BytesIO(data)) if len(data) == size else None
+    return judge(rel, head, size, max_size, opener=opener)
 
 
 def parse_size(text: str | int) -> int:
@@ -140,12 +247,15 @@ def parse_size(text: str | int) -> int:
 
 def guard(paths: list[str] | None = None, *, repo: str | os.PathLike = ".",
           max_size: str | int | None = None) -> GuardReport:
-    """Check `paths` (default: the files staged for the next commit)."""
+    """Check `paths` (default: the files staged for the next commit): each path in the index is
+    judged by its staged blob, a path outside it by the file on disk. Raises UsageError (exit 2)
+    for a path outside the repository or a size that is not one."""
     root = git.toplevel(repo)
     settings = _settings(root)
     configured = settings.max_size if settings.max_size is not None else DEFAULT_MAX_SIZE
     limit = parse_size(max_size if max_size is not None else configured)
     allow = list(settings.allow)
+    missing: dict[str, str] = {}
     if paths is None:
         rels = git.staged_paths(root)
     else:
@@ -156,8 +266,29 @@ def guard(paths: list[str] | None = None, *, repo: str | os.PathLike = ".",
             if not full.is_relative_to(root.resolve()):
                 raise UsageError(f"'{p}' is outside the repository {root}")
             rels.append(full.relative_to(root.resolve()).as_posix())
+            if not (cwd / p).exists() and not (cwd / p).is_symlink():
+                missing.setdefault(rels[-1], p)
     rels = [r for r in rels if not any(fnmatch.fnmatch(r, pat) for pat in allow)]
-    findings = tuple(f for f in (check_file(root, r, limit) for r in rels) if f is not None)
+    staged, in_index = index_entries(root, rels) if rels else ({}, set())
+    for rel, given in missing.items():
+        if rel not in staged and rel not in in_index:   # neither on disk nor in the index: a typo
+            raise NotFoundError(f"'{given}' does not exist; name a file to check, or run `weightops guard` "
+                                "without paths to check the files staged for commit")
+    small = small_blobs(root, sorted({sha for sha, size in staged.values() if size <= SMALL_BLOB}))
+    found = []
+    for r in rels:
+        if r in staged:
+            found.append(check_blob(root, r, *staged[r], limit, small.get(staged[r][0])))
+        elif r not in in_index:   # not tracked: what `git add` would store is the file on disk
+            found.append(check_file(root, r, limit))
+    findings = tuple(f for f in found if f is not None)
+    if findings and (root / ".dvc").is_dir():
+        from dataclasses import replace
+
+        from weightops.storage.outputs import dvc_outputs
+
+        tracked = {o.path: o.tracked_by for o in dvc_outputs(root)}
+        findings = tuple(replace(f, tracked_by=tracked.get(f.path)) for f in findings)
     return GuardReport(len(rels), findings, limit)
 
 
