@@ -19,7 +19,7 @@ __all__ = [
     "__version__",
     "WeightopsError", "UsageError", "NotFoundError", "IntegrityError", "RefusedError",
     "Resolved", "resolve",
-    "release", "init_project", "make_card", "list_versions",
+    "release", "promote", "demote", "rollback", "history", "init_project", "make_card", "list_versions",
     "pull", "lock", "verify", "Pulled", "Verified",
     "diff_models", "release_notes", "check_tag", "guard_files", "audit_registry",
     "trusted_target", "verify_events", "load_policy",
@@ -33,6 +33,8 @@ __all__ = [
 # where a module import would otherwise replace the attribute (`weightops.audit`).
 _LAZY = {
     "release": ("registry.release", "release"),
+    "promote": ("registry.stages", "promote"), "demote": ("registry.stages", "demote"),
+    "rollback": ("registry.stages", "rollback"), "history": ("registry.history", "history"),
     "init_project": ("scaffold.init", "init_project"),
     "make_card": ("api", "make_card"),
     "list_versions": ("api", "list_versions"),

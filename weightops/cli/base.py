@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 import typer
 
-from weightops.errors import UsageError, WeightopsError
+from weightops.errors import WeightopsError
 
 app = typer.Typer(
     name="weightops",
@@ -75,16 +75,6 @@ def _main(
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
 
 
-def read_clock() -> int | None:
-    """WEIGHTOPS_NOW (Unix seconds) pins the clock for tag dates: reproducible histories, tests."""
-    value = os.environ.get("WEIGHTOPS_NOW")
-    if not value:
-        return None
-    if not value.isdigit():
-        raise UsageError(f"WEIGHTOPS_NOW must be Unix seconds, not {value!r}")
-    return int(value)
-
-
 def print_json(obj: object) -> None:
     typer.echo(json.dumps(obj, indent=2, sort_keys=False, default=str))
 
@@ -98,22 +88,10 @@ def print_fields(d: dict) -> None:
 REPO = typer.Option(".", "--repo", help="Path of the git repository (a clone or a bare repository).")
 MODEL = typer.Option(None, "--model", "-m", help="Model name (default: the project's only or configured model).")
 JSON = typer.Option(False, "--json", help="Print exactly one JSON object.")
-SIGN = typer.Option(None, "--sign/--no-sign", help="Sign the tag (git's SSH or GPG signing; default: trust.sign in weightops.yaml).")  # issue 9
+SIGN = typer.Option(None, "--sign/--no-sign", help="Sign the tag (git's SSH or GPG signing; default: trust.sign in weightops.yaml).")
 
 REPO_URL = typer.Option(None, "--repo", help="Git repository: a path, or a URL (file://, ssh://, https://) resolved without a clone.")
 OUTPUT = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout.")
-
-
-def sign_choice(repo: Path, flag: Optional[bool]) -> bool:
-    """--sign/--no-sign, else the config's `trust.sign`; check git can sign before any work."""
-    from weightops.project import Project
-    from weightops.trust.signing import check_signing_configured
-
-    project = Project(repo)
-    sign = project.config.sign if flag is None else flag
-    if sign:
-        check_signing_configured(project.root)
-    return sign
 
 
 def trust_fields(found) -> dict:

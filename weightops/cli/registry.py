@@ -15,8 +15,6 @@ from weightops.cli.base import (
     command,
     print_fields,
     print_json,
-    read_clock,
-    sign_choice,
     trust_fields,
     trust_note,
     verified_rows,
@@ -35,8 +33,7 @@ def release_cmd(
     """Release HEAD as VERSION: checks tree, card, pointer and remote, then writes an annotated tag."""
     from weightops.registry.release import release
 
-    done = release(version, model=model, repo=repo, push=push, message=message, now=read_clock(),
-                   sign=sign_choice(repo, sign))
+    done = release(version, model=model, repo=repo, push=push, message=message, sign=sign)
     typer.echo(f"released {done.model} {done.version} as tag {done.tag} at {done.commit[:12]} "
                f"(sha256 {done.sha256[:16]}...){' and pushed' if done.pushed else ''}")
 
@@ -59,10 +56,10 @@ def resolve_cmd(
     from weightops.storage.remote_repo import is_url
 
     project = None
-    if is_url(repo):  # deploy path (issue 4): a remote repository, resolved without a clone
+    if is_url(repo):  # a deploy host: a remote repository, resolved without a clone
         from weightops.storage.remote_repo import open_remote
         project = open_remote(repo)
-    if match or match_file:  # serving (issue 7): the hardware variant among the stage's models
+    if match or match_file:  # the hardware variant among the stage's models
         from weightops.deploy.variants import match_pairs, resolve_match
 
         r = resolve_match(ref, match_pairs(match, match_file), repo=repo, model=model, at=at, remote=remote,
@@ -101,10 +98,10 @@ def list_cmd(
         stages = f"  [{', '.join(r['stages'])}]" if r["stages"] else ""
         typer.echo(f"{r['model']:<16} {r['version']:<14} {r['commit'][:12]}  {r['created']}  {r['tag']}{stages}")
 
-# ---------------------------------------------------------------- stages (registry issue)
+# ---------------------------------------------------------------- stage assignments
 MESSAGE = typer.Option(None, "--message", help="Why: recorded in the tag message.")
 PUSH_TAG = typer.Option(False, "--push", help="Push the new tag; fails (and removes it) if someone else assigned first.")
-# Promotion-gate switches (signatures and validation issue): both are recorded in the tag message.
+# Promotion-gate switches: both are recorded in the tag message.
 ALLOW_BREAKING = typer.Option(False, "--allow-breaking", help="Promote even when the signature breaks the stage's current one.")
 SKIP_CHECKS = typer.Option(False, "--skip-checks", help="Skip the weight checks the stage's gate requires (loud; recorded in the tag).")
 
@@ -139,9 +136,8 @@ def promote_cmd(
     from weightops.registry.stages import promote
 
     _warn_skip(skip_checks)
-    _say_assigned(promote(version, stage, model=model, repo=repo, message=message, push=push, now=read_clock(),
-                          sign=sign_choice(repo, sign), allow_breaking=allow_breaking, skip_checks=skip_checks,
-                          require_shadow=str(require_shadow) if require_shadow else None))
+    _say_assigned(promote(version, stage, model=model, repo=repo, message=message, push=push, sign=sign,
+                          allow_breaking=allow_breaking, skip_checks=skip_checks, require_shadow=require_shadow))
 
 
 @command("demote")
@@ -156,8 +152,7 @@ def demote_cmd(
     """Unassign STAGE (a GTO tag NAME#STAGE!#N)."""
     from weightops.registry.stages import demote
 
-    _say_assigned(demote(stage, model=model, repo=repo, message=message, push=push, now=read_clock(),
-                         sign=sign_choice(repo, sign)))
+    _say_assigned(demote(stage, model=model, repo=repo, message=message, push=push, sign=sign))
 
 
 @command("rollback")
@@ -176,8 +171,8 @@ def rollback_cmd(
     from weightops.registry.stages import rollback
 
     _warn_skip(skip_checks)
-    _say_assigned(rollback(stage, model=model, to=to, repo=repo, message=message, push=push, now=read_clock(),
-                           sign=sign_choice(repo, sign), allow_breaking=allow_breaking, skip_checks=skip_checks))
+    _say_assigned(rollback(stage, model=model, to=to, repo=repo, message=message, push=push, sign=sign,
+                           allow_breaking=allow_breaking, skip_checks=skip_checks))
 
 
 @command("history")
@@ -190,7 +185,7 @@ def history_cmd(
     as_json: bool = JSON,
 ) -> None:
     """Every registration, assignment, unassignment and rollback, oldest first."""
-    from weightops.registry.stages import history
+    from weightops.registry.history import history
 
     rows = history(model=model, stage=stage, repo=repo)
     if verify:

@@ -16,7 +16,6 @@ from weightops.cli.base import (
     command,
     handled,
     print_json,
-    read_clock,
     write_out,
 )
 from weightops.errors import RefusedError, UsageError
@@ -132,7 +131,7 @@ def report_cmd(
     """Write the registry as one HTML page: versions, stage timelines, metrics, audit result."""
     from weightops.review.report import write_report
 
-    data = write_report(out, repo, model=model, now=read_clock(), audit=not no_audit)
+    data = write_report(out, repo, model=model, audit=not no_audit)
     versions = sum(len(m.versions) for m in data.models)
     audit = (f"audit: {len(data.findings)} finding(s)" if data.findings else "audit: clean") if data.audit_ran \
         else "audit: skipped" if no_audit else "audit: not available"

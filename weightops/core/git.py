@@ -11,8 +11,7 @@ import os
 import secrets
 import subprocess
 from pathlib import Path
-from typing import NamedTuple
-
+from weightops.core.refs import TagRef
 from weightops.errors import NotFoundError, RefusedError, UsageError, WeightopsError
 
 _REF_FIELDS = [
@@ -26,23 +25,11 @@ class GitError(WeightopsError):
     """git failed; the message carries git's own first line."""
 
 
-class TagRef(NamedTuple):
-    """One tag as git stores it. `commit` is the peeled commit; `time` is the tagger date
-    (committer date for a lightweight tag), in Unix seconds. An immutable NamedTuple rather
-    than a frozen dataclass: a registry read builds tens of thousands of these."""
-
-    name: str
-    commit: str
-    time: int
-    annotated: bool
-    tagger: str = ""
-    message: str = ""
-    object: str = ""
-
-
 def run(args: list[str], cwd: str | os.PathLike | None = None, *, input: str | bytes | None = None,
         env: dict | None = None, check: bool = True, text: bool = True,
         timeout: float | None = None) -> subprocess.CompletedProcess:
+    """`git ARGS` in `cwd`; `env` is added to the environment. With `check`, a non-zero exit
+    raises GitError (exit 1) carrying git's first stderr line; WeightopsError (1) without git."""
     full_env = None
     if env:
         full_env = dict(os.environ)
@@ -168,14 +155,12 @@ def current_branch(repo: str | os.PathLike) -> str | None:
     return proc.stdout.strip() or None
 
 
-def is_dirty(repo: str | os.PathLike, *, untracked: bool = False) -> bool:
-    args = ["status", "--porcelain"]
-    if not untracked:
-        args.append("--untracked-files=no")
-    return bool(run(args, cwd=repo).stdout.strip())
+def is_dirty(repo: str | os.PathLike) -> bool:
+    return bool(dirty_paths(repo))
 
 
 def dirty_paths(repo: str | os.PathLike) -> list[str]:
+    """Tracked paths with uncommitted changes (untracked files do not count)."""
     out = run(["status", "--porcelain", "--untracked-files=no"], cwd=repo).stdout
     return [line[3:] for line in out.splitlines() if line.strip()]
 
@@ -211,16 +196,44 @@ def push_tag(repo: str | os.PathLike, remote: str, name: str) -> subprocess.Comp
                cwd=repo, check=False)
 
 
+def push_tag_with_claim(repo: str | os.PathLike, remote: str, name: str, claim: str) -> bool:
+    """Push refs/tags/NAME and create the ref CLAIM on `remote` in one atomic push that fails
+    when CLAIM exists there already; False when refused. The local CLAIM ref is removed after."""
+    # The claim names the new tag object (unique), not the commit: a claim equal to the remote's
+    # would count as "up to date" and let a second tag with the same counter through.
+    run(["update-ref", _safe(claim), f"refs/tags/{_safe(name)}"], cwd=repo)
+    # `--force-with-lease=REF:` (empty expectation): only if REF does not exist on the remote yet.
+    proc = run(["push", "--atomic", "--porcelain", f"--force-with-lease={claim}:", "--", _safe(remote),
+                f"refs/tags/{name}:refs/tags/{name}", f"{claim}:{claim}"], cwd=repo, check=False)
+    run(["update-ref", "-d", claim], cwd=repo, check=False)
+    return proc.returncode == 0
+
+
+def fetch_tags(repo: str | os.PathLike, remote: str) -> None:
+    """`git fetch --tags` from `remote`, best effort: offline, the local tags stand."""
+    run(["fetch", "--quiet", "--tags", "--", _safe(remote)], cwd=repo, check=False)
+
+
+def init_repo(path: str | os.PathLike) -> None:
+    """`git init` with `main` as the first branch."""
+    run(["init", "-q", "-b", "main"], cwd=path)
+
+
+def set_config(repo: str | os.PathLike, key: str, value: str) -> None:
+    run(["config", key, value], cwd=repo)
+
+
+def commit_all(repo: str | os.PathLike, message: str) -> None:
+    """Stage every change (git add -A) and commit it."""
+    run(["add", "-A"], cwd=repo)
+    run(["commit", "-q", "-F", "-"], cwd=repo, input=message)
+
+
 def default_remote(repo: str | os.PathLike) -> str | None:
     out = run(["remote"], cwd=repo, check=False).stdout.split()
     if not out:
         return None
     return "origin" if "origin" in out else out[0]
-
-
-def ls_tree(repo: str | os.PathLike, rev: str) -> list[str]:
-    out = run(["ls-tree", "-r", "--name-only", "-z", _safe(rev)], cwd=repo).stdout
-    return [p for p in out.split("\0") if p]
 
 
 def config_get(repo: str | os.PathLike, key: str) -> str | None:
@@ -235,7 +248,7 @@ def identity(repo: str | os.PathLike) -> str:
     return ident.rsplit(" ", 2)[0] if ident else ""
 
 
-# ---------------------------------------------------------------- deploy path (issue 4): remote repositories
+# ---------------------------------------------------------------- remote repositories by URL
 # A deploy host resolves from a URL without a clone: one `ls-remote`, then shallow, filtered
 # fetches into a cache repository configured as a partial clone (missing blobs load lazily).
 _NO_PROMPT = {"GIT_TERMINAL_PROMPT": "0"}  # fail instead of waiting for a password
@@ -300,7 +313,7 @@ def set_symbolic_head(repo: str | os.PathLike, branch: str) -> None:
     run(["symbolic-ref", "HEAD", branch], cwd=repo)
 
 
-# ---------------------------------------------------------------- review and CI (issue 6)
+# ---------------------------------------------------------------- review and CI
 def merge_base(repo: str | os.PathLike, a: str, b: str) -> str | None:
     proc = run(["merge-base", "--", _safe(a), _safe(b)], cwd=repo, check=False)
     return proc.stdout.strip() or None
@@ -312,21 +325,15 @@ def is_ancestor(repo: str | os.PathLike, commit: str, tip: str) -> bool:
     return proc.returncode == 0
 
 
-def ref_commit(repo: str | os.PathLike, ref: str) -> str | None:
-    """The commit a full ref name (refs/heads/main, refs/remotes/origin/main) points at, or None."""
-    proc = run(["rev-parse", "--verify", "--quiet", f"{_safe(ref)}^{{commit}}"], cwd=repo, check=False)
-    return proc.stdout.strip() or None
-
-
 def default_branch(repo: str | os.PathLike) -> str | None:
     """The branch pull requests merge into: origin's HEAD, else a local main/master."""
     proc = run(["symbolic-ref", "--quiet", "refs/remotes/origin/HEAD"], cwd=repo, check=False)
     if proc.returncode == 0 and proc.stdout.strip():
         return proc.stdout.strip()[len("refs/remotes/"):]
     for name in ("main", "master"):
-        if ref_commit(repo, f"refs/heads/{name}"):
+        if try_rev_parse(repo, f"refs/heads/{name}"):
             return name
-        if ref_commit(repo, f"refs/remotes/origin/{name}"):
+        if try_rev_parse(repo, f"refs/remotes/origin/{name}"):
             return f"origin/{name}"
     return None
 
@@ -339,7 +346,8 @@ def staged_paths(repo: str | os.PathLike) -> list[str]:
 
 def ls_tree_paths(repo: str | os.PathLike, rev: str, names: tuple[str, ...]) -> list[str]:
     """Paths at `rev` whose file name is one of `names` (for example every dvc.yaml)."""
-    return [p for p in ls_tree(repo, rev) if p.rsplit("/", 1)[-1] in names]
+    out = run(["ls-tree", "-r", "--name-only", "-z", _safe(rev)], cwd=repo).stdout
+    return [p for p in out.split("\0") if p and p.rsplit("/", 1)[-1] in names]
 
 
 def ls_files_named(repo: str | os.PathLike, name: str) -> list[str]:
@@ -368,7 +376,7 @@ def remote_tags(repo: str | os.PathLike, remote: str) -> dict[str, str] | None:
     return tags
 
 
-# ---- trust (issue 9): tag signatures and the trusted policy commit
+# ---------------------------------------------------------------- tag signatures and the trusted policy commit
 def verify_tag(repo: str | os.PathLike, name: str, allowed_signers: str | os.PathLike) -> subprocess.CompletedProcess:
     """`git verify-tag --raw` of refs/tags/NAME with the given allowed-signers file (SSH);
     stderr carries ssh-keygen's or gpg's raw status lines (`--format` would silence them)."""
@@ -385,5 +393,6 @@ def tag_object_names(repo: str | os.PathLike) -> dict[str, str]:
 
 
 def try_rev_parse(repo: str | os.PathLike, rev: str) -> str | None:
+    """The commit `rev` (a full ref name, tag or commit id) names, or None."""
     proc = run(["rev-parse", "--verify", "--quiet", f"{_safe(rev)}^{{commit}}"], cwd=repo, check=False)
     return proc.stdout.strip() or None if proc.returncode == 0 else None

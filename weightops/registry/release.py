@@ -8,20 +8,17 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
-import time as _time
 from dataclasses import dataclass
-from pathlib import Path
 
-from weightops.core import git
+from weightops.core import clock, dvc, git
 from weightops.storage import remotes as storage
 from weightops.model.card import check_card_against_file, require_card_matches
-from weightops.errors import RefusedError, WeightopsError
+from weightops.errors import RefusedError
 from weightops.storage.pointers import stay_inside
 from weightops.project import Project
-from weightops.registry.state import Registry
+from weightops.registry.state import format_message, tag_time
 from weightops.registry.tags import format_version_tag, normalize_version
+from weightops.trust.signing import choose_signing
 
 log = logging.getLogger(__name__)
 
@@ -36,54 +33,24 @@ class Released:
     pushed: bool
 
 
-def tag_time(registry: Registry, model: str, now: int | None = None) -> int:
-    """The later of now and one second after the model's newest tag, so every reader that
-    orders by whole-second tagger time sees the order the counters give."""
-    now = int(_time.time()) if now is None else now
-    newest = registry.newest_time(model)
-    return max(now, newest + 1) if newest else now
-
-
-def format_message(title: str, fields: dict) -> str:
-    lines = [title, ""]
-    for key, value in fields.items():
-        if value is None or value == "":
-            continue
-        text = str(value).replace("\n", " ").replace("\r", " ")
-        lines.append(f"{key}: {text}")
-    return "\n".join(lines) + "\n"
-
-
-def dvc_push(root: Path, remote: str | None = None) -> None:
-    args = [sys.executable, "-m", "dvc", "push", "-q"]
-    if remote:
-        args += ["-r", remote]
-    env = dict(os.environ, DVC_NO_ANALYTICS="1")
-    proc = subprocess.run(args, cwd=root, capture_output=True, text=True, env=env, preexec_fn=_die_with_parent)
-    if proc.returncode != 0:
-        lines = [l for l in (proc.stderr + "\n" + proc.stdout).splitlines() if l.strip()]
-        first = next((l for l in lines if "ERROR" in l), lines[0] if lines else f"exit code {proc.returncode}")
-        raise WeightopsError(f"dvc push failed: {first.strip()[:300]}; check the remote and retry",
-                             returncode=proc.returncode)
-
-
-def _die_with_parent() -> None:
-    """In the `dvc push` child: end it when weightops dies (even by SIGKILL), so an orphaned
-    push does not keep running, and holding DVC's lock, under the next run (Linux only)."""
-    import ctypes
-    import signal
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def release(version: str, *, model: str | None = None, repo: str | os.PathLike = ".",
             push: bool = False, message: str | None = None, now: int | None = None,
-            sign: bool = False) -> Released:
+            sign: bool | None = None) -> Released:
+    """Release the work tree's HEAD as VERSION of MODEL: an annotated tag `vX.Y.Z` (plain style,
+    the default model) or `NAME@vX.Y.Z` (GTO's registration), after checking the tree is clean,
+    the card matches the DVC pointer and the weights, and the object is in the DVC remote.
+
+    `version` is SemVer with or without `v`; `now` is the tag date in Unix seconds (default:
+    core.clock); `sign` None follows `trust.sign` in weightops.yaml; `push` runs `dvc push`
+    first, then pushes the tag. Raises UsageError (2) for a bad name, NotFoundError (3) for a
+    missing declaration or pointer, IntegrityError (4) when card and bytes disagree,
+    RefusedError (5) for an existing version, a dirty tree, a missing remote object or a
+    rejected push, DvcError/GitError (1) when a tool fails.
+    """
     project = Project(repo)
     if project.bare:
         raise RefusedError("release needs a work tree; run it in a clone, not a bare repository")
+    sign = choose_signing(project, sign)
     name = project.model(model)
     version = normalize_version(version)
     style_plain = project.config.tag_style == "plain" and name == project.default_model
@@ -107,7 +74,7 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
     if remote is None:
         raise RefusedError("no DVC remote is configured; add one with `dvc remote add -d NAME URL`")
     if push:
-        dvc_push(project.root, remote.name)
+        dvc.push(project.root, remote.name)
     url = project.object_url(remote, located.pointer)
     if not storage.object_exists(project, remote, located.pointer):
         raise RefusedError(f"object for {located.pointer.path} is not in remote '{remote.name}' ({url}); "
@@ -117,7 +84,7 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
         "model": name, "version": version, "sha256": sha256, "md5": located.pointer.md5,
         "size": located.pointer.size, "path": located.pointer.path, "by": git.identity(project.root),
     })
-    git.create_tag(project.root, tag, commit, text, time=tag_time(registry, name, now), sign=sign)
+    git.create_tag(project.root, tag, commit, text, time=tag_time(registry, name, clock.now(now)), sign=sign)
     pushed = False
     if push:
         pushed = push_new_tag(project, tag)
@@ -140,3 +107,4 @@ def push_new_tag(project: Project, tag: str, remote: str | None = None) -> bool:
         raise RefusedError(f"push of {tag} to '{remote}' was rejected: {reason}; "
                            "the local tag was removed, fetch tags and retry", tag=tag)
     return True
+

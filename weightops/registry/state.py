@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from weightops.errors import NotFoundError, UsageError
-from weightops.core.git import TagRef
+from weightops.core.refs import TagRef
 from weightops.registry.tags import Kind, SemVer, Tag, normalize_version, parse_version, try_parse_tag
 
 
@@ -86,6 +86,26 @@ def parse_message(message: str) -> dict:
         if sep and key and " " not in key.strip() and key.strip().isascii():
             meta.setdefault(key.strip(), value.strip())
     return meta
+
+
+def format_message(title: str, fields: dict) -> str:
+    """A tag message `parse_message` reads back: the title, a blank line, then `key: value`
+    lines (empty values left out; newlines in a value become spaces so no field is forged)."""
+    lines = [title, ""]
+    for key, value in fields.items():
+        if value is None or value == "":
+            continue
+        text = str(value).replace("\n", " ").replace("\r", " ")
+        lines.append(f"{key}: {text}")
+    return "\n".join(lines) + "\n"
+
+
+def tag_time(registry: "Registry", model: str, now: int) -> int:
+    """The tagger date for a new tag of `model` (Unix seconds): the later of `now` and one
+    second after the model's newest tag, so every reader that orders by whole-second tagger
+    time (GTO, DVC) sees the order the counters give."""
+    newest = registry.newest_time(model)
+    return max(now, newest + 1) if newest else now
 
 
 class Registry:

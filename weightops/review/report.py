@@ -16,7 +16,7 @@ import time as _time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from weightops.core import git
+from weightops.core import clock, git
 from weightops.errors import NotFoundError, UsageError, WeightopsError
 from weightops.storage.pointers import dvcyaml_for, parse_artifacts
 from weightops.project import Project
@@ -130,7 +130,7 @@ def gather(repo: str | os.PathLike = ".", *, model: str | None = None,
     if model is not None:  # the audit covers the whole registry; keep this model's findings
         ours = {v.tag for v in registry.versions(names[0])} | {e.tag for e in registry.events(names[0])}
         shown = [f for f in shown if not f.tag or f.tag in ours]
-    return ReportData(title, int(_time.time()) if now is None else now, models, tuple(shown), audit_ran,
+    return ReportData(title, clock.now(now), models, tuple(shown), audit_ran,
                       {"gather_seconds": _time.perf_counter() - started, "audit_skipped": not audit})
 
 

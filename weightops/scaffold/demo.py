@@ -8,10 +8,10 @@ from typing import Callable, Iterator
 
 import yaml
 
-from weightops.core import git
+from weightops.core import dvc, git
 from weightops.registry.release import release
 from weightops.registry.resolve import resolve
-from weightops.scaffold.init import dvc, init_project
+from weightops.scaffold.init import init_project
 
 MODEL = "clf"
 
@@ -27,10 +27,10 @@ def run_demo(directory: str | Path | None = None, echo: Callable[[str], None] | 
     env = {"DVC_SITE_CACHE_DIR": str(site_cache)}
     say(f"demo folder: {base}")
     init_project(project, model=MODEL, remote=str(remote))
-    dvc(["config", "--local", "core.site_cache_dir", str(site_cache)], cwd=project, env=env)
+    dvc.run(["config", "--local", "core.site_cache_dir", str(site_cache)], project, env=env)
     if not git.config_get(project, "user.email"):  # a fresh machine may have no git identity
-        git.run(["config", "user.name", "weightops demo"], cwd=project)
-        git.run(["config", "user.email", "demo@weightops.invalid"], cwd=project)
+        git.set_config(project, "user.name", "weightops demo")
+        git.set_config(project, "user.email", "demo@weightops.invalid")
 
     versions = [("v1.0.0", {"lr": 0.5, "epochs": 200}), ("v1.1.0", {"lr": 0.2, "epochs": 600, "seed": 11})]
     for version, overrides in versions:
@@ -39,9 +39,8 @@ def run_demo(directory: str | Path | None = None, echo: Callable[[str], None] | 
         params["train"].update(overrides)
         params_file.write_text(yaml.safe_dump(params, sort_keys=False))
         say(f"training {version} (dvc repro) ...")
-        dvc(["repro", "-q"], cwd=project, env=env)
-        git.run(["add", "-A"], cwd=project)
-        git.run(["commit", "-q", "-m", f"train {MODEL} {version}"], cwd=project)
+        dvc.run(["repro", "-q"], project, env=env)
+        git.commit_all(project, f"train {MODEL} {version}")
         release(version, model=MODEL, repo=project, push=True)
         say(f"released {version} and pushed its weights to {remote}")
 

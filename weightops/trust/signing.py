@@ -144,6 +144,16 @@ class Verifier:
         return self._seen[tag]
 
 
+def choose_signing(project, sign: bool | None) -> bool:
+    """Whether a registry write signs its tag: `sign` when given, else the project's
+    `trust.sign`. When signing, checks git can sign before any work is done (UsageError, exit 2,
+    naming the git setting to make)."""
+    sign = project.config.sign if sign is None else sign
+    if sign:
+        check_signing_configured(project.root)
+    return sign
+
+
 def check_signing_configured(repo: str | os.PathLike) -> str:
     """Before writing a signed tag: say what to configure instead of failing inside git.
     Returns the signature format git will use."""
