@@ -24,6 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 state = {"traceback": False}
 
@@ -65,8 +66,18 @@ def handled(fn: Callable) -> Callable:
     return run
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from weightops import __version__
+
+        typer.echo(f"weightops {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _main(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
     traceback: bool = typer.Option(False, "--traceback", help="Show the full traceback of an error."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what the library does to stderr."),
 ) -> None:

@@ -112,7 +112,7 @@ def audit_cmd(
     if as_json:
         print_json(report.to_dict())
     else:
-        for f in report.findings:
+        for f in report.findings + report.notices:
             typer.echo(f"{f.kind:<16} {f.message}")
         typer.echo(report.summary)
     if not report.ok:

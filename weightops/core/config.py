@@ -113,6 +113,7 @@ class Settings:
     shadow: dict = field(default_factory=lambda: dict(SHADOW_DEFAULTS))
     report_metrics: tuple[str, ...] | None = None
     guard: GuardSettings = field(default_factory=GuardSettings)
+    publish: bool = False               # stage writes with --push also publish the registry index
     raw: dict = field(default_factory=dict, compare=False, hash=False)
 
     def section(self, name: str) -> dict:
@@ -169,6 +170,7 @@ def settings_from_doc(doc: object, where: str = CONFIG_FILE) -> Settings:
     return Settings(
         default_model=str(model) if model else None,
         tag_style=doc.get("tag_style", "plain"),
+        publish=bool(doc.get("publish", False)),
         stages=stages,
         trust=_trust(doc, where),
         policy=_policy(doc.get("policy", {}), where),

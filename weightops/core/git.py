@@ -1,4 +1,5 @@
-"""The only module that talks to git. Plain `git` subprocesses, argument lists, never a shell.
+"""The one module that runs git: plain `git` subprocesses, argument lists, never a shell; the
+command lines are built here (core/git_remote.py adds those for repositories read by URL).
 
 Reads are batched: one `git for-each-ref` for every tag, one `git cat-file --batch` for the
 files needed at a commit. Names reach git only after the tag grammar validated them, and
@@ -248,71 +249,6 @@ def identity(repo: str | os.PathLike) -> str:
     return ident.rsplit(" ", 2)[0] if ident else ""
 
 
-# ---------------------------------------------------------------- remote repositories by URL
-# A deploy host resolves from a URL without a clone: one `ls-remote`, then shallow, filtered
-# fetches into a cache repository configured as a partial clone (missing blobs load lazily).
-_NO_PROMPT = {"GIT_TERMINAL_PROMPT": "0"}  # fail instead of waiting for a password
-
-
-def _safe_url(url: str) -> str:
-    if not url or url.startswith("-") or any(c in url for c in "\0\n\r") or url.lower().startswith("ext::"):
-        raise UsageError(f"{url!r} is not a git repository URL")
-    return url
-
-
-def ls_remote(url: str) -> tuple[str | None, dict[str, str]]:
-    """(the remote HEAD's commit or None, {refname: object id}) for HEAD and every tag, in one call."""
-    proc = run(["ls-remote", "--symref", _safe_url(url), "HEAD", "refs/tags/*"], env=_NO_PROMPT, check=False)
-    if proc.returncode != 0:
-        first = next((l for l in proc.stderr.splitlines() if l.strip()), "").strip()
-        raise NotFoundError(f"cannot list {url}: {first or 'git ls-remote failed'}; check the URL and your git credentials")
-    refs: dict[str, str] = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith("ref:") or "\t" not in line:
-            continue
-        oid, name = line.split("\t", 1)
-        refs[name] = oid
-    return refs.get("HEAD"), refs
-
-
-def init_partial_cache(path: str | os.PathLike, url: str) -> None:
-    """A bare repository whose `origin` is a promisor remote: objects not fetched yet are
-    fetched on first read, one by one, without history."""
-    run(["init", "-q", "--bare", str(path)])
-    for key, value in (("core.repositoryformatversion", "1"), ("extensions.partialClone", "origin"),
-                       ("remote.origin.url", _safe_url(url)), ("remote.origin.promisor", "true"),
-                       ("remote.origin.partialclonefilter", "blob:none"), ("gc.auto", "0")):
-        run(["config", key, value], cwd=path)
-
-
-def fetch_shallow(repo: str | os.PathLike, refspecs: list[str], filter_spec: str, *,
-                  prune: bool = False) -> None:
-    """`git fetch --depth=1 --filter=...` from origin: tips only, no history."""
-    args = ["fetch", "-q", "--no-tags", "--depth=1", f"--filter={filter_spec}", "--no-write-fetch-head"]
-    if prune:
-        args.append("--prune")
-    run(args + ["origin", *refspecs], cwd=repo, env=_NO_PROMPT)
-
-
-def fetch_object(repo: str | os.PathLike, oid: str, filter_spec: str = "blob:none") -> None:
-    """Fetch one object by id (a commit's root tree: every tree below it, no blobs)."""
-    run(["fetch", "-q", "--no-tags", f"--filter={filter_spec}", "--no-write-fetch-head", "origin", _safe(oid)],
-        cwd=repo, env=_NO_PROMPT)
-
-
-def local_refs(repo: str | os.PathLike, prefix: str = "refs/tags") -> dict[str, str]:
-    out = run(["for-each-ref", "--format=%(refname) %(objectname)", prefix], cwd=repo).stdout
-    return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
-
-
-def tree_of(repo: str | os.PathLike, commit: str) -> str:
-    return run(["rev-parse", f"{_safe(commit)}^{{tree}}"], cwd=repo).stdout.strip()
-
-
-def set_symbolic_head(repo: str | os.PathLike, branch: str) -> None:
-    run(["symbolic-ref", "HEAD", branch], cwd=repo)
-
-
 # ---------------------------------------------------------------- review and CI
 def merge_base(repo: str | os.PathLike, a: str, b: str) -> str | None:
     proc = run(["merge-base", "--", _safe(a), _safe(b)], cwd=repo, check=False)
@@ -358,24 +294,6 @@ def ls_files_named(repo: str | os.PathLike, name: str) -> list[str]:
     return sorted({p for p in out.split("\0") if p})
 
 
-def remote_tags(repo: str | os.PathLike, remote: str) -> dict[str, str] | None:
-    """Tag name -> peeled commit on `remote` (one `git ls-remote`), or None when unreachable."""
-    proc = run(["ls-remote", "--tags", "--", _safe(remote)], cwd=repo, check=False, timeout=60)
-    if proc.returncode != 0:
-        return None
-    tags: dict[str, str] = {}
-    for line in proc.stdout.splitlines():
-        sha, _, ref = line.partition("\t")
-        if not ref.startswith("refs/tags/"):
-            continue
-        name = ref[len("refs/tags/"):]
-        if name.endswith("^{}"):
-            tags[name[:-3]] = sha          # the peeled commit wins over the tag object
-        else:
-            tags.setdefault(name, sha)
-    return tags
-
-
 # ---------------------------------------------------------------- tag signatures and the trusted policy commit
 def verify_tag(repo: str | os.PathLike, name: str, allowed_signers: str | os.PathLike) -> subprocess.CompletedProcess:
     """`git verify-tag --raw` of refs/tags/NAME with the given allowed-signers file (SSH);
@@ -396,3 +314,29 @@ def try_rev_parse(repo: str | os.PathLike, rev: str) -> str | None:
     """The commit `rev` (a full ref name, tag or commit id) names, or None."""
     proc = run(["rev-parse", "--verify", "--quiet", f"{_safe(rev)}^{{commit}}"], cwd=repo, check=False)
     return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
+def read_tag_objects(repo: str | os.PathLike, names: list[str]) -> dict[str, str]:
+    """tag name -> its raw annotated tag object (`git cat-file tag`, signature included), for
+    many tags in one `git cat-file --batch`. Lightweight or missing tags are left out."""
+    if not names:
+        return {}
+    for n in names:
+        if "\n" in n:
+            raise UsageError(f"invalid tag name {n!r}")
+    data = "".join(f"refs/tags/{n}\n" for n in names).encode()
+    out = run(["cat-file", "--batch"], cwd=repo, input=data, text=False).stdout
+    found: dict[str, str] = {}
+    pos = 0
+    for name in names:
+        nl = out.index(b"\n", pos)
+        header = out[pos:nl].decode()
+        pos = nl + 1
+        if header.endswith(" missing") or header.endswith(" ambiguous"):
+            continue
+        _, otype, size = header.rsplit(" ", 2)
+        body = out[pos:pos + int(size)]
+        pos += int(size) + 1
+        if otype == "tag":
+            found[name] = body.decode("utf-8", errors="surrogateescape")
+    return found

@@ -17,7 +17,7 @@ from typing import Iterable
 import numpy as np
 
 from weightops.core.config import ValidationSettings
-from weightops.model.signature import Signature, breaking, diff_signatures
+from weightops.model.signature import Signature, graph_differences
 from weightops.model.weights import Tensor, read_tensors
 
 FLOAT_DTYPES = {"F64", "F32", "F16", "BF16"}
@@ -209,7 +209,7 @@ def check_signature(stats: dict[str, TensorStats], cfg: ValidationSettings, sign
         return CheckResult("signature", True, note="no signature in the card")
     problems: dict[str, str] = {}
     if graph is not None:
-        for c in breaking(diff_signatures(signature, graph)):
+        for c in graph_differences(signature, graph):
             problems[c.field] = f"the graph differs from the card: {c.message}"
     for which, layer, specs, dim in (("input", cfg.first_layer, signature.inputs, -1),
                                      ("output", cfg.last_layer, signature.outputs, 0)):

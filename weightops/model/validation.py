@@ -18,7 +18,8 @@ from weightops.model.checks import Report, collect_stats, run_checks
 from weightops.errors import NotFoundError, RefusedError, UsageError, WeightopsError
 from weightops.storage.hashing import hash_file
 from weightops.project import Located, Project
-from weightops.model.signature import Signature, breaking, diff_signatures, graph_signature, parse_signature
+from weightops.model.formats.onnx import graph_signature
+from weightops.model.signature import Signature, breaking, diff_signatures, parse_signature
 from weightops.registry.tags import Kind
 
 log = logging.getLogger(__name__)

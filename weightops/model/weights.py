@@ -11,7 +11,7 @@ at most CHUNK_BYTES, so a 2 GB file is checked in tens of megabytes. Formats:
 - PyTorch `.pt`/`.pth`/`.bin` (needs the `torch` extra): the pickle is scanned opcode by opcode
   first (nothing is executed) and anything referencing a global outside the state-dict set is
   refused; then `torch.load(weights_only=True)` must return a plain mapping of names to tensors;
-- ONNX initializers (needs the `onnx` extra), external data left unread.
+- ONNX initializers (needs the `onnx` extra): see formats/onnx.py (external data streamed).
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ import pickletools
 import struct
 import zipfile
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import BinaryIO, Callable, Iterator
 
@@ -68,6 +68,7 @@ class Tensor:
     dtype: str                     # safetensors spelling (F32, BF16, I64, ...)
     shape: tuple[int, ...]
     _chunks: Callable[[], Iterator[np.ndarray]] | None = field(default=None, repr=False, compare=False)
+    role: str = "weight"           # ONNX initializers: "weight", "constant" or "unused" (formats/onnx.py)
 
     @property
     def size(self) -> int:
@@ -114,7 +115,7 @@ def read_tensors(path: str | os.PathLike, name: str | None = None) -> Iterator[T
                 continue
             prefix = f.relative_to(path).as_posix() + ":"
             for t in read_tensors(f):
-                yield Tensor(prefix + t.name, t.dtype, t.shape, t._chunks)
+                yield replace(t, name=prefix + t.name)
         return
     if not path.is_file():
         raise NotFoundError(f"weights file '{path}' does not exist")
@@ -381,15 +382,7 @@ def _torch_reader(t) -> Callable:
 
 # ---------------------------------------------------------------- ONNX initializers
 def _onnx(path: Path) -> Iterator[Tensor]:
-    try:
-        import onnx
-        from onnx import numpy_helper
-    except ImportError:
-        raise UsageError(f"reading ONNX file '{path}' needs onnx: pip install 'weightops[onnx]'") from None
-    # External data stays on disk until its tensor's turn comes (one tensor in memory at a time).
-    model = onnx.load(str(path), load_external_data=False)
-    for init in sorted(model.graph.initializer, key=lambda i: i.name):
-        def gen(init=init) -> Iterator[np.ndarray]:
-            yield numpy_helper.to_array(init, base_dir=str(path.parent)).reshape(-1)
-        dtype = onnx.helper.tensor_dtype_to_np_dtype(init.data_type)
-        yield Tensor(init.name, NUMPY_NAMES.get(dtype.name, dtype.name), tuple(init.dims), gen)
+    from weightops.model.formats.onnx import read_initializers
+
+    for name, dtype, shape, role, reader in read_initializers(path):
+        yield Tensor(name, NUMPY_NAMES.get(dtype, dtype), shape, reader, role)

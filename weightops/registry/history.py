@@ -7,7 +7,7 @@ import os
 
 from weightops.project import Project
 from weightops.registry.state import Event
-from weightops.registry.tags import validate_stage
+from weightops.registry.tags import check_stage, validate_stage
 
 
 def history(*, model: str | None = None, stage: str | None = None, repo: str | os.PathLike = ".") -> list[dict]:
@@ -21,6 +21,8 @@ def history(*, model: str | None = None, stage: str | None = None, repo: str | o
     if stage is not None:
         validate_stage(stage)
     events = [e for e in registry.events(name) if stage is None or e.stage == stage]
+    if stage is not None and not events:
+        check_stage(stage, project.config.stages, registry.stage_names(name))
     missing = {e.commit for e in events if not e.meta.get("sha256") and e.version}
     shas = _card_shas(project, name, missing)
     return [event_row(e, e.meta.get("sha256") or shas.get(e.commit)) for e in events]

@@ -16,7 +16,7 @@ import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
-from weightops.core import git
+from weightops.core import git, git_remote
 from weightops.storage import remotes as storage
 from weightops.model.card import CardError, check_card_against_pointer, parse_card, validate_card
 from weightops.errors import NotFoundError, WeightopsError
@@ -45,6 +45,9 @@ class AuditReport:
     findings: tuple[Finding, ...]
     versions: int          # versions checked
     tags: int              # registry tags read
+    # Information that does not fail the audit: tags that look like versions but are outside
+    # the grammar (`1.2.0`, `v1.2`), which every reader ignores.
+    notices: tuple[Finding, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -59,7 +62,7 @@ class AuditReport:
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "versions": self.versions, "tags": self.tags, "summary": self.summary,
-                "findings": [f.to_dict() for f in self.findings]}
+                "findings": [f.to_dict() for f in self.findings], "notices": [f.to_dict() for f in self.notices]}
 
 
 def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: bool = True,
@@ -91,7 +94,11 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
         findings += _card(project, v.tag, v.meta.get("sha256"), located, rem, hashed if rehash else None)
         findings += _stage_records(registry, v.model, v.version, v.tag, located)
         findings += _object(project, v.tag, located, rem)
-    return AuditReport(tuple(findings), len(versions), len(registry_tags))
+    notices = tuple(Finding("not-a-version", name, f"{name} looks like a version but is not a registry tag, so "
+                            f"weightops, GTO and DVC ignore it; did you mean {meant}? (release it with "
+                            f"`weightops release {meant.rpartition('@')[2]}`)")
+                    for name, meant in registry.lookalikes().items())
+    return AuditReport(tuple(findings), len(versions), len(registry_tags), notices)
 
 
 def _locate_all(project: Project, wanted: list[tuple[str, str]], remote: str | None) -> tuple[dict, dict]:
@@ -156,7 +163,7 @@ def _diverged(project: Project, refs: list) -> list[Finding]:
     """Registry tags the git remote has on another commit: one side was moved (`git tag -f`
     and a force-push); `git fetch --tags` keeps the local one, so the clones disagree."""
     name = git.default_remote(project.root)
-    theirs = git.remote_tags(project.root, name) if name else None
+    theirs = git_remote.remote_tags(project.root, name) if name else None
     if not theirs:
         return []
     return [Finding("moved-tag", r.name, f"{r.name} is on {r.commit[:12]} here but on {theirs[r.name][:12]} in git "

@@ -1,0 +1,1 @@
+"""Readers for the weight file formats weightops validates, one module per format."""
