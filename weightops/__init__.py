@@ -13,7 +13,6 @@ __version__ = "0.1.0"
 
 from weightops.errors import (IntegrityError, NotFoundError, RefusedError, UsageError,  # noqa: E402
                      WeightopsError)
-from weightops.registry.resolve import Resolved, resolve  # noqa: E402
 
 __all__ = [
     "__version__",
@@ -28,10 +27,12 @@ __all__ = [
     "ShadowRunner", "resolve_match",
 ]
 
-# Everything but resolve loads on first use, so `import weightops; weightops.resolve(...)`
-# stays fast: exported name -> (module, attribute). Exported names differ from module names
-# where a module import would otherwise replace the attribute (`weightops.audit`).
+# Everything loads on first use, so `import weightops` costs almost nothing and
+# `weightops.resolve(...)` loads only the resolve path: exported name -> (module, attribute).
+# Exported names differ from module names where a module import would otherwise replace the
+# attribute (`weightops.audit`).
 _LAZY = {
+    "resolve": ("registry.resolve", "resolve"), "Resolved": ("registry.resolve", "Resolved"),
     "release": ("registry.release", "release"),
     "promote": ("registry.stages", "promote"), "demote": ("registry.stages", "demote"),
     "rollback": ("registry.stages", "rollback"), "history": ("registry.history", "history"),

@@ -9,7 +9,7 @@ from weightops.core import git
 from weightops.model.card import build_card, parse_labels, read_metrics, write_card
 from weightops.errors import NotFoundError
 from weightops.storage.pointers import stay_inside
-from weightops.project import Project
+from weightops.project import Project, open_project
 from weightops.registry.state import iso
 from weightops.registry.tags import validate_model_name
 
@@ -50,8 +50,11 @@ def load_signature(source: str | os.PathLike | dict | None) -> dict | None:
 
 
 def list_versions(repo: str | os.PathLike = ".", model: str | None = None) -> list[dict]:
-    """Every model's versions, newest first, with the stages each holds now."""
-    project = Project(repo)
+    """Every model's versions (or MODEL's), newest first: dicts with model, version, tag,
+    commit, created (ISO 8601 UTC), sha256, stages held now, deprecated. `repo` is a path or a
+    git URL (read without a clone). NotFoundError (3) outside a repository, UsageError (2) for
+    a bad model name."""
+    project = open_project(repo)
     registry = project.registry()
     models = [project.model(model)] if model else registry.models()
     rows = []
@@ -73,6 +76,6 @@ def version_lookalikes(repo: str | os.PathLike = ".") -> list[dict]:
     GTO and DVC all ignore such tags; this says so instead of staying silent."""
     from weightops.registry.tags import version_lookalike
 
-    project = Project(repo)
+    project = open_project(repo)
     found = ((r.name, version_lookalike(r.name)) for r in git.list_tags(project.root, messages=False))
     return [{"tag": n, "meant": m} for n, m in found if m]

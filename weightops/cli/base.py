@@ -16,7 +16,7 @@ from typing import Callable, Optional
 
 import typer
 
-from weightops.errors import WeightopsError
+from weightops.errors import UsageError, WeightopsError
 
 app = typer.Typer(
     name="weightops",
@@ -96,13 +96,26 @@ def print_fields(d: dict) -> None:
         typer.echo(f"{k + ':':<{width + 1}} {'' if v is None else v}")
 
 
-REPO = typer.Option(".", "--repo", help="Path of the git repository (a clone or a bare repository).")
+_REPO_HELP = ("Git repository: a path (a clone or a bare repository), or a URL (file://, ssh://, https://, "
+              "git@host:path) that commands which only read the registry read without a clone.")
+REPO = typer.Option(".", "--repo", metavar="PATH_OR_URL", help=_REPO_HELP)
 MODEL = typer.Option(None, "--model", "-m", help="Model name (default: the project's only or configured model).")
 JSON = typer.Option(False, "--json", help="Print exactly one JSON object.")
 SIGN = typer.Option(None, "--sign/--no-sign", help="Sign the tag (git's SSH or GPG signing; default: trust.sign in weightops.yaml).")
 
-REPO_URL = typer.Option(None, "--repo", help="Git repository: a path, or a URL (file://, ssh://, https://) resolved without a clone.")
+REPO_URL = typer.Option(None, "--repo", metavar="PATH_OR_URL", help=_REPO_HELP)
 OUTPUT = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout.")
+OUT_ALIAS = typer.Option(None, "--out", hidden=True)   # the older spelling of --output, still accepted
+
+
+def output_path(output: Optional[Path], alias: Optional[Path], *, required: bool = False) -> Optional[Path]:
+    """--output/-o, or the older --out; UsageError (2) when a command needs one and has neither."""
+    if output is not None and alias is not None and output != alias:
+        raise UsageError("pass --output once (--out is its older spelling)")
+    path = output if output is not None else alias
+    if path is None and required:
+        raise UsageError("missing option --output/-o: where to write")
+    return path
 
 
 def trust_fields(found) -> dict:
@@ -112,11 +125,11 @@ def trust_fields(found) -> dict:
     return {"signer": found.signer, "policy": found.policy_rev, "skipped": [s.to_dict() for s in found.skipped]}
 
 
-def verified_rows(repo: Path, model: Optional[str], rows: list, trust_policy: Optional[str]) -> list:
-    from weightops.project import Project
+def verified_rows(repo: str, model: Optional[str], rows: list, trust_policy: Optional[str]) -> list:
+    from weightops.project import open_project
     from weightops.trust.policy import annotate_rows
 
-    project = Project(repo)
+    project = open_project(repo)
     return annotate_rows(project, project.model(model), rows, trust_policy)
 
 

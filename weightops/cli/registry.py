@@ -28,7 +28,7 @@ def release_cmd(
     push: bool = typer.Option(False, "--push", help="Run `dvc push` first, then push the tag to the git remote."),
     message: Optional[str] = typer.Option(None, "--message", help="Title of the tag message."),
     sign: Optional[bool] = SIGN,
-    repo: Path = REPO,
+    repo: str = REPO,
 ) -> None:
     """Release HEAD as VERSION: checks tree, card, pointer and remote, then writes an annotated tag."""
     from weightops.registry.release import release
@@ -52,14 +52,13 @@ def resolve_cmd(
     trust_policy: Optional[str] = typer.Option(None, "--trust-policy", help="Commit holding the trusted policy (default: the trusted remote's default branch)."),
     match: List[str] = typer.Option([], "--match", help="KEY=VALUE card label the variant must have (repeatable); REF must be a stage."),
     match_file: Optional[Path] = typer.Option(None, "--match-file", help="YAML mapping of label: value pairs (a device's file), like --match."),
-    repo: str = typer.Option(".", "--repo", help="Git repository: a path, or a URL (file://, ssh://, https://) read without a clone."),
+    repo: str = REPO,
     index: Optional[str] = typer.Option(None, "--index", help="Read the published registry index at this URL instead of git (--trust-policy is then a FILE)."),
     as_json: bool = JSON,
 ) -> None:
     """Map REF to version, commit, DVC pointer, remote URL and sha256."""
     from weightops.registry.resolve import resolve
     from weightops.registry.tags import understood_version
-    from weightops.storage.remote_repo import is_url
 
     if index:
         from weightops.deploy.fleet import resolve_from
@@ -67,18 +66,14 @@ def resolve_cmd(
         r = resolve_from(index, ref, require_signed=bool(require_signed), trust_policy=trust_policy)
         print_json(r.to_dict()) if as_json else print_fields(r.to_dict())
         return
-    project = None
-    if is_url(repo):  # a deploy host: a remote repository, resolved without a clone
-        from weightops.storage.remote_repo import open_remote
-        project = open_remote(repo)
     if match or match_file:  # the hardware variant among the stage's models
         from weightops.deploy.variants import match_pairs, resolve_match
 
         r = resolve_match(ref, match_pairs(match, match_file), repo=repo, model=model, at=at, remote=remote,
-                          require_signed=require_signed, trust_policy=trust_policy, project=project)
+                          require_signed=require_signed, trust_policy=trust_policy)
     else:
         r = resolve(ref, model=model, repo=repo, at=at, remote=remote, require_signed=require_signed,
-                    trust_policy=trust_policy, project=project)
+                    trust_policy=trust_policy)
     out = r.to_dict()
     if understood_version(ref):
         typer.secho(f"note: {understood_version(ref)}", fg=typer.colors.YELLOW, err=True)
@@ -95,7 +90,7 @@ def resolve_cmd(
 @command("list")
 def list_cmd(
     model: Optional[str] = MODEL,
-    repo: Path = REPO,
+    repo: str = REPO,
     as_json: bool = JSON,
 ) -> None:
     """Every model and version, newest first, with the stages each holds."""
@@ -147,7 +142,7 @@ def promote_cmd(
     push: bool = PUSH_TAG,
     sign: Optional[bool] = SIGN,
     require_shadow: Optional[Path] = typer.Option(None, "--require-shadow", help="Shadow log that must compare VERSION against the stage's current version and pass the thresholds."),
-    repo: Path = REPO,
+    repo: str = REPO,
     allow_breaking: bool = ALLOW_BREAKING,
     skip_checks: bool = SKIP_CHECKS,
 ) -> None:
@@ -166,7 +161,7 @@ def demote_cmd(
     message: Optional[str] = MESSAGE,
     push: bool = PUSH_TAG,
     sign: Optional[bool] = SIGN,
-    repo: Path = REPO,
+    repo: str = REPO,
 ) -> None:
     """Unassign STAGE (a GTO tag NAME#STAGE!#N)."""
     from weightops.registry.stages import demote
@@ -182,7 +177,7 @@ def rollback_cmd(
     message: Optional[str] = MESSAGE,
     push: bool = PUSH_TAG,
     sign: Optional[bool] = SIGN,
-    repo: Path = REPO,
+    repo: str = REPO,
     allow_breaking: bool = ALLOW_BREAKING,
     skip_checks: bool = SKIP_CHECKS,
 ) -> None:
@@ -200,7 +195,7 @@ def history_cmd(
     model: Optional[str] = MODEL,
     verify: bool = typer.Option(False, "--verify", help="Verify each tag's signature: adds signer, verified, allowed."),
     trust_policy: Optional[str] = typer.Option(None, "--trust-policy", help="Commit holding the trusted policy (with --verify)."),
-    repo: Path = REPO,
+    repo: str = REPO,
     as_json: bool = JSON,
 ) -> None:
     """Every registration, assignment, unassignment and rollback, oldest first."""
@@ -229,7 +224,7 @@ def history_cmd(
 def publish_cmd(
     model: Optional[str] = MODEL,
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote to publish into (default: the configured default)."),
-    repo: Path = REPO,
+    repo: str = REPO,
     as_json: bool = JSON,
 ) -> None:
     """Write each model's registry index into the DVC remote, for hosts that follow `--index URL`."""

@@ -86,11 +86,10 @@ class Syncer:
 
     def _resolve(self) -> Resolved | None:
         """The stage's current version in the registry; None when no model holds the stage."""
-        from weightops.project import Project
-        from weightops.storage.remote_repo import is_url, open_remote
+        from weightops.project import open_project
         from weightops.registry.resolve import resolve
 
-        project = open_remote(self.repo) if is_url(self.repo) else Project(self.repo)
+        project = open_project(self.repo)
         registry = project.registry()
         models = [project.model(self.model)] if self.model or not self.match else registry.models()
         if not any(registry.stage_event(m, self.stage) for m in models):

@@ -12,6 +12,7 @@ import hashlib
 import math
 import os
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Iterable
 
 import numpy as np
@@ -140,6 +141,13 @@ class Report:
         from weightops.core.yamlio import dump_yaml
 
         return "# weightops validation report (`weightops validate`)\n" + dump_yaml(self.to_dict())
+
+    def save(self, out: str | os.PathLike) -> Path:
+        """Write `to_yaml()` to `out` atomically; the path written."""
+        from weightops.core.atomic import atomic_write_text
+
+        atomic_write_text(out, self.to_yaml())
+        return Path(out)
 
     @property
     def digest(self) -> str:

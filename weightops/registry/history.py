@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 
-from weightops.project import Project
+from weightops.project import Project, open_project
 from weightops.registry.state import Event
 from weightops.registry.tags import check_stage, validate_stage
 
@@ -15,7 +15,7 @@ def history(*, model: str | None = None, stage: str | None = None, repo: str | o
     project's), oldest first, optionally only STAGE's: dicts with time (ISO 8601 UTC), action,
     model, stage, version, commit, sha256, tag, tagger, reason. UsageError (2) for a bad name
     or stage, NotFoundError (3) outside a repository."""
-    project = Project(repo)
+    project = open_project(repo)
     name = project.model(model)
     registry = project.registry()
     if stage is not None:

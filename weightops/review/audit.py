@@ -67,8 +67,10 @@ class AuditReport:
 
 def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: bool = True,
           offline: bool = False) -> AuditReport:
-    """`remote`: DVC remote name; `rehash`: hash objects found locally; `offline`: do not ask
-    the git remote for its tags."""
+    """Check the whole registry: tags moved since an assignment recorded them (or against the git
+    remote's, unless `offline`), cards against pointers, objects in DVC remote `remote`
+    (re-hashed where local when `rehash`), lightweight tags. Returns an AuditReport; `ok` is
+    False when any finding (the CLI exits 4). NotFoundError (3) outside a repository."""
     project = Project(repo)
     refs = git.list_tags(project.root)
     registry = Registry(refs, project.default_model)

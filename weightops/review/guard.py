@@ -18,6 +18,7 @@ from pathlib import Path
 
 from weightops.core import git
 from weightops.core.config import CONFIG_FILE, GuardSettings, parse_config
+from weightops.core.units import parse_size
 from weightops.errors import UsageError
 
 DEFAULT_MAX_SIZE = 5 * 1024 * 1024
@@ -119,17 +120,6 @@ def check_file(root: Path, rel: str, max_size: int) -> Finding | None:
     if size > max_size:
         return Finding(rel, "size", None, size)
     return None
-
-
-def parse_size(text: str | int) -> int:
-    """`5MB`, `512k`, `1.5 GiB` or a number of bytes."""
-    if isinstance(text, int):
-        return text
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*", str(text).lower())
-    if not m:
-        raise UsageError(f"'{text}' is not a size; write it like 5MB, 512KB or 1048576")
-    scale = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4}[m[2]]
-    return int(float(m[1]) * scale)
 
 
 def guard(paths: list[str] | None = None, *, repo: str | os.PathLike = ".",

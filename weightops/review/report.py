@@ -22,20 +22,12 @@ from weightops.storage.pointers import dvcyaml_for, parse_artifacts
 from weightops.project import Project
 from weightops.registry.state import Registry
 from weightops.registry.tags import Kind
+from weightops.review.audit import Finding
 from weightops.core.yamlio import safe_load
 
 log = logging.getLogger(__name__)
 MAX_KEY_METRICS = 4
 DEMOTE_SWEEP = 60   # seconds between the unassignment tags of one `weightops demote`
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One audit finding, as the audit reports it: what kind, which tag, and what is wrong."""
-
-    kind: str
-    tag: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -135,11 +127,8 @@ def gather(repo: str | os.PathLike = ".", *, model: str | None = None,
 
 
 def _run_audit(root: Path) -> tuple[list, bool]:
-    try:
-        from weightops.review.audit import audit  # issue 6; the report works without it
-    except ImportError:
-        log.info("weightops.review.audit is not available; the report shows no audit result")
-        return [], False
+    from weightops.review.audit import audit
+
     return list(audit(root).findings), True
 
 
@@ -299,7 +288,10 @@ def timeline(registry: Registry, name: str) -> tuple[list[Segment], list[Mark]]:
 
 def write_report(out: str | os.PathLike, repo: str | os.PathLike = ".", *, model: str | None = None,
                  findings: list | tuple | None = None, now: int | None = None, audit: bool = True) -> ReportData:
-    """Gather, render and write the page atomically; returns what it showed."""
+    """Gather the registry (every model, or MODEL), run the audit unless `audit` is false (or
+    use `findings`), render one self-contained HTML page and write it to `out` atomically;
+    `now` (Unix seconds, default core.clock) dates it. Returns what it showed. NotFoundError (3)
+    outside a repository or for an unknown model."""
     from weightops.core.atomic import atomic_write_text
     from weightops.review.report_html import render
 

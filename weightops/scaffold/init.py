@@ -47,6 +47,13 @@ def default_remote_dir(root: Path) -> Path:
 
 def init_project(directory: str | os.PathLike = ".", *, model: str = "model", remote: str | None = None,
                  force: bool = False) -> Initialized:
+    """Render templates/project into DIRECTORY (a new or existing git repository): dvc.yaml,
+    params, a training script, CI templates and weightops.yaml declaring MODEL, then `dvc init`
+    and a default DVC remote REMOTE (URL or path; default a folder beside the project).
+
+    Raises UsageError (2) for a bad model name, RefusedError (5) for a nested model name or
+    when project files exist and `force` is false, DvcError/GitError (1) when a tool fails.
+    """
     validate_model_name(model)
     if ":" in model:
         raise RefusedError("init declares a model in the root dvc.yaml; use a plain name (no 'dir:')")

@@ -81,7 +81,7 @@ def safe_join(base: str, rel: str) -> str:
 def stay_inside(path: str | os.PathLike, root: str | os.PathLike, what: str) -> Path:
     """`path` (lexically inside `root`) with its symlinks resolved; refuse it when a symlink
     takes it out of `root` (a weights file linked to /etc/passwd, a destination linked
-    elsewhere). Issue 10."""
+    elsewhere). RefusedError (5) when it leaves."""
     real, base = Path(os.path.realpath(path)), Path(os.path.realpath(root))
     if real != base and base not in real.parents:
         raise RefusedError(f"{what} '{path}' leads through a symlink to {real}, outside {base}; refusing it")

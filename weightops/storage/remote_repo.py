@@ -15,7 +15,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 from pathlib import Path
 
 from weightops.core import git_remote
@@ -25,15 +24,6 @@ from weightops.project import Project
 
 log = logging.getLogger(__name__)
 HEAD_BRANCH = "refs/heads/weightops-head"
-_SCP = re.compile(r"^[\w.-]+@[\w.-]+:")   # git@host:org/repo.git
-
-
-def is_url(repo: str | os.PathLike) -> bool:
-    """A URL git fetches from (file://, ssh://, https://, git@host:path), not a local path."""
-    text = str(repo)
-    return "://" in text or bool(_SCP.match(text))
-
-
 def cache_dir(url: str) -> Path:
     base = os.environ.get("WEIGHTOPS_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "weightops")

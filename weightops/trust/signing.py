@@ -1,4 +1,4 @@
-"""Tag signatures: who signed a tag and whether git verifies it (issue 9).
+"""Tag signatures: who signed a tag and whether git verifies it.
 
 Verification is git's own (`git verify-tag --raw`): ssh-keygen for SSH signatures, checked
 against an allowed-signers file in git's format that the caller takes from the TRUSTED policy
