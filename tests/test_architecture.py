@@ -106,6 +106,7 @@ def test_cli_resolve_path_loads_no_heavy_library(project):
     assert "weightops.registry.resolve" in loaded   # the trace is real
     heavy = sorted(m for m in loaded if m.split(".")[0] in HEAVY)
     assert not heavy, f"the resolve path imports {heavy}"
+    assert not any(m.split(".")[0] in ("typer", "click") for m in loaded)   # the fast path (cli/fast.py)
 
 
 def test_import_weightops_is_lazy():

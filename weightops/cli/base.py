@@ -7,7 +7,6 @@ anything unexpected asks for `--traceback`.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import sys
@@ -16,6 +15,7 @@ from typing import Callable, Optional
 
 import typer
 
+from weightops.cli.output import print_fields, print_json, trust_fields  # noqa: F401 - shared by the commands
 from weightops.errors import UsageError, WeightopsError
 
 app = typer.Typer(
@@ -86,16 +86,6 @@ def _main(
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
 
 
-def print_json(obj: object) -> None:
-    typer.echo(json.dumps(obj, indent=2, sort_keys=False, default=str))
-
-
-def print_fields(d: dict) -> None:
-    width = max(len(k) for k in d)
-    for k, v in d.items():
-        typer.echo(f"{k + ':':<{width + 1}} {'' if v is None else v}")
-
-
 _REPO_HELP = ("Git repository: a path (a clone or a bare repository), or a URL (file://, ssh://, https://, "
               "git@host:path) that commands which only read the registry read without a clone.")
 REPO = typer.Option(".", "--repo", metavar="PATH_OR_URL", help=_REPO_HELP)
@@ -116,13 +106,6 @@ def output_path(output: Optional[Path], alias: Optional[Path], *, required: bool
     if path is None and required:
         raise UsageError("missing option --output/-o: where to write")
     return path
-
-
-def trust_fields(found) -> dict:
-    """Print one loud warning per skipped tag (stderr), and the fields JSON readers get."""
-    for s in found.skipped:
-        typer.secho(f"warning: {s.message()}", fg=typer.colors.YELLOW, err=True)
-    return {"signer": found.signer, "policy": found.policy_rev, "skipped": [s.to_dict() for s in found.skipped]}
 
 
 def verified_rows(repo: str, model: Optional[str], rows: list, trust_policy: Optional[str]) -> list:

@@ -15,7 +15,6 @@ from weightops.cli.base import (
     command,
     print_fields,
     print_json,
-    trust_fields,
     trust_note,
     verified_rows,
 )
@@ -57,8 +56,8 @@ def resolve_cmd(
     as_json: bool = JSON,
 ) -> None:
     """Map REF to version, commit, DVC pointer, remote URL and sha256."""
+    from weightops.cli.output import render_resolved
     from weightops.registry.resolve import resolve
-    from weightops.registry.tags import understood_version
 
     if index:
         from weightops.deploy.fleet import resolve_from
@@ -74,17 +73,7 @@ def resolve_cmd(
     else:
         r = resolve(ref, model=model, repo=repo, at=at, remote=remote, require_signed=require_signed,
                     trust_policy=trust_policy)
-    out = r.to_dict()
-    if understood_version(ref):
-        typer.secho(f"note: {understood_version(ref)}", fg=typer.colors.YELLOW, err=True)
-    if r.trust is not None:
-        out.update(trust_fields(r.trust))
-    if as_json:
-        print_json(out)
-    else:
-        if "skipped" in out:
-            out["skipped"] = ", ".join(s["tag"] for s in out["skipped"]) or "none"
-        print_fields(out)
+    render_resolved(r, ref, as_json)   # the same renderer as the fast path (cli/fast.py)
 
 
 @command("list")

@@ -9,7 +9,6 @@ every ref argument is preceded by `--` or checked not to start with '-'.
 from __future__ import annotations
 
 import os
-import secrets
 import subprocess
 from pathlib import Path
 from weightops.core.refs import TagRef
@@ -83,7 +82,7 @@ def list_tags(repo: str | os.PathLike, patterns: list[str] | None = None, *,
     tagger and (unless `messages=False`, which saves git a third of its work) message, in one
     git process."""
     # Separators carry a per-call nonce: a tag message cannot forge a field or record boundary.
-    nonce = secrets.token_hex(8)
+    nonce = os.urandom(8).hex()
     fs, rs = f"\x1f{nonce}\x1f", f"\x1e{nonce}\x1e"
     fields = _REF_FIELDS if messages else _REF_FIELDS[:-1] + [""]
     out = run(["for-each-ref", f"--format={fs.join(fields)}{rs}", *(patterns or ["refs/tags"])], cwd=repo).stdout
