@@ -255,3 +255,26 @@ def test_publish_true_makes_pushed_stage_changes_publish_the_index(project, tmp_
     assert json.loads(index.read_text())["stages"] == {}
     p.wo("promote", "v1.0.0", "staging", env={"WEIGHTOPS_NOW": str(T0 + 300)}, check=True)   # not pushed
     assert "staging" not in json.loads(index.read_text())["stages"]
+
+
+def test_a_directory_artifact_is_pulled_from_the_index_whole_and_verified(project, tmp_path):
+    from deploy.test_pull_local import SHARDS, _add_dir_artifact
+
+    p = project
+    _add_dir_artifact(p, SHARDS)
+    p.wo("release", "v1.0.0", "--model", "shards", "--push", env={"WEIGHTOPS_NOW": str(T0)}, check=True)
+    p.wo("publish", "--model", "shards", env={"WEIGHTOPS_NOW": str(T0 + 1)}, check=True)
+    index = str((p.remote / "weightops" / "index" / "v1" / "shards.json").resolve())
+    host = Host(tmp_path / "host", index)
+    out = host.root / "shards"
+    proc = run_cli(["pull", "shards@v1.0.0", "--index", index, "-o", str(out)], cwd=host.root, env=host.env)
+    assert proc.returncode == 0, proc.stderr
+    assert {f.relative_to(out).as_posix(): f.read_bytes() for f in out.rglob("*") if f.is_file()} == SHARDS
+
+    # the index's file list edited (a shard swapped for other bytes): refused, the copy untouched
+    doc = json.loads(Path(index).read_text())
+    doc["versions"]["v1.0.0"]["files"][0]["sha256"] = hashlib.sha256(b"evil").hexdigest()
+    Path(index).write_text(json.dumps(doc))
+    again = run_cli(["pull", "shards@v1.0.0", "--index", index, "-o", str(tmp_path / "second")], cwd=host.root, env=host.env)
+    assert_one_line_error(again, 4, "file list does not hash")
+    assert not (tmp_path / "second").exists()

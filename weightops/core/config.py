@@ -24,6 +24,12 @@ DEFAULT_SIGNERS_FILE = ".weightops/allowed_signers"
 CHECKS = ("finite", "all_zero", "constant", "signature", "structure", "drift")
 DEFAULT_DRIFT = {"mean": 0.5, "std": 0.5, "l2": 0.5}
 DEFAULT_BIAS_DRIFT = {"mean": 0.5, "std": 0.5, "l2": 0.5}
+# Value-check severities per tensor role (model/formats/base.py): trained weights must be finite
+# and not degenerate; constants a format stores beside them (masks with -inf, zero initial
+# states, padding) legitimately are, so their findings only warn.
+# (An Inf-only finding on a constant always just warns: -inf is how masks are written.)
+DEFAULT_SEVERITY = {"weights": {"finite": "fail", "all_zero": "fail", "constant": "fail"},
+                    "constants": {"finite": "fail", "all_zero": "warn", "constant": "warn"}}
 SHADOW_DEFAULTS: dict[str, float | None] = {
     "min_calls": 100,            # compared pairs needed before a verdict can pass
     "min_agreement": 0.99,       # share of pairs that agree (exactly, or within tolerance)
@@ -75,9 +81,19 @@ class ValidationSettings:
     ignore: tuple[str, ...] = ()
     first_layer: str | None = None
     last_layer: str | None = None
+    constants: tuple[str, ...] = ()     # name patterns read as constants whatever the format says
+    severity: dict = field(default_factory=lambda: {r: dict(v) for r, v in DEFAULT_SEVERITY.items()})
 
     def thresholds(self, name: str) -> dict:
         return self.bias_drift if name.endswith(self.bias_suffix) else self.drift
+
+    def level(self, check: str, name: str, role: str) -> str:
+        """`fail`, `warn` or `off` for a finding of `check` on tensor `name` of `role`."""
+        return self.severity["constants" if self.is_constant(name, role) else "weights"][check]
+
+    def is_constant(self, name: str, role: str) -> bool:
+        # "unused": an ONNX initializer no node reads (formats/onnx.py).
+        return role in ("constant", "unused") or any(fnmatch.fnmatchcase(name, p) for p in self.constants)
 
     def ignored(self, name: str) -> bool:
         return any(fnmatch.fnmatchcase(name, p) for p in self.ignore)
@@ -236,7 +252,8 @@ def _validation(section: dict) -> ValidationSettings:
         {**DEFAULT_DRIFT, **{k: float(v) for k, v in section.get("drift", {}).items()}},
         {**DEFAULT_BIAS_DRIFT, **{k: float(v) for k, v in section.get("bias_drift", {}).items()}},
         section.get("bias_suffix", "bias"), tuple(section.get("ignore", ())),
-        section.get("first_layer"), section.get("last_layer"))
+        section.get("first_layer"), section.get("last_layer"), tuple(section.get("constants", ())),
+        {role: {**levels, **(section.get("severity") or {}).get(role, {})} for role, levels in DEFAULT_SEVERITY.items()})
 
 
 def render_config(model: str, stages: tuple[str, ...] = DEFAULT_STAGES, tag_style: str = "plain") -> str:

@@ -8,6 +8,7 @@ every ref argument is preceded by `--` or checked not to start with '-'.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import subprocess
 from pathlib import Path
@@ -271,6 +272,35 @@ def default_branch(repo: str | os.PathLike) -> str | None:
         if try_rev_parse(repo, f"refs/remotes/origin/{name}"):
             return f"origin/{name}"
     return None
+
+
+def index_entries(repo: str | os.PathLike) -> list[tuple[str, str, str, str]]:
+    """(mode, object id, merge stage, path) of every index entry (`git ls-files -s`)."""
+    out = run(["ls-files", "-s", "-z"], cwd=repo).stdout
+    rows = []
+    for record in filter(None, out.split("\0")):
+        info, _, path = record.partition("\t")
+        mode, sha, stage = info.split()
+        rows.append((mode, sha, stage, path))
+    return rows
+
+
+def object_sizes(repo: str | os.PathLike, oids: list[str]) -> dict[str, int]:
+    """Object id -> size in bytes, for many objects in one `git cat-file --batch-check`."""
+    check = run(["cat-file", "--batch-check"], cwd=repo, input="".join(f"{_safe(o)}\n" for o in oids)).stdout
+    return {line.split()[0]: int(line.split()[2]) for line in check.splitlines() if len(line.split()) == 3}
+
+
+@contextlib.contextmanager
+def open_blob(repo: str | os.PathLike, oid: str):
+    """A stream of the blob's bytes (`git cat-file blob`): read what is needed; the process
+    is ended when the block exits, so a huge blob is never read whole."""
+    with subprocess.Popen(["git", "cat-file", "blob", _safe(oid)], cwd=repo, stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL) as proc:
+        try:
+            yield proc.stdout
+        finally:
+            proc.kill()
 
 
 def staged_paths(repo: str | os.PathLike) -> list[str]:

@@ -137,6 +137,10 @@ def resolve_event(idx: Index, ref: str = "latest", *, require_signed: bool = Fal
     IntegrityError (4). `resolve_event` also returns the assignment obeyed (None for a version)."""
     registry, model = idx.registry, idx.model
     stage = event = None
+    if "@" in ref:   # NAME@v1.2.0, GTO's spelling of a version
+        name, _, ref = ref.rpartition("@")
+        if name != model:
+            raise UsageError(f"index {idx.url} is model '{model}'s; '{name}@{ref}' names another model")
     trusted_sha = None
     if is_stage_name(ref) and ref != "latest":
         stage = ref
@@ -162,7 +166,8 @@ def resolve_event(idx: Index, ref: str = "latest", *, require_signed: bool = Fal
                            f"but the signed assignment says {trusted_sha or 'nothing'}; not deployed")
     base = base_of(idx.url)
     url = base.rstrip("/") + "/" + entry["key"]
-    card = {"artifact": {"sha256": entry["sha256"], "size": entry["size"], "files": entry.get("files") or []}}
+    card = {"artifact": {"sha256": entry["sha256"], "size": entry["size"], "files": entry.get("files") or []},
+            "index_base": base}
     return Resolved(model, version, entry["tag"], entry["commit"], entry["path"], entry["md5"], entry["sha256"],
                     entry["size"], idx.doc["remote"]["name"], url, stage, card), event
 
@@ -227,19 +232,60 @@ def download(r: Resolved, dest: str | os.PathLike, *, fsync: bool = False, progr
 
     target = Path(dest)
     if r.md5.endswith(".dir"):
-        raise UsageError(f"{r.tag} is a directory artifact; --index serves single files for now")
+        return _download_dir(r, target, fsync)
     if target.is_file() and hash_file(target).sha256 == r.sha256:
         return 0
+    return _copy(r, r.url, target, transfer.Expected(size=r.size, md5=r.md5, sha256=r.sha256), fsync, progress)
+
+
+def _copy(r: Resolved, url: str, target: Path, expected, fsync: bool, progress=None) -> int:
+    from weightops.storage import transfer
+    from weightops.storage.pointers import Remote
+
     # The object's own URL is all a copy needs; the store only picks the backend by scheme.
-    store = transfer.Store(Remote("index", r.url), r.url)
-    expected = transfer.Expected(size=r.size, md5=r.md5, sha256=r.sha256)
+    store = transfer.Store(Remote("index", url), url)
     try:
-        return transfer.copy_object(store, r.url, target, expected, ref=r.tag, progress=progress,
-                                    fsync=fsync).transferred
+        return transfer.copy_object(store, url, target, expected, ref=r.tag, progress=progress, fsync=fsync).transferred
     except IntegrityError as exc:
-        raise IntegrityError(f"{r.tag}: {exc.fields.get('field', 'digest')} of {r.url} is {exc.actual}, expected "
+        raise IntegrityError(f"{r.tag}: {exc.fields.get('field', 'digest')} of {url} is {exc.actual}, expected "
                              f"{exc.expected}; nothing was written to {target}", expected=exc.expected,
-                             actual=exc.actual, ref=r.tag, url=r.url) from None
+                             actual=exc.actual, ref=r.tag, url=url) from None
+
+
+def _download_dir(r: Resolved, target: Path, fsync: bool) -> int:
+    """A directory artifact: its file list must hash to the (trusted) sha256, as the card's
+    does; each file is fetched and verified into a temp folder, then one rename."""
+    import hashlib
+    import shutil
+
+    from weightops.storage import transfer
+    from weightops.storage.pointers import safe_join
+
+    files = sorted(r.card["artifact"]["files"], key=lambda f: f["path"])
+    listing = "".join(f"{f['sha256']}  {f['path']}\n" for f in files)
+    if not files or hashlib.sha256(listing.encode()).hexdigest() != r.sha256:
+        raise IntegrityError(f"{r.tag}: the index's file list does not hash to its sha256 {r.sha256}; nothing written",
+                             expected=r.sha256, ref=r.tag)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    moved = 0
+    try:
+        for f in files:
+            dest = tmp / safe_join(".", f["path"])   # refuses a path that climbs out
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            url = r.card["index_base"].rstrip("/") + "/" + f["key"]
+            moved += _copy(r, url, dest, transfer.Expected(size=f["size"], md5=f["md5"], sha256=f["sha256"]), fsync)
+        old = None
+        if target.exists():
+            old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+            os.rename(target, old / "x")
+        os.rename(tmp, target)
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return moved
 
 
 class IndexFollower:

@@ -19,9 +19,9 @@ import numpy as np
 
 from weightops.core.config import ValidationSettings
 from weightops.model.signature import Signature, graph_differences
-from weightops.model.weights import Tensor, read_tensors
+from weightops.model.formats import Tensor, read_tensors
+from weightops.model.formats.base import FLOAT_DTYPES, WEIGHT
 
-FLOAT_DTYPES = {"F64", "F32", "F16", "BF16"}
 EPS = 1e-12
 MAX_LISTED = 50  # offenders listed per check; the count is always exact
 
@@ -32,7 +32,7 @@ class TensorStats:
     dtype: str
     shape: tuple[int, ...]
     count: int
-    decoded: bool = True      # False when the dtype is not decoded (F8): values unchecked
+    decoded: bool = True      # False when the dtype is not decoded (F4, Q4_K): values unchecked
     nan: int = 0
     inf: int = 0
     zeros: int = 0
@@ -41,6 +41,7 @@ class TensorStats:
     l2: float = 0.0
     min: float = 0.0
     max: float = 0.0
+    role: str = WEIGHT        # or "constant": stored beside the weights (masks, initial states)
 
     @property
     def is_float(self) -> bool:
@@ -57,7 +58,7 @@ def tensor_stats(t: Tensor) -> TensorStats:
     finite_n, mean, m2, sq = 0, 0.0, 0.0, 0.0
     lo, hi = math.inf, -math.inf
     if t._chunks is None:
-        return TensorStats(t.name, t.dtype, t.shape, t.size, decoded=False)
+        return TensorStats(t.name, t.dtype, t.shape, t.size, decoded=False, role=t.role)
     for chunk in t.chunks():
         n += chunk.size
         c = chunk.view(np.uint8) if chunk.dtype == np.bool_ else chunk
@@ -86,7 +87,7 @@ def tensor_stats(t: Tensor) -> TensorStats:
         lo, hi = min(lo, float(c.min())), max(hi, float(c.max()))
     return TensorStats(t.name, t.dtype, t.shape, n, True, nan, inf, zeros, mean,
                        math.sqrt(m2 / finite_n) if finite_n else 0.0, math.sqrt(sq),
-                       lo if finite_n else 0.0, hi if finite_n else 0.0)
+                       lo if finite_n else 0.0, hi if finite_n else 0.0, t.role)
 
 
 def collect_stats(path: str | os.PathLike, name: str | None = None) -> dict[str, TensorStats]:
@@ -102,10 +103,14 @@ class CheckResult:
     offending: tuple[str, ...] = ()
     figures: dict = field(default_factory=dict, compare=False)
     note: str = ""
+    warnings: tuple[str, ...] = ()   # findings whose severity is `warn`: reported, not failing
 
     def to_dict(self) -> dict:
         d = {"passed": self.passed, "offending": list(self.offending[:MAX_LISTED]),
              "offending_count": len(self.offending), "figures": self.figures}
+        if self.warnings:
+            d["warnings"] = list(self.warnings[:MAX_LISTED])
+            d["warning_count"] = len(self.warnings)
         if self.note:
             d["note"] = self.note
         return d
@@ -158,8 +163,11 @@ class Report:
         head = f"validate {self.subject}" + (f" against {self.against}" if self.against else "")
         lines = [head, f"  {self.tensors} tensors, {self.parameters:,} parameters"]
         for c in self.checks:
-            mark = "ok  " if c.passed else "FAIL"
+            mark = "FAIL" if not c.passed else ("warn" if c.warnings else "ok  ")
             detail = c.note
+            if c.warnings and c.passed:
+                shown = ", ".join(c.warnings[:5]) + (f" (+{len(c.warnings) - 5} more)" if len(c.warnings) > 5 else "")
+                detail = f"{shown}  [{c.note}; warning only: constants or severity: warn]"
             if c.offending:
                 shown = ", ".join(c.offending[:5]) + (f" (+{len(c.offending) - 5} more)" if len(c.offending) > 5 else "")
                 detail = f"{shown}" + (f"  [{c.note}]" if c.note else "")
@@ -177,10 +185,24 @@ def _num(x: float) -> float | str:
 
 
 # ---------------------------------------------------------------- checks (pure)
+def _value_result(name: str, found: dict[str, dict], stats: dict[str, "TensorStats"], cfg: ValidationSettings,
+                  what: str) -> CheckResult:
+    """Split findings by severity: `fail` ones fail the check, `warn` ones are listed apart."""
+    def level(n: str) -> str:
+        s = stats[n]
+        if name == "finite" and not s.nan and cfg.is_constant(s.name, s.role):
+            return "warn" if cfg.level(name, s.name, s.role) != "off" else "off"  # -inf masks
+        return cfg.level(name, s.name, s.role)
+    fail = {n: f for n, f in found.items() if level(n) == "fail"}
+    warn = tuple(n for n in found if level(n) == "warn")
+    figures = dict(list(fail.items())[:MAX_LISTED]) or {n: found[n] for n in warn[:MAX_LISTED]}
+    return CheckResult(name, not fail, tuple(fail), figures, what if found else "", warn)
+
+
 def check_finite(stats: Iterable[TensorStats], cfg: ValidationSettings) -> CheckResult:
-    bad = {s.name: {"nan": s.nan, "inf": s.inf} for s in stats if (s.nan or s.inf) and not cfg.ignored(s.name)}
-    return CheckResult("finite", not bad, tuple(bad), dict(list(bad.items())[:MAX_LISTED]),
-                       "NaN or Inf values" if bad else "")
+    by = {s.name: s for s in stats}
+    bad = {s.name: {"nan": s.nan, "inf": s.inf} for s in by.values() if (s.nan or s.inf) and not cfg.ignored(s.name)}
+    return _value_result("finite", bad, by, cfg, "NaN or Inf values")
 
 
 def _value_checked(s: TensorStats, cfg: ValidationSettings) -> bool:
@@ -189,16 +211,16 @@ def _value_checked(s: TensorStats, cfg: ValidationSettings) -> bool:
 
 
 def check_all_zero(stats: Iterable[TensorStats], cfg: ValidationSettings) -> CheckResult:
-    bad = {s.name: {"size": s.count} for s in stats if _value_checked(s, cfg) and s.zeros == s.count}
-    return CheckResult("all_zero", not bad, tuple(bad), dict(list(bad.items())[:MAX_LISTED]),
-                       "every value is zero" if bad else "")
+    by = {s.name: s for s in stats}
+    bad = {s.name: {"size": s.count} for s in by.values() if _value_checked(s, cfg) and s.zeros == s.count}
+    return _value_result("all_zero", bad, by, cfg, "every value is zero")
 
 
 def check_constant(stats: Iterable[TensorStats], cfg: ValidationSettings) -> CheckResult:
-    bad = {s.name: {"value": _num(s.min), "size": s.count} for s in stats
+    by = {s.name: s for s in stats}
+    bad = {s.name: {"value": _num(s.min), "size": s.count} for s in by.values()
            if _value_checked(s, cfg) and s.zeros != s.count and s.min == s.max}
-    return CheckResult("constant", not bad, tuple(bad), dict(list(bad.items())[:MAX_LISTED]),
-                       "every value is the same" if bad else "")
+    return _value_result("constant", bad, by, cfg, "every value is the same")
 
 
 def _features(spec_shape: tuple[int, ...] | None, columns: int) -> int | None:
@@ -283,6 +305,11 @@ def run_checks(stats: dict[str, TensorStats], cfg: ValidationSettings, *, subjec
                against: dict[str, TensorStats] | None = None, against_name: str | None = None,
                notes: tuple[str, ...] = ()) -> Report:
     values = list(stats.values())
+    undecoded = sorted({s.dtype for s in values if not s.decoded})
+    if undecoded:
+        count = sum(1 for s in values if not s.decoded)
+        notes = (*notes, f"{count} tensor(s) present, not decoded ({', '.join(undecoded)}): "
+                         "shape and size checked, values not")
     results = []
     for name in cfg.checks:
         if name == "finite":

@@ -15,6 +15,7 @@ from pathlib import Path
 from weightops.model.card import check_card_against_file, load_card
 from weightops.core.config import ValidationSettings
 from weightops.model.checks import Report, collect_stats, run_checks
+from weightops.model.formats import unread_reason
 from weightops.errors import NotFoundError, RefusedError, UsageError, WeightopsError
 from weightops.storage.hashing import hash_file
 from weightops.project import Located, Project
@@ -61,9 +62,12 @@ def local_weights(project: Project, located: Located, ref: str) -> Path:
         candidates.append(Path(url))
     if not project.bare:
         candidates.append(project.root / pointer.path)
+    beside = bool((located.card.get("artifact") or {}).get("external_data"))
     for path in candidates:
         if not path.exists() or (pointer.is_dir and not path.is_dir()):
             continue
+        if beside and path != project.root / pointer.path:
+            continue  # an ONNX graph whose weights are in files beside it: only the work tree has them
         if path == project.root / pointer.path and path.is_file() and hash_file(path).md5 != pointer.md5:
             continue  # the work tree holds another version
         check_card_against_file(located.card, path, ref)
@@ -118,8 +122,9 @@ def validate(target: str | os.PathLike, *, against: str | None = DEFAULT_AGAINST
         except UsageError:
             graph = None  # onnx not installed: the graph comparison is skipped
     stats = subject.stats()
+    unread = unread_reason(subject.path, subject.name)
     required = against_required if against_required is not None else against != DEFAULT_AGAINST
-    other, other_name, notes = None, None, []
+    other, other_name, notes = None, None, [unread] if unread else []
     if against is not None and against not in NO_AGAINST:
         try:
             ref = subject_for(against, project, model)
@@ -191,8 +196,9 @@ def validation_gate(ctx) -> dict[str, str]:
             located = project.locate(model, v.commit, ref=v.tag)
             other = collect_stats(local_weights(project, located, v.tag), located.pointer.path)
             other_name = f"{model} {v.version} ({gate.against})"
+    unread = unread_reason(subject_path, ctx.located.pointer.path)
     report = run_checks(stats, cfg, subject=f"{model} {ctx.version.version}", signature=new_sig,
-                        against=other, against_name=other_name)
+                        against=other, against_name=other_name, notes=(unread,) if unread else ())
     out = report.save(project.git_dir / "weightops" / "reports" / f"{model.replace(':', '=').replace('/', '_')}-{ctx.version.version}-{stage}.yaml")
     if not report.passed:
         first = report.failed[0]

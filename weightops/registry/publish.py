@@ -97,6 +97,6 @@ def _version_entry(project: Project, model: str, v) -> dict:
         from weightops.storage.pointers import Pointer
 
         entry["files"] = [{"path": f["path"], "md5": f["md5"], "sha256": f["sha256"], "size": f["size"],
-                           "key": Pointer(f["md5"], f["size"], f["path"]).object_path()}
+                           "key": Pointer(f["path"], f["md5"], f["size"], "", legacy=pointer.legacy).object_path()}
                           for f in art.get("files") or []]
     return entry

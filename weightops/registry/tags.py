@@ -37,20 +37,21 @@ DIRNAME = r"[a-zA-Z0-9_./-]+"
 # Stages weightops writes: lower-case words joined by '-' (staging, production, edge-v2).
 STAGE = r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*"
 
-_VERSION_RE = re.compile(rf"^v{SEMVER}$")
-_MODEL_RE = re.compile(rf"^(?:(?P<dir>{DIRNAME}):)?(?P<name>{NAME})$")
-_STAGE_RE = re.compile(rf"^{STAGE}$")
+# \Z, not $: `$` also matches before a trailing newline, which would let "v1.0.0\n" through.
+_VERSION_RE = re.compile(rf"^v{SEMVER}\Z")
+_MODEL_RE = re.compile(rf"^(?:(?P<dir>{DIRNAME}):)?(?P<name>{NAME})\Z")
+_STAGE_RE = re.compile(rf"^{STAGE}\Z")
 _TAG_RE = re.compile(
     rf"^(?P<model>(?:{DIRNAME}=)?{NAME})"
     rf"(?:@(?P<version>v{SEMVER})(?P<dereg>!?)"
     rf"|@(?P<deprecated>deprecated)"
     rf"|#(?P<stage>{NAME})(?P<unassign>!?))"
-    rf"(?:#(?P<counter>[0-9]{{1,9}}))?$"
+    rf"(?:#(?P<counter>[0-9]{{1,9}}))?\Z"
 )
-_PLAIN_VERSION_TAG_RE = re.compile(rf"^v{SEMVER}$")
+_PLAIN_VERSION_TAG_RE = re.compile(rf"^v{SEMVER}\Z")
 # What people write when they mean a version: `1.2.0`, `v1.2`, `V1.2.0`, `clf@1.2.0`.
 _LOOKALIKE_RE = re.compile(
-    rf"^(?:(?P<model>(?:{DIRNAME}=)?{NAME})@)?[vV]?(?P<nums>\d+(?:\.\d+){{0,2}})(?P<rest>[-+][0-9A-Za-z.+-]*)?$")
+    rf"^(?:(?P<model>(?:{DIRNAME}=)?{NAME})@)?[vV]?(?P<nums>\d+(?:\.\d+){{0,2}})(?P<rest>[-+][0-9A-Za-z.+-]*)?\Z")
 
 
 class TagError(UsageError):

@@ -159,12 +159,25 @@ def with_retries(fn: Callable[[], T], *, remote: Remote, url: str, policy: Retry
                          f"({last}); check the endpoint and the network, then retry", url=url)
 
 
-def head(s3, remote: Remote, url: str, policy: RetryPolicy) -> dict | None:
-    """HEAD an object: its metadata, or None when it does not exist."""
-    bucket, key = split_url(url)
+def content_length(resp: dict, url: str) -> int:
+    """The answer's Content-Length in bytes. Raises Retryable when it has none: a connection
+    dropped inside the headers leaves botocore a 200 without them."""
     try:
-        return with_retries(lambda: s3.head_object(Bucket=bucket, Key=key), remote=remote, url=url,
-                            policy=policy, what="HEAD")
+        return int(resp["ContentLength"])
+    except (KeyError, TypeError, ValueError):
+        raise Retryable(f"incomplete answer from {url} (no Content-Length)") from None
+
+
+def head(s3, remote: Remote, url: str, policy: RetryPolicy) -> dict | None:
+    """HEAD an object: its metadata (with a ContentLength), or None when it does not exist."""
+    bucket, key = split_url(url)
+
+    def once() -> dict:
+        meta = s3.head_object(Bucket=bucket, Key=key)
+        content_length(meta, url)
+        return meta
+    try:
+        return with_retries(once, remote=remote, url=url, policy=policy, what="HEAD")
     except NotFoundError:
         return None
 

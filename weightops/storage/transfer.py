@@ -246,9 +246,10 @@ def _s3_producer(store: Store, url: str, expected: Expected, ref: str | None):
             try:
                 kw = {"Range": f"bytes={offset}-", "IfMatch": etag} if etag else {}
                 resp = store.s3.get_object(Bucket=bucket, Key=key, **kw)
+                length = s3mod.content_length(resp, url)
                 if etag is None:
                     etag = resp.get("ETag")
-                    _check_size(int(resp["ContentLength"]), expected, url, ref)
+                    _check_size(length, expected, url, ref)
                 body = resp["Body"]
                 while chunk := body.read(CHUNK):
                     put(chunk)

@@ -293,3 +293,67 @@ def _all_tensors(graph) -> Iterator:
             yield from attr.tensors
             for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
                 yield from _all_tensors(sub)
+
+
+# ---------------------------------------------------------------- tensors for `validate`
+def read(path: Path) -> Iterator:
+    """Tensor records (formats/base.py) for the weight checks: the initializers above, then the
+    tensors some exports keep elsewhere: initializers of subgraphs (If/Loop/Scan bodies) and
+    `Constant` nodes' values (a whole model's weights, in exports that fold them into the graph).
+    Each gets a role by the same operator tables as initializers."""
+    from weightops.model.formats.base import NUMPY_NAMES, Tensor
+
+    names = set()
+    for name, label, shape, role, reader in read_initializers(path):
+        names.add(name)
+        yield Tensor(name, NUMPY_NAMES.get(label, label), shape, reader, role)
+    yield from _graph_constants(path, names)
+
+
+def _graph_constants(path: Path, seen: set[str]) -> Iterator:
+    from onnx import numpy_helper
+
+    from weightops.model.formats.base import NUMPY_NAMES, Tensor
+
+    onnx = _onnx()
+    model = onnx.load(str(path), load_external_data=False)
+    found: dict[str, object] = {}
+    uses: dict[str, list[tuple[str, int]]] = {}
+
+    def walk(graph, top: bool) -> None:
+        if not top:
+            for init in graph.initializer:
+                found.setdefault(init.name, init)
+        for node in graph.node:
+            if node.op_type == "Constant" and node.output:
+                value = next((a.t for a in node.attribute if a.name == "value" and a.HasField("t")), None)
+                if value is not None:
+                    found.setdefault(node.output[0], value)
+            for idx, name in enumerate(node.input):
+                uses.setdefault(name, []).append((node.op_type, idx))
+            for attr in node.attribute:
+                for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                    walk(sub, False)
+
+    walk(model.graph, True)
+    floats = _float_types()
+    for name in sorted(set(found) - seen):
+        t = found[name]
+        slots = uses.get(name, [])
+        if not slots:
+            role = "unused"
+        elif any(i in WEIGHT_SLOTS.get(op, ()) for op, i in slots):
+            role = "weight"
+        elif t.data_type not in floats or all(i in CONSTANT_SLOTS.get(op, ()) for op, i in slots):
+            role = "constant"
+        else:
+            role = "weight"
+        try:
+            dtype = onnx.helper.tensor_dtype_to_np_dtype(t.data_type)
+        except (KeyError, ValueError, TypeError):
+            dtype = None
+        # Subgraph tensors with external data are left to onnx.checker (main-graph ones are streamed).
+        external = any(e.key == "location" for e in t.external_data)
+        reader = None if dtype is None or external else (lambda t=t: iter([numpy_helper.to_array(t).reshape(-1)]))
+        label = dtype.name if dtype is not None else onnx.TensorProto.DataType.Name(t.data_type).lower()
+        yield Tensor(name, NUMPY_NAMES.get(label, label), tuple(t.dims), reader, role)
