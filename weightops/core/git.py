@@ -71,6 +71,7 @@ def locate_repo(path: str | os.PathLike) -> tuple[Path, bool, Path | None]:
 
 
 def toplevel(path: str | os.PathLike = ".") -> Path:
+    """The work tree root above `path`. NotFoundError (3) outside a git repository."""
     proc = run(["rev-parse", "--show-toplevel"], cwd=path, check=False)
     if proc.returncode != 0:
         raise NotFoundError(f"{Path(path).resolve()} is not inside a git repository; run `weightops init` or pass --repo")
@@ -136,10 +137,12 @@ def read_blobs(repo: str | os.PathLike, specs: list[str]) -> dict[str, bytes | N
 
 
 def read_blob(repo: str | os.PathLike, rev: str, path: str) -> bytes | None:
+    """The file at PATH in commit REV, or None when it is not there."""
     return read_blobs(repo, [f"{rev}:{path}"])[f"{rev}:{path}"]
 
 
 def rev_parse(repo: str | os.PathLike, rev: str) -> str:
+    """The full commit id REV names. NotFoundError (3) when it names none; UsageError (2) for an option-like REV."""
     proc = run(["rev-parse", "--verify", "--quiet", f"{_safe(rev)}^{{commit}}"], cwd=repo, check=False)
     if proc.returncode != 0:
         raise NotFoundError(f"no commit '{rev}' in {repo}")
@@ -147,16 +150,19 @@ def rev_parse(repo: str | os.PathLike, rev: str) -> str:
 
 
 def head(repo: str | os.PathLike) -> str | None:
+    """HEAD's commit id, or None in a repository without commits."""
     proc = run(["rev-parse", "--verify", "--quiet", "HEAD"], cwd=repo, check=False)
     return proc.stdout.strip() or None
 
 
 def current_branch(repo: str | os.PathLike) -> str | None:
+    """The checked-out branch's short name, or None on a detached HEAD."""
     proc = run(["symbolic-ref", "--short", "-q", "HEAD"], cwd=repo, check=False)
     return proc.stdout.strip() or None
 
 
 def is_dirty(repo: str | os.PathLike) -> bool:
+    """Whether tracked files have uncommitted changes."""
     return bool(dirty_paths(repo))
 
 
@@ -167,6 +173,7 @@ def dirty_paths(repo: str | os.PathLike) -> list[str]:
 
 
 def tag_exists(repo: str | os.PathLike, name: str) -> bool:
+    """Whether refs/tags/NAME exists."""
     proc = run(["rev-parse", "--verify", "--quiet", f"refs/tags/{_safe(name)}"], cwd=repo, check=False)
     return proc.returncode == 0
 
@@ -193,6 +200,7 @@ def delete_local_tag(repo: str | os.PathLike, name: str) -> None:
 
 
 def push_tag(repo: str | os.PathLike, remote: str, name: str) -> subprocess.CompletedProcess:
+    """Push refs/tags/NAME to REMOTE (never forced); the finished process, for the caller to judge."""
     return run(["push", "--porcelain", _safe(remote), f"refs/tags/{_safe(name)}:refs/tags/{name}"],
                cwd=repo, check=False)
 
@@ -221,6 +229,7 @@ def init_repo(path: str | os.PathLike) -> None:
 
 
 def set_config(repo: str | os.PathLike, key: str, value: str) -> None:
+    """`git config KEY VALUE` in the repository's own config."""
     run(["config", key, value], cwd=repo)
 
 
@@ -231,6 +240,7 @@ def commit_all(repo: str | os.PathLike, message: str) -> None:
 
 
 def default_remote(repo: str | os.PathLike) -> str | None:
+    """`origin` when configured, else the first remote, else None."""
     out = run(["remote"], cwd=repo, check=False).stdout.split()
     if not out:
         return None
@@ -238,11 +248,13 @@ def default_remote(repo: str | os.PathLike) -> str | None:
 
 
 def config_get(repo: str | os.PathLike, key: str) -> str | None:
+    """The value of git config KEY as git resolves it (env, repo, user, system), or None."""
     proc = run(["config", "--get", key], cwd=repo, check=False)
     return proc.stdout.strip() or None
 
 
 def identity(repo: str | os.PathLike) -> str:
+    """`Name <email>` git would write as committer, or "" when git has none."""
     proc = run(["var", "GIT_COMMITTER_IDENT"], cwd=repo, check=False)
     ident = proc.stdout.strip()
     # "Name <email> 1700000000 +0000" -> "Name <email>"
@@ -251,6 +263,7 @@ def identity(repo: str | os.PathLike) -> str:
 
 # ---------------------------------------------------------------- review and CI
 def merge_base(repo: str | os.PathLike, a: str, b: str) -> str | None:
+    """The best common ancestor of A and B, or None."""
     proc = run(["merge-base", "--", _safe(a), _safe(b)], cwd=repo, check=False)
     return proc.stdout.strip() or None
 

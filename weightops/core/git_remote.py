@@ -62,15 +62,18 @@ def fetch_object(repo: str | os.PathLike, oid: str, filter_spec: str = "blob:non
 
 
 def local_refs(repo: str | os.PathLike, prefix: str = "refs/tags") -> dict[str, str]:
+    """Full ref name -> object id of every local ref under PREFIX."""
     out = run(["for-each-ref", "--format=%(refname) %(objectname)", prefix], cwd=repo).stdout
     return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
 
 
 def tree_of(repo: str | os.PathLike, commit: str) -> str:
+    """The root tree id of COMMIT."""
     return run(["rev-parse", f"{_safe(commit)}^{{tree}}"], cwd=repo).stdout.strip()
 
 
 def set_symbolic_head(repo: str | os.PathLike, branch: str) -> None:
+    """Point HEAD at BRANCH (a full ref name)."""
     run(["symbolic-ref", "HEAD", branch], cwd=repo)
 
 
@@ -93,6 +96,7 @@ def remote_tags(repo: str | os.PathLike, remote: str) -> dict[str, str] | None:
 
 
 def init_bare(path: str | os.PathLike) -> None:
+    """`git init --bare PATH`."""
     run(["init", "-q", "--bare", str(path)])
 
 

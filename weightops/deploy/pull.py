@@ -120,9 +120,14 @@ def _is_sha256(text: str) -> bool:
     return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
-def pull(ref: str | None = "latest", dest: str | os.PathLike | None = None, **kwargs) -> Path:
-    """Download REF's weights to `dest`, verified (size, md5, sha256); return the path."""
-    return pull_detailed(ref, dest, **kwargs).path
+def pull(ref: str | None = "latest", dest: str | os.PathLike | None = None, *,
+         model: str | None = None, repo: str | os.PathLike | None = None, remote: str | None = None,
+         expect_sha256: str | None = None, lock: str | os.PathLike | None = None, jobs: int | None = None,
+         progress: transfer.Progress | None = None, fsync: bool = False,
+         match: dict[str, str] | None = None) -> Path:
+    """`pull_detailed` (same arguments and errors), returning only the path written."""
+    return pull_detailed(ref, dest, model=model, repo=repo, remote=remote, expect_sha256=expect_sha256, lock=lock,
+                         jobs=jobs, progress=progress, fsync=fsync, match=match).path
 
 
 def default_jobs() -> int:
