@@ -8,7 +8,7 @@ from pathlib import Path
 from weightops.core import git
 from weightops.model.card import build_card, parse_labels, read_metrics, write_card
 from weightops.errors import NotFoundError
-from weightops.storage.pointers import stay_inside
+from weightops.storage.pointers import dvc_cache_dir, stay_inside
 from weightops.project import Project, open_project
 from weightops.registry.state import iso
 from weightops.registry.tags import validate_model_name
@@ -26,7 +26,8 @@ def make_card(weights: str | os.PathLike, out: str | os.PathLike, *, model: str 
     except NotFoundError:
         root = None
     if root is not None:
-        stay_inside(weights, root, "weights")
+        cache = dvc_cache_dir(root)
+        stay_inside(weights, root, "weights", also=(cache,) if cache else ())
     if model is None:
         model = Project(root).default_model if root else None
         model = model or weights.stem

@@ -60,15 +60,17 @@ def dir_md5(entries: list[tuple[str, str]]) -> str:
 def artifact_files(path: Path, root: Path | None = None) -> list[Path]:
     """The files of a directory artifact, sorted. With `root` (the repository), a symlink
     anywhere in the directory (to a file or a folder) that leads out of `root` is refused
-    (RefusedError, exit 5): DVC would hash, push and deploy its target's bytes."""
-    from weightops.storage.pointers import stay_inside
+    (RefusedError, exit 5): DVC would hash, push and deploy its target's bytes. A link into the
+    project's DVC cache (`cache.type symlink`, a shared `cache.dir`) is DVC's own and allowed."""
+    from weightops.storage.pointers import dvc_cache_dir, stay_inside
 
+    cache = dvc_cache_dir(root) if root is not None else None
     files = []
     for here, dirs, names in os.walk(path):   # symlinked folders are listed, not entered
         for name in dirs + names:
             entry = Path(here) / name
             if root is not None and entry.is_symlink():
-                stay_inside(entry, root, "file of directory artifact")
+                stay_inside(entry, root, "file of directory artifact", also=(cache,) if cache else ())
             if name in names and entry.is_file():
                 files.append(entry)
     return sorted(files)

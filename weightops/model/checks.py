@@ -11,16 +11,16 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
 from weightops.core.config import ValidationSettings
-from weightops.model.signature import Signature, graph_differences
 from weightops.model.formats import Tensor, read_tensors
 from weightops.model.formats.base import FLOAT_DTYPES, WEIGHT
+from weightops.model.signature import Signature, graph_differences
 
 EPS = 1e-12
 MAX_LISTED = 50  # offenders listed per check; the count is always exact
@@ -185,7 +185,7 @@ def _num(x: float) -> float | str:
 
 
 # ---------------------------------------------------------------- checks (pure)
-def _value_result(name: str, found: dict[str, dict], stats: dict[str, "TensorStats"], cfg: ValidationSettings,
+def _value_result(name: str, found: dict[str, dict], stats: dict[str, TensorStats], cfg: ValidationSettings,
                   what: str) -> CheckResult:
     """Split findings by severity: `fail` ones fail the check, `warn` ones are listed apart."""
     def level(n: str) -> str:
@@ -308,8 +308,8 @@ def run_checks(stats: dict[str, TensorStats], cfg: ValidationSettings, *, subjec
     undecoded = sorted({s.dtype for s in values if not s.decoded})
     if undecoded:
         count = sum(1 for s in values if not s.decoded)
-        notes = (*notes, f"{count} tensor(s) present, not decoded ({', '.join(undecoded)}): "
-                         "shape and size checked, values not")
+        notes = (*notes, (f"{count} tensor(s) present, not decoded ({', '.join(undecoded)}): "
+                          "shape and size checked, values not"))
     results = []
     for name in cfg.checks:
         if name == "finite":

@@ -15,7 +15,7 @@ from weightops.core import clock, dvc, git
 from weightops.storage import remotes as storage
 from weightops.model.card import artifact_files, check_card_against_file, require_card_matches
 from weightops.errors import RefusedError
-from weightops.storage.pointers import stay_inside
+from weightops.storage.pointers import dvc_cache_dir, stay_inside
 from weightops.project import Project
 from weightops.registry.state import format_message, tag_time
 from weightops.registry.tags import format_version_tag, normalize_version
@@ -69,7 +69,8 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
     require_card_matches(located.card, located.pointer, tag)
     weights = project.root / located.pointer.path
     if weights.exists() or weights.is_symlink():
-        stay_inside(weights, project.root, "weights")
+        cache = dvc_cache_dir(project.root)
+        stay_inside(weights, project.root, "weights", also=(cache,) if cache else ())
         if weights.is_dir():
             artifact_files(weights, project.root)   # no file of the directory may lead out either
         check_card_against_file(located.card, weights, tag)

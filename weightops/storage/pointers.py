@@ -78,14 +78,37 @@ def safe_join(base: str, rel: str) -> str:
     return joined
 
 
-def stay_inside(path: str | os.PathLike, root: str | os.PathLike, what: str) -> Path:
+def stay_inside(path: str | os.PathLike, root: str | os.PathLike, what: str,
+                also: tuple[str | os.PathLike, ...] = ()) -> Path:
     """`path` (lexically inside `root`) with its symlinks resolved; refuse it when a symlink
-    takes it out of `root` (a weights file linked to /etc/passwd, a destination linked
-    elsewhere). RefusedError (5) when it leaves."""
+    takes it out of `root` and of every folder in `also` (a weights file linked to /etc/passwd,
+    a destination linked elsewhere). RefusedError (5) when it leaves."""
     real, base = Path(os.path.realpath(path)), Path(os.path.realpath(root))
-    if real != base and base not in real.parents:
-        raise RefusedError(f"{what} '{path}' leads through a symlink to {real}, outside {base}; refusing it")
-    return real
+    for allowed in (base, *(Path(os.path.realpath(a)) for a in also)):
+        if real == allowed or allowed in real.parents:
+            return real
+    raise RefusedError(f"{what} '{path}' leads through a symlink to {real}, outside {base}; refusing it")
+
+
+def dvc_cache_dir(root: str | os.PathLike) -> Path | None:
+    """The DVC cache folder the work tree's `.dvc/config` and `.dvc/config.local` set
+    (`cache.dir`, relative to `.dvc/`), or None for the default `.dvc/cache`. With
+    `cache.type symlink` DVC links every tracked file there, outside the repository when the
+    cache is shared: those links are DVC's own, not an escape."""
+    found = None
+    for name in ("config", "config.local"):
+        cfg = Path(root) / ".dvc" / name
+        if not cfg.is_file():
+            continue
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        try:
+            parser.read_string(cfg.read_text(errors="replace"))
+        except configparser.Error:
+            continue
+        for section in parser.sections():
+            if section.strip().strip("'").strip() == "cache" and parser.has_option(section, "dir"):
+                found = parser.get(section, "dir").strip()
+    return (Path(root) / ".dvc" / found) if found else None
 
 
 def parse_artifacts(text: bytes | str | None, dvcyaml: str = "dvc.yaml") -> dict[str, Artifact]:

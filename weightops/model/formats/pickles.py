@@ -16,8 +16,9 @@ import collections
 import pickle
 import pickletools
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 from weightops.errors import RefusedError, UsageError
 

@@ -21,14 +21,21 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
 from weightops.errors import UsageError
 from weightops.model.formats import pickles
-from weightops.model.formats.base import CONSTANT, WEIGHT, Tensor, decoder, range_reader, stream_reader
+from weightops.model.formats.base import (
+    CONSTANT,
+    WEIGHT,
+    Tensor,
+    decoder,
+    range_reader,
+    stream_reader,
+)
 from weightops.model.formats.pickles import ELEMENT_BYTES, StorageRef, TensorRef
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
