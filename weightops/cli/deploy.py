@@ -28,16 +28,26 @@ from weightops.errors import NotFoundError, UsageError
 
 @contextlib.contextmanager
 def _progress(enabled: bool):
-    """A rich progress bar on stderr (bytes, rate, time left) fed by the library's
+    """A rich progress bar on stderr (percentage, bytes, rate, time left) fed by the library's
     `progress(done, total)` callback; None, so no bar, off a terminal or with --json."""
     if not enabled or not sys.stderr.isatty():
         yield None
         return
     from rich.console import Console
-    from rich.progress import (BarColumn, DownloadColumn, Progress, TimeRemainingColumn,
-                               TransferSpeedColumn)
+    from rich import filesize
+    from rich.progress import (BarColumn, DownloadColumn, Progress, ProgressColumn, TaskProgressColumn,
+                               TimeRemainingColumn)
+    from rich.text import Text
 
-    with Progress(BarColumn(), DownloadColumn(), TransferSpeedColumn(), TimeRemainingColumn(),
+    class Rate(ProgressColumn):
+        """Bytes per second over the whole transfer (rich's own column shows '?' for a
+        transfer shorter than its sampling window)."""
+
+        def render(self, task) -> Text:
+            speed = task.speed or (task.completed / task.elapsed if task.elapsed else None)
+            return Text(f"{filesize.decimal(int(speed))}/s" if speed else "?", style="progress.data.speed")
+
+    with Progress(BarColumn(), TaskProgressColumn(), DownloadColumn(), Rate(), TimeRemainingColumn(),
                   console=Console(stderr=True), transient=False) as bar:
         task = bar.add_task("pull", total=None)
 
