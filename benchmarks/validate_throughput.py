@@ -2,13 +2,14 @@
 
 For each format, writes a file of random float32 tensors (default 512 MiB of real data, not
 sparse: 64 MiB tensors), then runs each probe in its own process (median of --runs) and
-reports wall time, MiB/s and peak RSS (VmHWM):
+reports wall time, CPU time (user + system: steadier than wall time on a shared machine),
+MiB/s and peak RSS (VmHWM):
 
     weightops validate FILE --against none      (reading + every check, streamed)
     sha256sum FILE                              (the floor: reading and hashing the bytes once)
 
 Formats: safetensors, .npy, PyTorch zip (torch.save layout), PyTorch legacy, GGUF (F32),
-Keras/HDF5, ONNX with external data. Files are written by tests/model/format_writers.py (no
+Keras/HDF5, ONNX with external data and with inline weights. Files are written by tests/model/format_writers.py (no
 torch needed) and the formats' own libraries.
 
     python benchmarks/validate_throughput.py [--mib 512] [--runs 3] [--formats safetensors,gguf]
@@ -35,12 +36,12 @@ TENSOR_MIB = 64
 WRAP = """
 import json, sys, time
 PATH = sys.argv[1]
-t = time.perf_counter()
+t, c = time.perf_counter(), time.process_time()
 from weightops.model.validation import validate
 validate(PATH, against="none")
-secs = time.perf_counter() - t
+secs, cpu = time.perf_counter() - t, time.process_time() - c
 peak = next(int(l.split()[1]) for l in open("/proc/self/status") if l.startswith("VmHWM:")) / 1024
-print(json.dumps({"s": secs, "rss_mib": peak}))
+print(json.dumps({"s": secs, "cpu": cpu, "rss_mib": peak}))
 """
 
 
@@ -104,7 +105,7 @@ def write(fmt: str, folder: Path, mib: int) -> Path:
             for name, (shape, blocks) in ts.items():
                 f[name.replace(".", "/")] = next(blocks()).reshape(shape)
         return path
-    if fmt == "onnx-external":
+    if fmt in ("onnx-external", "onnx-inline"):
         import onnx
         from onnx import TensorProto, helper, numpy_helper
         path = folder / "m.onnx"
@@ -116,13 +117,16 @@ def write(fmt: str, folder: Path, mib: int) -> Path:
         shape = next(iter(ts.values()))[0]
         graph = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, list(shape))],
                                   [helper.make_tensor_value_info(prev, TensorProto.FLOAT, list(shape))], inits)
-        onnx.save_model(helper.make_model(graph), str(path), save_as_external_data=True,
-                        all_tensors_to_one_file=True, location="m.onnx.data", size_threshold=0)
+        if fmt == "onnx-inline":   # weights inside the protobuf (under its 2 GB limit)
+            onnx.save_model(helper.make_model(graph), str(path))
+        else:
+            onnx.save_model(helper.make_model(graph), str(path), save_as_external_data=True,
+                            all_tensors_to_one_file=True, location="m.onnx.data", size_threshold=0)
         return path
     raise SystemExit(f"unknown format {fmt}")
 
 
-FORMATS = ("safetensors", "npy", "pytorch-zip", "pytorch-legacy", "gguf", "hdf5", "onnx-external")
+FORMATS = ("safetensors", "npy", "pytorch-zip", "pytorch-legacy", "gguf", "hdf5", "onnx-external", "onnx-inline")
 
 
 def run_validate(path: Path) -> dict:
@@ -131,10 +135,15 @@ def run_validate(path: Path) -> dict:
     return json.loads(proc.stdout)
 
 
-def run_sha256sum(paths: list[Path]) -> float:
+def run_sha256sum(paths: list[Path]) -> tuple[float, float]:
+    import resource
+
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t = time.perf_counter()
     subprocess.run(["sha256sum", *map(str, paths)], check=True, capture_output=True)
-    return time.perf_counter() - t
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+    return time.perf_counter() - t, cpu
 
 
 def main() -> None:
@@ -143,8 +152,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--formats", default=",".join(FORMATS))
     args = ap.parse_args()
-    print(f"{'format':<16}{'MiB':>6}{'validate s':>12}{'MiB/s':>8}{'peak RSS':>10}"
-          f"{'sha256sum s':>13}{'MiB/s':>8}{'validate/sha256sum':>20}")
+    print(f"{'format':<16}{'MiB':>6}{'validate s':>11}{'cpu s':>7}{'MiB/s':>7}{'peak RSS':>9}"
+          f"{'sha256sum s':>12}{'cpu s':>7}{'MiB/s':>7}{'wall ratio':>11}{'cpu ratio':>10}")
     for fmt in args.formats.split(","):
         with tempfile.TemporaryDirectory() as tmp:
             path = write(fmt, Path(tmp), args.mib)
@@ -152,10 +161,13 @@ def main() -> None:
             size = sum(p.stat().st_size for p in files) / 2 ** 20
             runs = [run_validate(path) for _ in range(args.runs)]
             secs = statistics.median(r["s"] for r in runs)
+            cpu = statistics.median(r["cpu"] for r in runs)
             rss = max(r["rss_mib"] for r in runs)
-            sha = statistics.median(run_sha256sum(files) for _ in range(args.runs))
-            print(f"{fmt:<16}{size:6.0f}{secs:12.2f}{size / secs:8.0f}{rss:9.0f}M{sha:13.2f}{size / sha:8.0f}"
-                  f"{secs / sha:19.2f}x", flush=True)
+            shas = [run_sha256sum(files) for _ in range(args.runs)]
+            sha, sha_cpu = statistics.median(s for s, _ in shas), statistics.median(c for _, c in shas)
+            print(f"{fmt:<16}{size:6.0f}{secs:11.2f}{cpu:7.2f}{size / secs:7.0f}{rss:8.0f}M"
+                  f"{sha:12.2f}{sha_cpu:7.2f}{size / sha:7.0f}{secs / sha:10.2f}x{cpu / max(sha_cpu, 1e-9):9.2f}x",
+                  flush=True)
 
 
 if __name__ == "__main__":

@@ -11,7 +11,7 @@ from weightops.errors import NotFoundError
 from weightops.storage.pointers import dvc_cache_dir, stay_inside
 from weightops.project import Project, open_project
 from weightops.registry.state import iso
-from weightops.registry.tags import validate_model_name
+from weightops.registry.tags import validate_new_model_name
 
 
 def make_card(weights: str | os.PathLike, out: str | os.PathLike, *, model: str | None = None,
@@ -31,7 +31,7 @@ def make_card(weights: str | os.PathLike, out: str | os.PathLike, *, model: str 
     if model is None:
         model = Project(root).default_model if root else None
         model = model or weights.stem
-    validate_model_name(model)
+    validate_new_model_name(model)
     card = build_card(weights, model, project=root,
                       metrics=read_metrics(Path(metrics)) if metrics else None,
                       labels=labels if isinstance(labels, dict) else parse_labels(labels or []),

@@ -82,26 +82,44 @@ class Project:
         return parse_config(git.read_blob(self.root, head, CONFIG_FILE) if head else None)
 
     @cached_property
-    def default_model(self) -> str | None:
-        if self.config.default_model:
-            return self.config.default_model
+    def declared_models(self) -> tuple[str, ...]:
+        """Models the root dvc.yaml declares under `artifacts:` (work tree, else HEAD)."""
         head = git.head(self.root)
         text = None
         if not self.bare and (self.root / "dvc.yaml").is_file():
             text = (self.root / "dvc.yaml").read_bytes()
         elif head:
             text = git.read_blob(self.root, head, "dvc.yaml")
-        arts = parse_artifacts(text) if text else {}
-        return next(iter(arts)) if len(arts) == 1 else None
+        return tuple(parse_artifacts(text)) if text else ()
+
+    @cached_property
+    def default_model(self) -> str | None:
+        if self.config.default_model:
+            return self.config.default_model
+        arts = self.declared_models
+        return arts[0] if len(arts) == 1 else None
 
     def model(self, name: str | None) -> str:
-        """The model a command means: the one named, else the project's default."""
+        """The model a command means: the one named, else the project's default. Raises
+        UsageError (exit 2) when several are declared, NotFoundError (exit 3) when none is."""
         if name:
             return validate_model_name(name)
         if self.default_model:
             return self.default_model
+        if not self.declared_models and not self._nested_dvcyaml():
+            dvc = "" if self.bare or (self.root / ".dvc").is_dir() else "no DVC project and "
+            raise NotFoundError(f"this repository has {dvc}no model yet (no artifacts: in dvc.yaml); "
+                                "run `weightops init` here to set one up, or pass --model NAME")
         raise UsageError("this project has several models and no default; pass --model NAME "
                          f"or set 'model:' in {CONFIG_FILE}")
+
+    def _nested_dvcyaml(self) -> bool:
+        """Whether a dvc.yaml below the root may declare `dir:name` models (bare: assume so)."""
+        if self.bare:
+            return True
+        out = git.run(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "*/dvc.yaml"],
+                      cwd=self.root, check=False).stdout
+        return bool(out.strip("\0"))
 
     def registry(self, model: str | None = None, stage: str | None = None) -> Registry:
         """The registry from the tags. With `model` and `stage`, only what answering for that

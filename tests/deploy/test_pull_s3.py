@@ -220,6 +220,8 @@ def test_endpoint_stopped_mid_download_gives_a_clear_error_and_no_file(project, 
                 break
             assert proc.poll() is None, proc.communicate()
             time.sleep(0.002)
+        else:
+            raise AssertionError("8 MiB never landed in the temp file within 60 s")
         server.stop()
         stdout, stderr = proc.communicate(timeout=120)
         completed = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)

@@ -220,3 +220,15 @@ def test_torchscript_is_recognised_by_guard_and_card_whatever_its_name(tmp_path)
     assert (finding.reason, finding.format) == ("magic", "TorchScript")
     assert artifact_format(tmp_path / "model.pt") == "torchscript"
     assert artifact_format(Path(__file__).resolve().parent / "corpus" / "torch" / "zip_state_dict.pt") == "pytorch"
+
+
+def test_a_training_checkpoints_optimizer_state_is_constants(tmp_path):
+    from pathlib import Path
+
+    ckpt = Path(__file__).resolve().parent / "corpus" / "torch" / "checkpoint_nested.pt"
+    roles = {t.name: t.role for t in read_tensors(ckpt)}
+    assert roles["state_dict.fc.weight"] == "weight"
+    assert roles["optimizer.state.0.momentum_buffer"] == "constant"   # all zeros after a zero-gradient step
+    proc = run_cli(["validate", str(ckpt), "--against", "none"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "warn all_zero   optimizer.state.0.momentum_buffer" in proc.stdout

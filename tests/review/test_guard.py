@@ -113,6 +113,24 @@ def test_pre_commit_hook_definition_runs_guard():
     assert 'weightops = "weightops.cli:main"' in pyproject
 
 
+def test_guard_advises_what_dvc_accepts_for_a_stage_output(project):
+    # models/clf.safetensors is the `train` stage's output: `dvc add` refuses it, so guard must not advise it
+    project.git("add", "-f", "models/clf.safetensors")
+    proc = project.wo("guard")
+    assert_one_line_error(proc, 5, "belong in DVC")
+    assert "output of stage 'train'" in proc.stdout and "dvc add" not in proc.stdout
+    assert project.dvc("add", "-q", "models/clf.safetensors", check=False).returncode != 0   # what DVC says to `dvc add`
+    advice = proc.stdout.split(": ", 1)[1].split(" (")[0].strip()
+    assert advice == "git rm --cached models/clf.safetensors && dvc commit train && dvc push"
+    project.git("rm", "-q", "--cached", "models/clf.safetensors")
+    assert project.dvc("commit", "-q", "-f", "train", check=False).returncode == 0
+    assert project.wo("guard").returncode == 0
+
+
+def test_guard_of_a_missing_path_is_not_found(project):
+    assert_one_line_error(project.wo("guard", "nonexistent.txt"), 3, "nonexistent.txt", "does not exist")
+
+
 def test_guard_judges_the_staged_blob_not_the_work_tree(project):
     data = project.root / "data"
     data.mkdir()

@@ -126,7 +126,7 @@ def audit_cmd(
 # ---------------------------------------------------------------- report
 @command("report")
 def report_cmd(
-    out: Path = typer.Option(Path("registry.html"), "--output", "-o", help="HTML file to write (one self-contained page)."),
+    out: Optional[Path] = typer.Option(None, "--output", "-o", help="HTML file to write (one self-contained page; default: .git/weightops/registry.html, outside the work tree)."),
     out_alias: Optional[Path] = OUT_ALIAS,
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Only this model (default: every model)."),
     no_audit: bool = typer.Option(False, "--no-audit", help="Do not run the audit (it checks every version's remote object)."),
@@ -134,8 +134,10 @@ def report_cmd(
 ) -> None:
     """Write the registry as one HTML page: versions, stage timelines, metrics, audit result."""
     out = output_path(out, out_alias)
-    from weightops.review.report import write_report
+    from weightops.review.report import default_report_path, write_report
 
+    if out is None:   # never an untracked file in the work tree unless asked for with -o
+        out = default_report_path(repo)
     data = write_report(out, repo, model=model, audit=not no_audit)
     versions = sum(len(m.versions) for m in data.models)
     audit = (f"audit: {len(data.findings)} finding(s)" if data.findings else "audit: clean") if data.audit_ran \

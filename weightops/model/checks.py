@@ -124,6 +124,7 @@ class Report:
     parameters: int
     checks: tuple[CheckResult, ...]
     notes: tuple[str, ...] = ()
+    sha256: str | None = None   # of the file checked: two versions never share a report digest
 
     @property
     def passed(self) -> bool:
@@ -137,7 +138,8 @@ class Report:
         return next((c for c in self.checks if c.name == name), None)
 
     def to_dict(self) -> dict:
-        return {"subject": self.subject, "against": self.against, "passed": self.passed,
+        return {"subject": self.subject, **({"sha256": self.sha256} if self.sha256 else {}),
+                "against": self.against, "passed": self.passed,
                 "tensors": self.tensors, "parameters": self.parameters,
                 "checks": {c.name: c.to_dict() for c in self.checks},
                 **({"notes": list(self.notes)} if self.notes else {})}
@@ -303,7 +305,7 @@ def check_drift(new: dict[str, TensorStats], old: dict[str, TensorStats], cfg: V
 def run_checks(stats: dict[str, TensorStats], cfg: ValidationSettings, *, subject: str,
                signature: Signature | None = None, graph: Signature | None = None,
                against: dict[str, TensorStats] | None = None, against_name: str | None = None,
-               notes: tuple[str, ...] = ()) -> Report:
+               notes: tuple[str, ...] = (), sha256: str | None = None) -> Report:
     values = list(stats.values())
     undecoded = sorted({s.dtype for s in values if not s.decoded})
     if undecoded:
@@ -325,4 +327,4 @@ def run_checks(stats: dict[str, TensorStats], cfg: ValidationSettings, *, subjec
         elif against is not None and name == "drift":
             results.append(check_drift(stats, against, cfg))
     return Report(subject, against_name if against is not None else None, len(values),
-                  sum(s.count for s in values), tuple(results), tuple(notes))
+                  sum(s.count for s in values), tuple(results), tuple(notes), sha256)

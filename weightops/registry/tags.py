@@ -184,6 +184,23 @@ def validate_model_name(name: str) -> str:
     return name
 
 
+# A name weightops creates (init, card): what the README allows, a subset of GTO's names ('/' is
+# left to names GTO wrote, which weightops still reads).
+_NEW_NAME_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9_-]*[a-zA-Z0-9])?$")
+
+
+def validate_new_model_name(name: str, *, nested: bool = True) -> str:
+    """The one check for a model name entering the project (init, card): letters, digits, '-'
+    and '_'; `dir:name` for a nested dvc.yaml when `nested`. Raises TagError (exit 2)."""
+    validate_model_name(name)
+    folder, sep, base = (name or "").rpartition(":")
+    if not _NEW_NAME_RE.match(base) or (sep and not nested):
+        where = " (and 'dir:name' for a nested dvc.yaml)" if nested else ""
+        raise TagError(f"'{_show(name)}' is not a valid model name: use letters, digits, '-' and '_'{where}, "
+                       "starting and ending with a letter or digit")
+    return name
+
+
 def validate_stage(stage: str, allowed: tuple[str, ...] | list[str] | None = None) -> str:
     if not _STAGE_RE.match(stage or ""):
         raise TagError(
