@@ -17,7 +17,7 @@ MAX_LINES = 400
 
 # Pure: parsing and arithmetic over values already read. Add a module here when it is pure.
 PURE = [
-    "weightops.registry.tags", "weightops.registry.state", "weightops.model.signature",
+    "weightops.registry.tags", "weightops.registry.state", "weightops.registry.records", "weightops.model.signature",
     "weightops.model.checks", "weightops.core.config", "weightops.core.schema", "weightops.core.refs",
     "weightops.core.units", "weightops.core.jsonl", "weightops.errors",
 ]

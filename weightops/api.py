@@ -50,25 +50,37 @@ def load_signature(source: str | os.PathLike | dict | None) -> dict | None:
     return sig.to_dict()
 
 
-def list_versions(repo: str | os.PathLike = ".", model: str | None = None) -> list[dict]:
-    """Every model's versions (or MODEL's), newest first: dicts with model, version, tag,
-    commit, created (ISO 8601 UTC), sha256, stages held now, deprecated. `repo` is a path or a
-    git URL (read without a clone). NotFoundError (3) outside a repository, UsageError (2) for
-    a bad model name."""
+def list_versions(repo: str | os.PathLike = ".", model: str | None = None, *,
+                  deprecated: bool = False) -> list[dict]:
+    """Every model's active versions (or MODEL's), newest first, as `gto show` lists them:
+    dicts with model, version, tag, commit, created (ISO 8601 UTC), sha256, stages held now,
+    deprecated. Deregistered versions are left out, and so are a deprecated model's unless
+    `deprecated` (GTO's `--deprecated`). `repo` is a path or a git URL (read without a clone).
+    NotFoundError (3) outside a repository, UsageError (2) for a bad model name."""
     project = open_project(repo)
     registry = project.registry()
     models = [project.model(model)] if model else registry.models()
     rows = []
     for name in models:
+        if registry.is_deprecated(name) and not deprecated:
+            continue
         stages = registry.stages(name)
         for v in registry.versions(name):
             rows.append({
                 "model": name, "version": v.version, "tag": v.tag, "commit": v.commit,
                 "created": iso(v.time), "sha256": v.meta.get("sha256"),
-                "stages": sorted(s for s, e in stages.items() if e.version == v.version),
+                "stages": sorted(s for s, e in stages.items() if e.version == v.version and e.commit == v.commit),
                 "deprecated": registry.is_deprecated(name),
             })
     return rows
+
+
+def deprecated_models(repo: str | os.PathLike = ".", model: str | None = None) -> list[tuple[str, str]]:
+    """(model, deprecation tag) of each deprecated model (`NAME@deprecated` is its newest event)."""
+    project = Project(repo)
+    registry = project.registry()
+    models = [project.model(model)] if model else registry.models()
+    return [(m, registry.deprecation(m).tag) for m in models if registry.is_deprecated(m)]
 
 
 def version_lookalikes(repo: str | os.PathLike = ".") -> list[dict]:

@@ -5,6 +5,8 @@ Reads git objects only (no DVC import, no checkout), so it works in a bare clone
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import posixpath
 import re
@@ -16,10 +18,13 @@ from weightops.core import git
 from weightops.model.card import parse_card
 from weightops.core.config import CONFIG_FILE, Settings, parse_config
 from weightops.errors import NotFoundError, UsageError
-from weightops.storage.pointers import (Artifact, Pointer, Remote, dvcyaml_for, object_url, parse_artifacts,
+from weightops.storage.pointers import (Artifact, Pointer, Remote, dvc_root_candidates, dvcyaml_for, object_url,
+                                        parse_artifacts, pointer_in_dvcfile, require_served,
                        parse_dvc_config, pointer_from_dvcfile, pointer_from_lock)
 from weightops.registry.state import Registry
 from weightops.registry.tags import model_to_tag, validate_model_name, validate_stage
+
+log = logging.getLogger(__name__)
 
 
 _SCP = re.compile(r"^[\w.-]+@[\w.-]+:")   # git@host:org/repo.git
@@ -50,6 +55,22 @@ class Located:
     pointer: Pointer
     card: dict
     commit: str
+    dvc_root: str = ""   # repo-relative folder of the DVC project (holding `.dvc/`); "" at the top
+
+
+_WARNED: set[str] = set()
+
+
+def _warned(registry: Registry) -> Registry:
+    """Say once per process which lightweight GTO-style tags are ignored, as GTO and DVC
+    ignore them: a rollback written with a plain `git tag NAME#STAGE#N` must not pass silently."""
+    new = [t for t in registry.lightweight if t not in _WARNED]
+    if new:
+        _WARNED.update(new)
+        shown = ", ".join(new[:5]) + (f" and {len(new) - 5} more" if len(new) > 5 else "")
+        log.warning("warning: ignoring lightweight tag(s) %s: GTO and DVC read only annotated tags; "
+                    "recreate with `git tag -a` (or `weightops promote`)", shown)
+    return registry
 
 
 class Project:
@@ -65,6 +86,7 @@ class Project:
         self.git_dir, self.bare, top = git.locate_repo(path)
         self.root = self.git_dir if self.bare else top
         self._blobs: dict[str, bytes | None] = {}
+        self._dvc_roots: dict[str, str] = {}   # commit -> the DVC project folder `locate` found
 
     def blobs(self, specs: list[str]) -> dict[str, bytes | None]:
         """`REV:PATH` -> contents, batched; each object is read once per Project."""
@@ -125,7 +147,7 @@ class Project:
         """The registry from the tags. With `model` and `stage`, only what answering for that
         stage needs (its assignments and the model's versions): at 50,000 tags, a fraction."""
         if model is None or stage is None:
-            return Registry(git.list_tags(self.root), self.default_model)
+            return _warned(Registry(git.list_tags(self.root), self.default_model, self._commit_times))
         name = model_to_tag(validate_model_name(model))
         stage = validate_stage(stage)
         patterns = [f"refs/tags/{name}#{stage}#*", f"refs/tags/{name}#{stage}!#*", f"refs/tags/{name}#{stage}",
@@ -134,21 +156,38 @@ class Project:
             patterns.append("refs/tags/v*")
         # Messages only matter where a commit holds several versions (the message then names
         # which one a stage tag means): read them only in that rare case.
-        registry = Registry(git.list_tags(self.root, patterns, messages=False), self.default_model)
+        registry = Registry(git.list_tags(self.root, patterns, messages=False), self.default_model, self._commit_times)
         if registry.ambiguous:
-            registry = Registry(git.list_tags(self.root, patterns), self.default_model)
-        return registry
+            registry = Registry(git.list_tags(self.root, patterns), self.default_model, self._commit_times)
+        if registry.is_deprecated(model):
+            # Deprecation is "the model's newest event": other stages' tags can undo it.
+            return self.registry()
+        return _warned(registry)
+
+    def _commit_times(self, commits: list[str]) -> dict[str, int]:
+        return git.commit_times(self.root, commits)
 
     def locate(self, model: str, commit: str, ref: str | None = None) -> Located:
-        """Declaration, pointer and card of `model` at `commit`: two batched object reads."""
+        """Declaration, pointer and card of `model` at `commit`: two batched object reads (a
+        third only when the output is tracked by a `.dvc` file not named after it).
+
+        The DVC project is the nearest folder at or above the dvc.yaml holding `.dvc/` (a
+        monorepo's `dvc init --subdir` project), as `dvc artifacts get` finds it; its
+        `.dvc/config` names the remotes. Raises NotFoundError (3) for a missing declaration or
+        pointer, RefusedError (5) for outputs weightops does not serve (see storage.pointers)."""
         ref = ref or commit[:12]
         dvcyaml = dvcyaml_for(model)
         lockfile = posixpath.join(posixpath.dirname(dvcyaml), "dvc.lock")
+        roots = dvc_root_candidates(dvcyaml)
         # .dvc/config rides along: resolve needs the remote next, and it costs no extra process.
-        first = self.blobs([f"{commit}:{dvcyaml}", f"{commit}:{lockfile}", f"{commit}:.dvc/config"])
+        configs = [f"{commit}:{posixpath.join(r, '.dvc/config')}" for r in roots]
+        markers = [f"{commit}:{posixpath.join(r, '.dvc/.gitignore')}" for r in roots]
+        first = self.blobs([f"{commit}:{dvcyaml}", f"{commit}:{lockfile}", *configs, *markers])
         text = first[f"{commit}:{dvcyaml}"]
         if text is None:
             raise NotFoundError(f"{ref}: commit {commit[:12]} has no {dvcyaml}; is '{model}' declared there?")
+        dvc_root = next((r for r, c, m in zip(roots, configs, markers) if first[c] is not None or first[m] is not None), "")
+        self._dvc_roots[commit] = dvc_root
         artifacts = parse_artifacts(text, dvcyaml)
         artifact = artifacts.get(model)
         if artifact is None:
@@ -159,28 +198,49 @@ class Project:
         if dvcfile is not None:
             pointer = pointer_from_dvcfile(dvcfile, f"{artifact.path}.dvc", artifact.path)
         else:
-            pointer = pointer_from_lock(first[f"{commit}:{lockfile}"], lockfile, artifact.path)
+            pointer = pointer_from_lock(first[f"{commit}:{lockfile}"], lockfile, artifact.path,
+                                        dvcyaml=text, dvcyaml_path=dvcyaml)
+        if pointer is None:
+            pointer = self._pointer_in_any_dvcfile(commit, dvc_root, artifact.path)
         if pointer is None:
             raise NotFoundError(f"{ref}: no DVC pointer for {artifact.path} at {commit[:12]} "
-                                f"(neither {artifact.path}.dvc nor an out in {lockfile}); run `dvc repro` or `dvc add` and commit")
+                                f"(neither a .dvc file nor an out in {lockfile}); run `dvc repro` or `dvc add` and commit")
+        require_served(pointer, ref)
         card = parse_card(second[f"{commit}:{artifact.card_path}"], f"model card {artifact.card_path} at {commit[:12]}")
-        return Located(artifact, pointer, card, commit)
+        return Located(artifact, pointer, card, commit, dvc_root)
 
-    def remotes(self, commit: str | None) -> tuple[str | None, dict[str, Remote]]:
-        """DVC remotes configured at `commit` (`.dvc/config`), with the work tree's
+    def _pointer_in_any_dvcfile(self, commit: str, dvc_root: str, path: str) -> Pointer | None:
+        """The out `path` in any `.dvc` file of the DVC project (a `.dvc` file may track several
+        outputs under any name): one `git ls-tree` and one batched read."""
+        listing = git.run(["ls-tree", "-r", "--name-only", commit, "--", dvc_root or "."], cwd=self.root,
+                          check=False).stdout.splitlines()
+        files = [f for f in listing if f.endswith(".dvc") and "/.dvc/" not in f"/{f}"]
+        texts = self.blobs([f"{commit}:{f}" for f in files])
+        for f in files:
+            found = pointer_in_dvcfile(texts[f"{commit}:{f}"], f, path)
+            if found is not None:
+                return found
+        return None
+
+    def remotes(self, commit: str | None, root: str | None = None) -> tuple[str | None, dict[str, Remote]]:
+        """DVC remotes configured at `commit` (`<root>/.dvc/config`, root: the DVC project's
+        folder, by default the one `locate` found at that commit), with the work tree's
         `.dvc/config.local` on top, as DVC itself reads them."""
-        committed = self.blobs([f"{commit}:.dvc/config"])[f"{commit}:.dvc/config"] if commit else None
+        root = self._dvc_roots.get(commit, "") if root is None else root
+        config = posixpath.join(root, ".dvc/config")
+        committed = self.blobs([f"{commit}:{config}"])[f"{commit}:{config}"] if commit else None
         local = None
         if not self.bare:
-            f = self.root / ".dvc" / "config.local"
+            f = self.root / root / ".dvc" / "config.local"
             local = f.read_bytes() if f.is_file() else None
             if commit is None:
-                f = self.root / ".dvc" / "config"
+                f = self.root / root / ".dvc" / "config"
                 committed = f.read_bytes() if f.is_file() else None
-        return parse_dvc_config(committed, local)
+        default, remotes = parse_dvc_config(committed, local)
+        return default, {n: dataclasses.replace(r, base=root) for n, r in remotes.items()}
 
-    def remote(self, commit: str | None, name: str | None = None) -> Remote | None:
-        default, remotes = self.remotes(commit)
+    def remote(self, commit: str | None, name: str | None = None, root: str | None = None) -> Remote | None:
+        default, remotes = self.remotes(commit, root)
         want = name or default
         if want is None:
             return None
@@ -197,7 +257,7 @@ class Project:
             url = url[len("file://"):]
         if "://" in url:
             return url
-        base = (self.root / ".dvc") if not self.bare else self.root
+        base = (self.root / remote.base / ".dvc") if not self.bare else self.root / remote.base
         return os.path.normpath(os.path.join(base, os.path.expanduser(url)))
 
     def object_url(self, remote: Remote | None, pointer: Pointer) -> str | None:

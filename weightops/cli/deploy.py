@@ -78,6 +78,7 @@ def pull_cmd(
     index: Optional[str] = INDEX,
     require_signed: bool = REQUIRE_SIGNED_INDEX,
     trust_file: Optional[Path] = TRUST_FILE,
+    allow_deprecated: bool = typer.Option(False, "--allow-deprecated", help="Pull a model GTO marks deprecated (NAME@deprecated); refused otherwise."),
     as_json: bool = JSON,
 ) -> None:
     """Download REF's weights, verifying size, md5 and sha256 while they stream; atomic."""
@@ -102,7 +103,7 @@ def pull_cmd(
     with _progress(not as_json) as update:
         done = pull_detailed(ref if ref is not None or lock_file or pairs else "latest", out, model=model,
                              repo=repo, remote=remote, expect_sha256=expect_sha256, lock=lock_file, jobs=jobs,
-                             progress=update, fsync=fsync, match=pairs)
+                             progress=update, fsync=fsync, match=pairs, allow_deprecated=allow_deprecated)
     if as_json:
         print_json(done.to_dict())
         return

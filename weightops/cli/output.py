@@ -40,6 +40,8 @@ def render_resolved(r, ref: str, as_json: bool) -> None:
     """`weightops resolve`'s answer: one JSON object, or aligned fields."""
     from weightops.registry.tags import understood_version
 
+    if getattr(r, "note", None):   # why a stage answers an older assignment
+        echo(f"note: {r.note}", err=True)
     out = r.to_dict()
     note = understood_version(ref)
     if note:

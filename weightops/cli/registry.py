@@ -20,6 +20,9 @@ from weightops.cli.base import (
 )
 
 
+ALLOW_DEPRECATED = typer.Option(False, "--allow-deprecated", help="Use a model GTO marks deprecated (NAME@deprecated); refused otherwise.")
+
+
 @command("release")
 def release_cmd(
     version: str = typer.Argument(..., help="SemVer version, e.g. v1.2.0."),
@@ -52,6 +55,7 @@ def resolve_cmd(
     match: List[str] = typer.Option([], "--match", help="KEY=VALUE card label the variant must have (repeatable); REF must be a stage."),
     match_file: Optional[Path] = typer.Option(None, "--match-file", help="YAML mapping of label: value pairs (a device's file), like --match."),
     repo: str = REPO,
+    allow_deprecated: bool = ALLOW_DEPRECATED,
     index: Optional[str] = typer.Option(None, "--index", help="Read the published registry index at this URL instead of git (--trust-policy is then a FILE)."),
     as_json: bool = JSON,
 ) -> None:
@@ -72,7 +76,7 @@ def resolve_cmd(
                           require_signed=require_signed, trust_policy=trust_policy)
     else:
         r = resolve(ref, model=model, repo=repo, at=at, remote=remote, require_signed=require_signed,
-                    trust_policy=trust_policy)
+                    trust_policy=trust_policy, allow_deprecated=allow_deprecated)
     render_resolved(r, ref, as_json)   # the same renderer as the fast path (cli/fast.py)
 
 
@@ -80,13 +84,18 @@ def resolve_cmd(
 def list_cmd(
     model: Optional[str] = MODEL,
     repo: str = REPO,
+    deprecated: bool = typer.Option(False, "--deprecated", "-d", help="Include deprecated models (as `gto show -d`)."),
     as_json: bool = JSON,
 ) -> None:
-    """Every model and version, newest first, with the stages each holds."""
-    from weightops.api import list_versions, version_lookalikes
+    """Every model and version, newest first, with the stages each holds (as `gto show`)."""
+    from weightops.api import deprecated_models, list_versions, version_lookalikes
 
-    rows = list_versions(repo=repo, model=model)
+    rows = list_versions(repo=repo, model=model, deprecated=deprecated)
     lookalikes = version_lookalikes(repo)
+    if not deprecated:
+        for name, tag in deprecated_models(repo=repo, model=model):
+            typer.secho(f"note: '{name}' is deprecated ({tag}); its versions are hidden, as in `gto show`; "
+                        "`weightops list --deprecated` shows them", err=True)
     if as_json:
         print_json({"versions": rows, "not_versions": lookalikes})
         return
@@ -134,13 +143,15 @@ def promote_cmd(
     repo: str = REPO,
     allow_breaking: bool = ALLOW_BREAKING,
     skip_checks: bool = SKIP_CHECKS,
+    allow_deprecated: bool = ALLOW_DEPRECATED,
 ) -> None:
     """Assign VERSION to STAGE (a GTO tag NAME#STAGE#N) after checking its card and the gates."""
     from weightops.registry.stages import promote
 
     _warn_skip(skip_checks)
     _say_assigned(promote(version, stage, model=model, repo=repo, message=message, push=push, sign=sign,
-                          allow_breaking=allow_breaking, skip_checks=skip_checks, require_shadow=require_shadow))
+                          allow_breaking=allow_breaking, skip_checks=skip_checks, require_shadow=require_shadow,
+                          allow_deprecated=allow_deprecated))
 
 
 @command("demote")
@@ -169,13 +180,14 @@ def rollback_cmd(
     repo: str = REPO,
     allow_breaking: bool = ALLOW_BREAKING,
     skip_checks: bool = SKIP_CHECKS,
+    allow_deprecated: bool = ALLOW_DEPRECATED,
 ) -> None:
     """Assign the version that held STAGE before the current one, as a new assignment."""
     from weightops.registry.stages import rollback
 
     _warn_skip(skip_checks)
     _say_assigned(rollback(stage, model=model, to=to, repo=repo, message=message, push=push, sign=sign,
-                           allow_breaking=allow_breaking, skip_checks=skip_checks))
+                           allow_breaking=allow_breaking, skip_checks=skip_checks, allow_deprecated=allow_deprecated))
 
 
 @command("history")

@@ -117,6 +117,8 @@ def audit_cmd(
     else:
         for f in report.findings + report.notices:
             typer.echo(f"{f.kind:<16} {f.message}")
+        if report.gto_note:
+            typer.secho(f"note: {report.gto_note}", err=True)
         typer.echo(report.summary)
     if not report.ok:   # one line on stderr too: a CI log or `--json > file` still says why
         fail(report.summary, 4)

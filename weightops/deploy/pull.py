@@ -69,7 +69,8 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
                   model: str | None = None, repo: str | os.PathLike | None = None, remote: str | None = None,
                   expect_sha256: str | None = None, lock: str | os.PathLike | None = None,
                   jobs: int | None = None, progress: transfer.Progress | None = None,
-                  fsync: bool = False, match: dict[str, str] | None = None) -> Pulled:
+                  fsync: bool = False, match: dict[str, str] | None = None,
+                  allow_deprecated: bool = False) -> Pulled:
     """Download REF's weights (a stage, version, tag or 'latest'; default what `lock` pins)
     to `dest` (default ./NAME), verifying size, md5 and sha256 while they stream; atomic.
 
@@ -77,7 +78,8 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
     variant among the models holding stage REF; `expect_sha256` halts unless it agrees;
     `progress(done_bytes, total_bytes_or_None)` is called as bytes arrive; `jobs` parallel
     ranged reads. Raises UsageError (2) for bad arguments, NotFoundError (3) for an unknown
-    ref or object, IntegrityError (4) when bytes, lock or hashes disagree.
+    ref or object, IntegrityError (4) when bytes, lock or hashes disagree, RefusedError (5) for a
+    deprecated model unless `allow_deprecated`.
     """
     started = time.monotonic()
     if expect_sha256 is not None and not _is_sha256(expect_sha256):
@@ -97,7 +99,7 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
         ref, model = pinned["version"], pinned["model"]
         repo = repo or pinned.get("repo") or "."
     project = open_project(repo or ".")
-    r = resolve(ref or "latest", model=model, remote=remote, project=project)
+    r = resolve(ref or "latest", model=model, remote=remote, project=project, allow_deprecated=allow_deprecated)
     if pinned:
         check_lock_against(pinned, r, str(lock))
     if expect_sha256 and expect_sha256.lower() != r.sha256:
@@ -106,7 +108,8 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
     if r.remote is None:
         raise NotFoundError(f"{r.tag}: no DVC remote is configured at {r.commit[:12]}; pass --remote NAME")
     target = destination(dest, r.located.pointer)
-    store = transfer.open_store(project, project.remote(r.commit, remote), jobs=jobs or default_jobs())
+    store = transfer.open_store(project, project.remote(r.commit, remote, root=r.located.dvc_root if r.located else None),
+                                 jobs=jobs or default_jobs())
     pointer = r.located.pointer
     if pointer.is_dir:
         transferred, files = _pull_dir(store, r, target, progress, fsync)
@@ -124,10 +127,11 @@ def pull(ref: str | None = "latest", dest: str | os.PathLike | None = None, *,
          model: str | None = None, repo: str | os.PathLike | None = None, remote: str | None = None,
          expect_sha256: str | None = None, lock: str | os.PathLike | None = None, jobs: int | None = None,
          progress: transfer.Progress | None = None, fsync: bool = False,
-         match: dict[str, str] | None = None) -> Path:
+         match: dict[str, str] | None = None, allow_deprecated: bool = False) -> Path:
     """`pull_detailed` (same arguments and errors), returning only the path written."""
     return pull_detailed(ref, dest, model=model, repo=repo, remote=remote, expect_sha256=expect_sha256, lock=lock,
-                         jobs=jobs, progress=progress, fsync=fsync, match=match).path
+                         jobs=jobs, progress=progress, fsync=fsync, match=match,
+                         allow_deprecated=allow_deprecated).path
 
 
 def default_jobs() -> int:
@@ -172,7 +176,9 @@ def _pull_file(store: transfer.Store, r: Resolved, target: Path, progress, fsync
     if _already_there(target, r):
         log.info("%s already holds %s %s; nothing to transfer", target, r.model, r.version)
         return 0
-    expected = transfer.Expected(size=r.size, md5=r.md5, sha256=r.sha256)
+    # The card's md5 is the bytes' own; a DVC 2 pointer of a text file names its object by
+    # the md5 of the CRLF -> LF form instead (checked at release).
+    expected = transfer.Expected(size=r.size, md5=(r.card.get("artifact") or {}).get("md5") or r.md5, sha256=r.sha256)
     url = store.url(r.located.pointer)
     try:
         return transfer.copy_object(store, url, target, expected, ref=r.tag, progress=progress, fsync=fsync).transferred

@@ -86,7 +86,8 @@ def push_claimed(project: Project, model: str, counter: int, tag: str) -> bool:
 def promote(version: str, stage: str, *, model: str | None = None, repo: str | os.PathLike = ".",
             message: str | None = None, push: bool = False, now: int | None = None,
             sign: bool | None = None, allow_breaking: bool = False, skip_checks: bool = False,
-            require_shadow: str | os.PathLike | None = None, action: str = "assign") -> Assigned:
+            require_shadow: str | os.PathLike | None = None, allow_deprecated: bool = False,
+            action: str = "assign") -> Assigned:
     """Assign VERSION to STAGE (GTO's assignment tag `NAME#STAGE#N`) after checking the
     version, its card and the promotion gates (registry/gates.py).
 
@@ -96,11 +97,15 @@ def promote(version: str, stage: str, *, model: str | None = None, repo: str | o
     that must pass against the stage's current holder; `push` pushes the tag with a claim on its
     counter. Raises UsageError (2) for a bad name or stage, NotFoundError (3) for an unknown
     version, IntegrityError (4) when card and pointer disagree, RefusedError (5) when a gate or
-    policy refuses, the version holds the stage already, or another clone took the counter.
+    policy refuses, the version holds the stage already, another clone took the counter, or the
+    model is deprecated (GTO's `NAME@deprecated`) and `allow_deprecated` is false.
     """
     project, name, registry = _open(repo, model, push)
     sign = choose_signing(project, sign)
     validate_stage(stage, project.config.stages)
+    if not allow_deprecated:
+        from weightops.registry.resolve import refuse_deprecated
+        refuse_deprecated(registry, name)
     target = registry.version(name, normalize_version(version))
     located = project.locate(name, target.commit, ref=target.tag)
     require_card_matches(located.card, located.pointer, target.tag)
@@ -159,7 +164,8 @@ def demote(stage: str, *, model: str | None = None, repo: str | os.PathLike = ".
 
 def rollback(stage: str, *, model: str | None = None, to: str | None = None, repo: str | os.PathLike = ".",
              message: str | None = None, push: bool = False, now: int | None = None,
-             sign: bool | None = None, allow_breaking: bool = False, skip_checks: bool = False) -> Assigned:
+             sign: bool | None = None, allow_breaking: bool = False, skip_checks: bool = False,
+             allow_deprecated: bool = False) -> Assigned:
     """Assign the version that held STAGE before the current one (or `to`), as a new
     assignment whose message says `action: rollback`. Arguments and errors as `promote`;
     RefusedError (5) also when there is no earlier version or `to` holds the stage already."""
@@ -178,4 +184,4 @@ def rollback(stage: str, *, model: str | None = None, to: str | None = None, rep
         raise RefusedError(f"{target} already holds '{stage}'; nothing to roll back")
     return promote(target, stage, model=name, repo=repo, message=message or f"rollback from {current.version if current else 'none'}",
                    push=push, now=now, action="rollback", sign=sign, allow_breaking=allow_breaking,
-                   skip_checks=skip_checks)
+                   skip_checks=skip_checks, allow_deprecated=allow_deprecated)

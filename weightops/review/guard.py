@@ -38,6 +38,7 @@ WEIGHT_EXTENSIONS = {
 TF_SHARD = re.compile(r"\.data-\d{5}-of-\d{5}$")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_READ_MAX = 64 * 1024 * 1024   # a staged zip up to this size is opened to look for weights inside
+SMALL_BLOB = 64 * 1024            # blobs up to this size are read together, whole
 # Git LFS pointer files (git-lfs docs/spec.md): under 1024 bytes, `version` first, then an
 # `oid sha256:` and a `size`.
 LFS_MAX = 1024
@@ -180,8 +181,18 @@ def index_entries(root: Path, rels: list[str]) -> tuple[dict[str, tuple[str, int
     return {path: (sha, sizes[sha]) for path, (mode, sha) in entries.items()}, indexed
 
 
-def check_blob(root: Path, rel: str, sha: str, size: int, max_size: int) -> Finding | None:
-    """The staged blob of `rel` (`size` bytes), judged as git will store it."""
+def small_blobs(root: Path, shas: list[str]) -> dict[str, bytes]:
+    """The contents of small blobs (under SMALL_BLOB bytes each), all through one
+    `git cat-file --batch`: a commit of thousands of source files costs one process."""
+    return {k: v for k, v in git.read_blobs(root, shas).items() if v is not None}
+
+
+def check_blob(root: Path, rel: str, sha: str, size: int, max_size: int,
+               content: bytes | None = None) -> Finding | None:
+    """The staged blob of `rel` (`size` bytes), judged as git will store it; `content` when
+    it was read already (small_blobs)."""
+    if content is not None:
+        return judge(rel, content[:HEAD_BYTES], size, max_size, opener=lambda: io.BytesIO(content))
     # Only the first bytes are read; a zip small enough is read whole to look inside it.
     want = size if size <= ZIP_READ_MAX else HEAD_BYTES
     with git.open_blob(root, sha) as stream:
@@ -221,10 +232,11 @@ def guard(paths: list[str] | None = None, *, repo: str | os.PathLike = ".",
         if rel not in staged and rel not in in_index:   # neither on disk nor in the index: a typo
             raise NotFoundError(f"'{given}' does not exist; name a file to check, or run `weightops guard` "
                                 "without paths to check the files staged for commit")
+    small = small_blobs(root, sorted({sha for sha, size in staged.values() if size <= SMALL_BLOB}))
     found = []
     for r in rels:
         if r in staged:
-            found.append(check_blob(root, r, *staged[r], limit))
+            found.append(check_blob(root, r, *staged[r], limit, small.get(staged[r][0])))
         elif r not in in_index:   # not tracked: what `git add` would store is the file on disk
             found.append(check_file(root, r, limit))
     findings = tuple(f for f in found if f is not None)

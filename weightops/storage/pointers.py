@@ -51,6 +51,9 @@ class Pointer:
     source: str         # the .dvc or dvc.lock file it came from
     legacy: bool = False  # DVC 2 layout (md5 of dos2unix text; no files/md5/ prefix)
     nfiles: int | None = None
+    cached: bool = True   # False: `cache: false`, DVC keeps the bytes in git, not in its cache
+    imported_from: str | None = None   # `dvc import` repo or `dvc import-url` URL
+    repo_import: bool = False          # `dvc import` from another repository: `dvc push` skips it
 
     @property
     def is_dir(self) -> bool:
@@ -143,15 +146,70 @@ def dvcyaml_for(model: str) -> str:
     return "dvc.yaml"
 
 
-def _out_pointer(out: dict, path: str, source: str) -> Pointer:
+def _out_pointer(out: dict, path: str, source: str, *, cached: bool = True,
+                 imported_from: str | None = None, repo_import: bool = False) -> Pointer:
+    """DVC's rule (dvc/output.py, dvc_data hash_info): an out with `hash: md5` is DVC 3's (object
+    under `files/md5/`); an `md5` without it was written by DVC 2, whose md5 of a text file is
+    taken after CRLF -> LF ("md5-dos2unix") and whose objects sit at the remote's top level."""
     md5 = out.get("md5")
     if not isinstance(md5, str) or len(md5.split(".")[0]) != 32:
+        if not cached or out.get("cache") is False:
+            return Pointer(path=path, md5=str(md5 or ""), size=None, source=source, cached=False)
         raise PointerError(f"{source}: output '{path}' has no md5; run `dvc commit` or `dvc repro`")
     size = out.get("size")
     nfiles = out.get("nfiles")
     return Pointer(path=path, md5=md5, size=int(size) if isinstance(size, int) else None,
                    source=source, legacy=out.get("hash") != "md5",
-                   nfiles=int(nfiles) if isinstance(nfiles, int) else None)
+                   nfiles=int(nfiles) if isinstance(nfiles, int) else None,
+                   cached=cached and out.get("cache", True) is not False, imported_from=imported_from,
+                   repo_import=repo_import)
+
+
+def _import_source(doc: dict) -> tuple[str | None, bool]:
+    """(source, is a repo import): `dvc import` writes a dep with `repo:`; `dvc import-url`
+    writes a `frozen` stage whose dep is the URL or path it copied."""
+    for dep in doc.get("deps") or []:
+        if not isinstance(dep, dict):
+            continue
+        repo = dep.get("repo")
+        if isinstance(repo, dict) and repo.get("url"):
+            return f"{repo['url']} ({dep.get('path')})", True
+        if isinstance(dep.get("path"), str) and doc.get("frozen"):
+            return dep["path"], False
+    return None, False
+
+
+def pointer_in_dvcfile(text: bytes | str | None, dvcfile: str, want: str) -> Pointer | None:
+    """The out `want` (repo-relative) of a `.dvc` file that may track several outputs, or None."""
+    if text is None:
+        return None
+    try:
+        return pointer_from_dvcfile(text, dvcfile, want)
+    except (NotFoundError, PointerError):
+        return None
+
+
+def dvc_root_candidates(dvcyaml: str) -> list[str]:
+    """Folders that may hold the DVC project (`.dvc/`) of a dvc.yaml, nearest first, up to the
+    repository's top (""): `dvc init --subdir` makes a project in a subfolder."""
+    folder = posixpath.dirname(dvcyaml)
+    found = []
+    while folder:
+        found.append(folder)
+        folder = posixpath.dirname(folder)
+    return found + [""]
+
+
+def require_served(pointer: Pointer, ref: str) -> None:
+    """Outputs weightops does not serve, refused with the reason (RefusedError, exit 5)."""
+    if not pointer.cached:
+        raise RefusedError(f"{ref}: {pointer.path} is not cached by DVC (`cache: false` in {pointer.source}): its bytes "
+                           "live in git, not in the DVC remote, so there is nothing to pull or push; weightops serves "
+                           "DVC-cached outputs only (drop `cache: false`, run `dvc commit` and `dvc push`)")
+    if pointer.repo_import:
+        raise RefusedError(f"{ref}: {pointer.path} is imported from {pointer.imported_from} (`dvc import`, "
+                           f"{pointer.source}); `dvc push` never stores imports in this project's remote, so weightops "
+                           "has no object to serve: track a copy here (`dvc add`) or release the model in its own repository")
 
 
 def pointer_from_dvcfile(text: bytes | str, dvcfile: str, want: str | None = None) -> Pointer:
@@ -161,17 +219,21 @@ def pointer_from_dvcfile(text: bytes | str, dvcfile: str, want: str | None = Non
     if not isinstance(outs, list) or not outs:
         raise PointerError(f"{dvcfile} has no 'outs'; is it a DVC pointer file?")
     base = posixpath.dirname(dvcfile)
+    imported, repo_import = _import_source(doc)
     for out in outs:
         if not isinstance(out, dict) or not isinstance(out.get("path"), str):
             raise PointerError(f"{dvcfile}: an out has no 'path'")
         path = safe_join(base, out["path"])
         if want is None or path == want:
-            return _out_pointer(out, path, dvcfile)
+            return _out_pointer(out, path, dvcfile, imported_from=imported, repo_import=repo_import)
     raise NotFoundError(f"{dvcfile} does not track '{want}'")
 
 
-def pointer_from_lock(text: bytes | str | None, lockfile: str, want: str) -> Pointer | None:
-    """The out `want` (repo-relative) among every stage's outs in a dvc.lock, or None."""
+def pointer_from_lock(text: bytes | str | None, lockfile: str, want: str, *,
+                      dvcyaml: bytes | str | None = None, dvcyaml_path: str = "dvc.yaml") -> Pointer | None:
+    """The out `want` (repo-relative) among every stage's outs in a dvc.lock, or None. DVC 2's
+    dvc.lock (`md5` without `hash: md5`) is read with DVC 2's rules. `dvcyaml` (its text) tells
+    whether the stage declares the out `cache: false`, which dvc.lock does not record."""
     doc = load_yaml(text, lockfile)
     if not isinstance(doc, dict):
         return None
@@ -179,12 +241,25 @@ def pointer_from_lock(text: bytes | str | None, lockfile: str, want: str) -> Poi
     if not isinstance(stages, dict):
         raise PointerError(f"{lockfile}: 'stages' must be a mapping")
     base = posixpath.dirname(lockfile)
-    for stage in stages.values():
+    for name, stage in stages.items():
         for out in (stage or {}).get("outs") or [] if isinstance(stage, dict) else []:
             if isinstance(out, dict) and isinstance(out.get("path"), str):
                 if safe_join(base, out["path"]) == want:
-                    return _out_pointer(out, want, lockfile)
+                    cached = not _uncached_in_dvcyaml(dvcyaml, dvcyaml_path, str(name), out["path"])
+                    return _out_pointer(out, want, lockfile, cached=cached)
     return None
+
+
+def _uncached_in_dvcyaml(text: bytes | str | None, dvcyaml: str, stage: str, path: str) -> bool:
+    """Whether dvc.yaml's `stage` declares its out `path` with `cache: false`."""
+    if text is None:
+        return False
+    doc = load_yaml(text, dvcyaml)
+    spec = ((doc or {}).get("stages") or {}).get(stage.split("@")[0]) if isinstance(doc, dict) else None
+    for out in (spec or {}).get("outs") or [] if isinstance(spec, dict) else []:
+        if isinstance(out, dict) and path in out and isinstance(out[path], dict):
+            return out[path].get("cache") is False
+    return False
 
 
 def lock_lineage(text: bytes | str | None, lockfile: str, want: str) -> dict:
@@ -211,8 +286,9 @@ def lock_lineage(text: bytes | str | None, lockfile: str, want: str) -> dict:
 @dataclass(frozen=True)
 class Remote:
     name: str
-    url: str            # as configured; a relative local path is relative to .dvc/
+    url: str            # as configured; a relative local path is relative to <base>/.dvc/
     options: dict = field(default_factory=dict, compare=False, hash=False)
+    base: str = ""      # repo-relative folder of the DVC project whose config names it
 
     @property
     def is_s3(self) -> bool:
