@@ -77,7 +77,7 @@ def list_versions(repo: str | os.PathLike = ".", model: str | None = None, *,
 
 def deprecated_models(repo: str | os.PathLike = ".", model: str | None = None) -> list[tuple[str, str]]:
     """(model, deprecation tag) of each deprecated model (`NAME@deprecated` is its newest event)."""
-    project = Project(repo)
+    project = open_project(repo)
     registry = project.registry()
     models = [project.model(model)] if model else registry.models()
     return [(m, registry.deprecation(m).tag) for m in models if registry.is_deprecated(m)]
