@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import os
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -16,7 +16,7 @@ from weightops.model.card import parse_card
 from weightops.core.config import CONFIG_FILE, Config, parse_config
 from weightops.errors import NotFoundError, UsageError
 from weightops.storage.pointers import (Artifact, Pointer, Remote, dvcyaml_for, object_url, parse_artifacts,
-                       parse_dvc_config, pointer_from_dvcfile, pointer_from_lock)
+                       out_remote, parse_dvc_config, pointer_from_dvcfile, pointer_from_lock)
 from weightops.registry.state import Registry
 from weightops.registry.tags import model_to_tag, validate_model_name, validate_stage
 
@@ -116,6 +116,9 @@ class Project:
             pointer = pointer_from_dvcfile(dvcfile, f"{artifact.path}.dvc", artifact.path)
         else:
             pointer = pointer_from_lock(first[f"{commit}:{lockfile}"], lockfile, artifact.path)
+            if pointer is not None and pointer.remote is None:
+                named = out_remote(text, dvcyaml, artifact.path)
+                pointer = replace(pointer, remote=named) if named else pointer
         if pointer is None:
             raise NotFoundError(f"{ref}: no DVC pointer for {artifact.path} at {commit[:12]} "
                                 f"(neither {artifact.path}.dvc nor an out in {lockfile}); run `dvc repro` or `dvc add` and commit")
@@ -135,9 +138,12 @@ class Project:
                 committed = f.read_bytes() if f.is_file() else None
         return parse_dvc_config(committed, local)
 
-    def remote(self, commit: str | None, name: str | None = None) -> Remote | None:
+    def remote(self, commit: str | None, name: str | None = None, pointer: Pointer | None = None) -> Remote | None:
+        """The DVC remote to use at `commit`: `name` (an explicit --remote) first, then the
+        output's own `remote:` field, then `core.remote` (.dvc/config, .dvc/config.local on top).
+        NotFoundError (exit 3) when the chosen name is not configured."""
         default, remotes = self.remotes(commit)
-        want = name or default
+        want = name or (pointer.remote if pointer is not None else None) or default
         if want is None:
             return None
         found = remotes.get(want)
@@ -159,4 +165,4 @@ class Project:
     def object_url(self, remote: Remote | None, pointer: Pointer) -> str | None:
         if remote is None:
             return None
-        return object_url(self.remote_base_url(remote), pointer)
+        return object_url(self.remote_base_url(remote), pointer, remote)

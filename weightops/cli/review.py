@@ -115,6 +115,9 @@ def audit_cmd(
     else:
         for f in report.findings:
             typer.echo(f"{f.kind:<16} {f.message}")
+        for r in report.remotes:
+            state = {True: "on", False: "off", None: "unknown"}[r.versioning]
+            typer.echo(f"remote '{r.name}' ({r.url}): bucket versioning {state}")
         typer.echo(report.summary)
     if not report.ok:
         raise typer.Exit(4)

@@ -61,7 +61,8 @@ def dvc_push(root: Path, remote: str | None = None) -> None:
     env = dict(os.environ, DVC_NO_ANALYTICS="1")
     proc = subprocess.run(args, cwd=root, capture_output=True, text=True, env=env, preexec_fn=_die_with_parent)
     if proc.returncode != 0:
-        lines = [l for l in (proc.stderr + "\n" + proc.stdout).splitlines() if l.strip()]
+        lines = [l for l in (proc.stderr + "\n" + proc.stdout).splitlines()
+                 if l.strip() and "Having any troubles" not in l]
         first = next((l for l in lines if "ERROR" in l), lines[0] if lines else f"exit code {proc.returncode}")
         raise WeightopsError(f"dvc push failed: {first.strip()[:300]}; check the remote and retry",
                              returncode=proc.returncode)
@@ -80,7 +81,11 @@ def _die_with_parent() -> None:
 
 def release(version: str, *, model: str | None = None, repo: str | os.PathLike = ".",
             push: bool = False, message: str | None = None, now: int | None = None,
-            sign: bool = False) -> Released:
+            sign: bool = False, remote: str | None = None) -> Released:
+    """Tag HEAD as `version` of `model` once its card matches the DVC pointer and the bytes, and
+    the object is in the DVC remote: `remote` (a name) if given, else the out's own `remote:`,
+    else `core.remote`. `push`: `dvc push` to that remote first, then push the tag.
+    Raises RefusedError (exit 5), IntegrityError (exit 4), NotFoundError (exit 3)."""
     project = Project(repo)
     if project.bare:
         raise RefusedError("release needs a work tree; run it in a clone, not a bare repository")
@@ -103,15 +108,20 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
     if weights.exists() or weights.is_symlink():
         stay_inside(weights, project.root, "weights")
         check_card_against_file(located.card, weights, tag)
-    remote = project.remote(commit)
+    remote_name = remote
+    remote = project.remote(commit, remote_name, located.pointer)
     if remote is None:
         raise RefusedError("no DVC remote is configured; add one with `dvc remote add -d NAME URL`")
     if push:
         dvc_push(project.root, remote.name)
+        if remote.cloud_versioned and git.dirty_paths(project.root):
+            raise RefusedError(f"`dvc push` to cloud-versioned remote '{remote.name}' recorded the object versions in "
+                               f"{located.pointer.source}; commit it and release again")
     url = project.object_url(remote, located.pointer)
     if not storage.object_exists(project, remote, located.pointer):
-        raise RefusedError(f"object for {located.pointer.path} is not in remote '{remote.name}' ({url}); "
-                           "run `dvc push` or pass --push")
+        hint = (f"push with `dvc push -r {remote.name}` and commit {located.pointer.source}" if remote.cloud_versioned
+                else "run `dvc push` or pass --push")
+        raise RefusedError(f"object for {located.pointer.path} is not in remote '{remote.name}' ({url}); {hint}")
     sha256 = located.card["artifact"]["sha256"]
     text = format_message(message or f"weightops release {name} {version}", {
         "model": name, "version": version, "sha256": sha256, "md5": located.pointer.md5,
