@@ -26,6 +26,10 @@ if TYPE_CHECKING:
 
 log = logging.getLogger(__name__)
 BLOCK = 16 * 1024 * 1024          # ranged-read block for object stores (one request per block)
+# gcsfs and the Azure SDK retry each request themselves with backoff (as under `dvc pull`), and
+# each ranged block is its own request, so a dropped read resumes there: one attempt of ours
+# on top, not a product of both policies.
+SELF_RETRYING = {"gs", "gcs", "azure"}
 
 _MISSING = {"FileNotFoundError", "ResourceNotFoundError", "NoSuchFile"}
 _AUTH = {"PermissionError", "PermissionDenied", "ClientAuthenticationError", "DefaultCredentialsError",
@@ -193,4 +197,6 @@ def open_dvc_store(project: "Project", remote: Remote, jobs: int, policy: RetryP
         dvcfs.fs   # built now, so a bad option fails here, once, with the remote's name
     except ImportError:
         raise UsageError(f"remote '{remote.name}' ({remote.url}) needs a library its DVC plugin uses; {hint}") from None
+    if scheme in SELF_RETRYING:
+        policy = RetryPolicy(attempts=1)
     return DvcFsStore(remote, remote.url.rstrip("/"), jobs, policy, dvcfs, fs_path, scheme)
