@@ -65,3 +65,14 @@ def list_versions(repo: str | os.PathLike = ".", model: str | None = None) -> li
                 "deprecated": registry.is_deprecated(name),
             })
     return rows
+
+
+def version_lookalikes(repo: str | os.PathLike = ".") -> list[dict]:
+    """Tags that look like versions but are outside the grammar (`1.2.0`, `v1.2`), each with
+    the tag it was probably meant to be: `[{"tag": "1.2.0", "meant": "v1.2.0"}]`. weightops,
+    GTO and DVC all ignore such tags; this says so instead of staying silent."""
+    from weightops.registry.tags import version_lookalike
+
+    project = Project(repo)
+    found = ((r.name, version_lookalike(r.name)) for r in git.list_tags(project.root, messages=False))
+    return [{"tag": n, "meant": m} for n, m in found if m]

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from weightops.core import git
 from weightops.model.card import parse_card
-from weightops.core.config import CONFIG_FILE, Config, parse_config
+from weightops.core.config import CONFIG_FILE, Settings, parse_config
 from weightops.errors import NotFoundError, UsageError
 from weightops.storage.pointers import (Artifact, Pointer, Remote, dvcyaml_for, object_url, parse_artifacts,
                        out_remote, parse_dvc_config, pointer_from_dvcfile, pointer_from_lock)
@@ -48,7 +48,7 @@ class Project:
         return {s: self._blobs[s] for s in specs}
 
     @cached_property
-    def config(self) -> Config:
+    def config(self) -> Settings:
         """The work tree's weightops.yaml, or HEAD's in a bare repository."""
         if not self.bare and (self.root / CONFIG_FILE).is_file():
             return parse_config((self.root / CONFIG_FILE).read_bytes())

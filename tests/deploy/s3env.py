@@ -8,6 +8,7 @@ import hashlib
 import socket
 import subprocess
 import sys
+import threading
 import time
 import uuid
 from dataclasses import dataclass
@@ -161,6 +162,23 @@ def no_leftovers(folder: Path) -> list[str]:
     return [p.name for p in folder.iterdir() if p.name.endswith(".tmp") or p.name.endswith(".old")]
 
 
+def shutdown_listener(server: socket.socket) -> None:
+    try:
+        server.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
+def stop_listening(server: socket.socket, acceptor: threading.Thread, stopped: threading.Event) -> None:
+    """Stop a listening socket served by `acceptor` so that nothing can connect afterwards."""
+    stopped.set()
+    shutdown_listener(server)      # wakes the blocked accept() with an error
+    if acceptor is not threading.current_thread():
+        acceptor.join(timeout=10)
+        if acceptor.is_alive():
+            raise RuntimeError("the proxy's accepting thread did not stop")
+    server.close()
+
 
 class CuttingProxy:
     """A TCP proxy in front of the S3 endpoint that drops the first connection whose answer
@@ -168,7 +186,6 @@ class CuttingProxy:
     connection's client sent, so a test can see the resumed request."""
 
     def __init__(self, target: str, cut_after: int, fail_first: int = 0) -> None:
-        import threading
         self.target_port = int(target.rsplit(":", 1)[1])
         self.cut_after = cut_after
         self.fail_first = fail_first    # answer this many first requests with a 503
@@ -178,14 +195,18 @@ class CuttingProxy:
         self.server.bind(("127.0.0.1", 0))
         self.server.listen(16)
         self.endpoint = f"http://127.0.0.1:{self.server.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._stopped = threading.Event()
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
 
     def _accept(self) -> None:
-        import threading
         while True:
             try:
                 client, _ = self.server.accept()
             except OSError:
+                return
+            if self._stopped.is_set():
+                client.close()
                 return
             if self.fail_first:
                 self.fail_first -= 1
@@ -230,4 +251,5 @@ class CuttingProxy:
             s.close()
 
     def close(self) -> None:
-        self.server.close()
+        """Refuse connections from now on."""
+        stop_listening(self.server, self._acceptor, self._stopped)

@@ -148,7 +148,7 @@ def test_thresholds_refuse_unknown_keys_and_non_numbers():
     from weightops.errors import UsageError
 
     assert thresholds(None)["min_calls"] == 100
-    with pytest.raises(UsageError, match="unknown shadow setting 'min_call'"):
+    with pytest.raises(UsageError, match="unknown key `shadow.min_call` .did you mean `min_calls`"):
         thresholds({"min_call": 5})
     with pytest.raises(UsageError, match="must be a number"):
         thresholds({"min_agreement": "high"})

@@ -6,12 +6,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import yaml
-
 from helpers import assert_one_line_error, run_cli
-
-@pytest.fixture(autouse=True)
-def _needs_onnx():
-    pytest.importorskip("onnx")  # imported here, not at collection: keeps pytest's own RSS small
 
 
 def linear_onnx(path, bias=(0.1,), features: int = 8) -> None:
@@ -52,3 +47,76 @@ def test_graph_that_disagrees_with_the_card_fails_the_signature_check(tmp_path):
     run_cli(["card", "m.onnx", "-o", "m.card.yaml", "--signature", "sig.yaml"], cwd=tmp_path, check=True)
     proc = run_cli(["validate", "m.onnx", "--json"], cwd=tmp_path)
     assert_one_line_error(proc, 5, "signature", "inputs.x.shape")
+
+
+# ---------------------------------------------------------------- graphs as exporters write them
+def zipmap_classifier(path) -> None:
+    """What skl2onnx writes for a classifier: a label tensor and a sequence of maps (ZipMap)."""
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("X", TensorProto.FLOAT, [None, 4])
+    label = helper.make_tensor_value_info("output_label", TensorProto.INT64, [None])
+    probs = helper.make_value_info("output_probability", helper.make_sequence_type_proto(
+        helper.make_map_type_proto(TensorProto.INT64, helper.make_tensor_type_proto(TensorProto.FLOAT, []))))
+    clf = helper.make_node("LinearClassifier", ["X"], ["output_label", "probabilities"], domain="ai.onnx.ml",
+                           classlabels_ints=[0, 1, 2], coefficients=[0.1 * i for i in range(12)],
+                           intercepts=[0.0, 0.1, 0.2], post_transform="SOFTMAX")
+    zipmap = helper.make_node("ZipMap", ["probabilities"], ["output_probability"], domain="ai.onnx.ml",
+                              classlabels_int64s=[0, 1, 2])
+    graph = helper.make_graph([clf, zipmap], "clf", [x], [label, probs])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17), helper.make_opsetid("ai.onnx.ml", 3)])
+    onnx.checker.check_model(model)
+    onnx.save(model, str(path))
+
+
+def unknown_rank_model(path) -> None:
+    import onnx
+    from onnx import TensorProto, helper
+
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, None)   # no shape at all: unknown rank
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["y"])], "relu", [x], [y])
+    onnx.save(helper.make_model(graph), str(path))
+
+
+def test_unknown_rank_input_is_not_a_scalar(tmp_path):
+    import onnx
+
+    from weightops.model.formats.onnx import graph_signature
+    from weightops.model.signature import graph_differences, parse_signature
+
+    unknown_rank_model(tmp_path / "m.onnx")
+    graph = graph_signature(tmp_path / "m.onnx")
+    assert graph.inputs[0].shape is None        # unknown, not () (a scalar)
+    # A card saying rank 2 does not differ from a graph that says nothing about the rank...
+    sig = {"inputs": [{"type": "tensor", "name": "x", "tensor-spec": {"dtype": "float32", "shape": [-1, 8]}}],
+           "outputs": [{"type": "tensor", "name": "y", "tensor-spec": {"dtype": "float32", "shape": [-1, 8]}}]}
+    assert graph_differences(parse_signature(sig), graph) == []
+    # ... while the dtype the graph does declare is still compared.
+    sig["inputs"][0]["tensor-spec"]["dtype"] = "float64"
+    assert [c.field for c in graph_differences(parse_signature(sig), graph)] == ["inputs.x.dtype"]
+    # Inferring cannot write the shape MLflow needs: it names the input instead of writing [].
+    proc = run_cli(["signature", "infer", "m.onnx"], cwd=tmp_path)
+    assert_one_line_error(proc, 2, "input 'x'", "unknown rank")
+    # onnx.checker refuses a main graph input without a shape; validate says so, naming it.
+    with pytest.raises(onnx.checker.ValidationError):
+        onnx.checker.check_model(str(tmp_path / "m.onnx"))
+    assert_one_line_error(run_cli(["validate", "m.onnx"], cwd=tmp_path), 2, "onnx.checker", "input 'x'", "no shape")
+
+
+def test_zipmap_classifier_output_is_named_not_a_keyerror(tmp_path):
+    zipmap_classifier(tmp_path / "clf.onnx")
+    proc = run_cli(["signature", "infer", "clf.onnx"], cwd=tmp_path)
+    assert_one_line_error(proc, 2, "output 'output_probability'", "seq(map(int64,tensor(float)))", "--signature FILE")
+    # validate reads it: the sequence output is left out of the graph comparison, the rest compared.
+    sig = {"inputs": [{"type": "tensor", "name": "X", "tensor-spec": {"dtype": "float32", "shape": [-1, 4]}}],
+           "outputs": [{"type": "tensor", "name": "output_label", "tensor-spec": {"dtype": "int64", "shape": [-1]}},
+                       {"type": "tensor", "name": "output_probability", "tensor-spec": {"dtype": "float32", "shape": [-1, 3]}}]}
+    for features, code in ((4, 0), (5, 5)):
+        sig["inputs"][0]["tensor-spec"]["shape"] = [-1, features]
+        (tmp_path / "sig.yaml").write_text(yaml.safe_dump(sig))
+        run_cli(["card", "clf.onnx", "-o", "clf.card.yaml", "--signature", "sig.yaml"], cwd=tmp_path, check=True)
+        proc = run_cli(["validate", "clf.onnx", "--against", "none"], cwd=tmp_path)
+        assert proc.returncode == code, proc.stdout + proc.stderr
+        assert "Traceback" not in proc.stderr

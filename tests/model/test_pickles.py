@@ -4,18 +4,16 @@ plain state dict without ever unpickling it. torch is an optional extra."""
 from __future__ import annotations
 
 import collections
-import importlib.util
 import io
+import json
 import pickle
 import pickletools
 import zipfile
 
+import numpy as np
 import pytest
 
 from helpers import assert_one_line_error, run_cli
-
-HAS_TORCH = importlib.util.find_spec("torch") is not None
-
 
 class Payload:
     """Unpickling this creates the marker file: the proof that the pickle was executed."""
@@ -80,18 +78,23 @@ def test_memo_tricks_cannot_smuggle_a_global_name(tmp_path):
     assert marker.exists()
 
 
-@pytest.mark.skipif(HAS_TORCH, reason="checks the message given when torch is not installed")
-def test_plain_state_dict_without_torch_names_the_extra(tmp_path):
+def test_a_bare_pickle_is_not_a_pytorch_file(tmp_path):
+    # torch.load reads a non-zip file as its legacy format, which starts with a magic number.
     (tmp_path / "ok.pt").write_bytes(pickle.dumps(collections.OrderedDict([("w", [1.0, 2.0])]), protocol=2))
     proc = run_cli(["validate", "ok.pt"], cwd=tmp_path)
-    assert_one_line_error(proc, 2, "needs torch", "weightops[torch]")
+    assert_one_line_error(proc, 2, "ok.pt", "not a PyTorch file", "magic number")
 
 
-@pytest.mark.skipif(not HAS_TORCH, reason="torch is an optional extra")
+@pytest.mark.torch
 def test_real_torch_state_dict_is_validated(tmp_path):
     import torch
 
-    sd = {"fc.weight": torch.randn(8, 4), "fc.bias": torch.zeros(8)}
+    sd = {"fc.weight": torch.randn(8, 4), "fc.bias": torch.randn(8)}
+    torch.save(sd, tmp_path / "m.pt")
+    ok = run_cli(["validate", "m.pt", "--json"], cwd=tmp_path)
+    assert ok.returncode == 0, ok.stderr
+    report = json.loads(ok.stdout)
+    assert (report["passed"], report["tensors"], report["parameters"]) == (True, 2, 40)
     sd["fc.bias"][3] = float("nan")
     torch.save(sd, tmp_path / "m.pt")
     proc = run_cli(["validate", "m.pt"], cwd=tmp_path)
@@ -131,7 +134,7 @@ def torch_like_state_dict(path) -> None:
     class Pickler(pickle.Pickler):
         def persistent_id(self, obj):
             if isinstance(obj, Storage):
-                return ("storage", FloatStorage, obj.key, "cpu", 4)
+                return ("storage", FloatStorage, obj.key, "cpu", 4 if obj.key == "0" else 2)
             return None
 
     saved = {k: sys.modules.get(k) for k in ("torch", "torch._utils")}
@@ -149,16 +152,33 @@ def torch_like_state_dict(path) -> None:
                 sys.modules[k] = v
     with zipfile.ZipFile(path, "w") as zf:
         zf.writestr("archive/data.pkl", buf.getvalue())
-        zf.writestr("archive/data/0", b"\0" * 16)
-        zf.writestr("archive/data/1", b"\0" * 8)
+        zf.writestr("archive/data/0", np.array([0.5, -1.0, 2.0, 0.25], dtype="<f4").tobytes())
+        zf.writestr("archive/data/1", np.array([0.1, 0.2], dtype="<f4").tobytes())
         zf.writestr("archive/version", "3\n")
 
 
 def test_a_genuine_state_dict_layout_passes_the_scan(tmp_path):
-    from weightops.model.weights import scan_torch_file
+    from weightops.model.formats.pytorch import scan_torch_file
 
     torch_like_state_dict(tmp_path / "sd.pt")
     scan_torch_file(tmp_path / "sd.pt")   # raises RefusedError if any name were not allowed
-    proc = run_cli(["validate", "sd.pt"], cwd=tmp_path)
-    if not HAS_TORCH:   # the scan passed; reading the tensors is torch's job
-        assert_one_line_error(proc, 2, "needs torch", "weightops[torch]")
+    proc = run_cli(["validate", "sd.pt", "--against", "none"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "2 tensors, 6 parameters" in proc.stdout
+    from weightops.model.formats import read_tensors
+
+    values = {t.name: t.values().tolist() for t in read_tensors(tmp_path / "sd.pt")}
+    assert values == {"fc.weight": [[0.5, -1.0], [2.0, 0.25]], "fc.bias": [pytest.approx(0.1), pytest.approx(0.2)]}
+
+
+@pytest.mark.torch
+def test_a_file_written_by_torch_save_passes_the_scan_and_validates(tmp_path):
+    import torch
+
+    from weightops.model.formats.pytorch import scan_torch_file
+
+    torch.save({"fc.weight": torch.randn(2, 2), "fc.bias": torch.randn(2)}, tmp_path / "sd.pt")
+    scan_torch_file(tmp_path / "sd.pt")
+    proc = run_cli(["validate", "sd.pt", "--json"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert (json.loads(proc.stdout)["tensors"], json.loads(proc.stdout)["parameters"]) == (2, 6)

@@ -75,10 +75,10 @@ def test_signature_added_or_removed():
 
 
 @pytest.mark.parametrize("doc, needle", [
-    ({"outputs": []}, "'inputs'"),
+    ({"outputs": []}, "none of inputs, outputs, params"),
     ({"inputs": [{"type": "tensor", "name": "x", "tensor-spec": {"dtype": "float32", "shape": [-2, 8]}}]},
      "inputs[0].tensor-spec.shape"),
-    ({"inputs": [{"type": "tensor", "name": "x", "tensor-spec": {"dtype": "float128", "shape": [8]}}]},
+    ({"inputs": [{"type": "tensor", "name": "x", "tensor-spec": {"dtype": "float512", "shape": [8]}}]},
      "inputs[0].tensor-spec.dtype"),
     ({"inputs": [{"type": "tensor", "name": "x"}]}, "inputs[0]"),
     ({"inputs": [{"type": "decimal", "name": "x"}]}, "inputs[0].type"),

@@ -202,16 +202,20 @@ def test_report_is_deterministic_so_its_digest_can_be_reproduced(tmp_path):
     ({"thresholds": {}}, "unknown key"),
 ])
 def test_bad_validation_config_names_the_key(section, needle):
-    from weightops.model.checks import parse_validation_config
+    from weightops.core.config import settings_from_doc
     from weightops.errors import UsageError
 
     with pytest.raises(UsageError) as err:
-        parse_validation_config(section)
+        settings_from_doc({"validation": section})
     assert needle in str(err.value)
 
 
 def test_bias_thresholds_apply_to_biases_only(tmp_path):
-    from weightops.model.checks import check_drift, parse_validation_config
+    from weightops.core.config import settings_from_doc
+    from weightops.model.checks import check_drift
+
+    def parse_validation_config(section):
+        return settings_from_doc({"validation": section or {}}).validation
 
     old = model()
     save_file(old, tmp_path / "old.safetensors")

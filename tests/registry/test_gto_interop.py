@@ -44,7 +44,7 @@ def test_gto_and_dvc_read_what_weightops_wrote(named, tmp_path):
     at(p, T0 + 200, "promote", "v1.1.0", "staging")
     at(p, T0 + 300, "promote", "v1.1.0", "production")
     at(p, T0 + 400, "rollback", "production")
-    ours = {r["version"]: r["stages"] for r in p.wo_json("list")}
+    ours = {r["version"]: r["stages"] for r in p.wo_json("list")["versions"]}
     assert ours == {"v1.1.0": ["staging"], "v1.0.0": ["production"]}
     assert gto_stages(p) == ours
     for stage in ("production", "staging"):
@@ -56,7 +56,7 @@ def test_gto_and_dvc_read_what_weightops_wrote(named, tmp_path):
     history = json.loads(gto(p, "history", "clf", "--json"))
     gto_events = sorted((h["event"], h.get("stage") or "", h["commit"]) for h in history if h["event"] in ("assignment", "registration"))
     our_events = sorted(("assignment" if e["action"] in ("assignment", "rollback") else e["action"], e["stage"] or "", e["commit"])
-                        for e in p.wo_json("history"))
+                        for e in p.wo_json("history")["events"])
     assert gto_events == our_events
 
 
@@ -73,9 +73,9 @@ def test_weightops_reads_what_gto_wrote(named):
     gto(p, "deprecate", "clf", "v1.1.0", "production")  # unassign v1.1.0: GTO falls back to v1.0.0
     assert gto_stages(p) == {"v1.1.0": [], "v1.0.0": ["production"]}
     assert p.wo_json("resolve", "production")["version"] == "v1.0.0"
-    assert [r["version"] for r in p.wo_json("list")] == ["v1.1.0", "v1.0.0"]
+    assert [r["version"] for r in p.wo_json("list")["versions"]] == ["v1.1.0", "v1.0.0"]
     gto(p, "deprecate", "clf", "v1.1.0")  # deregister: the version is gone for both tools
-    assert [r["version"] for r in p.wo_json("list")] == ["v1.0.0"]
+    assert [r["version"] for r in p.wo_json("list")["versions"]] == ["v1.0.0"]
     assert_one_line_error(p.wo("resolve", "v1.1.0"), 3, "v1.1.0")
 
 

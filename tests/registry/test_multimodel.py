@@ -48,7 +48,7 @@ def test_three_models_each_with_versions_and_stages(project):
     assert project.git("tag", "-l", "sub=other#*") == "sub=other#staging#1"
     assert project.wo_json("resolve", "production", "--model", "det")["model"] == "det"
     assert_one_line_error(project.wo("resolve", "production"), 3, "clf", "production")
-    rows = project.wo_json("list")
+    rows = project.wo_json("list")["versions"]
     assert {(r["model"], r["version"], tuple(r["stages"])) for r in rows} == {
         ("clf", "v1.0.0", ()), ("det", "v1.0.0", ("production",)), ("sub:other", "v2.0.0", ("staging",))}
     gto = subprocess.run(["gto", "show", "--json"], cwd=project.root, capture_output=True, text=True,

@@ -7,9 +7,11 @@ The proxy decides per connection (botocore opens a new one after any fault) what
   "reset"     accept, then close without a word (a crashed endpoint)
   "cut"       forward, but drop the connection after `cut_after` response bytes
   "slow"      forward `slow_chunk` bytes every `slow_pause` seconds, both ways
-`plan(i)` maps the i-th connection to an action. `stop()` closes the listening socket, so
-further connections are refused (the endpoint is down). Everything is bounded: the proxy
-stops accepting after `max_connections` or `lifetime` seconds, whichever comes first.
+`plan(i)` maps the i-th connection to an action. `stop()` shuts the listening socket down,
+joins the accepting thread and closes the socket, so from its return every connection is
+refused (the endpoint is down). Everything is bounded: the proxy stops accepting after
+`max_connections` or `lifetime` seconds, whichever comes first.
+tests/reliability/test_fault_helpers.py shows each fault happens as named.
 """
 
 from __future__ import annotations
@@ -20,6 +22,8 @@ import threading
 import time
 from pathlib import Path
 from typing import Callable
+
+from deploy.s3env import shutdown_listener, stop_listening
 
 Plan = Callable[[int], str]
 SIZE = 3 * 1024 * 1024 + 17      # weights large enough to interrupt mid-transfer
@@ -41,14 +45,16 @@ class FaultProxy:
         self.server.bind(("127.0.0.1", 0))
         self.server.listen(64)
         self.endpoint = f"http://127.0.0.1:{self.server.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
+        self._stopped = threading.Event()
+        self._acceptor = threading.Thread(target=self._accept, daemon=True)
+        self._acceptor.start()
 
     # ---------------------------------------------------------------- control
     def stop(self) -> None:
-        try:
-            self.server.close()
-        except OSError:
-            pass
+        """Refuse connections from now on. Closing alone is not enough: on some kernels a socket
+        closed while another thread is blocked in accept() still accepts the next connection.
+        shutdown() wakes that accept() with an error; the thread is joined before the close."""
+        stop_listening(self.server, self._acceptor, self._stopped)
 
     close = stop
 
@@ -60,9 +66,10 @@ class FaultProxy:
             except OSError:
                 return
             i = len(self.actions)
-            if i >= self.max_connections or time.monotonic() > self.deadline:
-                client.close()
-                self.stop()
+            if self._stopped.is_set() or i >= self.max_connections or time.monotonic() > self.deadline:
+                _close(client)
+                self._stopped.set()
+                shutdown_listener(self.server)
                 return
             action = self.plan(i)
             self.actions.append(action)
@@ -108,7 +115,10 @@ class FaultProxy:
         try:
             while data := upstream.recv(self.slow_chunk if action == "slow" else 65536):
                 if action == "cut" and sent + len(data) > self.cut_after:
-                    client.sendall(data[:self.cut_after - sent])
+                    part = data[:self.cut_after - sent]
+                    with self._lock:
+                        self.response_bytes += len(part)
+                    client.sendall(part)
                     break
                 client.sendall(data)
                 sent += len(data)

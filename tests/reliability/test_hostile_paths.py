@@ -68,3 +68,56 @@ def test_artifact_paths_with_newlines_or_escapes_are_refused(project, path):
         line = assert_one_line_error(proc, 2)
         assert "escapes" in line or "absolute" in line or "invalid path" in line, line
     assert not (project.root / "out.bin").exists()
+
+
+def _directory_with_a_link(project, tmp_path, link_to_folder: bool = False):
+    """models/ckpt: a directory artifact with one real file and one symlink leading out."""
+    secret = tmp_path / "outside"
+    secret.mkdir()
+    (secret / "id_rsa").write_text("PRIVATE KEY\n")
+    ckpt = project.root / "models" / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "shard-0.bin").write_bytes(b"w" * 64)
+    if link_to_folder:
+        (ckpt / "extra").symlink_to(secret)
+    else:
+        (ckpt / "shard-1.bin").symlink_to(secret / "id_rsa")
+    return ckpt
+
+
+@pytest.mark.parametrize("link_to_folder", [False, True])
+def test_card_refuses_a_directory_file_linked_out_of_the_repo(project, tmp_path, link_to_folder):
+    ckpt = _directory_with_a_link(project, tmp_path, link_to_folder)
+    proc = project.wo("card", "models/ckpt", "-o", "models/ckpt.card.yaml", "--model", "ckpt")
+    name = "extra" if link_to_folder else "shard-1.bin"
+    assert_one_line_error(proc, 5, f"models/ckpt/{name}", str(tmp_path / "outside"))
+    assert not (project.root / "models" / "ckpt.card.yaml").exists()
+    # A link that stays inside the repository is an ordinary file of the artifact.
+    (ckpt / name).unlink()
+    (ckpt / name).symlink_to(project.root / "params.yaml")
+    assert project.wo("card", "models/ckpt", "-o", "models/ckpt.card.yaml", "--model", "ckpt").returncode == 0
+
+
+def test_release_refuses_a_directory_file_linked_out_of_the_repo(project, tmp_path):
+    import yaml
+
+    from weightops.model.card import build_card, write_card
+
+    _directory_with_a_link(project, tmp_path)
+    doc = yaml.safe_load((project.root / "dvc.yaml").read_text())
+    doc["artifacts"]["ckpt"] = {"path": "models/ckpt", "type": "model"}
+    (project.root / "dvc.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    project.dvc("add", "-q", "models/ckpt")   # DVC follows the link: the secret is in its hashes
+    # `dvc add` copies the target in; a link put back (same bytes, DVC sees no change) leads out again.
+    link = project.root / "models" / "ckpt" / "shard-1.bin"
+    link.unlink()
+    link.symlink_to(tmp_path / "outside" / "id_rsa")
+    assert "up to date" in project.dvc("status").stdout.lower()
+    # A card made by a version of weightops that did not look inside directories.
+    write_card(build_card(project.root / "models" / "ckpt", "ckpt", project=None), project.root / "models" / "ckpt.card.yaml")
+    project.git("add", "-A")
+    project.git("commit", "-qm", "sharded checkpoint")
+    proc = project.wo("release", "v1.0.0", "--model", "ckpt", "--push")
+    assert_one_line_error(proc, 5, "models/ckpt/shard-1.bin", str(tmp_path / "outside"))
+    assert project.git("tag", "-l") == ""
+    assert "PRIVATE KEY" not in "".join(p.read_text(errors="replace") for p in project.remote.rglob("*") if p.is_file())

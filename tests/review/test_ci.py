@@ -90,7 +90,7 @@ def test_workflows_parse_and_every_weightops_command_runs(project, tmp_path):
     for kind in WORKFLOWS:
         commands, doc = _weightops_commands(kind)
         subcommands = {tuple(c[:2]) if c[0] == "ci" else (c[0],) for c in commands}
-        assert subcommands == {("ci", "check-tag"), ("release-notes",), ("diff",)}, (kind, subcommands)
+        assert subcommands == {("ci", "check-tag"), ("publish",), ("release-notes",), ("diff",)}, (kind, subcommands)
         for args in commands:
             args = _substitute(args, values)
             proc = project.wo(*args)
@@ -106,7 +106,9 @@ def test_workflows_parse_and_every_weightops_command_runs(project, tmp_path):
         assert comment.startswith("### weightops: model changes") and "train.lr | `0.2` | `0.05`" in comment
         for f in ("release-notes.md", "weightops-diff.md"):
             (project.root / f).unlink()
-    assert len(ran) == 6
+    assert len(ran) == 8
+    index = json.loads((project.remote / "weightops" / "index" / "v1" / "clf.json").read_text())
+    assert set(index["versions"]) == {"v1.0.0", "v1.1.0"}    # the tag job published the registry index
 
 
 def test_check_tag_good_tag(project):

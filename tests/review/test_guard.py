@@ -105,3 +105,71 @@ def test_pre_commit_hook_definition_runs_guard():
     # `language: python` installs this repository, which must provide the entry's script
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert 'weightops = "weightops.cli:main"' in pyproject
+
+
+def test_guard_judges_the_staged_blob_not_the_work_tree(project):
+    data = project.root / "data"
+    data.mkdir()
+    lookup = data / "lookup.dat"
+    lookup.write_bytes(project.weights.read_bytes())      # safetensors under another name
+    project.git("add", "data/lookup.dat")
+    lookup.write_text("just a table now\n")               # edited after staging: the commit stores the weights
+    proc = project.wo("guard")
+    assert_one_line_error(proc, 5, "1 of 1")
+    assert "data/lookup.dat is a safetensors weight file (by its content" in proc.stdout
+    assert_one_line_error(project.wo("guard", "data/lookup.dat"), 5, "1 of 1")   # as pre-commit passes it
+    # The other way round: text staged, weights only in the work tree; the commit stores text.
+    notes = data / "notes.txt"
+    notes.write_text("plain notes\n")
+    project.git("add", "data/notes.txt")
+    project.git("reset", "-q", "--", "data/lookup.dat")
+    notes.write_bytes(project.weights.read_bytes())
+    ok = project.wo("guard")
+    assert ok.returncode == 0, ok.stdout + ok.stderr
+
+
+def test_guard_passes_large_files_git_lfs_tracks(project):
+    import subprocess
+
+    if subprocess.run(["git", "lfs", "version"], capture_output=True, check=False).returncode != 0:
+        from needs import missing
+        missing("git-lfs", "git's large file storage, whose pointers guard must recognise")
+    project.git("lfs", "install", "--local")
+    (project.root / ".gitattributes").write_text("*.parquet filter=lfs diff=lfs merge=lfs -text\n"
+                                                 "*.safetensors filter=lfs diff=lfs merge=lfs -text\n")
+    big = project.root / "corpus.parquet"
+    big.write_bytes(os.urandom(6 * 1024 * 1024))          # over the 5 MB limit on disk
+    extra = project.root / "models" / "extra.safetensors"
+    save_file({"w": np.ones((4, 4), dtype=np.float32)}, str(extra))
+    project.git("add", ".gitattributes", "corpus.parquet")
+    project.git("add", "-f", "models/extra.safetensors")
+    # git stores a pointer of ~130 bytes for each: nothing heavy reaches git's history.
+    pointer = project.git("cat-file", "-p", ":corpus.parquet")
+    assert pointer.startswith("version https://git-lfs.github.com/spec/v1")
+    proc = project.wo("guard")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    # The same file without LFS is refused for its size.
+    (project.root / ".gitattributes").write_text("")
+    project.git("reset", "-q", "--", "corpus.parquet")
+    project.git("add", ".gitattributes", "corpus.parquet")
+    assert "corpus.parquet is 6291456 bytes, over the 5242880 byte limit" in project.wo("guard").stdout
+
+
+def test_lfs_pointer_recognition():
+    from weightops.review.guard import lfs_pointer
+
+    oid = "a" * 64
+    good = f"version https://git-lfs.github.com/spec/v1\noid sha256:{oid}\nsize 6291456\n".encode()
+    assert lfs_pointer(good)
+    assert not lfs_pointer(good.replace(b"sha256:", b"md5:"))
+    assert not lfs_pointer(good.replace(b"size 6291456", b"size lots"))
+    assert not lfs_pointer(b"version https://example.com/spec/v1\n" + good.split(b"\n", 1)[1])
+    assert not lfs_pointer(good + b"x" * 1024)   # a pointer is under 1024 bytes
+
+
+def test_onnx_external_data_is_a_weight_file(project):
+    (project.root / "models" / "m.onnx.data").write_bytes(b"\0" * 64)
+    project.git("add", "-f", "models/m.onnx.data")
+    proc = project.wo("guard")
+    assert_one_line_error(proc, 5, "1 of 1")
+    assert "models/m.onnx.data is an ONNX external data weight file (extension)" in proc.stdout

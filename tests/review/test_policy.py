@@ -4,7 +4,7 @@ import pytest
 
 from helpers import assert_one_line_error
 from weightops.errors import UsageError
-from weightops.registry.policy import Policy, parse_duration, parse_policy
+from weightops.core.config import PolicySettings as Policy, parse_duration, settings_from_doc
 
 T0 = 1_700_000_000
 
@@ -57,10 +57,14 @@ def test_branches_refuses_commit_not_on_main_then_allows_after_merge(project):
     assert ok.returncode == 0, ok.stderr
 
 
+def parse_policy(section):
+    return settings_from_doc({"policy": section}).policy
+
+
 def test_policy_parse_errors():
     assert parse_policy({}) == Policy()
     assert parse_duration("2d", "x") == 172800 and parse_duration(90, "x") == 90
-    with pytest.raises(UsageError, match="unknown policy rule"):
+    with pytest.raises(UsageError, match="unknown key `policy.stage_ordr` .did you mean `stage_order`"):
         parse_policy({"stage_ordr": ["staging"]})
     with pytest.raises(UsageError, match="duration"):
         parse_policy({"stage_order": ["staging", "production"], "min_time": {"production": "soon"}})
@@ -71,6 +75,6 @@ def test_policy_parse_errors():
 
 
 def test_bad_policy_config_is_a_usage_error(project):
-    _policy(project, "  min_time: {production: soon}\n")
     project.release("v1.0.0", at=T0)
+    _policy(project, "  min_time: {production: soon}\n")
     assert_one_line_error(_promote(project, "v1.0.0", "staging", T0 + 10), 2, "policy.min_time.production")

@@ -12,6 +12,9 @@ def test_wheel_ships_templates(tmp_path):
                     str(tmp_path), str(ROOT)], check=True, capture_output=True)
     wheel = next(tmp_path.glob("weightops-*.whl"))
     names = set(zipfile.ZipFile(wheel).namelist())
+    # every package of the checkout ships (a subpackage missing from pyproject's list would not)
+    for init in (ROOT / "weightops").rglob("__init__.py"):
+        assert init.relative_to(ROOT).as_posix() in names, f"{init.parent.name} is not in the wheel"
     for needed in ("weightops/templates/card.schema.json", "weightops/templates/project/dvc.yaml.tmpl",
                    "weightops/templates/project/params.yaml", "weightops/templates/project/src/train.py",
                    "weightops/templates/project/gitignore", "weightops/cli/__init__.py", "weightops/registry/resolve.py",

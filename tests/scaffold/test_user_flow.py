@@ -77,7 +77,7 @@ def test_list_newest_first(project):
     project.train(epochs=50)
     project.release("v1.1.0")
     project.git("tag", "v1.1.0-rc.1", "HEAD~1")
-    rows = project.wo_json("list")
+    rows = project.wo_json("list")["versions"]
     assert [r["version"] for r in rows] == ["v1.1.0", "v1.1.0-rc.1", "v1.0.0"]
     assert all(r["model"] == "clf" for r in rows)
     assert "v1.1.0" in project.wo("list", check=True).stdout

@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
-
-import pytest
 
 from .signing import T0, allowed_signers
 from helpers import assert_one_line_error
+from needs import require_tool
 
 
 def promote(p, key, version, stage, at, *extra):
@@ -97,7 +95,7 @@ def test_tampered_tag_fails_verification(signed, keys):
     assert out["skipped"] == [{"tag": "clf#production#2", "signer": "an unknown key",
                                "reason": "Signature verification failed: incorrect signature",
                                "rule": f"trust.stages.production: release-managers at {policy[:12]}"}]
-    hist = p.wo_json("history", "production", "--verify", "--trust-policy", policy)
+    hist = p.wo_json("history", "production", "--verify", "--trust-policy", policy)["events"]
     by_tag = {r["tag"]: r for r in hist}
     assert by_tag["clf#production#1"]["verified"] is True
     assert by_tag["clf#production#2"]["verified"] is False and by_tag["clf#production#2"]["signed"] is True
@@ -221,7 +219,7 @@ def test_sign_on_release_and_rollback_and_history_shows_signers(signed, keys):
     p.wo("rollback", "production", "--sign", env=keys["alice"].env(T0 + 300), check=True)
     out = json.loads(resolve(p, policy).stdout)
     assert out["version"] == "v1.0.0" and out["signer"] == "alice@example.com"
-    rows = {r["tag"]: r for r in p.wo_json("history", "--verify", "--trust-policy", policy)}
+    rows = {r["tag"]: r for r in p.wo_json("history", "--verify", "--trust-policy", policy)["events"]}
     assert rows["v2.0.0"]["signer"] == "bob@example.com" and rows["v2.0.0"]["verified"] is True
     assert rows["v2.0.0"]["allowed"] is True   # bob is on the team, the release rule
     assert rows["v1.0.0"]["signer"] is None and rows["v1.0.0"]["signed"] is False
@@ -265,8 +263,7 @@ def test_policy_without_trust_section_or_unknown_rev_refuses(signed, keys):
 
 def test_gpg_signed_assignment_is_checked_by_fingerprint(signed, keys, tmp_path_factory, monkeypatch):
     p, _ = signed
-    if shutil.which("gpg") is None:
-        pytest.skip("gpg is not installed")
+    require_tool("gpg", "gpg-signed assignments; Debian: apt-get install gnupg")
     home = tmp_path_factory.mktemp("gpg")
     home.chmod(0o700)
     monkeypatch.setenv("GNUPGHOME", str(home))

@@ -24,6 +24,7 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
 )
 state = {"traceback": False}
 
@@ -65,8 +66,18 @@ def handled(fn: Callable) -> Callable:
     return run
 
 
+def _print_version(value: bool) -> None:
+    if value:
+        from weightops import __version__
+
+        typer.echo(f"weightops {__version__}")
+        raise typer.Exit(0)
+
+
 @app.callback()
 def _main(
+    version: bool = typer.Option(False, "--version", callback=_print_version, is_eager=True,
+                                 help="Print the version and exit."),
     traceback: bool = typer.Option(False, "--traceback", help="Show the full traceback of an error."),
     verbose: bool = typer.Option(False, "--verbose", "-v", help="Log what the library does to stderr."),
 ) -> None:
@@ -107,11 +118,10 @@ OUTPUT = typer.Option(None, "--output", "-o", help="Write to this file instead o
 def sign_choice(repo: Path, flag: Optional[bool]) -> bool:
     """--sign/--no-sign, else the config's `trust.sign`; check git can sign before any work."""
     from weightops.project import Project
-    from weightops.trust.policy import sign_default
     from weightops.trust.signing import check_signing_configured
 
     project = Project(repo)
-    sign = sign_default(project.config) if flag is None else flag
+    sign = project.config.sign if flag is None else flag
     if sign:
         check_signing_configured(project.root)
     return sign

@@ -20,7 +20,7 @@ from weightops.cli.base import (
     print_fields,
     print_json,
 )
-from weightops.errors import UsageError, WeightopsError
+from weightops.errors import NotFoundError, UsageError
 
 
 def _progress_bar(enabled: bool):
@@ -52,6 +52,11 @@ def _progress_bar(enabled: bool):
     return update, close
 
 
+INDEX = typer.Option(None, "--index", help="Published registry index URL (s3://, https://, path): read it instead of git.")
+REQUIRE_SIGNED_INDEX = typer.Option(False, "--require-signed", help="With --index: obey only assignments the --trust-policy file allows.")
+TRUST_FILE = typer.Option(None, "--trust-policy", help="With --index: this host's trusted policy (a weightops.yaml with trust:).")
+
+
 @command("pull")
 def pull_cmd(
     ref: Optional[str] = typer.Argument(None, help="A stage, version, tag or 'latest' (default: latest, or what --lock names)."),
@@ -67,10 +72,25 @@ def pull_cmd(
     recover: bool = typer.Option(False, "--recover", help="If the remote object is damaged or gone, fetch the earlier version of it (versioned bucket) that holds the released bytes."),
     match: List[str] = typer.Option([], "--match", help="KEY=VALUE label of the hardware variant to pull (repeatable); REF must be a stage."),
     match_file: Optional[Path] = typer.Option(None, "--match-file", help="YAML mapping of this device's labels, like --match."),
+    index: Optional[str] = INDEX,
+    require_signed: bool = REQUIRE_SIGNED_INDEX,
+    trust_file: Optional[Path] = TRUST_FILE,
     as_json: bool = JSON,
 ) -> None:
     """Download REF's weights, verifying size and sha256 while they stream; atomic."""
     from weightops.deploy.pull import pull_detailed
+
+    if index:
+        from weightops.deploy.fleet import pull_from
+
+        r, path, transferred = pull_from(index, ref or "latest", out, require_signed=require_signed,
+                                         trust_policy=trust_file, fsync=fsync)
+        if as_json:
+            print_json({"path": str(path), "transferred": transferred, **r.to_dict()})
+        else:
+            typer.echo(f"{path}: {r.model} {r.version} sha256 {r.sha256} verified "
+                       f"({'already present' if not transferred else f'{transferred} bytes'}; from the index)")
+        return
 
     if match or match_file:  # serving (issue 7): pull exactly the variant's version and bytes
         from weightops.deploy.variants import match_pairs, resolve_match
@@ -155,12 +175,12 @@ def shadow_report_cmd(
     from weightops.deploy.shadow_report import report_log
     from weightops.project import Project
 
-    section = {}
+    limits = None
     try:
-        section = Project(repo).config.section("shadow")
-    except WeightopsError:
+        limits = Project(repo).config.shadow
+    except NotFoundError:
         pass  # outside a project: the default thresholds
-    rep = report_log(log, section)
+    rep = report_log(log, limits)
     if as_json:
         print_json(rep)
         if check and rep["verdict"] != "pass":
@@ -206,8 +226,11 @@ def shadow_replay_cmd(
 @command("sync")
 def sync_cmd(
     stage: str = typer.Argument(..., help="Stage to follow, e.g. production."),
-    repo: str = typer.Option(..., "--repo", help="URL or path of the registry's git repository."),
+    repo: Optional[str] = typer.Option(None, "--repo", help="URL or path of the registry's git repository."),
     out: Path = typer.Option(..., "--out", "-o", help="Weights file to keep equal to the stage's version."),
+    index: Optional[str] = typer.Option(None, "--index", help="Follow the published registry index at this URL instead of git (`weightops publish`)."),
+    require_signed: bool = REQUIRE_SIGNED_INDEX,
+    trust_file: Optional[Path] = TRUST_FILE,
     model: Optional[str] = MODEL,
     match: List[str] = typer.Option([], "--match", help="KEY=VALUE label of this host's variant (repeatable)."),
     match_file: Optional[Path] = typer.Option(None, "--match-file", help="YAML mapping of this device's labels."),
@@ -224,8 +247,11 @@ def sync_cmd(
         logging.getLogger("weightops.deploy.sync").addHandler(logging.NullHandler())  # the error line says it
     else:  # a long-running service: every swap and failure on stderr, with its time
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s: %(message)s", stream=sys.stderr)
-    syncer = Syncer(stage, repo=repo, out=out, model=model, match=match_pairs(match, match_file),
-                    deploy_log=deploy_log, on_change=on_change)
+    if (repo is None) == (index is None):
+        raise UsageError("sync follows one source: pass --repo URL (git) or --index URL (published index)")
+    syncer = Syncer(stage, repo=repo or "", out=out, model=model, match=match_pairs(match, match_file),
+                    deploy_log=deploy_log, on_change=on_change, index=index, require_signed=require_signed,
+                    trust_policy=trust_file)
     result = syncer.run(interval=interval, once=once)
     if once:
         typer.echo(f"{stage}: {syncer.version or 'nothing'} live at {syncer.out}"

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from weightops.cli.base import MODEL, command
+from weightops.cli.base import JSON, MODEL, command, print_json
 
 
 @command("init")
@@ -44,12 +44,28 @@ def card_cmd(
 
 @command("demo")
 def demo_cmd(
-    directory: Optional[Path] = typer.Option(None, "--dir", help="Folder for the demo (default: a new temp folder)."),
+    directory: Optional[Path] = typer.Option(None, "--dir", help="New or empty folder for the demo (default: a new temp folder)."),
+    as_json: bool = JSON,
 ) -> None:
-    """Scaffold a project, train and release two versions, push, and resolve them."""
+    """The registry's story on a local DVC remote: release, promote, pull verified, a corrupted
+    object refused, rollback in one command, and what was in production at a past moment."""
     from weightops.scaffold.demo import run_demo
 
-    for line in run_demo(directory, echo=typer.echo):
-        typer.echo(line)
+    def show(step) -> None:
+        typer.secho(f"[{step.step}] {step.did}", bold=True)
+        for key, value in step.outcome.items():
+            typer.echo(f"    {key}: {value}")
+        typer.secho(f"    proves: {step.proves}", fg=typer.colors.GREEN)
+
+    if not as_json:
+        typer.echo("weightops demo: a model's life on real git and DVC (about a minute)")
+    done = run_demo(directory, on_step=None if as_json else show)
+    if as_json:
+        print_json(done.to_dict())
+        return
+    typer.echo(f"\ndone in {done.seconds:.0f} s; everything is in {done.folder} (DVC remote: {done.remote})")
+    typer.echo("explore:")
+    for line in done.explore:
+        typer.echo(f"    {line}")
 
 

@@ -35,7 +35,11 @@ def release_cmd(
 ) -> None:
     """Release HEAD as VERSION: checks tree, card, pointer and remote, then writes an annotated tag."""
     from weightops.registry.release import release
+    from weightops.registry.tags import understood_version
 
+    note = understood_version(version)
+    if note:
+        typer.secho(f"note: {note}", fg=typer.colors.YELLOW, err=True)
     done = release(version, model=model, repo=repo, push=push, message=message, now=read_clock(),
                    sign=sign_choice(repo, sign), remote=remote)
     typer.echo(f"released {done.model} {done.version} as tag {done.tag} at {done.commit[:12]} "
@@ -53,12 +57,20 @@ def resolve_cmd(
     match: List[str] = typer.Option([], "--match", help="KEY=VALUE card label the variant must have (repeatable); REF must be a stage."),
     match_file: Optional[Path] = typer.Option(None, "--match-file", help="YAML mapping of label: value pairs (a device's file), like --match."),
     repo: str = typer.Option(".", "--repo", help="Git repository: a path, or a URL (file://, ssh://, https://) read without a clone."),
+    index: Optional[str] = typer.Option(None, "--index", help="Read the published registry index at this URL instead of git (--trust-policy is then a FILE)."),
     as_json: bool = JSON,
 ) -> None:
     """Map REF to version, commit, DVC pointer, remote URL and sha256."""
     from weightops.registry.resolve import resolve
+    from weightops.registry.tags import understood_version
     from weightops.storage.remote_repo import is_url
 
+    if index:
+        from weightops.deploy.fleet import resolve_from
+
+        r = resolve_from(index, ref, require_signed=bool(require_signed), trust_policy=trust_policy)
+        print_json(r.to_dict()) if as_json else print_fields(r.to_dict())
+        return
     project = None
     if is_url(repo):  # deploy path (issue 4): a remote repository, resolved without a clone
         from weightops.storage.remote_repo import open_remote
@@ -72,6 +84,8 @@ def resolve_cmd(
         r = resolve(ref, model=model, repo=repo, at=at, remote=remote, require_signed=require_signed,
                     trust_policy=trust_policy, project=project)
     out = r.to_dict()
+    if understood_version(ref):
+        typer.secho(f"note: {understood_version(ref)}", fg=typer.colors.YELLOW, err=True)
     if r.trust is not None:
         out.update(trust_fields(r.trust))
     if as_json:
@@ -89,15 +103,20 @@ def list_cmd(
     as_json: bool = JSON,
 ) -> None:
     """Every model and version, newest first, with the stages each holds."""
-    from weightops.api import list_versions
+    from weightops.api import list_versions, version_lookalikes
 
     rows = list_versions(repo=repo, model=model)
+    lookalikes = version_lookalikes(repo)
     if as_json:
-        print_json(rows)
+        print_json({"versions": rows, "not_versions": lookalikes})
         return
+    for t in lookalikes:
+        typer.secho(f"warning: tag '{t['tag']}' is not a version tag and is ignored; did you mean {t['meant']}? "
+                    f"(release it with `weightops release {t['meant'].rpartition('@')[2]}`)", fg=typer.colors.YELLOW, err=True)
     if not rows:
         typer.echo("no versions yet; release one with `weightops release v1.0.0`")
         return
+    typer.echo(f"{'MODEL':<16} {'VERSION':<14} {'COMMIT':<12}  {'CREATED':<20}  TAG  [STAGES]")
     for r in rows:
         stages = f"  [{', '.join(r['stages'])}]" if r["stages"] else ""
         typer.echo(f"{r['model']:<16} {r['version']:<14} {r['commit'][:12]}  {r['created']}  {r['tag']}{stages}")
@@ -197,8 +216,12 @@ def history_cmd(
     if verify:
         rows = verified_rows(repo, model, rows, trust_policy)
     if as_json:
-        print_json(rows)
+        print_json({"events": rows})
         return
+    if not rows:
+        typer.echo("no registry events yet; release one with `weightops release v1.0.0`")
+        return
+    typer.echo(f"{'TIME':<20}  {'ACTION':<14}{' STAGE':<12} {'VERSION':<10} {'COMMIT':<10}  {'SHA256':<12}  TAGGER  TAG")
     for r in rows:
         where = f" {r['stage']}" if r["stage"] else ""
         sha = (r["sha256"] or "")[:12]
@@ -206,3 +229,23 @@ def history_cmd(
                    f"{sha:<12}  {r['tagger']}  {r['tag']}{trust_note(r) if verify else ''}")
 
 
+
+
+@command("publish")
+def publish_cmd(
+    model: Optional[str] = MODEL,
+    remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote to publish into (default: the configured default)."),
+    repo: Path = REPO,
+    as_json: bool = JSON,
+) -> None:
+    """Write each model's registry index into the DVC remote, for hosts that follow `--index URL`."""
+    from weightops.registry.publish import publish
+
+    done = publish(model=model, repo=repo, remote=remote, now=read_clock())
+    if as_json:
+        print_json({"published": [{"model": p.model, "url": p.url, "sequence": p.sequence, "stages": p.stages,
+                                   "versions": p.versions, "skipped": [list(s) for s in p.skipped]} for p in done]})
+        return
+    for p in done:
+        stages = ", ".join(f"{s}={v}" for s, v in sorted(p.stages.items())) or "no stages"
+        typer.echo(f"published {p.model} (sequence {p.sequence}, {p.versions} version(s), {stages}) to {p.url}")

@@ -113,7 +113,7 @@ def audit_cmd(
     if as_json:
         print_json(report.to_dict())
     else:
-        for f in report.findings:
+        for f in report.findings + report.notices:
             typer.echo(f"{f.kind:<16} {f.message}")
         for r in report.remotes:
             state = {True: "on", False: "off", None: "unknown"}[r.versioning]

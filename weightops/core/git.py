@@ -387,3 +387,40 @@ def tag_object_names(repo: str | os.PathLike) -> dict[str, str]:
 def try_rev_parse(repo: str | os.PathLike, rev: str) -> str | None:
     proc = run(["rev-parse", "--verify", "--quiet", f"{_safe(rev)}^{{commit}}"], cwd=repo, check=False)
     return proc.stdout.strip() or None if proc.returncode == 0 else None
+
+
+def read_tag_objects(repo: str | os.PathLike, names: list[str]) -> dict[str, str]:
+    """tag name -> its raw annotated tag object (`git cat-file tag`, signature included), for
+    many tags in one `git cat-file --batch`. Lightweight or missing tags are left out."""
+    if not names:
+        return {}
+    for n in names:
+        if "\n" in n:
+            raise UsageError(f"invalid tag name {n!r}")
+    data = "".join(f"refs/tags/{n}\n" for n in names).encode()
+    out = run(["cat-file", "--batch"], cwd=repo, input=data, text=False).stdout
+    found: dict[str, str] = {}
+    pos = 0
+    for name in names:
+        nl = out.index(b"\n", pos)
+        header = out[pos:nl].decode()
+        pos = nl + 1
+        if header.endswith(" missing") or header.endswith(" ambiguous"):
+            continue
+        _, otype, size = header.rsplit(" ", 2)
+        body = out[pos:pos + int(size)]
+        pos += int(size) + 1
+        if otype == "tag":
+            found[name] = body.decode("utf-8", errors="surrogateescape")
+    return found
+
+
+def store_tag_objects(git_dir: str | os.PathLike, raws: list[str]) -> list[str]:
+    """Write raw tag objects into a (throwaway) bare repository, unchecked, as `git verify-tag`
+    needs them there: the objects they tag need not exist. Returns their ids."""
+    ids = []
+    for raw in raws:
+        proc = run(["hash-object", "-t", "tag", "-w", "--literally", "--stdin"], cwd=git_dir,
+                   input=raw.encode("utf-8", errors="surrogateescape"), text=False)
+        ids.append(proc.stdout.decode().strip())
+    return ids

@@ -1,8 +1,8 @@
 """Shadow log -> report and verdict; and the promotion gate that requires a passing one.
 
 Pure over the log's lines (plus reading the file). Thresholds come from the `shadow:` section
-of weightops.yaml, on top of DEFAULTS. The report's digest (sha256 of its canonical JSON,
-which includes the log's own sha256) is what a promotion records in its tag message.
+of weightops.yaml, on top of core/config.py's SHADOW_DEFAULTS. The report's digest (sha256 of
+its canonical JSON, which includes the log's own sha256) is what a promotion records in its tag message.
 """
 
 from __future__ import annotations
@@ -15,27 +15,13 @@ from pathlib import Path
 
 from weightops.errors import NotFoundError, RefusedError, UsageError
 
-DEFAULTS: dict[str, float | None] = {
-    "min_calls": 100,            # compared pairs needed before a verdict can pass
-    "min_agreement": 0.99,       # share of pairs that agree (exactly, or within tolerance)
-    "tolerance": 0.0,            # a numeric pair whose max abs difference is <= this agrees
-    "max_diff": None,            # p99 of the max abs difference must be <= this (None: no limit)
-    "max_error_rate": 0.0,       # share of candidate calls that raised
-    "max_drop_rate": 0.5,        # share of shadow calls dropped because the queue was full
-    "max_latency_ratio": None,   # candidate p95 / primary p95 (None: no limit)
-}
-
 
 def thresholds(section: dict | None) -> dict:
-    """DEFAULTS overridden by weightops.yaml's `shadow:` mapping; unknown keys are refused."""
-    result = dict(DEFAULTS)
-    for key, value in (section or {}).items():
-        if key not in DEFAULTS:
-            raise UsageError(f"weightops.yaml: unknown shadow setting '{key}' (known: {', '.join(DEFAULTS)})")
-        if value is not None and (isinstance(value, bool) or not isinstance(value, (int, float))):
-            raise UsageError(f"weightops.yaml: shadow.{key} must be a number, not {value!r}")
-        result[key] = value
-    return result
+    """SHADOW_DEFAULTS overridden by a `shadow:` mapping, checked against weightops.yaml's schema
+    (UsageError, exit 2, for an unknown key or a value that is not a number)."""
+    from weightops.core.config import settings_from_doc
+
+    return dict(settings_from_doc({"shadow": section or {}}).shadow)
 
 
 def quantile(values: list[float], q: float) -> float | None:
@@ -148,9 +134,11 @@ def verdict_reasons(report: dict, limits: dict) -> list[str]:
     return reasons
 
 
-def report_log(path: str | os.PathLike, config_section: dict | None = None) -> dict:
+def report_log(path: str | os.PathLike, limits: dict | None = None) -> dict:
+    """The report of the shadow log at `path` against `limits` (a `shadow:` mapping; missing
+    keys take SHADOW_DEFAULTS). NotFoundError (3) for a missing log, UsageError (2) for a bad line."""
     records, digest = read_log(path)
-    return build_report(records, thresholds(config_section), log=str(path), log_sha256=digest)
+    return build_report(records, thresholds(limits), log=str(path), log_sha256=digest)
 
 
 # ---------------------------------------------------------------- promotion gate
@@ -163,7 +151,7 @@ def shadow_gate(ctx) -> dict[str, str]:
     from weightops.registry.tags import is_version, normalize_version
 
     try:
-        report = report_log(path, ctx.project.config.section("shadow"))
+        report = report_log(path, ctx.project.config.shadow)
     except NotFoundError as exc:
         raise RefusedError(f"--require-shadow: {exc}") from None
     current = ctx.registry.stage_event(ctx.model, ctx.stage)

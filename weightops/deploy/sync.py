@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+import random
 import shlex
 import subprocess
 import threading
@@ -25,7 +26,7 @@ from weightops.core import git
 from weightops.errors import UsageError, WeightopsError
 from weightops.storage.hashing import sha256_file
 from weightops.registry.resolve import Resolved
-from weightops.registry.tags import validate_stage
+from weightops.registry.tags import check_stage, validate_stage
 
 log = logging.getLogger(__name__)
 
@@ -51,8 +52,12 @@ class Poll:
 class Syncer:
     def __init__(self, stage: str, *, repo: str, out: str | os.PathLike, model: str | None = None,
                  match: dict[str, str] | None = None, deploy_log: str | os.PathLike | None = None,
-                 on_change: str | None = None, remote: str | None = None) -> None:
+                 on_change: str | None = None, remote: str | None = None, index: str | None = None,
+                 require_signed: bool = False, trust_policy: str | os.PathLike | None = None) -> None:
         self.stage = validate_stage(stage)
+        self.index = index
+        if index and match:
+            raise UsageError("--match and --index cannot be combined yet; follow one model's index")
         self.repo, self.model, self.match, self.remote = repo, model, dict(match or {}), remote
         self.out = Path(out).absolute()
         if self.out.is_dir():
@@ -63,6 +68,12 @@ class Syncer:
         self._last_failure: tuple | None = None
         self.last_error: Exception | None = None
         self.version, self.sha256 = self._live_from_log()
+        self.follower = None
+        if index:
+            from weightops.deploy.fleet import IndexFollower
+
+            self.follower = IndexFollower(index, self.out.with_name(self.out.name + ".index-state.json"),
+                                          require_signed=require_signed, trust_policy=trust_policy)
 
     def _live_from_log(self) -> tuple[str | None, str | None]:
         """What the log says is live here, trusted only if the file still has those bytes."""
@@ -83,6 +94,7 @@ class Syncer:
         registry = project.registry()
         models = [project.model(self.model)] if self.model or not self.match else registry.models()
         if not any(registry.stage_event(m, self.stage) for m in models):
+            check_stage(self.stage, project.config.stages, set().union(*(registry.stage_names(m) for m in models)))
             return None
         if self.match:
             from weightops.deploy.variants import resolve_variant
@@ -99,6 +111,8 @@ class Syncer:
         deployments.append(self.deploy_log, dep)
 
     def poll(self) -> Poll:
+        if self.follower is not None:
+            return self._poll_index()
         _head, refs = git.ls_remote(self.repo)
         fingerprint = hashlib.sha256(repr(sorted(refs.items())).encode()).hexdigest()
         if fingerprint == self._seen:
@@ -130,6 +144,43 @@ class Syncer:
         log.info("%s: %s %s is live at %s (was %s)", self.stage, target.model, target.version, self.out, self.version)
         self.version, self.sha256 = target.version, target.sha256
         self._seen, self._last_failure = fingerprint, None
+        return Poll(True, "deployed", target.version)
+
+    def _poll_index(self) -> Poll:
+        """One poll of the published index: a conditional GET; on a change, the same verified
+        pull, atomic swap, hook and deploy-log record as the git path."""
+        f = self.follower
+        try:
+            idx = f.check()
+            if idx is None:
+                return Poll(False)
+            target = f.target(idx, self.stage)
+        except (WeightopsError, OSError) as exc:
+            return self._failed(None, exc)
+        if target is None:
+            f.applied(idx, self.stage, None)
+            why = f"no version holds '{self.stage}'; {self.version or 'nothing'} stays live"
+            if self.version is not None and self._last_failure != ("unassigned",):
+                self._record("unassigned", None, error=why)
+                self._last_failure = ("unassigned",)
+            return Poll(True, "unassigned", self.version, why)
+        if target.sha256 == self.sha256 and self.out.is_file():
+            self.version = target.version
+            f.applied(idx, self.stage, target)
+            return Poll(True, None, self.version)
+        try:
+            from weightops.deploy.fleet import download
+
+            download(target, self.out, fsync=True)
+        except (WeightopsError, OSError) as exc:
+            return self._failed(target, exc)
+        swapped = time.time()
+        code = self._run_on_change(target)
+        self._record("deployed", target, on_change=code, now=swapped)
+        log.info("%s: %s %s is live at %s (was %s)", self.stage, target.model, target.version, self.out, self.version)
+        self.version, self.sha256 = target.version, target.sha256
+        self._last_failure = None
+        f.applied(idx, self.stage, target)
         return Poll(True, "deployed", target.version)
 
     def _failed(self, target: Resolved | None, exc: Exception) -> Poll:
@@ -164,6 +215,7 @@ class Syncer:
         if interval <= 0:
             raise UsageError(f"--interval must be positive, not {interval}")
         stop = stop or threading.Event()
+        failures = 0
         while True:
             try:
                 result = self.poll()
@@ -177,5 +229,9 @@ class Syncer:
                 if result.outcome == "failed" and self.last_error is not None:
                     raise self.last_error   # its exit code (4 for a bad hash) tells the boot script why
                 return result
-            if stop.wait(interval):
+            # An index host backs off on errors (a fleet must not hammer a failing bucket in step);
+            # jitter spreads the retries out.
+            failures = failures + 1 if result.outcome == "failed" and self.follower is not None else 0
+            pause = min(interval * 2 ** failures, interval * 16) * random.uniform(0.5, 1.0) if failures else interval
+            if stop.wait(pause):
                 return result

@@ -23,7 +23,8 @@ FORMATS = {
     ".safetensors": "safetensors", ".pt": "pytorch", ".pth": "pytorch", ".bin": "pytorch",
     ".onnx": "onnx", ".npz": "numpy", ".npy": "numpy", ".h5": "hdf5", ".keras": "keras",
     ".gguf": "gguf", ".pb": "tensorflow", ".ckpt": "checkpoint", ".pkl": "pickle",
-    ".joblib": "joblib", ".msgpack": "flax",
+    ".joblib": "joblib", ".msgpack": "flax", ".hdf5": "hdf5", ".jit": "torchscript", ".ptl": "torchscript",
+    ".torchscript": "torchscript", ".tflite": "tflite",
 }
 
 
@@ -43,7 +44,20 @@ def artifact_format(path: str | os.PathLike) -> str:
     p = Path(path)
     if p.is_dir():
         return "directory"
-    return FORMATS.get(p.suffix.lower(), p.suffix.lstrip(".") or "binary")
+    fmt = FORMATS.get(p.suffix.lower(), p.suffix.lstrip(".") or "binary")
+    if fmt == "pytorch" and _is_torchscript(p):
+        return "torchscript"   # torch.jit.save archives are often named .pt
+    return fmt
+
+
+def _is_torchscript(path: Path) -> bool:
+    import zipfile
+
+    try:
+        with zipfile.ZipFile(path) as z:
+            return any(n.endswith("constants.pkl") for n in z.namelist())
+    except (zipfile.BadZipFile, OSError):
+        return False
 
 
 def dir_md5(entries: list[tuple[str, str]]) -> str:
@@ -52,11 +66,30 @@ def dir_md5(entries: list[tuple[str, str]]) -> str:
     return hashlib.md5(json.dumps(listing, sort_keys=True).encode("utf-8")).hexdigest() + ".dir"
 
 
-def describe_artifact(path: Path, display_path: str) -> dict:
-    """Path, format, size and both digests; a directory gets a per-file list."""
+def artifact_files(path: Path, root: Path | None = None) -> list[Path]:
+    """The files of a directory artifact, sorted. With `root` (the repository), a symlink
+    anywhere in the directory (to a file or a folder) that leads out of `root` is refused
+    (RefusedError, exit 5): DVC would hash, push and deploy its target's bytes."""
+    from weightops.storage.pointers import stay_inside
+
+    files = []
+    for here, dirs, names in os.walk(path):   # symlinked folders are listed, not entered
+        for name in dirs + names:
+            entry = Path(here) / name
+            if root is not None and entry.is_symlink():
+                stay_inside(entry, root, "file of directory artifact")
+            if name in names and entry.is_file():
+                files.append(entry)
+    return sorted(files)
+
+
+def describe_artifact(path: Path, display_path: str, root: Path | None = None) -> dict:
+    """Path, format, size and both digests; a directory gets a per-file list (its symlinks
+    checked against `root`, see artifact_files); an ONNX model whose weights live in external
+    data files gets `external_data`, each file with its own digests."""
     if path.is_dir():
         files = []
-        for f in sorted(p for p in path.rglob("*") if p.is_file()):
+        for f in artifact_files(path, root):
             rel = f.relative_to(path).as_posix()
             d = hash_file(f)
             files.append({"path": rel, "size": d.size, "sha256": d.sha256, "md5": d.md5})
@@ -70,8 +103,18 @@ def describe_artifact(path: Path, display_path: str) -> dict:
     if not path.is_file():
         raise NotFoundError(f"weights file '{path}' does not exist; train first (dvc repro)")
     d = hash_file(path)
-    return {"path": display_path, "format": artifact_format(path), "size": d.size,
-            "sha256": d.sha256, "md5": d.md5}
+    out = {"path": display_path, "format": artifact_format(path), "size": d.size,
+           "sha256": d.sha256, "md5": d.md5}
+    if out["format"] == "onnx":
+        from weightops.model.formats.onnx import external_data_files
+
+        external = []
+        for rel in external_data_files(path):
+            e = hash_file(path.parent / rel)
+            external.append({"path": rel, "size": e.size, "sha256": e.sha256, "md5": e.md5})
+        if external:
+            out["external_data"] = external
+    return out
 
 
 def build_card(weights: Path, model: str, *, project: Path | None, metrics: dict | None = None,
@@ -94,7 +137,7 @@ def build_card(weights: Path, model: str, *, project: Path | None, metrics: dict
     return {
         "schema_version": SCHEMA_VERSION,
         "model": model,
-        "artifact": describe_artifact(weights, rel),
+        "artifact": describe_artifact(weights, rel, project),
         "lineage": lineage,
         "environment": environment(project),
         "metrics": metrics or {},
@@ -180,6 +223,14 @@ def check_card_against_file(card: dict, path: Path, ref: str) -> Digests:
     if d.sha256 != art.get("sha256"):
         raise IntegrityError(f"{ref}: sha256 of {path} is {d.sha256}, card says {art.get('sha256')}",
                              expected=art.get("sha256"), actual=d.sha256, ref=ref)
+    for entry in art.get("external_data") or ():
+        # The model's weights: they must be beside it and be the bytes the card pinned.
+        data = path.parent / entry["path"]
+        actual = hash_file(data).sha256 if data.is_file() else None
+        if actual != entry["sha256"]:
+            why = "is missing" if actual is None else f"has sha256 {actual}, card says {entry['sha256']}"
+            raise IntegrityError(f"{ref}: external data '{entry['path']}' of {path.name} {why}",
+                                 expected=entry["sha256"], actual=actual, ref=ref)
     return d
 
 

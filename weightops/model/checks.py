@@ -8,7 +8,6 @@ deterministic YAML document (no timestamps), so re-running a validation reproduc
 
 from __future__ import annotations
 
-import fnmatch
 import hashlib
 import math
 import os
@@ -17,63 +16,13 @@ from typing import Iterable
 
 import numpy as np
 
-from weightops.errors import UsageError
-from weightops.model.signature import Signature, breaking, diff_signatures
-from weightops.model.weights import Tensor, read_tensors
+from weightops.core.config import ValidationSettings
+from weightops.model.signature import Signature, graph_differences
+from weightops.model.formats import Tensor, read_tensors
+from weightops.model.formats.base import FLOAT_DTYPES, WEIGHT
 
-CHECKS = ("finite", "all_zero", "constant", "signature", "structure", "drift")
-FLOAT_DTYPES = {"F64", "F32", "F16", "BF16"}
-DEFAULT_DRIFT = {"mean": 0.5, "std": 0.5, "l2": 0.5}
-DEFAULT_BIAS_DRIFT = {"mean": 0.5, "std": 0.5, "l2": 0.5}
 EPS = 1e-12
 MAX_LISTED = 50  # offenders listed per check; the count is always exact
-
-
-@dataclass(frozen=True)
-class ValidationConfig:
-    """The `validation:` section of weightops.yaml, with defaults."""
-
-    checks: tuple[str, ...] = CHECKS
-    drift: dict = field(default_factory=lambda: dict(DEFAULT_DRIFT))
-    bias_drift: dict = field(default_factory=lambda: dict(DEFAULT_BIAS_DRIFT))
-    bias_suffix: str = "bias"
-    ignore: tuple[str, ...] = ()
-    first_layer: str | None = None
-    last_layer: str | None = None
-
-    def thresholds(self, name: str) -> dict:
-        return self.bias_drift if name.endswith(self.bias_suffix) else self.drift
-
-    def ignored(self, name: str) -> bool:
-        return any(fnmatch.fnmatchcase(name, p) for p in self.ignore)
-
-
-def parse_validation_config(section: object) -> ValidationConfig:
-    where = "weightops.yaml validation"
-    if section in (None, {}):
-        return ValidationConfig()
-    if not isinstance(section, dict):
-        raise UsageError(f"{where} must be a mapping")
-    unknown = set(section) - {"checks", "drift", "bias_drift", "bias_suffix", "ignore", "first_layer", "last_layer"}
-    if unknown:
-        raise UsageError(f"{where} has unknown key(s) {', '.join(sorted(map(str, unknown)))}")
-    checks = section.get("checks", list(CHECKS))
-    if not isinstance(checks, list) or any(c not in CHECKS for c in checks):
-        raise UsageError(f"{where}.checks must list some of {', '.join(CHECKS)}")
-
-    def limits(key: str, default: dict) -> dict:
-        value = section.get(key) or {}
-        if not isinstance(value, dict) or set(value) - set(default) or not all(
-                isinstance(v, (int, float)) and not isinstance(v, bool) and v >= 0 for v in value.values()):
-            raise UsageError(f"{where}.{key} must map mean/std/l2 to non-negative numbers")
-        return {**default, **{k: float(v) for k, v in value.items()}}
-
-    ignore = section.get("ignore", [])
-    if not isinstance(ignore, list) or not all(isinstance(p, str) for p in ignore):
-        raise UsageError(f"{where}.ignore must be a list of tensor name patterns")
-    return ValidationConfig(tuple(checks), limits("drift", DEFAULT_DRIFT), limits("bias_drift", DEFAULT_BIAS_DRIFT),
-                            str(section.get("bias_suffix", "bias")), tuple(ignore),
-                            section.get("first_layer"), section.get("last_layer"))
 
 
 @dataclass(frozen=True)
@@ -82,7 +31,7 @@ class TensorStats:
     dtype: str
     shape: tuple[int, ...]
     count: int
-    decoded: bool = True      # False when the dtype is not decoded (F8): values unchecked
+    decoded: bool = True      # False when the dtype is not decoded (F4, Q4_K): values unchecked
     nan: int = 0
     inf: int = 0
     zeros: int = 0
@@ -91,6 +40,7 @@ class TensorStats:
     l2: float = 0.0
     min: float = 0.0
     max: float = 0.0
+    role: str = WEIGHT        # or "constant": stored beside the weights (masks, initial states)
 
     @property
     def is_float(self) -> bool:
@@ -107,7 +57,7 @@ def tensor_stats(t: Tensor) -> TensorStats:
     finite_n, mean, m2, sq = 0, 0.0, 0.0, 0.0
     lo, hi = math.inf, -math.inf
     if t._chunks is None:
-        return TensorStats(t.name, t.dtype, t.shape, t.size, decoded=False)
+        return TensorStats(t.name, t.dtype, t.shape, t.size, decoded=False, role=t.role)
     for chunk in t.chunks():
         n += chunk.size
         c = chunk.view(np.uint8) if chunk.dtype == np.bool_ else chunk
@@ -136,7 +86,7 @@ def tensor_stats(t: Tensor) -> TensorStats:
         lo, hi = min(lo, float(c.min())), max(hi, float(c.max()))
     return TensorStats(t.name, t.dtype, t.shape, n, True, nan, inf, zeros, mean,
                        math.sqrt(m2 / finite_n) if finite_n else 0.0, math.sqrt(sq),
-                       lo if finite_n else 0.0, hi if finite_n else 0.0)
+                       lo if finite_n else 0.0, hi if finite_n else 0.0, t.role)
 
 
 def collect_stats(path: str | os.PathLike, name: str | None = None) -> dict[str, TensorStats]:
@@ -152,10 +102,14 @@ class CheckResult:
     offending: tuple[str, ...] = ()
     figures: dict = field(default_factory=dict, compare=False)
     note: str = ""
+    warnings: tuple[str, ...] = ()   # findings whose severity is `warn`: reported, not failing
 
     def to_dict(self) -> dict:
         d = {"passed": self.passed, "offending": list(self.offending[:MAX_LISTED]),
              "offending_count": len(self.offending), "figures": self.figures}
+        if self.warnings:
+            d["warnings"] = list(self.warnings[:MAX_LISTED])
+            d["warning_count"] = len(self.warnings)
         if self.note:
             d["note"] = self.note
         return d
@@ -201,8 +155,11 @@ class Report:
         head = f"validate {self.subject}" + (f" against {self.against}" if self.against else "")
         lines = [head, f"  {self.tensors} tensors, {self.parameters:,} parameters"]
         for c in self.checks:
-            mark = "ok  " if c.passed else "FAIL"
+            mark = "FAIL" if not c.passed else ("warn" if c.warnings else "ok  ")
             detail = c.note
+            if c.warnings and c.passed:
+                shown = ", ".join(c.warnings[:5]) + (f" (+{len(c.warnings) - 5} more)" if len(c.warnings) > 5 else "")
+                detail = f"{shown}  [{c.note}; warning only: constants or severity: warn]"
             if c.offending:
                 shown = ", ".join(c.offending[:5]) + (f" (+{len(c.offending) - 5} more)" if len(c.offending) > 5 else "")
                 detail = f"{shown}" + (f"  [{c.note}]" if c.note else "")
@@ -220,28 +177,42 @@ def _num(x: float) -> float | str:
 
 
 # ---------------------------------------------------------------- checks (pure)
-def check_finite(stats: Iterable[TensorStats], cfg: ValidationConfig) -> CheckResult:
-    bad = {s.name: {"nan": s.nan, "inf": s.inf} for s in stats if (s.nan or s.inf) and not cfg.ignored(s.name)}
-    return CheckResult("finite", not bad, tuple(bad), dict(list(bad.items())[:MAX_LISTED]),
-                       "NaN or Inf values" if bad else "")
+def _value_result(name: str, found: dict[str, dict], stats: dict[str, "TensorStats"], cfg: ValidationSettings,
+                  what: str) -> CheckResult:
+    """Split findings by severity: `fail` ones fail the check, `warn` ones are listed apart."""
+    def level(n: str) -> str:
+        s = stats[n]
+        if name == "finite" and not s.nan and cfg.is_constant(s.name, s.role):
+            return "warn" if cfg.level(name, s.name, s.role) != "off" else "off"  # -inf masks
+        return cfg.level(name, s.name, s.role)
+    fail = {n: f for n, f in found.items() if level(n) == "fail"}
+    warn = tuple(n for n in found if level(n) == "warn")
+    figures = dict(list(fail.items())[:MAX_LISTED]) or {n: found[n] for n in warn[:MAX_LISTED]}
+    return CheckResult(name, not fail, tuple(fail), figures, what if found else "", warn)
 
 
-def _value_checked(s: TensorStats, cfg: ValidationConfig) -> bool:
+def check_finite(stats: Iterable[TensorStats], cfg: ValidationSettings) -> CheckResult:
+    by = {s.name: s for s in stats}
+    bad = {s.name: {"nan": s.nan, "inf": s.inf} for s in by.values() if (s.nan or s.inf) and not cfg.ignored(s.name)}
+    return _value_result("finite", bad, by, cfg, "NaN or Inf values")
+
+
+def _value_checked(s: TensorStats, cfg: ValidationSettings) -> bool:
     # Single values (a scalar bias, a step counter) and non-float buffers are legitimately constant.
     return s.decoded and s.is_float and s.count > 1 and not cfg.ignored(s.name) and not (s.nan or s.inf)
 
 
-def check_all_zero(stats: Iterable[TensorStats], cfg: ValidationConfig) -> CheckResult:
-    bad = {s.name: {"size": s.count} for s in stats if _value_checked(s, cfg) and s.zeros == s.count}
-    return CheckResult("all_zero", not bad, tuple(bad), dict(list(bad.items())[:MAX_LISTED]),
-                       "every value is zero" if bad else "")
+def check_all_zero(stats: Iterable[TensorStats], cfg: ValidationSettings) -> CheckResult:
+    by = {s.name: s for s in stats}
+    bad = {s.name: {"size": s.count} for s in by.values() if _value_checked(s, cfg) and s.zeros == s.count}
+    return _value_result("all_zero", bad, by, cfg, "every value is zero")
 
 
-def check_constant(stats: Iterable[TensorStats], cfg: ValidationConfig) -> CheckResult:
-    bad = {s.name: {"value": _num(s.min), "size": s.count} for s in stats
+def check_constant(stats: Iterable[TensorStats], cfg: ValidationSettings) -> CheckResult:
+    by = {s.name: s for s in stats}
+    bad = {s.name: {"value": _num(s.min), "size": s.count} for s in by.values()
            if _value_checked(s, cfg) and s.zeros != s.count and s.min == s.max}
-    return CheckResult("constant", not bad, tuple(bad), dict(list(bad.items())[:MAX_LISTED]),
-                       "every value is the same" if bad else "")
+    return _value_result("constant", bad, by, cfg, "every value is the same")
 
 
 def _features(spec_shape: tuple[int, ...] | None, columns: int) -> int | None:
@@ -252,7 +223,7 @@ def _features(spec_shape: tuple[int, ...] | None, columns: int) -> int | None:
     return spec_shape[-1] if spec_shape[-1] != -1 else None
 
 
-def check_signature(stats: dict[str, TensorStats], cfg: ValidationConfig, signature: Signature | None,
+def check_signature(stats: dict[str, TensorStats], cfg: ValidationSettings, signature: Signature | None,
                     graph: Signature | None = None) -> CheckResult:
     """The card's signature against the file: an ONNX graph's declared inputs/outputs, and the
     configured first/last layer's sizes against the number of input features / outputs."""
@@ -260,7 +231,7 @@ def check_signature(stats: dict[str, TensorStats], cfg: ValidationConfig, signat
         return CheckResult("signature", True, note="no signature in the card")
     problems: dict[str, str] = {}
     if graph is not None:
-        for c in breaking(diff_signatures(signature, graph)):
+        for c in graph_differences(signature, graph):
             problems[c.field] = f"the graph differs from the card: {c.message}"
     for which, layer, specs, dim in (("input", cfg.first_layer, signature.inputs, -1),
                                      ("output", cfg.last_layer, signature.outputs, 0)):
@@ -303,7 +274,7 @@ def drift(a: TensorStats, b: TensorStats) -> dict[str, float]:
             "l2": abs(b.l2 - a.l2) / max(a.l2, EPS)}
 
 
-def check_drift(new: dict[str, TensorStats], old: dict[str, TensorStats], cfg: ValidationConfig) -> CheckResult:
+def check_drift(new: dict[str, TensorStats], old: dict[str, TensorStats], cfg: ValidationSettings) -> CheckResult:
     figures: dict[str, dict] = {}
     worst: tuple[float, str] = (0.0, "")
     for name in sorted(old.keys() & new.keys()):
@@ -321,11 +292,16 @@ def check_drift(new: dict[str, TensorStats], old: dict[str, TensorStats], cfg: V
     return CheckResult("drift", not figures, tuple(figures), dict(list(figures.items())[:MAX_LISTED]), note)
 
 
-def run_checks(stats: dict[str, TensorStats], cfg: ValidationConfig, *, subject: str,
+def run_checks(stats: dict[str, TensorStats], cfg: ValidationSettings, *, subject: str,
                signature: Signature | None = None, graph: Signature | None = None,
                against: dict[str, TensorStats] | None = None, against_name: str | None = None,
                notes: tuple[str, ...] = ()) -> Report:
     values = list(stats.values())
+    undecoded = sorted({s.dtype for s in values if not s.decoded})
+    if undecoded:
+        count = sum(1 for s in values if not s.decoded)
+        notes = (*notes, f"{count} tensor(s) present, not decoded ({', '.join(undecoded)}): "
+                         "shape and size checked, values not")
     results = []
     for name in cfg.checks:
         if name == "finite":

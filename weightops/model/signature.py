@@ -15,23 +15,23 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from weightops.errors import NotFoundError, UsageError
-
-COLUMN_TYPES = {"boolean", "integer", "long", "float", "double", "string", "binary", "datetime",
-                "array", "object", "map", "any"}
-TENSOR_DTYPES = {"float16", "float32", "float64", "bfloat16", "int8", "int16", "int32", "int64",
-                 "uint8", "uint16", "uint32", "uint64", "bool", "str", "bytes", "object"}
+from weightops.model import mlflow_schema as rules
 
 
 @dataclass(frozen=True)
 class Spec:
     """One input or output: a column (`type` is a column type) or a tensor (`type` is its dtype)."""
 
-    name: str | None
-    kind: str                      # "column" or "tensor"
-    type: str
-    shape: tuple[int, ...] | None = None
+    name: str | int | None         # MLflow writes integer column names for an array's columns
+    kind: str                      # "column", "tensor", or "other" (a non-tensor ONNX graph value)
+    type: str                      # column type, numpy dtype name, or the ONNX type's description
+    shape: tuple[int, ...] | None = None   # tensors: -1 a variable dimension, None an unknown rank
     required: bool = True
-    extra: tuple[tuple[str, object], ...] = ()   # array items, object properties...: kept verbatim
+    extra: tuple[tuple[str, object], ...] = ()   # array items, map values, object properties: verbatim
+
+    def describe(self) -> str:
+        """The type in one line: `float32`, `array<double>`, `map<string, long>`."""
+        return _describe({"type": self.type, **dict(self.extra)})
 
     def to_dict(self) -> dict:
         if self.kind == "tensor":
@@ -55,9 +55,15 @@ class Signature:
     params: tuple[dict, ...] | None = None
 
     def to_dict(self) -> dict:
-        return {"inputs": [s.to_dict() for s in self.inputs],
-                "outputs": [s.to_dict() for s in self.outputs],
-                "params": list(self.params) if self.params is not None else None}
+        """MLflow's layout; a list the signature does not declare is left out (MLflow reads an
+        empty list as "not declared" but refuses an empty JSON list)."""
+        d: dict = {}
+        if self.inputs:
+            d["inputs"] = [s.to_dict() for s in self.inputs]
+        if self.outputs:
+            d["outputs"] = [s.to_dict() for s in self.outputs]
+        d["params"] = [dict(p) for p in self.params] if self.params is not None else None
+        return d
 
 
 @dataclass(frozen=True)
@@ -74,20 +80,29 @@ class Change:
 
 # ---------------------------------------------------------------- parse
 def parse_signature(doc: object, what: str = "signature") -> Signature:
+    """A signature mapping (YAML/JSON, or an MLmodel's `signature:` block whose lists are JSON
+    strings) checked with MLflow's rules (`ModelSignature.from_dict`): what MLflow reads is
+    accepted, what it refuses is refused, except the stricter cases the README names.
+    Raises UsageError (exit 2) naming the field (`inputs[1].tensor-spec.shape`)."""
     if not isinstance(doc, dict):
-        raise UsageError(f"{what} must be a mapping with 'inputs' (and 'outputs') in MLflow's format")
+        raise UsageError(f"{what} must be a mapping with 'inputs' and/or 'outputs' in MLflow's format")
     unknown = set(doc) - {"inputs", "outputs", "params"}
     if unknown:
         raise UsageError(f"{what} has unknown key(s) {', '.join(sorted(map(str, unknown)))}; MLflow's format has inputs, outputs, params")
-    if doc.get("inputs") is None:
-        raise UsageError(f"{what} needs an 'inputs' list in MLflow's format")
-    inputs = _specs(doc.get("inputs"), "inputs", what)
-    outputs = _specs(doc.get("outputs"), "outputs", what) if doc.get("outputs") is not None else ()
-    params = _json_list(doc.get("params"), "params", what) if doc.get("params") is not None else None
-    for i, p in enumerate(params or []):
-        if not isinstance(p, dict) or not isinstance(p.get("name"), str) or "type" not in p:
-            raise UsageError(f"{what} params[{i}] needs 'name' and 'type'")
-    return Signature(inputs, outputs, tuple(params) if params is not None else None)
+    # As in MLflow, an empty or missing list means "not declared"; one of the three is needed.
+    inputs = _specs(doc["inputs"], "inputs", what) if doc.get("inputs") else ()
+    outputs = _specs(doc["outputs"], "outputs", what) if doc.get("outputs") else ()
+    params = None
+    if doc.get("params"):
+        items = _json_list(doc["params"], "params", what)
+        params = tuple(rules.param_spec(p, f"{what} params[{i}]") for i, p in enumerate(items))
+        names = [p["name"] for p in params]
+        dup = next((n for n in names if names.count(n) > 1), None)
+        if dup is not None:
+            raise UsageError(f"{what} params: '{dup}' appears twice")
+    if not inputs and not outputs and not params:
+        raise UsageError(f"{what} declares none of inputs, outputs, params; MLflow needs at least one")
+    return Signature(inputs, outputs, params)
 
 
 def _json_list(value: object, key: str, what: str) -> list:
@@ -98,56 +113,47 @@ def _json_list(value: object, key: str, what: str) -> list:
             raise UsageError(f"{what} {key} is a string but not a JSON list") from None
     if not isinstance(value, list):
         raise UsageError(f"{what} {key} must be a list of specs")
+    if not value:
+        raise UsageError(f"{what} {key} is an empty list; MLflow refuses an empty schema (leave it out instead)")
     return value
 
 
 def _specs(value: object, key: str, what: str) -> tuple[Spec, ...]:
     items = _json_list(value, key, what)
-    specs = tuple(_spec(item, f"{key}[{i}]", what) for i, item in enumerate(items))
-    kinds = {s.kind for s in specs}
-    if len(kinds) > 1:
+    specs = tuple(_spec(item, f"{what} {key}[{i}]") for i, item in enumerate(items))
+    if len({s.kind for s in specs}) > 1:
         raise UsageError(f"{what} {key} mixes column-based and tensor-based specs; MLflow allows one kind per list")
     named = [s.name is not None for s in specs]
     if any(named) and not all(named):
         raise UsageError(f"{what} {key}: either every spec has a name or none does")
+    if specs[0].kind == "tensor" and len(specs) > 1 and not all(named):
+        raise UsageError(f"{what} {key}: several tensors need names")
+    if not any(named) and not all(s.required for s in specs):
+        raise UsageError(f"{what} {key}: an optional column needs a name (MLflow refuses unnamed optional columns)")
     names = [s.name for s in specs if s.name is not None]
     dup = next((n for n in names if names.count(n) > 1), None)
-    if dup is not None:
-        raise UsageError(f"{what} {key}: name '{dup}' appears twice")
-    if kinds == {"tensor"} and len(specs) > 1 and not all(named):
-        raise UsageError(f"{what} {key}: several tensors need names")
+    if dup is not None:  # MLflow keeps both; weightops could not tell which one a change is about
+        raise UsageError(f"{what} {key}: name {dup!r} appears twice")
     return specs
 
 
-def _spec(item: object, where: str, what: str) -> Spec:
+def _spec(item: object, where: str) -> Spec:
     if not isinstance(item, dict) or "type" not in item:
-        raise UsageError(f"{what} {where} must be a mapping with a 'type'")
+        raise UsageError(f"{where} must be a mapping with a 'type'")
     name = item.get("name")
-    if name is not None and (not isinstance(name, str) or not name):
-        raise UsageError(f"{what} {where}.name must be a non-empty string")
-    kind = item["type"]
-    if kind == "tensor":
+    # MLflow keeps any name; a DataFrame built from an array has integer column names (0, 1, ...).
+    if name is not None and (isinstance(name, bool) or not isinstance(name, (str, int))):
+        raise UsageError(f"{where}.name must be a string or an integer")
+    if item["type"] == "tensor":
         ts = item.get("tensor-spec")
-        if not isinstance(ts, dict):
-            raise UsageError(f"{what} {where} is a tensor and needs 'tensor-spec: {{dtype, shape}}'")
-        dtype = ts.get("dtype")
-        if dtype not in TENSOR_DTYPES:
-            raise UsageError(f"{what} {where}.tensor-spec.dtype {dtype!r} is not a numpy dtype name "
-                             f"({', '.join(sorted(TENSOR_DTYPES))})")
-        shape = ts.get("shape")
-        if isinstance(shape, tuple):
-            shape = list(shape)
-        if not isinstance(shape, list) or not all(isinstance(d, int) and not isinstance(d, bool)
-                                                  and (d == -1 or d >= 0) for d in shape):
-            raise UsageError(f"{what} {where}.tensor-spec.shape must be a list of sizes (-1 for a variable dimension)")
-        return Spec(name, "tensor", dtype, tuple(shape))
-    if kind not in COLUMN_TYPES:
-        raise UsageError(f"{what} {where}.type {kind!r} is not 'tensor' or a column type "
-                         f"({', '.join(sorted(COLUMN_TYPES))})")
+        if not isinstance(ts, dict) or "dtype" not in ts or "shape" not in ts:
+            raise UsageError(f"{where} is a tensor and needs 'tensor-spec: {{dtype, shape}}'")
+        return Spec(name, "tensor", rules.tensor_dtype(ts["dtype"], f"{where}.tensor-spec.dtype"),
+                    rules.tensor_shape(ts["shape"], f"{where}.tensor-spec.shape"))
+    kind, extra = rules.column_type(item, where)
     required = item.get("required", True)
     if not isinstance(required, bool):
-        raise UsageError(f"{what} {where}.required must be true or false")
-    extra = tuple((k, v) for k, v in item.items() if k not in ("type", "name", "required"))
+        raise UsageError(f"{where}.required must be true or false")
     return Spec(name, "column", kind, None, required, extra)
 
 
@@ -200,11 +206,12 @@ def diff_signatures(old: Signature | None, new: Signature | None) -> list[Change
     changes += _diff_side(old.outputs, new.outputs, "outputs")
     old_p = {p["name"]: p for p in old.params or ()}
     new_p = {p["name"]: p for p in new.params or ()}
-    for name in old_p.keys() - new_p.keys():
+    for name in sorted(old_p.keys() - new_p.keys()):
+        # MLflow ignores a param the signature no longer declares: callers' values stop mattering.
         changes.append(Change(f"params.{name}", f"param '{name}' removed", True))
     for name in sorted(old_p.keys() & new_p.keys()):
-        if old_p[name].get("type") != new_p[name].get("type"):
-            changes.append(Change(f"params.{name}.type", f"param '{name}' type {old_p[name].get('type')} -> {new_p[name].get('type')}", True))
+        for suffix, message, is_breaking in rules.param_change(old_p[name], new_p[name]):
+            changes.append(Change(f"params.{name}.{suffix}", message, is_breaking))
     for name in sorted(new_p.keys() - old_p.keys()):
         changes.append(Change(f"params.{name}", f"param '{name}' added", False))
     return changes
@@ -238,16 +245,17 @@ def _diff_side(old: tuple[Spec, ...], new: tuple[Spec, ...], side: str) -> list[
         if o.kind != n.kind:
             changes.append(Change(label, f"{label} changed from {o.kind}-based to {n.kind}-based", True))
             continue
-        if o.type != n.type:
+        if o.type != n.type or o.extra != n.extra:
             what = "dtype" if o.kind == "tensor" else "type"
-            changes.append(Change(f"{label}.{what}", f"{label} {what} {o.type} -> {n.type}", True))
-        if o.kind == "tensor":
-            why = shape_change(o.shape or (), n.shape or ()) if side == "inputs" else \
-                (None if o.shape == n.shape else f"{list(o.shape or ())} -> {list(n.shape or ())}")
+            changes.append(Change(f"{label}.{what}", f"{label} {what} {o.describe()} -> {n.describe()}", True))
+        if o.kind == "tensor" and o.shape is not None and n.shape is not None:
+            # An unknown rank (shape None, an ONNX input without a shape) constrains nothing.
+            why = shape_change(o.shape, n.shape) if side == "inputs" else \
+                (None if o.shape == n.shape else f"{list(o.shape)} -> {list(n.shape)}")
             if why:
                 changes.append(Change(f"{label}.shape", f"{label} shape {why}", True))
             elif o.shape != n.shape:
-                changes.append(Change(f"{label}.shape", f"{label} shape {list(o.shape or ())} -> {list(n.shape or ())} (widened)", False))
+                changes.append(Change(f"{label}.shape", f"{label} shape {list(o.shape)} -> {list(n.shape)} (widened)", False))
         elif side == "inputs" and o.required != n.required:
             changes.append(Change(f"{label}.required", f"{label} required {o.required} -> {n.required}", not o.required and n.required))
     for k in added:
@@ -260,6 +268,16 @@ def _diff_side(old: tuple[Spec, ...], new: tuple[Spec, ...], side: str) -> list[
     return changes
 
 
+def _describe(t: dict) -> str:
+    if t.get("type") == "array":
+        return f"array<{_describe(t['items'])}>"
+    if t.get("type") == "map":
+        return f"map<string, {_describe(t['values'])}>"
+    if t.get("type") == "object":
+        return "object{" + ", ".join(f"{k}: {_describe(v)}" for k, v in t["properties"].items()) + "}"
+    return str(t.get("type"))
+
+
 def breaking(changes: list[Change]) -> list[Change]:
     return [c for c in changes if c.breaking]
 
@@ -267,31 +285,43 @@ def breaking(changes: list[Change]) -> list[Change]:
 # ---------------------------------------------------------------- infer
 def infer_signature(path: str | os.PathLike) -> Signature:
     """From an ONNX graph's inputs and outputs. Other formats hold weights, not a graph: the
-    first and last tensors are not a signature, so this asks for a file instead of guessing."""
+    first and last tensors are not a signature, so this asks for a file instead of guessing.
+    A graph value MLflow's tensor spec cannot describe (an input of unknown rank, a sequence
+    of maps) is named in the refusal (UsageError, exit 2) rather than guessed."""
+    from weightops.model.formats.onnx import graph_signature
+
     path = Path(path)
     if not path.exists():
         raise NotFoundError(f"weights file '{path}' does not exist")
     if path.suffix.lower() != ".onnx":
         raise UsageError(f"'{path.name}' holds weights, not a graph: its inputs and outputs cannot be read from it; "
                          "write them in MLflow's format and pass `weightops card --signature FILE`")
-    return graph_signature(path)
+    sig = graph_signature(path)
+    for side, specs in (("input", sig.inputs), ("output", sig.outputs)):
+        for s in specs:
+            why = None
+            if s.kind == "other":
+                why = f"is {s.type}, not a tensor"
+            elif s.shape is None:
+                why = "has no shape in the graph (unknown rank)"
+            else:
+                try:
+                    rules.tensor_dtype(s.type, "dtype")
+                except UsageError:
+                    why = f"has element type {s.type}, which numpy does not name"
+            if why:
+                raise UsageError(f"cannot infer a signature from '{path.name}': {side} '{s.name}' {why}, and MLflow's "
+                                 "tensor spec cannot describe it; write the signature in MLflow's format "
+                                 "and pass `weightops card --signature FILE`")
+    return sig
 
 
-def graph_signature(path: Path) -> Signature:
-    """The inputs (minus initializers) and outputs an ONNX graph declares."""
-    try:
-        import onnx
-    except ImportError:
-        raise UsageError("inferring a signature from ONNX needs onnx: pip install 'weightops[onnx]'") from None
-    model = onnx.load(str(path), load_external_data=False)
-    graph = model.graph
-    initializers = {i.name for i in graph.initializer}
-
-    def spec(value) -> Spec:
-        tt = value.type.tensor_type
-        dtype = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type).name
-        dims = tuple(d.dim_value if d.HasField("dim_value") else -1 for d in tt.shape.dim)
-        return Spec(value.name, "tensor", "str" if dtype == "object" else dtype, dims)
-
-    return Signature(tuple(spec(v) for v in graph.input if v.name not in initializers),
-                     tuple(spec(v) for v in graph.output))
+def graph_differences(card: Signature, graph: Signature) -> list[Change]:
+    """Breaking differences between a card's signature and the graph's own (formats/onnx.py).
+    A graph value that is not a tensor cannot be compared with MLflow's specs and is left out;
+    a graph tensor of unknown rank is compared by dtype only."""
+    opaque = {s.name for s in graph.inputs + graph.outputs if s.kind == "other"}
+    changes = diff_signatures(card, graph)
+    return [c for c in breaking(changes)
+            if not any(c.field == f"{side}.{n}" or c.field.startswith(f"{side}.{n}.")
+                       for n in opaque for side in ("inputs", "outputs"))]

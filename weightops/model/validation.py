@@ -13,11 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from weightops.model.card import check_card_against_file, load_card
-from weightops.model.checks import Report, ValidationConfig, collect_stats, parse_validation_config, run_checks
+from weightops.core.config import ValidationSettings
+from weightops.model.checks import Report, collect_stats, run_checks
+from weightops.model.formats import unread_reason
 from weightops.errors import NotFoundError, RefusedError, UsageError, WeightopsError
 from weightops.storage.hashing import hash_file
 from weightops.project import Located, Project
-from weightops.model.signature import Signature, breaking, diff_signatures, graph_signature, parse_signature
+from weightops.model.formats.onnx import graph_signature
+from weightops.model.signature import Signature, breaking, diff_signatures, parse_signature
 from weightops.registry.tags import Kind
 
 log = logging.getLogger(__name__)
@@ -59,9 +62,12 @@ def local_weights(project: Project, located: Located, ref: str) -> Path:
         candidates.append(Path(url))
     if not project.bare:
         candidates.append(project.root / pointer.path)
+    beside = bool((located.card.get("artifact") or {}).get("external_data"))
     for path in candidates:
         if not path.exists() or (pointer.is_dir and not path.is_dir()):
             continue
+        if beside and path != project.root / pointer.path:
+            continue  # an ONNX graph whose weights are in files beside it: only the work tree has them
         if path == project.root / pointer.path and path.is_file() and hash_file(path).md5 != pointer.md5:
             continue  # the work tree holds another version
         check_card_against_file(located.card, path, ref)
@@ -93,12 +99,13 @@ def _project(repo: str | os.PathLike) -> Project | None:
         return None
 
 
-def validation_config(project: Project | None) -> ValidationConfig:
-    return parse_validation_config(project.config.section("validation")) if project else ValidationConfig()
+def validation_config(project: Project | None) -> ValidationSettings:
+    """The project's `validation:` settings; the defaults outside a project."""
+    return project.config.validation if project else ValidationSettings()
 
 
 def validate(target: str | os.PathLike, *, against: str | None = DEFAULT_AGAINST, repo: str | os.PathLike = ".",
-             model: str | None = None, config: ValidationConfig | None = None,
+             model: str | None = None, config: ValidationSettings | None = None,
              against_required: bool | None = None) -> Report:
     """Check TARGET (a file, or a version/tag/stage) and compare it with AGAINST.
 
@@ -115,8 +122,9 @@ def validate(target: str | os.PathLike, *, against: str | None = DEFAULT_AGAINST
         except UsageError:
             graph = None  # onnx not installed: the graph comparison is skipped
     stats = subject.stats()
+    unread = unread_reason(subject.path, subject.name)
     required = against_required if against_required is not None else against != DEFAULT_AGAINST
-    other, other_name, notes = None, None, []
+    other, other_name, notes = None, None, [unread] if unread else []
     if against is not None and against not in NO_AGAINST:
         try:
             ref = subject_for(against, project, model)
@@ -154,18 +162,6 @@ def signature_of(source: str, repo: str | os.PathLike = ".", model: str | None =
 
 
 # ---------------------------------------------------------------- the promotion gate
-def gate_config(project: Project, stage: str) -> dict:
-    """`gates: {STAGE: {validate: true, against: production}}` in weightops.yaml."""
-    section = project.config.section("gates").get(stage) or {}
-    if not isinstance(section, dict):
-        raise UsageError(f"weightops.yaml gates.{stage} must be a mapping (for example validate: true)")
-    validate_on = section.get("validate", False)
-    if not isinstance(validate_on, bool):
-        raise UsageError(f"weightops.yaml gates.{stage}.validate must be true or false")
-    against = section.get("against", stage)
-    return {"validate": validate_on, "against": None if against in (None, "none") else str(against)}
-
-
 def validation_gate(ctx) -> dict[str, str]:
     """Run before `promote` writes its tag (see gates.py). Refuses (exit 5) a breaking signature
     change against the stage's current holder unless `allow_breaking`, and, when the stage's
@@ -185,30 +181,31 @@ def validation_gate(ctx) -> dict[str, str]:
                                    f"{broken[0].message}; field(s) {names}; pass --allow-breaking to promote anyway",
                                    fields=[c.field for c in broken])
             fields["signature"] = f"breaking change allowed (--allow-breaking): {names}"
-    gate = gate_config(project, stage)
+    gate = project.config.gate(stage)
     if ctx.option("skip_checks"):
         log.warning("promoting %s %s to %s WITHOUT weight checks (--skip-checks)", model, ctx.version.version, stage)
         fields["checks"] = "SKIPPED (--skip-checks)"
         return fields
-    if not gate["validate"]:
+    if not gate.validate:
         return fields
     cfg = validation_config(project)
     subject_path = local_weights(project, ctx.located, ctx.version.tag)
     stats = collect_stats(subject_path, ctx.located.pointer.path)
     other, other_name = None, None
-    if gate["against"]:
-        holder = registry.stage_event(model, gate["against"])
+    if gate.against:
+        holder = registry.stage_event(model, gate.against)
         # A version that held the stage before (a rollback) passed this comparison then: only
         # its own checks run, so an emergency rollback is not blocked by drift.
         returning = any(e.version == ctx.version.version and e.kind is Kind.ASSIGN
-                        for e in registry.events(model, stage=gate["against"]))
+                        for e in registry.events(model, stage=gate.against))
         if holder is not None and holder.version and not returning:
             v = registry.version(model, holder.version)
             located = project.locate(model, v.commit, ref=v.tag)
             other = collect_stats(local_weights(project, located, v.tag), located.pointer.path)
-            other_name = f"{model} {v.version} ({gate['against']})"
+            other_name = f"{model} {v.version} ({gate.against})"
+    unread = unread_reason(subject_path, ctx.located.pointer.path)
     report = run_checks(stats, cfg, subject=f"{model} {ctx.version.version}", signature=new_sig,
-                        against=other, against_name=other_name)
+                        against=other, against_name=other_name, notes=(unread,) if unread else ())
     out = write_report(report, project.git_dir / "weightops" / "reports" / f"{model.replace(':', '=').replace('/', '_')}-{ctx.version.version}-{stage}.yaml")
     if not report.passed:
         first = report.failed[0]

@@ -6,70 +6,16 @@
       min_time: {production: 24h}           # time in the previous stage before production
 
 Each rule refuses with RefusedError (exit 5) naming itself. `policy_gate` is registered in
-gates.GATES; parsing (`parse_policy`) and the stage-history rules are pure.
+gates.GATES; the rules (read by core/config.py) and the stage-history checks are pure.
 """
 
 from __future__ import annotations
 
-import re
-from dataclasses import dataclass
-
 from weightops.core import git
-from weightops.errors import RefusedError, UsageError
+from weightops.core.config import PolicySettings
+from weightops.errors import RefusedError
 from weightops.registry.state import Event, iso
-from weightops.registry.tags import Kind, validate_stage
-
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-@dataclass(frozen=True)
-class Policy:
-    stage_order: tuple[str, ...] = ()
-    branches: tuple[str, ...] = ()
-    min_time: tuple[tuple[str, int], ...] = ()   # (stage, seconds in the stage before it)
-
-    def previous_stage(self, stage: str) -> str | None:
-        if stage in self.stage_order:
-            i = self.stage_order.index(stage)
-            return self.stage_order[i - 1] if i > 0 else None
-        return None
-
-
-def parse_duration(value: object, what: str) -> int:
-    """`90s`, `30m`, `24h`, `2d`, `1w`, or a number of seconds."""
-    if isinstance(value, int) and not isinstance(value, bool) and value >= 0:
-        return value
-    m = re.fullmatch(r"\s*(\d+)\s*([smhdw])\s*", str(value))
-    if not m:
-        raise UsageError(f"weightops.yaml: {what} must be a duration like 30m, 24h or 2d, not {value!r}")
-    return int(m[1]) * _UNITS[m[2]]
-
-
-def parse_policy(section: dict) -> Policy:
-    if not section:
-        return Policy()
-    unknown = set(section) - {"stage_order", "branches", "min_time"}
-    if unknown:
-        raise UsageError(f"weightops.yaml: unknown policy rule(s) {', '.join(sorted(unknown))}; "
-                         "known: stage_order, branches, min_time")
-    order = section.get("stage_order") or []
-    branches = section.get("branches") or []
-    min_time = section.get("min_time") or {}
-    if not isinstance(order, list) or not isinstance(branches, list) or not isinstance(min_time, dict):
-        raise UsageError("weightops.yaml: policy.stage_order and policy.branches are lists, policy.min_time a mapping")
-    for s in order:
-        validate_stage(str(s))
-    for b in branches:
-        if not isinstance(b, str) or not b or b.startswith("-") or any(c in b for c in " \t\n~^:?*[\\"):
-            raise UsageError(f"weightops.yaml: policy.branches has an invalid branch name {b!r}")
-    policy = Policy(tuple(str(s) for s in order), tuple(branches),
-                    tuple((validate_stage(str(s)), parse_duration(v, f"policy.min_time.{s}")) for s, v in min_time.items()))
-    for stage, _ in policy.min_time:
-        if policy.previous_stage(stage) is None:
-            raise UsageError(f"weightops.yaml: policy.min_time.{stage} needs '{stage}' after another stage "
-                             "in policy.stage_order")
-    return policy
-
+from weightops.registry.tags import Kind
 
 def tenures(events: list[Event], stage: str, version: str, now: int) -> list[tuple[int, int]]:
     """(start, end) of every period `version` carried the `stage` label (GTO's meaning, as the
@@ -88,7 +34,7 @@ def tenures(events: list[Event], stage: str, version: str, now: int) -> list[tup
     return spans
 
 
-def check_order(policy: Policy, events: list[Event], model: str, version: str, stage: str, now: int) -> None:
+def check_order(policy: PolicySettings, events: list[Event], model: str, version: str, stage: str, now: int) -> None:
     prev = policy.previous_stage(stage)
     if prev is None:
         return
@@ -97,7 +43,7 @@ def check_order(policy: Policy, events: list[Event], model: str, version: str, s
                            f"comes after it; promote it to {prev} first")
 
 
-def check_min_time(policy: Policy, events: list[Event], model: str, version: str, stage: str, now: int) -> None:
+def check_min_time(policy: PolicySettings, events: list[Event], model: str, version: str, stage: str, now: int) -> None:
     need = dict(policy.min_time).get(stage)
     if not need:
         return
@@ -110,7 +56,7 @@ def check_min_time(policy: Policy, events: list[Event], model: str, version: str
                            f"'{stage}' needs {need}s there; wait until {iso((spans[-1][0] if spans else now) + need)}")
 
 
-def check_branches(policy: Policy, root, commit: str, model: str, version: str) -> None:
+def check_branches(policy: PolicySettings, root, commit: str, model: str, version: str) -> None:
     if not policy.branches:
         return
     tips = []
@@ -130,8 +76,8 @@ def check_branches(policy: Policy, root, commit: str, model: str, version: str) 
 
 def policy_gate(ctx) -> dict[str, str]:
     """The promotion gate (gates.GATES): every rule of the project's policy, in order."""
-    policy = parse_policy(ctx.project.config.section("policy"))
-    if policy == Policy():
+    policy = ctx.project.config.policy
+    if policy == PolicySettings():
         return {}
     events = ctx.registry.events(ctx.model)
     version = ctx.version.version

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
 import subprocess
 import sys
 import time as _time
@@ -16,7 +17,7 @@ from pathlib import Path
 
 from weightops.core import git
 from weightops.storage import remotes as storage
-from weightops.model.card import check_card_against_file, require_card_matches
+from weightops.model.card import artifact_files, check_card_against_file, require_card_matches
 from weightops.errors import RefusedError, WeightopsError
 from weightops.storage.pointers import stay_inside
 from weightops.project import Project
@@ -107,7 +108,15 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
     weights = project.root / located.pointer.path
     if weights.exists() or weights.is_symlink():
         stay_inside(weights, project.root, "weights")
+        if weights.is_dir():
+            artifact_files(weights, project.root)   # no file of the directory may lead out either
         check_card_against_file(located.card, weights, tag)
+    external = [e["path"] for e in located.card["artifact"].get("external_data") or ()]
+    if external:
+        folder = posixpath.dirname(located.pointer.path) or "."
+        raise RefusedError(f"the weights of {located.pointer.path} live in {', '.join(external)}, which DVC does not "
+                           f"track with it: the remote would hold the graph without its weights; track the folder "
+                           f"as one artifact instead (dvc add {folder})")
     remote_name = remote
     remote = project.remote(commit, remote_name, located.pointer)
     if remote is None:

@@ -12,7 +12,8 @@ from weightops.model.card import require_card_matches
 from weightops.errors import NotFoundError, UsageError
 from weightops.project import Located, Project
 from weightops.registry.state import Registry, Version, parse_time
-from weightops.registry.tags import Kind, is_stage_name, is_version, normalize_version, try_parse_tag
+from weightops.registry.tags import (Kind, check_stage, is_stage_name, is_version, normalize_version, try_parse_tag,
+                                     understood_version, version_lookalike)
 
 JSON_KEYS = ("model", "version", "tag", "commit", "path", "md5", "sha256", "size", "remote", "url", "stage")
 
@@ -81,8 +82,12 @@ def find_target(project: Project, registry: Registry, ref: str, model: str | Non
     if ref == "latest":
         return _checked(project, registry, Target(name, registry.latest(name)), require_signed, trust_policy)
     if is_version(ref):
-        return _checked(project, registry, Target(name, registry.version(name, normalize_version(ref))),
-                        require_signed, trust_policy)
+        try:
+            version = registry.version(name, normalize_version(ref))
+        except NotFoundError as exc:
+            note = understood_version(ref)   # `1.2.0`: say the `v` was added
+            raise NotFoundError(f"{note}: {exc}" if note else str(exc)) from None
+        return _checked(project, registry, Target(name, version), require_signed, trust_policy)
     if is_stage_name(ref):
         if require_signed or (require_signed is None and project.config.requires_signed(ref)):
             from weightops.trust.policy import trusted_stage
@@ -90,6 +95,7 @@ def find_target(project: Project, registry: Registry, ref: str, model: str | Non
             return Target(name, registry.version(name, found.event.version), ref, found)
         event = registry.stage_event(name, ref, at=at_ts)
         if event is None:
+            check_stage(ref, project.config.stages, registry.stage_names(name))
             when = f" at {at}" if at else ""
             history = registry.events(name, stage=ref)
             why = "it was unassigned" if history and (at_ts is None or history[0].time <= at_ts) \
@@ -98,7 +104,9 @@ def find_target(project: Project, registry: Registry, ref: str, model: str | Non
         if event.version is None:
             raise NotFoundError(f"stage tag {event.tag} points at {event.commit[:12]}, which has no version of '{name}'")
         return Target(name, registry.version(name, event.version), ref)
-    raise UsageError(f"'{ref}' is not a version (v1.2.0), tag, stage name or 'latest'")
+    meant = version_lookalike(ref)
+    hint = f"; did you mean {meant}?" if meant else ""
+    raise UsageError(f"'{ref}' is not a version (v1.2.0), tag, stage name or 'latest'{hint}")
 
 
 def _checked(project: Project, registry: Registry, target: Target, require_signed: bool | None,

@@ -20,7 +20,7 @@ from weightops.registry.gates import PromotionContext, run_gates
 from weightops.project import Project
 from weightops.registry.state import Event, Registry
 from weightops.registry.release import format_message, tag_time
-from weightops.registry.tags import format_stage_tag, normalize_version, validate_stage
+from weightops.registry.tags import check_stage, format_stage_tag, normalize_version, validate_stage
 
 log = logging.getLogger(__name__)
 COUNTER_REFS = "refs/weightops/counters"
@@ -60,6 +60,12 @@ def _write(project: Project, registry: Registry, *, model: str, stage: str, comm
     pushed = False
     if push:
         pushed = push_claimed(project, model, counter, tag)
+    if pushed and project.config.publish:
+        # The fleet reads the published index, not git: a pushed stage change is not done
+        # until the index says so too.
+        from weightops.registry.publish import publish
+
+        publish(model=model, repo=project.root, now=now)
     return tag, pushed
 
 
@@ -127,6 +133,7 @@ def demote(stage: str, *, model: str | None = None, repo: str | os.PathLike = ".
         from weightops.trust.policy import also_trusted_labelled
         labelled = also_trusted_labelled(project, registry, name, stage, labelled)
     if not labelled:
+        check_stage(stage, project.config.stages, registry.stage_names(name))
         raise NotFoundError(f"no version of '{name}' holds stage '{stage}'; nothing to demote")
     current = labelled[0]
     tag, pushed = "", False
@@ -149,6 +156,8 @@ def rollback(stage: str, *, model: str | None = None, to: str | None = None, rep
     name = project.model(model)
     registry = project.registry()
     current = registry.stage_event(name, stage)
+    if current is None:
+        check_stage(stage, project.config.stages, registry.stage_names(name))
     target = normalize_version(to) if to else registry.previous_holder(name, stage)
     if target is None:
         raise RefusedError(f"stage '{stage}' of '{name}' has no earlier version to roll back to; "
@@ -167,6 +176,8 @@ def history(*, model: str | None = None, stage: str | None = None, repo: str | o
     if stage is not None:
         validate_stage(stage)
     events = [e for e in registry.events(name) if stage is None or e.stage == stage]
+    if stage is not None and not events:
+        check_stage(stage, project.config.stages, registry.stage_names(name))
     missing = {e.commit for e in events if not e.meta.get("sha256") and e.version}
     shas = _card_shas(project, name, missing)
     return [event_row(e, e.meta.get("sha256") or shas.get(e.commit)) for e in events]

@@ -13,7 +13,8 @@ from functools import cached_property
 
 from weightops.errors import NotFoundError, UsageError
 from weightops.core.git import TagRef
-from weightops.registry.tags import Kind, SemVer, Tag, normalize_version, parse_version, try_parse_tag
+from weightops.registry.tags import (Kind, SemVer, Tag, normalize_version, parse_version, try_parse_tag,
+                                     version_lookalike)
 
 
 @dataclass(frozen=True)
@@ -168,7 +169,11 @@ class Registry:
         found = self._versions.get(model, {}).get(version)
         if found is None:
             known = ", ".join(v.version for v in self.versions(model)[:5]) or "none"
-            raise NotFoundError(f"model '{model}' has no version {version} (known: {known})")
+            typo = next((name for name, meant in self.lookalikes().items()
+                         if meant.rpartition("@")[2] == version and meant.rpartition("@")[0] in ("", model.replace(":", "="))), None)
+            hint = (f"; tag '{typo}' is not a version tag (versions are tagged {version}, with the `v`): "
+                    f"release it with `weightops release {version}`") if typo else ""
+            raise NotFoundError(f"model '{model}' has no version {version} (known: {known}){hint}")
         return found
 
     def latest(self, model: str) -> Version:
@@ -224,6 +229,16 @@ class Registry:
             if e.version != current_version:
                 return e.version
         return None
+
+    def stage_names(self, model: str) -> set[str]:
+        """Every stage a tag of `model` has named (GTO may use stages the config lacks)."""
+        return {e.stage for e in self._events.get(model, []) if e.stage}
+
+    def lookalikes(self) -> dict[str, str]:
+        """Tags outside the grammar that look like versions -> the tag they were meant to be
+        (`1.2.0` -> `v1.2.0`): never read as versions, but named so a user learns why."""
+        found = {name: version_lookalike(name) for name in self.ignored}
+        return {name: meant for name, meant in found.items() if meant}
 
     def next_counter(self, model: str) -> int:
         counters = [e.counter for e in self._events.get(model, []) if e.counter]

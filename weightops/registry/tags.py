@@ -15,6 +15,7 @@ Parsing is pure and raises `TagError` (a `UsageError`) for anything outside the 
 
 from __future__ import annotations
 
+import difflib
 import enum
 import re
 from dataclasses import dataclass
@@ -36,17 +37,21 @@ DIRNAME = r"[a-zA-Z0-9_./-]+"
 # Stages weightops writes: lower-case words joined by '-' (staging, production, edge-v2).
 STAGE = r"[a-z][a-z0-9]*(?:-[a-z0-9]+)*"
 
-_VERSION_RE = re.compile(rf"^v{SEMVER}$")
-_MODEL_RE = re.compile(rf"^(?:(?P<dir>{DIRNAME}):)?(?P<name>{NAME})$")
-_STAGE_RE = re.compile(rf"^{STAGE}$")
+# \Z, not $: `$` also matches before a trailing newline, which would let "v1.0.0\n" through.
+_VERSION_RE = re.compile(rf"^v{SEMVER}\Z")
+_MODEL_RE = re.compile(rf"^(?:(?P<dir>{DIRNAME}):)?(?P<name>{NAME})\Z")
+_STAGE_RE = re.compile(rf"^{STAGE}\Z")
 _TAG_RE = re.compile(
     rf"^(?P<model>(?:{DIRNAME}=)?{NAME})"
     rf"(?:@(?P<version>v{SEMVER})(?P<dereg>!?)"
     rf"|@(?P<deprecated>deprecated)"
     rf"|#(?P<stage>{NAME})(?P<unassign>!?))"
-    rf"(?:#(?P<counter>[0-9]{{1,9}}))?$"
+    rf"(?:#(?P<counter>[0-9]{{1,9}}))?\Z"
 )
-_PLAIN_VERSION_TAG_RE = re.compile(rf"^v{SEMVER}$")
+_PLAIN_VERSION_TAG_RE = re.compile(rf"^v{SEMVER}\Z")
+# What people write when they mean a version: `1.2.0`, `v1.2`, `V1.2.0`, `clf@1.2.0`.
+_LOOKALIKE_RE = re.compile(
+    rf"^(?:(?P<model>(?:{DIRNAME}=)?{NAME})@)?[vV]?(?P<nums>\d+(?:\.\d+){{0,2}})(?P<rest>[-+][0-9A-Za-z.+-]*)?\Z")
 
 
 class TagError(UsageError):
@@ -99,11 +104,14 @@ class SemVer:
 
 
 def parse_version(text: str) -> SemVer:
-    """Parse `v1.2.0` (a leading `v` is required in tags; `1.2.0` is accepted here too)."""
+    """Parse `v1.2.0` (a leading `v` is required in tags; `1.2.0` is accepted here too).
+    Raises TagError (exit 2), suggesting the version meant (`v1.2` -> `v1.2.0`) when there is one."""
     candidate = text if text.startswith("v") else f"v{text}"
     m = _VERSION_RE.match(candidate)
     if not m:
-        raise TagError(f"'{_show(text)}' is not a SemVer version; write it like v1.2.0 or v1.2.0-rc.1")
+        meant = version_lookalike(text)
+        hint = f"; did you mean {meant}?" if meant else "; write it like v1.2.0 or v1.2.0-rc.1"
+        raise TagError(f"'{_show(text)}' is not a SemVer version (MAJOR.MINOR.PATCH){hint}")
     pre = tuple(m["pre"].split(".")) if m["pre"] else ()
     return SemVer(int(m["major"]), int(m["minor"]), int(m["patch"]), pre, m["build"] or "")
 
@@ -112,6 +120,54 @@ def normalize_version(text: str) -> str:
     """`1.2.0` -> `v1.2.0`, validated."""
     parse_version(text)
     return text if text.startswith("v") else f"v{text}"
+
+
+def understood_version(text: str) -> str | None:
+    """What a version typed without its `v` was read as, for a one-line note: `1.3.0` ->
+    "read '1.3.0' as v1.3.0"; None when the text was already a tag-form version."""
+    if text.startswith("v") or not is_version(text):
+        return None
+    return f"read '{_show(text)}' as v{text}"
+
+
+def version_lookalike(name: str) -> str | None:
+    """The registry tag a tag outside the grammar was probably meant to be: `1.2.0` -> `v1.2.0`,
+    `v1.2` -> `v1.2.0`, `clf@1.2` -> `clf@v1.2.0`; None when it does not look like a version
+    or is one already. Pure; used to explain, never to read such a tag as a version."""
+    m = _LOOKALIKE_RE.match(name or "")
+    if not m or try_parse_tag(name) is not None:
+        return None
+    nums = m["nums"].split(".")
+    if len(nums) < 2 and name[:1] not in "vV":
+        return None  # a bare number is not taken for a version
+    if any(len(n) > 1 and n.startswith("0") for n in nums):
+        return None
+    version = "v" + ".".join(nums + ["0"] * (3 - len(nums))) + (m["rest"] or "")
+    if not _VERSION_RE.match(version):
+        return None
+    return f"{m['model']}@{version}" if m["model"] else version
+
+
+def did_you_mean(word: str, choices) -> str:
+    """`; did you mean production?` for a near miss among `choices`, else ''."""
+    close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
+    return f"; did you mean {close[0]}?" if close else ""
+
+
+def unknown_stage(stage: str, known) -> "TagError":
+    """The one answer for a stage name the project does not have (every command gives it)."""
+    known = list(dict.fromkeys(known))
+    return TagError(f"'{_show(stage)}' is not a stage of this project (stages: {', '.join(known) or 'none'})"
+                    f"{did_you_mean(stage, known)}", stage=stage)
+
+
+def check_stage(stage: str, allowed, seen=()) -> str:
+    """A stage a command may read: in the project's config (`allowed`) or already used by a tag
+    (`seen`: GTO may have assigned others). Raises TagError (exit 2) with a suggestion."""
+    validate_stage(stage)
+    if stage in allowed or stage in seen:
+        return stage
+    raise unknown_stage(stage, [*allowed, *sorted(seen)])
 
 
 def is_version(text: str) -> bool:
@@ -135,9 +191,7 @@ def validate_stage(stage: str, allowed: tuple[str, ...] | list[str] | None = Non
             "joined by '-' (staging, production, edge-v2)"
         )
     if allowed is not None and stage not in allowed:
-        raise TagError(
-            f"stage '{stage}' is not allowed by the project's config; allowed: {', '.join(allowed)}"
-        )
+        raise unknown_stage(stage, allowed)
     return stage
 
 

@@ -57,6 +57,9 @@ class AuditReport:
     findings: tuple[Finding, ...]
     versions: int          # versions checked
     tags: int              # registry tags read
+    # Information that does not fail the audit: tags that look like versions but are outside
+    # the grammar (`1.2.0`, `v1.2`), which every reader ignores.
+    notices: tuple[Finding, ...] = ()
     remotes: tuple[RemoteInfo, ...] = ()
 
     @property
@@ -72,7 +75,8 @@ class AuditReport:
 
     def to_dict(self) -> dict:
         return {"ok": self.ok, "versions": self.versions, "tags": self.tags, "summary": self.summary,
-                "findings": [f.to_dict() for f in self.findings], "remotes": [r.to_dict() for r in self.remotes]}
+                "findings": [f.to_dict() for f in self.findings], "notices": [f.to_dict() for f in self.notices],
+                "remotes": [r.to_dict() for r in self.remotes]}
 
 
 def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: bool = True,
@@ -108,7 +112,11 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
             rem = _pointer_remote(project, located, rem)
         findings += _object(project, v.tag, located, rem, stores)
     infos = tuple(RemoteInfo(s.remote.name, s.base, _versioning(s)) for s in stores.values() if not isinstance(s, Exception))
-    return AuditReport(tuple(findings), len(versions), len(registry_tags), infos)
+    notices = tuple(Finding("not-a-version", name, f"{name} looks like a version but is not a registry tag, so "
+                            f"weightops, GTO and DVC ignore it; did you mean {meant}? (release it with "
+                            f"`weightops release {meant.rpartition('@')[2]}`)")
+                    for name, meant in registry.lookalikes().items())
+    return AuditReport(tuple(findings), len(versions), len(registry_tags), notices, infos)
 
 
 def _pointer_remote(project: Project, located: Located, default: Remote) -> object:

@@ -3,20 +3,25 @@
 A weight file committed to git stays in its history forever, bloats every clone and bypasses
 the registry's hashes. A file is refused when its extension is a weight format, when its first
 bytes are one (a renamed file is still a weight file), or when it is larger than the threshold.
-Detection is pure: `sniff(head_bytes, ...)` over the first few KiB of the file.
+What is judged is what git will store: the staged blob of each path (its size and first bytes,
+read from the index, not the work tree). A Git LFS pointer is fine, whatever the file behind it:
+git stores the pointer. Detection is pure: `sniff(head_bytes, ...)` and `lfs_pointer(blob)`.
 """
 
 from __future__ import annotations
 
 import fnmatch
+import io
 import os
 import re
 import struct
+import subprocess
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from weightops.core import git
+from weightops.core.config import CONFIG_FILE, GuardSettings, parse_config
 from weightops.errors import UsageError
 
 DEFAULT_MAX_SIZE = 5 * 1024 * 1024
@@ -27,8 +32,16 @@ WEIGHT_EXTENSIONS = {
     ".gguf": "GGUF", ".ggml": "GGML", ".pkl": "pickle", ".pickle": "pickle", ".joblib": "joblib",
     ".npy": "NumPy", ".npz": "NumPy", ".pb": "TensorFlow", ".tflite": "TFLite",
     ".msgpack": "Flax", ".mlmodel": "Core ML", ".mar": "TorchServe",
+    ".jit": "TorchScript", ".ptl": "TorchScript", ".torchscript": "TorchScript",
 }
+# TensorFlow checkpoint / SavedModel variable shards: variables.data-00000-of-00001.
+TF_SHARD = re.compile(r"\.data-\d{5}-of-\d{5}$")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
+ZIP_READ_MAX = 64 * 1024 * 1024   # a staged zip up to this size is opened to look for weights inside
+# Git LFS pointer files (git-lfs docs/spec.md): under 1024 bytes, `version` first, then an
+# `oid sha256:` and a `size`.
+LFS_MAX = 1024
+LFS_VERSIONS = (b"version https://git-lfs.github.com/spec/v1", b"version https://hawser.github.com/spec/v1")
 # Protobuf field tags that follow an ONNX ModelProto's ir_version (field 1): producer_name (2),
 # producer_version (3), domain (4), model_version (5), doc_string (6), graph (7), opset_import (8).
 _ONNX_NEXT = {0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42}
@@ -42,8 +55,9 @@ class Finding:
     size: int
 
     def message(self, max_size: int) -> str:
-        why = {"extension": f"is a {self.format} weight file (extension)",
-               "magic": f"is a {self.format} weight file (by its content, whatever its name)",
+        article = "an" if (self.format or "x")[0] in "AEIOU" else "a"
+        why = {"extension": f"is {article} {self.format} weight file (extension)",
+               "magic": f"is {article} {self.format} weight file (by its content, whatever its name)",
                "size": f"is {self.size} bytes, over the {max_size} byte limit"}[self.reason]
         quoted = _quote(self.path)
         return (f"{self.path} {why} and is staged in git; track it with DVC instead: "
@@ -93,6 +107,8 @@ def _zip_format(opener) -> str | None:
             names = z.namelist()
     except (zipfile.BadZipFile, OSError, ValueError):
         return None
+    if any(n.endswith("constants.pkl") for n in names) and any(n.endswith("data.pkl") for n in names):
+        return "TorchScript"
     if any(n == "data.pkl" or n.endswith("/data.pkl") or n.startswith("archive/") for n in names):
         return "PyTorch (zip)"
     if any(n.endswith(".weights.h5") for n in names):
@@ -102,22 +118,75 @@ def _zip_format(opener) -> str | None:
     return None
 
 
-def check_file(root: Path, rel: str, max_size: int) -> Finding | None:
-    path = root / rel
-    if not path.is_file() or path.is_symlink():
-        return None  # deleted, a directory, or a symlink (git stores the link, not the bytes)
-    size = path.stat().st_size
-    ext = WEIGHT_EXTENSIONS.get(Path(rel).suffix.lower())
+def lfs_pointer(blob: bytes) -> bool:
+    """Whether `blob` is a Git LFS pointer file (what the LFS clean filter stages)."""
+    if len(blob) >= LFS_MAX or not any(blob.startswith(v + b"\n") for v in LFS_VERSIONS):
+        return False
+    keys = dict(line.split(b" ", 1) for line in blob.splitlines()[1:] if b" " in line)
+    return re.fullmatch(rb"sha256:[0-9a-f]{64}", keys.get(b"oid", b"")) is not None and keys.get(b"size", b"").isdigit()
+
+
+def judge(rel: str, head: bytes, size: int, max_size: int, opener=None) -> Finding | None:
+    """The finding for content of `size` bytes starting with `head`, or None (pure)."""
+    if size < LFS_MAX and lfs_pointer(head):
+        return None
+    ext = WEIGHT_EXTENSIONS.get(Path(rel).suffix.lower()) or \
+        ("TensorFlow variables" if TF_SHARD.search(rel) else None)
+    if ext is None and rel.lower().endswith((".onnx.data", ".onnx_data")):
+        ext = "ONNX external data"
     if ext:
         return Finding(rel, "extension", ext, size)
-    with path.open("rb") as f:
-        head = f.read(HEAD_BYTES)
-    fmt = sniff(head, size, opener=lambda: path.open("rb"))
+    fmt = sniff(head, size, opener=opener)
     if fmt:
         return Finding(rel, "magic", fmt, size)
     if size > max_size:
         return Finding(rel, "size", None, size)
     return None
+
+
+def check_file(root: Path, rel: str, max_size: int) -> Finding | None:
+    """A file that is not in the index, judged by its bytes in the work tree."""
+    path = root / rel
+    if not path.is_file() or path.is_symlink():
+        return None  # deleted, a directory, or a symlink (git stores the link, not the bytes)
+    size = path.stat().st_size
+    with path.open("rb") as f:
+        head = f.read(HEAD_BYTES)
+    return judge(rel, head, size, max_size, opener=lambda: path.open("rb"))
+
+
+def index_entries(root: Path, rels: list[str]) -> tuple[dict[str, tuple[str, int]], set[str]]:
+    """(path -> (blob id, size) of the regular files among `rels` in the index, every path of
+    `rels` the index holds): one `git ls-files -s` and one `git cat-file --batch-check`."""
+    wanted = set(rels)
+    out = git.run(["ls-files", "-s", "-z"], cwd=root).stdout
+    entries, indexed = {}, set()
+    for record in filter(None, out.split("\0")):
+        info, _, path = record.partition("\t")
+        mode, sha, stage = info.split()
+        if path in wanted:
+            indexed.add(path)
+            if stage == "0" and mode.startswith("100"):
+                entries[path] = (mode, sha)
+    # Symlinks (120000) and submodules (160000) are left out: git stores no file bytes for them.
+    shas = sorted({sha for _, sha in entries.values()})
+    check = git.run(["cat-file", "--batch-check"], cwd=root, input="".join(f"{s}\n" for s in shas)).stdout
+    sizes = {line.split()[0]: int(line.split()[2]) for line in check.splitlines() if len(line.split()) == 3}
+    return {path: (sha, sizes[sha]) for path, (mode, sha) in entries.items()}, indexed
+
+
+def check_blob(root: Path, rel: str, sha: str, size: int, max_size: int) -> Finding | None:
+    """The staged blob of `rel` (`size` bytes), judged as git will store it."""
+    # Only the first bytes are read; a zip small enough is read whole to look inside it.
+    want = size if size <= ZIP_READ_MAX else HEAD_BYTES
+    with subprocess.Popen(["git", "cat-file", "blob", sha], cwd=root, stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL) as proc:
+        head = proc.stdout.read(HEAD_BYTES)
+        rest = proc.stdout.read(want - len(head)) if head.startswith(b"PK\x03\x04") and want > len(head) else b""
+        proc.kill()
+    data = head + rest
+    opener = (lambda: io.BytesIO(data)) if len(data) == size else None
+    return judge(rel, head, size, max_size, opener=opener)
 
 
 def parse_size(text: str | int) -> int:
@@ -133,11 +202,14 @@ def parse_size(text: str | int) -> int:
 
 def guard(paths: list[str] | None = None, *, repo: str | os.PathLike = ".",
           max_size: str | int | None = None) -> GuardReport:
-    """Check `paths` (default: the files staged for the next commit)."""
+    """Check `paths` (default: the files staged for the next commit): each path in the index is
+    judged by its staged blob, a path outside it by the file on disk. Raises UsageError (exit 2)
+    for a path outside the repository or a size that is not one."""
     root = git.toplevel(repo)
     settings = _settings(root)
-    limit = parse_size(max_size if max_size is not None else settings.get("max_size", DEFAULT_MAX_SIZE))
-    allow = [str(p) for p in settings.get("allow") or []]
+    configured = settings.max_size if settings.max_size is not None else DEFAULT_MAX_SIZE
+    limit = parse_size(max_size if max_size is not None else configured)
+    allow = list(settings.allow)
     if paths is None:
         rels = git.staged_paths(root)
     else:
@@ -149,14 +221,20 @@ def guard(paths: list[str] | None = None, *, repo: str | os.PathLike = ".",
                 raise UsageError(f"'{p}' is outside the repository {root}")
             rels.append(full.relative_to(root.resolve()).as_posix())
     rels = [r for r in rels if not any(fnmatch.fnmatch(r, pat) for pat in allow)]
-    findings = tuple(f for f in (check_file(root, r, limit) for r in rels) if f is not None)
+    staged, in_index = index_entries(root, rels) if rels else ({}, set())
+    findings = []
+    for r in rels:
+        if r in staged:
+            findings.append(check_blob(root, r, *staged[r], limit))
+        elif r not in in_index:   # not tracked: what `git add` would store is the file on disk
+            findings.append(check_file(root, r, limit))
+    return GuardReport(len(rels), tuple(f for f in findings if f is not None), limit)
     return GuardReport(len(rels), findings, limit)
 
 
-def _settings(root: Path) -> dict:
-    from weightops.core.config import CONFIG_FILE, parse_config
-
+def _settings(root: Path) -> GuardSettings:
+    """The work tree's `guard:` settings (the hook checks what is about to be committed)."""
     cfg = root / CONFIG_FILE
     if not cfg.is_file():
-        return {}
-    return parse_config(cfg.read_bytes()).section("guard")
+        return GuardSettings()
+    return parse_config(cfg.read_bytes()).guard

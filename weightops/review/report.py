@@ -123,7 +123,7 @@ def gather(repo: str | os.PathLike = ".", *, model: str | None = None,
     wanted = [(n, v.commit) for n in names for v in registry.versions(n)]
     cards = read_cards(project.root, wanted)
     configured = tuple(project.config.stages)
-    preferred = project.config.section("report").get("metrics")
+    preferred = project.config.report_metrics
     models = tuple(_model_report(registry, n, cards, configured, preferred) for n in names)
     title = Path(project.root).name.removesuffix(".git") or "registry"
     shown = [to_finding(f) for f in findings]
@@ -209,7 +209,7 @@ def flatten_metrics(metrics: object, prefix: str = "") -> dict[str, float]:
 
 def key_metrics(rows: list[VersionRow], preferred: object = None) -> tuple[str, ...]:
     """The configured `report: metrics:` list, else the metrics most versions have."""
-    if isinstance(preferred, list) and preferred:
+    if isinstance(preferred, (list, tuple)) and preferred:
         return tuple(str(m) for m in preferred[:MAX_KEY_METRICS * 2])
     counts: dict[str, int] = {}
     for r in rows:

@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from weightops.errors import IntegrityError, NotFoundError, UsageError, WeightopsError
 from weightops.storage.pointers import Remote
-from weightops.storage.retry import Retryable, RetryPolicy, with_retries  # noqa: F401 - re-exported
+from weightops.storage.retry import Retryable, RetryPolicy  # noqa: F401 - re-exported
 from weightops.storage.store import CHUNK, ObjectVersion, Stat, Store
 
 log = logging.getLogger(__name__)
@@ -137,8 +137,13 @@ class S3Store(Store):
     def stat(self, url: str, *, version: str | None = None) -> Stat | None:
         bucket, key = split_url(url)
         kw = {"VersionId": version} if version else {}
+
+        def once() -> dict:
+            meta = self.s3.head_object(Bucket=bucket, Key=key, **kw)
+            content_length(meta, url)
+            return meta
         try:
-            meta = self.call(lambda: self.s3.head_object(Bucket=bucket, Key=key, **kw), url, "HEAD")
+            meta = self.call(once, url, "HEAD")
         except NotFoundError:
             return None
         return Stat(int(meta["ContentLength"]), meta.get("ETag"), meta.get("VersionId"))
@@ -154,6 +159,7 @@ class S3Store(Store):
         if version:
             kw["VersionId"] = version
         resp = self.s3.get_object(Bucket=bucket, Key=key, **kw)
+        content_length(resp, url)
         body = resp["Body"]
         while chunk := body.read(CHUNK):
             yield chunk
@@ -181,3 +187,46 @@ class S3Store(Store):
         except WeightopsError:
             return None
         return resp.get("Status") == "Enabled"
+
+
+def content_length(resp: dict, url: str) -> int:
+    """The answer's Content-Length in bytes. Raises Retryable when it has none: a connection
+    dropped inside the headers leaves botocore a 200 without them."""
+    try:
+        return int(resp["ContentLength"])
+    except (KeyError, TypeError, ValueError):
+        raise Retryable(f"incomplete answer from {url} (no Content-Length)") from None
+
+
+def with_retries(fn, *, remote: Remote, url: str, policy: RetryPolicy, what: str = "request"):
+    """`retry.with_retries` with S3's error translation (for callers holding a bare client)."""
+    from weightops.storage import retry
+
+    return retry.with_retries(fn, translate=lambda exc, u: translate(exc, remote, u), url=url, policy=policy,
+                              remote=remote.name, what=what)
+
+
+def head(s3, remote: Remote, url: str, policy: RetryPolicy) -> dict | None:
+    """HEAD an object: its metadata (with a ContentLength), or None when it does not exist."""
+    bucket, key = split_url(url)
+
+    def once() -> dict:
+        meta = s3.head_object(Bucket=bucket, Key=key)
+        content_length(meta, url)
+        return meta
+    try:
+        return with_retries(once, remote=remote, url=url, policy=policy, what="HEAD")
+    except NotFoundError:
+        return None
+
+
+def get_bytes(s3, remote: Remote, url: str, policy: RetryPolicy, limit: int = 64 * 1024 * 1024) -> bytes:
+    """A small object (a directory listing, an index document) read whole, bounded."""
+    bucket, key = split_url(url)
+
+    def once() -> bytes:
+        resp = s3.get_object(Bucket=bucket, Key=key)
+        if content_length(resp, url) > limit:
+            raise WeightopsError(f"{url} is larger than {limit} bytes; it is not a DVC directory listing")
+        return resp["Body"].read()
+    return with_retries(once, remote=remote, url=url, policy=policy, what="GET")

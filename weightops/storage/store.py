@@ -181,8 +181,10 @@ def scheme_of(url: str) -> str:
     return urlsplit(url).scheme.lower()
 
 
-def open_store(project: "Project", remote: Remote, *, jobs: int = 1, policy: RetryPolicy | None = None) -> Store:
-    """Open `remote` with the backend its URL scheme names.
+def open_store(project: "Project | None", remote: Remote, *, jobs: int = 1,
+               policy: RetryPolicy | None = None, base: str | None = None) -> Store:
+    """Open `remote` with the backend its URL scheme names. `base` overrides where a local
+    remote is (default: its URL resolved against the project's `.dvc/`, as DVC does).
 
     Raises UsageError (exit 2) for a scheme no backend handles, or whose DVC plugin is not
     installed (naming the `pip install "weightops[EXTRA]"` that adds it)."""
@@ -190,10 +192,12 @@ def open_store(project: "Project", remote: Remote, *, jobs: int = 1, policy: Ret
     jobs = max(1, jobs)
     scheme = scheme_of(remote.url)
     if scheme == "local":
-        return LocalStore(remote, project.remote_base_url(remote), jobs, policy)
+        if base is None:
+            base = project.remote_base_url(remote) if project is not None else remote.url.removeprefix("file://")
+        return LocalStore(remote, base, jobs, policy)
     if scheme == "s3":
         from weightops.storage.s3 import S3Store
-        return S3Store(remote, remote.url.rstrip("/"), jobs, policy)
+        return S3Store(remote, (base or remote.url).rstrip("/"), jobs, policy)
     if scheme in EXTRAS:
         from weightops.storage.dvcfs import open_dvc_store
         return open_dvc_store(project, remote, jobs, policy)

@@ -7,4 +7,4 @@ ssh/gpg verification. May import core, registry and errors.
 from weightops.trust.policy import (DEFAULT_SIGNERS_FILE, Policy, Skipped, Trusted,  # noqa: F401
                                     also_trusted_labelled, annotate_rows, judge, load_policy,
                                     parse_policy, policy_rev, require_trusted_tag, select,
-                                    sign_default, trusted_stage, trusted_target, verify_events)
+                                    trusted_stage, trusted_target, verify_events)

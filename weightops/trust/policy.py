@@ -26,21 +26,19 @@ from __future__ import annotations
 
 import logging
 import os
-import posixpath
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
 from weightops.core import git
-from weightops.core.config import CONFIG_FILE
-from weightops.errors import NotFoundError, RefusedError, UsageError
+from weightops.core.config import CONFIG_FILE, DEFAULT_SIGNERS_FILE, settings_from_doc
+from weightops.errors import NotFoundError, RefusedError
 from weightops.registry.state import Event, Registry
 from weightops.trust.signing import Verification, Verifier
-from weightops.registry.tags import Kind, validate_stage
+from weightops.registry.tags import Kind
 from weightops.core.yamlio import safe_load
 
 log = logging.getLogger(__name__)
 log.addHandler(logging.NullHandler())  # warnings reach callers that configure logging; the CLI prints its own
-DEFAULT_SIGNERS_FILE = ".weightops/allowed_signers"
 
 
 @dataclass(frozen=True)
@@ -107,43 +105,17 @@ class Trusted:
 
 
 # ------------------------------------------------------------------ the policy
-def _entries(value: object, where: str) -> tuple[str, ...]:
-    if isinstance(value, str):
-        value = [value]
-    if not isinstance(value, list) or not all(isinstance(v, str) and v.strip() for v in value):
-        raise UsageError(f"{CONFIG_FILE}: {where} must be a list of signer or group names")
-    return tuple(v.strip() for v in value)
-
-
-def _signers_path(value: object) -> str:
-    if not isinstance(value, str) or not value or "\0" in value or "\n" in value:
-        raise UsageError(f"{CONFIG_FILE}: trust.allowed_signers must be a repository path")
-    norm = posixpath.normpath(value.replace("\\", "/"))
-    if value.startswith("/") or norm == ".." or norm.startswith("../"):
-        raise UsageError(f"{CONFIG_FILE}: trust.allowed_signers '{value}' must stay inside the repository")
-    return norm
-
-
 def parse_policy(doc: object, rev: str, allowed_signers: str | None = None) -> Policy:
-    """Pure: the `trust:` section of a weightops.yaml document -> Policy."""
-    trust = doc.get("trust") if isinstance(doc, dict) else None
-    if not isinstance(trust, dict):
+    """Pure: a weightops.yaml document (the trusted commit's) -> Policy.
+
+    Raises RefusedError (5) when it has no `trust:` section, UsageError (2) when the document
+    does not match the config schema (core/config.py)."""
+    trust = settings_from_doc(doc, f"{CONFIG_FILE} at {rev[:12]}").trust if isinstance(doc, dict) else None
+    if trust is None or not trust.configured:
         raise RefusedError(f"the trusted policy at {rev[:12]} has no 'trust:' section in {CONFIG_FILE}; "
                            "add one (see README, 'Trust') or pass --trust-policy REV")
-    groups = trust.get("groups") or {}
-    stages = trust.get("stages") or {}
-    if not isinstance(groups, dict) or not isinstance(stages, dict):
-        raise UsageError(f"{CONFIG_FILE}: trust.groups and trust.stages must be mappings")
-    for stage in stages:
-        validate_stage(str(stage))
-    release = trust.get("release")
-    return Policy(
-        rev=rev, allowed_signers=allowed_signers,
-        signers_path=_signers_path(trust.get("allowed_signers", DEFAULT_SIGNERS_FILE)),
-        groups={str(k): _entries(v, f"trust.groups.{k}") for k, v in groups.items()},
-        stages={str(k): _entries(v, f"trust.stages.{k}") for k, v in stages.items()},
-        release=_entries(release, "trust.release") if release is not None else None,
-    )
+    return Policy(rev=rev, allowed_signers=allowed_signers, signers_path=trust.allowed_signers,
+                  groups=dict(trust.groups), stages=dict(trust.stages), release=trust.release)
 
 
 def policy_rev(project, rev: str | None = None) -> str:
@@ -289,11 +261,6 @@ def require_trusted_tag(project, event: Event, policy_rev: str | None = None) ->
                            f"(signer {problem.signer}; rule {problem.rule})", skipped=(problem,))
     return Trusted(event, (), verdict.signer, policy.rev)
 
-
-
-def sign_default(config) -> bool:
-    trust = config.section("trust")
-    return bool(trust.get("sign", config.raw.get("sign", False)))
 
 
 def also_trusted_labelled(project, registry: Registry, model: str, stage: str, labelled: list[Event],

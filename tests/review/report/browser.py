@@ -3,20 +3,19 @@ script ran, and a screenshot. Plus a tiny DOM to query the result."""
 
 from __future__ import annotations
 
-import shutil
 import subprocess
 from html.parser import HTMLParser
 from pathlib import Path
 
 import pytest
 
+from needs import require_tool
+
 
 # ---------------------------------------------------------------- headless Chromium
 def chromium() -> str:
-    exe = shutil.which("chromium") or shutil.which("chromium-browser")
-    if exe is None:
-        pytest.skip("Chromium is not installed (Debian: apt-get install chromium; .ci/run installs it)")
-    return exe
+    return require_tool("chromium", "the report's browser test; Debian: apt-get install chromium",
+                        "chromium-browser")
 
 
 def _chromium_args(exe: str, tmp: Path) -> list[str]:
@@ -33,8 +32,9 @@ def dump_dom(page: Path, tmp: Path, fragment: str = "") -> str:
     proc = subprocess.run([*_chromium_args(exe, tmp), "--virtual-time-budget=3000", "--dump-dom",
                            page.as_uri() + fragment],
                           capture_output=True, text=True, timeout=120)
-    if proc.returncode != 0 and not proc.stdout.strip():
-        pytest.skip(f"Chromium cannot run here: {proc.stderr.strip().splitlines()[-1:] or proc.returncode}")
+    # An installed Chromium that crashes is a failure, never a skip.
+    if proc.returncode != 0 or not proc.stdout.strip():
+        pytest.fail(f"Chromium exited {proc.returncode} on {page.name}: {proc.stderr.strip()[-800:]}", pytrace=False)
     return proc.stdout
 
 
@@ -42,7 +42,7 @@ def screenshot(page: Path, tmp: Path, out: Path, size: str = "1400,1000", fragme
     exe = chromium()
     proc = subprocess.run([*_chromium_args(exe, tmp), "--hide-scrollbars", f"--window-size={size}",
                            f"--screenshot={out}", page.as_uri() + fragment], capture_output=True, text=True, timeout=120)
-    assert out.is_file(), f"no screenshot: {proc.stderr[-500:]}"
+    assert proc.returncode == 0 and out.is_file(), f"Chromium exited {proc.returncode}, no screenshot: {proc.stderr[-500:]}"
     return out
 
 

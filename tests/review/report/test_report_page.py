@@ -185,7 +185,6 @@ def test_findings_given_as_input_become_the_banner(registry_project, tmp_path):
 
 
 def test_moved_version_tag_shows_a_warning_banner(registry_project, tmp_path):
-    pytest.importorskip("weightops.review.audit", reason="weightops.audit (issue 6) is not merged into this branch yet")
     p = registry_project
     # Someone force-moves a released version to another commit.
     p.git("tag", "-f", "-a", "v1.0.0", "-m", "oops", p.git("rev-parse", "v1.2.0^{commit}"),

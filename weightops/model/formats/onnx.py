@@ -1,0 +1,359 @@
+"""ONNX models (the `onnx` extra): initializers as tensors, the graph's declared signature, and
+the external data files a model's weights may live in.
+
+A model is first judged by ONNX's own loader and checker (`onnx.load`, `onnx.checker.check_model`
+on the path, which also checks external data locations); what they refuse, weightops refuses.
+Initializers are then read one at a time: inline ones from the loaded protobuf, external ones
+(`model.onnx` + `model.onnx.data`) streamed from their file in chunks, each location checked to
+stay beside the model. Each initializer gets a role: `weight` (a learned parameter), `constant`
+(shapes, indices, pads, initial states, masks: graphs store these as initializers too) or
+`unused` (no node reads it), so checks can tell trained weights from constants.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import numpy as np
+
+from weightops.errors import UsageError
+
+CHUNK_BYTES = 16 * 1024 * 1024
+# Card-time scan for external data: an .onnx file larger than this holds its weights inline
+# (protobuf caps a model at 2 GB) and is not parsed just to look for external references.
+EXTERNAL_SCAN_MAX = 256 * 1024 * 1024
+
+# Inputs that hold learned parameters, by operator (ONNX operator specs, input indices).
+WEIGHT_SLOTS = {
+    "Conv": {1, 2}, "ConvTranspose": {1, 2}, "ConvInteger": {1}, "QLinearConv": {3, 8}, "DeformConv": {1, 3},
+    "Gemm": {0, 1, 2}, "MatMul": {0, 1}, "MatMulInteger": {0, 1}, "QLinearMatMul": {0, 3},
+    "Gather": {0}, "LSTM": {1, 2, 3, 7}, "GRU": {1, 2, 3}, "RNN": {1, 2, 3},
+    "BatchNormalization": {1, 2, 3, 4}, "InstanceNormalization": {1, 2}, "LayerNormalization": {1, 2},
+    "GroupNormalization": {1, 2}, "RMSNormalization": {1}, "PRelu": {1}, "Einsum": set(range(16)),
+}
+# Inputs that are not learned: shapes, axes, indices, pads, scales, quantization parameters,
+# initial recurrent states, sequence lengths, thresholds.
+_AXES = {"Squeeze", "Unsqueeze", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
+         "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", "CumSum", "Trilu", "Split"}
+CONSTANT_SLOTS = {
+    **{op: {1} for op in _AXES},
+    "Reshape": {1}, "Expand": {1}, "Tile": {1}, "Pad": {1, 2, 3}, "Slice": {1, 2, 3, 4},
+    "Gather": {1}, "GatherElements": {1}, "GatherND": {1}, "ScatterElements": {1}, "ScatterND": {1},
+    "ConstantOfShape": {0}, "Range": {0, 1, 2}, "TopK": {1}, "Resize": {1, 2, 3}, "Upsample": {1},
+    "OneHot": {1, 2}, "LSTM": {4, 5, 6}, "GRU": {4, 5}, "RNN": {4, 5}, "Clip": {1, 2}, "Pow": {1},
+    "QuantizeLinear": {1, 2}, "DequantizeLinear": {1, 2}, "DynamicQuantizeLinear": set(),
+    "Dropout": {1, 2}, "If": {0}, "Loop": {0, 1}, "Where": {0}, "NonMaxSuppression": {2, 3, 4},
+    "Equal": {0, 1}, "Less": {0, 1}, "LessOrEqual": {0, 1}, "Greater": {0, 1}, "GreaterOrEqual": {0, 1},
+    "And": {0, 1}, "Or": {0, 1}, "Xor": {0, 1}, "Not": {0}, "Shape": {0}, "Size": {0}, "CenterCropPad": {1},
+    "Concat": set(range(64)),  # padding and fixed prefixes concatenated to the data
+}
+
+
+def _onnx():
+    try:
+        import onnx
+    except ImportError:
+        raise UsageError("reading ONNX needs onnx: pip install 'weightops[onnx]'") from None
+    return onnx
+
+
+def load_model(path: Path, check: bool = True):
+    """The ModelProto (external data left on disk), after ONNX's own loader and checker accept
+    the file. Raises UsageError (exit 2) with the first line of ONNX's reason."""
+    onnx = _onnx()
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends
+        raise UsageError(f"'{path}' is not an ONNX model onnx.load reads ({_first_line(exc)})") from None
+    if check:
+        for side, values in (("input", model.graph.input), ("output", model.graph.output)):
+            for v in values:
+                if v.type.WhichOneof("value") == "tensor_type" and not v.type.tensor_type.HasField("shape"):
+                    # onnx.checker's own reason ("Field 'shape' of 'type' is required") names no value.
+                    raise UsageError(f"'{path}' is refused by onnx.checker: graph {side} '{v.name}' has no shape "
+                                     "(unknown rank); export it with one (dimensions may be symbolic)")
+        try:
+            onnx.checker.check_model(str(path))  # the path: external data locations are checked too
+        except Exception as exc:  # noqa: BLE001 - ValidationError, and C++ errors on odd files
+            raise UsageError(f"'{path}' is refused by onnx.checker: {_first_line(exc)}") from None
+    return model
+
+
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split("\n")[:1]).strip() or type(exc).__name__
+    return text[:300]
+
+
+# ---------------------------------------------------------------- graph signature
+def describe_type(t) -> str:
+    """An ONNX TypeProto in ONNX's own notation: `tensor(float)`, `seq(map(int64,tensor(float)))`."""
+    onnx = _onnx()
+    which = t.WhichOneof("value")
+    if which in ("tensor_type", "sparse_tensor_type"):
+        elem = getattr(t, which).elem_type
+        name = onnx.TensorProto.DataType.Name(elem).lower() if elem else "undefined"
+        return f"{'sparse_tensor' if which == 'sparse_tensor_type' else 'tensor'}({name})"
+    if which == "sequence_type":
+        return f"seq({describe_type(t.sequence_type.elem_type)})"
+    if which == "map_type":
+        key = onnx.TensorProto.DataType.Name(t.map_type.key_type).lower()
+        return f"map({key},{describe_type(t.map_type.value_type)})"
+    if which == "optional_type":
+        return f"optional({describe_type(t.optional_type.elem_type)})"
+    return "undefined"
+
+
+def graph_signature(path: Path, model=None):
+    """The inputs (minus initializers) and outputs an ONNX graph declares, as a Signature.
+    A tensor without a shape has an unknown rank (`shape=None`, not a scalar); a value that is
+    not a tensor (the sequence of maps scikit-learn's ZipMap outputs) is a Spec of kind
+    "other" whose type is ONNX's description of it."""
+    from weightops.model.signature import Signature, Spec
+
+    onnx = _onnx()
+    # Not checked here: a graph onnx.checker refuses (an input without a shape) still has a
+    # signature to describe; `validate` reads the file through the checker anyway.
+    model = model if model is not None else load_model(path, check=False)
+    graph = model.graph
+    initializers = {i.name for i in graph.initializer}
+
+    def spec(value) -> Spec:
+        t = value.type
+        if t.WhichOneof("value") != "tensor_type" or not t.tensor_type.elem_type:
+            return Spec(value.name, "other", describe_type(t))
+        tt = t.tensor_type
+        try:
+            dtype = onnx.helper.tensor_dtype_to_np_dtype(tt.elem_type).name
+        except (KeyError, ValueError, TypeError):
+            dtype = describe_type(t)
+        if dtype == "object":
+            dtype = "str"
+        if not tt.HasField("shape"):
+            return Spec(value.name, "tensor", dtype, None)
+        return Spec(value.name, "tensor", dtype,
+                    tuple(d.dim_value if d.HasField("dim_value") else -1 for d in tt.shape.dim))
+
+    return Signature(tuple(spec(v) for v in graph.input if v.name not in initializers),
+                     tuple(spec(v) for v in graph.output))
+
+
+# ---------------------------------------------------------------- initializers
+def initializer_roles(model) -> dict[str, str]:
+    """Role of each top-level initializer: weight, constant or unused (see the module doc).
+    Uses inside subgraphs (If/Loop/Scan bodies) count; an input of an operator weightops does
+    not know counts as a weight, so unknown graphs stay checked."""
+    uses: dict[str, list[tuple[str, int]]] = {i.name: [] for i in model.graph.initializer}
+
+    def walk(graph) -> None:
+        for node in graph.node:
+            for idx, name in enumerate(node.input):
+                if name in uses:
+                    uses[name].append((node.op_type if node.domain in ("", "ai.onnx") else "", idx))
+            for attr in node.attribute:
+                for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                    walk(sub)
+
+    walk(model.graph)
+    for fn in model.functions:  # a local function's body reads its own inputs, not initializers
+        for node in fn.node:
+            for idx, name in enumerate(node.input):
+                if name in uses:
+                    uses[name].append(("", idx))
+    float_types = _float_types()
+    roles = {}
+    for init in model.graph.initializer:
+        slots = uses[init.name]
+        if not slots:
+            roles[init.name] = "unused"
+        elif any(idx in WEIGHT_SLOTS.get(op, ()) for op, idx in slots):
+            roles[init.name] = "weight"
+        elif init.data_type not in float_types or all(idx in CONSTANT_SLOTS.get(op, ()) for op, idx in slots):
+            roles[init.name] = "constant"
+        else:
+            roles[init.name] = "weight"
+    return roles
+
+
+def _float_types() -> set[int]:
+    onnx = _onnx()
+    names = ("FLOAT", "DOUBLE", "FLOAT16", "BFLOAT16", "FLOAT8E4M3FN", "FLOAT8E4M3FNUZ", "FLOAT8E5M2",
+             "FLOAT8E5M2FNUZ", "FLOAT4E2M1", "FLOAT8E8M0")
+    return {getattr(onnx.TensorProto, n) for n in names if hasattr(onnx.TensorProto, n)}
+
+
+def read_initializers(path: Path) -> Iterator[tuple[str, str, tuple[int, ...], str, Callable | None]]:
+    """(name, numpy dtype name, shape, role, chunk reader) per initializer, sorted by name. The
+    reader yields flat arrays; it is None for a type numpy cannot hold (reported, not decoded)."""
+    onnx = _onnx()
+    from onnx import numpy_helper
+    from onnx.external_data_helper import uses_external_data
+
+    model = load_model(path)
+    roles = initializer_roles(model)
+    for init in sorted(model.graph.initializer, key=lambda i: i.name):
+        try:
+            dtype = onnx.helper.tensor_dtype_to_np_dtype(init.data_type)
+        except (KeyError, ValueError, TypeError):
+            dtype = None
+        label = dtype.name if dtype is not None else onnx.TensorProto.DataType.Name(init.data_type).lower()
+        shape = tuple(init.dims)
+        if uses_external_data(init):
+            reader = _external_reader(path, init, dtype)
+        elif dtype is None:
+            reader = None
+        else:
+            def reader(init=init) -> Iterator[np.ndarray]:
+                yield numpy_helper.to_array(init).reshape(-1)
+        yield init.name, label, shape, roles.get(init.name, "weight"), reader
+
+
+def _external_location(model_path: Path, location: str, tensor: str) -> Path:
+    """The external data file, which must stay beside the model (no absolute path, no `..`,
+    no symlink leading out of the model's folder)."""
+    rel = Path(location)
+    base = model_path.parent.resolve()
+    if not location or rel.is_absolute() or ".." in rel.parts:
+        raise UsageError(f"'{model_path}': tensor '{tensor}' keeps its data at {location!r}, outside the model's folder; refused")
+    full = (base / rel).resolve()
+    if not full.is_relative_to(base):
+        raise UsageError(f"'{model_path}': tensor '{tensor}' keeps its data at {location!r}, "
+                         "a link leading out of the model's folder; refused")
+    if not full.is_file():
+        raise UsageError(f"'{model_path}': tensor '{tensor}' keeps its data in '{location}', which does not exist "
+                         "beside the model; copy it with the model (track the folder with DVC)")
+    return full
+
+
+def _external_reader(path: Path, init, dtype: np.dtype | None) -> Callable | None:
+    from onnx.external_data_helper import ExternalDataInfo
+
+    info = ExternalDataInfo(init)
+    data = _external_location(path, info.location, init.name)
+    offset = info.offset or 0
+    size = data.stat().st_size
+    length = info.length if info.length is not None else size - offset
+    count = int(np.prod(init.dims, dtype=np.int64)) if init.dims else 1
+    if offset + length > size:
+        raise UsageError(f"'{path}': tensor '{init.name}' reads bytes {offset}..{offset + length} of "
+                         f"'{info.location}', which has {size}")
+    if dtype is None:
+        return None
+    if length != count * dtype.itemsize:
+        raise UsageError(f"'{path}': tensor '{init.name}' has {length} bytes in '{info.location}' "
+                         f"for {count} {dtype.name} values ({count * dtype.itemsize} bytes)")
+
+    def gen() -> Iterator[np.ndarray]:
+        dt = dtype.newbyteorder("<")  # ONNX raw data is little-endian
+        step = max(dt.itemsize, CHUNK_BYTES // dt.itemsize * dt.itemsize)
+        with open(data, "rb", buffering=0) as f:
+            f.seek(offset)
+            left = length
+            while left > 0:
+                raw = f.read(min(step, left))
+                if not raw:
+                    raise UsageError(f"'{data}' is truncated")
+                left -= len(raw)
+                yield np.frombuffer(raw, dtype=dt)
+    return gen
+
+
+def external_data_files(path: Path) -> list[str]:
+    """Locations (relative to the model's folder) of the external data files an .onnx file
+    references, sorted; [] when it references none, when onnx is not installed, or when the
+    file is too large to be a graph without inline weights (EXTERNAL_SCAN_MAX)."""
+    try:
+        import onnx
+        from onnx.external_data_helper import ExternalDataInfo, uses_external_data
+    except ImportError:
+        return []
+    if os.path.getsize(path) > EXTERNAL_SCAN_MAX:
+        return []
+    try:
+        model = onnx.load(str(path), load_external_data=False)
+    except Exception:  # noqa: BLE001 - an unreadable model is reported by validate, not by card
+        return []
+    found = set()
+    for t in _all_tensors(model.graph):
+        if uses_external_data(t):
+            location = ExternalDataInfo(t).location
+            _external_location(Path(path), location, t.name)
+            found.add(Path(location).as_posix())
+    return sorted(found)
+
+
+def _all_tensors(graph) -> Iterator:
+    """Initializers and tensor attributes of a graph and of its subgraphs."""
+    yield from graph.initializer
+    for node in graph.node:
+        for attr in node.attribute:
+            if attr.HasField("t"):
+                yield attr.t
+            yield from attr.tensors
+            for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                yield from _all_tensors(sub)
+
+
+# ---------------------------------------------------------------- tensors for `validate`
+def read(path: Path) -> Iterator:
+    """Tensor records (formats/base.py) for the weight checks: the initializers above, then the
+    tensors some exports keep elsewhere: initializers of subgraphs (If/Loop/Scan bodies) and
+    `Constant` nodes' values (a whole model's weights, in exports that fold them into the graph).
+    Each gets a role by the same operator tables as initializers."""
+    from weightops.model.formats.base import NUMPY_NAMES, Tensor
+
+    names = set()
+    for name, label, shape, role, reader in read_initializers(path):
+        names.add(name)
+        yield Tensor(name, NUMPY_NAMES.get(label, label), shape, reader, role)
+    yield from _graph_constants(path, names)
+
+
+def _graph_constants(path: Path, seen: set[str]) -> Iterator:
+    from onnx import numpy_helper
+
+    from weightops.model.formats.base import NUMPY_NAMES, Tensor
+
+    onnx = _onnx()
+    model = onnx.load(str(path), load_external_data=False)
+    found: dict[str, object] = {}
+    uses: dict[str, list[tuple[str, int]]] = {}
+
+    def walk(graph, top: bool) -> None:
+        if not top:
+            for init in graph.initializer:
+                found.setdefault(init.name, init)
+        for node in graph.node:
+            if node.op_type == "Constant" and node.output:
+                value = next((a.t for a in node.attribute if a.name == "value" and a.HasField("t")), None)
+                if value is not None:
+                    found.setdefault(node.output[0], value)
+            for idx, name in enumerate(node.input):
+                uses.setdefault(name, []).append((node.op_type, idx))
+            for attr in node.attribute:
+                for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
+                    walk(sub, False)
+
+    walk(model.graph, True)
+    floats = _float_types()
+    for name in sorted(set(found) - seen):
+        t = found[name]
+        slots = uses.get(name, [])
+        if not slots:
+            role = "unused"
+        elif any(i in WEIGHT_SLOTS.get(op, ()) for op, i in slots):
+            role = "weight"
+        elif t.data_type not in floats or all(i in CONSTANT_SLOTS.get(op, ()) for op, i in slots):
+            role = "constant"
+        else:
+            role = "weight"
+        try:
+            dtype = onnx.helper.tensor_dtype_to_np_dtype(t.data_type)
+        except (KeyError, ValueError, TypeError):
+            dtype = None
+        # Subgraph tensors with external data are left to onnx.checker (main-graph ones are streamed).
+        external = any(e.key == "location" for e in t.external_data)
+        reader = None if dtype is None or external else (lambda t=t: iter([numpy_helper.to_array(t).reshape(-1)]))
+        label = dtype.name if dtype is not None else onnx.TensorProto.DataType.Name(t.data_type).lower()
+        yield Tensor(name, NUMPY_NAMES.get(label, label), tuple(t.dims), reader, role)

@@ -1,0 +1,103 @@
+"""`weightops publish`: write each model's registry index into the DVC remote, so a fleet of
+deploy hosts reads object storage (built for that load, usually behind a CDN) instead of git.
+
+One JSON document per model at `<remote>/weightops/index/v1/NAME.json` (registry/index.py has
+the format), written with one PUT (local remote: temp file + rename), so a reader sees the old
+document or the new one, never half. Its sequence number only grows.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import time
+from dataclasses import dataclass
+
+from weightops.core import git
+from weightops.errors import NotFoundError, WeightopsError
+from weightops.project import Project
+from weightops.registry import index
+from weightops.registry.state import iso
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Published:
+    model: str
+    url: str              # where the document was written
+    sequence: int
+    stages: dict          # stage -> version
+    versions: int
+    skipped: tuple = ()   # versions left out, each with why
+
+
+def publish(*, model: str | None = None, repo: str | os.PathLike = ".", remote: str | None = None,
+            now: int | None = None) -> list[Published]:
+    """Publish the index of `model` (default: every model in the registry) into the DVC remote
+    `remote` (default: the one configured at HEAD).
+
+    Raises NotFoundError (exit 3) when no remote is configured or the registry is empty, and the
+    storage errors of the remote (exit 1, naming the remote) when the write is refused.
+    """
+    project = Project(repo)
+    registry = project.registry()
+    head = git.run(["rev-parse", "HEAD"], cwd=project.root).stdout.strip()
+    rem = project.remote(head, remote)
+    if rem is None:
+        raise NotFoundError("no DVC remote is configured to publish into; pass --remote NAME or run `dvc remote add -d`")
+    base = project.remote_base_url(rem)
+    models = [project.model(model)] if model else registry.models()
+    if not models:
+        raise NotFoundError("the registry has no models yet; release one with `weightops release v1.0.0`")
+    clock = now if now is not None else time.time()
+    return [_publish_one(project, registry, name, rem, base, clock) for name in models]
+
+
+def _publish_one(project: Project, registry, model: str, rem, base: str, clock: float) -> Published:
+    refs = {e.tag: e for e in registry.events(model)}
+    versions: dict[str, dict] = {}
+    skipped = []
+    for v in registry.versions(model):
+        try:
+            versions[v.version] = _version_entry(project, model, v)
+        except WeightopsError as exc:   # a version without card or pointer cannot be served
+            skipped.append((v.version, str(exc).splitlines()[0]))
+            log.warning("publish %s: leaving out %s: %s", model, v.version, exc)
+    stages = {}
+    for stage, event in registry.stages(model).items():
+        if event.version in versions:
+            stages[stage] = {"version": event.version, "tag": event.tag, "commit": event.commit}
+    names = [v.tag for v in registry.versions(model)] + list(refs)
+    tag_refs = {r.name: r for r in git.list_tags(project.root, [f"refs/tags/{n}" for n in names])}
+    raws = git.read_tag_objects(project.root, [n for n, r in tag_refs.items() if r.annotated])
+    tags = [index.tag_entry(tag_refs[n], raws.get(n)) for n in dict.fromkeys(names) if n in tag_refs]
+    key = index.index_key(model)
+    from weightops.storage import objects
+
+    previous = objects.read_json(rem, base, key)
+    sequence = index.next_sequence(previous.get("sequence") if isinstance(previous, dict) else None,
+                                   int(clock * 1000))
+    doc = index.build(model=model, sequence=sequence, published=iso(int(clock)),
+                      default_model=project.default_model, remote={"name": rem.name, "url": rem.url},
+                      stages=stages, versions=versions, tags=tags)
+    url = objects.put(rem, base, key, index.encode(doc))
+    log.info("published %s (sequence %d) to %s", model, sequence, url)
+    return Published(model, url, sequence, {s: e["version"] for s, e in stages.items()}, len(versions),
+                     tuple(skipped))
+
+
+def _version_entry(project: Project, model: str, v) -> dict:
+    located = project.locate(model, v.commit, v.tag)
+    art = located.card.get("artifact") or {}
+    pointer = located.pointer
+    entry = {"tag": v.tag, "commit": v.commit, "sha256": art.get("sha256"), "md5": pointer.md5,
+             "size": pointer.size if pointer.size is not None else art.get("size"), "path": pointer.path,
+             "key": pointer.object_path()}
+    if pointer.is_dir:
+        from weightops.storage.pointers import Pointer
+
+        entry["files"] = [{"path": f["path"], "md5": f["md5"], "sha256": f["sha256"], "size": f["size"],
+                           "key": Pointer(f["path"], f["md5"], f["size"], "", legacy=pointer.legacy).object_path()}
+                          for f in art.get("files") or []]
+    return entry
