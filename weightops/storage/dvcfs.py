@@ -58,9 +58,14 @@ class DvcFsStore(Store):
                  kind: str) -> None:
         super().__init__(remote, base, jobs, policy)
         self.dvcfs = dvcfs              # dvc_objects FileSystem (version_path, split_version)
-        self.fs = dvcfs.fs              # the fsspec filesystem
         self.fs_path = fs_path.rstrip("/")
         self.kind = kind
+
+    @property
+    def fs(self):
+        """The fsspec filesystem, built on first use (sshfs connects as it is built), so that
+        its failures are translated like any other call's."""
+        return self.dvcfs.fs
 
     # ---------------------------------------------------------------- naming
     def path(self, url: str, version: str | None = None) -> str:
@@ -74,6 +79,10 @@ class DvcFsStore(Store):
         names = {c.__name__ for c in type(exc).__mro__}
         status = _status(exc)
         name = self.remote.name
+        if isinstance(exc, ImportError):
+            extra = EXTRAS.get(self.kind, self.kind)
+            return UsageError(f"remote '{name}' ({self.remote.url}) needs a library its DVC plugin uses ({exc}); "
+                              f'pip install "weightops[{extra}]"')
         if names & _MISSING or status == 404:
             return self.missing(url)
         if names & _AUTH or status in (401, 403):
@@ -120,6 +129,10 @@ class DvcFsStore(Store):
         if self.kind in ("http", "https"):
             # A plain HTTP server need not honour Range: stream from the start, skip what we have.
             f = self.fs.open(path, "rb", block_size=0)
+        elif self.kind == "ssh":
+            # sshfs pipelines many SFTP reads of the server's own maximum size; a larger block
+            # would make each request one oversized, short-answered read.
+            f = self.fs.open(path, "rb")
         else:
             f = self.fs.open(path, "rb", block_size=BLOCK)
         with f:
@@ -193,10 +206,6 @@ def open_dvc_store(project: "Project", remote: Remote, jobs: int, policy: RetryP
         if type(exc).__name__ in ("ConfigError", "Invalid", "MultipleInvalid"):
             raise UsageError(f"remote '{remote.name}' in .dvc/config: {exc}; fix it with `dvc remote modify`") from None
         raise
-    try:
-        dvcfs.fs   # built now, so a bad option fails here, once, with the remote's name
-    except ImportError:
-        raise UsageError(f"remote '{remote.name}' ({remote.url}) needs a library its DVC plugin uses; {hint}") from None
     if scheme in SELF_RETRYING:
         policy = RetryPolicy(attempts=1)
     return DvcFsStore(remote, remote.url.rstrip("/"), jobs, policy, dvcfs, fs_path, scheme)
