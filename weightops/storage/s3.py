@@ -164,6 +164,18 @@ class S3Store(Store):
         while chunk := body.read(CHUNK):
             yield chunk
 
+    def open(self, url: str, *, version: str | None = None) -> tuple[Stat, Iterator[bytes]]:
+        """One GET: its headers give the size and ETag the resume and the size check need."""
+        bucket, key = split_url(url)
+        resp = self.s3.get_object(Bucket=bucket, Key=key, **({"VersionId": version} if version else {}))
+        stat = Stat(content_length(resp, url), resp.get("ETag"), resp.get("VersionId"))
+        body = resp["Body"]
+
+        def chunks() -> Iterator[bytes]:
+            while chunk := body.read(CHUNK):
+                yield chunk
+        return stat, chunks()
+
     def list(self, prefix: str) -> list[str]:
         bucket, key = split_url(prefix)
         pages = self.call(lambda: list(self.s3.get_paginator("list_objects_v2").paginate(

@@ -102,6 +102,14 @@ class Store:
         """URLs of the objects under `prefix` (a URL), recursively."""
         raise NotImplementedError
 
+    def open(self, url: str, *, version: str | None = None) -> tuple[Stat, Iterator[bytes]]:
+        """The object's metadata and its bytes from the start: `stat` + `open_range`, or one
+        request where the backend's answer carries both (S3's GET). NotFoundError when absent."""
+        stat = self.stat(url, version=version)
+        if stat is None:
+            raise self.missing(url)
+        return stat, self.open_range(url, 0, version=version)
+
     def exists(self, url: str) -> bool:
         return self.stat(url) is not None
 

@@ -191,12 +191,12 @@ def _producer(store: Store, url: str, expected: Expected, ref: str | None):
         while True:
             try:
                 if first:
-                    stat = store.stat(url, version=expected.version)
-                    if stat is None:
-                        raise store.missing(url)
+                    stat, chunks = store.open(url, version=expected.version)
                     _check_size(stat.size, expected, url, ref)
                     etag, first = stat.etag, False
-                for chunk in store.open_range(url, offset, version=expected.version, etag=etag if offset else None):
+                else:
+                    chunks = store.open_range(url, offset, version=expected.version, etag=etag)
+                for chunk in chunks:
                     put(chunk)
                     offset += len(chunk)
                     failures = 0
