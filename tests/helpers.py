@@ -15,11 +15,10 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 def run_cli(args: list[str], cwd: Path | str, env: dict | None = None, check: bool = False,
-            input: str | None = None, timeout: float = 300, path_first: tuple = ()) -> subprocess.CompletedProcess:
-    """`python -m weightops ARGS` as a separate process, as a user or deploy script runs it.
-    `path_first`: folders put on sys.path before this checkout (e.g. one that hides a package)."""
+            input: str | None = None, timeout: float = 300) -> subprocess.CompletedProcess:
+    """`python -m weightops ARGS` as a separate process, as a user or deploy script runs it."""
     full_env = dict(os.environ if env is None else env)
-    full_env["PYTHONPATH"] = os.pathsep.join([*map(str, path_first), str(ROOT)])
+    full_env["PYTHONPATH"] = str(ROOT)
     proc = subprocess.run([sys.executable, "-m", "weightops", *args], cwd=cwd, env=full_env,
                           capture_output=True, text=True, input=input, timeout=timeout)
     if check and proc.returncode != 0:

@@ -8,10 +8,10 @@ from pathlib import Path
 from weightops.core import git
 from weightops.model.card import build_card, parse_labels, read_metrics, write_card
 from weightops.errors import NotFoundError
-from weightops.storage.pointers import stay_inside
+from weightops.storage.pointers import dvc_cache_dir, stay_inside
 from weightops.project import Project
 from weightops.registry.state import iso
-from weightops.registry.tags import validate_model_name
+from weightops.registry.tags import validate_new_model_name
 
 
 def make_card(weights: str | os.PathLike, out: str | os.PathLike, *, model: str | None = None,
@@ -26,11 +26,12 @@ def make_card(weights: str | os.PathLike, out: str | os.PathLike, *, model: str 
     except NotFoundError:
         root = None
     if root is not None:
-        stay_inside(weights, root, "weights")
+        cache = dvc_cache_dir(root)
+        stay_inside(weights, root, "weights", also=(cache,) if cache else ())
     if model is None:
         model = Project(root).default_model if root else None
         model = model or weights.stem
-    validate_model_name(model)
+    validate_new_model_name(model)
     card = build_card(weights, model, project=root,
                       metrics=read_metrics(Path(metrics)) if metrics else None,
                       labels=labels if isinstance(labels, dict) else parse_labels(labels or []),
@@ -49,22 +50,35 @@ def load_signature(source: str | os.PathLike | dict | None) -> dict | None:
     return sig.to_dict()
 
 
-def list_versions(repo: str | os.PathLike = ".", model: str | None = None) -> list[dict]:
-    """Every model's versions, newest first, with the stages each holds now."""
+def list_versions(repo: str | os.PathLike = ".", model: str | None = None, *,
+                  deprecated: bool = False) -> list[dict]:
+    """Every model's active versions, newest first, with the stages each holds now, as
+    `gto show` lists them: deregistered versions are left out, and so are the versions of a
+    deprecated model unless `deprecated` (GTO's `--deprecated`)."""
     project = Project(repo)
     registry = project.registry()
     models = [project.model(model)] if model else registry.models()
     rows = []
     for name in models:
+        if registry.is_deprecated(name) and not deprecated:
+            continue
         stages = registry.stages(name)
         for v in registry.versions(name):
             rows.append({
                 "model": name, "version": v.version, "tag": v.tag, "commit": v.commit,
                 "created": iso(v.time), "sha256": v.meta.get("sha256"),
-                "stages": sorted(s for s, e in stages.items() if e.version == v.version),
+                "stages": sorted(s for s, e in stages.items() if e.version == v.version and e.commit == v.commit),
                 "deprecated": registry.is_deprecated(name),
             })
     return rows
+
+
+def deprecated_models(repo: str | os.PathLike = ".", model: str | None = None) -> list[tuple[str, str]]:
+    """(model, deprecation tag) of each deprecated model (`NAME@deprecated` is its newest event)."""
+    project = Project(repo)
+    registry = project.registry()
+    models = [project.model(model)] if model else registry.models()
+    return [(m, registry.deprecation(m).tag) for m in models if registry.is_deprecated(m)]
 
 
 def version_lookalikes(repo: str | os.PathLike = ".") -> list[dict]:

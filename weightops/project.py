@@ -5,6 +5,8 @@ Reads git objects only (no DVC import, no checkout), so it works in a bare clone
 
 from __future__ import annotations
 
+import dataclasses
+import logging
 import os
 import posixpath
 from dataclasses import dataclass, replace
@@ -15,10 +17,13 @@ from weightops.core import git
 from weightops.model.card import parse_card
 from weightops.core.config import CONFIG_FILE, Settings, parse_config
 from weightops.errors import NotFoundError, UsageError
-from weightops.storage.pointers import (Artifact, Pointer, Remote, dvcyaml_for, object_url, parse_artifacts,
-                       out_remote, parse_dvc_config, pointer_from_dvcfile, pointer_from_lock)
+from weightops.storage.pointers import (Artifact, Pointer, Remote, dvc_root_candidates, dvcyaml_for, object_url,
+                                        out_remote, parse_artifacts, pointer_in_dvcfile, require_served,
+                                        parse_dvc_config, pointer_from_dvcfile, pointer_from_lock)
 from weightops.registry.state import Registry
 from weightops.registry.tags import model_to_tag, validate_model_name, validate_stage
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -29,6 +34,22 @@ class Located:
     pointer: Pointer
     card: dict
     commit: str
+    dvc_root: str = ""   # repo-relative folder of the DVC project (holding `.dvc/`); "" at the top
+
+
+_WARNED: set[str] = set()
+
+
+def _warned(registry: Registry) -> Registry:
+    """Say once per process which lightweight GTO-style tags are ignored, as GTO and DVC
+    ignore them: a rollback written with a plain `git tag NAME#STAGE#N` must not pass silently."""
+    new = [t for t in registry.lightweight if t not in _WARNED]
+    if new:
+        _WARNED.update(new)
+        shown = ", ".join(new[:5]) + (f" and {len(new) - 5} more" if len(new) > 5 else "")
+        log.warning("warning: ignoring lightweight tag(s) %s: GTO and DVC read only annotated tags; "
+                    "recreate with `git tag -a` (or `weightops promote`)", shown)
+    return registry
 
 
 class Project:
@@ -39,6 +60,7 @@ class Project:
         self.git_dir, self.bare, top = git.locate_repo(path)
         self.root = self.git_dir if self.bare else top
         self._blobs: dict[str, bytes | None] = {}
+        self._dvc_roots: dict[str, str] = {}   # commit -> the DVC project folder `locate` found
 
     def blobs(self, specs: list[str]) -> dict[str, bytes | None]:
         """`REV:PATH` -> contents, batched; each object is read once per Project."""
@@ -56,32 +78,50 @@ class Project:
         return parse_config(git.read_blob(self.root, head, CONFIG_FILE) if head else None)
 
     @cached_property
-    def default_model(self) -> str | None:
-        if self.config.default_model:
-            return self.config.default_model
+    def declared_models(self) -> tuple[str, ...]:
+        """Models the root dvc.yaml declares under `artifacts:` (work tree, else HEAD)."""
         head = git.head(self.root)
         text = None
         if not self.bare and (self.root / "dvc.yaml").is_file():
             text = (self.root / "dvc.yaml").read_bytes()
         elif head:
             text = git.read_blob(self.root, head, "dvc.yaml")
-        arts = parse_artifacts(text) if text else {}
-        return next(iter(arts)) if len(arts) == 1 else None
+        return tuple(parse_artifacts(text)) if text else ()
+
+    @cached_property
+    def default_model(self) -> str | None:
+        if self.config.default_model:
+            return self.config.default_model
+        arts = self.declared_models
+        return arts[0] if len(arts) == 1 else None
 
     def model(self, name: str | None) -> str:
-        """The model a command means: the one named, else the project's default."""
+        """The model a command means: the one named, else the project's default. Raises
+        UsageError (exit 2) when several are declared, NotFoundError (exit 3) when none is."""
         if name:
             return validate_model_name(name)
         if self.default_model:
             return self.default_model
+        if not self.declared_models and not self._nested_dvcyaml():
+            dvc = "" if self.bare or (self.root / ".dvc").is_dir() else "no DVC project and "
+            raise NotFoundError(f"this repository has {dvc}no model yet (no artifacts: in dvc.yaml); "
+                                "run `weightops init` here to set one up, or pass --model NAME")
         raise UsageError("this project has several models and no default; pass --model NAME "
                          f"or set 'model:' in {CONFIG_FILE}")
+
+    def _nested_dvcyaml(self) -> bool:
+        """Whether a dvc.yaml below the root may declare `dir:name` models (bare: assume so)."""
+        if self.bare:
+            return True
+        out = git.run(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "*/dvc.yaml"],
+                      cwd=self.root, check=False).stdout
+        return bool(out.strip("\0"))
 
     def registry(self, model: str | None = None, stage: str | None = None) -> Registry:
         """The registry from the tags. With `model` and `stage`, only what answering for that
         stage needs (its assignments and the model's versions): at 50,000 tags, a fraction."""
         if model is None or stage is None:
-            return Registry(git.list_tags(self.root), self.default_model)
+            return _warned(Registry(git.list_tags(self.root), self.default_model, self._commit_times))
         name = model_to_tag(validate_model_name(model))
         stage = validate_stage(stage)
         patterns = [f"refs/tags/{name}#{stage}#*", f"refs/tags/{name}#{stage}!#*", f"refs/tags/{name}#{stage}",
@@ -90,21 +130,38 @@ class Project:
             patterns.append("refs/tags/v*")
         # Messages only matter where a commit holds several versions (the message then names
         # which one a stage tag means): read them only in that rare case.
-        registry = Registry(git.list_tags(self.root, patterns, messages=False), self.default_model)
+        registry = Registry(git.list_tags(self.root, patterns, messages=False), self.default_model, self._commit_times)
         if registry.ambiguous:
-            registry = Registry(git.list_tags(self.root, patterns), self.default_model)
-        return registry
+            registry = Registry(git.list_tags(self.root, patterns), self.default_model, self._commit_times)
+        if registry.is_deprecated(model):
+            # Deprecation is "the model's newest event": other stages' tags can undo it.
+            return self.registry()
+        return _warned(registry)
+
+    def _commit_times(self, commits: list[str]) -> dict[str, int]:
+        return git.commit_times(self.root, commits)
 
     def locate(self, model: str, commit: str, ref: str | None = None) -> Located:
-        """Declaration, pointer and card of `model` at `commit`: two batched object reads."""
+        """Declaration, pointer and card of `model` at `commit`: two batched object reads (a
+        third only when the output is tracked by a `.dvc` file not named after it).
+
+        The DVC project is the nearest folder at or above the dvc.yaml holding `.dvc/` (a
+        monorepo's `dvc init --subdir` project), as `dvc artifacts get` finds it; its
+        `.dvc/config` names the remotes. Raises NotFoundError (3) for a missing declaration or
+        pointer, RefusedError (5) for outputs weightops does not serve (see storage.pointers)."""
         ref = ref or commit[:12]
         dvcyaml = dvcyaml_for(model)
         lockfile = posixpath.join(posixpath.dirname(dvcyaml), "dvc.lock")
+        roots = dvc_root_candidates(dvcyaml)
         # .dvc/config rides along: resolve needs the remote next, and it costs no extra process.
-        first = self.blobs([f"{commit}:{dvcyaml}", f"{commit}:{lockfile}", f"{commit}:.dvc/config"])
+        configs = [f"{commit}:{posixpath.join(r, '.dvc/config')}" for r in roots]
+        markers = [f"{commit}:{posixpath.join(r, '.dvc/.gitignore')}" for r in roots]
+        first = self.blobs([f"{commit}:{dvcyaml}", f"{commit}:{lockfile}", *configs, *markers])
         text = first[f"{commit}:{dvcyaml}"]
         if text is None:
             raise NotFoundError(f"{ref}: commit {commit[:12]} has no {dvcyaml}; is '{model}' declared there?")
+        dvc_root = next((r for r, c, m in zip(roots, configs, markers) if first[c] is not None or first[m] is not None), "")
+        self._dvc_roots[commit] = dvc_root
         artifacts = parse_artifacts(text, dvcyaml)
         artifact = artifacts.get(model)
         if artifact is None:
@@ -115,34 +172,56 @@ class Project:
         if dvcfile is not None:
             pointer = pointer_from_dvcfile(dvcfile, f"{artifact.path}.dvc", artifact.path)
         else:
-            pointer = pointer_from_lock(first[f"{commit}:{lockfile}"], lockfile, artifact.path)
+            pointer = pointer_from_lock(first[f"{commit}:{lockfile}"], lockfile, artifact.path,
+                                        dvcyaml=text, dvcyaml_path=dvcyaml)
             if pointer is not None and pointer.remote is None:
                 named = out_remote(text, dvcyaml, artifact.path)
                 pointer = replace(pointer, remote=named) if named else pointer
         if pointer is None:
+            pointer = self._pointer_in_any_dvcfile(commit, dvc_root, artifact.path)
+        if pointer is None:
             raise NotFoundError(f"{ref}: no DVC pointer for {artifact.path} at {commit[:12]} "
-                                f"(neither {artifact.path}.dvc nor an out in {lockfile}); run `dvc repro` or `dvc add` and commit")
+                                f"(neither a .dvc file nor an out in {lockfile}); run `dvc repro` or `dvc add` and commit")
+        require_served(pointer, ref)
         card = parse_card(second[f"{commit}:{artifact.card_path}"], f"model card {artifact.card_path} at {commit[:12]}")
-        return Located(artifact, pointer, card, commit)
+        return Located(artifact, pointer, card, commit, dvc_root)
 
-    def remotes(self, commit: str | None) -> tuple[str | None, dict[str, Remote]]:
-        """DVC remotes configured at `commit` (`.dvc/config`), with the work tree's
+    def _pointer_in_any_dvcfile(self, commit: str, dvc_root: str, path: str) -> Pointer | None:
+        """The out `path` in any `.dvc` file of the DVC project (a `.dvc` file may track several
+        outputs under any name): one `git ls-tree` and one batched read."""
+        listing = git.run(["ls-tree", "-r", "--name-only", commit, "--", dvc_root or "."], cwd=self.root,
+                          check=False).stdout.splitlines()
+        files = [f for f in listing if f.endswith(".dvc") and "/.dvc/" not in f"/{f}"]
+        texts = self.blobs([f"{commit}:{f}" for f in files])
+        for f in files:
+            found = pointer_in_dvcfile(texts[f"{commit}:{f}"], f, path)
+            if found is not None:
+                return found
+        return None
+
+    def remotes(self, commit: str | None, root: str | None = None) -> tuple[str | None, dict[str, Remote]]:
+        """DVC remotes configured at `commit` (`<root>/.dvc/config`, root: the DVC project's
+        folder, by default the one `locate` found at that commit), with the work tree's
         `.dvc/config.local` on top, as DVC itself reads them."""
-        committed = self.blobs([f"{commit}:.dvc/config"])[f"{commit}:.dvc/config"] if commit else None
+        root = self._dvc_roots.get(commit, "") if root is None else root
+        config = posixpath.join(root, ".dvc/config")
+        committed = self.blobs([f"{commit}:{config}"])[f"{commit}:{config}"] if commit else None
         local = None
         if not self.bare:
-            f = self.root / ".dvc" / "config.local"
+            f = self.root / root / ".dvc" / "config.local"
             local = f.read_bytes() if f.is_file() else None
             if commit is None:
-                f = self.root / ".dvc" / "config"
+                f = self.root / root / ".dvc" / "config"
                 committed = f.read_bytes() if f.is_file() else None
-        return parse_dvc_config(committed, local)
+        default, remotes = parse_dvc_config(committed, local)
+        return default, {n: dataclasses.replace(r, base=root) for n, r in remotes.items()}
 
-    def remote(self, commit: str | None, name: str | None = None, pointer: Pointer | None = None) -> Remote | None:
+    def remote(self, commit: str | None, name: str | None = None, root: str | None = None,
+               pointer: Pointer | None = None) -> Remote | None:
         """The DVC remote to use at `commit`: `name` (an explicit --remote) first, then the
         output's own `remote:` field, then `core.remote` (.dvc/config, .dvc/config.local on top).
         NotFoundError (exit 3) when the chosen name is not configured."""
-        default, remotes = self.remotes(commit)
+        default, remotes = self.remotes(commit, root)
         want = name or (pointer.remote if pointer is not None else None) or default
         if want is None:
             return None
@@ -159,7 +238,7 @@ class Project:
             url = url[len("file://"):]
         if "://" in url:
             return url
-        base = (self.root / ".dvc") if not self.bare else self.root
+        base = (self.root / remote.base / ".dvc") if not self.bare else self.root / remote.base
         return os.path.normpath(os.path.join(base, os.path.expanduser(url)))
 
     def object_url(self, remote: Remote | None, pointer: Pointer) -> str | None:

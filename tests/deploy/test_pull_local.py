@@ -128,7 +128,9 @@ def test_directory_listing_escaping_the_destination_is_refused(project, tmp_path
     card.write_text(card.read_text().replace(old_md5, f"{evil_md5}.dir"))
     project.git("commit", "-qam", "evil listing")
     # release itself refuses to vouch for it
-    assert project.wo("release", "v2.0.0", "--model", "shards").returncode == 5
+    refused = project.wo("release", "v2.0.0", "--model", "shards")
+    assert_one_line_error(refused, 5, "../../evil.bin")
+    assert project.git("tag", "-l", "shards@v2.0.0") == ""
     project.git("tag", "-a", "shards@v2.0.0", "-m", "hand-made release")
     out = tmp_path / "a" / "b" / "shards"
     proc = project.wo("pull", "shards@v2.0.0", "-o", str(out))

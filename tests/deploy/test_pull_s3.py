@@ -220,6 +220,8 @@ def test_endpoint_stopped_mid_download_gives_a_clear_error_and_no_file(project, 
                 break
             assert proc.poll() is None, proc.communicate()
             time.sleep(0.002)
+        else:
+            raise AssertionError("8 MiB never landed in the temp file within 60 s")
         server.stop()
         stdout, stderr = proc.communicate(timeout=120)
         completed = subprocess.CompletedProcess(proc.args, proc.returncode, stdout, stderr)
@@ -248,6 +250,7 @@ def test_lock_then_pull_lock_and_verify(s3_project, tmp_path):
 def test_lock_edited_by_hand_is_caught(s3_project, tmp_path):
     lock = tmp_path / "model.lock.yaml"
     s3_project.wo("lock", "v1.0.0", "-o", str(lock), check=True)
+    tags_before = s3_project.git("for-each-ref", "refs/tags", "--format=%(refname) %(objectname)")
     text = lock.read_text()
     doc = yaml.safe_load(text)
     forged = "f" * 64
@@ -263,7 +266,9 @@ def test_lock_edited_by_hand_is_caught(s3_project, tmp_path):
     proc = s3_project.wo("pull", "--lock", str(lock), "-o", str(tmp_path / "w"))
     assert_one_line_error(proc, 4, forged, card_sha(s3_project), "registry")
     assert not (tmp_path / "w").exists()
-    json.loads(s3_project.wo("resolve", "v1.0.0", "--json").stdout)  # the registry is untouched
+    # the registry is untouched: the same tags on the same objects, still resolving to the card's hash
+    assert s3_project.git("for-each-ref", "refs/tags", "--format=%(refname) %(objectname)") == tags_before
+    assert s3_project.wo_json("resolve", "v1.0.0")["sha256"] == card_sha(s3_project)
 
 
 def test_dropped_connection_resumes_where_it_stopped(project, bucket, tmp_path):

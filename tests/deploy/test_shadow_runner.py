@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import json
-import statistics
-import time
+import threading
 
 import numpy as np
 import pytest
@@ -17,43 +16,27 @@ def _records(path):
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
-def _timed_calls(fn, values):
-    lat = []
-    for v in values:
-        t = time.perf_counter()
-        fn(v)
-        lat.append((time.perf_counter() - t) * 1000)
-    return lat
+def test_burst_with_a_stuck_candidate_never_waits_for_it_and_counts_drops(tmp_path):
+    # The candidate is stuck until the whole burst has been answered: a runner that waited for
+    # it would hang here. How fast the primary path is belongs to benchmarks/shadow_overhead.py.
+    release = threading.Event()
 
-
-def test_burst_with_slow_candidate_does_not_slow_primary_and_counts_drops(tmp_path):
     def primary(x):
         return x * 2
 
-    def slow_candidate(x):
-        time.sleep(0.02)  # 20 ms: a burst of 300 would take 6 s if the caller waited
+    def stuck_candidate(x):
+        assert release.wait(60), "the burst never finished"
         return x * 2
 
-    direct = _timed_calls(primary, range(300))
     log = tmp_path / "shadow.jsonl"
-    start = time.perf_counter()
-    with ShadowRunner(primary, slow_candidate, log=log, primary_version="v1.0.0",
+    with ShadowRunner(primary, stuck_candidate, log=log, primary_version="v1.0.0",
                       candidate_version="v1.1.0", queue_size=8) as runner:
-        outs = []
-        lat = []
-        for i in range(300):
-            t = time.perf_counter()
-            outs.append(runner(i))
-            lat.append((time.perf_counter() - t) * 1000)
-        burst_s = time.perf_counter() - start
-    assert outs == [i * 2 for i in range(300)]
-    # The caller never waits for the candidate: the whole burst takes far less than one
-    # candidate call per input, and the typical call costs about what the primary alone costs.
-    assert burst_s < 1.0, burst_s
-    assert statistics.median(lat) < statistics.median(direct) + 1.0
-    assert sorted(lat)[int(0.95 * len(lat))] < 10.0  # well under one 20 ms candidate call
-    assert runner.calls == 300
-    assert runner.dropped > 200  # 8 slots, 20 ms each: most of the burst is shed
+        outs = [runner(i) for i in range(300)]
+        assert not release.is_set()
+        assert outs == [i * 2 for i in range(300)]
+        # One call in the stuck worker and 8 queued at most: the rest of the burst is shed.
+        assert runner.calls == 300 and 300 - 9 <= runner.dropped <= 300 - 8
+        release.set()
     recs = _records(log)
     calls = [r for r in recs if r["type"] == "call"]
     drops = sum(r["count"] for r in recs if r["type"] == "dropped")
@@ -61,7 +44,6 @@ def test_burst_with_slow_candidate_does_not_slow_primary_and_counts_drops(tmp_pa
     assert len(calls) + drops == 300
     assert all(r["agree"] is True and r["diff"] == 0.0 for r in calls)
     assert all(r["primary_version"] == "v1.0.0" and r["candidate_version"] == "v1.1.0" for r in recs)
-    assert all(r["candidate_ms"] >= 15 for r in calls)
     rep = report_log(log)
     assert rep["dropped"] == runner.dropped and rep["calls"] == len(calls)
 

@@ -71,8 +71,10 @@ def test_rollback_reaches_a_syncing_host_within_two_poll_intervals(project, tmp_
     try:
         assert _wait_for(lambda: any(r["outcome"] == "deployed" for r in _log(dlog)), 60), proc.stderr
         assert _sha(out) == v11
-        before_rollback = time.time()
-        time.sleep(1.1)  # whole-second timestamps apart, for the --at query below
+        # `deployments --at` answers to the second: the rollback must land in a later second than
+        # the first deployment. The log says when that was; wait for the clock to pass it.
+        first_ts = next(r["ts"] for r in _log(dlog) if r["outcome"] == "deployed")
+        assert _wait_for(lambda: int(time.time()) > int(first_ts), 5)
         project.wo("rollback", "production", "--push", check=True)
         pushed = time.monotonic()
         reached = _wait_for(lambda: len([r for r in _log(dlog) if r["outcome"] == "deployed"]) == 2, 2 * INTERVAL)
@@ -90,7 +92,8 @@ def test_rollback_reaches_a_syncing_host_within_two_poll_intervals(project, tmp_
     assert hook_log.read_text().split() == ["v1.1.0", "v1.0.0"]
 
     # Which weights were live during "the drop", before the rollback? v1.1.0.
-    at = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(before_rollback))
+    assert int(first["ts"]) < int(second["ts"])
+    at = first["time"]
     live = json.loads(subprocess.run([sys.executable, "-m", "weightops", "deployments", str(dlog), "--at", at, "--json"],
                                      env=env, capture_output=True, text=True, check=True).stdout)
     assert (live["version"], live["sha256"], live["replaced_by"]) == ("v1.1.0", v11, "v1.0.0")

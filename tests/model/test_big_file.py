@@ -12,6 +12,7 @@ import sys
 import time
 
 import numpy as np
+import pytest
 
 from helpers import ROOT
 
@@ -84,4 +85,36 @@ def test_two_gigabyte_file_validated_in_bounded_memory(tmp_path):
     assert result["passed"] is False
     assert result["offending"]["finite"] == ["layers.5.bias"]
     assert result["offending"]["all_zero"] == [] and result["offending"]["constant"] == []
+    assert peak_mib < 300, f"peak RSS {peak_mib:.0f} MiB for a {size / GB:.1f} GiB file"
+
+
+def _sparse_tensors(nan_in: str | None) -> dict:
+    rows = PER_TENSOR // 4 // 4096
+    rng = np.random.default_rng(0)
+    out = {}
+    for i in range(TENSORS):
+        name = f"layers.{i}.{'bias' if i % 2 else 'weight'}"
+
+        def blocks(name=name):
+            block = rng.normal(size=BLOCK // 4).astype(np.float32)
+            if name == nan_in:
+                block[1234] = np.nan
+            yield block
+        out[name] = ((rows, 4096), blocks)
+    return out
+
+
+@pytest.mark.parametrize("fmt", ["legacy.pt", "model.gguf"])
+def test_two_gigabyte_pytorch_and_gguf_files_validated_in_bounded_memory(tmp_path, fmt):
+    from model.format_writers import gguf_file, torch_legacy
+
+    path = tmp_path / fmt
+    (torch_legacy if fmt.endswith(".pt") else gguf_file)(path, _sparse_tensors("layers.5.bias"), sparse=True)
+    size = path.stat().st_size
+    assert size > 2 * GB - 1
+    result = measure(path)
+    peak_mib = result["peak_kib"] / 1024
+    print(f"\n2 GiB {fmt}: peak RSS {peak_mib:.0f} MiB ({peak_mib * 1024 * 1024 / size:.1%} of the file)")
+    assert result["parameters"] == TENSORS * PER_TENSOR // 4
+    assert result["offending"]["finite"] == ["layers.5.bias"]
     assert peak_mib < 300, f"peak RSS {peak_mib:.0f} MiB for a {size / GB:.1f} GiB file"

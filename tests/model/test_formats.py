@@ -8,9 +8,9 @@ import zipfile
 
 import numpy as np
 import pytest
+from helpers import assert_one_line_error, run_cli
 from safetensors.numpy import save_file
 
-from helpers import assert_one_line_error, run_cli
 from weightops.errors import UsageError
 from weightops.model.formats import read_tensors
 
@@ -205,3 +205,30 @@ def test_severity_and_constant_patterns_come_from_weightops_yaml(project):
     assert run_cli(["validate", "extra.npz", "--against", "none"], cwd=root).returncode == 0
     cfg.write_text(cfg.read_text() + "    constants: {all_zero: sometimes}\n")
     assert_one_line_error(run_cli(["validate", "extra.npz"], cwd=root), 2, "severity")
+
+
+def test_torchscript_is_recognised_by_guard_and_card_whatever_its_name(tmp_path):
+    from pathlib import Path
+
+    from weightops.model.card import artifact_format
+    from weightops.review.guard import check_file
+
+    archive = (Path(__file__).resolve().parent / "corpus" / "torch" / "torchscript_sequential.pt").read_bytes()
+    (tmp_path / "blob").write_bytes(archive)
+    (tmp_path / "model.pt").write_bytes(archive)
+    finding = check_file(tmp_path, "blob", 10 ** 9)
+    assert (finding.reason, finding.format) == ("magic", "TorchScript")
+    assert artifact_format(tmp_path / "model.pt") == "torchscript"
+    assert artifact_format(Path(__file__).resolve().parent / "corpus" / "torch" / "zip_state_dict.pt") == "pytorch"
+
+
+def test_a_training_checkpoints_optimizer_state_is_constants(tmp_path):
+    from pathlib import Path
+
+    ckpt = Path(__file__).resolve().parent / "corpus" / "torch" / "checkpoint_nested.pt"
+    roles = {t.name: t.role for t in read_tensors(ckpt)}
+    assert roles["state_dict.fc.weight"] == "weight"
+    assert roles["optimizer.state.0.momentum_buffer"] == "constant"   # all zeros after a zero-gradient step
+    proc = run_cli(["validate", str(ckpt), "--against", "none"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "warn all_zero   optimizer.state.0.momentum_buffer" in proc.stdout

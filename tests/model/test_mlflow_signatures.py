@@ -85,6 +85,18 @@ CORPUS = [
     ("param-datetime-bad", {"inputs": [col()], "params": [par(type_="datetime", default="yesterday")]}),
     ("param-string", {"inputs": [col()], "params": [par(type_="string", default="greedy")]}),
     ("param-bool", {"inputs": [col()], "params": [par(type_="boolean", default=False)]}),
+    ("param-nan", {"inputs": [col()], "params": [par(type_="float", default=float("nan"))]}),
+    ("param-empty-list", {"inputs": [col()], "params": [par(type_="long", default=[], shape=[-1])]}),
+    ("param-list-null", {"inputs": [col()], "params": [par(type_="long", default=None, shape=[-1])]}),
+    ("param-list-nested", {"inputs": [col()], "params": [par(type_="long", default=[[1]], shape=[-1])]}),
+    ("param-datetime-int", {"inputs": [col()], "params": [par(type_="datetime", default=5)]}),
+    ("param-float-name", {"inputs": [col()], "params": [par(name=1.5, type_="string", default="x")]}),
+    *[(f"param-object-{i}", {"params": [{"name": "o", "type": "object", "default": d, "properties": {
+        "a": {"type": "string"}, "n": {"type": "double", "required": False},
+        "l": {"type": "array", "items": {"type": "long"}, "required": False}}}]})
+      for i, d in enumerate([{"a": "x"}, {"a": "x", "b": 1}, {"a": "x", "n": 1}, {"a": "x", "n": True},
+                             {"a": "x", "n": None}, {"a": "x", "l": [1, 2]}, {"a": "x", "l": [1.5]},
+                             {"a": "x", "l": "s"}, {"a": None}, {"n": 1.0}, None, "x"])],
 ]
 
 # Where weightops is stricter than MLflow on purpose (README, "Signatures"): MLflow keeps these,
@@ -99,7 +111,25 @@ STRICTER_CASES = [
     ("dtype-record", {"inputs": [ten("f4,i4")]}),
     # required must be a boolean: MLflow keeps the string "yes"
     ("required-string", {"inputs": [col("double", "a", required="yes")]}),
+    # names are strings or integers: MLflow keeps 1.5
+    ("float-name", {"inputs": [col("double", 1.5)]}),
 ]
+
+
+def test_what_mlflow_itself_writes_for_a_dataframe_from_an_array():
+    from mlflow.models.signature import ModelSignature
+    from mlflow.types.schema import ColSpec, ParamSchema, ParamSpec, Schema
+
+    # MLflow names the columns of a DataFrame built from an array 0..n-1 (`_infer_schema` keeps
+    # the DataFrame's integer column labels), and writes them as integers.
+    written = ModelSignature(Schema([ColSpec("double", i) for i in range(3)]), Schema([ColSpec("long")]),
+                             ParamSchema([ParamSpec("temperature", "double", 0.5), ParamSpec("k", "long", 3),
+                                          ParamSpec("tags", "string", ["a", "b"], (-1,))])).to_dict()
+    assert [c["name"] for c in json.loads(written["inputs"])] == [0, 1, 2]
+    sig = parse_signature(written)
+    assert [s.name for s in sig.inputs] == [0, 1, 2]
+    assert {p["name"]: p["type"] for p in sig.params} == {"temperature": "double", "k": "long", "tags": "string"}
+    assert mlflow_verdict(sig.to_dict()).to_dict() == written
 
 
 def mlflow_verdict(doc: dict):
@@ -130,7 +160,7 @@ def test_weightops_accepts_exactly_what_mlflow_accepts(case, doc):
             f"{case}: MLflow {'accepts' if theirs else 'refuses'}, weightops {'accepts' if ours else 'refuses'}"
     if theirs is not None:
         # What weightops writes back is the same signature to MLflow.
-        assert mlflow_verdict(parse_signature(doc).to_dict()) == theirs
+        assert mlflow_verdict(parse_signature(doc).to_dict()).to_dict() == theirs.to_dict()
 
 
 @pytest.mark.parametrize("case, doc", STRICTER_CASES, ids=[c for c, _ in STRICTER_CASES])

@@ -3,9 +3,12 @@ card's signature checked against the graph."""
 
 from __future__ import annotations
 
+import json
+
 import numpy as np
 import pytest
 import yaml
+
 from helpers import assert_one_line_error, run_cli
 
 
@@ -31,7 +34,11 @@ def test_infer_reads_graph_inputs_and_outputs(tmp_path):
     assert sig["outputs"] == [{"type": "tensor", "name": "y", "tensor-spec": {"dtype": "float32", "shape": [-1, 1]}}]
     # The proposal is accepted by the card as is (initializers are not inputs).
     run_cli(["card", "m.onnx", "-o", "m.card.yaml", "--signature", "sig.yaml"], cwd=tmp_path, check=True)
-    assert run_cli(["validate", "m.onnx"], cwd=tmp_path).returncode == 0
+    checked = run_cli(["validate", "m.onnx", "--json"], cwd=tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    report = json.loads(checked.stdout)
+    assert (report["passed"], report["tensors"], report["parameters"]) == (True, 2, 9)   # fc.weight 8x1, fc.bias 1
+    assert report["checks"]["signature"]["passed"] is True and "note" not in report["checks"]["signature"]
 
 
 def test_nan_in_an_onnx_initializer_is_named(tmp_path):
@@ -113,10 +120,13 @@ def test_zipmap_classifier_output_is_named_not_a_keyerror(tmp_path):
     sig = {"inputs": [{"type": "tensor", "name": "X", "tensor-spec": {"dtype": "float32", "shape": [-1, 4]}}],
            "outputs": [{"type": "tensor", "name": "output_label", "tensor-spec": {"dtype": "int64", "shape": [-1]}},
                        {"type": "tensor", "name": "output_probability", "tensor-spec": {"dtype": "float32", "shape": [-1, 3]}}]}
-    for features, code in ((4, 0), (5, 5)):
+    for features, passed in ((4, True), (5, False)):
         sig["inputs"][0]["tensor-spec"]["shape"] = [-1, features]
         (tmp_path / "sig.yaml").write_text(yaml.safe_dump(sig))
         run_cli(["card", "clf.onnx", "-o", "clf.card.yaml", "--signature", "sig.yaml"], cwd=tmp_path, check=True)
-        proc = run_cli(["validate", "clf.onnx", "--against", "none"], cwd=tmp_path)
-        assert proc.returncode == code, proc.stdout + proc.stderr
-        assert "Traceback" not in proc.stderr
+        proc = run_cli(["validate", "clf.onnx", "--against", "none", "--json"], cwd=tmp_path)
+        assert proc.returncode == (0 if passed else 5), proc.stdout + proc.stderr
+        signature = json.loads(proc.stdout)["checks"]["signature"]
+        assert signature["passed"] is passed
+        if not passed:
+            assert_one_line_error(proc, 5, "signature", "X")

@@ -182,3 +182,12 @@ def test_a_file_written_by_torch_save_passes_the_scan_and_validates(tmp_path):
     proc = run_cli(["validate", "sd.pt", "--json"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stderr
     assert (json.loads(proc.stdout)["tensors"], json.loads(proc.stdout)["parameters"]) == (2, 6)
+
+
+def test_a_pickle_cannot_make_weightops_allocate_what_it_names(tmp_path):
+    # builtins.bytearray is allowed (torch writes bytes that way); bytearray(N) from a few
+    # pickle bytes would allocate N bytes: refused. Zip layout, so the magic number is no issue.
+    body = b"\x80\x02cbuiltins\nbytearray\n" + b"\x8a\x05\x00\x00\x00\x00\x01" + b"\x85R."
+    with zipfile.ZipFile(tmp_path / "big.pt", "w") as zf:
+        zf.writestr("archive/data.pkl", body)
+    assert_one_line_error(run_cli(["validate", "big.pt"], cwd=tmp_path), 2, "big.pt", "bytearray")

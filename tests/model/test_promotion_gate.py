@@ -57,6 +57,12 @@ def tag_message(project, tag: str) -> dict:
     return dict(line.split(": ", 1) for line in body.splitlines() if ": " in line)
 
 
+def in_production(project, version: str, proc) -> None:
+    """The promotion went through: exit 0 and `production` resolves to VERSION."""
+    assert proc.returncode == 0, proc.stderr
+    assert project.wo_json("resolve", "production")["version"] == version
+
+
 def jump(weights: dict) -> dict:
     w = weights["linear.weight"]
     return {**weights, "linear.weight": (w + 3 * np.sqrt((w.astype(np.float64) ** 2).mean())).astype(np.float32)}
@@ -70,8 +76,7 @@ def nudge(weights: dict) -> dict:
 def gated(project):
     configure(project, GATES)
     project.release("v1.0.0", at=T0)
-    first = promote(project, "v1.0.0", T0 + 10)
-    assert first.returncode == 0, first.stderr
+    in_production(project, "v1.0.0", promote(project, "v1.0.0", T0 + 10))
     return project
 
 
@@ -91,7 +96,7 @@ def test_mean_jump_against_production_blocks_promotion(gated):
 
     # --skip-checks gets it through, loudly, and the tag says so.
     skipped = promote(gated, "v1.1.0", T0 + 40, "--skip-checks")
-    assert skipped.returncode == 0, skipped.stderr
+    in_production(gated, "v1.1.0", skipped)
     assert "WARNING" in skipped.stderr and "--skip-checks" in skipped.stderr
     assert tag_message(gated, "clf#production#2")["checks"] == "SKIPPED (--skip-checks)"
 
@@ -150,7 +155,7 @@ SIG_V1 = {"inputs": [{"type": "tensor", "name": "x", "tensor-spec": {"dtype": "f
 def test_removed_input_blocks_promotion_unless_allowed(project):
     use_signature(project, SIG_V1)
     new_version(project, "v1.0.0", T0)
-    assert promote(project, "v1.0.0", T0 + 10).returncode == 0
+    in_production(project, "v1.0.0", promote(project, "v1.0.0", T0 + 10))
     v2 = {**SIG_V1, "inputs": SIG_V1["inputs"][:1]}
     use_signature(project, v2)
     new_version(project, "v1.1.0", T0 + 20)
@@ -164,8 +169,7 @@ def test_removed_input_blocks_promotion_unless_allowed(project):
     assert_one_line_error(diff, 5, "inputs.mask removed")
     assert "BREAKING inputs.mask" in diff.stdout
 
-    allowed = promote(project, "v1.1.0", T0 + 30, "--allow-breaking")
-    assert allowed.returncode == 0, allowed.stderr
+    in_production(project, "v1.1.0", promote(project, "v1.1.0", T0 + 30, "--allow-breaking"))
     assert tag_message(project, "clf#production#2")["signature"] == \
         "breaking change allowed (--allow-breaking): inputs.mask"
 
@@ -173,13 +177,12 @@ def test_removed_input_blocks_promotion_unless_allowed(project):
 def test_compatible_signature_change_promotes(project):
     use_signature(project, SIG_V1)
     new_version(project, "v1.0.0", T0)
-    assert promote(project, "v1.0.0", T0 + 10).returncode == 0
+    in_production(project, "v1.0.0", promote(project, "v1.0.0", T0 + 10))
     widened = {**SIG_V1, "outputs": SIG_V1["outputs"] + [
         {"type": "tensor", "name": "logit", "tensor-spec": {"dtype": "float32", "shape": [-1, 1]}}]}
     use_signature(project, widened)
     new_version(project, "v1.1.0", T0 + 20)
-    proc = promote(project, "v1.1.0", T0 + 30)
-    assert proc.returncode == 0, proc.stderr
+    in_production(project, "v1.1.0", promote(project, "v1.1.0", T0 + 30))
     assert "signature" not in tag_message(project, "clf#production#2")
 
 

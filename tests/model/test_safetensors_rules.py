@@ -11,9 +11,9 @@ import struct
 
 import numpy as np
 import pytest
+from helpers import assert_one_line_error, run_cli
 from safetensors import safe_open
 
-from helpers import assert_one_line_error, run_cli
 from weightops.errors import UsageError
 from weightops.model.checks import collect_stats
 from weightops.model.formats import read_tensors
@@ -32,7 +32,7 @@ def ent(dtype: str, shape: list, start: int, end: int) -> dict:
 def reference(path) -> str:
     try:
         with safe_open(str(path), framework="np") as f:
-            for k in f.keys():
+            for k in f.keys():  # noqa: SIM118 - a safe_open handle, not a dict
                 f.get_slice(k).get_shape()
         return "ok"
     except Exception:  # noqa: BLE001 - the loader's error types vary by version
@@ -48,7 +48,7 @@ def ours(path) -> str:
         return "refused"
 
 
-A = '{"dtype":"F32","shape":[1],"data_offsets":[0,4]}'
+A = '{"dtype":"F32","shape":[1],"data_offsets":[0,4]}'  # bytes headers below use %-format (no f-bytes)
 CASES = {
     "valid": (st({"a": ent("F32", [2], 0, 8)}), b"\0" * 8),
     "two tensors share one byte range": (st({"a": ent("F32", [1], 0, 4), "b": ent("F32", [1], 0, 4)}), b"\0" * 4),

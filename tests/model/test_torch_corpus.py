@@ -66,5 +66,5 @@ def test_a_whole_module_is_refused_as_torch_refuses_it():
 @pytest.mark.torch
 def test_torch_still_gives_the_recorded_verdicts():
     proc = subprocess.run([sys.executable, str(CORPUS.parent / "make_torch_corpus.py"), "--check"],
-                          capture_output=True, text=True)
+                          capture_output=True, text=True, check=False)
     assert proc.returncode == 0, proc.stdout + proc.stderr

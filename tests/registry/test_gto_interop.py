@@ -5,16 +5,26 @@ import json
 import os
 import subprocess
 import sys
-import time
 
 from helpers import assert_one_line_error
 
 T0 = 1_767_225_600
 
 
-def gto(project, *args):
-    proc = subprocess.run(["gto", *args], cwd=project.root,
-                          capture_output=True, text=True, env=dict(os.environ, GTO_NO_ANALYTICS="1"))
+# GTO has no option for its tags' time. With GIT_COMMITTER_DATE set, scmrepo's pygit2 backend
+# declines to tag and dulwich does it, stamping the process clock; so GTO's CLI runs with that
+# clock set to `at`, and event order comes from the test instead of sleeps.
+_GTO_AT = "import sys, time; t = float(sys.argv.pop(1)); time.time = lambda: t; from gto.cli import app; app()"
+
+
+def gto(project, *args, at: int | None = None):
+    """Run GTO's CLI; `at` (Unix seconds) is the time its tags record."""
+    env = dict(os.environ, GTO_NO_ANALYTICS="1")
+    cmd = ["gto", *args]
+    if at is not None:
+        env["GIT_COMMITTER_DATE"] = f"@{at} +0000"
+        cmd = [sys.executable, "-c", _GTO_AT, str(at), *args]
+    proc = subprocess.run(cmd, cwd=project.root, capture_output=True, text=True, env=env)
     assert proc.returncode == 0, proc.stderr
     return proc.stdout
 
@@ -62,19 +72,19 @@ def test_gto_and_dvc_read_what_weightops_wrote(named, tmp_path):
 
 def test_weightops_reads_what_gto_wrote(named):
     p = named
-    gto(p, "register", "clf", "HEAD", "--version", "v1.0.0")
+    # GTO orders events by their tags' whole-second time; git takes it from GIT_COMMITTER_DATE.
+    gto(p, "register", "clf", "HEAD", "--version", "v1.0.0", at=T0)
     p.train(epochs=40)
-    gto(p, "register", "clf", "HEAD", "--version", "v1.1.0")
-    gto(p, "assign", "clf", "--version", "v1.0.0", "--stage", "production")
-    time.sleep(1)  # GTO writes tags with the real clock, one-second resolution; it has no way to pass a time
-    gto(p, "assign", "clf", "--version", "v1.1.0", "--stage", "production")
+    gto(p, "register", "clf", "HEAD", "--version", "v1.1.0", at=T0 + 10)
+    gto(p, "assign", "clf", "--version", "v1.0.0", "--stage", "production", at=T0 + 100)
+    gto(p, "assign", "clf", "--version", "v1.1.0", "--stage", "production", at=T0 + 200)
+    assert p.git("for-each-ref", "--format=%(taggerdate:unix)", "refs/tags/clf#production#2") == str(T0 + 200)
     assert p.wo_json("resolve", "production")["version"] == "v1.1.0"
-    time.sleep(1)
-    gto(p, "deprecate", "clf", "v1.1.0", "production")  # unassign v1.1.0: GTO falls back to v1.0.0
+    gto(p, "deprecate", "clf", "v1.1.0", "production", at=T0 + 300)  # unassign v1.1.0: GTO falls back to v1.0.0
     assert gto_stages(p) == {"v1.1.0": [], "v1.0.0": ["production"]}
     assert p.wo_json("resolve", "production")["version"] == "v1.0.0"
     assert [r["version"] for r in p.wo_json("list")["versions"]] == ["v1.1.0", "v1.0.0"]
-    gto(p, "deprecate", "clf", "v1.1.0")  # deregister: the version is gone for both tools
+    gto(p, "deprecate", "clf", "v1.1.0", at=T0 + 400)  # deregister: the version is gone for both tools
     assert [r["version"] for r in p.wo_json("list")["versions"]] == ["v1.0.0"]
     assert_one_line_error(p.wo("resolve", "v1.1.0"), 3, "v1.1.0")
 

@@ -121,3 +121,40 @@ def test_release_refuses_a_directory_file_linked_out_of_the_repo(project, tmp_pa
     assert_one_line_error(proc, 5, "models/ckpt/shard-1.bin", str(tmp_path / "outside"))
     assert project.git("tag", "-l") == ""
     assert "PRIVATE KEY" not in "".join(p.read_text(errors="replace") for p in project.remote.rglob("*") if p.is_file())
+
+
+def test_links_into_a_shared_dvc_cache_are_dvcs_own(project, tmp_path):
+    """`cache.type symlink` with a cache outside the repository (a shared cache on a server):
+    every tracked file is a link out of the repo, made by DVC; card and release accept them."""
+    import yaml
+
+    shared = tmp_path / "shared-cache"
+    project.dvc("push", "-q")            # the golden project's object, before the cache moves
+    project.dvc("cache", "dir", str(shared))
+    project.dvc("config", "cache.type", "symlink")
+    project.dvc("pull", "-q")
+    proc = project.dvc("checkout", "--relink", "--force", check=False)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert project.weights.is_symlink() and shared in project.weights.resolve().parents
+    ckpt = project.root / "models" / "ckpt"
+    ckpt.mkdir()
+    (ckpt / "shard-0.bin").write_bytes(b"w" * 64)
+    (ckpt / "shard-1.bin").write_bytes(b"v" * 64)
+    doc = yaml.safe_load((project.root / "dvc.yaml").read_text())
+    doc["artifacts"]["ckpt"] = {"path": "models/ckpt", "type": "model"}
+    (project.root / "dvc.yaml").write_text(yaml.safe_dump(doc, sort_keys=False))
+    project.dvc("add", "-q", "models/ckpt")
+    assert (ckpt / "shard-1.bin").is_symlink()
+    project.wo("card", "models/ckpt", "-o", "models/ckpt.card.yaml", "--model", "ckpt", check=True)
+    project.wo("card", "models/clf.safetensors", "-o", "models/clf.card.yaml", "--model", "clf",
+               "--metrics", "metrics.json", check=True)
+    project.git("add", "-A")
+    project.git("commit", "-qm", "shared cache")
+    project.wo("release", "v1.0.0", "--model", "ckpt", "--push", check=True)
+    project.wo("release", "v1.0.0", "--model", "clf", "--push", check=True)
+    # A link out of the repository that is not into the cache is still refused.
+    (ckpt / "shard-1.bin").unlink()
+    (ckpt / "shard-1.bin").symlink_to(tmp_path / "elsewhere.bin")
+    (tmp_path / "elsewhere.bin").write_bytes(b"v" * 64)
+    proc = project.wo("card", "models/ckpt", "-o", "models/x.card.yaml", "--model", "ckpt")
+    assert_one_line_error(proc, 5, "models/ckpt/shard-1.bin", "elsewhere.bin")

@@ -62,7 +62,7 @@ def test_audit_catches_tampered_card(project):
     project.git("commit", "-qam", "edit md5")
     project.git("tag", "-a", "v1.0.2", "-m", "patch")
     proc = project.wo("audit", "--json")
-    assert proc.returncode == 4
+    assert proc.returncode == 4, proc.stderr
     found = {(f["kind"], f["tag"]) for f in json.loads(proc.stdout)["findings"]}
     assert found == {("card-mismatch", "v1.0.1"), ("card-mismatch", "v1.0.2")}
 
@@ -87,7 +87,8 @@ def test_audit_catches_tag_force_pushed_to_the_git_remote(project, tmp_path):
     origin = tmp_path / "origin.git"
     subprocess.run(["git", "clone", "-q", "--bare", str(project.root), str(origin)], check=True)
     project.git("remote", "add", "origin", str(origin))
-    assert project.wo("audit").returncode == 0
+    clean = project.wo("audit")
+    assert (clean.returncode, clean.stdout.strip()) == (0, "audit ok: 1 versions and 1 registry tags checked")
     # a colleague moves the tag in their clone and force-pushes it
     other = tmp_path / "other"
     subprocess.run(["git", "clone", "-q", str(origin), str(other)], check=True)

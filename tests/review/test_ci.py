@@ -11,6 +11,7 @@ import yaml
 
 from helpers import assert_one_line_error
 from weightops.core.resources import template_path
+from weightops.scaffold.init import render
 
 WORKFLOWS = {"github": "ci/github-workflow.yml", "gitlab": "ci/gitlab-ci.yml"}
 
@@ -71,15 +72,15 @@ def test_init_writes_both_ci_files_and_refuses_to_overwrite(tmp_path):
     assert proc.returncode == 0, proc.stderr
     gh = tmp_path / "p" / ".github" / "workflows" / "weightops.yml"
     gl = tmp_path / "p" / ".gitlab-ci.yml"
-    assert gh.read_text() == template_path(WORKFLOWS["github"]).read_text()
-    assert gl.read_text() == template_path(WORKFLOWS["gitlab"]).read_text()
+    assert gh.read_text() == render(WORKFLOWS["github"], "m")
+    assert gl.read_text() == render(WORKFLOWS["gitlab"], "m")
     gl.write_text("# mine\n")
     again = run_cli(["init", str(tmp_path / "p"), "--model", "m", "--remote", str(tmp_path / "r")], cwd=tmp_path)
     assert_one_line_error(again, 5, ".gitlab-ci.yml", "--force")
     assert gl.read_text() == "# mine\n"
     forced = run_cli(["init", str(tmp_path / "p"), "--model", "m", "--remote", str(tmp_path / "r"), "--force"],
                      cwd=tmp_path)
-    assert forced.returncode == 0 and gl.read_text() == template_path(WORKFLOWS["gitlab"]).read_text()
+    assert forced.returncode == 0 and gl.read_text() == render(WORKFLOWS["gitlab"], "m")
 
 
 def test_workflows_parse_and_every_weightops_command_runs(project, tmp_path):
@@ -197,3 +198,27 @@ def test_check_tag_refuses_stage_tag_whose_version_tag_moved(project):
     project.git("tag", "-f", "-a", "v1.0.0", "-m", "moved")
     assert_one_line_error(project.wo("ci", "check-tag", "clf#staging#1"), 4, "clf#staging#1", "v1.0.0",
                           "weightops audit")
+
+
+def test_ci_installs_weightops_by_the_requirement_line_init_pins(tmp_path):
+    from helpers import run_cli
+    from weightops.scaffold.requirement import install_requirement, requirement_from
+
+    run_cli(["init", str(tmp_path / "p"), "--model", "m", "--remote", str(tmp_path / "r")], cwd=tmp_path, check=True)
+    line = install_requirement()
+    gh = yaml.safe_load((tmp_path / "p" / ".github" / "workflows" / "weightops.yml").read_text())
+    gl = yaml.safe_load((tmp_path / "p" / ".gitlab-ci.yml").read_text())
+    assert gh["env"]["WEIGHTOPS_REQUIREMENT"] == line and gl["variables"]["WEIGHTOPS_REQUIREMENT"] == line
+    installs = [l for kind, doc in (("github", gh), ("gitlab", gl)) for l, _ in _scripts(kind, doc) if "pip install" in l]
+    assert installs and all(l.endswith('"$WEIGHTOPS_REQUIREMENT"') for l in installs)
+    assert "{{" not in (tmp_path / "p" / ".gitlab-ci.yml").read_text()
+    # PEP 610 records -> the line pip needs to install the same weightops elsewhere
+    assert requirement_from({"url": "https://github.com/o/weightops", "vcs_info": {"vcs": "git", "commit_id": "ab12"}},
+                            "0.1.0") == "weightops @ git+https://github.com/o/weightops@ab12"
+    assert requirement_from({"url": "https://example.com/weightops-0.1.0.tar.gz", "archive_info": {}}, "0.1.0") \
+        == "weightops @ https://example.com/weightops-0.1.0.tar.gz"
+    assert requirement_from({"url": "file:///src/weightops", "dir_info": {"editable": True}}, "0.1.0",
+                            lambda path: ("https://git.example/weightops.git", "cd34") if path == "/src/weightops" else None) \
+        == "weightops @ git+https://git.example/weightops.git@cd34"
+    assert requirement_from({"url": "file:///src/weightops", "dir_info": {}}, "0.1.0") == "weightops==0.1.0"
+    assert requirement_from(None, "0.1.0") == "weightops==0.1.0"

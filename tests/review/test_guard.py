@@ -13,6 +13,11 @@ from helpers import ROOT, assert_one_line_error
 from weightops.review.guard import sniff
 
 
+def assert_passes(proc) -> None:
+    """The guard lets the commit through: exit 0 and not a word (pre-commit shows nothing)."""
+    assert (proc.returncode, proc.stdout, proc.stderr) == (0, "", ""), proc.stdout + proc.stderr
+
+
 def test_guard_catches_safetensors_added_straight_to_git(project):
     extra = project.root / "models" / "extra.safetensors"
     save_file({"w": np.ones((4, 4), dtype=np.float32)}, str(extra))
@@ -25,8 +30,7 @@ def test_guard_catches_safetensors_added_straight_to_git(project):
     project.git("rm", "-q", "--cached", "models/extra.safetensors")
     project.dvc("add", "-q", "models/extra.safetensors")
     project.git("add", "models/extra.safetensors.dvc")
-    ok = project.wo("guard")
-    assert ok.returncode == 0, ok.stdout + ok.stderr
+    assert_passes(project.wo("guard"))
 
 
 def test_guard_catches_renamed_weight_file_by_magic_bytes(project):
@@ -53,12 +57,15 @@ def test_guard_size_threshold_and_config(project):
     proc = project.wo("guard")
     assert_one_line_error(proc, 5)
     assert "corpus.csv is 6291496 bytes, over the 5242880 byte limit" in proc.stdout
-    assert project.wo("guard", "--max-size", "10MB").returncode == 0
+    assert_passes(project.wo("guard", "--max-size", "10MB"))
+    assert_one_line_error(project.wo("guard", "--max-size", "6MB"), 5)   # 6291496 bytes, 40 over 6 MiB
     cfg = project.root / "weightops.yaml"
     cfg.write_text(cfg.read_text() + "guard:\n  max_size: 8MB\n")
-    assert project.wo("guard").returncode == 0
-    cfg.write_text(cfg.read_text().replace("max_size: 8MB", "max_size: 1MB\n  allow: ['*.csv']"))
-    assert project.wo("guard").returncode == 0
+    assert_passes(project.wo("guard"))
+    cfg.write_text(cfg.read_text().replace("max_size: 8MB", "max_size: 1MB"))
+    assert "over the 1048576 byte limit" in project.wo("guard").stdout    # the config is read
+    cfg.write_text(cfg.read_text().replace("max_size: 1MB", "max_size: 1MB\n  allow: ['*.csv']"))
+    assert_passes(project.wo("guard"))
     assert_one_line_error(project.wo("guard", "--max-size", "lots"), 2, "lots")
 
 
@@ -66,8 +73,7 @@ def test_guard_passes_an_ordinary_commit(project):
     (project.root / "README.md").write_text("hello\n")
     (project.root / "src" / "util.py").write_text("X = 1\n")
     project.git("add", "README.md", "src/util.py")
-    proc = project.wo("guard")
-    assert proc.returncode == 0 and proc.stdout == ""
+    assert_passes(project.wo("guard"))
 
 
 def _zip(names):
@@ -105,6 +111,24 @@ def test_pre_commit_hook_definition_runs_guard():
     # `language: python` installs this repository, which must provide the entry's script
     pyproject = (ROOT / "pyproject.toml").read_text()
     assert 'weightops = "weightops.cli:main"' in pyproject
+
+
+def test_guard_advises_what_dvc_accepts_for_a_stage_output(project):
+    # models/clf.safetensors is the `train` stage's output: `dvc add` refuses it, so guard must not advise it
+    project.git("add", "-f", "models/clf.safetensors")
+    proc = project.wo("guard")
+    assert_one_line_error(proc, 5, "belong in DVC")
+    assert "output of stage 'train'" in proc.stdout and "dvc add" not in proc.stdout
+    assert project.dvc("add", "-q", "models/clf.safetensors", check=False).returncode != 0   # what DVC says to `dvc add`
+    advice = proc.stdout.split(": ", 1)[1].split(" (")[0].strip()
+    assert advice == "git rm --cached models/clf.safetensors && dvc commit train && dvc push"
+    project.git("rm", "-q", "--cached", "models/clf.safetensors")
+    assert project.dvc("commit", "-q", "-f", "train", check=False).returncode == 0
+    assert project.wo("guard").returncode == 0
+
+
+def test_guard_of_a_missing_path_is_not_found(project):
+    assert_one_line_error(project.wo("guard", "nonexistent.txt"), 3, "nonexistent.txt", "does not exist")
 
 
 def test_guard_judges_the_staged_blob_not_the_work_tree(project):

@@ -19,29 +19,35 @@ def _promote(project, version, stage, at):
     return project.wo("promote", version, stage, env={"WEIGHTOPS_NOW": str(at)})
 
 
+def _allowed(project, version, stage, at) -> None:
+    """The promotion went through: exit 0 and the stage now resolves to the version."""
+    proc = _promote(project, version, stage, at)
+    assert proc.returncode == 0, proc.stderr
+    assert project.wo_json("resolve", stage)["version"] == version
+
+
 def test_stage_order_refuses_then_allows(project):
     _policy(project, "  stage_order: [staging, production]\n")
     project.release("v1.0.0", at=T0)
     assert_one_line_error(_promote(project, "v1.0.0", "production", T0 + 10), 5,
                           "policy rule 'stage_order'", "never held 'staging'")
     assert project.git("tag", "-l", "clf#*") == ""  # nothing was written
-    assert _promote(project, "v1.0.0", "staging", T0 + 20).returncode == 0
-    ok = _promote(project, "v1.0.0", "production", T0 + 30)
-    assert ok.returncode == 0, ok.stderr
+    _allowed(project, "v1.0.0", "staging", T0 + 20)
+    _allowed(project, "v1.0.0", "production", T0 + 30)
     assert "policy: stage_order ok" in project.git("tag", "-l", "--format=%(contents)", "clf#production#2")
     # stages outside the order are not restricted
-    assert _promote(project, "v1.0.0", "shadow", T0 + 40).returncode == 0
+    _allowed(project, "v1.0.0", "shadow", T0 + 40)
 
 
 def test_min_time_in_previous_stage_refuses_then_allows(project):
     _policy(project, "  stage_order: [staging, production]\n  min_time:\n    production: 1h\n")
     project.release("v1.0.0", at=T0)
-    assert _promote(project, "v1.0.0", "staging", T0 + 100).returncode == 0
+    _allowed(project, "v1.0.0", "staging", T0 + 100)
     line = assert_one_line_error(_promote(project, "v1.0.0", "production", T0 + 100 + 600), 5,
                                  "policy rule 'min_time'", "600s", "needs 3600s")
     assert "2023-11-14T23:15:00Z" in line  # when it may go: staging time + 1h
-    ok = _promote(project, "v1.0.0", "production", T0 + 100 + 3600)
-    assert ok.returncode == 0, ok.stderr
+    assert project.wo("resolve", "production").returncode == 3, "the refusal wrote nothing"
+    _allowed(project, "v1.0.0", "production", T0 + 100 + 3600)
 
 
 def test_branches_refuses_commit_not_on_main_then_allows_after_merge(project):
@@ -53,8 +59,7 @@ def test_branches_refuses_commit_not_on_main_then_allows_after_merge(project):
                           "policy rule 'branches'", "not on main")
     project.git("checkout", "-q", "main")
     project.git("merge", "-q", "--ff-only", "exp")
-    ok = _promote(project, "v2.0.0-rc.1", "staging", T0 + 20)
-    assert ok.returncode == 0, ok.stderr
+    _allowed(project, "v2.0.0-rc.1", "staging", T0 + 20)
 
 
 def parse_policy(section):

@@ -75,6 +75,7 @@ def pull_cmd(
     index: Optional[str] = INDEX,
     require_signed: bool = REQUIRE_SIGNED_INDEX,
     trust_file: Optional[Path] = TRUST_FILE,
+    allow_deprecated: bool = typer.Option(False, "--allow-deprecated", help="Pull a model GTO marks deprecated (NAME@deprecated); refused otherwise."),
     as_json: bool = JSON,
 ) -> None:
     """Download REF's weights, verifying size and sha256 while they stream; atomic."""
@@ -104,7 +105,8 @@ def pull_cmd(
     try:
         done = pull_detailed(ref if ref is not None or lock_file else "latest", out, model=model, repo=repo,
                              remote=remote, expect_sha256=expect_sha256, lock=lock_file, jobs=jobs, progress=update,
-                             fsync=fsync, verify_md5=verify_md5, recover=recover)
+                             fsync=fsync, allow_deprecated=allow_deprecated, verify_md5=verify_md5,
+                             recover=recover)
     finally:
         close()
     if as_json:

@@ -16,14 +16,27 @@ def init_cmd(
     model: str = typer.Option("model", "--model", "-m", help="Name of the model the project declares."),
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote URL (default: a local folder beside the project)."),
     force: bool = typer.Option(False, "--force", help="Overwrite files weightops would write."),
+    artifact: Optional[str] = typer.Option(None, "--artifact", help="In an existing DVC project: register this output (a path DVC tracks) as the model, instead of adding the example pipeline."),
 ) -> None:
-    """Create a git + DVC project that trains a tiny model and writes its card."""
-    from weightops.scaffold.init import init_project
+    """Create a git + DVC project that trains a tiny model and writes its card, or register an
+    existing DVC project's output as the model (--artifact PATH)."""
+    from weightops.scaffold.init import init_project, next_steps
 
-    done = init_project(directory, model=model, remote=remote, force=force)
-    typer.echo(f"initialized {done.root} with model '{done.model}'")
-    typer.echo(f"DVC remote 'storage' -> {done.remote_url}")
-    typer.echo("next: cd into it, `dvc repro`, commit, then `weightops release v1.0.0 --push`")
+    done = init_project(directory, model=model, remote=remote, force=force, artifact=artifact)
+    if done.artifact:
+        typer.echo(f"registered {done.artifact} as model '{done.model}' in {done.root / 'dvc.yaml'} (artifacts:)")
+    else:
+        typer.echo(f"initialized {done.root} with model '{done.model}'")
+    typer.echo(f"DVC remote {'storage' if done.remote_added else '(the project default, kept)'} -> {done.remote_url}")
+    if any(f.endswith((".yml", ".yaml")) and ("workflows" in f or "gitlab" in f) for f in done.written):
+        from weightops.scaffold.requirement import install_requirement
+
+        typer.echo(f"CI installs weightops as \"{install_requirement()}\" (WEIGHTOPS_REQUIREMENT in the CI files; "
+                   "edit it to a line your CI can install)")
+    typer.echo(f"tags: plain `v1.0.0` (tag_style: plain in weightops.yaml) is read by weightops only; "
+               f"GTO (`gto show`) and `dvc artifacts get` read `{done.model}@v1.0.0` (tag_style: named) "
+               f"and annotated stage tags `{done.model}#STAGE#N`")
+    typer.echo(f"next: {next_steps(done, Path.cwd())}")
 
 
 @command("card")

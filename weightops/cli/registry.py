@@ -23,6 +23,9 @@ from weightops.cli.base import (
 )
 
 
+ALLOW_DEPRECATED = typer.Option(False, "--allow-deprecated", help="Use a model GTO marks deprecated (NAME@deprecated); refused otherwise.")
+
+
 @command("release")
 def release_cmd(
     version: str = typer.Argument(..., help="SemVer version, e.g. v1.2.0."),
@@ -57,6 +60,7 @@ def resolve_cmd(
     match: List[str] = typer.Option([], "--match", help="KEY=VALUE card label the variant must have (repeatable); REF must be a stage."),
     match_file: Optional[Path] = typer.Option(None, "--match-file", help="YAML mapping of label: value pairs (a device's file), like --match."),
     repo: str = typer.Option(".", "--repo", help="Git repository: a path, or a URL (file://, ssh://, https://) read without a clone."),
+    allow_deprecated: bool = ALLOW_DEPRECATED,
     index: Optional[str] = typer.Option(None, "--index", help="Read the published registry index at this URL instead of git (--trust-policy is then a FILE)."),
     as_json: bool = JSON,
 ) -> None:
@@ -82,7 +86,9 @@ def resolve_cmd(
                           require_signed=require_signed, trust_policy=trust_policy, project=project)
     else:
         r = resolve(ref, model=model, repo=repo, at=at, remote=remote, require_signed=require_signed,
-                    trust_policy=trust_policy, project=project)
+                    trust_policy=trust_policy, project=project, allow_deprecated=allow_deprecated)
+    if getattr(r, "note", None):
+        typer.secho(f"note: {r.note}", err=True)
     out = r.to_dict()
     if understood_version(ref):
         typer.secho(f"note: {understood_version(ref)}", fg=typer.colors.YELLOW, err=True)
@@ -100,13 +106,18 @@ def resolve_cmd(
 def list_cmd(
     model: Optional[str] = MODEL,
     repo: Path = REPO,
+    deprecated: bool = typer.Option(False, "--deprecated", "-d", help="Include deprecated models (as `gto show -d`)."),
     as_json: bool = JSON,
 ) -> None:
-    """Every model and version, newest first, with the stages each holds."""
-    from weightops.api import list_versions, version_lookalikes
+    """Every model and version, newest first, with the stages each holds (as `gto show`)."""
+    from weightops.api import deprecated_models, list_versions, version_lookalikes
 
-    rows = list_versions(repo=repo, model=model)
+    rows = list_versions(repo=repo, model=model, deprecated=deprecated)
     lookalikes = version_lookalikes(repo)
+    if not deprecated:
+        for name, tag in deprecated_models(repo=repo, model=model):
+            typer.secho(f"note: '{name}' is deprecated ({tag}); its versions are hidden, as in `gto show`; "
+                        "`weightops list --deprecated` shows them", err=True)
     if as_json:
         print_json({"versions": rows, "not_versions": lookalikes})
         return
@@ -154,6 +165,7 @@ def promote_cmd(
     repo: Path = REPO,
     allow_breaking: bool = ALLOW_BREAKING,
     skip_checks: bool = SKIP_CHECKS,
+    allow_deprecated: bool = ALLOW_DEPRECATED,
 ) -> None:
     """Assign VERSION to STAGE (a GTO tag NAME#STAGE#N) after checking its card and the gates."""
     from weightops.registry.stages import promote
@@ -161,7 +173,7 @@ def promote_cmd(
     _warn_skip(skip_checks)
     _say_assigned(promote(version, stage, model=model, repo=repo, message=message, push=push, now=read_clock(),
                           sign=sign_choice(repo, sign), allow_breaking=allow_breaking, skip_checks=skip_checks,
-                          require_shadow=str(require_shadow) if require_shadow else None))
+                          allow_deprecated=allow_deprecated, require_shadow=str(require_shadow) if require_shadow else None))
 
 
 @command("demote")
@@ -191,13 +203,15 @@ def rollback_cmd(
     repo: Path = REPO,
     allow_breaking: bool = ALLOW_BREAKING,
     skip_checks: bool = SKIP_CHECKS,
+    allow_deprecated: bool = ALLOW_DEPRECATED,
 ) -> None:
     """Assign the version that held STAGE before the current one, as a new assignment."""
     from weightops.registry.stages import rollback
 
     _warn_skip(skip_checks)
     _say_assigned(rollback(stage, model=model, to=to, repo=repo, message=message, push=push, now=read_clock(),
-                           sign=sign_choice(repo, sign), allow_breaking=allow_breaking, skip_checks=skip_checks))
+                           sign=sign_choice(repo, sign), allow_breaking=allow_breaking, skip_checks=skip_checks,
+                           allow_deprecated=allow_deprecated))
 
 
 @command("history")

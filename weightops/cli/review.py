@@ -118,6 +118,8 @@ def audit_cmd(
         for r in report.remotes:
             state = {True: "on", False: "off", None: "unknown"}[r.versioning]
             typer.echo(f"remote '{r.name}' ({r.url}): bucket versioning {state}")
+        if report.gto_note:
+            typer.secho(f"note: {report.gto_note}", err=True)
         typer.echo(report.summary)
     if not report.ok:
         raise typer.Exit(4)
@@ -127,14 +129,16 @@ def audit_cmd(
 # ---------------------------------------------------------------- report
 @command("report")
 def report_cmd(
-    out: Path = typer.Option(Path("registry.html"), "--out", "-o", help="HTML file to write (one self-contained page)."),
+    out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file to write (one self-contained page; default: .git/weightops/registry.html, outside the work tree)."),
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Only this model (default: every model)."),
     no_audit: bool = typer.Option(False, "--no-audit", help="Do not run the audit (it checks every version's remote object)."),
     repo: Path = REPO,
 ) -> None:
     """Write the registry as one HTML page: versions, stage timelines, metrics, audit result."""
-    from weightops.review.report import write_report
+    from weightops.review.report import default_report_path, write_report
 
+    if out is None:   # never an untracked file in the work tree unless asked for with -o
+        out = default_report_path(repo)
     data = write_report(out, repo, model=model, now=read_clock(), audit=not no_audit)
     versions = sum(len(m.versions) for m in data.models)
     audit = (f"audit: {len(data.findings)} finding(s)" if data.findings else "audit: clean") if data.audit_ran \

@@ -178,7 +178,7 @@ def settings_from_doc(doc: object, where: str = CONFIG_FILE) -> Settings:
     check_document(doc, where)
     model = doc.get("model") or doc.get("default_model")
     if model is not None:
-        validate_model_name(str(model))
+        model = validate_model_name(str(model))
     stages = tuple(validate_stage(s) for s in doc.get("stages", DEFAULT_STAGES))
     shadow = {**SHADOW_DEFAULTS, **doc.get("shadow", {})}
     report = doc.get("report", {})

@@ -389,6 +389,14 @@ def try_rev_parse(repo: str | os.PathLike, rev: str) -> str | None:
     return proc.stdout.strip() or None if proc.returncode == 0 else None
 
 
+def commit_times(repo: str | os.PathLike, commits: list[str]) -> dict[str, int]:
+    """Committer dates (Unix seconds) of `commits`, in one git process."""
+    if not commits:
+        return {}
+    out = run(["log", "--no-walk=unsorted", "--format=%H %ct", *commits, "--"], cwd=repo, check=False).stdout
+    return {sha: int(ts) for sha, ts in (line.split() for line in out.splitlines() if line.strip())}
+
+
 def read_tag_objects(repo: str | os.PathLike, names: list[str]) -> dict[str, str]:
     """tag name -> its raw annotated tag object (`git cat-file tag`, signature included), for
     many tags in one `git cat-file --batch`. Lightweight or missing tags are left out."""

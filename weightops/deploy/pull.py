@@ -83,7 +83,8 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
                   model: str | None = None, repo: str | os.PathLike | None = None, remote: str | None = None,
                   expect_sha256: str | None = None, lock: str | os.PathLike | None = None,
                   jobs: int | None = None, progress: transfer.Progress | None = None,
-                  fsync: bool = False, verify_md5: bool = False, recover: bool = False) -> Pulled:
+                  fsync: bool = False, allow_deprecated: bool = False, verify_md5: bool = False,
+                  recover: bool = False) -> Pulled:
     """`pull`, reporting what was done. `verify_md5`: also compute DVC's MD5 while streaming
     (by default only the card's SHA-256 and the size are checked; MD5 only when the card
     has no SHA-256). `recover`: when the remote object is damaged or gone and the bucket keeps
@@ -98,7 +99,7 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
         ref, model = pinned["version"], pinned["model"]
         repo = repo or pinned.get("repo") or "."
     project = open_project(repo or ".")
-    r = resolve(ref or "latest", model=model, remote=remote, project=project)
+    r = resolve(ref or "latest", model=model, remote=remote, project=project, allow_deprecated=allow_deprecated)
     if pinned:
         check_lock_against(pinned, r, str(lock))
     if expect_sha256 and expect_sha256.lower() != r.sha256:
@@ -107,7 +108,9 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
     if r.remote is None:
         raise NotFoundError(f"{r.tag}: no DVC remote is configured at {r.commit[:12]}; pass --remote NAME")
     target = destination(dest, r.located.pointer)
-    store = transfer.open_store(project, project.remote(r.commit, remote, r.located.pointer), jobs=jobs or default_jobs())
+    store = transfer.open_store(project, project.remote(r.commit, remote, root=r.located.dvc_root if r.located else None,
+                                                       pointer=r.located.pointer if r.located else None),
+                                jobs=jobs or default_jobs())
     pointer = r.located.pointer
     recovered = None
     if pointer.is_dir:
@@ -173,7 +176,10 @@ def _pull_file(store: transfer.Store, r: Resolved, target: Path, progress, fsync
     if _already_there(target, r):
         log.info("%s already holds %s %s; nothing to transfer", target, r.model, r.version)
         return 0, None
-    expected = transfer.Expected(size=r.size, md5=r.md5, sha256=r.sha256, version=store.version_of(r.located.pointer))
+    # The card's md5 is the bytes' own; a DVC 2 pointer of a text file names its object by
+    # the md5 of the CRLF -> LF form instead (checked at release).
+    expected = transfer.Expected(size=r.size, md5=(r.card.get("artifact") or {}).get("md5") or r.md5, sha256=r.sha256,
+                                 version=store.version_of(r.located.pointer))
     url = store.url(r.located.pointer)
     try:
         return transfer.copy_object(store, url, target, expected, ref=r.tag, progress=progress, fsync=fsync,

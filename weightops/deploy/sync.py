@@ -119,6 +119,8 @@ class Syncer:
             return Poll(False)
         try:
             target = self._resolve()
+        except UsageError:
+            raise   # a stage the project does not have: no retry can fix it, nothing is recorded
         except (WeightopsError, OSError) as exc:
             return self._failed(None, exc)
         if target is None:
@@ -219,6 +221,8 @@ class Syncer:
         while True:
             try:
                 result = self.poll()
+            except UsageError:
+                raise
             except WeightopsError as exc:   # ls-remote failed: the registry is unreachable
                 if once:
                     raise

@@ -69,15 +69,17 @@ def dir_md5(entries: list[tuple[str, str]]) -> str:
 def artifact_files(path: Path, root: Path | None = None) -> list[Path]:
     """The files of a directory artifact, sorted. With `root` (the repository), a symlink
     anywhere in the directory (to a file or a folder) that leads out of `root` is refused
-    (RefusedError, exit 5): DVC would hash, push and deploy its target's bytes."""
-    from weightops.storage.pointers import stay_inside
+    (RefusedError, exit 5): DVC would hash, push and deploy its target's bytes. A link into the
+    project's DVC cache (`cache.type symlink`, a shared `cache.dir`) is DVC's own and allowed."""
+    from weightops.storage.pointers import dvc_cache_dir, stay_inside
 
+    cache = dvc_cache_dir(root) if root is not None else None
     files = []
     for here, dirs, names in os.walk(path):   # symlinked folders are listed, not entered
         for name in dirs + names:
             entry = Path(here) / name
             if root is not None and entry.is_symlink():
-                stay_inside(entry, root, "file of directory artifact")
+                stay_inside(entry, root, "file of directory artifact", also=(cache,) if cache else ())
             if name in names and entry.is_file():
                 files.append(entry)
     return sorted(files)
@@ -196,7 +198,10 @@ def check_card_against_pointer(card: dict, pointer: Pointer) -> list[str]:
     """Problems where the card disagrees with what DVC recorded (md5, size)."""
     art = card.get("artifact") or {}
     problems = []
-    if art.get("md5") != pointer.md5:
+    # A DVC 2 pointer of a text file records the md5 of its CRLF -> LF form (md5-dos2unix), which
+    # the card (md5 of the bytes) cannot match; release checks it against the bytes instead.
+    dvc2_text = pointer.legacy and pointer.size is not None and art.get("size") == pointer.size
+    if art.get("md5") != pointer.md5 and not dvc2_text:
         problems.append(f"card md5 {art.get('md5')} != pointer md5 {pointer.md5} ({pointer.source})")
     if pointer.size is not None and art.get("size") != pointer.size:
         problems.append(f"card size {art.get('size')} != pointer size {pointer.size} ({pointer.source})")

@@ -11,15 +11,15 @@ from __future__ import annotations
 import hashlib
 import math
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Iterable
 
 import numpy as np
 
 from weightops.core.config import ValidationSettings
-from weightops.model.signature import Signature, graph_differences
 from weightops.model.formats import Tensor, read_tensors
 from weightops.model.formats.base import FLOAT_DTYPES, WEIGHT
+from weightops.model.signature import Signature, graph_differences
 
 EPS = 1e-12
 MAX_LISTED = 50  # offenders listed per check; the count is always exact
@@ -123,6 +123,7 @@ class Report:
     parameters: int
     checks: tuple[CheckResult, ...]
     notes: tuple[str, ...] = ()
+    sha256: str | None = None   # of the file checked: two versions never share a report digest
 
     @property
     def passed(self) -> bool:
@@ -136,7 +137,8 @@ class Report:
         return next((c for c in self.checks if c.name == name), None)
 
     def to_dict(self) -> dict:
-        return {"subject": self.subject, "against": self.against, "passed": self.passed,
+        return {"subject": self.subject, **({"sha256": self.sha256} if self.sha256 else {}),
+                "against": self.against, "passed": self.passed,
                 "tensors": self.tensors, "parameters": self.parameters,
                 "checks": {c.name: c.to_dict() for c in self.checks},
                 **({"notes": list(self.notes)} if self.notes else {})}
@@ -177,7 +179,7 @@ def _num(x: float) -> float | str:
 
 
 # ---------------------------------------------------------------- checks (pure)
-def _value_result(name: str, found: dict[str, dict], stats: dict[str, "TensorStats"], cfg: ValidationSettings,
+def _value_result(name: str, found: dict[str, dict], stats: dict[str, TensorStats], cfg: ValidationSettings,
                   what: str) -> CheckResult:
     """Split findings by severity: `fail` ones fail the check, `warn` ones are listed apart."""
     def level(n: str) -> str:
@@ -295,13 +297,13 @@ def check_drift(new: dict[str, TensorStats], old: dict[str, TensorStats], cfg: V
 def run_checks(stats: dict[str, TensorStats], cfg: ValidationSettings, *, subject: str,
                signature: Signature | None = None, graph: Signature | None = None,
                against: dict[str, TensorStats] | None = None, against_name: str | None = None,
-               notes: tuple[str, ...] = ()) -> Report:
+               notes: tuple[str, ...] = (), sha256: str | None = None) -> Report:
     values = list(stats.values())
     undecoded = sorted({s.dtype for s in values if not s.decoded})
     if undecoded:
         count = sum(1 for s in values if not s.decoded)
-        notes = (*notes, f"{count} tensor(s) present, not decoded ({', '.join(undecoded)}): "
-                         "shape and size checked, values not")
+        notes = (*notes, (f"{count} tensor(s) present, not decoded ({', '.join(undecoded)}): "
+                          "shape and size checked, values not"))
     results = []
     for name in cfg.checks:
         if name == "finite":
@@ -317,4 +319,4 @@ def run_checks(stats: dict[str, TensorStats], cfg: ValidationSettings, *, subjec
         elif against is not None and name == "drift":
             results.append(check_drift(stats, against, cfg))
     return Report(subject, against_name if against is not None else None, len(values),
-                  sum(s.count for s in values), tuple(results), tuple(notes))
+                  sum(s.count for s in values), tuple(results), tuple(notes), sha256)

@@ -119,8 +119,7 @@ def param_spec(item: object, where: str) -> dict:
         for i, v in enumerate(default):
             _param_value(v, kind, f"{where}.default[{i}]")
     elif kind == "object":
-        if default is not None and not isinstance(default, dict):
-            raise UsageError(f"{where}.default must be a mapping for an object param")
+        _object_value(default, item["properties"], f"{where}.default")
     else:
         _param_value(default, kind, f"{where}.default")
     out = {"name": name, "type": kind, "default": default, "shape": shape}
@@ -145,6 +144,46 @@ def _param_value(value: object, kind: str, where: str) -> None:
     # Exact types: MLflow refuses a boolean where a number is declared, and a number for a string.
     if type(value) not in PARAM_TYPES[kind]:
         raise UsageError(f"{where} {value!r} is not a {kind}")
+
+
+def _object_value(value: object, props: dict, where: str) -> None:
+    """A value of an object type as MLflow's `_enforce_object` checks it: a mapping with every
+    required property, no property the type does not define, each of its declared type."""
+    if not isinstance(value, dict):
+        raise UsageError(f"{where} must be a mapping with the properties {', '.join(map(str, props))}")
+    unknown = sorted(map(str, set(value) - set(props)))
+    if unknown:
+        raise UsageError(f"{where} has properties the type does not define: {', '.join(unknown)}")
+    for name, prop in props.items():
+        required = prop.get("required", True)
+        if value.get(name) is None:
+            if required:
+                raise UsageError(f"{where}.{name} is required")
+            continue
+        _typed_value(value[name], prop, f"{where}.{name}")
+
+
+def _typed_value(value: object, t: dict, where: str) -> None:
+    kind = t.get("type")
+    if kind == "any":
+        return
+    if kind in ("array", "sparkml_vector"):
+        if not isinstance(value, list):
+            raise UsageError(f"{where} must be a list")
+        for i, v in enumerate(value):
+            _typed_value(v, t.get("items") or {"type": "double"}, f"{where}[{i}]")
+    elif kind == "map":
+        if not isinstance(value, dict):
+            raise UsageError(f"{where} must be a mapping")
+        for k, v in value.items():
+            _typed_value(v, t["values"], f"{where}.{k}")
+    elif kind == "object":
+        _object_value(value, t["properties"], where)
+    elif kind == "binary":
+        if not isinstance(value, str):
+            raise UsageError(f"{where} {value!r} is not binary data")
+    else:
+        _param_value(value, kind, where)
 
 
 def param_change(old: dict, new: dict) -> list[tuple[str, str, bool]]:

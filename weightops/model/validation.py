@@ -54,7 +54,7 @@ def local_weights(project: Project, located: Located, ref: str) -> Path:
     if not project.bare:
         candidates.append(project.root / ".dvc" / "cache" / pointer.object_path())
     try:
-        remote = project.remote(located.commit, None, pointer)
+        remote = project.remote(located.commit, root=located.dvc_root, pointer=pointer)
     except NotFoundError:
         remote = None  # a misconfigured remote must not hide the cache or the work tree copy
     url = project.object_url(remote, pointer) if remote else None
@@ -125,16 +125,21 @@ def validate(target: str | os.PathLike, *, against: str | None = DEFAULT_AGAINST
     unread = unread_reason(subject.path, subject.name)
     required = against_required if against_required is not None else against != DEFAULT_AGAINST
     other, other_name, notes = None, None, [unread] if unread else []
+    sha256 = subject.sha256 or (hash_file(subject.path).sha256 if subject.path.is_file() else None)
     if against is not None and against not in NO_AGAINST:
         try:
             ref = subject_for(against, project, model)
-            other, other_name = ref.stats(), ref.label
+            if ref.sha256 is not None and ref.sha256 == sha256:
+                # `validate production` (or the bytes production holds): drift against itself is nil
+                notes.append(f"not compared against {against}: it is the same file ({ref.label})")
+            else:
+                other, other_name = ref.stats(), ref.label
         except NotFoundError as exc:
             if required:
                 raise
             notes.append(f"not compared against {against}: {exc}")
     return run_checks(stats, cfg, subject=subject.label, signature=subject.signature, graph=graph,
-                      against=other, against_name=other_name, notes=tuple(notes))
+                      against=other, against_name=other_name, notes=tuple(notes), sha256=sha256)
 
 
 def write_report(report: Report, out: str | os.PathLike) -> Path:
@@ -205,7 +210,8 @@ def validation_gate(ctx) -> dict[str, str]:
             other_name = f"{model} {v.version} ({gate.against})"
     unread = unread_reason(subject_path, ctx.located.pointer.path)
     report = run_checks(stats, cfg, subject=f"{model} {ctx.version.version}", signature=new_sig,
-                        against=other, against_name=other_name, notes=(unread,) if unread else ())
+                        against=other, against_name=other_name, notes=(unread,) if unread else (),
+                        sha256=ctx.located.card["artifact"]["sha256"])
     out = write_report(report, project.git_dir / "weightops" / "reports" / f"{model.replace(':', '=').replace('/', '_')}-{ctx.version.version}-{stage}.yaml")
     if not report.passed:
         first = report.failed[0]
@@ -223,5 +229,7 @@ def _resolve_ref(ref: str, model: str | None, project, what: str):
 
     try:
         return resolve(ref, model=model, project=project)
-    except UsageError:
+    except UsageError as exc:
+        if getattr(exc, "stage", None):
+            raise   # a stage typo gets the one answer every command gives
         raise NotFoundError(f"'{ref}' is neither {what} nor a version, tag or stage") from None

@@ -18,8 +18,9 @@ from pathlib import Path
 from weightops.core import git
 from weightops.storage import remotes as storage
 from weightops.model.card import artifact_files, check_card_against_file, require_card_matches
-from weightops.errors import RefusedError, WeightopsError
-from weightops.storage.pointers import stay_inside
+from weightops.errors import IntegrityError, RefusedError, WeightopsError
+from weightops.storage.hashing import dvc2_md5
+from weightops.storage.pointers import dvc_cache_dir, stay_inside
 from weightops.project import Project
 from weightops.registry.state import Registry
 from weightops.registry.tags import format_version_tag, normalize_version
@@ -95,22 +96,34 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
     style_plain = project.config.tag_style == "plain" and name == project.default_model
     tag = format_version_tag(version, None if style_plain else name)
     registry = project.registry()
-    if git.tag_exists(project.root, tag) or version in {v.version for v in registry.versions(name)}:
-        raise RefusedError(f"version {version} of '{name}' already exists (tag {tag}); tags are never moved, pick a new version")
+    existing = registry.find_version(name, version)
+    if existing is not None or git.tag_exists(project.root, tag):
+        which = existing.tag if existing is not None else tag
+        gone = registry.deregistration(name, version) if existing is not None else None
+        state = f", deregistered by {gone.tag}" if gone else ""
+        raise RefusedError(f"version {version} of '{name}' already exists (tag {which}{state}); "
+                           "tags are never moved, pick a new version")
     dirty = git.dirty_paths(project.root)
     if dirty:
         raise RefusedError(f"the work tree has uncommitted changes ({', '.join(dirty[:3])}); commit them before releasing")
     commit = git.head(project.root)
     if commit is None:
         raise RefusedError("the repository has no commits; train and commit first")
+    refuse_second_version(registry, name, commit, version)
     located = project.locate(name, commit, ref=tag)
     require_card_matches(located.card, located.pointer, tag)
     weights = project.root / located.pointer.path
     if weights.exists() or weights.is_symlink():
-        stay_inside(weights, project.root, "weights")
+        cache = dvc_cache_dir(project.root / located.dvc_root)
+        stay_inside(weights, project.root, "weights", also=(cache,) if cache else ())
         if weights.is_dir():
             artifact_files(weights, project.root)   # no file of the directory may lead out either
         check_card_against_file(located.card, weights, tag)
+        if located.pointer.legacy and located.card["artifact"].get("md5") != located.pointer.md5 \
+                and weights.is_file() and dvc2_md5(weights) != located.pointer.md5:
+            raise IntegrityError(f"{tag}: {located.pointer.source} (written by DVC 2) records md5 {located.pointer.md5}, "
+                                 f"but {located.pointer.path} hashes differently by DVC 2's rule too; run `dvc commit`",
+                                 expected=located.pointer.md5, ref=tag)
     external = [e["path"] for e in located.card["artifact"].get("external_data") or ()]
     if external:
         folder = posixpath.dirname(located.pointer.path) or "."
@@ -118,11 +131,11 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
                            f"track with it: the remote would hold the graph without its weights; track the folder "
                            f"as one artifact instead (dvc add {folder})")
     remote_name = remote
-    remote = project.remote(commit, remote_name, located.pointer)
+    remote = project.remote(commit, remote_name, root=located.dvc_root, pointer=located.pointer)
     if remote is None:
         raise RefusedError("no DVC remote is configured; add one with `dvc remote add -d NAME URL`")
     if push:
-        dvc_push(project.root, remote.name)
+        dvc_push(project.root / located.dvc_root, remote.name)
         if remote.cloud_versioned and git.dirty_paths(project.root):
             raise RefusedError(f"`dvc push` to cloud-versioned remote '{remote.name}' recorded the object versions in "
                                f"{located.pointer.source}; commit it and release again")
@@ -130,7 +143,9 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
     if not storage.object_exists(project, remote, located.pointer):
         hint = (f"push with `dvc push -r {remote.name}` and commit {located.pointer.source}" if remote.cloud_versioned
                 else "run `dvc push` or pass --push")
-        raise RefusedError(f"object for {located.pointer.path} is not in remote '{remote.name}' ({url}); {hint}")
+        imported = (f"; it is imported from {located.pointer.imported_from} (dvc import), and weightops serves it "
+                    "only from this project's remote, never from the import's source") if located.pointer.imported_from else ""
+        raise RefusedError(f"object for {located.pointer.path} is not in remote '{remote.name}' ({url}); {hint}{imported}")
     sha256 = located.card["artifact"]["sha256"]
     text = format_message(message or f"weightops release {name} {version}", {
         "model": name, "version": version, "sha256": sha256, "md5": located.pointer.md5,
@@ -142,6 +157,17 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
         pushed = push_new_tag(project, tag)
     log.info("released %s %s as %s at %s", name, version, tag, commit[:12])
     return Released(name, version, tag, commit, sha256, pushed)
+
+
+def refuse_second_version(registry: Registry, name: str, commit: str, version: str) -> None:
+    """GTO registers one version per commit (`VersionExistsForCommit`); a second one makes every
+    GTO command for the model fail. Raises RefusedError (exit 5) naming the tag that exists."""
+    held = registry.versions_at(name, commit)
+    if held:
+        tags = ", ".join(v.tag for v in held)
+        raise RefusedError(f"commit {commit[:12]} already holds version {held[0].version} of '{name}' (tag {tags}); "
+                           f"GTO allows one version per commit: make a new commit for {version} "
+                           "(`git commit --allow-empty` is enough) or use that version")
 
 
 def push_new_tag(project: Project, tag: str, remote: str | None = None) -> bool:

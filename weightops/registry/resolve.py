@@ -9,7 +9,7 @@ import os
 from dataclasses import asdict, dataclass, field
 
 from weightops.model.card import require_card_matches
-from weightops.errors import NotFoundError, UsageError
+from weightops.errors import NotFoundError, RefusedError, UsageError
 from weightops.project import Located, Project
 from weightops.registry.state import Registry, Version, parse_time
 from weightops.registry.tags import (Kind, check_stage, is_stage_name, is_version, normalize_version, try_parse_tag,
@@ -36,6 +36,7 @@ class Resolved:
     card: dict = field(default_factory=dict, compare=False, hash=False, repr=False)
     located: Located | None = field(default=None, compare=False, hash=False, repr=False)
     trust: object | None = field(default=None, compare=False, hash=False, repr=False)  # trust.Trusted
+    note: str | None = field(default=None, compare=False, hash=False, repr=False)
 
     def to_dict(self) -> dict:
         d = asdict(self)
@@ -54,20 +55,33 @@ class Target:
     version: Version
     stage: str | None = None
     trust: object | None = None   # trust.Trusted when signatures were required (issue 9)
+    note: str | None = None       # why a stage answers an older assignment, when it does
+
+
+def refuse_deprecated(registry: Registry, name: str, at: int | None = None) -> None:
+    """A deprecated model (GTO's `NAME@deprecated`, its newest event) is not served or promoted
+    silently: GTO shows none of its versions. Raises RefusedError (exit 5)."""
+    gone = registry.deprecation(name, at)
+    if gone is not None:
+        raise RefusedError(f"model '{name}' is deprecated ({gone.tag}, {gone.when}): GTO shows none of its versions; "
+                           "pass --allow-deprecated to use it anyway, or release a new version to reactivate it")
 
 
 def find_target(project: Project, registry: Registry, ref: str, model: str | None = None,
                 at: str | int | None = None, require_signed: bool | None = None,
-                trust_policy: str | None = None) -> Target:
+                trust_policy: str | None = None, allow_deprecated: bool = False) -> Target:
     """Map REF to (model, version): `latest`, `v1.2.0`, `1.2.0`, a tag name or a stage name.
     `require_signed` (None: the config's `trust.require_signed` for a stage) obeys only tags
-    the trusted policy allows (trust.py); when off, nothing extra is imported or run."""
+    the trusted policy allows (trust.py); when off, nothing extra is imported or run.
+    A deprecated model is refused (RefusedError, exit 5) unless `allow_deprecated`."""
     if not ref or ref.startswith("-") or any(c in ref for c in "\0\n\r"):
         raise UsageError(f"{ref!r} is not a version, tag, stage or 'latest'")
     at_ts = parse_time(at) if isinstance(at, str) else at
     tag = try_parse_tag(ref)
     if tag is not None and (tag.model is not None or model is None):
         name = tag.model or project.model(model)
+        if not allow_deprecated:
+            refuse_deprecated(registry, name, at_ts)
         if tag.kind is Kind.REGISTER:
             return _checked(project, registry, Target(name, registry.version(name, tag.version)), require_signed, trust_policy)
         if tag.kind is Kind.ASSIGN:
@@ -79,6 +93,8 @@ def find_target(project: Project, registry: Registry, ref: str, model: str | Non
                 require_signed is None and project.config.requires_signed(event.stage)), trust_policy, event)
         raise UsageError(f"tag '{ref}' is a {tag.kind.value}, not a version or an assignment")
     name = project.model(model)
+    if not allow_deprecated:
+        refuse_deprecated(registry, name, at_ts)
     if ref == "latest":
         return _checked(project, registry, Target(name, registry.latest(name)), require_signed, trust_policy)
     if is_version(ref):
@@ -97,13 +113,13 @@ def find_target(project: Project, registry: Registry, ref: str, model: str | Non
         if event is None:
             check_stage(ref, project.config.stages, registry.stage_names(name))
             when = f" at {at}" if at else ""
-            history = registry.events(name, stage=ref)
-            why = "it was unassigned" if history and (at_ts is None or history[0].time <= at_ts) \
-                else "it was never assigned" + (" by then" if at_ts is not None else "")
-            raise NotFoundError(f"no version of '{name}' holds stage '{ref}'{when}: {why}")
+            raise NotFoundError(f"no version of '{name}' holds stage '{ref}'{when}: {registry.why_empty(name, ref, at_ts)}")
         if event.version is None:
-            raise NotFoundError(f"stage tag {event.tag} points at {event.commit[:12]}, which has no version of '{name}'")
-        return Target(name, registry.version(name, event.version), ref)
+            raise NotFoundError(f"stage '{ref}' is held by {event.tag} on {event.commit[:12]}, where no version of "
+                                f"'{name}' is registered (GTO shows the commit as an unregistered version); "
+                                "register a version there and assign it again")
+        return Target(name, registry.version(name, event.version), ref,
+                      note=registry.fallback_note(name, ref, at_ts))
     meant = version_lookalike(ref)
     hint = f"; did you mean {meant}?" if meant else ""
     raise UsageError(f"'{ref}' is not a version (v1.2.0), tag, stage name or 'latest'{hint}")
@@ -124,7 +140,8 @@ def _checked(project: Project, registry: Registry, target: Target, require_signe
 def resolve(ref: str = "latest", *, model: str | None = None, repo: str | os.PathLike = ".",
             at: str | int | None = None, remote: str | None = None,
             project: Project | None = None, registry: Registry | None = None,
-            require_signed: bool | None = None, trust_policy: str | None = None) -> Resolved:
+            require_signed: bool | None = None, trust_policy: str | None = None,
+            allow_deprecated: bool = False) -> Resolved:
     """Resolve REF in the repository at `repo`. Raises NotFoundError / IntegrityError / UsageError,
     and RefusedError when signatures are required and no assignment passes the trust policy."""
     if project is None and ":" in str(repo):  # maybe a git URL: a deploy host with no clone
@@ -136,7 +153,7 @@ def resolve(ref: str = "latest", *, model: str | None = None, repo: str | os.Pat
         # A stage name (what deploy scripts ask for) needs only that stage's tags and the versions.
         plain_stage = ref != "latest" and is_stage_name(ref) and not is_version(ref) and try_parse_tag(ref) is None
         registry = project.registry(project.model(model), ref) if plain_stage else project.registry()
-    target = find_target(project, registry, ref, model, at, require_signed, trust_policy)
+    target = find_target(project, registry, ref, model, at, require_signed, trust_policy, allow_deprecated)
     return describe(project, target, remote=remote)
 
 
@@ -144,7 +161,7 @@ def describe(project: Project, target: Target, remote: str | None = None) -> Res
     v = target.version
     located = project.locate(target.model, v.commit, ref=v.tag)
     require_card_matches(located.card, located.pointer, v.tag)
-    dvc_remote = project.remote(v.commit, remote, located.pointer)
+    dvc_remote = project.remote(v.commit, remote, root=located.dvc_root, pointer=located.pointer)
     art = located.card["artifact"]
     return Resolved(
         model=target.model, version=v.version, tag=v.tag, commit=v.commit,
@@ -152,5 +169,5 @@ def describe(project: Project, target: Target, remote: str | None = None) -> Res
         size=located.pointer.size if located.pointer.size is not None else art.get("size"),
         remote=dvc_remote.name if dvc_remote else None,
         url=project.object_url(dvc_remote, located.pointer), stage=target.stage,
-        card=located.card, located=located, trust=target.trust,
+        card=located.card, located=located, trust=target.trust, note=target.note,
     )

@@ -94,10 +94,15 @@ def push_claimed(project: Project, model: str, counter: int, tag: str) -> bool:
 
 def promote(version: str, stage: str, *, model: str | None = None, repo: str | os.PathLike = ".",
             message: str | None = None, push: bool = False, now: int | None = None,
-            action: str = "assign", sign: bool = False, **options: object) -> Assigned:
-    """Assign VERSION to STAGE after checking the version, its card and the promotion gates."""
+            action: str = "assign", sign: bool = False, allow_deprecated: bool = False,
+            **options: object) -> Assigned:
+    """Assign VERSION to STAGE after checking the version, its card and the promotion gates.
+    A deprecated model is refused (RefusedError, exit 5) unless `allow_deprecated`."""
     project, name, registry = _open(repo, model, push)
     validate_stage(stage, project.config.stages)
+    if not allow_deprecated:
+        from weightops.registry.resolve import refuse_deprecated
+        refuse_deprecated(registry, name)
     target = registry.version(name, normalize_version(version))
     located = project.locate(name, target.commit, ref=target.tag)
     require_card_matches(located.card, located.pointer, target.tag)

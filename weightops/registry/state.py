@@ -1,8 +1,8 @@
 """Registry state, recomputed from tags on every call (nothing cached on disk, nothing stale).
 
 Pure: takes the `TagRef`s that `git.list_tags` read in one pass and answers version and stage
-queries. Events are ordered by tagger time, ties broken by the counter; `at` limits a query to
-events at or before a moment. Without `at` every event counts, whatever its date.
+queries with GTO's rules (see `Registry`). `at` limits a query to events at or before a moment.
+Without `at` every event counts, whatever its date.
 """
 
 from __future__ import annotations
@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as _dt
 from dataclasses import dataclass
 from functools import cached_property
+from typing import Callable
 
 from weightops.errors import NotFoundError, UsageError
 from weightops.core.git import TagRef
@@ -40,7 +41,7 @@ class Event:
 
     @property
     def sort_key(self) -> tuple:
-        return (self.time, self.counter or 0, self.tag)
+        return (self.time, self.tag)   # GTO's order: tagger time, then tag name
 
     @property
     def action(self) -> str:
@@ -90,16 +91,36 @@ def parse_message(message: str) -> dict:
 
 
 class Registry:
-    """Every model's versions and stage events, from one list of tags."""
+    """Every model's versions and stage events, from one list of tags, with GTO's semantics.
 
-    def __init__(self, refs: list[TagRef], default_model: str | None = None) -> None:
+    The rules are GTO's (gto/base.py, gto/tag.py), so `gto show` and weightops name the same
+    holder for every stage in every state, including tags weightops did not write:
+    - only annotated tags count; a lightweight GTO-style tag is ignored (`lightweight`), as GTO
+      and DVC ignore it. The plain `v1.2.0` style is weightops' own (GTO never reads it), so a
+      lightweight plain version tag still counts (`invisible` lists every plain version tag);
+    - events are taken in tagger-time order, ties in tag-name order (GTO sorts `git tag` output
+      by time, stably); counters are names, not order;
+    - a version is active while its newest registration is newer than its newest
+      deregistration (`NAME@vX!`; on a tie the deregistration wins);
+    - a stage tag belongs to the version registered on its commit (whenever it was registered,
+      even if deregistered since); on a commit with no version, GTO counts the tag as its own
+      unregistered version (named by the commit), which a later unassignment cannot clear;
+    - a stage's holder is, among active versions whose newest event for that stage is an
+      assignment (a tie goes to the unassignment), the one assigned most recently; ties go to
+      the version registered earlier;
+    - a model is deprecated while its newest event is a deprecation (`NAME@deprecated`).
+    """
+
+    def __init__(self, refs: list[TagRef], default_model: str | None = None,
+                 commit_times: Callable[[list[str]], dict[str, int]] | None = None) -> None:
+        """`commit_times` (commits -> committer dates) is asked only when a deprecation is a
+        model's newest tag: GTO counts each version's commit date as an event too."""
         self.default_model = default_model
-        self._versions: dict[str, dict[str, Version]] = {}
+        self._commit_times = commit_times
+        self.ignored: list[str] = []      # tags outside the grammar (not registry tags)
+        self.lightweight: list[str] = []  # GTO-style tags without a tag object: GTO ignores them
+        self.invisible: list[str] = []    # plain `v1.2.0` version tags: GTO and DVC never read them
         self._events: dict[str, list[Event]] = {}
-        self._deprecated: set[str] = set()
-        self.ignored: list[str] = []   # tags outside the grammar (not registry tags)
-        pending: list[tuple[Tag, TagRef]] = []
-        deregistered: set[tuple[str, str]] = set()
         for ref in refs:
             tag = try_parse_tag(ref.name)
             if tag is None:
@@ -109,65 +130,58 @@ class Registry:
             if model is None:
                 self.ignored.append(ref.name)
                 continue
+            if tag.model is None:
+                self.invisible.append(ref.name)
+            elif not ref.annotated:
+                self.lightweight.append(ref.name)
+                continue
             message = ref.message if ref.annotated else ""
-            if tag.kind is Kind.REGISTER:
-                self._versions.setdefault(model, {})[tag.version] = Version(
-                    model, tag.version, ref.name, ref.commit, ref.time, ref.annotated, ref.tagger, message)
-                self._events.setdefault(model, []).append(Event(
-                    ref.name, tag.kind, model, ref.commit, ref.time, tag.counter, tag.version,
-                    None, ref.tagger, ref.annotated, message))
-            elif tag.kind is Kind.DEREGISTER:
-                deregistered.add((model, tag.version))
-                self._events.setdefault(model, []).append(Event(
-                    ref.name, tag.kind, model, ref.commit, ref.time, tag.counter, tag.version,
-                    None, ref.tagger, ref.annotated, message))
-            elif tag.kind is Kind.DEPRECATE:
-                self._deprecated.add(model)
-                self._events.setdefault(model, []).append(Event(
-                    ref.name, tag.kind, model, ref.commit, ref.time, tag.counter, None, None,
-                    ref.tagger, ref.annotated, message))
-            else:
-                pending.append((tag, ref))
-        for model, version in deregistered:
-            self._versions.get(model, {}).pop(version, None)
-        by_commit: dict[tuple[str, str], list[Version]] = {}
-        for model, versions in self._versions.items():
-            for v in versions.values():
-                by_commit.setdefault((model, v.commit), []).append(v)
-        self._by_commit = {k: vs[0] if len(vs) == 1 else max(vs, key=lambda v: v.semver)
-                           for k, vs in by_commit.items()}
-        self.ambiguous = False  # a stage tag on a commit holding several versions of its model
-        for tag, ref in pending:
-            model = tag.model or default_model
-            # The version a stage tag means: the one its message names, else the version on its commit.
-            # A message can only pick among the versions registered on the tagged commit.
-            version = _message_field(ref.message, "version") if ref.annotated else None
-            named = self._versions.get(model, {}).get(version) if version else None
-            if named is None or named.commit != ref.commit:
-                held = self._by_commit.get((model, ref.commit))
-                version = held.version if held else None
-                self.ambiguous = self.ambiguous or len(by_commit.get((model, ref.commit), ())) > 1
             self._events.setdefault(model, []).append(Event(
-                ref.name, tag.kind, model, ref.commit, ref.time, tag.counter, version, tag.stage,
-                ref.tagger, ref.annotated, ref.message if ref.annotated else ""))
-        for events in self._events.values():
-            events.sort(key=lambda e: (e.time, e.counter or 0, e.tag))  # Event.sort_key, inlined: hot
+                ref.name, tag.kind, model, ref.commit, ref.time, tag.counter, tag.version, tag.stage,
+                ref.tagger, ref.annotated, message))
+        self._folds: dict[str, _Fold] = {}
+        for model, events in self._events.items():
+            events.sort(key=lambda e: (e.time, e.tag))
+            fold = _Fold(model, events, commit_times)
+            self._folds[model] = fold
+            self._events[model] = fold.events   # stage events now carry their version
+        self.conflicts = [c for f in self._folds.values() for c in f.conflicts]
+        self.ambiguous = bool(self.conflicts)
+
+    def _fold(self, model: str, at: int | None = None) -> "_Fold":
+        fold = self._folds.get(model) or _Fold(model, [], None)
+        if at is None or not fold.events or fold.events[-1].time <= at:
+            return fold
+        return _Fold(model, [e for e in fold.events if e.time <= at], self._commit_times)
 
     # ---- models and versions ----
     def models(self) -> list[str]:
-        return sorted(set(self._versions) | set(self._events))
+        return sorted(self._events)
+
+    def deprecation(self, model: str, at: int | None = None) -> Event | None:
+        """The `NAME@deprecated` tag in force (the model's newest event), or None."""
+        return self._fold(model, at).deprecated
 
     def is_deprecated(self, model: str) -> bool:
-        return model in self._deprecated
+        return self.deprecation(model) is not None
 
     def versions(self, model: str) -> list[Version]:
-        """Newest first (SemVer precedence)."""
-        return sorted(self._versions.get(model, {}).values(), key=lambda v: v.semver, reverse=True)
+        """Active (registered, not deregistered) versions, newest first (SemVer precedence)."""
+        return sorted(self._fold(model).active_versions(), key=lambda v: v.semver, reverse=True)
+
+    def deregistration(self, model: str, version: str) -> Event | None:
+        """The `NAME@vX!` tag that deregistered `version`, when it is not active now."""
+        return self._fold(model).deregistered.get(normalize_version(version))
 
     def version(self, model: str, version: str) -> Version:
         version = normalize_version(version)
-        found = self._versions.get(model, {}).get(version)
-        if found is None:
+        fold = self._fold(model)
+        found = fold.versions.get(version)
+        if found is None or version in fold.deregistered:
+            gone = fold.deregistered.get(version)
+            if gone is not None:
+                raise NotFoundError(f"version {version} of '{model}' was deregistered by {gone.tag} ({gone.when}); "
+                                    "GTO and weightops no longer serve it")
             known = ", ".join(v.version for v in self.versions(model)[:5]) or "none"
             typo = next((name for name, meant in self.lookalikes().items()
                          if meant.rpartition("@")[2] == version and meant.rpartition("@")[0] in ("", model.replace(":", "="))), None)
@@ -182,6 +196,14 @@ class Registry:
             raise NotFoundError(f"model '{model}' has no versions yet; release one with `weightops release v1.0.0`")
         return versions[0]
 
+    def find_version(self, model: str, version: str) -> Version | None:
+        """The version's newest registration, active or deregistered, or None."""
+        return self._fold(model).versions.get(normalize_version(version))
+
+    def versions_at(self, model: str, commit: str) -> list[Version]:
+        """Every version (active or not) registered on `commit`: GTO allows one."""
+        return [v for v in self._fold(model).versions.values() if v.commit == commit]
+
     # ---- events and stages ----
     def events(self, model: str, *, stage: str | None = None, at: int | None = None) -> list[Event]:
         """Oldest first; with `stage`, only that stage's assignments and unassignments."""
@@ -193,40 +215,60 @@ class Registry:
         return list(result)
 
     def stage_event(self, model: str, stage: str, at: int | None = None) -> Event | None:
-        """The assignment that holds `stage`, or None.
-
-        GTO's meaning, so both tools agree: a stage is a label on versions; an unassignment
-        removes it from one version; the holder is the newest assignment whose version still
-        carries the label (so unassigning the holder falls back to the one before it)."""
-        return _holder(self.events(model, stage=stage, at=at))
+        """The assignment that holds `stage` (GTO's holder, see the class), or None. Its
+        `version` is None when GTO counts the tag as an unregistered version of its commit."""
+        return self._fold(model, at).holders().get(stage)
 
     def stages(self, model: str, at: int | None = None) -> dict[str, Event]:
         """Every stage currently held, stage -> assignment."""
-        by_stage: dict[str, list[Event]] = {}
-        for e in self.events(model, at=at):
-            if e.stage is not None:
-                by_stage.setdefault(e.stage, []).append(e)
-        held = {stage: _holder(events) for stage, events in sorted(by_stage.items())}
-        return {stage: e for stage, e in held.items() if e is not None}
+        return dict(sorted(self._fold(model, at).holders().items()))
 
     def labelled(self, model: str, stage: str, at: int | None = None) -> list[Event]:
-        """Assignments whose versions still carry `stage`, newest first (demote clears them all)."""
-        return sorted(_labels(self.events(model, stage=stage, at=at)).values(),
-                      key=lambda e: e.sort_key, reverse=True)
+        """Assignments still in force for `stage` on active versions, newest first: what an
+        unassignment must clear so no reader falls back to an older one."""
+        return self._fold(model, at).labelled(stage)
+
+    def why_empty(self, model: str, stage: str, at: int | None = None) -> str:
+        """Why no version holds `stage`, in a user's words."""
+        fold = self._fold(model, at)
+        history = [e for e in fold.events if e.stage == stage]
+        if not history:
+            return "it was never assigned" + (" by then" if at is not None else "")
+        gone = sorted({e.version for e in history if e.version in fold.deregistered
+                       and fold.stage_active(e.version, stage)})
+        if gone:
+            tags = ", ".join(fold.deregistered[v].tag for v in gone)
+            return f"the version(s) assigned to it were deregistered ({tags})"
+        return "it was unassigned"
+
+    def fallback_note(self, model: str, stage: str, at: int | None = None) -> str | None:
+        """When a stage answers an older assignment because newer ones were undone, say why."""
+        fold = self._fold(model, at)
+        holder = fold.holders().get(stage)
+        if holder is None:
+            return None
+        newer = [e for e in fold.events if e.stage == stage and e.kind is Kind.ASSIGN
+                 and (e.time, e.tag) > (holder.time, holder.tag) and e.version != holder.version]
+        if not newer:
+            return None
+        last = newer[-1]
+        if last.version in fold.deregistered:
+            why = f"{last.version} was deregistered by {fold.deregistered[last.version].tag}"
+        else:
+            why = f"{last.version or last.commit[:12]} was unassigned from it"
+        return f"'{stage}' falls back to {holder.version or holder.commit[:12]} ({holder.tag}): {why}"
 
     def previous_holder(self, model: str, stage: str) -> str | None:
-        """The version that held `stage` before the current holder (for rollback)."""
-        current = self.stage_event(model, stage)
+        """The version that held `stage` before the current holder (for rollback): the newest
+        earlier assignment to another version that is still active."""
+        fold = self._fold(model)
+        current = fold.holders().get(stage)
         current_version = current.version if current else None
-        seen_current = current is None
-        for e in reversed(self.events(model, stage=stage)):
-            if e.kind is not Kind.ASSIGN or e.version is None:
+        for e in reversed([e for e in fold.events if e.stage == stage]):
+            if current is not None and (e.time, e.tag) >= (current.time, current.tag):
                 continue
-            if not seen_current:
-                if e is current:
-                    seen_current = True
-                continue
-            if e.version != current_version:
+            if e.kind is Kind.ASSIGN and e.version and e.version != current_version \
+                    and e.version not in fold.deregistered:
                 return e.version
         return None
 
@@ -241,11 +283,124 @@ class Registry:
         return {name: meant for name, meant in found.items() if meant}
 
     def next_counter(self, model: str) -> int:
+        """GTO's next counter: one more than the highest of the model's annotated tags."""
         counters = [e.counter for e in self._events.get(model, []) if e.counter]
         return max(counters, default=0) + 1
 
     def newest_time(self, model: str) -> int:
         return max((e.time for e in self._events.get(model, [])), default=0)
+
+
+class _Fold:
+    """GTO's registry state for one model, from its events in (time, name) order."""
+
+    def __init__(self, model: str, events: list[Event], commit_times=None) -> None:
+        self.model = model
+        self.commit_times = commit_times
+        self.versions: dict[str, Version] = {}
+        self.registered_at: dict[str, int] = {}      # version -> its newest registration time
+        self.order: dict[str, int] = {}              # version key -> creation order (GTO's tie-break)
+        self.direct: dict[str, list[Event]] = {}     # version -> registrations and deregistrations
+        self.by_commit: dict[str, list[str]] = {}    # commit -> versions registered there, in order
+        self.vstages: dict[tuple[str, str], list[Event]] = {}   # (version key, stage) -> events
+        self.conflicts: list[tuple[str, str, tuple[str, ...]]] = []
+        self.events: list[Event] = []
+        # GTO reads every registration and deregistration before any stage tag, so a stage tag
+        # belongs to the version registered on its commit whenever that was registered.
+        for e in events:
+            if e.kind in (Kind.REGISTER, Kind.DEREGISTER):
+                self._direct(e)
+        self.events = [self._stage(e) if e.kind in (Kind.ASSIGN, Kind.UNASSIGN) else e for e in events]
+        self.deregistered = {v: [e for e in evs if e.kind is Kind.DEREGISTER][-1]
+                             for v, evs in self.direct.items() if not _active(evs, Kind.DEREGISTER)}
+        newest = max((e.time for e in self.events), default=None)
+        at_newest = [e for e in self.events if e.time == newest]
+        self.deprecated = at_newest[-1] if at_newest and all(e.kind is Kind.DEPRECATE for e in at_newest) else None
+        if self.deprecated is not None and commit_times is not None:
+            # GTO adds an event per version at its commit's date (its "enrichment"); a commit
+            # dated at or after the deprecation makes the model active again.
+            commits = sorted({e.commit for e in self.events if e.kind is not Kind.DEPRECATE})
+            if max(commit_times(commits).values(), default=0) >= self.deprecated.time:
+                self.deprecated = None
+        self._holders: dict[str, Event] | None = None
+
+    def _direct(self, e: Event) -> None:
+        known = self.versions.get(e.version)
+        if known is not None and known.commit != e.commit:
+            self.conflicts.append((self.model, e.commit, (known.tag, e.tag)))   # a version on two commits
+            return
+        if e.kind is Kind.REGISTER:
+            self.versions[e.version] = Version(self.model, e.version, e.tag, e.commit, e.time, e.annotated,
+                                               e.tagger, e.message)
+            self.registered_at[e.version] = e.time
+        elif known is None:
+            return   # GTO reads a deregistration of a version it never saw as a version of its own; not served
+        if e.version not in self.order:
+            self.order[e.version] = len(self.order)
+            held = self.by_commit.setdefault(e.commit, [])
+            held.append(e.version)
+            if len(held) > 1:
+                self.conflicts.append((self.model, e.commit, tuple(self.versions[v].tag for v in held)))
+        self.direct.setdefault(e.version, []).append(e)
+
+    def _stage(self, e: Event) -> Event:
+        held = self.by_commit.get(e.commit, [])
+        if not held:
+            key, version = f"{e.commit}/{e.tag}", None    # GTO: an unregistered version of its own
+        elif len(held) == 1:
+            key = version = held[0]
+        else:   # GTO itself fails here; follow the tag message when it names one of them
+            named = _message_field(e.message, "version")
+            key = version = named if named in held else max(held, key=lambda v: self.versions[v].semver)
+        if version != e.version:
+            e = Event(e.tag, e.kind, e.model, e.commit, e.time, e.counter, version, e.stage, e.tagger,
+                      e.annotated, e.message)
+        self.order.setdefault(key, len(self.order))
+        self.vstages.setdefault((key, e.stage), []).append(e)
+        return e
+
+    def active_versions(self) -> list[Version]:
+        return [v for name, v in self.versions.items() if name not in self.deregistered]
+
+    def stage_active(self, key: str, stage: str) -> bool:
+        return _active(self.vstages.get((key, stage), []), Kind.UNASSIGN)
+
+    def _candidates(self, stage: str | None = None):
+        """(stage, holder rank, newest assignment) of every active stage of an active version.
+        The rank is GTO's: newest assignment, then the version created first (a registered
+        version is created by its newest registration; an unregistered one by its newest event,
+        its commit's date included), then the version read first."""
+        found = [(key, s, evs) for (key, s), evs in self.vstages.items()
+                 if (stage is None or s == stage) and key not in self.deregistered and _active(evs, Kind.UNASSIGN)]
+        pseudo = sorted({evs[0].commit for key, _, evs in found if key not in self.registered_at})
+        dates = self.commit_times(pseudo) if pseudo and self.commit_times else {}
+        for key, s, evs in found:
+            newest = max((e for e in evs if e.kind is Kind.ASSIGN), key=lambda e: e.time)
+            created = self.registered_at.get(key)
+            if created is None:
+                created = max(newest.time, dates.get(newest.commit, 0))
+            yield s, (newest.time, -created, -self.order[key]), newest
+
+    def holders(self) -> dict[str, Event]:
+        if self._holders is None:
+            best: dict[str, tuple] = {}
+            for stage, rank, event in self._candidates():
+                if stage not in best or rank > best[stage][0]:
+                    best[stage] = (rank, event)
+            self._holders = {s: e for s, (_, e) in best.items()}
+        return self._holders
+
+    def labelled(self, stage: str) -> list[Event]:
+        ranked = sorted(self._candidates(stage), key=lambda c: c[1], reverse=True)
+        return [e for _, _, e in ranked if e.version is not None]
+
+
+def _active(events: list[Event], cancel: Kind) -> bool:
+    """GTO's `is_active`: the newest event is an addition; at the same second the cancel wins."""
+    if not events:
+        return False
+    newest = max(e.time for e in events)
+    return not any(e.time == newest and e.kind is cancel for e in events)
 
 
 def _message_field(message: str, key: str) -> str | None:
@@ -256,23 +411,6 @@ def _message_field(message: str, key: str) -> str | None:
     start += len(key) + 3
     end = message.find("\n", start)
     return message[start:end if end >= 0 else None].strip() or None
-
-
-def _labels(events: list[Event]) -> dict[str, Event]:
-    """Version (or commit, for an unversioned assignment) -> its assignment, while labelled."""
-    labels: dict[str, Event] = {}
-    for e in events:
-        key = e.version or e.commit
-        if e.kind is Kind.ASSIGN:
-            labels[key] = e
-        elif e.kind is Kind.UNASSIGN:
-            labels.pop(key, None)
-    return labels
-
-
-def _holder(events: list[Event]) -> Event | None:
-    labels = _labels(events)
-    return max(labels.values(), key=lambda e: e.sort_key) if labels else None
 
 
 def iso(ts: int) -> str:

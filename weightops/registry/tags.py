@@ -174,13 +174,45 @@ def is_version(text: str) -> bool:
     return bool(_VERSION_RE.match(text if text.startswith("v") else f"v{text}"))
 
 
+def normalize_model_name(name: str) -> str:
+    """DVC's spellings of one artifact, as DVC's `_reformat_name` maps them (dvc/repo/artifacts.py):
+    `dir/dvc.yaml:name` -> `dir:name`, `dvc.yaml:name` -> `name`; a trailing `/` of the folder
+    and a leading `./` are dropped. Anything else is returned unchanged."""
+    if not isinstance(name, str) or ":" not in name:
+        return name
+    folder, _, base = name.rpartition(":")
+    parts = [p for p in folder.split("/") if p not in ("", ".")]
+    if parts and parts[-1] == "dvc.yaml":
+        parts.pop()
+    return f"{'/'.join(parts)}:{base}" if parts else base
+
+
 def validate_model_name(name: str) -> str:
-    """A DVC artifact name, optionally `dir:name` for a nested dvc.yaml."""
+    """A DVC artifact name: `name`, or `dir:name` / `dir/dvc.yaml:name` for a nested dvc.yaml.
+    Returns the canonical form (`dir:name`, GTO's); raises TagError (exit 2) otherwise."""
+    name = normalize_model_name(name)
     if not _MODEL_RE.match(name or "") or ".." in name.split(":")[0].split("/"):
         raise TagError(
             f"'{_show(name)}' is not a valid model name; use letters, digits, '-', '_' "
             "(and 'dir:name' for a nested dvc.yaml)"
         )
+    return name
+
+
+# A name weightops creates (init, card): what the README allows, a subset of GTO's names ('/' is
+# left to names GTO wrote, which weightops still reads).
+_NEW_NAME_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9_-]*[a-zA-Z0-9])?$")
+
+
+def validate_new_model_name(name: str, *, nested: bool = True) -> str:
+    """The one check for a model name entering the project (init, card): letters, digits, '-'
+    and '_'; `dir:name` for a nested dvc.yaml when `nested`. Raises TagError (exit 2)."""
+    validate_model_name(name)
+    folder, sep, base = (name or "").rpartition(":")
+    if not _NEW_NAME_RE.match(base) or (sep and not nested):
+        where = " (and 'dir:name' for a nested dvc.yaml)" if nested else ""
+        raise TagError(f"'{_show(name)}' is not a valid model name: use letters, digits, '-' and '_'{where}, "
+                       "starting and ending with a letter or digit")
     return name
 
 
@@ -246,7 +278,7 @@ def format_version_tag(version: str, model: str | None) -> str:
 
 
 def format_stage_tag(model: str, stage: str, counter: int, *, unassign: bool = False) -> str:
-    validate_model_name(model)
+    model = validate_model_name(model)
     validate_stage(stage)
     if counter < 1:
         raise TagError(f"stage tag counter must be positive, not {counter}")

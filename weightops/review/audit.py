@@ -5,8 +5,9 @@ records that stay behind say what each version meant: every stage tag written by
 records the version, and sha256 it assigned, and a release tag records the sha256. Audit compares
 those records with what the tags point at now, checks every version's card against its DVC
 pointer (and against the bytes, when the object is on this machine), that every version's object
-is in the remote, and lists registry tags GTO cannot see (lightweight ones). The report is a
-frozen value; the CLI and the HTML report render it.
+is in the remote, reports commits holding several versions of one model (GTO forbids them), and
+lists registry tags GTO cannot see (lightweight ones as findings, plain `v1.2.0` versions as
+notices). The report is a frozen value; the CLI and the HTML report render it.
 """
 
 from __future__ import annotations
@@ -26,7 +27,8 @@ from weightops.project import Located, Project
 from weightops.registry.state import Registry
 from weightops.registry.tags import Kind
 
-KINDS = ("moved-tag", "card-mismatch", "missing-object", "damaged-object", "lightweight-tag", "unreadable")
+KINDS = ("moved-tag", "card-mismatch", "missing-object", "damaged-object", "lightweight-tag", "two-versions",
+         "unreadable")
 
 
 @dataclass(frozen=True)
@@ -60,6 +62,16 @@ class AuditReport:
     # Information that does not fail the audit: tags that look like versions but are outside
     # the grammar (`1.2.0`, `v1.2`), which every reader ignores.
     notices: tuple[Finding, ...] = ()
+    # Plain `v1.2.0` version tags: weightops reads them, GTO and `dvc artifacts` never do.
+    invisible_to_gto: tuple[str, ...] = ()
+
+    @property
+    def gto_note(self) -> str | None:
+        if not self.invisible_to_gto:
+            return None
+        shown = ", ".join(self.invisible_to_gto[:5]) + (" ..." if len(self.invisible_to_gto) > 5 else "")
+        return (f"{len(self.invisible_to_gto)} version tag(s) in the plain style ({shown}): weightops reads them, "
+                "GTO and `dvc artifacts` do not (they read NAME@vX.Y.Z); `tag_style: named` makes releases all three see")
     remotes: tuple[RemoteInfo, ...] = ()
 
     @property
@@ -76,6 +88,7 @@ class AuditReport:
     def to_dict(self) -> dict:
         return {"ok": self.ok, "versions": self.versions, "tags": self.tags, "summary": self.summary,
                 "findings": [f.to_dict() for f in self.findings], "notices": [f.to_dict() for f in self.notices],
+                "invisible_to_gto": list(self.invisible_to_gto),
                 "remotes": [r.to_dict() for r in self.remotes]}
 
 
@@ -106,23 +119,35 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
             findings.append(Finding("unreadable", v.tag, f"{v.tag}: {located}"))
             continue
         rem = remotes[v.commit]
+        if ":" in v.model:   # a nested dvc.yaml may belong to a DVC project in a subfolder, with its own remotes
+            try:
+                located = project.locate(v.model, v.commit, v.tag)
+                rem = project.remote(v.commit, remote, root=located.dvc_root)
+            except WeightopsError as exc:
+                findings.append(Finding("unreadable", v.tag, f"{v.tag}: {exc}"))
+                continue
         findings += _card(project, v.tag, v.meta.get("sha256"), located, rem, hashed if rehash else None)
         findings += _stage_records(registry, v.model, v.version, v.tag, located)
         if isinstance(rem, Remote) and located.pointer.remote and remote is None:
             rem = _pointer_remote(project, located, rem)
         findings += _object(project, v.tag, located, rem, stores)
+    for model, commit, tags in dict.fromkeys(registry.conflicts):
+        findings.append(Finding("two-versions", tags[-1], f"commit {commit[:12]} holds several versions of '{model}' "
+                                f"({', '.join(tags)}): GTO allows one version per commit and fails on any stage tag "
+                                "there; deregister all but one (`gto deregister`) or tag the others on new commits"))
     infos = tuple(RemoteInfo(s.remote.name, s.base, _versioning(s)) for s in stores.values() if not isinstance(s, Exception))
     notices = tuple(Finding("not-a-version", name, f"{name} looks like a version but is not a registry tag, so "
                             f"weightops, GTO and DVC ignore it; did you mean {meant}? (release it with "
                             f"`weightops release {meant.rpartition('@')[2]}`)")
                     for name, meant in registry.lookalikes().items())
-    return AuditReport(tuple(findings), len(versions), len(registry_tags), notices, infos)
+    return AuditReport(tuple(findings), len(versions), len(registry_tags), notices,
+                       tuple(registry.invisible), infos)
 
 
 def _pointer_remote(project: Project, located: Located, default: Remote) -> object:
     """The out's own `remote:` wins over the default, as in DVC."""
     try:
-        return project.remote(located.commit, located.pointer.remote) or default
+        return project.remote(located.commit, located.pointer.remote, root=located.dvc_root) or default
     except WeightopsError as exc:
         return exc
 

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from weightops.core import git
 from weightops.core.config import CONFIG_FILE, GuardSettings, parse_config
-from weightops.errors import UsageError
+from weightops.errors import NotFoundError, UsageError
 
 DEFAULT_MAX_SIZE = 5 * 1024 * 1024
 HEAD_BYTES = 4096
@@ -53,6 +53,7 @@ class Finding:
     reason: str          # "extension", "magic", "size"
     format: str | None   # detected format, when known
     size: int
+    tracked_by: str | None = None   # DVC already tracks it: "dvc.yaml stage NAME" or "FILE.dvc"
 
     def message(self, max_size: int) -> str:
         article = "an" if (self.format or "x")[0] in "AEIOU" else "a"
@@ -60,6 +61,15 @@ class Finding:
                "magic": f"is {article} {self.format} weight file (by its content, whatever its name)",
                "size": f"is {self.size} bytes, over the {max_size} byte limit"}[self.reason]
         quoted = _quote(self.path)
+        if self.tracked_by and self.tracked_by.startswith("dvc.yaml stage "):
+            # `dvc add` refuses a stage's output; DVC records it with the stage.
+            stage = self.tracked_by[len("dvc.yaml stage "):]
+            return (f"{self.path} {why} and is staged in git, but it is an output of stage '{stage}' in dvc.yaml, "
+                    f"so DVC tracks it: git rm --cached {quoted} && dvc commit {_quote(stage)} && dvc push "
+                    "(`dvc repro` records it too; DVC lists it in .gitignore)")
+        if self.tracked_by:
+            return (f"{self.path} {why} and is staged in git, but {self.tracked_by} already tracks it with DVC: "
+                    f"git rm --cached {quoted} && dvc commit {_quote(self.tracked_by)} && dvc push")
         return (f"{self.path} {why} and is staged in git; track it with DVC instead: "
                 f"git rm --cached {quoted} && dvc add {quoted} && git add {_quote(self.path + '.dvc')}")
 
@@ -210,6 +220,7 @@ def guard(paths: list[str] | None = None, *, repo: str | os.PathLike = ".",
     configured = settings.max_size if settings.max_size is not None else DEFAULT_MAX_SIZE
     limit = parse_size(max_size if max_size is not None else configured)
     allow = list(settings.allow)
+    missing: dict[str, str] = {}
     if paths is None:
         rels = git.staged_paths(root)
     else:
@@ -220,15 +231,28 @@ def guard(paths: list[str] | None = None, *, repo: str | os.PathLike = ".",
             if not full.is_relative_to(root.resolve()):
                 raise UsageError(f"'{p}' is outside the repository {root}")
             rels.append(full.relative_to(root.resolve()).as_posix())
+            if not (cwd / p).exists() and not (cwd / p).is_symlink():
+                missing.setdefault(rels[-1], p)
     rels = [r for r in rels if not any(fnmatch.fnmatch(r, pat) for pat in allow)]
     staged, in_index = index_entries(root, rels) if rels else ({}, set())
-    findings = []
+    for rel, given in missing.items():
+        if rel not in staged and rel not in in_index:   # neither on disk nor in the index: a typo
+            raise NotFoundError(f"'{given}' does not exist; name a file to check, or run `weightops guard` "
+                                "without paths to check the files staged for commit")
+    found = []
     for r in rels:
         if r in staged:
-            findings.append(check_blob(root, r, *staged[r], limit))
+            found.append(check_blob(root, r, *staged[r], limit))
         elif r not in in_index:   # not tracked: what `git add` would store is the file on disk
-            findings.append(check_file(root, r, limit))
-    return GuardReport(len(rels), tuple(f for f in findings if f is not None), limit)
+            found.append(check_file(root, r, limit))
+    findings = tuple(f for f in found if f is not None)
+    if findings and (root / ".dvc").is_dir():
+        from dataclasses import replace
+
+        from weightops.storage.outputs import dvc_outputs
+
+        tracked = {o.path: o.tracked_by for o in dvc_outputs(root)}
+        findings = tuple(replace(f, tracked_by=tracked.get(f.path)) for f in findings)
     return GuardReport(len(rels), findings, limit)
 
 

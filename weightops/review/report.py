@@ -297,6 +297,14 @@ def timeline(registry: Registry, name: str) -> tuple[list[Segment], list[Mark]]:
     return segments, marks
 
 
+def default_report_path(repo: str | os.PathLike = ".") -> Path:
+    """`.git/weightops/registry.html` (the git dir, beside validation reports): written without
+    leaving an untracked file in the work tree."""
+    from weightops.project import Project
+
+    return Project(repo).git_dir / "weightops" / "registry.html"
+
+
 def write_report(out: str | os.PathLike, repo: str | os.PathLike = ".", *, model: str | None = None,
                  findings: list | tuple | None = None, now: int | None = None, audit: bool = True) -> ReportData:
     """Gather, render and write the page atomically; returns what it showed."""
@@ -306,6 +314,7 @@ def write_report(out: str | os.PathLike, repo: str | os.PathLike = ".", *, model
     if Path(out).is_dir():
         raise UsageError(f"'{out}' is a folder; give the page a file name, e.g. -o {Path(out) / 'registry.html'}")
     data = gather(repo, model=model, findings=findings, now=now, audit=audit)
+    Path(out).parent.mkdir(parents=True, exist_ok=True)
     atomic_write_text(out, render(data))
     os.chmod(out, 0o644)  # a page to share, not a secret (the temp file was created 0600)
     return data

@@ -29,7 +29,7 @@ from weightops.scaffold.init import dvc, init_project
 
 MODEL = "clf"
 STAGE = "production"
-VERSIONS = (("v1.0.0", {"lr": 0.5, "epochs": 200}), ("v1.1.0", {"lr": 0.2, "epochs": 600, "seed": 11}))
+VERSIONS = (("v1.0.0", {"lr": 0.5, "epochs": 200}), ("v1.1.0", {"lr": 0.5, "epochs": 400}))  # a retrain: small drift
 
 
 @dataclass(frozen=True)
@@ -105,7 +105,7 @@ def run_demo(directory: str | os.PathLike | None = None,
     done(roll)
     done(_as_of(project, roll.outcome["time"] - 1))
     explore = (f"cd {project}", "weightops list", f"weightops history {STAGE}",
-               "weightops report -o registry.html   # one HTML page; its audit flags the corrupted v1.1.0 object")
+               "weightops report   # one HTML page in .git/weightops/; its audit flags the corrupted v1.1.0 object")
     return Demo(base, project, remote, tuple(steps), explore, time.monotonic() - started)
 
 

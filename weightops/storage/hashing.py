@@ -127,3 +127,18 @@ def check_digests(actual: Digests, *, sha256: str | None = None, md5: str | None
                 f"{field} mismatch for {what}: expected {expected}, got {got}",
                 expected=expected, actual=got, ref=ref, field=field,
             )
+
+
+def dvc2_md5(path: str | os.PathLike) -> str:
+    """The md5 DVC 2 recorded for a file (dvc_data's "md5-dos2unix", hash.py): read in 1 MiB
+    chunks, and each chunk whose first 512 bytes look like text (no NUL, at most 30% non-text
+    characters: dvc_data's `istextblock`) is hashed with CRLF turned into LF. Binary files hash
+    as plain md5."""
+    md5 = hashlib.md5()
+    text_chars = bytes(range(32, 127)) + b"\n\r\t\f\b"
+    with open(path, "rb") as f:
+        while chunk := f.read(2**20):
+            block = chunk[:512]
+            is_text = b"\x00" not in block and len(block.translate(None, text_chars)) <= 0.30 * len(block)
+            md5.update(chunk.replace(b"\r\n", b"\n") if is_text else chunk)
+    return md5.hexdigest()

@@ -51,6 +51,9 @@ class Pointer:
     source: str         # the .dvc or dvc.lock file it came from
     legacy: bool = False  # DVC 2 layout (md5 of dos2unix text; no files/md5/ prefix)
     nfiles: int | None = None
+    cached: bool = True   # False: `cache: false`, DVC keeps the bytes in git, not in its cache
+    imported_from: str | None = None   # `dvc import` repo or `dvc import-url` URL
+    repo_import: bool = False          # `dvc import` from another repository: `dvc push` skips it
     remote: str | None = None   # the out's own `remote:` (wins over the default remote, as in DVC)
     # Cloud versioning (`version_aware`/`worktree` remotes): remote name -> {"version_id", "etag"}
     # as `dvc push` records them under the out's `cloud:`.
@@ -87,14 +90,37 @@ def safe_join(base: str, rel: str) -> str:
     return joined
 
 
-def stay_inside(path: str | os.PathLike, root: str | os.PathLike, what: str) -> Path:
+def stay_inside(path: str | os.PathLike, root: str | os.PathLike, what: str,
+                also: tuple[str | os.PathLike, ...] = ()) -> Path:
     """`path` (lexically inside `root`) with its symlinks resolved; refuse it when a symlink
-    takes it out of `root` (a weights file linked to /etc/passwd, a destination linked
-    elsewhere). Issue 10."""
+    takes it out of `root` and of every folder in `also` (a weights file linked to /etc/passwd,
+    a destination linked elsewhere)."""
     real, base = Path(os.path.realpath(path)), Path(os.path.realpath(root))
-    if real != base and base not in real.parents:
-        raise RefusedError(f"{what} '{path}' leads through a symlink to {real}, outside {base}; refusing it")
-    return real
+    for allowed in (base, *(Path(os.path.realpath(a)) for a in also)):
+        if real == allowed or allowed in real.parents:
+            return real
+    raise RefusedError(f"{what} '{path}' leads through a symlink to {real}, outside {base}; refusing it")
+
+
+def dvc_cache_dir(root: str | os.PathLike) -> Path | None:
+    """The DVC cache folder the work tree's `.dvc/config` and `.dvc/config.local` set
+    (`cache.dir`, relative to `.dvc/`), or None for the default `.dvc/cache`. With
+    `cache.type symlink` DVC links every tracked file there, outside the repository when the
+    cache is shared: those links are DVC's own, not an escape."""
+    found = None
+    for name in ("config", "config.local"):
+        cfg = Path(root) / ".dvc" / name
+        if not cfg.is_file():
+            continue
+        parser = configparser.ConfigParser(interpolation=None, strict=False)
+        try:
+            parser.read_string(cfg.read_text(errors="replace"))
+        except configparser.Error:
+            continue
+        for section in parser.sections():
+            if section.strip().strip("'").strip() == "cache" and parser.has_option(section, "dir"):
+                found = parser.get(section, "dir").strip()
+    return (Path(root) / ".dvc" / found) if found else None
 
 
 def parse_artifacts(text: bytes | str | None, dvcyaml: str = "dvc.yaml") -> dict[str, Artifact]:
@@ -129,9 +155,15 @@ def dvcyaml_for(model: str) -> str:
     return "dvc.yaml"
 
 
-def _out_pointer(out: dict, path: str, source: str) -> Pointer:
+def _out_pointer(out: dict, path: str, source: str, *, cached: bool = True,
+                 imported_from: str | None = None, repo_import: bool = False) -> Pointer:
+    """DVC's rule (dvc/output.py, dvc_data hash_info): an out with `hash: md5` is DVC 3's (object
+    under `files/md5/`); an `md5` without it was written by DVC 2, whose md5 of a text file is
+    taken after CRLF -> LF ("md5-dos2unix") and whose objects sit at the remote's top level."""
     md5 = out.get("md5")
     if not isinstance(md5, str) or len(md5.split(".")[0]) != 32:
+        if not cached or out.get("cache") is False:
+            return Pointer(path=path, md5=str(md5 or ""), size=None, source=source, cached=False)
         raise PointerError(f"{source}: output '{path}' has no md5; run `dvc commit` or `dvc repro`")
     size = out.get("size")
     nfiles = out.get("nfiles")
@@ -140,6 +172,8 @@ def _out_pointer(out: dict, path: str, source: str) -> Pointer:
     return Pointer(path=path, md5=md5, size=int(size) if isinstance(size, int) else None,
                    source=source, legacy=out.get("hash") != "md5",
                    nfiles=int(nfiles) if isinstance(nfiles, int) else None,
+                   cached=cached and out.get("cache", True) is not False, imported_from=imported_from,
+                   repo_import=repo_import,
                    remote=remote if isinstance(remote, str) and remote else None,
                    cloud={str(k): v for k, v in cloud.items() if isinstance(v, dict)} if isinstance(cloud, dict) else {})
 
@@ -159,6 +193,53 @@ def out_remote(text: bytes | str | None, dvcyaml: str, want: str) -> str | None:
     return None
 
 
+def _import_source(doc: dict) -> tuple[str | None, bool]:
+    """(source, is a repo import): `dvc import` writes a dep with `repo:`; `dvc import-url`
+    writes a `frozen` stage whose dep is the URL or path it copied."""
+    for dep in doc.get("deps") or []:
+        if not isinstance(dep, dict):
+            continue
+        repo = dep.get("repo")
+        if isinstance(repo, dict) and repo.get("url"):
+            return f"{repo['url']} ({dep.get('path')})", True
+        if isinstance(dep.get("path"), str) and doc.get("frozen"):
+            return dep["path"], False
+    return None, False
+
+
+def pointer_in_dvcfile(text: bytes | str | None, dvcfile: str, want: str) -> Pointer | None:
+    """The out `want` (repo-relative) of a `.dvc` file that may track several outputs, or None."""
+    if text is None:
+        return None
+    try:
+        return pointer_from_dvcfile(text, dvcfile, want)
+    except (NotFoundError, PointerError):
+        return None
+
+
+def dvc_root_candidates(dvcyaml: str) -> list[str]:
+    """Folders that may hold the DVC project (`.dvc/`) of a dvc.yaml, nearest first, up to the
+    repository's top (""): `dvc init --subdir` makes a project in a subfolder."""
+    folder = posixpath.dirname(dvcyaml)
+    found = []
+    while folder:
+        found.append(folder)
+        folder = posixpath.dirname(folder)
+    return found + [""]
+
+
+def require_served(pointer: Pointer, ref: str) -> None:
+    """Outputs weightops does not serve, refused with the reason (RefusedError, exit 5)."""
+    if not pointer.cached:
+        raise RefusedError(f"{ref}: {pointer.path} is not cached by DVC (`cache: false` in {pointer.source}): its bytes "
+                           "live in git, not in the DVC remote, so there is nothing to pull or push; weightops serves "
+                           "DVC-cached outputs only (drop `cache: false`, run `dvc commit` and `dvc push`)")
+    if pointer.repo_import:
+        raise RefusedError(f"{ref}: {pointer.path} is imported from {pointer.imported_from} (`dvc import`, "
+                           f"{pointer.source}); `dvc push` never stores imports in this project's remote, so weightops "
+                           "has no object to serve: track a copy here (`dvc add`) or release the model in its own repository")
+
+
 def pointer_from_dvcfile(text: bytes | str, dvcfile: str, want: str | None = None) -> Pointer:
     """A `.dvc` file's single out (`want`, repo-relative, picks one if there are several)."""
     doc = load_yaml(text, dvcfile)
@@ -166,17 +247,21 @@ def pointer_from_dvcfile(text: bytes | str, dvcfile: str, want: str | None = Non
     if not isinstance(outs, list) or not outs:
         raise PointerError(f"{dvcfile} has no 'outs'; is it a DVC pointer file?")
     base = posixpath.dirname(dvcfile)
+    imported, repo_import = _import_source(doc)
     for out in outs:
         if not isinstance(out, dict) or not isinstance(out.get("path"), str):
             raise PointerError(f"{dvcfile}: an out has no 'path'")
         path = safe_join(base, out["path"])
         if want is None or path == want:
-            return _out_pointer(out, path, dvcfile)
+            return _out_pointer(out, path, dvcfile, imported_from=imported, repo_import=repo_import)
     raise NotFoundError(f"{dvcfile} does not track '{want}'")
 
 
-def pointer_from_lock(text: bytes | str | None, lockfile: str, want: str) -> Pointer | None:
-    """The out `want` (repo-relative) among every stage's outs in a dvc.lock, or None."""
+def pointer_from_lock(text: bytes | str | None, lockfile: str, want: str, *,
+                      dvcyaml: bytes | str | None = None, dvcyaml_path: str = "dvc.yaml") -> Pointer | None:
+    """The out `want` (repo-relative) among every stage's outs in a dvc.lock, or None. DVC 2's
+    dvc.lock (`md5` without `hash: md5`) is read with DVC 2's rules. `dvcyaml` (its text) tells
+    whether the stage declares the out `cache: false`, which dvc.lock does not record."""
     doc = load_yaml(text, lockfile)
     if not isinstance(doc, dict):
         return None
@@ -184,12 +269,25 @@ def pointer_from_lock(text: bytes | str | None, lockfile: str, want: str) -> Poi
     if not isinstance(stages, dict):
         raise PointerError(f"{lockfile}: 'stages' must be a mapping")
     base = posixpath.dirname(lockfile)
-    for stage in stages.values():
+    for name, stage in stages.items():
         for out in (stage or {}).get("outs") or [] if isinstance(stage, dict) else []:
             if isinstance(out, dict) and isinstance(out.get("path"), str):
                 if safe_join(base, out["path"]) == want:
-                    return _out_pointer(out, want, lockfile)
+                    cached = not _uncached_in_dvcyaml(dvcyaml, dvcyaml_path, str(name), out["path"])
+                    return _out_pointer(out, want, lockfile, cached=cached)
     return None
+
+
+def _uncached_in_dvcyaml(text: bytes | str | None, dvcyaml: str, stage: str, path: str) -> bool:
+    """Whether dvc.yaml's `stage` declares its out `path` with `cache: false`."""
+    if text is None:
+        return False
+    doc = load_yaml(text, dvcyaml)
+    spec = ((doc or {}).get("stages") or {}).get(stage.split("@")[0]) if isinstance(doc, dict) else None
+    for out in (spec or {}).get("outs") or [] if isinstance(spec, dict) else []:
+        if isinstance(out, dict) and path in out and isinstance(out[path], dict):
+            return out[path].get("cache") is False
+    return False
 
 
 def lock_lineage(text: bytes | str | None, lockfile: str, want: str) -> dict:
@@ -216,8 +314,9 @@ def lock_lineage(text: bytes | str | None, lockfile: str, want: str) -> dict:
 @dataclass(frozen=True)
 class Remote:
     name: str
-    url: str            # as configured; a relative local path is relative to .dvc/
+    url: str            # as configured; a relative local path is relative to <base>/.dvc/
     options: dict = field(default_factory=dict, compare=False, hash=False)
+    base: str = ""      # repo-relative folder of the DVC project whose config names it
 
     @property
     def is_s3(self) -> bool:
@@ -263,7 +362,11 @@ def parse_dvc_config(*texts: bytes | str | None) -> tuple[str | None, dict[str, 
 def object_rel(remote: Remote, pointer: Pointer) -> str:
     """Where the object sits under the remote: `files/md5/ab/cdef..` (content-addressed), or
     the out's repo-relative path on a cloud-versioned remote (as `dvc push` lays them out)."""
-    return pointer.path if remote.cloud_versioned else pointer.object_path()
+    if not remote.cloud_versioned:
+        return pointer.object_path()
+    base = (remote.base or "").strip("/")
+    # `dvc push` lays a versioned remote out relative to the DVC project's folder.
+    return pointer.path[len(base) + 1:] if base and pointer.path.startswith(base + "/") else pointer.path
 
 
 def object_url(remote_url: str, pointer: Pointer, remote: Remote | None = None) -> str:

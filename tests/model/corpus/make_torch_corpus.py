@@ -45,7 +45,11 @@ def files() -> dict[str, bytes]:
     strided = {"t": base.t(), "row": base[2], "col": base[:, 1], "all": base}
     save("zip_strided_views.pt", strided)
     save("legacy_strided_views.pt", strided, legacy=True)
-    save("checkpoint_nested.pt", {"state_dict": sd, "epoch": 3, "optimizer": {"state": {}, "param_groups": [{"lr": 0.1}]}})
+    param = torch.nn.Parameter(torch.randn(3, 2, generator=g))
+    opt = torch.optim.SGD([param], lr=0.1, momentum=0.9)
+    param.grad = torch.zeros_like(param)
+    opt.step()   # a momentum buffer of zeros: optimizer state, not a trained weight
+    save("checkpoint_nested.pt", {"state_dict": sd, "epoch": 3, "optimizer": opt.state_dict()})
     save("dtypes.pt", {"bf16": torch.randn(8, generator=g).bfloat16(), "f16": torch.randn(8, generator=g).half(),
                        "f64": torch.randn(3, generator=g).double(), "i64": torch.arange(5), "mask": torch.arange(4) > 1,
                        "c64": torch.randn(3, dtype=torch.complex64, generator=g),
@@ -70,6 +74,32 @@ def files() -> dict[str, bytes]:
     out["legacy_truncated.pt"] = out["legacy_state_dict.pt"][:-6]
     legacy = out["legacy_state_dict.pt"]
     out["legacy_bad_magic.pt"] = legacy[:3] + bytes([legacy[3] ^ 0x01]) + legacy[4:]
+    out.update(damaged(out["legacy_state_dict.pt"], out["zip_state_dict.pt"]))
+    return out
+
+
+def damaged(legacy: bytes, archive: bytes, count: int = 24) -> dict[str, bytes]:
+    """Seeded one-byte changes to the pickles of a legacy file and of a zip's data.pkl (the zip
+    rebuilt so its checksums stay valid): the structure both readers must judge alike."""
+    import random
+
+    rng = random.Random(18)
+    out = {}
+    pickle_end = legacy.rindex(b".") + 1   # the storage keys pickle's STOP, before the raw storages
+    for i in range(count):
+        pos = rng.randrange(0, min(pickle_end, len(legacy)))
+        out[f"damaged_legacy_{i:02d}.pt"] = legacy[:pos] + bytes([rng.randrange(256)]) + legacy[pos + 1:]
+    src = zipfile.ZipFile(io.BytesIO(archive))
+    pkl = next(n for n in src.namelist() if n.endswith("data.pkl"))
+    data = src.read(pkl)
+    for i in range(count):
+        pos = rng.randrange(len(data))
+        changed = data[:pos] + bytes([rng.randrange(256)]) + data[pos + 1:]
+        buf = io.BytesIO()
+        with zipfile.ZipFile(buf, "w", zipfile.ZIP_STORED) as dst:
+            for info in src.infolist():
+                dst.writestr(info.filename, changed if info.filename == pkl else src.read(info))
+        out[f"damaged_zip_{i:02d}.pt"] = buf.getvalue()
     return out
 
 

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import time
 from pathlib import Path
 
 from helpers import run_cli
@@ -27,12 +26,10 @@ def test_long_registry_is_paginated_and_zoomed(tmp_path):
     repo = tmp_path / "repo"
     info = bench.build(repo, versions=300, assignments=1500)
     page = tmp_path / "big.html"
-    started = time.perf_counter()
+    # How long it takes is benchmarks/report_scale.py's to measure (against `weightops list`).
     proc = run_cli(["report", "-o", str(page), "--repo", str(repo)], cwd=tmp_path,
                    env={**os.environ, "WEIGHTOPS_NOW": str(info["now"])}, check=True)
-    took = time.perf_counter() - started
     assert "1 model(s), 300 version(s)" in proc.stdout
-    assert took < 30, f"report of 300 versions took {took:.1f}s"
     assert page.stat().st_size < 1_500_000
 
     dom = parse_dom(dump_dom(page, tmp_path))

@@ -18,8 +18,8 @@ the file. What each format's reader checks, and the library whose loader it agre
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from weightops.errors import NotFoundError, UsageError
 from weightops.model.formats import sharded

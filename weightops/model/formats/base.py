@@ -11,9 +11,9 @@ blocks) stream nothing and are reported as "present, not decoded".
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
@@ -117,7 +117,7 @@ class Tensor:
         flat = np.concatenate(parts) if parts else np.zeros(0)
         return flat.reshape(self.shape) if flat.size == self.size else flat
 
-    def renamed(self, name: str, role: str | None = None) -> "Tensor":
+    def renamed(self, name: str, role: str | None = None) -> Tensor:
         return Tensor(name, self.dtype, self.shape, self._chunks, role or self.role)
 
 

@@ -8,8 +8,8 @@ structure only (block-aligned rows, data inside the file), reported as "present,
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from weightops.errors import UsageError
 from weightops.model.formats.base import Tensor, range_reader

@@ -7,13 +7,19 @@ path; values are read in slices along the first axis (bounded memory). An optimi
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 
 from weightops.errors import UsageError
-from weightops.model.formats.base import CHUNK_BYTES, CONSTANT, NUMPY_NAMES, WEIGHT, Tensor
+from weightops.model.formats.base import (
+    CHUNK_BYTES,
+    CONSTANT,
+    NUMPY_NAMES,
+    WEIGHT,
+    Tensor,
+)
 
 
 def _h5py():

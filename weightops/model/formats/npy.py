@@ -5,14 +5,16 @@ streamed out of the zip; object arrays (which need pickle to load) are refused.
 from __future__ import annotations
 
 import zipfile
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import BinaryIO, Callable, Iterator
+from typing import BinaryIO
 
 import numpy as np
 
 from weightops.errors import RefusedError, UsageError
 from weightops.model.formats.base import CHUNK_BYTES, NUMPY_NAMES, Tensor
+
 
 def _npy_header(f, where: str) -> tuple[np.dtype, tuple[int, ...], bool]:
     from numpy.lib import format as npf

@@ -1,9 +1,11 @@
 """ONNX models (the `onnx` extra): initializers as tensors, the graph's declared signature, and
 the external data files a model's weights may live in.
 
-A model is first judged by ONNX's own loader and checker (`onnx.load`, `onnx.checker.check_model`
-on the path, which also checks external data locations); what they refuse, weightops refuses.
-Initializers are then read one at a time: inline ones from the loaded protobuf, external ones
+A model is first judged by ONNX's own loader and checker (`onnx.load`, `onnx.checker.check_model`);
+what they refuse, weightops refuses. The protobuf is parsed without its weights' bytes
+(onnx_wire.py) and the checker runs on that graph, the checks it makes on the values redone
+here (see `_without_weights`). Initializers are then read one at a time: inline ones from the
+model file, external ones
 (`model.onnx` + `model.onnx.data`) streamed from their file in chunks, each location checked to
 stay beside the model. Each initializer gets a role: `weight` (a learned parameter), `constant`
 (shapes, indices, pads, initial states, masks: graphs store these as initializers too) or
@@ -12,7 +14,6 @@ stay beside the model. Each initializer gets a role: `weight` (a learned paramet
 
 from __future__ import annotations
 
-import os
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -21,9 +22,6 @@ import numpy as np
 from weightops.errors import UsageError
 
 CHUNK_BYTES = 16 * 1024 * 1024
-# Card-time scan for external data: an .onnx file larger than this holds its weights inline
-# (protobuf caps a model at 2 GB) and is not parsed just to look for external references.
-EXTERNAL_SCAN_MAX = 256 * 1024 * 1024
 
 # Inputs that hold learned parameters, by operator (ONNX operator specs, input indices).
 WEIGHT_SLOTS = {
@@ -60,13 +58,19 @@ def _onnx():
 
 
 def load_model(path: Path, check: bool = True):
-    """The ModelProto (external data left on disk), after ONNX's own loader and checker accept
-    the file. Raises UsageError (exit 2) with the first line of ONNX's reason."""
+    """The ModelProto without its top-level initializers' raw bytes (onnx_wire.py; external
+    data left on disk too), after ONNX's own checker accepts the file."""
+    return open_model(path, check)[0]
+
+
+def open_model(path: Path, check: bool = True):
+    """(ModelProto without inline weight bytes, {initializer: (offset, length) of its raw data
+    in the file}), after ONNX's own checker accepts the file (`check`). Raises UsageError
+    (exit 2) with the first line of ONNX's reason."""
+    from weightops.model.formats.onnx_wire import lazy_model
+
     onnx = _onnx()
-    try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception as exc:  # noqa: BLE001 - protobuf's DecodeError and friends
-        raise UsageError(f"'{path}' is not an ONNX model onnx.load reads ({_first_line(exc)})") from None
+    model, raw = lazy_model(path)
     if check:
         for side, values in (("input", model.graph.input), ("output", model.graph.output)):
             for v in values:
@@ -75,10 +79,34 @@ def load_model(path: Path, check: bool = True):
                     raise UsageError(f"'{path}' is refused by onnx.checker: graph {side} '{v.name}' has no shape "
                                      "(unknown rank); export it with one (dimensions may be symbolic)")
         try:
-            onnx.checker.check_model(str(path))  # the path: external data locations are checked too
+            onnx.checker.check_model(_without_weights(model, raw, path))
         except Exception as exc:  # noqa: BLE001 - ValidationError, and C++ errors on odd files
             raise UsageError(f"'{path}' is refused by onnx.checker: {_first_line(exc)}") from None
-    return model
+    return model, raw
+
+
+def _without_weights(model, raw: dict, path: Path):
+    """A copy of `model` for onnx.checker whose top-level initializers hold no values (dims [0]),
+    so checking costs memory for the graph only. What the checker would have checked on those
+    values is checked here or when each is read: dims not negative (here), raw data of the
+    declared size (onnx_wire.inline_reader), external data beside the model, a regular file
+    that is not a link, long enough (_external_reader) — the checker, given a message and not
+    a path, would look for external files relative to the working directory."""
+    from onnx.external_data_helper import uses_external_data
+
+    onnx = _onnx()
+    skeleton = onnx.ModelProto()
+    skeleton.CopyFrom(model)
+    for init in skeleton.graph.initializer:
+        if init.name in raw or uses_external_data(init):
+            if any(d < 0 for d in init.dims):
+                raise UsageError(f"'{path}' is refused by onnx.checker: tensor '{init.name}' has a negative dimension")
+            del init.dims[:]
+            init.dims.append(0)
+            init.raw_data = b""
+            init.data_location = onnx.TensorProto.DEFAULT
+            del init.external_data[:]
+    return skeleton
 
 
 def _first_line(exc: BaseException) -> str:
@@ -190,7 +218,9 @@ def read_initializers(path: Path) -> Iterator[tuple[str, str, tuple[int, ...], s
     from onnx import numpy_helper
     from onnx.external_data_helper import uses_external_data
 
-    model = load_model(path)
+    from weightops.model.formats.onnx_wire import inline_reader
+
+    model, raw = open_model(path)
     roles = initializer_roles(model)
     for init in sorted(model.graph.initializer, key=lambda i: i.name):
         try:
@@ -201,6 +231,8 @@ def read_initializers(path: Path) -> Iterator[tuple[str, str, tuple[int, ...], s
         shape = tuple(init.dims)
         if uses_external_data(init):
             reader = _external_reader(path, init, dtype)
+        elif init.name in raw:
+            reader = inline_reader(path, init, raw[init.name], dtype)
         elif dtype is None:
             reader = None
         else:
@@ -216,6 +248,8 @@ def _external_location(model_path: Path, location: str, tensor: str) -> Path:
     base = model_path.parent.resolve()
     if not location or rel.is_absolute() or ".." in rel.parts:
         raise UsageError(f"'{model_path}': tensor '{tensor}' keeps its data at {location!r}, outside the model's folder; refused")
+    if (base / rel).is_symlink():   # as onnx.checker: the data file itself, not a link to it
+        raise UsageError(f"'{model_path}': tensor '{tensor}' keeps its data in '{location}', a symbolic link; refused")
     full = (base / rel).resolve()
     if not full.is_relative_to(base):
         raise UsageError(f"'{model_path}': tensor '{tensor}' keeps its data at {location!r}, "
@@ -243,37 +277,23 @@ def _external_reader(path: Path, init, dtype: np.dtype | None) -> Callable | Non
     if length != count * dtype.itemsize:
         raise UsageError(f"'{path}': tensor '{init.name}' has {length} bytes in '{info.location}' "
                          f"for {count} {dtype.name} values ({count * dtype.itemsize} bytes)")
+    from weightops.model.formats.onnx_wire import file_chunks
 
-    def gen() -> Iterator[np.ndarray]:
-        dt = dtype.newbyteorder("<")  # ONNX raw data is little-endian
-        step = max(dt.itemsize, CHUNK_BYTES // dt.itemsize * dt.itemsize)
-        with open(data, "rb", buffering=0) as f:
-            f.seek(offset)
-            left = length
-            while left > 0:
-                raw = f.read(min(step, left))
-                if not raw:
-                    raise UsageError(f"'{data}' is truncated")
-                left -= len(raw)
-                yield np.frombuffer(raw, dtype=dt)
-    return gen
+    return file_chunks(data, offset, length, dtype)
 
 
 def external_data_files(path: Path) -> list[str]:
     """Locations (relative to the model's folder) of the external data files an .onnx file
-    references, sorted; [] when it references none, when onnx is not installed, or when the
-    file is too large to be a graph without inline weights (EXTERNAL_SCAN_MAX)."""
+    references, sorted; [] when it references none or when onnx is not installed. The graph is
+    parsed without its inline weights (onnx_wire.py), so this costs little on a large file."""
     try:
-        import onnx
         from onnx.external_data_helper import ExternalDataInfo, uses_external_data
     except ImportError:
         return []
-    if os.path.getsize(path) > EXTERNAL_SCAN_MAX:
-        return []
     try:
-        model = onnx.load(str(path), load_external_data=False)
-    except Exception:  # noqa: BLE001 - an unreadable model is reported by validate, not by card
-        return []
+        model = load_model(Path(path), check=False)
+    except UsageError:
+        return []   # an unreadable model is reported by validate, not by card
     found = set()
     for t in _all_tensors(model.graph):
         if uses_external_data(t):
@@ -316,7 +336,7 @@ def _graph_constants(path: Path, seen: set[str]) -> Iterator:
     from weightops.model.formats.base import NUMPY_NAMES, Tensor
 
     onnx = _onnx()
-    model = onnx.load(str(path), load_external_data=False)
+    model = load_model(path, check=False)   # top-level initializers were read above; the rest is here
     found: dict[str, object] = {}
     uses: dict[str, list[tuple[str, int]]] = {}
 

@@ -16,8 +16,9 @@ import collections
 import pickle
 import pickletools
 import struct
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import BinaryIO, Callable
+from typing import BinaryIO
 
 from weightops.errors import RefusedError, UsageError
 
@@ -54,6 +55,16 @@ TORCHSCRIPT_GLOBALS = {"torch.jit._pickle.build_intlist", "torch.jit._pickle.bui
                        "torch.jit._pickle.build_genericlist", "torch.jit._pickle.restore_type_tag"}
 
 
+# The opcodes torch's weights_only unpickler implements (torch/_weights_only_unpickler.py);
+# any other opcode makes it refuse the file, so weightops refuses it too.
+TORCH_OPCODES = {
+    "GLOBAL", "NEWOBJ", "REDUCE", "BUILD", "APPEND", "APPENDS", "SETITEM", "SETITEMS", "MARK", "TUPLE",
+    "TUPLE1", "TUPLE2", "TUPLE3", "NONE", "NEWFALSE", "NEWTRUE", "EMPTY_TUPLE", "EMPTY_LIST", "EMPTY_DICT",
+    "EMPTY_SET", "BININT", "BININT1", "BININT2", "BINFLOAT", "BINUNICODE", "SHORT_BINSTRING", "BINPERSID",
+    "BINGET", "LONG_BINGET", "BINPUT", "LONG_BINPUT", "LONG1", "PROTO", "STOP",
+}
+
+
 def allowed(name: str, torchscript: bool) -> bool:
     return name in STATE_DICT_GLOBALS or (torchscript and (
         name in TORCHSCRIPT_GLOBALS or name.startswith("__torch__.")))
@@ -61,13 +72,18 @@ def allowed(name: str, torchscript: bool) -> bool:
 
 # ---------------------------------------------------------------- pass 1: opcodes only
 def scan_one(stream: BinaryIO, where: str, torchscript: bool = False) -> None:
-    """Scan exactly one pickle from the stream's position up to its STOP."""
+    """Scan exactly one pickle from the stream's position up to its STOP. Outside TorchScript,
+    an opcode torch's weights_only unpickler does not implement is refused (after the globals:
+    a named global is the more useful reason)."""
     mark, unknown = object(), object()
     stack: list = []
     memo: dict = {}
+    unsupported = None
     try:
         for op, arg, _pos in pickletools.genops(stream):
             name, before = op.name, op.stack_before
+            if not torchscript and name not in TORCH_OPCODES and unsupported is None:
+                unsupported = name
             if name in ("INST", "OBJ", "EXT1", "EXT2", "EXT4"):
                 raise RefusedError(f"{where} builds objects with {name}: not a plain state dict, refused without unpickling")
             if name == "MEMOIZE":
@@ -106,6 +122,9 @@ def scan_one(stream: BinaryIO, where: str, torchscript: bool = False) -> None:
             else:
                 stack.extend([unknown] * len(op.stack_after))
             if name == "STOP":
+                if unsupported:
+                    raise UsageError(f"{where} uses the pickle opcode {unsupported}, which "
+                                     "torch.load(weights_only=True) does not read either")
                 return
     except (ValueError, IndexError, struct.error) as exc:
         raise UsageError(f"{where} is not a readable pickle ({exc})") from None
@@ -179,6 +198,13 @@ def _size(*args):
     return tuple(args[0]) if len(args) == 1 and isinstance(args[0], (tuple, list)) else tuple(args)
 
 
+def _bytearray(*args: object) -> bytearray:
+    # Only a copy of given bytes: bytearray(N) would let a few pickle bytes allocate N.
+    if args and not isinstance(args[0], (bytes, bytearray)):
+        raise UsageError("bytearray() of something other than bytes")
+    return bytearray(*args[:1])
+
+
 def _device(*parts: object) -> str:
     return ":".join(map(str, parts))
 
@@ -202,7 +228,7 @@ def _stand_in(full: str, torchscript: bool) -> object:
     table: dict[str, object] = {
         "collections.OrderedDict": collections.OrderedDict, "collections.Counter": collections.Counter,
         "torch.Size": _size, "torch.device": _device, "torch.Tensor": object, "builtins.set": set,
-        "torch.nn.parameter.Parameter": object, "builtins.bytearray": bytearray, "builtins.complex": complex,
+        "torch.nn.parameter.Parameter": object, "builtins.bytearray": _bytearray, "builtins.complex": complex,
         "_codecs.encode": _encode, "torch.serialization._get_layout": str,
     }
     if full in table:
@@ -243,8 +269,12 @@ def load(stream: BinaryIO, where: str, storage: Callable[[tuple], StorageRef] | 
         raise UsageError(f"{where} refers to a storage where none is expected")
     try:
         return RestrictedUnpickler(stream, where, storage or no_storage, torchscript).load()
-    except (RefusedError, UsageError):
+    except RefusedError:
         raise
+    except UsageError as exc:
+        if where in exc.message:
+            raise
+        raise UsageError(f"{where} is not a readable PyTorch pickle ({exc.message})") from None
     except Exception as exc:  # noqa: BLE001 - a damaged pickle raises anything from the C unpickler
         raise UsageError(f"{where} is not a readable pickle ({type(exc).__name__}: {exc})") from None
 

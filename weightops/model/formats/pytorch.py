@@ -21,19 +21,28 @@ from __future__ import annotations
 import io
 import struct
 import zipfile
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 import numpy as np
 
 from weightops.errors import UsageError
 from weightops.model.formats import pickles
-from weightops.model.formats.base import CONSTANT, WEIGHT, Tensor, decoder, range_reader, stream_reader
+from weightops.model.formats.base import (
+    CONSTANT,
+    WEIGHT,
+    Tensor,
+    decoder,
+    range_reader,
+    stream_reader,
+)
 from weightops.model.formats.pickles import ELEMENT_BYTES, StorageRef, TensorRef
 
 MAGIC_NUMBER = 0x1950A86A20F9469CFC6C
 PROTOCOL_VERSION = 1001
 MAX_NESTING = 64
+OPTIMIZER_KEYS = {"optimizer", "optimizer_states", "optimizer_state_dict", "lr_scheduler", "lr_schedulers",
+                  "scheduler", "scaler"}
 
 Locate = Callable[[StorageRef], tuple[int, int] | Callable]   # -> (absolute start, nbytes) or opener
 
@@ -70,6 +79,8 @@ def _zip(path: Path) -> Iterator[Tensor]:
             raise UsageError(f"'{path}' is a zip archive but not a PyTorch file "
                              f"({len(pkls)} data.pkl records; torch.save writes one)")
         prefix = pkls[0][:-len("data.pkl")]
+        if prefix + "byteorder" in infos and zf.read(prefix + "byteorder").strip() != b"little":
+            raise UsageError(f"'{path}' was saved on a big-endian machine; weightops reads little-endian files only")
         torchscript = is_torchscript(names)
         sources = [("data.pkl", "data/", WEIGHT)]
         if torchscript and prefix + "constants.pkl" in infos:
@@ -136,6 +147,8 @@ def _legacy(path: Path) -> Iterator[Tensor]:
                 raise UsageError(f"{where} is not a PyTorch file (invalid magic number)")
             if what == "protocol version" and values[1] != PROTOCOL_VERSION:
                 raise UsageError(f"{where} is not a PyTorch file (protocol version {values[1]!r}, 1001 expected)")
+            if what == "system info" and isinstance(values[2], dict) and values[2].get("little_endian") is False:
+                raise UsageError(f"{where} was saved on a big-endian machine; weightops reads little-endian files only")
         keys = values[4]
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
             raise UsageError(f"{where} is not a PyTorch file (the storage keys are not a list of names)")
@@ -179,7 +192,10 @@ def _walk(obj: object, prefix: str, role: str, torchscript: bool, depth: int = 0
     elif isinstance(obj, dict):
         for k, v in obj.items():
             if isinstance(k, (str, int)):
-                yield from _walk(v, join(k), role, torchscript, depth + 1)
+                # A training checkpoint's optimizer and scheduler state (momenta, step counts)
+                # sits beside the weights: constants, not trained parameters.
+                sub = CONSTANT if depth == 0 and k in OPTIMIZER_KEYS else role
+                yield from _walk(v, join(k), sub, torchscript, depth + 1)
     elif isinstance(obj, (list, tuple)):
         for i, v in enumerate(obj):
             yield from _walk(v, join(i), role, torchscript, depth + 1)

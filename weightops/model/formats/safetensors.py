@@ -20,8 +20,8 @@ from __future__ import annotations
 
 import json
 import struct
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from weightops.errors import UsageError
 from weightops.model.formats.base import BITS, Tensor, range_reader

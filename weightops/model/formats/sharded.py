@@ -10,8 +10,8 @@ mapped to it, no shard holds a tensor the index leaves unmapped, and `metadata.t
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Callable, Iterator
 
 from weightops.errors import UsageError
 from weightops.model.formats.base import BITS, Tensor
