@@ -116,8 +116,8 @@ def audit_cmd(
         for f in report.findings + report.notices:
             typer.echo(f"{f.kind:<16} {f.message}")
         for r in report.remotes:
-            state = {True: "on", False: "off", None: "unknown"}[r.versioning]
-            typer.echo(f"remote '{r.name}' ({r.url}): bucket versioning {state}")
+            if r.versioning is not None:   # a bucket; a local folder or SSH server has no versions
+                typer.echo(f"remote '{r.name}' ({r.url}): bucket versioning {'on' if r.versioning else 'off'}")
         if report.gto_note:
             typer.secho(f"note: {report.gto_note}", err=True)
         typer.echo(report.summary)

@@ -76,6 +76,11 @@ class DvcFsStore(Store):
 
     # ---------------------------------------------------------------- interface
     def translate(self, exc: BaseException, url: str) -> BaseException:
+        cause = exc.__cause__
+        if isinstance(exc, FileNotFoundError) and cause is not None and _status(cause) != 404 \
+                and not {c.__name__ for c in type(cause).__mro__} & _MISSING:
+            # fsspec's HTTP `info` reports any failure, a refused connection too, as missing.
+            return self.translate(cause, url)
         names = {c.__name__ for c in type(exc).__mro__}
         status = _status(exc)
         name = self.remote.name
