@@ -244,3 +244,30 @@ def test_initializers_are_told_apart_as_weights_constants_or_unused(tmp_path):
     # Inside an If branch, a weight is still a weight.
     onnx.save(if_model(), str(tmp_path / "if.onnx"))
     assert {t.name: t.role for t in read_tensors(tmp_path / "if.onnx")} == {"w": "weight"}
+
+
+def test_inline_initializers_read_as_onnx_reads_them(tmp_path):
+    """Values streamed from the file (without onnx.load) equal onnx's numpy_helper, dtype by dtype."""
+    rng = np.random.default_rng(5)
+    arrays = {
+        "f32": rng.normal(size=(3, 5)).astype(np.float32), "f64": rng.normal(size=(7,)),
+        "f16": rng.normal(size=(2, 2)).astype(np.float16), "i8": rng.integers(-100, 100, (9,)).astype(np.int8),
+        "u16": rng.integers(0, 60000, (4,)).astype(np.uint16), "i64": np.array([1, -2, 3], np.int64),
+        "b": np.array([True, False, True]), "scalar": np.array(2.5, np.float32),
+    }
+    inits = [numpy_helper.from_array(v, k) for k, v in arrays.items()]
+    inits.append(helper.make_tensor("i4", TensorProto.INT4, [5], [1, -2, 3, -4, 7]))   # two values a byte
+    inits.append(helper.make_tensor("typed", TensorProto.FLOAT, [3], [0.5, 1.5, 2.5]))  # float_data, not raw
+    outs = []
+    for init in inits:
+        outs.append(helper.make_tensor_value_info(f"o_{init.name}", init.data_type, list(init.dims)))
+    nodes = [helper.make_node("Identity", [i.name], [f"o_{i.name}"]) for i in inits]
+    model = helper.make_model(helper.make_graph(nodes, "g", [], outs, inits), opset_imports=[helper.make_opsetid("", 21)])
+    onnx.save(model, str(tmp_path / "m.onnx"))
+    theirs = {i.name: numpy_helper.to_array(i) for i in onnx.load(str(tmp_path / "m.onnx")).graph.initializer}
+    ours = {t.name: t for t in read_tensors(tmp_path / "m.onnx")}
+    assert set(ours) == set(theirs)
+    for name, want in theirs.items():
+        got = np.concatenate([c.copy() for c in ours[name].chunks()]) if ours[name].size else np.zeros(0)
+        assert ours[name].shape == want.shape, name
+        np.testing.assert_array_equal(got.astype(np.float64), want.reshape(-1).astype(np.float64), err_msg=name)

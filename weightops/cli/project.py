@@ -18,8 +18,10 @@ def init_cmd(
     force: bool = typer.Option(False, "--force", help="Overwrite files weightops would write."),
     artifact: Optional[str] = typer.Option(None, "--artifact", help="In an existing DVC project: register this output (a path DVC tracks) as the model, instead of adding the example pipeline."),
 ) -> None:
-    """Create a git + DVC project that trains a tiny model and writes its card, or register an
-    existing DVC project's output as the model (--artifact PATH)."""
+    """Start a project, or register a DVC output (--artifact).
+
+    A new project: git + DVC and a pipeline that trains a tiny model and writes its card.
+    In an existing DVC project, --artifact PATH declares an output DVC already tracks."""
     from weightops.scaffold.init import init_project, next_steps
 
     done = init_project(directory, model=model, remote=remote, force=force, artifact=artifact)
@@ -60,8 +62,10 @@ def demo_cmd(
     directory: Optional[Path] = typer.Option(None, "--dir", help="New or empty folder for the demo (default: a new temp folder)."),
     as_json: bool = JSON,
 ) -> None:
-    """The registry's story on a local DVC remote: release, promote, pull verified, a corrupted
-    object refused, rollback in one command, and what was in production at a past moment."""
+    """The registry's story end to end on a local DVC remote.
+
+    Release two versions; promote, resolve and pull them verified; a corrupted object refused;
+    a rollback in one command; what was in production at a past moment. --json: one object."""
     from weightops.scaffold.demo import run_demo
 
     def show(step) -> None:

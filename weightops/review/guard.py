@@ -16,6 +16,7 @@ import os
 import re
 import struct
 import subprocess
+import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -37,7 +38,8 @@ WEIGHT_EXTENSIONS = {
 # TensorFlow checkpoint / SavedModel variable shards: variables.data-00000-of-00001.
 TF_SHARD = re.compile(r"\.data-\d{5}-of-\d{5}$")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-ZIP_READ_MAX = 64 * 1024 * 1024   # a staged zip up to this size is opened to look for weights inside
+ZIP_READ_MAX = 64 * 1024 * 1024
+SMALL_BLOB = 64 * 1024            # blobs up to this size are read together, whole   # a staged zip up to this size is opened to look for weights inside
 # Git LFS pointer files (git-lfs docs/spec.md): under 1024 bytes, `version` first, then an
 # `oid sha256:` and a `size`.
 LFS_MAX = 1024
@@ -185,8 +187,41 @@ def index_entries(root: Path, rels: list[str]) -> tuple[dict[str, tuple[str, int
     return {path: (sha, sizes[sha]) for path, (mode, sha) in entries.items()}, indexed
 
 
-def check_blob(root: Path, rel: str, sha: str, size: int, max_size: int) -> Finding | None:
-    """The staged blob of `rel` (`size` bytes), judged as git will store it."""
+def small_blobs(root: Path, shas: list[str]) -> dict[str, bytes]:
+    """The contents of small blobs (under SMALL_BLOB bytes each), all through one
+    `git cat-file --batch`: a commit of thousands of source files costs one process."""
+    if not shas:
+        return {}
+    out: dict[str, bytes] = {}
+    with subprocess.Popen(["git", "cat-file", "--batch"], cwd=root, stdin=subprocess.PIPE,
+                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
+        # A writer thread: git answers as it reads, and a full pipe must not stall either side.
+        writer = threading.Thread(target=_feed, args=(proc.stdin, shas), daemon=True)
+        writer.start()
+        for _ in shas:
+            header = proc.stdout.readline().split()
+            if len(header) != 3:
+                break
+            n = int(header[2])
+            out[header[0].decode()] = proc.stdout.read(n)
+            proc.stdout.read(1)   # the newline after each object
+        writer.join()
+    return out
+
+
+def _feed(stream, shas: list[str]) -> None:
+    try:
+        stream.write("".join(f"{s}\n" for s in shas).encode())
+    finally:
+        stream.close()
+
+
+def check_blob(root: Path, rel: str, sha: str, size: int, max_size: int,
+               content: bytes | None = None) -> Finding | None:
+    """The staged blob of `rel` (`size` bytes), judged as git will store it; `content` when
+    it was read already (small_blobs)."""
+    if content is not None:
+        return judge(rel, content[:HEAD_BYTES], size, max_size, opener=lambda: io.BytesIO(content))
     # Only the first bytes are read; a zip small enough is read whole to look inside it.
     want = size if size <= ZIP_READ_MAX else HEAD_BYTES
     with subprocess.Popen(["git", "cat-file", "blob", sha], cwd=root, stdout=subprocess.PIPE,
@@ -239,10 +274,11 @@ def guard(paths: list[str] | None = None, *, repo: str | os.PathLike = ".",
         if rel not in staged and rel not in in_index:   # neither on disk nor in the index: a typo
             raise NotFoundError(f"'{given}' does not exist; name a file to check, or run `weightops guard` "
                                 "without paths to check the files staged for commit")
+    small = small_blobs(root, sorted({sha for sha, size in staged.values() if size <= SMALL_BLOB}))
     found = []
     for r in rels:
         if r in staged:
-            found.append(check_blob(root, r, *staged[r], limit))
+            found.append(check_blob(root, r, *staged[r], limit, small.get(staged[r][0])))
         elif r not in in_index:   # not tracked: what `git add` would store is the file on disk
             found.append(check_file(root, r, limit))
     findings = tuple(f for f in found if f is not None)
