@@ -121,6 +121,7 @@ class Registry:
         self.lightweight: list[str] = []  # GTO-style tags without a tag object: GTO ignores them
         self.invisible: list[str] = []    # plain `v1.2.0` version tags: GTO and DVC never read them
         self._events: dict[str, list[Event]] = {}
+        self._raw: dict[str, list[tuple]] = {}    # model -> (time, name, TagRef, Tag), read order
         for ref in refs:
             tag = try_parse_tag(ref.name)
             if tag is None:
@@ -135,16 +136,13 @@ class Registry:
             elif not ref.annotated:
                 self.lightweight.append(ref.name)
                 continue
-            message = ref.message if ref.annotated else ""
-            self._events.setdefault(model, []).append(Event(
-                ref.name, tag.kind, model, ref.commit, ref.time, tag.counter, tag.version, tag.stage,
-                ref.tagger, ref.annotated, message))
+            self._raw.setdefault(model, []).append((ref.time, ref.name, ref, tag))
         self._folds: dict[str, _Fold] = {}
-        for model, events in self._events.items():
-            events.sort(key=lambda e: (e.time, e.tag))
-            fold = _Fold(model, events, commit_times)
+        for model, raw in self._raw.items():
+            raw.sort(key=lambda r: (r[0], r[1]))
+            fold = _Fold(model, raw, commit_times)
             self._folds[model] = fold
-            self._events[model] = fold.events   # stage events now carry their version
+            self._events[model] = fold.events
         self.conflicts = [c for f in self._folds.values() for c in f.conflicts]
         self.ambiguous = bool(self.conflicts)
 
@@ -152,7 +150,7 @@ class Registry:
         fold = self._folds.get(model) or _Fold(model, [], None)
         if at is None or not fold.events or fold.events[-1].time <= at:
             return fold
-        return _Fold(model, [e for e in fold.events if e.time <= at], self._commit_times)
+        return _Fold(model, [r for r in self._raw[model] if r[0] <= at], self._commit_times)
 
     # ---- models and versions ----
     def models(self) -> list[str]:
@@ -294,7 +292,7 @@ class Registry:
 class _Fold:
     """GTO's registry state for one model, from its events in (time, name) order."""
 
-    def __init__(self, model: str, events: list[Event], commit_times=None) -> None:
+    def __init__(self, model: str, raw: list[tuple], commit_times=None) -> None:
         self.model = model
         self.commit_times = commit_times
         self.versions: dict[str, Version] = {}
@@ -307,10 +305,18 @@ class _Fold:
         self.events: list[Event] = []
         # GTO reads every registration and deregistration before any stage tag, so a stage tag
         # belongs to the version registered on its commit whenever that was registered.
-        for e in events:
-            if e.kind in (Kind.REGISTER, Kind.DEREGISTER):
+        stage_kinds = (Kind.ASSIGN, Kind.UNASSIGN)
+        events: list = []
+        for time, name, ref, tag in raw:
+            if tag.kind in stage_kinds:
+                events.append((ref, tag))
+                continue
+            e = Event(name, tag.kind, model, ref.commit, time, tag.counter, tag.version, None,
+                      ref.tagger, ref.annotated, ref.message if ref.annotated else "")
+            if tag.kind is not Kind.DEPRECATE:
                 self._direct(e)
-        self.events = [self._stage(e) if e.kind in (Kind.ASSIGN, Kind.UNASSIGN) else e for e in events]
+            events.append(e)
+        self.events = [self._stage(*e) if isinstance(e, tuple) else e for e in events]
         self.deregistered = {v: [e for e in evs if e.kind is Kind.DEREGISTER][-1]
                              for v, evs in self.direct.items() if not _active(evs, Kind.DEREGISTER)}
         newest = max((e.time for e in self.events), default=None)
@@ -343,20 +349,21 @@ class _Fold:
                 self.conflicts.append((self.model, e.commit, tuple(self.versions[v].tag for v in held)))
         self.direct.setdefault(e.version, []).append(e)
 
-    def _stage(self, e: Event) -> Event:
-        held = self.by_commit.get(e.commit, [])
+    def _stage(self, ref, tag) -> Event:
+        held = self.by_commit.get(ref.commit, ())
+        message = ref.message if ref.annotated else ""
         if not held:
-            key, version = f"{e.commit}/{e.tag}", None    # GTO: an unregistered version of its own
+            key, version = f"{ref.commit}/{ref.name}", None    # GTO: an unregistered version of its own
         elif len(held) == 1:
             key = version = held[0]
         else:   # GTO itself fails here; follow the tag message when it names one of them
-            named = _message_field(e.message, "version")
+            named = _message_field(message, "version")
             key = version = named if named in held else max(held, key=lambda v: self.versions[v].semver)
-        if version != e.version:
-            e = Event(e.tag, e.kind, e.model, e.commit, e.time, e.counter, version, e.stage, e.tagger,
-                      e.annotated, e.message)
-        self.order.setdefault(key, len(self.order))
-        self.vstages.setdefault((key, e.stage), []).append(e)
+        e = Event(ref.name, tag.kind, self.model, ref.commit, ref.time, tag.counter, version, tag.stage,
+                  ref.tagger, ref.annotated, message)
+        if key not in self.order:
+            self.order[key] = len(self.order)
+        self.vstages.setdefault((key, tag.stage), []).append(e)
         return e
 
     def active_versions(self) -> list[Version]:
