@@ -10,7 +10,7 @@ import logging
 import os
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -19,8 +19,8 @@ from weightops.model.card import parse_card
 from weightops.core.config import CONFIG_FILE, Settings, parse_config
 from weightops.errors import NotFoundError, UsageError
 from weightops.storage.pointers import (Artifact, Pointer, Remote, dvc_root_candidates, dvcyaml_for, object_url,
-                                        parse_artifacts, pointer_in_dvcfile, require_served,
-                       parse_dvc_config, pointer_from_dvcfile, pointer_from_lock)
+                                        out_remote, parse_artifacts, pointer_in_dvcfile, require_served,
+                                        parse_dvc_config, pointer_from_dvcfile, pointer_from_lock)
 from weightops.registry.state import Registry
 from weightops.registry.tags import model_to_tag, validate_model_name, validate_stage
 
@@ -200,6 +200,9 @@ class Project:
         else:
             pointer = pointer_from_lock(first[f"{commit}:{lockfile}"], lockfile, artifact.path,
                                         dvcyaml=text, dvcyaml_path=dvcyaml)
+            if pointer is not None and pointer.remote is None:
+                named = out_remote(text, dvcyaml, artifact.path)
+                pointer = replace(pointer, remote=named) if named else pointer
         if pointer is None:
             pointer = self._pointer_in_any_dvcfile(commit, dvc_root, artifact.path)
         if pointer is None:
@@ -239,9 +242,13 @@ class Project:
         default, remotes = parse_dvc_config(committed, local)
         return default, {n: dataclasses.replace(r, base=root) for n, r in remotes.items()}
 
-    def remote(self, commit: str | None, name: str | None = None, root: str | None = None) -> Remote | None:
+    def remote(self, commit: str | None, name: str | None = None, root: str | None = None,
+               pointer: Pointer | None = None) -> Remote | None:
+        """The DVC remote to use at `commit`: `name` (an explicit --remote) first, then the
+        output's own `remote:` field, then `core.remote` (.dvc/config, .dvc/config.local on top).
+        NotFoundError (exit 3) when the chosen name is not configured."""
         default, remotes = self.remotes(commit, root)
-        want = name or default
+        want = name or (pointer.remote if pointer is not None else None) or default
         if want is None:
             return None
         found = remotes.get(want)
@@ -263,4 +270,4 @@ class Project:
     def object_url(self, remote: Remote | None, pointer: Pointer) -> str | None:
         if remote is None:
             return None
-        return object_url(self.remote_base_url(remote), pointer)
+        return object_url(self.remote_base_url(remote), pointer, remote)

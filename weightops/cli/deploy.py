@@ -73,6 +73,8 @@ def pull_cmd(
     lock_file: Optional[Path] = typer.Option(None, "--lock", help="Pull exactly what this lock file pins; halt if the registry disagrees."),
     jobs: Optional[int] = typer.Option(None, "--jobs", "-j", min=1, help="Parallel ranged GETs for S3 (default 1, or WEIGHTOPS_JOBS)."),
     fsync: bool = typer.Option(False, "--fsync", help="Flush the bytes to disk before the rename (durable across power loss; slower)."),
+    verify_md5: bool = typer.Option(False, "--verify-md5", help="Also compute DVC's MD5 while streaming (the card's SHA-256 and the size are always checked)."),
+    recover: bool = typer.Option(False, "--recover", help="If the remote object is damaged or gone, fetch the earlier version of it (versioned bucket) that holds the released bytes."),
     match: List[str] = typer.Option([], "--match", help="KEY=VALUE label of the hardware variant to pull (repeatable); REF must be a stage."),
     match_file: Optional[Path] = typer.Option(None, "--match-file", help="YAML mapping of this device's labels, like --match."),
     index: Optional[str] = INDEX,
@@ -81,7 +83,7 @@ def pull_cmd(
     allow_deprecated: bool = typer.Option(False, "--allow-deprecated", help="Pull a model GTO marks deprecated (NAME@deprecated); refused otherwise."),
     as_json: bool = JSON,
 ) -> None:
-    """Download REF's weights, verifying size, md5 and sha256 while they stream; atomic."""
+    """Download REF's weights, verifying size and sha256 while they stream; atomic."""
     out = output_path(out, out_alias)
     from weightops.deploy.pull import pull_detailed
 
@@ -103,12 +105,15 @@ def pull_cmd(
     with _progress(not as_json) as update:
         done = pull_detailed(ref if ref is not None or lock_file or pairs else "latest", out, model=model,
                              repo=repo, remote=remote, expect_sha256=expect_sha256, lock=lock_file, jobs=jobs,
-                             progress=update, fsync=fsync, match=pairs, allow_deprecated=allow_deprecated)
+                             progress=update, fsync=fsync, match=pairs, allow_deprecated=allow_deprecated,
+                             verify_md5=verify_md5, recover=recover)
     if as_json:
         print_json(done.to_dict())
         return
     r = done.resolved
     how = "already present, nothing transferred" if done.transferred == 0 else f"{done.transferred} bytes in {done.seconds:.1f}s"
+    if done.recovered:
+        how += f"; recovered from object version {done.recovered}"
     typer.echo(f"{done.path}: {r.model} {r.version} sha256 {r.sha256} verified ({how})")
 
 

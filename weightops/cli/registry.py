@@ -30,6 +30,7 @@ def release_cmd(
     push: bool = typer.Option(False, "--push", help="Run `dvc push` first, then push the tag to the git remote."),
     message: Optional[str] = typer.Option(None, "--message", help="Title of the tag message."),
     sign: Optional[bool] = SIGN,
+    remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote to check and push to (default: the output's own remote:, else core.remote)."),
     repo: str = REPO,
 ) -> None:
     """Release HEAD as VERSION: checks tree, card, pointer and remote, then writes an annotated tag."""
@@ -39,7 +40,7 @@ def release_cmd(
     note = understood_version(version)
     if note:
         typer.secho(f"note: {note}", fg=typer.colors.YELLOW, err=True)
-    done = release(version, model=model, repo=repo, push=push, message=message, sign=sign)
+    done = release(version, model=model, repo=repo, push=push, message=message, sign=sign, remote=remote)
     typer.echo(f"released {done.model} {done.version} as tag {done.tag} at {done.commit[:12]} "
                f"(sha256 {done.sha256[:16]}...){' and pushed' if done.pushed else ''}")
 

@@ -117,6 +117,9 @@ def audit_cmd(
     else:
         for f in report.findings + report.notices:
             typer.echo(f"{f.kind:<16} {f.message}")
+        for r in report.remotes:
+            if r.versioning is not None:   # a bucket; a local folder or SSH server has no versions
+                typer.echo(f"remote '{r.name}' ({r.url}): bucket versioning {'on' if r.versioning else 'off'}")
         if report.gto_note:
             typer.secho(f"note: {report.gto_note}", err=True)
         typer.echo(report.summary)

@@ -28,7 +28,8 @@ def run(args: list[str], cwd: str | os.PathLike, *, env: dict | None = None,
     proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=Path(cwd), capture_output=True, text=True,
                           env=full_env, preexec_fn=_die_with_parent)
     if proc.returncode != 0:
-        lines = [l for l in (proc.stderr + "\n" + proc.stdout).splitlines() if l.strip()]
+        lines = [l for l in (proc.stderr + "\n" + proc.stdout).splitlines()
+                 if l.strip() and "Having any troubles" not in l]   # DVC's support footer, not the error
         first = next((l for l in lines if "ERROR" in l), lines[0] if lines else f"exit code {proc.returncode}")
         raise DvcError(f"dvc {args[0]} failed: {first.strip()[:300]}{'; ' + hint if hint else ''}",
                        returncode=proc.returncode)

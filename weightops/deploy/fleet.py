@@ -243,7 +243,7 @@ def _copy(r: Resolved, url: str, target: Path, expected, fsync: bool, progress=N
     from weightops.storage.pointers import Remote
 
     # The object's own URL is all a copy needs; the store only picks the backend by scheme.
-    store = transfer.Store(Remote("index", url), url)
+    store = transfer.open_store(None, Remote("index", url), base=url)
     try:
         return transfer.copy_object(store, url, target, expected, ref=r.tag, progress=progress, fsync=fsync).transferred
     except IntegrityError as exc:

@@ -54,7 +54,7 @@ def local_weights(project: Project, located: Located, ref: str) -> Path:
     if not project.bare:
         candidates.append(project.root / ".dvc" / "cache" / pointer.object_path())
     try:
-        remote = project.remote(located.commit)
+        remote = project.remote(located.commit, root=located.dvc_root, pointer=pointer)
     except NotFoundError:
         remote = None  # a misconfigured remote must not hide the cache or the work tree copy
     url = project.object_url(remote, pointer) if remote else None

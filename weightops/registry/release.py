@@ -37,17 +37,18 @@ class Released:
 
 def release(version: str, *, model: str | None = None, repo: str | os.PathLike = ".",
             push: bool = False, message: str | None = None, now: int | None = None,
-            sign: bool | None = None) -> Released:
+            sign: bool | None = None, remote: str | None = None) -> Released:
     """Release the work tree's HEAD as VERSION of MODEL: an annotated tag `vX.Y.Z` (plain style,
     the default model) or `NAME@vX.Y.Z` (GTO's registration), after checking the tree is clean,
-    the card matches the DVC pointer and the weights, and the object is in the DVC remote.
+    the card matches the DVC pointer and the weights, and the object is in the DVC remote:
+    `remote` (a name) if given, else the out's own `remote:`, else `core.remote`.
 
     `version` is SemVer with or without `v`; `now` is the tag date in Unix seconds (default:
     core.clock); `sign` None follows `trust.sign` in weightops.yaml; `push` runs `dvc push`
-    first, then pushes the tag. Raises UsageError (2) for a bad name, NotFoundError (3) for a
-    missing declaration or pointer, IntegrityError (4) when card and bytes disagree,
-    RefusedError (5) for an existing version, a dirty tree, a missing remote object or a
-    rejected push, DvcError/GitError (1) when a tool fails.
+    to that remote first, then pushes the tag. Raises UsageError (2) for a bad name,
+    NotFoundError (3) for a missing declaration or pointer, IntegrityError (4) when card and
+    bytes disagree, RefusedError (5) for an existing version, a dirty tree, a missing remote
+    object or a rejected push, DvcError/GitError (1) when a tool fails.
     """
     project = Project(repo)
     if project.bare:
@@ -92,17 +93,22 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
         raise RefusedError(f"the weights of {located.pointer.path} live in {', '.join(external)}, which DVC does not "
                            f"track with it: the remote would hold the graph without its weights; track the folder "
                            f"as one artifact instead (dvc add {folder})")
-    remote = project.remote(commit, root=located.dvc_root)
+    remote_name = remote
+    remote = project.remote(commit, remote_name, root=located.dvc_root, pointer=located.pointer)
     if remote is None:
         raise RefusedError("no DVC remote is configured; add one with `dvc remote add -d NAME URL`")
     if push:
         dvc.push(project.root / located.dvc_root, remote.name)
+        if remote.cloud_versioned and git.dirty_paths(project.root):
+            raise RefusedError(f"`dvc push` to cloud-versioned remote '{remote.name}' recorded the object versions in "
+                               f"{located.pointer.source}; commit it and release again")
     url = project.object_url(remote, located.pointer)
     if not storage.object_exists(project, remote, located.pointer):
+        hint = (f"push with `dvc push -r {remote.name}` and commit {located.pointer.source}" if remote.cloud_versioned
+                else "run `dvc push` or pass --push")
         imported = (f"; it is imported from {located.pointer.imported_from} (dvc import), and weightops serves it "
                     "only from this project's remote, never from the import's source") if located.pointer.imported_from else ""
-        raise RefusedError(f"object for {located.pointer.path} is not in remote '{remote.name}' ({url}); "
-                           f"run `dvc push` or pass --push{imported}")
+        raise RefusedError(f"object for {located.pointer.path} is not in remote '{remote.name}' ({url}); {hint}{imported}")
     sha256 = located.card["artifact"]["sha256"]
     text = format_message(message or f"weightops release {name} {version}", {
         "model": name, "version": version, "sha256": sha256, "md5": located.pointer.md5,

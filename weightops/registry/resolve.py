@@ -167,7 +167,7 @@ def describe(project: Project, target: Target, remote: str | None = None) -> Res
     v = target.version
     located = project.locate(target.model, v.commit, ref=v.tag)
     require_card_matches(located.card, located.pointer, v.tag)
-    dvc_remote = project.remote(v.commit, remote, root=located.dvc_root)
+    dvc_remote = project.remote(v.commit, remote, root=located.dvc_root, pointer=located.pointer)
     art = located.card["artifact"]
     return Resolved(
         model=target.model, version=v.version, tag=v.tag, commit=v.commit,

@@ -95,7 +95,7 @@ def check_tag(tag: str, *, repo: str | os.PathLike = ".", remote: str | None = N
                              actual=sha256, ref=tag)
     if recorded:
         checked.append("sha256 recorded in the tag message matches the card")
-    rem = project.remote(commit, remote)
+    rem = project.remote(commit, remote, root=located.dvc_root, pointer=located.pointer)
     if rem is None:
         raise RefusedError(f"{tag}: no DVC remote is configured at {commit[:12]}; add one with `dvc remote add -d`")
     url = project.object_url(rem, located.pointer)
