@@ -6,7 +6,7 @@ so the rules read in one place; see `Registry`'s docstring for them in words.
 
 from __future__ import annotations
 
-from weightops.registry.records import Event, Version
+from weightops.registry.records import Event, Version, _message_field
 from weightops.registry.tags import Kind
 
 
@@ -129,13 +129,3 @@ def _active(events: list[Event], cancel: Kind) -> bool:
         return False
     newest = max(e.time for e in events)
     return not any(e.time == newest and e.kind is cancel for e in events)
-
-
-def _message_field(message: str, key: str) -> str | None:
-    """One `key: value` line of a tag message, without parsing the rest."""
-    start = message.find(f"\n{key}: ")
-    if start < 0:
-        return None
-    start += len(key) + 3
-    end = message.find("\n", start)
-    return message[start:end if end >= 0 else None].strip() or None

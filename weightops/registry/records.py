@@ -1,13 +1,18 @@
-"""The registry's records: one Event per registry tag, one Version per registration.
-Frozen values; `parse_message` reads the `key: value` lines weightops writes in tag messages."""
+"""The registry's records: one tag as an event or a version, the `key: value` tag messages
+weightops writes and reads, and its times. Pure (registry/state.py folds these into stages)."""
 
 from __future__ import annotations
 
 import datetime as _dt
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
+from weightops.errors import UsageError
 from weightops.registry.tags import Kind, SemVer, parse_version
+
+if TYPE_CHECKING:
+    from weightops.registry.state import Registry
 
 
 @dataclass(frozen=True)
@@ -82,5 +87,49 @@ def parse_message(message: str) -> dict:
     return meta
 
 
+def format_message(title: str, fields: dict) -> str:
+    """A tag message `parse_message` reads back: the title, a blank line, then `key: value`
+    lines (empty values left out; newlines in a value become spaces so no field is forged)."""
+    lines = [title, ""]
+    for key, value in fields.items():
+        if value is None or value == "":
+            continue
+        text = str(value).replace("\n", " ").replace("\r", " ")
+        lines.append(f"{key}: {text}")
+    return "\n".join(lines) + "\n"
+
+
+def tag_time(registry: "Registry", model: str, now: int) -> int:
+    """The tagger date for a new tag of `model` (Unix seconds): the later of `now` and one
+    second after the model's newest tag, so every reader that orders by whole-second tagger
+    time (GTO, DVC) sees the order the counters give."""
+    newest = registry.newest_time(model)
+    return max(now, newest + 1) if newest else now
+
+
+def _message_field(message: str, key: str) -> str | None:
+    """One `key: value` line of a tag message, without parsing the rest."""
+    start = message.find(f"\n{key}: ")
+    if start < 0:
+        return None
+    start += len(key) + 3
+    end = message.find("\n", start)
+    return message[start:end if end >= 0 else None].strip() or None
+
+
 def iso(ts: int) -> str:
     return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> int:
+    """ISO 8601 (`2026-03-01T12:00:00Z`, a date, or an offset) or `@UNIX` -> Unix seconds."""
+    text = (text or "").strip()
+    if text.startswith("@") and text[1:].isdigit():
+        return int(text[1:])
+    try:
+        dt = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"'{text}' is not a time; write it like 2026-03-01T12:00:00Z") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=_dt.timezone.utc)
+    return int(dt.timestamp())

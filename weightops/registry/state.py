@@ -7,13 +7,13 @@ Without `at` every event counts, whatever its date.
 
 from __future__ import annotations
 
-import datetime as _dt
 from typing import Callable
 
-from weightops.errors import NotFoundError, UsageError
-from weightops.core.git import TagRef
+from weightops.errors import NotFoundError
+from weightops.core.refs import TagRef
 from weightops.registry.fold import Fold as _Fold
-from weightops.registry.records import Event, Version, iso, parse_message  # noqa: F401 - re-exported
+from weightops.registry.records import (Event, Version, _message_field, format_message, iso,  # noqa: F401
+                                        parse_message, parse_time, tag_time)
 from weightops.registry.tags import Kind, normalize_version, try_parse_tag, version_lookalike
 
 
@@ -214,17 +214,3 @@ class Registry:
 
     def newest_time(self, model: str) -> int:
         return max((e.time for e in self._events.get(model, [])), default=0)
-
-
-def parse_time(text: str) -> int:
-    """ISO 8601 (`2026-03-01T12:00:00Z`, a date, or an offset) or `@UNIX` -> Unix seconds."""
-    text = (text or "").strip()
-    if text.startswith("@") and text[1:].isdigit():
-        return int(text[1:])
-    try:
-        dt = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"'{text}' is not a time; write it like 2026-03-01T12:00:00Z") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=_dt.timezone.utc)
-    return int(dt.timestamp())
