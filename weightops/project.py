@@ -9,7 +9,8 @@ import dataclasses
 import logging
 import os
 import posixpath
-from dataclasses import dataclass
+import re
+from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
@@ -18,12 +19,32 @@ from weightops.model.card import parse_card
 from weightops.core.config import CONFIG_FILE, Settings, parse_config
 from weightops.errors import NotFoundError, UsageError
 from weightops.storage.pointers import (Artifact, Pointer, Remote, dvc_root_candidates, dvcyaml_for, object_url,
-                                        parse_artifacts, pointer_in_dvcfile, require_served,
-                       parse_dvc_config, pointer_from_dvcfile, pointer_from_lock)
+                                        out_remote, parse_artifacts, pointer_in_dvcfile, require_served,
+                                        parse_dvc_config, pointer_from_dvcfile, pointer_from_lock)
 from weightops.registry.state import Registry
 from weightops.registry.tags import model_to_tag, validate_model_name, validate_stage
 
 log = logging.getLogger(__name__)
+
+
+_SCP = re.compile(r"^[\w.-]+@[\w.-]+:")   # git@host:org/repo.git
+
+
+def is_url(repo: str | os.PathLike) -> bool:
+    """Whether `repo` is a URL git fetches from (file://, ssh://, https://, git@host:path)
+    rather than a local path. Pure; the one place weightops tells them apart."""
+    text = str(repo)
+    return "://" in text or bool(_SCP.match(text))
+
+
+def open_project(repo: str | os.PathLike = ".") -> "Project":
+    """The repository at a path, or one named by URL, read without a clone through a cached
+    partial clone (storage/remote_repo.py). NotFoundError (3) when neither is there."""
+    if is_url(repo):
+        from weightops.storage.remote_repo import open_remote
+
+        return open_remote(str(repo))
+    return Project(repo)
 
 
 @dataclass(frozen=True)
@@ -54,6 +75,11 @@ def _warned(registry: Registry) -> Registry:
 
 class Project:
     def __init__(self, path: str | os.PathLike = ".") -> None:
+        """Open the git repository (work tree or bare) at or above `path`. UsageError (2) for a
+        URL (only reads take one: see `open_project`), NotFoundError (3) when there is none."""
+        if is_url(path):
+            raise UsageError(f"--repo {path} is a URL, and this command needs a local clone; "
+                             f"run it in one (git clone {path})")
         path = Path(path)
         if not path.exists():
             raise NotFoundError(f"repository path '{path}' does not exist")
@@ -154,8 +180,10 @@ class Project:
         lockfile = posixpath.join(posixpath.dirname(dvcyaml), "dvc.lock")
         roots = dvc_root_candidates(dvcyaml)
         # .dvc/config rides along: resolve needs the remote next, and it costs no extra process.
+        # Below the top a DVC project shows by its `.dvc/config` or `.dvc/.gitignore` (both made by
+        # `dvc init`); the top is the default, so nothing more is read for a top-level model.
         configs = [f"{commit}:{posixpath.join(r, '.dvc/config')}" for r in roots]
-        markers = [f"{commit}:{posixpath.join(r, '.dvc/.gitignore')}" for r in roots]
+        markers = [f"{commit}:{posixpath.join(r, '.dvc/.gitignore')}" for r in roots if r]
         first = self.blobs([f"{commit}:{dvcyaml}", f"{commit}:{lockfile}", *configs, *markers])
         text = first[f"{commit}:{dvcyaml}"]
         if text is None:
@@ -174,6 +202,9 @@ class Project:
         else:
             pointer = pointer_from_lock(first[f"{commit}:{lockfile}"], lockfile, artifact.path,
                                         dvcyaml=text, dvcyaml_path=dvcyaml)
+            if pointer is not None and pointer.remote is None:
+                named = out_remote(text, dvcyaml, artifact.path)
+                pointer = replace(pointer, remote=named) if named else pointer
         if pointer is None:
             pointer = self._pointer_in_any_dvcfile(commit, dvc_root, artifact.path)
         if pointer is None:
@@ -213,9 +244,13 @@ class Project:
         default, remotes = parse_dvc_config(committed, local)
         return default, {n: dataclasses.replace(r, base=root) for n, r in remotes.items()}
 
-    def remote(self, commit: str | None, name: str | None = None, root: str | None = None) -> Remote | None:
+    def remote(self, commit: str | None, name: str | None = None, root: str | None = None,
+               pointer: Pointer | None = None) -> Remote | None:
+        """The DVC remote to use at `commit`: `name` (an explicit --remote) first, then the
+        output's own `remote:` field, then `core.remote` (.dvc/config, .dvc/config.local on top).
+        NotFoundError (exit 3) when the chosen name is not configured."""
         default, remotes = self.remotes(commit, root)
-        want = name or default
+        want = name or (pointer.remote if pointer is not None else None) or default
         if want is None:
             return None
         found = remotes.get(want)
@@ -237,4 +272,4 @@ class Project:
     def object_url(self, remote: Remote | None, pointer: Pointer) -> str | None:
         if remote is None:
             return None
-        return object_url(self.remote_base_url(remote), pointer)
+        return object_url(self.remote_base_url(remote), pointer, remote)

@@ -15,6 +15,7 @@ scmrepo's git-CLI backend, which honours it), `now=` / WEIGHTOPS_NOW for weighto
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from contextlib import contextmanager
@@ -24,7 +25,7 @@ from hypothesis import HealthCheck, Phase, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, initialize, invariant, rule, run_state_machine_as_test
 
-gto_api = pytest.importorskip("gto.api")
+import gto.api as gto_api  # noqa: E402 - a locked test dependency: missing is a failure, not a skip
 from gto.exceptions import GTOException  # noqa: E402
 from scmrepo.git import Git  # noqa: E402
 
@@ -260,3 +261,11 @@ def test_gto_and_weightops_agree_on_every_stage(shared_repo):
         deadline=None, derandomize=True, database=None,
         phases=[Phase.explicit, Phase.generate],   # no shrinking: the step log names the sequence
         suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much]))
+    # The last example's registry, once more through both command lines as users run them.
+    theirs = subprocess.run(["gto", "show", MODEL, "--json"], cwd=project.root, capture_output=True, text=True)
+    assert theirs.returncode == 0, theirs.stderr
+    gto_stages = {s["stage"]: v["version"] for v in json.loads(theirs.stdout) for s in v["stages"]}
+    ours = project.wo("list", "--json")
+    assert ours.returncode == 0, ours.stderr
+    our_stages = {s: r["version"] for r in json.loads(ours.stdout)["versions"] for s in r["stages"]}
+    assert our_stages == {s: v for s, v in gto_stages.items() if v.startswith("v")}

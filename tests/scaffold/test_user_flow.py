@@ -85,8 +85,9 @@ def test_list_newest_first(project):
 
 def test_python_dash_m_and_help_for_every_command(tmp_path):
     top = run_cli(["--help"], cwd=tmp_path, check=True).stdout
-    commands = [line.split()[1] for line in top.splitlines() if line.startswith("│ ") and len(line.split()) > 2
-                and not line.split()[1].startswith("-")]
+    # A command's row starts at the table's first column; a wrapped description starts indented.
+    commands = [line.split()[1] for line in top.splitlines() if line.startswith("│ ") and line[2:3] != " "
+                and len(line.split()) > 2 and not line.split()[1].startswith("-")]
     assert "resolve" in commands and "release" in commands
     for name in commands:
         text = run_cli([name, "--help"], cwd=tmp_path, check=True).stdout

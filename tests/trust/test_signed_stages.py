@@ -213,6 +213,7 @@ def test_unallowed_unassignment_is_skipped_and_a_trusted_one_empties_the_stage(s
 
 def test_sign_on_release_and_rollback_and_history_shows_signers(signed, keys):
     p, policy = signed
+    p.git("commit", "-q", "--allow-empty", "-m", "v2.0.0")   # GTO allows one version per commit
     p.wo("release", "v2.0.0", "--sign", "--message", "signed release", env=keys["bob"].env(T0 + 50), check=True)
     promote(p, keys["alice"], "v1.0.0", "production", T0 + 100)
     promote(p, keys["alice"], "v2.0.0", "production", T0 + 200)

@@ -21,6 +21,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from weightops.core.atomic import plain_mode
 from weightops.errors import IntegrityError, NotFoundError, RefusedError, UsageError
 from weightops.registry import index
 from weightops.registry.resolve import Resolved
@@ -212,15 +213,13 @@ def _stage_holder(idx: Index, stage: str, require_signed: bool, policy):
 def _tag_repo(tmp: Path, idx: Index) -> Path:
     """A throwaway bare repository holding the index's tag objects under their names, so git's
     own `verify-tag` checks them; the commits they tag need not be there."""
-    from weightops.core import git
+    from weightops.core import git_remote
 
     repo = tmp / "tags.git"
-    git.run(["init", "-q", "--bare", str(repo)])
+    git_remote.init_bare(repo)
     annotated = [t for t in idx.doc["tags"] if "raw" in t]
-    ids = git.store_tag_objects(repo, [t["raw"] for t in annotated])
-    if annotated:
-        updates = "".join(f"update refs/tags/{t['name']} {i}\n" for t, i in zip(annotated, ids))
-        git.run(["update-ref", "--stdin"], cwd=repo, input=updates)
+    ids = git_remote.store_tag_objects(repo, [t["raw"] for t in annotated])
+    git_remote.create_refs(repo, {f"refs/tags/{t['name']}": i for t, i in zip(annotated, ids)})
     return repo
 
 
@@ -245,7 +244,7 @@ def _copy(r: Resolved, url: str, target: Path, expected, fsync: bool, progress=N
     from weightops.storage.pointers import Remote
 
     # The object's own URL is all a copy needs; the store only picks the backend by scheme.
-    store = transfer.Store(Remote("index", url), url)
+    store = transfer.open_store(None, Remote("index", url), base=url)
     try:
         return transfer.copy_object(store, url, target, expected, ref=r.tag, progress=progress, fsync=fsync).transferred
     except IntegrityError as exc:
@@ -270,6 +269,7 @@ def _download_dir(r: Resolved, target: Path, fsync: bool) -> int:
                              expected=r.sha256, ref=r.tag)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    os.chmod(tmp, plain_mode(target, directory=True))   # mkdtemp's 0700 would survive the rename
     moved = 0
     try:
         for f in files:

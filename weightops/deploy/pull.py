@@ -15,7 +15,7 @@ import os
 import shutil
 import tempfile
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from weightops.storage import transfer
@@ -24,7 +24,7 @@ from weightops.model.card import check_card_against_file, describe_artifact, loa
 from weightops.errors import IntegrityError, NotFoundError, UsageError
 from weightops.storage.hashing import hash_file
 from weightops.storage.pointers import stay_inside
-from weightops.project import Project
+from weightops.project import open_project
 from weightops.registry.state import iso
 from weightops.registry.resolve import Resolved, resolve
 from weightops.core.yamlio import dump_yaml, safe_load
@@ -43,11 +43,12 @@ class Pulled:
     transferred: int      # bytes fetched from the remote; 0 when PATH was already right
     seconds: float
     files: int = 1
+    recovered: str | None = None   # the object version the bytes came from (`recover`)
 
     def to_dict(self) -> dict:
         d = self.resolved.to_dict()
         d.update({"dest": str(self.path), "transferred": self.transferred, "files": self.files,
-                  "seconds": round(self.seconds, 3)})
+                  "seconds": round(self.seconds, 3), "recovered_version": self.recovered})
         return d
 
 
@@ -65,28 +66,32 @@ class Verified:
                 "against": self.against, "model": self.model, "version": self.version}
 
 
-# ------------------------------------------------------------------ resolving (local or --repo URL)
-def open_project(repo: str | os.PathLike = ".") -> Project:
-    from weightops.storage.remote_repo import is_url, open_remote
-
-    return open_remote(str(repo)) if is_url(repo) else Project(repo)
-
-
-def resolve_any(ref: str = "latest", *, model: str | None = None, repo: str | os.PathLike = ".",
-                at: str | int | None = None, remote: str | None = None, **kwargs) -> Resolved:
-    """`weightops.resolve` that also accepts a git URL for `repo` (no clone is made)."""
-    return resolve(ref, model=model, at=at, remote=remote, project=open_project(repo), **kwargs)
-
-
 # ------------------------------------------------------------------ pull
 def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = None, *,
                   model: str | None = None, repo: str | os.PathLike | None = None, remote: str | None = None,
                   expect_sha256: str | None = None, lock: str | os.PathLike | None = None,
                   jobs: int | None = None, progress: transfer.Progress | None = None,
-                  fsync: bool = False, allow_deprecated: bool = False, pre: bool = False) -> Pulled:
+                  fsync: bool = False, match: dict[str, str] | None = None,
+                  allow_deprecated: bool = False, verify_md5: bool = False, recover: bool = False,
+                  pre: bool = False) -> Pulled:
+    """Download REF's weights (stage, version, tag, 'latest'; default what `lock` pins) to `dest`
+    (default ./NAME), checking size and the card's SHA-256 as they stream; atomic. `repo`: path or
+    git URL; `match`: card labels picking the variant in stage REF; `progress(done, total)` in
+    bytes; `verify_md5`: DVC's MD5 too; `recover`: an earlier object version (versioned bucket)
+    holding the released bytes when the object is damaged or gone; `pre`: 'latest' may be a
+    pre-release. UsageError (2), NotFoundError
+    (3), IntegrityError (4) when bytes, lock or hashes disagree, RefusedError (5) if deprecated."""
     started = time.monotonic()
     if expect_sha256 is not None and not _is_sha256(expect_sha256):
         raise UsageError(f"--expect-sha256 {expect_sha256!r} is not 64 hex digits")
+    if match:   # the variant's own version and bytes, then an ordinary pull of them
+        from weightops.deploy.variants import resolve_match
+
+        if lock or ref is None:
+            raise UsageError("--match picks among the models holding a stage: name the stage "
+                             "(weightops pull production --match sensor=v2), without --lock")
+        v = resolve_match(ref, match, repo=repo or ".", model=model, remote=remote)
+        ref, model, expect_sha256 = v.version, v.model, expect_sha256 or v.sha256
     pinned = read_lock(lock) if lock else None
     if pinned:
         if ref not in (None, pinned["version"], pinned.get("stage"), pinned["tag"]):
@@ -104,24 +109,36 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
     if r.remote is None:
         raise NotFoundError(f"{r.tag}: no DVC remote is configured at {r.commit[:12]}; pass --remote NAME")
     target = destination(dest, r.located.pointer)
-    store = transfer.open_store(project, project.remote(r.commit, remote, root=r.located.dvc_root if r.located else None),
-                                 jobs=jobs or default_jobs())
+    store = transfer.open_store(project, project.remote(r.commit, remote, root=r.located.dvc_root if r.located else None,
+                                                       pointer=r.located.pointer if r.located else None),
+                                jobs=jobs or default_jobs())
     pointer = r.located.pointer
+    recovered = None
     if pointer.is_dir:
-        transferred, files = _pull_dir(store, r, target, progress, fsync)
+        if store.remote.cloud_versioned:
+            raise UsageError(f"{r.tag}: directory artifacts on cloud-versioned remote '{store.remote.name}' "
+                             "are not supported yet; use `dvc pull`")
+        transferred, files = _pull_dir(store, r, target, progress, fsync, verify_md5)
     else:
-        transferred, files = _pull_file(store, r, target, progress, fsync), 1
+        (transferred, recovered), files = _pull_file(store, r, target, progress, fsync, verify_md5, recover), 1
     log.info("pulled %s %s to %s (%d bytes transferred)", r.model, r.version, target, transferred)
-    return Pulled(r, target, transferred, time.monotonic() - started, files)
+    return Pulled(r, target, transferred, time.monotonic() - started, files, recovered)
 
 
 def _is_sha256(text: str) -> bool:
     return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
-def pull(ref: str | None = "latest", dest: str | os.PathLike | None = None, **kwargs) -> Path:
-    """Download REF's weights to `dest`, verified (size, md5, sha256); return the path."""
-    return pull_detailed(ref, dest, **kwargs).path
+def pull(ref: str | None = "latest", dest: str | os.PathLike | None = None, *,
+         model: str | None = None, repo: str | os.PathLike | None = None, remote: str | None = None,
+         expect_sha256: str | None = None, lock: str | os.PathLike | None = None, jobs: int | None = None,
+         progress: transfer.Progress | None = None, fsync: bool = False,
+         match: dict[str, str] | None = None, allow_deprecated: bool = False, verify_md5: bool = False,
+         recover: bool = False, pre: bool = False) -> Path:
+    """`pull_detailed` (same arguments and errors), returning only the path written."""
+    return pull_detailed(ref, dest, model=model, repo=repo, remote=remote, expect_sha256=expect_sha256, lock=lock,
+                         jobs=jobs, progress=progress, fsync=fsync, match=match, allow_deprecated=allow_deprecated,
+                         verify_md5=verify_md5, recover=recover, pre=pre).path
 
 
 def default_jobs() -> int:
@@ -162,18 +179,52 @@ def _already_there(target: Path, r: Resolved) -> bool:
     return d.sha256 == r.sha256 and (r.size is None or d.size == r.size)
 
 
-def _pull_file(store: transfer.Store, r: Resolved, target: Path, progress, fsync: bool) -> int:
+def _pull_file(store: transfer.Store, r: Resolved, target: Path, progress, fsync: bool, verify_md5: bool,
+               recover: bool) -> tuple[int, str | None]:
     if _already_there(target, r):
         log.info("%s already holds %s %s; nothing to transfer", target, r.model, r.version)
-        return 0
+        return 0, None
     # The card's md5 is the bytes' own; a DVC 2 pointer of a text file names its object by
     # the md5 of the CRLF -> LF form instead (checked at release).
-    expected = transfer.Expected(size=r.size, md5=(r.card.get("artifact") or {}).get("md5") or r.md5, sha256=r.sha256)
+    expected = transfer.Expected(size=r.size, md5=(r.card.get("artifact") or {}).get("md5") or r.md5, sha256=r.sha256,
+                                 version=store.version_of(r.located.pointer))
     url = store.url(r.located.pointer)
     try:
-        return transfer.copy_object(store, url, target, expected, ref=r.tag, progress=progress, fsync=fsync).transferred
+        return transfer.copy_object(store, url, target, expected, ref=r.tag, progress=progress, fsync=fsync,
+                                    verify_md5=verify_md5).transferred, None
+    except (IntegrityError, NotFoundError) as exc:
+        failure = _named(exc, r, url, target) if isinstance(exc, IntegrityError) else exc
+        if store.remote.cloud_versioned:
+            raise failure from None
+        found = _repairs(store, url, r)
+        if not recover:
+            if found:
+                failure.message += (f"; version {found[0].version} of that object in the versioned bucket holds the "
+                                    "released bytes: `weightops pull --recover` fetches it")
+                failure.args = (failure.message,)
+            raise failure from None
+        if not found:
+            failure.message += "; --recover found no earlier version of the object holding the released bytes"
+            failure.args = (failure.message,)
+            raise failure from None
+    version = found[0].version
+    log.warning("%s: %s is damaged; recovering the released bytes from its version %s", r.tag, url, version)
+    try:
+        fetched = transfer.copy_object(store, url, target, replace(expected, version=version), ref=r.tag,
+                                       progress=progress, fsync=fsync, verify_md5=True)
     except IntegrityError as exc:
-        raise _named(exc, r, url, target) from None
+        raise _named(exc, r, f"{url} (version {version})", target) from None
+    return fetched.transferred, version
+
+
+def _repairs(store: transfer.Store, url: str, r: Resolved) -> list:
+    from weightops.storage.recovery import repair_candidates
+    from weightops.errors import WeightopsError
+
+    try:
+        return repair_candidates(store, url, r.located.pointer)
+    except WeightopsError:   # listing versions refused or unsupported: nothing to offer
+        return []
 
 
 def _named(exc: IntegrityError, r: Resolved, url: str, target: Path) -> IntegrityError:
@@ -183,7 +234,8 @@ def _named(exc: IntegrityError, r: Resolved, url: str, target: Path) -> Integrit
                           expected=exc.expected, actual=exc.actual, ref=r.tag, field=field_name, url=url)
 
 
-def _pull_dir(store: transfer.Store, r: Resolved, target: Path, progress, fsync: bool) -> tuple[int, int]:
+def _pull_dir(store: transfer.Store, r: Resolved, target: Path, progress, fsync: bool,
+              verify_md5: bool) -> tuple[int, int]:
     """Each file fetched and verified into a temp directory beside `target`, then one rename."""
     if _already_there(target, r):
         return 0, len(r.card["artifact"].get("files") or [])
@@ -216,7 +268,7 @@ def _pull_dir(store: transfer.Store, r: Resolved, target: Path, progress, fsync:
             def part(n: int, _t: int | None, base=base) -> None:
                 if progress:
                     progress(base + n, total)
-            fetched = _copy_entry(store, entry, dest, expected, r, part, fsync)
+            fetched = _copy_entry(store, entry, dest, expected, r, part, fsync, verify_md5)
             done += fetched
             transferred += fetched
         listing = "".join(f"{f['sha256']}  {f['path']}\n" for f in sorted(by_path.values(), key=lambda f: f["path"]))
@@ -230,10 +282,11 @@ def _pull_dir(store: transfer.Store, r: Resolved, target: Path, progress, fsync:
     return transferred, len(entries)
 
 
-def _copy_entry(store, entry, dest, expected, r, progress, fsync) -> int:
+def _copy_entry(store, entry, dest, expected, r, progress, fsync, verify_md5) -> int:
     url = store.url(entry)
     try:
-        return transfer.copy_object(store, url, dest, expected, ref=r.tag, progress=progress, fsync=fsync).transferred
+        return transfer.copy_object(store, url, dest, expected, ref=r.tag, progress=progress, fsync=fsync,
+                                    verify_md5=verify_md5).transferred
     except IntegrityError as exc:
         raise _named(exc, r, url, dest.parent) from None
 
@@ -260,10 +313,13 @@ def _checksum(fields: dict) -> str:
 def lock(ref: str = "latest", out: str | os.PathLike = "deploy/model.lock.yaml", *, model: str | None = None,
          repo: str | os.PathLike = ".", remote: str | None = None, at: str | int | None = None,
          pre: bool = False) -> dict:
-    """Write the deploy lock for REF: its hashes, commit and URL, with a checksum of them."""
+    """Write the deploy lock for REF (a YAML file at `out`, atomically): model, version, tag,
+    commit, path, md5, sha256, size, remote URL and a checksum of them; the user's own keys in
+    an existing file are kept. Returns the document. `pre`: 'latest' may be a pre-release.
+    Errors as `resolve`."""
     from weightops.core.atomic import atomic_write_text
 
-    r = resolve_any(ref, model=model, repo=repo, at=at, remote=remote, pre=pre)
+    r = resolve(ref, model=model, repo=repo, at=at, remote=remote, pre=pre)
     fields = {k: v for k, v in r.to_dict().items() if k in LOCK_KEYS}
     fields["repo"] = str(repo) if str(repo) != "." else None
     fields["resolved_at"] = iso(int(time.time()))
@@ -354,7 +410,7 @@ def locked_path(lock_file: Path, pinned: dict) -> Path:
     """The file a lock names: its repository path, inside the lock's `repo` when that is a local
     folder, else inside the git work tree holding the lock file, else under the current folder."""
     from weightops.core import git
-    from weightops.storage.remote_repo import is_url
+    from weightops.project import is_url
 
     repo = pinned.get("repo")
     if isinstance(repo, str) and repo and not is_url(repo) and Path(repo).is_dir():
@@ -365,5 +421,4 @@ def locked_path(lock_file: Path, pinned: dict) -> Path:
         return Path(pinned["path"])
 
 
-__all__ = ["Pulled", "Verified", "pull", "pull_detailed", "lock", "verify", "read_lock", "resolve_any",
-           "open_project"]
+__all__ = ["Pulled", "Verified", "pull", "pull_detailed", "lock", "verify", "read_lock"]

@@ -7,87 +7,14 @@ Without `at` every event counts, whatever its date.
 
 from __future__ import annotations
 
-import datetime as _dt
-from dataclasses import dataclass
-from functools import cached_property
 from typing import Callable
 
-from weightops.errors import NotFoundError, UsageError
-from weightops.core.git import TagRef
-from weightops.registry.tags import (Kind, SemVer, Tag, normalize_version, parse_version, try_parse_tag,
-                                     version_lookalike)
-
-
-@dataclass(frozen=True)
-class Event:
-    """One registry tag: a registration, assignment, unassignment, deregistration or deprecation."""
-
-    tag: str
-    kind: Kind
-    model: str
-    commit: str
-    time: int
-    counter: int | None = None
-    version: str | None = None     # the version the event concerns (for a stage: what it held)
-    stage: str | None = None
-    tagger: str = ""
-    annotated: bool = True
-    message: str = ""
-
-    @cached_property
-    def meta(self) -> dict:
-        """The tag message's `key: value` fields, parsed on first use (most tags never need it)."""
-        return parse_message(self.message)
-
-    @property
-    def sort_key(self) -> tuple:
-        return (self.time, self.tag)   # GTO's order: tagger time, then tag name
-
-    @property
-    def action(self) -> str:
-        """What a person calls it: a rollback is an assignment whose message says so."""
-        if self.kind is Kind.ASSIGN and self.meta.get("action") == "rollback":
-            return "rollback"
-        return self.kind.value
-
-    @property
-    def when(self) -> str:
-        return iso(self.time)
-
-
-@dataclass(frozen=True)
-class Version:
-    model: str
-    version: str
-    tag: str
-    commit: str
-    time: int
-    annotated: bool
-    tagger: str = ""
-    message: str = ""
-
-    @cached_property
-    def meta(self) -> dict:
-        return parse_message(self.message)
-
-    @cached_property
-    def semver(self) -> SemVer:
-        return parse_version(self.version)
-
-
-def parse_message(message: str) -> dict:
-    """`key: value` lines of a tag message (the first line is a title and is kept as `title`)."""
-    meta: dict = {}
-    lines = message.splitlines()
-    if lines:
-        meta["title"] = lines[0].strip()
-    for line in lines[1:]:
-        if line.startswith("-----BEGIN"):
-            break  # a signature follows
-        key, sep, value = line.partition(":")
-        if sep and key and " " not in key.strip() and key.strip().isascii():
-            meta.setdefault(key.strip(), value.strip())
-    return meta
+from weightops.errors import NotFoundError
+from weightops.core.refs import TagRef
+from weightops.registry.fold import Fold as _Fold
+from weightops.registry.records import (Event, Version, _message_field, format_message, iso,  # noqa: F401
+                                        parse_message, parse_time, tag_time)
+from weightops.registry.tags import Kind, normalize_version, try_parse_tag, version_lookalike
 
 
 class Registry:
@@ -121,6 +48,7 @@ class Registry:
         self.lightweight: list[str] = []  # GTO-style tags without a tag object: GTO ignores them
         self.invisible: list[str] = []    # plain `v1.2.0` version tags: GTO and DVC never read them
         self._events: dict[str, list[Event]] = {}
+        self._raw: dict[str, list[tuple]] = {}    # model -> (time, name, TagRef, Tag), read order
         for ref in refs:
             tag = try_parse_tag(ref.name)
             if tag is None:
@@ -135,16 +63,13 @@ class Registry:
             elif not ref.annotated:
                 self.lightweight.append(ref.name)
                 continue
-            message = ref.message if ref.annotated else ""
-            self._events.setdefault(model, []).append(Event(
-                ref.name, tag.kind, model, ref.commit, ref.time, tag.counter, tag.version, tag.stage,
-                ref.tagger, ref.annotated, message))
+            self._raw.setdefault(model, []).append((ref.time, ref.name, ref, tag))
         self._folds: dict[str, _Fold] = {}
-        for model, events in self._events.items():
-            events.sort(key=lambda e: (e.time, e.tag))
-            fold = _Fold(model, events, commit_times)
+        for model, raw in self._raw.items():
+            raw.sort(key=lambda r: (r[0], r[1]))
+            fold = _Fold(model, raw, commit_times)
             self._folds[model] = fold
-            self._events[model] = fold.events   # stage events now carry their version
+            self._events[model] = fold.events
         self.conflicts = [c for f in self._folds.values() for c in f.conflicts]
         self.ambiguous = bool(self.conflicts)
 
@@ -152,7 +77,7 @@ class Registry:
         fold = self._folds.get(model) or _Fold(model, [], None)
         if at is None or not fold.events or fold.events[-1].time <= at:
             return fold
-        return _Fold(model, [e for e in fold.events if e.time <= at], self._commit_times)
+        return _Fold(model, [r for r in self._raw[model] if r[0] <= at], self._commit_times)
 
     # ---- models and versions ----
     def models(self) -> list[str]:
@@ -297,143 +222,3 @@ class Registry:
 
     def newest_time(self, model: str) -> int:
         return max((e.time for e in self._events.get(model, [])), default=0)
-
-
-class _Fold:
-    """GTO's registry state for one model, from its events in (time, name) order."""
-
-    def __init__(self, model: str, events: list[Event], commit_times=None) -> None:
-        self.model = model
-        self.commit_times = commit_times
-        self.versions: dict[str, Version] = {}
-        self.registered_at: dict[str, int] = {}      # version -> its newest registration time
-        self.order: dict[str, int] = {}              # version key -> creation order (GTO's tie-break)
-        self.direct: dict[str, list[Event]] = {}     # version -> registrations and deregistrations
-        self.by_commit: dict[str, list[str]] = {}    # commit -> versions registered there, in order
-        self.vstages: dict[tuple[str, str], list[Event]] = {}   # (version key, stage) -> events
-        self.conflicts: list[tuple[str, str, tuple[str, ...]]] = []
-        self.events: list[Event] = []
-        # GTO reads every registration and deregistration before any stage tag, so a stage tag
-        # belongs to the version registered on its commit whenever that was registered.
-        for e in events:
-            if e.kind in (Kind.REGISTER, Kind.DEREGISTER):
-                self._direct(e)
-        self.events = [self._stage(e) if e.kind in (Kind.ASSIGN, Kind.UNASSIGN) else e for e in events]
-        self.deregistered = {v: [e for e in evs if e.kind is Kind.DEREGISTER][-1]
-                             for v, evs in self.direct.items() if not _active(evs, Kind.DEREGISTER)}
-        newest = max((e.time for e in self.events), default=None)
-        at_newest = [e for e in self.events if e.time == newest]
-        self.deprecated = at_newest[-1] if at_newest and all(e.kind is Kind.DEPRECATE for e in at_newest) else None
-        if self.deprecated is not None and commit_times is not None:
-            # GTO adds an event per version at its commit's date (its "enrichment"); a commit
-            # dated at or after the deprecation makes the model active again.
-            commits = sorted({e.commit for e in self.events if e.kind is not Kind.DEPRECATE})
-            if max(commit_times(commits).values(), default=0) >= self.deprecated.time:
-                self.deprecated = None
-        self._holders: dict[str, Event] | None = None
-
-    def _direct(self, e: Event) -> None:
-        known = self.versions.get(e.version)
-        if known is not None and known.commit != e.commit:
-            self.conflicts.append((self.model, e.commit, (known.tag, e.tag)))   # a version on two commits
-            return
-        if e.kind is Kind.REGISTER:
-            self.versions[e.version] = Version(self.model, e.version, e.tag, e.commit, e.time, e.annotated,
-                                               e.tagger, e.message)
-            self.registered_at[e.version] = e.time
-        elif known is None:
-            return   # GTO reads a deregistration of a version it never saw as a version of its own; not served
-        if e.version not in self.order:
-            self.order[e.version] = len(self.order)
-            held = self.by_commit.setdefault(e.commit, [])
-            held.append(e.version)
-            if len(held) > 1:
-                self.conflicts.append((self.model, e.commit, tuple(self.versions[v].tag for v in held)))
-        self.direct.setdefault(e.version, []).append(e)
-
-    def _stage(self, e: Event) -> Event:
-        held = self.by_commit.get(e.commit, [])
-        if not held:
-            key, version = f"{e.commit}/{e.tag}", None    # GTO: an unregistered version of its own
-        elif len(held) == 1:
-            key = version = held[0]
-        else:   # GTO itself fails here; follow the tag message when it names one of them
-            named = _message_field(e.message, "version")
-            key = version = named if named in held else max(held, key=lambda v: self.versions[v].semver)
-        if version != e.version:
-            e = Event(e.tag, e.kind, e.model, e.commit, e.time, e.counter, version, e.stage, e.tagger,
-                      e.annotated, e.message)
-        self.order.setdefault(key, len(self.order))
-        self.vstages.setdefault((key, e.stage), []).append(e)
-        return e
-
-    def active_versions(self) -> list[Version]:
-        return [v for name, v in self.versions.items() if name not in self.deregistered]
-
-    def stage_active(self, key: str, stage: str) -> bool:
-        return _active(self.vstages.get((key, stage), []), Kind.UNASSIGN)
-
-    def _candidates(self, stage: str | None = None):
-        """(stage, holder rank, newest assignment) of every active stage of an active version.
-        The rank is GTO's: newest assignment, then the version created first (a registered
-        version is created by its newest registration; an unregistered one by its newest event,
-        its commit's date included), then the version read first."""
-        found = [(key, s, evs) for (key, s), evs in self.vstages.items()
-                 if (stage is None or s == stage) and key not in self.deregistered and _active(evs, Kind.UNASSIGN)]
-        pseudo = sorted({evs[0].commit for key, _, evs in found if key not in self.registered_at})
-        dates = self.commit_times(pseudo) if pseudo and self.commit_times else {}
-        for key, s, evs in found:
-            newest = max((e for e in evs if e.kind is Kind.ASSIGN), key=lambda e: e.time)
-            created = self.registered_at.get(key)
-            if created is None:
-                created = max(newest.time, dates.get(newest.commit, 0))
-            yield s, (newest.time, -created, -self.order[key]), newest
-
-    def holders(self) -> dict[str, Event]:
-        if self._holders is None:
-            best: dict[str, tuple] = {}
-            for stage, rank, event in self._candidates():
-                if stage not in best or rank > best[stage][0]:
-                    best[stage] = (rank, event)
-            self._holders = {s: e for s, (_, e) in best.items()}
-        return self._holders
-
-    def labelled(self, stage: str) -> list[Event]:
-        ranked = sorted(self._candidates(stage), key=lambda c: c[1], reverse=True)
-        return [e for _, _, e in ranked if e.version is not None]
-
-
-def _active(events: list[Event], cancel: Kind) -> bool:
-    """GTO's `is_active`: the newest event is an addition; at the same second the cancel wins."""
-    if not events:
-        return False
-    newest = max(e.time for e in events)
-    return not any(e.time == newest and e.kind is cancel for e in events)
-
-
-def _message_field(message: str, key: str) -> str | None:
-    """One `key: value` line of a tag message, without parsing the rest."""
-    start = message.find(f"\n{key}: ")
-    if start < 0:
-        return None
-    start += len(key) + 3
-    end = message.find("\n", start)
-    return message[start:end if end >= 0 else None].strip() or None
-
-
-def iso(ts: int) -> str:
-    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat().replace("+00:00", "Z")
-
-
-def parse_time(text: str) -> int:
-    """ISO 8601 (`2026-03-01T12:00:00Z`, a date, or an offset) or `@UNIX` -> Unix seconds."""
-    text = (text or "").strip()
-    if text.startswith("@") and text[1:].isdigit():
-        return int(text[1:])
-    try:
-        dt = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(f"'{text}' is not a time; write it like 2026-03-01T12:00:00Z") from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=_dt.timezone.utc)
-    return int(dt.timestamp())

@@ -14,21 +14,20 @@ from __future__ import annotations
 
 import os
 import posixpath
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
-from weightops.core import git
-from weightops.storage import remotes as storage
+from weightops.core import git, git_remote
 from weightops.model.card import CardError, check_card_against_pointer, parse_card, validate_card
 from weightops.errors import NotFoundError, WeightopsError
 from weightops.storage.hashing import hash_file
-from weightops.storage.pointers import (Artifact, Remote, dvcyaml_for, parse_artifacts, parse_dvc_config,
+from weightops.storage.pointers import (Artifact, Remote, dvcyaml_for, out_remote, parse_artifacts, parse_dvc_config,
                        pointer_from_dvcfile, pointer_from_lock)
 from weightops.project import Located, Project
 from weightops.registry.state import Registry
 from weightops.registry.tags import Kind
 
-KINDS = ("moved-tag", "card-mismatch", "missing-object", "two-versions", "unreadable")
+KINDS = ("moved-tag", "card-mismatch", "missing-object", "damaged-object", "two-versions", "unreadable")
 NOTICE_KINDS = ("lightweight-tag", "not-a-version")   # information, never a failure
 
 
@@ -40,6 +39,19 @@ class Finding:
 
     def to_dict(self) -> dict:
         return {"kind": self.kind, "tag": self.tag, "message": self.message}
+
+
+@dataclass(frozen=True)
+class RemoteInfo:
+    """A DVC remote the audit read: `versioning` is whether its bucket keeps object versions
+    (None: the backend cannot say, e.g. a local directory or SSH)."""
+
+    name: str
+    url: str
+    versioning: bool | None
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "url": self.url, "versioning": self.versioning}
 
 
 @dataclass(frozen=True)
@@ -61,6 +73,7 @@ class AuditReport:
         shown = ", ".join(self.invisible_to_gto[:5]) + (" ..." if len(self.invisible_to_gto) > 5 else "")
         return (f"{len(self.invisible_to_gto)} version tag(s) in the plain style ({shown}): weightops reads them, "
                 "GTO and `dvc artifacts` do not (they read NAME@vX.Y.Z); `tag_style: named` makes releases all three see")
+    remotes: tuple[RemoteInfo, ...] = ()
 
     @property
     def ok(self) -> bool:
@@ -78,13 +91,16 @@ class AuditReport:
     def to_dict(self) -> dict:
         return {"ok": self.ok, "versions": self.versions, "tags": self.tags, "summary": self.summary,
                 "findings": [f.to_dict() for f in self.findings], "notices": [f.to_dict() for f in self.notices],
-                "invisible_to_gto": list(self.invisible_to_gto)}
+                "invisible_to_gto": list(self.invisible_to_gto),
+                "remotes": [r.to_dict() for r in self.remotes]}
 
 
 def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: bool = True,
           offline: bool = False) -> AuditReport:
-    """`remote`: DVC remote name; `rehash`: hash objects found locally; `offline`: do not ask
-    the git remote for its tags."""
+    """Check the whole registry: tags moved since an assignment recorded them (or against the git
+    remote's, unless `offline`), cards against pointers, objects in DVC remote `remote`
+    (re-hashed where local when `rehash`); lightweight tags are notices. Returns an AuditReport; `ok` is
+    False when any finding (the CLI exits 4). NotFoundError (3) outside a repository."""
     project = Project(repo)
     refs = git.list_tags(project.root)
     registry = Registry(refs, project.default_model)
@@ -102,6 +118,7 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
     versions = [v for model in registry.models() for v in registry.versions(model)]
     located_all, remotes = _locate_all(project, [(v.model, v.commit) for v in versions], remote)
     hashed: dict[str, str] = {}
+    stores: dict[str, object] = {}
     for v in versions:
         findings += _moved(registry, v.model, v)
         located = located_all[(v.model, v.commit)]
@@ -118,16 +135,35 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
                 continue
         findings += _card(project, v.tag, v.meta.get("sha256"), located, rem, hashed if rehash else None)
         findings += _stage_records(registry, v.model, v.version, v.tag, located)
-        findings += _object(project, v.tag, located, rem)
+        if isinstance(rem, Remote) and located.pointer.remote and remote is None:
+            rem = _pointer_remote(project, located, rem)
+        findings += _object(project, v.tag, located, rem, stores)
     for model, commit, tags in dict.fromkeys(registry.conflicts):
         findings.append(Finding("two-versions", tags[-1], f"commit {commit[:12]} holds several versions of '{model}' "
                                 f"({', '.join(tags)}): GTO allows one version per commit and fails on any stage tag "
                                 "there; deregister all but one (`gto deregister`) or tag the others on new commits"))
+    infos = tuple(RemoteInfo(s.remote.name, s.base, _versioning(s)) for s in stores.values() if not isinstance(s, Exception))
     notices = tuple(notes) + tuple(Finding("not-a-version", name, f"{name} looks like a version but is not a registry tag, so "
                             f"weightops, GTO and DVC ignore it; did you mean {meant}? (release it with "
                             f"`weightops release {meant.rpartition('@')[2]}`)")
                     for name, meant in registry.lookalikes().items())
-    return AuditReport(tuple(findings), len(versions), len(registry_tags), notices, tuple(registry.invisible))
+    return AuditReport(tuple(findings), len(versions), len(registry_tags), notices,
+                       tuple(registry.invisible), infos)
+
+
+def _pointer_remote(project: Project, located: Located, default: Remote) -> object:
+    """The out's own `remote:` wins over the default, as in DVC."""
+    try:
+        return project.remote(located.commit, located.pointer.remote, root=located.dvc_root) or default
+    except WeightopsError as exc:
+        return exc
+
+
+def _versioning(store) -> bool | None:
+    try:
+        return store.versioning()
+    except WeightopsError:
+        return None
 
 
 def _locate_all(project: Project, wanted: list[tuple[str, str]], remote: str | None) -> tuple[dict, dict]:
@@ -165,6 +201,9 @@ def _locate_all(project: Project, wanted: list[tuple[str, str]], remote: str | N
             dvcfile = blobs[f"{commit}:{a.path}.dvc"]
             pointer = pointer_from_dvcfile(dvcfile, f"{a.path}.dvc", a.path) if dvcfile is not None \
                 else pointer_from_lock(blobs[f"{commit}:{lockfile}"], lockfile, a.path)
+            if dvcfile is None and pointer is not None and pointer.remote is None:
+                named = out_remote(blobs[f"{commit}:{a.dvcyaml}"], a.dvcyaml, a.path)
+                pointer = replace(pointer, remote=named) if named else pointer
             if pointer is None:
                 raise NotFoundError(f"no DVC pointer for {a.path} at {commit[:12]}")
             card = parse_card(blobs[f"{commit}:{a.card_path}"], f"model card {a.card_path} at {commit[:12]}")
@@ -192,7 +231,7 @@ def _diverged(project: Project, refs: list) -> list[Finding]:
     """Registry tags the git remote has on another commit: one side was moved (`git tag -f`
     and a force-push); `git fetch --tags` keeps the local one, so the clones disagree."""
     name = git.default_remote(project.root)
-    theirs = git.remote_tags(project.root, name) if name else None
+    theirs = git_remote.remote_tags(project.root, name) if name else None
     if not theirs:
         return []
     return [Finding("moved-tag", r.name, f"{r.name} is on {r.commit[:12]} here but on {theirs[r.name][:12]} in git "
@@ -261,15 +300,32 @@ def _stage_records(registry: Registry, model: str, version: str, tag: str, locat
     return []
 
 
-def _object(project: Project, tag: str, located: Located, rem: object) -> list[Finding]:
+def _object(project: Project, tag: str, located: Located, rem: object, stores: dict) -> list[Finding]:
+    from weightops.storage.recovery import object_health
+    from weightops.storage.store import open_store
+    from weightops.storage.transfer import object_exists
+
     if isinstance(rem, WeightopsError):
         return [Finding("missing-object", tag, f"{tag}: cannot check the remote: {rem}")]
     if rem is None:
         return [Finding("missing-object", tag, f"{tag}: no DVC remote configured at {located.commit[:12]}")]
+    pointer = located.pointer
     try:
-        if not storage.object_exists(project, rem, located.pointer):
-            return [Finding("missing-object", tag, f"{tag}: object md5 {located.pointer.md5} is not in DVC remote "
-                            f"'{rem.name}'; run `dvc push` from {located.commit[:12]}")]
+        store = stores.get(rem.name)
+        if store is None or store.remote != rem:
+            store = stores[rem.name] = open_store(project, rem)
+        health = object_health(store, pointer)
+        if health.state == "damaged":
+            fix = (f"version {health.repair.version} in the versioned bucket holds the released bytes "
+                   "(`weightops pull --recover` delivers them)" if health.repair
+                   else "no stored version of it holds the released bytes; push them again from a good copy")
+            return [Finding("damaged-object", tag, f"{tag}: object {store.url(pointer)} in DVC remote '{rem.name}' is "
+                            f"not the released bytes (md5 {pointer.md5}); {fix}")]
+        if health.state == "missing" or (health.state != "ok" and not object_exists(store, pointer)):
+            extra = (f"; version {health.repair.version} in the versioned bucket still holds it "
+                     "(`weightops pull --recover` delivers it)" if health.repair else "")
+            return [Finding("missing-object", tag, f"{tag}: object md5 {pointer.md5} is not in DVC remote "
+                            f"'{rem.name}'; run `dvc push` from {located.commit[:12]}{extra}")]
     except WeightopsError as exc:
         return [Finding("missing-object", tag, f"{tag}: cannot check the remote: {exc}")]
     return []

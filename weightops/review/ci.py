@@ -50,6 +50,10 @@ class CheckedTag:
 
 
 def check_tag(tag: str, *, repo: str | os.PathLike = ".", remote: str | None = None) -> CheckedTag:
+    """CI's check of a pushed registry tag: in the grammar, annotated, its card matching the
+    DVC pointer and the object present in DVC remote REMOTE. Raises UsageError (2) outside the
+    grammar, NotFoundError (3) for a missing tag or object, IntegrityError (4) when card and
+    pointer disagree, RefusedError (5) for a lightweight tag."""
     parsed = parse_tag(tag)  # exit 2 for anything outside the grammar, before git sees it
     project = Project(repo)
     if not git.tag_exists(project.root, tag):
@@ -91,7 +95,7 @@ def check_tag(tag: str, *, repo: str | os.PathLike = ".", remote: str | None = N
                              actual=sha256, ref=tag)
     if recorded:
         checked.append("sha256 recorded in the tag message matches the card")
-    rem = project.remote(commit, remote)
+    rem = project.remote(commit, remote, root=located.dvc_root, pointer=located.pointer)
     if rem is None:
         raise RefusedError(f"{tag}: no DVC remote is configured at {commit[:12]}; add one with `dvc remote add -d`")
     url = project.object_url(rem, located.pointer)

@@ -54,10 +54,19 @@ class Pointer:
     cached: bool = True   # False: `cache: false`, DVC keeps the bytes in git, not in its cache
     imported_from: str | None = None   # `dvc import` repo or `dvc import-url` URL
     repo_import: bool = False          # `dvc import` from another repository: `dvc push` skips it
+    remote: str | None = None   # the out's own `remote:` (wins over the default remote, as in DVC)
+    # Cloud versioning (`version_aware`/`worktree` remotes): remote name -> {"version_id", "etag"}
+    # as `dvc push` records them under the out's `cloud:`.
+    cloud: dict = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def is_dir(self) -> bool:
         return self.md5.endswith(".dir")
+
+    def cloud_version(self, remote: str) -> dict | None:
+        """`{"version_id", "etag"}` recorded for `remote` by a cloud-versioned push, else None."""
+        entry = self.cloud.get(remote)
+        return entry if isinstance(entry, dict) and entry.get("version_id") else None
 
     def object_path(self) -> str:
         """The object's path under a remote, in DVC 3's layout (`files/md5/ab/cdef...`)."""
@@ -85,7 +94,7 @@ def stay_inside(path: str | os.PathLike, root: str | os.PathLike, what: str,
                 also: tuple[str | os.PathLike, ...] = ()) -> Path:
     """`path` (lexically inside `root`) with its symlinks resolved; refuse it when a symlink
     takes it out of `root` and of every folder in `also` (a weights file linked to /etc/passwd,
-    a destination linked elsewhere)."""
+    a destination linked elsewhere). RefusedError (5) when it leaves."""
     real, base = Path(os.path.realpath(path)), Path(os.path.realpath(root))
     for allowed in (base, *(Path(os.path.realpath(a)) for a in also)):
         if real == allowed or allowed in real.parents:
@@ -158,11 +167,30 @@ def _out_pointer(out: dict, path: str, source: str, *, cached: bool = True,
         raise PointerError(f"{source}: output '{path}' has no md5; run `dvc commit` or `dvc repro`")
     size = out.get("size")
     nfiles = out.get("nfiles")
+    remote = out.get("remote")
+    cloud = out.get("cloud")
     return Pointer(path=path, md5=md5, size=int(size) if isinstance(size, int) else None,
                    source=source, legacy=out.get("hash") != "md5",
                    nfiles=int(nfiles) if isinstance(nfiles, int) else None,
                    cached=cached and out.get("cache", True) is not False, imported_from=imported_from,
-                   repo_import=repo_import)
+                   repo_import=repo_import,
+                   remote=remote if isinstance(remote, str) and remote else None,
+                   cloud={str(k): v for k, v in cloud.items() if isinstance(v, dict)} if isinstance(cloud, dict) else {})
+
+
+def out_remote(text: bytes | str | None, dvcyaml: str, want: str) -> str | None:
+    """The `remote:` a dvc.yaml stage gives its out `want` (repo-relative), or None."""
+    doc = load_yaml(text, dvcyaml) if text else None
+    stages = doc.get("stages") if isinstance(doc, dict) else None
+    base = posixpath.dirname(dvcyaml)
+    for stage in (stages or {}).values() if isinstance(stages, dict) else ():
+        for out in (stage.get("outs") or []) if isinstance(stage, dict) else ():
+            if isinstance(out, dict) and len(out) == 1:
+                (path, spec), = out.items()
+                if isinstance(path, str) and isinstance(spec, dict) and safe_join(base, path) == want:
+                    remote = spec.get("remote")
+                    return remote if isinstance(remote, str) and remote else None
+    return None
 
 
 def _import_source(doc: dict) -> tuple[str | None, bool]:
@@ -298,6 +326,14 @@ class Remote:
     def is_local(self) -> bool:
         return "://" not in self.url or self.url.startswith("file://")
 
+    @property
+    def cloud_versioned(self) -> bool:
+        """A `version_aware` or `worktree` remote: objects sit at their repo-relative path and
+        are told apart by the bucket's object versions, not by md5 paths."""
+        opts = self.options or {}
+        return any(str(opts.get(k, "")).strip().lower() in ("true", "1", "yes", "on")
+                   for k in ("version_aware", "worktree"))
+
 
 def parse_dvc_config(*texts: bytes | str | None) -> tuple[str | None, dict[str, Remote]]:
     """`.dvc/config` then `.dvc/config.local` (later wins): (default remote, remotes by name)."""
@@ -323,6 +359,17 @@ def parse_dvc_config(*texts: bytes | str | None) -> tuple[str | None, dict[str, 
     return default, {n: Remote(n, o.get("url", ""), o) for n, o in remotes.items() if o.get("url")}
 
 
-def object_url(remote_url: str, pointer: Pointer) -> str:
+def object_rel(remote: Remote, pointer: Pointer) -> str:
+    """Where the object sits under the remote: `files/md5/ab/cdef..` (content-addressed), or
+    the out's repo-relative path on a cloud-versioned remote (as `dvc push` lays them out)."""
+    if not remote.cloud_versioned:
+        return pointer.object_path()
+    base = (remote.base or "").strip("/")
+    # `dvc push` lays a versioned remote out relative to the DVC project's folder.
+    return pointer.path[len(base) + 1:] if base and pointer.path.startswith(base + "/") else pointer.path
+
+
+def object_url(remote_url: str, pointer: Pointer, remote: Remote | None = None) -> str:
     """The object's URL as `dvc.api.get_url` prints it: remote URL + `/files/md5/ab/cdef..`."""
-    return remote_url.rstrip("/") + "/" + pointer.object_path()
+    rel = object_rel(remote, pointer) if remote is not None else pointer.object_path()
+    return remote_url.rstrip("/") + "/" + rel

@@ -14,17 +14,16 @@ credential is WeightopsError naming the remote, transient failures are `Retryabl
 from __future__ import annotations
 
 import logging
-import random
-import time
 from dataclasses import dataclass
-from typing import Callable, TypeVar
+from typing import Iterator
 from urllib.parse import urlsplit
 
 from weightops.errors import IntegrityError, NotFoundError, UsageError, WeightopsError
 from weightops.storage.pointers import Remote
+from weightops.storage.retry import Retryable, RetryPolicy  # noqa: F401 - re-exported
+from weightops.storage.store import CHUNK, ObjectVersion, Stat, Store
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 _FALSE = {"false", "0", "no", "off"}
 _AUTH_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken",
@@ -32,20 +31,6 @@ _AUTH_CODES = {"AccessDenied", "InvalidAccessKeyId", "SignatureDoesNotMatch", "E
 _MISSING_CODES = {"NoSuchKey", "NoSuchBucket", "404", "NotFound"}
 _TRANSIENT_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestTimeout",
                     "RequestTimeTooSkewed", "InternalError", "ServiceUnavailable", "503", "500", "502", "504"}
-
-
-class Retryable(Exception):
-    """A dropped connection or a 5xx answer: worth another attempt after a pause."""
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 5        # total tries per request, the first included
-    base: float = 0.25       # seconds before the second try; doubles, with jitter
-    cap: float = 4.0
-
-    def pause(self, attempt: int) -> float:
-        return min(self.cap, self.base * (2 ** attempt)) * (0.5 + random.random() / 2)
 
 
 def split_url(url: str) -> tuple[str, str]:
@@ -132,31 +117,88 @@ def translate(exc: BaseException, remote: Remote, url: str) -> BaseException:
     return exc
 
 
-def with_retries(fn: Callable[[], T], *, remote: Remote, url: str, policy: RetryPolicy,
-                 what: str = "request") -> T:
-    """Call fn; translate its failure; try again on Retryable with bounded backoff."""
-    last = ""
-    for attempt in range(policy.attempts):
+class S3Store(Store):
+    """An S3 remote through botocore: streamed GETs that resume with `Range` + `If-Match`, and
+    parallel ranged GETs (`jobs` > 1) for one large object."""
+
+    kind = "s3"
+    parallel_ranges = True
+    _client: object = None
+
+    @property
+    def s3(self):
+        if self._client is None:
+            self._client = client(self.remote, jobs=self.jobs)
+        return self._client
+
+    def translate(self, exc: BaseException, url: str) -> BaseException:
+        return translate(exc, self.remote, url)
+
+    def stat(self, url: str, *, version: str | None = None) -> Stat | None:
+        bucket, key = split_url(url)
+        kw = {"VersionId": version} if version else {}
+
+        def once() -> dict:
+            meta = self.s3.head_object(Bucket=bucket, Key=key, **kw)
+            content_length(meta, url)
+            return meta
         try:
-            return fn()
-        except Retryable as exc:
-            last = str(exc)
+            meta = self.call(once, url, "HEAD")
+        except NotFoundError:
+            return None
+        return Stat(int(meta["ContentLength"]), meta.get("ETag"), meta.get("VersionId"))
+
+    def open_range(self, url: str, start: int = 0, *, version: str | None = None,
+                   etag: str | None = None, end: int | None = None) -> Iterator[bytes]:
+        bucket, key = split_url(url)
+        kw: dict = {}
+        if start or end is not None:
+            kw["Range"] = f"bytes={start}-{'' if end is None else end - 1}"
+        if etag:
+            kw["IfMatch"] = etag
+        if version:
+            kw["VersionId"] = version
+        resp = self.s3.get_object(Bucket=bucket, Key=key, **kw)
+        content_length(resp, url)
+        body = resp["Body"]
+        while chunk := body.read(CHUNK):
+            yield chunk
+
+    def open(self, url: str, *, version: str | None = None) -> tuple[Stat, Iterator[bytes]]:
+        """One GET: its headers give the size and ETag the resume and the size check need."""
+        bucket, key = split_url(url)
+        resp = self.s3.get_object(Bucket=bucket, Key=key, **({"VersionId": version} if version else {}))
+        stat = Stat(content_length(resp, url), resp.get("ETag"), resp.get("VersionId"))
+        body = resp["Body"]
+
+        def chunks() -> Iterator[bytes]:
+            while chunk := body.read(CHUNK):
+                yield chunk
+        return stat, chunks()
+
+    def list(self, prefix: str) -> list[str]:
+        bucket, key = split_url(prefix)
+        pages = self.call(lambda: list(self.s3.get_paginator("list_objects_v2").paginate(
+            Bucket=bucket, Prefix=key.rstrip("/") + "/")), prefix, "LIST")
+        return [f"s3://{bucket}/{o['Key']}" for page in pages for o in page.get("Contents") or []]
+
+    def versions(self, url: str) -> list[ObjectVersion]:
+        bucket, key = split_url(url)
+        pages = self.call(lambda: list(self.s3.get_paginator("list_object_versions").paginate(
+            Bucket=bucket, Prefix=key)), url, "LIST versions")
+        found = [ObjectVersion(v["VersionId"], int(v.get("Size") or 0), v.get("ETag"), bool(v.get("IsLatest")),
+                               str(v.get("LastModified") or ""))
+                 for page in pages for v in page.get("Versions") or [] if v.get("Key") == key
+                 and v.get("VersionId") not in (None, "null")]
+        return sorted(found, key=lambda v: v.modified, reverse=True)
+
+    def versioning(self) -> bool | None:
+        bucket, _ = split_url(self.base + "/x")
+        try:
+            resp = self.call(lambda: self.s3.get_bucket_versioning(Bucket=bucket), self.base, "GET versioning")
         except WeightopsError:
-            raise
-        except Exception as exc:  # noqa: BLE001 - translated below
-            mapped = translate(exc, remote, url)
-            if not isinstance(mapped, Retryable):
-                if mapped is exc:
-                    raise
-                raise mapped from None
-            last = str(mapped)
-        if attempt + 1 < policy.attempts:
-            pause = policy.pause(attempt)
-            log.info("%s of %s failed (%s); retry %d/%d in %.2fs", what, url, last, attempt + 1,
-                     policy.attempts - 1, pause)
-            time.sleep(pause)
-    raise WeightopsError(f"S3 remote '{remote.name}' unreachable: {what} of {url} failed {policy.attempts} times "
-                         f"({last}); check the endpoint and the network, then retry", url=url)
+            return None
+        return resp.get("Status") == "Enabled"
 
 
 def content_length(resp: dict, url: str) -> int:
@@ -166,6 +208,14 @@ def content_length(resp: dict, url: str) -> int:
         return int(resp["ContentLength"])
     except (KeyError, TypeError, ValueError):
         raise Retryable(f"incomplete answer from {url} (no Content-Length)") from None
+
+
+def with_retries(fn, *, remote: Remote, url: str, policy: RetryPolicy, what: str = "request"):
+    """`retry.with_retries` with S3's error translation (for callers holding a bare client)."""
+    from weightops.storage import retry
+
+    return retry.with_retries(fn, translate=lambda exc, u: translate(exc, remote, u), url=url, policy=policy,
+                              remote=remote.name, what=what)
 
 
 def head(s3, remote: Remote, url: str, policy: RetryPolicy) -> dict | None:
@@ -183,12 +233,12 @@ def head(s3, remote: Remote, url: str, policy: RetryPolicy) -> dict | None:
 
 
 def get_bytes(s3, remote: Remote, url: str, policy: RetryPolicy, limit: int = 64 * 1024 * 1024) -> bytes:
-    """A small object (a directory listing) read whole, bounded."""
+    """A small object (a directory listing, an index document) read whole, bounded."""
     bucket, key = split_url(url)
 
     def once() -> bytes:
         resp = s3.get_object(Bucket=bucket, Key=key)
-        if int(resp.get("ContentLength") or 0) > limit:
+        if content_length(resp, url) > limit:
             raise WeightopsError(f"{url} is larger than {limit} bytes; it is not a DVC directory listing")
         return resp["Body"].read()
     return with_retries(once, remote=remote, url=url, policy=policy, what="GET")

@@ -1,15 +1,15 @@
-"""Streamed, hash-while-copy, atomic fetch of DVC objects from a local-directory or S3 remote.
+"""Streamed, hash-while-copy, atomic fetch of DVC objects from any `Store` backend.
 
-One pass over the bytes: a reader thread pulls chunks off the network (or disk) while this
-thread feeds them to `MultiHasher` (SHA-256 here, MD5 in its helper thread) and writes them to
-a temp file beside the destination; the rename happens only after size, MD5 and SHA-256 all
-match. Any failure removes the temp file, so a destination is either the verified bytes or
+One pass over the bytes: a reader thread pulls chunks off the network (or disk) and writes
+them to a temp file beside the destination while this thread feeds the same buffers to the
+hasher (SHA-256; MD5 too when asked); the rename happens only after size and digests match.
+Any failure removes the temp file, so a destination is either the verified bytes or
 untouched. Memory stays at a few chunks whatever the object's size.
 
-With `jobs > 1` an S3 object is fetched as that many parallel ranged GETs written in place
-(`pwrite`); the hasher follows the contiguous prefix as parts land, still in one ordered pass.
-Dropped connections and 5xx answers are retried with bounded backoff; a single stream resumes
-from the byte it reached (`Range` + `If-Match`, so a changed object cannot be spliced in).
+Transient failures are retried under the store's one RetryPolicy; a stream resumes from the
+byte it reached, pinned to the object's etag (or version), so a changed object cannot be
+spliced in. With `jobs > 1` a backend with parallel ranges (S3) fetches one object as that
+many ranged GETs written in place (`pwrite`); the hasher follows the contiguous prefix.
 """
 
 from __future__ import annotations
@@ -22,86 +22,40 @@ import queue
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
-from weightops.storage import s3 as s3mod
 from weightops.core.atomic import temp_beside
 from weightops.errors import IntegrityError, NotFoundError, RefusedError, WeightopsError
 from weightops.storage.hashing import Digests, MultiHasher, check_digests
 from weightops.storage.pointers import Pointer, Remote, safe_join
+from weightops.storage.retry import Retryable, RetryPolicy
+from weightops.storage.store import CHUNK, Store, open_store  # noqa: F401 - re-exported
 
 if TYPE_CHECKING:
     from weightops.project import Project
 
 log = logging.getLogger(__name__)
-CHUNK = 4 * 1024 * 1024
 PART = 64 * 1024 * 1024      # ranged-GET part size when jobs > 1
 Progress = Callable[[int, "int | None"], None]
 
 
 @dataclass(frozen=True)
 class Expected:
-    """What the bytes must be; None means 'not known, not checked'."""
+    """What the bytes must be; None means 'not known, not checked'. `version` names the
+    object version to read (cloud-versioned remotes; bucket recovery)."""
 
     size: int | None = None
     md5: str | None = None
     sha256: str | None = None
+    version: str | None = None
 
 
 @dataclass(frozen=True)
 class Fetched:
     digests: Digests
     transferred: int        # bytes read from the remote (0 when the destination was already right)
-
-
-@dataclass
-class Store:
-    """One DVC remote, opened: a local directory or an S3 prefix (client built lazily)."""
-
-    remote: Remote
-    base: str                                   # local directory or s3://bucket/prefix
-    jobs: int = 1
-    policy: s3mod.RetryPolicy = field(default_factory=s3mod.RetryPolicy)
-    _client: object = None
-
-    @property
-    def is_s3(self) -> bool:
-        return self.base.startswith("s3://")
-
-    @property
-    def s3(self):
-        if self._client is None:
-            self._client = s3mod.client(self.remote, jobs=self.jobs)
-        return self._client
-
-    def url(self, pointer: Pointer) -> str:
-        if self.is_s3:
-            return self.base.rstrip("/") + "/" + pointer.object_path()
-        return os.path.join(self.base, *pointer.object_path().split("/"))
-
-    def exists(self, url: str) -> bool:
-        if self.is_s3:
-            return s3mod.head(self.s3, self.remote, url, self.policy) is not None
-        return os.path.isfile(url)
-
-    def read_small(self, url: str) -> bytes:
-        if self.is_s3:
-            return s3mod.get_bytes(self.s3, self.remote, url, self.policy)
-        try:
-            with open(url, "rb") as f:
-                return f.read(64 * 1024 * 1024)
-        except FileNotFoundError:
-            raise NotFoundError(f"object {url} not found in remote '{self.remote.name}'; run `dvc push`", url=url) from None
-
-
-def open_store(project: "Project", remote: Remote, *, jobs: int = 1,
-               policy: s3mod.RetryPolicy | None = None) -> Store:
-    if not (remote.is_local or remote.is_s3):
-        raise WeightopsError(f"remote '{remote.name}' ({remote.url}) uses a scheme weightops does not support yet; "
-                             "use a local directory or s3:// remote")
-    return Store(remote, project.remote_base_url(remote), max(1, jobs), policy or s3mod.RetryPolicy())
 
 
 # ------------------------------------------------------------------ directory listings
@@ -134,23 +88,24 @@ def parse_listing(data: bytes, pointer: Pointer, url: str) -> list[Pointer]:
     return result
 
 
-def dir_entries_local(url: str, pointer: Pointer) -> list[Pointer]:
-    """Entries of a `.dir` object in a local remote (storage.object_exists uses it)."""
-    with open(url, "rb") as f:
-        return parse_listing(f.read(), pointer, url)
+def dir_entries(store: Store, url: str, pointer: Pointer, version: str | None = None) -> list[Pointer]:
+    """Entries of a `.dir` object in any remote."""
+    return parse_listing(store.read_small(url, version=version), pointer, url)
 
 
-def s3_object_exists(project: "Project", remote: Remote, pointer: Pointer) -> bool:
-    """True when the S3 remote holds the object (for a directory: its listing and every file)."""
-    store = open_store(project, remote)
+def object_exists(store: Store, pointer: Pointer) -> bool:
+    """True when the remote holds the object (for a directory: its listing and every file)."""
     url = store.url(pointer)
     if not pointer.is_dir:
-        return store.exists(url)
+        try:
+            version = store.version_of(pointer)
+        except NotFoundError:
+            return False
+        return store.stat(url, version=version) is not None
     try:
-        entries = parse_listing(store.read_small(url), pointer, url)
+        entries = dir_entries(store, url, pointer)
     except NotFoundError:
         return False
-    store.s3  # built once, before the threads share it (botocore clients are thread-safe)
     with ThreadPoolExecutor(8) as ex:
         return all(ex.map(lambda p: store.exists(store.url(p)), entries))
 
@@ -218,40 +173,30 @@ def _check_size(actual: int, expected: Expected, url: str, ref: str | None) -> N
                              expected=expected.size, actual=actual, ref=ref, field="size")
 
 
-def _local_producer(path: str, expected: Expected, ref: str | None, store: Store):
-    def produce(put: Callable[[bytes], None]) -> None:
-        try:
-            f = open(path, "rb", buffering=0)
-        except FileNotFoundError:
-            raise NotFoundError(f"object {path} not found in remote '{store.remote.name}'; run `dvc push`", url=path) from None
-        with f:
-            _check_size(os.fstat(f.fileno()).st_size, expected, path, ref)
-            while True:
-                buf = bytearray(CHUNK)
-                n = f.readinto(buf)
-                if not n:
-                    return
-                put(memoryview(buf)[:n])
-    return produce
+def _check_size(actual: int, expected: Expected, url: str, ref: str | None) -> None:
+    if expected.size is not None and actual >= 0 and actual != expected.size:
+        raise IntegrityError(f"size mismatch for {url}: expected {expected.size}, got {actual} "
+                             "(the object on the remote is not the released one)",
+                             expected=expected.size, actual=actual, ref=ref, field="size")
 
 
-def _s3_producer(store: Store, url: str, expected: Expected, ref: str | None):
-    """A single streamed GET that resumes where it stopped after a dropped connection."""
-    bucket, key = s3mod.split_url(url)
+def _producer(store: Store, url: str, expected: Expected, ref: str | None):
+    """A streamed read that resumes where it stopped after a dropped connection, pinned to the
+    object's etag so that a replaced object is never spliced in."""
     policy = store.policy
 
     def produce(put: Callable[[bytes], None]) -> None:
         offset, etag, failures, last = 0, None, 0, ""
+        first = True
         while True:
             try:
-                kw = {"Range": f"bytes={offset}-", "IfMatch": etag} if etag else {}
-                resp = store.s3.get_object(Bucket=bucket, Key=key, **kw)
-                length = s3mod.content_length(resp, url)
-                if etag is None:
-                    etag = resp.get("ETag")
-                    _check_size(length, expected, url, ref)
-                body = resp["Body"]
-                while chunk := body.read(CHUNK):
+                if first:
+                    stat, chunks = store.open(url, version=expected.version)
+                    _check_size(stat.size, expected, url, ref)
+                    etag, first = stat.etag, False
+                else:
+                    chunks = store.open_range(url, offset, version=expected.version, etag=etag)
+                for chunk in chunks:
                     put(chunk)
                     offset += len(chunk)
                     failures = 0
@@ -259,13 +204,15 @@ def _s3_producer(store: Store, url: str, expected: Expected, ref: str | None):
             except (_Stopped, WeightopsError):
                 raise
             except Exception as exc:  # noqa: BLE001 - translated, maybe retried
-                mapped = s3mod.translate(exc, store.remote, url)
-                if not isinstance(mapped, s3mod.Retryable):
+                mapped = exc if isinstance(exc, Retryable) else store.translate(exc, url)
+                if not isinstance(mapped, Retryable):
+                    if mapped is exc:
+                        raise
                     raise mapped from None
                 last = str(mapped)
             failures += 1
             if failures >= policy.attempts:
-                raise WeightopsError(f"S3 remote '{store.remote.name}' unreachable: download of {url} stopped at "
+                raise WeightopsError(f"remote '{store.remote.name}' unreachable: download of {url} stopped at "
                                      f"byte {offset} and {policy.attempts} attempts failed ({last}); nothing was written; "
                                      "check the endpoint and retry", url=url)
             pause = policy.pause(failures - 1)
@@ -276,13 +223,12 @@ def _s3_producer(store: Store, url: str, expected: Expected, ref: str | None):
 
 def _ranged_copy(store: Store, url: str, fd: int, expected: Expected, ref: str | None,
                  hasher: MultiHasher, progress: Progress | None) -> None:
-    """`jobs` parallel ranged GETs written in place; hash each part, in order, as it lands."""
-    meta = s3mod.head(store.s3, store.remote, url, store.policy)
+    """`jobs` parallel ranged reads written in place; hash each part, in order, as it lands."""
+    meta = store.stat(url, version=expected.version)
     if meta is None:
-        raise NotFoundError(f"object {url} not found in remote '{store.remote.name}'; run `dvc push`", url=url)
-    size, etag = int(meta["ContentLength"]), meta.get("ETag")
+        raise store.missing(url)
+    size, etag = meta.size, meta.etag
     _check_size(size, expected, url, ref)
-    bucket, key = s3mod.split_url(url)
     stop = threading.Event()
     os.ftruncate(fd, size)
 
@@ -291,15 +237,14 @@ def _ranged_copy(store: Store, url: str, fd: int, expected: Expected, ref: str |
 
         def once() -> None:
             nonlocal pos
-            resp = store.s3.get_object(Bucket=bucket, Key=key, Range=f"bytes={pos}-{end - 1}", IfMatch=etag)
-            body = resp["Body"]
-            while pos < end and not stop.is_set():
-                chunk = body.read(min(CHUNK, end - pos))
-                if not chunk:
-                    raise s3mod.Retryable(f"range ended early at byte {pos}")
+            for chunk in store.open_range(url, pos, version=expected.version, etag=etag, end=end):
+                if stop.is_set():
+                    return
                 os.pwrite(fd, chunk, pos)
                 pos += len(chunk)
-        s3mod.with_retries(once, remote=store.remote, url=url, policy=store.policy, what=f"ranged GET at {start}")
+            if pos < end and not stop.is_set():
+                raise Retryable(f"range ended early at byte {pos}")
+        store.call(once, url, f"ranged GET at {start}")
 
     bounds = [(a, min(size, a + PART)) for a in range(0, size, PART)]
     with ThreadPoolExecutor(store.jobs, thread_name_prefix="weightops-range") as ex:
@@ -321,8 +266,13 @@ def _ranged_copy(store: Store, url: str, fd: int, expected: Expected, ref: str |
 
 
 def copy_object(store: Store, url: str, dest: Path, expected: Expected, *, ref: str | None = None,
-                progress: Progress | None = None, fsync: bool = False) -> Fetched:
+                progress: Progress | None = None, fsync: bool = False, verify_md5: bool = False) -> Fetched:
     """Copy one object to `dest` through a temp file beside it, verified, then renamed.
+
+    Checked while streaming: size, and SHA-256 when `expected.sha256` is known. MD5 is
+    computed (and checked) only when there is no SHA-256 to check or `verify_md5` is set.
+    Raises IntegrityError (exit 4), NotFoundError (exit 3, naming the URL), WeightopsError
+    (exit 1: refused credentials, unreachable remote, full disk); nothing is left behind.
 
     The rename is what makes it all-or-nothing for readers. `fsync` also makes the bytes
     durable before the rename (against power loss); it costs a full disk flush (~6 s/GiB on a
@@ -333,12 +283,12 @@ def copy_object(store: Store, url: str, dest: Path, expected: Expected, *, ref: 
     # instead of landing in whatever file reuses the descriptor number.
     out = os.fdopen(fd, "wb", buffering=0)
     try:
-        with MultiHasher() as hasher:
-            if store.is_s3 and store.jobs > 1:
+        want_md5 = verify_md5 or expected.sha256 is None
+        with MultiHasher(md5=want_md5) as hasher:
+            if store.parallel_ranges and store.jobs > 1:
                 _ranged_copy(store, url, out.fileno(), expected, ref, hasher, progress)
             else:
-                produce = _s3_producer(store, url, expected, ref) if store.is_s3 \
-                    else _local_producer(url, expected, ref, store)
+                produce = _producer(store, url, expected, ref)
                 done = 0
 
                 def produce_and_write(put: Callable[[bytes], None]) -> None:
@@ -359,7 +309,8 @@ def copy_object(store: Store, url: str, dest: Path, expected: Expected, *, ref: 
                         progress(done, expected.size)
                 _pump(produce_and_write, sink)
             digests = hasher.finish()
-        check_digests(digests, size=expected.size, sha256=expected.sha256, md5=expected.md5,
+        check_digests(digests, size=expected.size, sha256=expected.sha256,
+                      md5=expected.md5 if want_md5 else None,
                       what=f"{url}", ref=ref)
         if fsync:
             os.fsync(out.fileno())

@@ -1,0 +1,213 @@
+"""The storage interface: one `Store` per opened DVC remote, with backends chosen by URL scheme.
+
+A Store answers four questions about objects named by URL (as `dvc.api.get_url` prints them):
+`stat` (size, etag, version), `open_range` (the bytes from an offset, as chunks), `list` (keys
+under a prefix) and `exists`. Every backend maps its failures the same way (see `retry`):
+a missing object is NotFoundError (exit 3) naming its URL, refused credentials WeightopsError
+(exit 1) naming the remote, transient failures are retried under one RetryPolicy.
+
+Backends: a local directory (here), S3 through botocore (`s3`, the fast path with parallel
+ranged GETs), and every other DVC remote through DVC's own plugin filesystems (`dvcfs`: gs,
+azure, ssh, http/https), configured by DVC's own translation of `.dvc/config` +
+`.dvc/config.local`. Adding a remote type means adding a backend to `open_store`.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Iterator
+from urllib.parse import urlsplit
+
+from weightops.errors import NotFoundError, UsageError, WeightopsError
+from weightops.storage.pointers import Pointer, Remote, object_rel
+from weightops.storage.retry import RetryPolicy, with_retries
+
+if TYPE_CHECKING:
+    from weightops.project import Project
+
+CHUNK = 4 * 1024 * 1024
+SMALL_LIMIT = 64 * 1024 * 1024     # a `.dir` listing larger than this is not one
+
+# Scheme -> the extra that installs DVC's plugin for it (the error names the pip command).
+EXTRAS = {"gs": "gs", "gcs": "gs", "azure": "azure", "ssh": "ssh", "http": "http", "https": "http"}
+
+
+@dataclass(frozen=True)
+class Stat:
+    """One object's metadata: `size` in bytes; `etag` and `version` as the backend reports
+    them (S3 ETag/VersionId, GCS etag/generation, Azure etag/version_id; None when unknown)."""
+
+    size: int
+    etag: str | None = None
+    version: str | None = None
+
+
+@dataclass(frozen=True)
+class ObjectVersion:
+    """One stored version of a key in a bucket with object versioning."""
+
+    version: str
+    size: int
+    etag: str | None
+    latest: bool
+    modified: str = ""
+
+
+@dataclass
+class Store:
+    """One DVC remote, opened. `base` is the remote's URL (a local remote: its absolute path);
+    object URLs are `base/files/md5/ab/cdef...` as DVC lays them out."""
+
+    remote: Remote
+    base: str
+    jobs: int = 1
+    policy: RetryPolicy = field(default_factory=RetryPolicy)
+    kind = "local"
+    parallel_ranges = False          # the backend can fetch one object as parallel ranged reads
+
+    # ---------------------------------------------------------------- naming
+    def url(self, pointer: Pointer) -> str:
+        return self.join(object_rel(self.remote, pointer))
+
+    def version_of(self, pointer: Pointer) -> str | None:
+        """The object version to read: on a cloud-versioned remote, the `version_id` that
+        `dvc push` recorded for this remote in the out's `cloud:` entry. NotFoundError (exit 3)
+        when the out records none (it was never pushed there, or the .dvc file not committed)."""
+        if not self.remote.cloud_versioned:
+            return None
+        entry = pointer.cloud_version(self.remote.name)
+        if entry is None:
+            raise NotFoundError(f"{pointer.source} records no version of {pointer.path} for cloud-versioned remote "
+                                f"'{self.remote.name}'; run `dvc push -r {self.remote.name}` and commit {pointer.source}",
+                                url=self.url(pointer))
+        return str(entry["version_id"])
+
+    def join(self, rel: str) -> str:
+        """URL of `rel` (a posix path under the remote)."""
+        return self.base.rstrip("/") + "/" + rel.lstrip("/")
+
+    # ---------------------------------------------------------------- the interface
+    def stat(self, url: str, *, version: str | None = None) -> Stat | None:
+        """Metadata of the object at `url` (that `version` of it, when given), None when absent."""
+        raise NotImplementedError
+
+    def open_range(self, url: str, start: int = 0, *, version: str | None = None,
+                   etag: str | None = None) -> Iterator[bytes]:
+        """The object's bytes from offset `start` to its end, in chunks of at most CHUNK bytes.
+        `etag`: refuse (IntegrityError) when the object is no longer that one."""
+        raise NotImplementedError
+
+    def list(self, prefix: str) -> list[str]:
+        """URLs of the objects under `prefix` (a URL), recursively."""
+        raise NotImplementedError
+
+    def open(self, url: str, *, version: str | None = None) -> tuple[Stat, Iterator[bytes]]:
+        """The object's metadata and its bytes from the start: `stat` + `open_range`, or one
+        request where the backend's answer carries both (S3's GET). NotFoundError when absent."""
+        stat = self.stat(url, version=version)
+        if stat is None:
+            raise self.missing(url)
+        return stat, self.open_range(url, 0, version=version)
+
+    def exists(self, url: str) -> bool:
+        return self.stat(url) is not None
+
+    def read_small(self, url: str, *, version: str | None = None, limit: int = SMALL_LIMIT) -> bytes:
+        """A small object (a `.dir` listing) read whole; NotFoundError (exit 3) when absent."""
+        def once() -> bytes:
+            data = bytearray()
+            for chunk in self.open_range(url, version=version):
+                data += chunk
+                if len(data) > limit:
+                    raise WeightopsError(f"{url} is larger than {limit} bytes; it is not a DVC directory listing")
+            return bytes(data)
+        return self.call(once, url, "read")
+
+    def versions(self, url: str) -> list[ObjectVersion]:
+        """Every stored version of the key, newest first; [] where the backend keeps none."""
+        return []
+
+    def versioning(self) -> bool | None:
+        """Whether the bucket keeps object versions; None when the backend cannot say."""
+        return None
+
+    # ---------------------------------------------------------------- errors and retries
+    def translate(self, exc: BaseException, url: str) -> BaseException:
+        """Map a backend exception to Retryable or a WeightopsError (see module docstring)."""
+        return exc
+
+    def call(self, fn, url: str, what: str = "request"):
+        return with_retries(fn, translate=self.translate, url=url, policy=self.policy,
+                            remote=self.remote.name, what=what)
+
+    def missing(self, url: str) -> NotFoundError:
+        return NotFoundError(f"object {url} not found in remote '{self.remote.name}'; run `dvc push`", url=url)
+
+
+class LocalStore(Store):
+    """A local-directory remote (also what `file://` URLs name)."""
+
+    kind = "local"
+
+    def join(self, rel: str) -> str:
+        return os.path.join(self.base, *rel.strip("/").split("/"))
+
+    def stat(self, url: str, *, version: str | None = None) -> Stat | None:
+        try:
+            st = os.stat(url)
+        except (FileNotFoundError, NotADirectoryError):
+            return None
+        return Stat(st.st_size) if os.path.isfile(url) else None
+
+    def open_range(self, url: str, start: int = 0, *, version: str | None = None,
+                   etag: str | None = None) -> Iterator[bytes]:
+        try:
+            f = open(url, "rb", buffering=0)
+        except (FileNotFoundError, NotADirectoryError):
+            raise self.missing(url) from None
+        with f:
+            if start:
+                f.seek(start)
+            while True:
+                buf = bytearray(CHUNK)
+                n = f.readinto(buf)
+                if not n:
+                    return
+                yield memoryview(buf)[:n]
+
+    def list(self, prefix: str) -> list[str]:
+        found = []
+        for top, _dirs, files in os.walk(prefix):
+            found += [os.path.join(top, f) for f in files]
+        return sorted(found)
+
+
+def scheme_of(url: str) -> str:
+    if "://" not in url or url.startswith("file://"):
+        return "local"
+    return urlsplit(url).scheme.lower()
+
+
+def open_store(project: "Project | None", remote: Remote, *, jobs: int = 1,
+               policy: RetryPolicy | None = None, base: str | None = None) -> Store:
+    """Open `remote` with the backend its URL scheme names. `base` overrides where a local
+    remote is (default: its URL resolved against the project's `.dvc/`, as DVC does).
+
+    Raises UsageError (exit 2) for a scheme no backend handles, or whose DVC plugin is not
+    installed (naming the `pip install "weightops[EXTRA]"` that adds it)."""
+    policy = policy or RetryPolicy.from_env()
+    jobs = max(1, jobs)
+    scheme = scheme_of(remote.url)
+    if scheme == "local":
+        if base is None:
+            base = project.remote_base_url(remote) if project is not None else remote.url.removeprefix("file://")
+        return LocalStore(remote, base, jobs, policy)
+    if scheme == "s3":
+        from weightops.storage.s3 import S3Store
+        return S3Store(remote, (base or remote.url).rstrip("/"), jobs, policy)
+    if scheme in EXTRAS:
+        from weightops.storage.dvcfs import open_dvc_store
+        return open_dvc_store(project, remote, jobs, policy)
+    raise UsageError(f"remote '{remote.name}' ({remote.url}) is a {scheme}:// remote, which weightops does not read; "
+                     "supported: local, s3, gs, azure, ssh, http(s)")
