@@ -42,7 +42,9 @@ def publish(*, model: str | None = None, repo: str | os.PathLike = ".", remote: 
     """
     project = Project(repo)
     registry = project.registry()
-    head = git.run(["rev-parse", "HEAD"], cwd=project.root).stdout.strip()
+    head = git.try_rev_parse(project.root, "HEAD")
+    if head is None:
+        raise NotFoundError("the repository has no commits yet; commit and release a version before publishing")
     rem = project.remote(head, remote)
     if rem is None:
         raise NotFoundError("no DVC remote is configured to publish into; pass --remote NAME or run `dvc remote add -d`")
