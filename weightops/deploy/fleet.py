@@ -220,15 +220,13 @@ def _stage_holder(idx: Index, stage: str, require_signed: bool, policy):
 def _tag_repo(tmp: Path, idx: Index) -> Path:
     """A throwaway bare repository holding the index's tag objects under their names, so git's
     own `verify-tag` checks them; the commits they tag need not be there."""
-    from weightops.core import git
+    from weightops.core import git_remote
 
     repo = tmp / "tags.git"
-    git.run(["init", "-q", "--bare", str(repo)])
+    git_remote.init_bare(repo)
     annotated = [t for t in idx.doc["tags"] if "raw" in t]
-    ids = git.store_tag_objects(repo, [t["raw"] for t in annotated])
-    if annotated:
-        updates = "".join(f"update refs/tags/{t['name']} {i}\n" for t, i in zip(annotated, ids))
-        git.run(["update-ref", "--stdin"], cwd=repo, input=updates)
+    ids = git_remote.store_tag_objects(repo, [t["raw"] for t in annotated])
+    git_remote.create_refs(repo, {f"refs/tags/{t['name']}": i for t, i in zip(annotated, ids)})
     return repo
 
 
