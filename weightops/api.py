@@ -31,7 +31,7 @@ def make_card(weights: str | os.PathLike, out: str | os.PathLike, *, model: str 
     if model is None:
         model = Project(root).default_model if root else None
         model = model or weights.stem
-    validate_new_model_name(model)
+    model = validate_new_model_name(model)
     card = build_card(weights, model, project=root,
                       metrics=read_metrics(Path(metrics)) if metrics else None,
                       labels=labels if isinstance(labels, dict) else parse_labels(labels or []),

@@ -178,8 +178,10 @@ class Project:
         lockfile = posixpath.join(posixpath.dirname(dvcyaml), "dvc.lock")
         roots = dvc_root_candidates(dvcyaml)
         # .dvc/config rides along: resolve needs the remote next, and it costs no extra process.
+        # Below the top a DVC project shows by its `.dvc/config` or `.dvc/.gitignore` (both made by
+        # `dvc init`); the top is the default, so nothing more is read for a top-level model.
         configs = [f"{commit}:{posixpath.join(r, '.dvc/config')}" for r in roots]
-        markers = [f"{commit}:{posixpath.join(r, '.dvc/.gitignore')}" for r in roots]
+        markers = [f"{commit}:{posixpath.join(r, '.dvc/.gitignore')}" for r in roots if r]
         first = self.blobs([f"{commit}:{dvcyaml}", f"{commit}:{lockfile}", *configs, *markers])
         text = first[f"{commit}:{dvcyaml}"]
         if text is None:

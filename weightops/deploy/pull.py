@@ -157,6 +157,8 @@ def destination(dest: str | os.PathLike | None, pointer) -> Path:
         stay_inside(target, here, "destination")   # `-o sub/x` means under here: no symlink may lead out
     if target.is_dir() and not (pointer.is_dir and target.resolve().name == name):
         return target / name
+    if str(dest).endswith(("/", os.sep)):   # `-o DIR/`: a folder to create, as cp and rsync read it
+        return target / name
     return target
 
 
