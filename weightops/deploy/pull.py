@@ -155,9 +155,8 @@ def destination(dest: str | os.PathLike | None, pointer) -> Path:
     here = Path.cwd()
     if not target.is_absolute() and here in Path(os.path.abspath(target)).parents:
         stay_inside(target, here, "destination")   # `-o sub/x` means under here: no symlink may lead out
-    # An existing folder receives it; so does `-o DIR/`, a folder to create (as cp and rsync read it).
     if (target.is_dir() and not (pointer.is_dir and target.resolve().name == name)) or str(dest).endswith(("/", os.sep)):
-        return target / name
+        return target / name   # an existing folder, or `-o DIR/`: a folder to create (as cp and rsync read it)
     return target
 
 
