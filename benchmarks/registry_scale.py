@@ -5,6 +5,7 @@ Builds a real project (weightops init + dvc repro), then adds, in bulk with `git
 (NAME#STAGE#N), and times:
 
     weightops resolve production / history production / list      (median of 5)
+    the imports of `python -X importtime -m weightops resolve production` (median of 5)
     gto show NAME#production --ref                                  (baseline, one run)
     python -c "import dvc.api; dvc.api.artifacts_show(...)"        (baseline, median of 3)
 
@@ -95,6 +96,28 @@ def timed(args, cwd, env, runs) -> float:
     return statistics.median(times)
 
 
+def import_profile(cmd: list[str], cwd: Path, env: dict, runs: int = 5) -> tuple[float, float, list[str]]:
+    """`python -X importtime CMD`: (median seconds of all imports, median seconds of weightops'
+    own package, heavy libraries loaded) for the CLI's resolve path."""
+    totals, ours, heavy = [], [], set()
+    for _ in range(runs):
+        proc = subprocess.run([sys.executable, "-X", "importtime", *cmd], cwd=cwd, env=env, capture_output=True, text=True)
+        total = mine = 0
+        for line in proc.stderr.splitlines():
+            if not line.startswith("import time:") or "cumulative" in line:
+                continue
+            _, cumulative, name = line.split("|")
+            if not name.startswith("  "):          # top level: its cumulative time includes the rest
+                total += int(cumulative)
+                if name.strip() == "weightops" or name.strip() == "weightops.cli":
+                    mine += int(cumulative)
+            if name.strip().split(".")[0] in ("dvc", "jsonschema", "boto3", "botocore", "rich"):
+                heavy.add(name.strip().split(".")[0])
+        totals.append(total / 1e6)
+        ours.append(mine / 1e6)
+    return statistics.median(totals), statistics.median(ours), sorted(heavy)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--versions", type=int, default=1000)
@@ -127,6 +150,9 @@ def main() -> None:
         ours = results["weightops resolve production"]
         for name, value in results.items():
             print(f"  {name:<34} {value:8.3f} s   {value / ours:8.1f}x weightops resolve")
+        total, mine, heavy = import_profile(["-m", "weightops", "resolve", "production", "--json"], root, env)
+        print(f"  imports on the CLI resolve path     {total:8.3f} s   ({mine:.3f} s of it in weightops itself; "
+              f"heavy libraries loaded: {', '.join(heavy) or 'none'})")
         if args.big and args.big > ntags:
             extra = args.big - ntags
             more_versions = extra // 4

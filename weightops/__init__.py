@@ -13,13 +13,12 @@ __version__ = "0.1.0"
 
 from weightops.errors import (IntegrityError, NotFoundError, RefusedError, UsageError,  # noqa: E402
                      WeightopsError)
-from weightops.registry.resolve import Resolved, resolve  # noqa: E402
 
 __all__ = [
     "__version__",
     "WeightopsError", "UsageError", "NotFoundError", "IntegrityError", "RefusedError",
     "Resolved", "resolve",
-    "release", "init_project", "make_card", "list_versions",
+    "release", "promote", "demote", "rollback", "history", "init_project", "make_card", "list_versions",
     "pull", "lock", "verify", "Pulled", "Verified",
     "diff_models", "release_notes", "check_tag", "guard_files", "audit_registry",
     "trusted_target", "verify_events", "load_policy",
@@ -28,11 +27,15 @@ __all__ = [
     "ShadowRunner", "resolve_match",
 ]
 
-# Everything but resolve loads on first use, so `import weightops; weightops.resolve(...)`
-# stays fast: exported name -> (module, attribute). Exported names differ from module names
-# where a module import would otherwise replace the attribute (`weightops.audit`).
+# Everything loads on first use, so `import weightops` costs almost nothing and
+# `weightops.resolve(...)` loads only the resolve path: exported name -> (module, attribute).
+# Exported names differ from module names where a module import would otherwise replace the
+# attribute (`weightops.audit`).
 _LAZY = {
+    "resolve": ("registry.resolve", "resolve"), "Resolved": ("registry.resolve", "Resolved"),
     "release": ("registry.release", "release"),
+    "promote": ("registry.stages", "promote"), "demote": ("registry.stages", "demote"),
+    "rollback": ("registry.stages", "rollback"), "history": ("registry.history", "history"),
     "init_project": ("scaffold.init", "init_project"),
     "make_card": ("api", "make_card"),
     "list_versions": ("api", "list_versions"),

@@ -9,7 +9,7 @@ from weightops.core import git
 from weightops.model.card import build_card, parse_labels, read_metrics, write_card
 from weightops.errors import NotFoundError
 from weightops.storage.pointers import dvc_cache_dir, stay_inside
-from weightops.project import Project
+from weightops.project import Project, open_project
 from weightops.registry.state import iso
 from weightops.registry.tags import validate_new_model_name
 
@@ -31,7 +31,7 @@ def make_card(weights: str | os.PathLike, out: str | os.PathLike, *, model: str 
     if model is None:
         model = Project(root).default_model if root else None
         model = model or weights.stem
-    validate_new_model_name(model)
+    model = validate_new_model_name(model)
     card = build_card(weights, model, project=root,
                       metrics=read_metrics(Path(metrics)) if metrics else None,
                       labels=labels if isinstance(labels, dict) else parse_labels(labels or []),
@@ -52,10 +52,12 @@ def load_signature(source: str | os.PathLike | dict | None) -> dict | None:
 
 def list_versions(repo: str | os.PathLike = ".", model: str | None = None, *,
                   deprecated: bool = False) -> list[dict]:
-    """Every model's active versions, newest first, with the stages each holds now, as
-    `gto show` lists them: deregistered versions are left out, and so are the versions of a
-    deprecated model unless `deprecated` (GTO's `--deprecated`)."""
-    project = Project(repo)
+    """Every model's active versions (or MODEL's), newest first, as `gto show` lists them:
+    dicts with model, version, tag, commit, created (ISO 8601 UTC), sha256, stages held now,
+    deprecated. Deregistered versions are left out, and so are a deprecated model's unless
+    `deprecated` (GTO's `--deprecated`). `repo` is a path or a git URL (read without a clone).
+    NotFoundError (3) outside a repository, UsageError (2) for a bad model name."""
+    project = open_project(repo)
     registry = project.registry()
     models = [project.model(model)] if model else registry.models()
     rows = []
@@ -75,7 +77,7 @@ def list_versions(repo: str | os.PathLike = ".", model: str | None = None, *,
 
 def deprecated_models(repo: str | os.PathLike = ".", model: str | None = None) -> list[tuple[str, str]]:
     """(model, deprecation tag) of each deprecated model (`NAME@deprecated` is its newest event)."""
-    project = Project(repo)
+    project = open_project(repo)
     registry = project.registry()
     models = [project.model(model)] if model else registry.models()
     return [(m, registry.deprecation(m).tag) for m in models if registry.is_deprecated(m)]
@@ -87,6 +89,6 @@ def version_lookalikes(repo: str | os.PathLike = ".") -> list[dict]:
     GTO and DVC all ignore such tags; this says so instead of staying silent."""
     from weightops.registry.tags import version_lookalike
 
-    project = Project(repo)
+    project = open_project(repo)
     found = ((r.name, version_lookalike(r.name)) for r in git.list_tags(project.root, messages=False))
     return [{"tag": n, "meant": m} for n, m in found if m]

@@ -46,13 +46,3 @@ class RefusedError(WeightopsError):
     """A check or policy refused the operation (dirty tree, existing tag, failed gate...)."""
 
     exit_code = 5
-
-
-EXIT_CODES = {
-    0: "ok",
-    1: "error",
-    2: "usage: a name, option or argument is not valid",
-    3: "not found: no such version, tag, model, stage, pointer or object",
-    4: "integrity: hashes or sizes disagree",
-    5: "refused by a check or policy",
-}

@@ -9,6 +9,7 @@ import dataclasses
 import logging
 import os
 import posixpath
+import re
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -24,6 +25,26 @@ from weightops.registry.state import Registry
 from weightops.registry.tags import model_to_tag, validate_model_name, validate_stage
 
 log = logging.getLogger(__name__)
+
+
+_SCP = re.compile(r"^[\w.-]+@[\w.-]+:")   # git@host:org/repo.git
+
+
+def is_url(repo: str | os.PathLike) -> bool:
+    """Whether `repo` is a URL git fetches from (file://, ssh://, https://, git@host:path)
+    rather than a local path. Pure; the one place weightops tells them apart."""
+    text = str(repo)
+    return "://" in text or bool(_SCP.match(text))
+
+
+def open_project(repo: str | os.PathLike = ".") -> "Project":
+    """The repository at a path, or one named by URL, read without a clone through a cached
+    partial clone (storage/remote_repo.py). NotFoundError (3) when neither is there."""
+    if is_url(repo):
+        from weightops.storage.remote_repo import open_remote
+
+        return open_remote(str(repo))
+    return Project(repo)
 
 
 @dataclass(frozen=True)
@@ -54,6 +75,11 @@ def _warned(registry: Registry) -> Registry:
 
 class Project:
     def __init__(self, path: str | os.PathLike = ".") -> None:
+        """Open the git repository (work tree or bare) at or above `path`. UsageError (2) for a
+        URL (only reads take one: see `open_project`), NotFoundError (3) when there is none."""
+        if is_url(path):
+            raise UsageError(f"--repo {path} is a URL, and this command needs a local clone; "
+                             f"run it in one (git clone {path})")
         path = Path(path)
         if not path.exists():
             raise NotFoundError(f"repository path '{path}' does not exist")
@@ -154,8 +180,10 @@ class Project:
         lockfile = posixpath.join(posixpath.dirname(dvcyaml), "dvc.lock")
         roots = dvc_root_candidates(dvcyaml)
         # .dvc/config rides along: resolve needs the remote next, and it costs no extra process.
+        # Below the top a DVC project shows by its `.dvc/config` or `.dvc/.gitignore` (both made by
+        # `dvc init`); the top is the default, so nothing more is read for a top-level model.
         configs = [f"{commit}:{posixpath.join(r, '.dvc/config')}" for r in roots]
-        markers = [f"{commit}:{posixpath.join(r, '.dvc/.gitignore')}" for r in roots]
+        markers = [f"{commit}:{posixpath.join(r, '.dvc/.gitignore')}" for r in roots if r]
         first = self.blobs([f"{commit}:{dvcyaml}", f"{commit}:{lockfile}", *configs, *markers])
         text = first[f"{commit}:{dvcyaml}"]
         if text is None:

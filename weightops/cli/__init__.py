@@ -8,14 +8,25 @@ from __future__ import annotations
 
 import sys
 
-import typer
-
-from weightops.cli import deploy, model, project, registry, review  # noqa: F401,E402 - registers the commands
-from weightops.cli.base import app
-
 
 def main() -> None:
-    """Run the CLI; usage errors too become one line (Typer would draw a multi-line panel)."""
+    """Run the CLI. The plain `resolve` (what deploy hosts run at every start) skips Typer's
+    import (cli/fast.py); everything else goes through Typer."""
+    from weightops.cli.fast import fast_resolve
+
+    code = fast_resolve(sys.argv[1:])
+    if code is not None:
+        sys.exit(code)
+    typer_main()
+
+
+def typer_main() -> None:
+    """The Typer CLI; usage errors too become one line (Typer would draw a multi-line panel)."""
+    import typer
+
+    from weightops.cli import deploy, model, project, registry, review  # noqa: F401 - registers the commands
+    from weightops.cli.base import app
+
     try:
         code = app(standalone_mode=False)
     except Exception as exc:  # noqa: BLE001

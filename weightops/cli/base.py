@@ -7,7 +7,6 @@ anything unexpected asks for `--traceback`.
 from __future__ import annotations
 
 import functools
-import json
 import logging
 import os
 import sys
@@ -16,6 +15,7 @@ from typing import Callable, Optional
 
 import typer
 
+from weightops.cli.output import print_fields, print_json, trust_fields  # noqa: F401 - shared by the commands
 from weightops.errors import UsageError, WeightopsError
 
 app = typer.Typer(
@@ -86,59 +86,33 @@ def _main(
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s", stream=sys.stderr)
 
 
-def read_clock() -> int | None:
-    """WEIGHTOPS_NOW (Unix seconds) pins the clock for tag dates: reproducible histories, tests."""
-    value = os.environ.get("WEIGHTOPS_NOW")
-    if not value:
-        return None
-    if not value.isdigit():
-        raise UsageError(f"WEIGHTOPS_NOW must be Unix seconds, not {value!r}")
-    return int(value)
-
-
-def print_json(obj: object) -> None:
-    typer.echo(json.dumps(obj, indent=2, sort_keys=False, default=str))
-
-
-def print_fields(d: dict) -> None:
-    width = max(len(k) for k in d)
-    for k, v in d.items():
-        typer.echo(f"{k + ':':<{width + 1}} {'' if v is None else v}")
-
-
-REPO = typer.Option(".", "--repo", help="Path of the git repository (a clone or a bare repository).")
+_REPO_HELP = ("Git repository: a path (a clone or a bare repository), or a URL (file://, ssh://, https://, "
+              "git@host:path) that commands which only read the registry read without a clone.")
+REPO = typer.Option(".", "--repo", metavar="PATH_OR_URL", help=_REPO_HELP)
 MODEL = typer.Option(None, "--model", "-m", help="Model name (default: the project's only or configured model).")
 JSON = typer.Option(False, "--json", help="Print exactly one JSON object.")
-SIGN = typer.Option(None, "--sign/--no-sign", help="Sign the tag (git's SSH or GPG signing; default: trust.sign in weightops.yaml).")  # issue 9
+SIGN = typer.Option(None, "--sign/--no-sign", help="Sign the tag (git's SSH or GPG signing; default: trust.sign in weightops.yaml).")
 
-REPO_URL = typer.Option(None, "--repo", help="Git repository: a path, or a URL (file://, ssh://, https://) resolved without a clone.")
+REPO_URL = typer.Option(None, "--repo", metavar="PATH_OR_URL", help=_REPO_HELP)
 OUTPUT = typer.Option(None, "--output", "-o", help="Write to this file instead of stdout.")
+OUT_ALIAS = typer.Option(None, "--out", hidden=True)   # the older spelling of --output, still accepted
 
 
-def sign_choice(repo: Path, flag: Optional[bool]) -> bool:
-    """--sign/--no-sign, else the config's `trust.sign`; check git can sign before any work."""
-    from weightops.project import Project
-    from weightops.trust.signing import check_signing_configured
-
-    project = Project(repo)
-    sign = project.config.sign if flag is None else flag
-    if sign:
-        check_signing_configured(project.root)
-    return sign
+def output_path(output: Optional[Path], alias: Optional[Path], *, required: bool = False) -> Optional[Path]:
+    """--output/-o, or the older --out; UsageError (2) when a command needs one and has neither."""
+    if output is not None and alias is not None and output != alias:
+        raise UsageError("pass --output once (--out is its older spelling)")
+    path = output if output is not None else alias
+    if path is None and required:
+        raise UsageError("missing option --output/-o: where to write")
+    return path
 
 
-def trust_fields(found) -> dict:
-    """Print one loud warning per skipped tag (stderr), and the fields JSON readers get."""
-    for s in found.skipped:
-        typer.secho(f"warning: {s.message()}", fg=typer.colors.YELLOW, err=True)
-    return {"signer": found.signer, "policy": found.policy_rev, "skipped": [s.to_dict() for s in found.skipped]}
-
-
-def verified_rows(repo: Path, model: Optional[str], rows: list, trust_policy: Optional[str]) -> list:
-    from weightops.project import Project
+def verified_rows(repo: str, model: Optional[str], rows: list, trust_policy: Optional[str]) -> list:
+    from weightops.project import open_project
     from weightops.trust.policy import annotate_rows
 
-    project = Project(repo)
+    project = open_project(repo)
     return annotate_rows(project, project.model(model), rows, trust_policy)
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import sys
 from pathlib import Path
@@ -12,44 +13,47 @@ import typer
 from weightops.cli.base import (
     JSON,
     MODEL,
+    OUT_ALIAS,
     REPO,
     REPO_URL,
     app,
     command,
     handled,
+    output_path,
     print_fields,
     print_json,
 )
 from weightops.errors import NotFoundError, UsageError
 
 
-def _progress_bar(enabled: bool):
-    """Bytes and rate on stderr, redrawn in place; only on a terminal."""
+@contextlib.contextmanager
+def _progress(enabled: bool):
+    """A rich progress bar on stderr (percentage, bytes, rate, time left) fed by the library's
+    `progress(done, total)` callback; None, so no bar, off a terminal or with --json."""
     if not enabled or not sys.stderr.isatty():
-        return None, lambda: None
-    import time as _time
+        yield None
+        return
+    from rich.console import Console
+    from rich import filesize
+    from rich.progress import (BarColumn, DownloadColumn, Progress, ProgressColumn, TaskProgressColumn,
+                               TimeRemainingColumn)
+    from rich.text import Text
 
-    start = _time.monotonic()
-    last = [0.0]
+    class Rate(ProgressColumn):
+        """Bytes per second over the whole transfer (rich's own column shows '?' for a
+        transfer shorter than its sampling window)."""
 
-    def mib(n: float) -> str:
-        return f"{n / 2**30:.2f} GiB" if n >= 2**30 else f"{n / 2**20:.1f} MiB"
+        def render(self, task) -> Text:
+            speed = task.speed or (task.completed / task.elapsed if task.elapsed else None)
+            return Text(f"{filesize.decimal(int(speed))}/s" if speed else "?", style="progress.data.speed")
 
-    def update(done: int, total: int | None) -> None:
-        now = _time.monotonic()
-        if now - last[0] < 0.1 and (total is None or done < total):
-            return
-        last[0] = now
-        rate = done / max(now - start, 1e-6)
-        of = f" / {mib(total)} ({100 * done / total:.0f}%)" if total else ""
-        sys.stderr.write(f"\r{mib(done)}{of}  {mib(rate)}/s   ")
-        sys.stderr.flush()
+    with Progress(BarColumn(), TaskProgressColumn(), DownloadColumn(), Rate(), TimeRemainingColumn(),
+                  console=Console(stderr=True), transient=False) as bar:
+        task = bar.add_task("pull", total=None)
 
-    def close() -> None:
-        if last[0]:
-            sys.stderr.write("\n")
-            sys.stderr.flush()
-    return update, close
+        def update(done: int, total: int | None) -> None:
+            bar.update(task, completed=done, total=total)
+        yield update
 
 
 INDEX = typer.Option(None, "--index", help="Published registry index URL (s3://, https://, path): read it instead of git.")
@@ -61,7 +65,8 @@ TRUST_FILE = typer.Option(None, "--trust-policy", help="With --index: this host'
 def pull_cmd(
     ref: Optional[str] = typer.Argument(None, help="A stage, version, tag or 'latest' (default: latest, or what --lock names)."),
     model: Optional[str] = MODEL,
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Destination path (default: ./<file name>)."),
+    out: Optional[str] = typer.Option(None, "--output", "-o", help="Destination path; a folder (existing, or ending in /) receives the file under its own name (default: ./<file name>)."),
+    out_alias: Optional[str] = OUT_ALIAS,
     repo: Optional[str] = REPO_URL,
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name (default: the one configured at that commit)."),
     expect_sha256: Optional[str] = typer.Option(None, "--expect-sha256", help="Halt unless the registry and the bytes have this SHA-256."),
@@ -79,6 +84,7 @@ def pull_cmd(
     as_json: bool = JSON,
 ) -> None:
     """Download REF's weights, verifying size and sha256 while they stream; atomic."""
+    out = output_path(out, out_alias)
     from weightops.deploy.pull import pull_detailed
 
     if index:
@@ -93,22 +99,14 @@ def pull_cmd(
                        f"({'already present' if not transferred else f'{transferred} bytes'}; from the index)")
         return
 
-    if match or match_file:  # serving (issue 7): pull exactly the variant's version and bytes
-        from weightops.deploy.variants import match_pairs, resolve_match
+    from weightops.deploy.variants import match_pairs
 
-        if lock_file or ref is None:
-            raise UsageError("--match picks among the models holding a stage: name the stage "
-                             "(weightops pull production --match sensor=v2), without --lock")
-        v = resolve_match(ref, match_pairs(match, match_file), repo=repo or ".", model=model, remote=remote)
-        ref, model, expect_sha256 = v.version, v.model, expect_sha256 or v.sha256
-    update, close = _progress_bar(not as_json)
-    try:
-        done = pull_detailed(ref if ref is not None or lock_file else "latest", out, model=model, repo=repo,
-                             remote=remote, expect_sha256=expect_sha256, lock=lock_file, jobs=jobs, progress=update,
-                             fsync=fsync, allow_deprecated=allow_deprecated, verify_md5=verify_md5,
-                             recover=recover)
-    finally:
-        close()
+    pairs = match_pairs(match, match_file) if match or match_file else None
+    with _progress(not as_json) as update:
+        done = pull_detailed(ref if ref is not None or lock_file or pairs else "latest", out, model=model,
+                             repo=repo, remote=remote, expect_sha256=expect_sha256, lock=lock_file, jobs=jobs,
+                             progress=update, fsync=fsync, match=pairs, allow_deprecated=allow_deprecated,
+                             verify_md5=verify_md5, recover=recover)
     if as_json:
         print_json(done.to_dict())
         return
@@ -122,13 +120,15 @@ def pull_cmd(
 @command("lock")
 def lock_cmd(
     ref: str = typer.Argument("latest", help="A stage, version, tag or 'latest'."),
-    out: Path = typer.Option(..., "--out", "-o", help="Lock file to write, e.g. deploy/model.lock.yaml."),
+    out: Optional[Path] = typer.Option(None, "--output", "-o", help="Lock file to write, e.g. deploy/model.lock.yaml."),
+    out_alias: Optional[Path] = OUT_ALIAS,
     model: Optional[str] = MODEL,
     repo: Optional[str] = REPO_URL,
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name."),
     as_json: bool = JSON,
 ) -> None:
     """Pin REF to its commit, hashes and URL in a deploy lock file."""
+    out = output_path(out, out_alias, required=True)
     from weightops.deploy.pull import lock
 
     doc = lock(ref, out, model=model, repo=repo or ".", remote=remote)
@@ -170,7 +170,7 @@ def _fmt(value: object, digits: int = 4) -> str:
 def shadow_report_cmd(
     log: Path = typer.Argument(..., help="The JSONL log a ShadowRunner or `shadow replay` wrote."),
     check: bool = typer.Option(False, "--check", help="Exit 5 when the verdict is fail (for CI)."),
-    repo: Path = REPO,
+    repo: str = REPO,
     as_json: bool = JSON,
 ) -> None:
     """Calls, drops, agreement, differences, latency of each side, errors, and the verdict."""
@@ -213,11 +213,13 @@ def shadow_replay_cmd(
     baseline: str = typer.Option(..., "--baseline", help="Baseline version, tag or stage (e.g. production)."),
     inputs: Path = typer.Option(..., "--inputs", help="JSONL file, one recorded model input per line."),
     predict: str = typer.Option(..., "--predict", help="module:function loader: function(weights_path) -> predict(input)."),
-    out: Path = typer.Option(Path("shadow.jsonl"), "--out", "-o", help="Shadow log to append to."),
+    out: Path = typer.Option(Path("shadow.jsonl"), "--output", "-o", help="Shadow log to append to."),
+    out_alias: Optional[Path] = OUT_ALIAS,
     model: Optional[str] = MODEL,
     repo: Optional[str] = REPO_URL,
 ) -> None:
     """Run both versions (pulled and verified) over recorded inputs and write a shadow log."""
+    out = output_path(out, out_alias)
     from weightops.deploy.replay import replay
 
     done = replay(candidate=candidate, baseline=baseline, inputs=inputs, predict=predict, log=out,
@@ -228,8 +230,9 @@ def shadow_replay_cmd(
 @command("sync")
 def sync_cmd(
     stage: str = typer.Argument(..., help="Stage to follow, e.g. production."),
-    repo: Optional[str] = typer.Option(None, "--repo", help="URL or path of the registry's git repository."),
-    out: Path = typer.Option(..., "--out", "-o", help="Weights file to keep equal to the stage's version."),
+    repo: Optional[str] = REPO_URL,
+    out: Optional[Path] = typer.Option(None, "--output", "-o", help="Weights file to keep equal to the stage's version."),
+    out_alias: Optional[Path] = OUT_ALIAS,
     index: Optional[str] = typer.Option(None, "--index", help="Follow the published registry index at this URL instead of git (`weightops publish`)."),
     require_signed: bool = REQUIRE_SIGNED_INDEX,
     trust_file: Optional[Path] = TRUST_FILE,
@@ -242,6 +245,7 @@ def sync_cmd(
     once: bool = typer.Option(False, "--once", help="Poll once and exit (non-zero if the sync failed)."),
 ) -> None:
     """Keep OUT equal to STAGE's current version: poll, pull, verify, swap atomically, log."""
+    out = output_path(out, out_alias, required=True)
     from weightops.deploy.sync import Syncer
     from weightops.deploy.variants import match_pairs
 

@@ -7,7 +7,7 @@ from typing import Optional
 
 import typer
 
-from weightops.cli.base import JSON, MODEL, REPO, app, command, handled, print_json
+from weightops.cli.base import JSON, MODEL, OUT_ALIAS, REPO, app, command, handled, output_path, print_json
 from weightops.errors import RefusedError
 
 
@@ -17,21 +17,23 @@ def validate_cmd(
     target: str = typer.Argument(..., help="Weights file, or a version, tag or stage whose bytes are on this machine."),
     against: Optional[str] = typer.Option(None, "--against", help="Compare with this version/tag/stage or file "
                                           "(default: the version in production, when there is one; 'none' to skip)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the YAML report here."),
+    out: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the YAML report here."),
+    out_alias: Optional[Path] = OUT_ALIAS,
     model: Optional[str] = MODEL,
-    repo: Path = REPO,
+    repo: str = REPO,
     as_json: bool = JSON,
 ) -> None:
     """Check weights for NaN/Inf, zero or constant tensors, signature mismatch and drift; exit 5 on failure.
 
     Against another version (default: production) it also reports tensors added, removed or
     reshaped and per-tensor drift of mean, std and L2 norm beyond weightops.yaml's thresholds."""
-    from weightops.model.validation import DEFAULT_AGAINST, validate, write_report
+    out = output_path(out, out_alias)
+    from weightops.model.validation import DEFAULT_AGAINST, validate
 
     report = validate(target, against=against or DEFAULT_AGAINST, repo=repo, model=model,
                       against_required=against is not None)
     if out is not None:
-        write_report(report, out)
+        report.save(out)
     if as_json:
         print_json({**report.to_dict(), "digest": report.digest, "report": str(out) if out else None})
     else:
@@ -55,10 +57,12 @@ app.add_typer(signature_app, name="signature")
 @handled
 def signature_infer_cmd(
     weights: Path = typer.Argument(..., help="An ONNX model (other formats hold weights, not inputs/outputs)."),
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="Write the signature YAML here (for `weightops card --signature`)."),
+    out: Optional[Path] = typer.Option(None, "--output", "-o", help="Write the signature YAML here (for `weightops card --signature`)."),
+    out_alias: Optional[Path] = OUT_ALIAS,
     as_json: bool = JSON,
 ) -> None:
     """Propose a signature from a model graph; for plain weights, say what to write instead."""
+    out = output_path(out, out_alias)
     from weightops.core.yamlio import dump_yaml
     from weightops.model.signature import infer_signature
 
@@ -81,7 +85,7 @@ def signature_diff_cmd(
     old: str = typer.Argument(..., help="Signature file, model card, or version/tag/stage (the old side)."),
     new: str = typer.Argument(..., help="Signature file, model card, or version/tag/stage (the new side)."),
     model: Optional[str] = MODEL,
-    repo: Path = REPO,
+    repo: str = REPO,
     as_json: bool = JSON,
 ) -> None:
     """Changes from OLD to NEW; exit 5 when one breaks existing callers.

@@ -7,7 +7,7 @@ from typing import List, Optional
 
 import typer
 
-from weightops.cli.base import JSON, MODEL, command, print_json
+from weightops.cli.base import JSON, MODEL, OUT_ALIAS, command, output_path, print_json
 
 
 @command("init")
@@ -44,13 +44,15 @@ def init_cmd(
 @command("card")
 def card_cmd(
     weights: Path = typer.Argument(..., help="Weights file or directory."),
-    out: Path = typer.Option(..., "--out", "-o", help="Where to write the card YAML."),
+    out: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the card YAML."),
+    out_alias: Optional[Path] = OUT_ALIAS,
     model: Optional[str] = MODEL,
     metrics: Optional[Path] = typer.Option(None, "--metrics", help="JSON or YAML file of metrics to record."),
     label: List[str] = typer.Option([], "--label", help="KEY=VALUE label, repeatable (e.g. sensor=v2)."),
     signature: Optional[Path] = typer.Option(None, "--signature", help="YAML/JSON signature in MLflow's format."),
 ) -> None:
     """Write the model card: sha256, md5, lineage, environment, metrics, labels."""
+    out = output_path(out, out_alias, required=True)
     from weightops.api import make_card
 
     card = make_card(weights, out, model=model, metrics=metrics, labels=label, signature=signature)

@@ -15,9 +15,6 @@ from weightops.cli.base import (
     command,
     print_fields,
     print_json,
-    read_clock,
-    sign_choice,
-    trust_fields,
     trust_note,
     verified_rows,
 )
@@ -34,7 +31,7 @@ def release_cmd(
     message: Optional[str] = typer.Option(None, "--message", help="Title of the tag message."),
     sign: Optional[bool] = SIGN,
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote to check and push to (default: the output's own remote:, else core.remote)."),
-    repo: Path = REPO,
+    repo: str = REPO,
 ) -> None:
     """Release HEAD as VERSION: checks tree, card, pointer and remote, then writes an annotated tag."""
     from weightops.registry.release import release
@@ -43,8 +40,7 @@ def release_cmd(
     note = understood_version(version)
     if note:
         typer.secho(f"note: {note}", fg=typer.colors.YELLOW, err=True)
-    done = release(version, model=model, repo=repo, push=push, message=message, now=read_clock(),
-                   sign=sign_choice(repo, sign), remote=remote)
+    done = release(version, model=model, repo=repo, push=push, message=message, sign=sign, remote=remote)
     typer.echo(f"released {done.model} {done.version} as tag {done.tag} at {done.commit[:12]} "
                f"(sha256 {done.sha256[:16]}...){' and pushed' if done.pushed else ''}")
 
@@ -59,15 +55,14 @@ def resolve_cmd(
     trust_policy: Optional[str] = typer.Option(None, "--trust-policy", help="Commit holding the trusted policy (default: the trusted remote's default branch)."),
     match: List[str] = typer.Option([], "--match", help="KEY=VALUE card label the variant must have (repeatable); REF must be a stage."),
     match_file: Optional[Path] = typer.Option(None, "--match-file", help="YAML mapping of label: value pairs (a device's file), like --match."),
-    repo: str = typer.Option(".", "--repo", help="Git repository: a path, or a URL (file://, ssh://, https://) read without a clone."),
+    repo: str = REPO,
     allow_deprecated: bool = ALLOW_DEPRECATED,
     index: Optional[str] = typer.Option(None, "--index", help="Read the published registry index at this URL instead of git (--trust-policy is then a FILE)."),
     as_json: bool = JSON,
 ) -> None:
     """Map REF to version, commit, DVC pointer, remote URL and sha256."""
+    from weightops.cli.output import render_resolved
     from weightops.registry.resolve import resolve
-    from weightops.registry.tags import understood_version
-    from weightops.storage.remote_repo import is_url
 
     if index:
         from weightops.deploy.fleet import resolve_from
@@ -75,37 +70,21 @@ def resolve_cmd(
         r = resolve_from(index, ref, require_signed=bool(require_signed), trust_policy=trust_policy)
         print_json(r.to_dict()) if as_json else print_fields(r.to_dict())
         return
-    project = None
-    if is_url(repo):  # deploy path (issue 4): a remote repository, resolved without a clone
-        from weightops.storage.remote_repo import open_remote
-        project = open_remote(repo)
-    if match or match_file:  # serving (issue 7): the hardware variant among the stage's models
+    if match or match_file:  # the hardware variant among the stage's models
         from weightops.deploy.variants import match_pairs, resolve_match
 
         r = resolve_match(ref, match_pairs(match, match_file), repo=repo, model=model, at=at, remote=remote,
-                          require_signed=require_signed, trust_policy=trust_policy, project=project)
+                          require_signed=require_signed, trust_policy=trust_policy)
     else:
         r = resolve(ref, model=model, repo=repo, at=at, remote=remote, require_signed=require_signed,
-                    trust_policy=trust_policy, project=project, allow_deprecated=allow_deprecated)
-    if getattr(r, "note", None):
-        typer.secho(f"note: {r.note}", err=True)
-    out = r.to_dict()
-    if understood_version(ref):
-        typer.secho(f"note: {understood_version(ref)}", fg=typer.colors.YELLOW, err=True)
-    if r.trust is not None:
-        out.update(trust_fields(r.trust))
-    if as_json:
-        print_json(out)
-    else:
-        if "skipped" in out:
-            out["skipped"] = ", ".join(s["tag"] for s in out["skipped"]) or "none"
-        print_fields(out)
+                    trust_policy=trust_policy, allow_deprecated=allow_deprecated)
+    render_resolved(r, ref, as_json)   # the same renderer as the fast path (cli/fast.py)
 
 
 @command("list")
 def list_cmd(
     model: Optional[str] = MODEL,
-    repo: Path = REPO,
+    repo: str = REPO,
     deprecated: bool = typer.Option(False, "--deprecated", "-d", help="Include deprecated models (as `gto show -d`)."),
     as_json: bool = JSON,
 ) -> None:
@@ -132,10 +111,10 @@ def list_cmd(
         stages = f"  [{', '.join(r['stages'])}]" if r["stages"] else ""
         typer.echo(f"{r['model']:<16} {r['version']:<14} {r['commit'][:12]}  {r['created']}  {r['tag']}{stages}")
 
-# ---------------------------------------------------------------- stages (registry issue)
+# ---------------------------------------------------------------- stage assignments
 MESSAGE = typer.Option(None, "--message", help="Why: recorded in the tag message.")
 PUSH_TAG = typer.Option(False, "--push", help="Push the new tag; fails (and removes it) if someone else assigned first.")
-# Promotion-gate switches (signatures and validation issue): both are recorded in the tag message.
+# Promotion-gate switches: both are recorded in the tag message.
 ALLOW_BREAKING = typer.Option(False, "--allow-breaking", help="Promote even when the signature breaks the stage's current one.")
 SKIP_CHECKS = typer.Option(False, "--skip-checks", help="Skip the weight checks the stage's gate requires (loud; recorded in the tag).")
 
@@ -162,7 +141,7 @@ def promote_cmd(
     push: bool = PUSH_TAG,
     sign: Optional[bool] = SIGN,
     require_shadow: Optional[Path] = typer.Option(None, "--require-shadow", help="Shadow log that must compare VERSION against the stage's current version and pass the thresholds."),
-    repo: Path = REPO,
+    repo: str = REPO,
     allow_breaking: bool = ALLOW_BREAKING,
     skip_checks: bool = SKIP_CHECKS,
     allow_deprecated: bool = ALLOW_DEPRECATED,
@@ -171,9 +150,9 @@ def promote_cmd(
     from weightops.registry.stages import promote
 
     _warn_skip(skip_checks)
-    _say_assigned(promote(version, stage, model=model, repo=repo, message=message, push=push, now=read_clock(),
-                          sign=sign_choice(repo, sign), allow_breaking=allow_breaking, skip_checks=skip_checks,
-                          allow_deprecated=allow_deprecated, require_shadow=str(require_shadow) if require_shadow else None))
+    _say_assigned(promote(version, stage, model=model, repo=repo, message=message, push=push, sign=sign,
+                          allow_breaking=allow_breaking, skip_checks=skip_checks, require_shadow=require_shadow,
+                          allow_deprecated=allow_deprecated))
 
 
 @command("demote")
@@ -183,13 +162,12 @@ def demote_cmd(
     message: Optional[str] = MESSAGE,
     push: bool = PUSH_TAG,
     sign: Optional[bool] = SIGN,
-    repo: Path = REPO,
+    repo: str = REPO,
 ) -> None:
     """Unassign STAGE (a GTO tag NAME#STAGE!#N)."""
     from weightops.registry.stages import demote
 
-    _say_assigned(demote(stage, model=model, repo=repo, message=message, push=push, now=read_clock(),
-                         sign=sign_choice(repo, sign)))
+    _say_assigned(demote(stage, model=model, repo=repo, message=message, push=push, sign=sign))
 
 
 @command("rollback")
@@ -200,7 +178,7 @@ def rollback_cmd(
     message: Optional[str] = MESSAGE,
     push: bool = PUSH_TAG,
     sign: Optional[bool] = SIGN,
-    repo: Path = REPO,
+    repo: str = REPO,
     allow_breaking: bool = ALLOW_BREAKING,
     skip_checks: bool = SKIP_CHECKS,
     allow_deprecated: bool = ALLOW_DEPRECATED,
@@ -209,9 +187,8 @@ def rollback_cmd(
     from weightops.registry.stages import rollback
 
     _warn_skip(skip_checks)
-    _say_assigned(rollback(stage, model=model, to=to, repo=repo, message=message, push=push, now=read_clock(),
-                           sign=sign_choice(repo, sign), allow_breaking=allow_breaking, skip_checks=skip_checks,
-                           allow_deprecated=allow_deprecated))
+    _say_assigned(rollback(stage, model=model, to=to, repo=repo, message=message, push=push, sign=sign,
+                           allow_breaking=allow_breaking, skip_checks=skip_checks, allow_deprecated=allow_deprecated))
 
 
 @command("history")
@@ -220,11 +197,11 @@ def history_cmd(
     model: Optional[str] = MODEL,
     verify: bool = typer.Option(False, "--verify", help="Verify each tag's signature: adds signer, verified, allowed."),
     trust_policy: Optional[str] = typer.Option(None, "--trust-policy", help="Commit holding the trusted policy (with --verify)."),
-    repo: Path = REPO,
+    repo: str = REPO,
     as_json: bool = JSON,
 ) -> None:
     """Every registration, assignment, unassignment and rollback, oldest first."""
-    from weightops.registry.stages import history
+    from weightops.registry.history import history
 
     rows = history(model=model, stage=stage, repo=repo)
     if verify:
@@ -249,13 +226,13 @@ def history_cmd(
 def publish_cmd(
     model: Optional[str] = MODEL,
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote to publish into (default: the configured default)."),
-    repo: Path = REPO,
+    repo: str = REPO,
     as_json: bool = JSON,
 ) -> None:
     """Write each model's registry index into the DVC remote, for hosts that follow `--index URL`."""
     from weightops.registry.publish import publish
 
-    done = publish(model=model, repo=repo, remote=remote, now=read_clock())
+    done = publish(model=model, repo=repo, remote=remote)
     if as_json:
         print_json({"published": [{"model": p.model, "url": p.url, "sequence": p.sequence, "stages": p.stages,
                                    "versions": p.versions, "skipped": [list(s) for s in p.skipped]} for p in done]})

@@ -8,15 +8,17 @@ from typing import List, Optional
 import typer
 
 from weightops.cli.base import (
+    fail,
     JSON,
     MODEL,
+    OUT_ALIAS,
     OUTPUT,
     REPO,
     app,
     command,
     handled,
+    output_path,
     print_json,
-    read_clock,
     write_out,
 )
 from weightops.errors import RefusedError, UsageError
@@ -31,7 +33,7 @@ def diff_cmd(
     fmt: str = typer.Option("text", "--format", "-f", help="text, markdown (a PR comment) or json."),
     model: Optional[str] = MODEL,
     output: Optional[Path] = OUTPUT,
-    repo: Path = REPO,
+    repo: str = REPO,
 ) -> None:
     """Every model whose weights or card changed between two revisions: digests, size, metrics, params, env."""
     from weightops.review.diff import FORMATS, diff, render
@@ -46,7 +48,7 @@ def release_notes_cmd(
     tag: str = typer.Argument(..., help="Version tag, e.g. v1.2.0 or clf@v1.2.0."),
     model: Optional[str] = MODEL,
     output: Optional[Path] = OUTPUT,
-    repo: Path = REPO,
+    repo: str = REPO,
 ) -> None:
     """Markdown release notes: version, sha256, lineage, metrics vs the previous version, environment."""
     from weightops.review.notes import release_notes
@@ -64,7 +66,7 @@ app.add_typer(ci_app, name="ci")
 def ci_check_tag_cmd(
     tag: str = typer.Argument(..., help="The pushed tag (e.g. $GITHUB_REF_NAME, $CI_COMMIT_TAG)."),
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name (default: the one configured at that commit)."),
-    repo: Path = REPO,
+    repo: str = REPO,
     as_json: bool = JSON,
 ) -> None:
     """Say what TAG is; fail (exit 4/5) unless its card is valid, matches the pointer, and the object is in the remote."""
@@ -85,7 +87,7 @@ def ci_check_tag_cmd(
 def guard_cmd(
     paths: Optional[List[str]] = typer.Argument(None, help="Files to check (default: the files staged for commit)."),
     max_size: Optional[str] = typer.Option(None, "--max-size", help="Largest file git may take, e.g. 5MB (default: guard.max_size in weightops.yaml, else 5MB)."),
-    repo: Path = REPO,
+    repo: str = REPO,
 ) -> None:
     """Refuse weight files (by extension or content) and large files about to be committed to git."""
     from weightops.review.guard import guard
@@ -103,7 +105,7 @@ def audit_cmd(
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name (default: the one configured at each commit)."),
     no_hash: bool = typer.Option(False, "--no-hash", help="Skip re-hashing objects found in the DVC cache or a local remote."),
     offline: bool = typer.Option(False, "--offline", help="Do not compare tags with the git remote's."),
-    repo: Path = REPO,
+    repo: str = REPO,
     as_json: bool = JSON,
 ) -> None:
     """Check the whole registry: moved tags, cards vs pointers, objects in the remote, lightweight tags."""
@@ -121,25 +123,27 @@ def audit_cmd(
         if report.gto_note:
             typer.secho(f"note: {report.gto_note}", err=True)
         typer.echo(report.summary)
-    if not report.ok:
-        raise typer.Exit(4)
+    if not report.ok:   # one line on stderr too: a CI log or `--json > file` still says why
+        fail(report.summary, 4)
 
 
 
 # ---------------------------------------------------------------- report
 @command("report")
 def report_cmd(
-    out: Optional[Path] = typer.Option(None, "--out", "-o", help="HTML file to write (one self-contained page; default: .git/weightops/registry.html, outside the work tree)."),
+    out: Optional[Path] = typer.Option(None, "--output", "-o", help="HTML file to write (one self-contained page; default: .git/weightops/registry.html, outside the work tree)."),
+    out_alias: Optional[Path] = OUT_ALIAS,
     model: Optional[str] = typer.Option(None, "--model", "-m", help="Only this model (default: every model)."),
     no_audit: bool = typer.Option(False, "--no-audit", help="Do not run the audit (it checks every version's remote object)."),
-    repo: Path = REPO,
+    repo: str = REPO,
 ) -> None:
     """Write the registry as one HTML page: versions, stage timelines, metrics, audit result."""
+    out = output_path(out, out_alias)
     from weightops.review.report import default_report_path, write_report
 
     if out is None:   # never an untracked file in the work tree unless asked for with -o
         out = default_report_path(repo)
-    data = write_report(out, repo, model=model, now=read_clock(), audit=not no_audit)
+    data = write_report(out, repo, model=model, audit=not no_audit)
     versions = sum(len(m.versions) for m in data.models)
     audit = (f"audit: {len(data.findings)} finding(s)" if data.findings else "audit: clean") if data.audit_ran \
         else "audit: skipped" if no_audit else "audit: not available"

@@ -1,4 +1,5 @@
-"""The only module that talks to git. Plain `git` subprocesses, argument lists, never a shell.
+"""The one module that runs git: plain `git` subprocesses, argument lists, never a shell; the
+command lines are built here (core/git_remote.py adds those for repositories read by URL).
 
 Reads are batched: one `git for-each-ref` for every tag, one `git cat-file --batch` for the
 files needed at a commit. Names reach git only after the tag grammar validated them, and
@@ -7,12 +8,11 @@ every ref argument is preceded by `--` or checked not to start with '-'.
 
 from __future__ import annotations
 
+import contextlib
 import os
-import secrets
 import subprocess
 from pathlib import Path
-from typing import NamedTuple
-
+from weightops.core.refs import TagRef
 from weightops.errors import NotFoundError, RefusedError, UsageError, WeightopsError
 
 _REF_FIELDS = [
@@ -26,23 +26,11 @@ class GitError(WeightopsError):
     """git failed; the message carries git's own first line."""
 
 
-class TagRef(NamedTuple):
-    """One tag as git stores it. `commit` is the peeled commit; `time` is the tagger date
-    (committer date for a lightweight tag), in Unix seconds. An immutable NamedTuple rather
-    than a frozen dataclass: a registry read builds tens of thousands of these."""
-
-    name: str
-    commit: str
-    time: int
-    annotated: bool
-    tagger: str = ""
-    message: str = ""
-    object: str = ""
-
-
 def run(args: list[str], cwd: str | os.PathLike | None = None, *, input: str | bytes | None = None,
         env: dict | None = None, check: bool = True, text: bool = True,
         timeout: float | None = None) -> subprocess.CompletedProcess:
+    """`git ARGS` in `cwd`; `env` is added to the environment. With `check`, a non-zero exit
+    raises GitError (exit 1) carrying git's first stderr line; WeightopsError (1) without git."""
     full_env = None
     if env:
         full_env = dict(os.environ)
@@ -83,6 +71,7 @@ def locate_repo(path: str | os.PathLike) -> tuple[Path, bool, Path | None]:
 
 
 def toplevel(path: str | os.PathLike = ".") -> Path:
+    """The work tree root above `path`. NotFoundError (3) outside a git repository."""
     proc = run(["rev-parse", "--show-toplevel"], cwd=path, check=False)
     if proc.returncode != 0:
         raise NotFoundError(f"{Path(path).resolve()} is not inside a git repository; run `weightops init` or pass --repo")
@@ -95,7 +84,7 @@ def list_tags(repo: str | os.PathLike, patterns: list[str] | None = None, *,
     tagger and (unless `messages=False`, which saves git a third of its work) message, in one
     git process."""
     # Separators carry a per-call nonce: a tag message cannot forge a field or record boundary.
-    nonce = secrets.token_hex(8)
+    nonce = os.urandom(8).hex()
     fs, rs = f"\x1f{nonce}\x1f", f"\x1e{nonce}\x1e"
     fields = _REF_FIELDS if messages else _REF_FIELDS[:-1] + [""]
     out = run(["for-each-ref", f"--format={fs.join(fields)}{rs}", *(patterns or ["refs/tags"])], cwd=repo).stdout
@@ -148,10 +137,12 @@ def read_blobs(repo: str | os.PathLike, specs: list[str]) -> dict[str, bytes | N
 
 
 def read_blob(repo: str | os.PathLike, rev: str, path: str) -> bytes | None:
+    """The file at PATH in commit REV, or None when it is not there."""
     return read_blobs(repo, [f"{rev}:{path}"])[f"{rev}:{path}"]
 
 
 def rev_parse(repo: str | os.PathLike, rev: str) -> str:
+    """The full commit id REV names. NotFoundError (3) when it names none; UsageError (2) for an option-like REV."""
     proc = run(["rev-parse", "--verify", "--quiet", f"{_safe(rev)}^{{commit}}"], cwd=repo, check=False)
     if proc.returncode != 0:
         raise NotFoundError(f"no commit '{rev}' in {repo}")
@@ -159,28 +150,30 @@ def rev_parse(repo: str | os.PathLike, rev: str) -> str:
 
 
 def head(repo: str | os.PathLike) -> str | None:
+    """HEAD's commit id, or None in a repository without commits."""
     proc = run(["rev-parse", "--verify", "--quiet", "HEAD"], cwd=repo, check=False)
     return proc.stdout.strip() or None
 
 
 def current_branch(repo: str | os.PathLike) -> str | None:
+    """The checked-out branch's short name, or None on a detached HEAD."""
     proc = run(["symbolic-ref", "--short", "-q", "HEAD"], cwd=repo, check=False)
     return proc.stdout.strip() or None
 
 
-def is_dirty(repo: str | os.PathLike, *, untracked: bool = False) -> bool:
-    args = ["status", "--porcelain"]
-    if not untracked:
-        args.append("--untracked-files=no")
-    return bool(run(args, cwd=repo).stdout.strip())
+def is_dirty(repo: str | os.PathLike) -> bool:
+    """Whether tracked files have uncommitted changes."""
+    return bool(dirty_paths(repo))
 
 
 def dirty_paths(repo: str | os.PathLike) -> list[str]:
+    """Tracked paths with uncommitted changes (untracked files do not count)."""
     out = run(["status", "--porcelain", "--untracked-files=no"], cwd=repo).stdout
     return [line[3:] for line in out.splitlines() if line.strip()]
 
 
 def tag_exists(repo: str | os.PathLike, name: str) -> bool:
+    """Whether refs/tags/NAME exists."""
     proc = run(["rev-parse", "--verify", "--quiet", f"refs/tags/{_safe(name)}"], cwd=repo, check=False)
     return proc.returncode == 0
 
@@ -207,101 +200,70 @@ def delete_local_tag(repo: str | os.PathLike, name: str) -> None:
 
 
 def push_tag(repo: str | os.PathLike, remote: str, name: str) -> subprocess.CompletedProcess:
+    """Push refs/tags/NAME to REMOTE (never forced); the finished process, for the caller to judge."""
     return run(["push", "--porcelain", _safe(remote), f"refs/tags/{_safe(name)}:refs/tags/{name}"],
                cwd=repo, check=False)
 
 
+def push_tag_with_claim(repo: str | os.PathLike, remote: str, name: str, claim: str) -> bool:
+    """Push refs/tags/NAME and create the ref CLAIM on `remote` in one atomic push that fails
+    when CLAIM exists there already; False when refused. The local CLAIM ref is removed after."""
+    # The claim names the new tag object (unique), not the commit: a claim equal to the remote's
+    # would count as "up to date" and let a second tag with the same counter through.
+    run(["update-ref", _safe(claim), f"refs/tags/{_safe(name)}"], cwd=repo)
+    # `--force-with-lease=REF:` (empty expectation): only if REF does not exist on the remote yet.
+    proc = run(["push", "--atomic", "--porcelain", f"--force-with-lease={claim}:", "--", _safe(remote),
+                f"refs/tags/{name}:refs/tags/{name}", f"{claim}:{claim}"], cwd=repo, check=False)
+    run(["update-ref", "-d", claim], cwd=repo, check=False)
+    return proc.returncode == 0
+
+
+def fetch_tags(repo: str | os.PathLike, remote: str) -> None:
+    """`git fetch --tags` from `remote`, best effort: offline, the local tags stand."""
+    run(["fetch", "--quiet", "--tags", "--", _safe(remote)], cwd=repo, check=False)
+
+
+def init_repo(path: str | os.PathLike) -> None:
+    """`git init` with `main` as the first branch."""
+    run(["init", "-q", "-b", "main"], cwd=path)
+
+
+def set_config(repo: str | os.PathLike, key: str, value: str) -> None:
+    """`git config KEY VALUE` in the repository's own config."""
+    run(["config", key, value], cwd=repo)
+
+
+def commit_all(repo: str | os.PathLike, message: str) -> None:
+    """Stage every change (git add -A) and commit it."""
+    run(["add", "-A"], cwd=repo)
+    run(["commit", "-q", "-F", "-"], cwd=repo, input=message)
+
+
 def default_remote(repo: str | os.PathLike) -> str | None:
+    """`origin` when configured, else the first remote, else None."""
     out = run(["remote"], cwd=repo, check=False).stdout.split()
     if not out:
         return None
     return "origin" if "origin" in out else out[0]
 
 
-def ls_tree(repo: str | os.PathLike, rev: str) -> list[str]:
-    out = run(["ls-tree", "-r", "--name-only", "-z", _safe(rev)], cwd=repo).stdout
-    return [p for p in out.split("\0") if p]
-
-
 def config_get(repo: str | os.PathLike, key: str) -> str | None:
+    """The value of git config KEY as git resolves it (env, repo, user, system), or None."""
     proc = run(["config", "--get", key], cwd=repo, check=False)
     return proc.stdout.strip() or None
 
 
 def identity(repo: str | os.PathLike) -> str:
+    """`Name <email>` git would write as committer, or "" when git has none."""
     proc = run(["var", "GIT_COMMITTER_IDENT"], cwd=repo, check=False)
     ident = proc.stdout.strip()
     # "Name <email> 1700000000 +0000" -> "Name <email>"
     return ident.rsplit(" ", 2)[0] if ident else ""
 
 
-# ---------------------------------------------------------------- deploy path (issue 4): remote repositories
-# A deploy host resolves from a URL without a clone: one `ls-remote`, then shallow, filtered
-# fetches into a cache repository configured as a partial clone (missing blobs load lazily).
-_NO_PROMPT = {"GIT_TERMINAL_PROMPT": "0"}  # fail instead of waiting for a password
-
-
-def _safe_url(url: str) -> str:
-    if not url or url.startswith("-") or any(c in url for c in "\0\n\r") or url.lower().startswith("ext::"):
-        raise UsageError(f"{url!r} is not a git repository URL")
-    return url
-
-
-def ls_remote(url: str) -> tuple[str | None, dict[str, str]]:
-    """(the remote HEAD's commit or None, {refname: object id}) for HEAD and every tag, in one call."""
-    proc = run(["ls-remote", "--symref", _safe_url(url), "HEAD", "refs/tags/*"], env=_NO_PROMPT, check=False)
-    if proc.returncode != 0:
-        first = next((l for l in proc.stderr.splitlines() if l.strip()), "").strip()
-        raise NotFoundError(f"cannot list {url}: {first or 'git ls-remote failed'}; check the URL and your git credentials")
-    refs: dict[str, str] = {}
-    for line in proc.stdout.splitlines():
-        if line.startswith("ref:") or "\t" not in line:
-            continue
-        oid, name = line.split("\t", 1)
-        refs[name] = oid
-    return refs.get("HEAD"), refs
-
-
-def init_partial_cache(path: str | os.PathLike, url: str) -> None:
-    """A bare repository whose `origin` is a promisor remote: objects not fetched yet are
-    fetched on first read, one by one, without history."""
-    run(["init", "-q", "--bare", str(path)])
-    for key, value in (("core.repositoryformatversion", "1"), ("extensions.partialClone", "origin"),
-                       ("remote.origin.url", _safe_url(url)), ("remote.origin.promisor", "true"),
-                       ("remote.origin.partialclonefilter", "blob:none"), ("gc.auto", "0")):
-        run(["config", key, value], cwd=path)
-
-
-def fetch_shallow(repo: str | os.PathLike, refspecs: list[str], filter_spec: str, *,
-                  prune: bool = False) -> None:
-    """`git fetch --depth=1 --filter=...` from origin: tips only, no history."""
-    args = ["fetch", "-q", "--no-tags", "--depth=1", f"--filter={filter_spec}", "--no-write-fetch-head"]
-    if prune:
-        args.append("--prune")
-    run(args + ["origin", *refspecs], cwd=repo, env=_NO_PROMPT)
-
-
-def fetch_object(repo: str | os.PathLike, oid: str, filter_spec: str = "blob:none") -> None:
-    """Fetch one object by id (a commit's root tree: every tree below it, no blobs)."""
-    run(["fetch", "-q", "--no-tags", f"--filter={filter_spec}", "--no-write-fetch-head", "origin", _safe(oid)],
-        cwd=repo, env=_NO_PROMPT)
-
-
-def local_refs(repo: str | os.PathLike, prefix: str = "refs/tags") -> dict[str, str]:
-    out = run(["for-each-ref", "--format=%(refname) %(objectname)", prefix], cwd=repo).stdout
-    return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
-
-
-def tree_of(repo: str | os.PathLike, commit: str) -> str:
-    return run(["rev-parse", f"{_safe(commit)}^{{tree}}"], cwd=repo).stdout.strip()
-
-
-def set_symbolic_head(repo: str | os.PathLike, branch: str) -> None:
-    run(["symbolic-ref", "HEAD", branch], cwd=repo)
-
-
-# ---------------------------------------------------------------- review and CI (issue 6)
+# ---------------------------------------------------------------- review and CI
 def merge_base(repo: str | os.PathLike, a: str, b: str) -> str | None:
+    """The best common ancestor of A and B, or None."""
     proc = run(["merge-base", "--", _safe(a), _safe(b)], cwd=repo, check=False)
     return proc.stdout.strip() or None
 
@@ -312,23 +274,46 @@ def is_ancestor(repo: str | os.PathLike, commit: str, tip: str) -> bool:
     return proc.returncode == 0
 
 
-def ref_commit(repo: str | os.PathLike, ref: str) -> str | None:
-    """The commit a full ref name (refs/heads/main, refs/remotes/origin/main) points at, or None."""
-    proc = run(["rev-parse", "--verify", "--quiet", f"{_safe(ref)}^{{commit}}"], cwd=repo, check=False)
-    return proc.stdout.strip() or None
-
-
 def default_branch(repo: str | os.PathLike) -> str | None:
     """The branch pull requests merge into: origin's HEAD, else a local main/master."""
     proc = run(["symbolic-ref", "--quiet", "refs/remotes/origin/HEAD"], cwd=repo, check=False)
     if proc.returncode == 0 and proc.stdout.strip():
         return proc.stdout.strip()[len("refs/remotes/"):]
     for name in ("main", "master"):
-        if ref_commit(repo, f"refs/heads/{name}"):
+        if try_rev_parse(repo, f"refs/heads/{name}"):
             return name
-        if ref_commit(repo, f"refs/remotes/origin/{name}"):
+        if try_rev_parse(repo, f"refs/remotes/origin/{name}"):
             return f"origin/{name}"
     return None
+
+
+def index_entries(repo: str | os.PathLike) -> list[tuple[str, str, str, str]]:
+    """(mode, object id, merge stage, path) of every index entry (`git ls-files -s`)."""
+    out = run(["ls-files", "-s", "-z"], cwd=repo).stdout
+    rows = []
+    for record in filter(None, out.split("\0")):
+        info, _, path = record.partition("\t")
+        mode, sha, stage = info.split()
+        rows.append((mode, sha, stage, path))
+    return rows
+
+
+def object_sizes(repo: str | os.PathLike, oids: list[str]) -> dict[str, int]:
+    """Object id -> size in bytes, for many objects in one `git cat-file --batch-check`."""
+    check = run(["cat-file", "--batch-check"], cwd=repo, input="".join(f"{_safe(o)}\n" for o in oids)).stdout
+    return {line.split()[0]: int(line.split()[2]) for line in check.splitlines() if len(line.split()) == 3}
+
+
+@contextlib.contextmanager
+def open_blob(repo: str | os.PathLike, oid: str):
+    """A stream of the blob's bytes (`git cat-file blob`): read what is needed; the process
+    is ended when the block exits, so a huge blob is never read whole."""
+    with subprocess.Popen(["git", "cat-file", "blob", _safe(oid)], cwd=repo, stdout=subprocess.PIPE,
+                          stderr=subprocess.DEVNULL) as proc:
+        try:
+            yield proc.stdout
+        finally:
+            proc.kill()
 
 
 def staged_paths(repo: str | os.PathLike) -> list[str]:
@@ -339,7 +324,8 @@ def staged_paths(repo: str | os.PathLike) -> list[str]:
 
 def ls_tree_paths(repo: str | os.PathLike, rev: str, names: tuple[str, ...]) -> list[str]:
     """Paths at `rev` whose file name is one of `names` (for example every dvc.yaml)."""
-    return [p for p in ls_tree(repo, rev) if p.rsplit("/", 1)[-1] in names]
+    out = run(["ls-tree", "-r", "--name-only", "-z", _safe(rev)], cwd=repo).stdout
+    return [p for p in out.split("\0") if p and p.rsplit("/", 1)[-1] in names]
 
 
 def ls_files_named(repo: str | os.PathLike, name: str) -> list[str]:
@@ -350,25 +336,7 @@ def ls_files_named(repo: str | os.PathLike, name: str) -> list[str]:
     return sorted({p for p in out.split("\0") if p})
 
 
-def remote_tags(repo: str | os.PathLike, remote: str) -> dict[str, str] | None:
-    """Tag name -> peeled commit on `remote` (one `git ls-remote`), or None when unreachable."""
-    proc = run(["ls-remote", "--tags", "--", _safe(remote)], cwd=repo, check=False, timeout=60)
-    if proc.returncode != 0:
-        return None
-    tags: dict[str, str] = {}
-    for line in proc.stdout.splitlines():
-        sha, _, ref = line.partition("\t")
-        if not ref.startswith("refs/tags/"):
-            continue
-        name = ref[len("refs/tags/"):]
-        if name.endswith("^{}"):
-            tags[name[:-3]] = sha          # the peeled commit wins over the tag object
-        else:
-            tags.setdefault(name, sha)
-    return tags
-
-
-# ---- trust (issue 9): tag signatures and the trusted policy commit
+# ---------------------------------------------------------------- tag signatures and the trusted policy commit
 def verify_tag(repo: str | os.PathLike, name: str, allowed_signers: str | os.PathLike) -> subprocess.CompletedProcess:
     """`git verify-tag --raw` of refs/tags/NAME with the given allowed-signers file (SSH);
     stderr carries ssh-keygen's or gpg's raw status lines (`--format` would silence them)."""
@@ -385,6 +353,7 @@ def tag_object_names(repo: str | os.PathLike) -> dict[str, str]:
 
 
 def try_rev_parse(repo: str | os.PathLike, rev: str) -> str | None:
+    """The commit `rev` (a full ref name, tag or commit id) names, or None."""
     proc = run(["rev-parse", "--verify", "--quiet", f"{_safe(rev)}^{{commit}}"], cwd=repo, check=False)
     return proc.stdout.strip() or None if proc.returncode == 0 else None
 
@@ -421,14 +390,3 @@ def read_tag_objects(repo: str | os.PathLike, names: list[str]) -> dict[str, str
         if otype == "tag":
             found[name] = body.decode("utf-8", errors="surrogateescape")
     return found
-
-
-def store_tag_objects(git_dir: str | os.PathLike, raws: list[str]) -> list[str]:
-    """Write raw tag objects into a (throwaway) bare repository, unchecked, as `git verify-tag`
-    needs them there: the objects they tag need not exist. Returns their ids."""
-    ids = []
-    for raw in raws:
-        proc = run(["hash-object", "-t", "tag", "-w", "--literally", "--stdin"], cwd=git_dir,
-                   input=raw.encode("utf-8", errors="surrogateescape"), text=False)
-        ids.append(proc.stdout.decode().strip())
-    return ids

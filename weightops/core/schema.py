@@ -9,7 +9,6 @@ cannot clear, or finds wrong, is handed to jsonschema, whose first error becomes
 
 from __future__ import annotations
 
-import difflib
 import json
 import math
 import re
@@ -44,6 +43,8 @@ def check_document(doc: dict, where: str, schema: dict | None = None) -> None:
     schema = schema or config_schema()
     unknown = unknown_keys(doc, schema, schema)
     if unknown:
+        import difflib   # only to word the error
+
         path, key, known = unknown[0]
         close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
         hint = f"did you mean `{close[0]}`?" if close else f"known: {', '.join(sorted(known)) or 'none'}"

@@ -16,6 +16,7 @@ import time
 from dataclasses import asdict, dataclass
 from pathlib import Path
 
+from weightops.core.jsonl import read_jsonl
 from weightops.errors import NotFoundError, UsageError
 from weightops.registry.state import iso, parse_time
 
@@ -61,22 +62,15 @@ def append(log: str | os.PathLike, dep: Deployment) -> None:
 
 
 def read(log: str | os.PathLike) -> list[Deployment]:
-    path = Path(log)
-    if not path.is_file():
-        raise NotFoundError(f"deploy log '{path}' does not exist")
+    """The deploy log's records, oldest first (JSON Lines; a torn last line is ignored).
+    NotFoundError (3) when it is missing, UsageError (2) for a line that is not a record."""
     fields = set(Deployment.__dataclass_fields__)
     result = []
-    lines = path.read_bytes().split(b"\n")
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
+    for n, doc in read_jsonl(log, f"deploy log '{log}'")[0]:
         try:
-            doc = json.loads(line)
             result.append(Deployment(**{k: v for k, v in doc.items() if k in fields}))
-        except (ValueError, TypeError):
-            if n == len(lines):
-                continue  # torn last line
-            raise UsageError(f"deploy log '{path}' line {n} is not a deploy record") from None
+        except (AttributeError, TypeError):
+            raise UsageError(f"deploy log '{log}' line {n} is not a deploy record") from None
     return sorted(result, key=lambda d: d.ts)
 
 

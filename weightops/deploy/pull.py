@@ -23,7 +23,7 @@ from weightops.model.card import check_card_against_file, describe_artifact, loa
 from weightops.errors import IntegrityError, NotFoundError, UsageError
 from weightops.storage.hashing import hash_file
 from weightops.storage.pointers import stay_inside
-from weightops.project import Project
+from weightops.project import open_project
 from weightops.registry.state import iso
 from weightops.registry.resolve import Resolved, resolve
 from weightops.core.yamlio import dump_yaml, safe_load
@@ -65,33 +65,30 @@ class Verified:
                 "against": self.against, "model": self.model, "version": self.version}
 
 
-# ------------------------------------------------------------------ resolving (local or --repo URL)
-def open_project(repo: str | os.PathLike = ".") -> Project:
-    from weightops.storage.remote_repo import is_url, open_remote
-
-    return open_remote(str(repo)) if is_url(repo) else Project(repo)
-
-
-def resolve_any(ref: str = "latest", *, model: str | None = None, repo: str | os.PathLike = ".",
-                at: str | int | None = None, remote: str | None = None, **kwargs) -> Resolved:
-    """`weightops.resolve` that also accepts a git URL for `repo` (no clone is made)."""
-    return resolve(ref, model=model, at=at, remote=remote, project=open_project(repo), **kwargs)
-
-
 # ------------------------------------------------------------------ pull
 def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = None, *,
                   model: str | None = None, repo: str | os.PathLike | None = None, remote: str | None = None,
                   expect_sha256: str | None = None, lock: str | os.PathLike | None = None,
                   jobs: int | None = None, progress: transfer.Progress | None = None,
-                  fsync: bool = False, allow_deprecated: bool = False, verify_md5: bool = False,
-                  recover: bool = False) -> Pulled:
-    """`pull`, reporting what was done. `verify_md5`: also compute DVC's MD5 while streaming
-    (by default only the card's SHA-256 and the size are checked; MD5 only when the card
-    has no SHA-256). `recover`: when the remote object is damaged or gone and the bucket keeps
-    an earlier version holding the released bytes, fetch that version (verified as usual)."""
+                  fsync: bool = False, match: dict[str, str] | None = None,
+                  allow_deprecated: bool = False, verify_md5: bool = False, recover: bool = False) -> Pulled:
+    """Download REF's weights (stage, version, tag, 'latest'; default what `lock` pins) to `dest`
+    (default ./NAME), checking size and the card's SHA-256 as they stream; atomic. `repo`: path or
+    git URL; `match`: card labels picking the variant in stage REF; `progress(done, total)` in
+    bytes; `verify_md5`: DVC's MD5 too; `recover`: an earlier object version (versioned bucket)
+    holding the released bytes when the object is damaged or gone. UsageError (2), NotFoundError
+    (3), IntegrityError (4) when bytes, lock or hashes disagree, RefusedError (5) if deprecated."""
     started = time.monotonic()
     if expect_sha256 is not None and not _is_sha256(expect_sha256):
         raise UsageError(f"--expect-sha256 {expect_sha256!r} is not 64 hex digits")
+    if match:   # the variant's own version and bytes, then an ordinary pull of them
+        from weightops.deploy.variants import resolve_match
+
+        if lock or ref is None:
+            raise UsageError("--match picks among the models holding a stage: name the stage "
+                             "(weightops pull production --match sensor=v2), without --lock")
+        v = resolve_match(ref, match, repo=repo or ".", model=model, remote=remote)
+        ref, model, expect_sha256 = v.version, v.model, expect_sha256 or v.sha256
     pinned = read_lock(lock) if lock else None
     if pinned:
         if ref not in (None, pinned["version"], pinned.get("stage"), pinned["tag"]):
@@ -128,9 +125,16 @@ def _is_sha256(text: str) -> bool:
     return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
 
 
-def pull(ref: str | None = "latest", dest: str | os.PathLike | None = None, **kwargs) -> Path:
-    """Download REF's weights to `dest`, verified (size, md5, sha256); return the path."""
-    return pull_detailed(ref, dest, **kwargs).path
+def pull(ref: str | None = "latest", dest: str | os.PathLike | None = None, *,
+         model: str | None = None, repo: str | os.PathLike | None = None, remote: str | None = None,
+         expect_sha256: str | None = None, lock: str | os.PathLike | None = None, jobs: int | None = None,
+         progress: transfer.Progress | None = None, fsync: bool = False,
+         match: dict[str, str] | None = None, allow_deprecated: bool = False, verify_md5: bool = False,
+         recover: bool = False) -> Path:
+    """`pull_detailed` (same arguments and errors), returning only the path written."""
+    return pull_detailed(ref, dest, model=model, repo=repo, remote=remote, expect_sha256=expect_sha256, lock=lock,
+                         jobs=jobs, progress=progress, fsync=fsync, match=match, allow_deprecated=allow_deprecated,
+                         verify_md5=verify_md5, recover=recover).path
 
 
 def default_jobs() -> int:
@@ -152,6 +156,8 @@ def destination(dest: str | os.PathLike | None, pointer) -> Path:
     if not target.is_absolute() and here in Path(os.path.abspath(target)).parents:
         stay_inside(target, here, "destination")   # `-o sub/x` means under here: no symlink may lead out
     if target.is_dir() and not (pointer.is_dir and target.resolve().name == name):
+        return target / name
+    if str(dest).endswith(("/", os.sep)):   # `-o DIR/`: a folder to create, as cp and rsync read it
         return target / name
     return target
 
@@ -303,10 +309,12 @@ def _checksum(fields: dict) -> str:
 
 def lock(ref: str = "latest", out: str | os.PathLike = "deploy/model.lock.yaml", *, model: str | None = None,
          repo: str | os.PathLike = ".", remote: str | None = None, at: str | int | None = None) -> dict:
-    """Write the deploy lock for REF: its hashes, commit and URL, with a checksum of them."""
+    """Write the deploy lock for REF (a YAML file at `out`, atomically): model, version, tag,
+    commit, path, md5, sha256, size, remote URL and a checksum of them; the user's own keys in
+    an existing file are kept. Returns the document. Errors as `resolve`."""
     from weightops.core.atomic import atomic_write_text
 
-    r = resolve_any(ref, model=model, repo=repo, at=at, remote=remote)
+    r = resolve(ref, model=model, repo=repo, at=at, remote=remote)
     fields = {k: v for k, v in r.to_dict().items() if k in LOCK_KEYS}
     fields["repo"] = str(repo) if str(repo) != "." else None
     fields["resolved_at"] = iso(int(time.time()))
@@ -391,5 +399,4 @@ def verify(file: str | os.PathLike, path: str | os.PathLike | None = None) -> Ve
     return Verified(target, d.sha256, d.size, against, model, version)
 
 
-__all__ = ["Pulled", "Verified", "pull", "pull_detailed", "lock", "verify", "read_lock", "resolve_any",
-           "open_project"]
+__all__ = ["Pulled", "Verified", "pull", "pull_detailed", "lock", "verify", "read_lock"]

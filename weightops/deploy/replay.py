@@ -9,7 +9,6 @@ Inputs are a JSONL file, one JSON value (one model input) per line.
 from __future__ import annotations
 
 import importlib
-import json
 import os
 import sys
 import tempfile
@@ -18,6 +17,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator
 
+from weightops.core.jsonl import read_jsonl
 from weightops.errors import NotFoundError, UsageError
 from weightops.deploy.shadow import ShadowLog, run_pair_offline
 
@@ -52,23 +52,16 @@ def load_callable(spec: str) -> Callable:
 
 
 def read_inputs(path: str | os.PathLike) -> Iterator[object]:
-    path = Path(path)
-    if not path.is_file():
-        raise NotFoundError(f"inputs file '{path}' does not exist")
-    with open(path, encoding="utf-8") as f:
-        for n, line in enumerate(f, 1):
-            if not line.strip():
-                continue
-            try:
-                yield json.loads(line)
-            except ValueError:
-                raise UsageError(f"inputs file '{path}' line {n} is not JSON (one input per line)") from None
+    """The recorded inputs, one JSON value per line. NotFoundError (3), UsageError (2)."""
+    for _, value in read_jsonl(path, f"inputs file '{path}'", torn_ok=False)[0]:
+        yield value
 
 
 def replay(*, candidate: str, baseline: str, inputs: str | os.PathLike, predict: str,
            log: str | os.PathLike, model: str | None = None, repo: str | os.PathLike = ".",
            comparator: Callable | None = None) -> Replayed:
-    from weightops.deploy.pull import open_project, pull
+    from weightops.deploy.pull import pull
+    from weightops.project import open_project
     from weightops.registry.resolve import resolve
 
     project = open_project(repo)

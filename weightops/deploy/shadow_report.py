@@ -11,8 +11,8 @@ import hashlib
 import json
 import math
 import os
-from pathlib import Path
 
+from weightops.core.jsonl import read_jsonl
 from weightops.errors import NotFoundError, RefusedError, UsageError
 
 
@@ -43,21 +43,9 @@ def _quantiles(values: list[float]) -> dict | None:
 def read_log(path: str | os.PathLike) -> tuple[list[dict], str]:
     """Records of a shadow log and the sha256 of its bytes. A torn last line (a crash mid-write)
     is ignored; any other line that is not a record is an error naming it."""
-    path = Path(path)
-    if not path.is_file():
-        raise NotFoundError(f"shadow log '{path}' does not exist")
-    data = path.read_bytes()
-    lines = data.split(b"\n")
+    entries, data = read_jsonl(path, f"shadow log '{path}'")
     records = []
-    for n, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-        except ValueError:
-            if n == len(lines):
-                continue
-            raise UsageError(f"shadow log '{path}' line {n} is not JSON; is it a weightops shadow log?") from None
+    for n, rec in entries:
         if not isinstance(rec, dict) or rec.get("type") not in ("call", "dropped"):
             raise UsageError(f"shadow log '{path}' line {n} is not a shadow record (type call or dropped)")
         records.append(rec)

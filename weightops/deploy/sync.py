@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from weightops.deploy import deployments
-from weightops.core import git
+from weightops.core import git_remote
 from weightops.errors import UsageError, WeightopsError
 from weightops.storage.hashing import sha256_file
 from weightops.registry.resolve import Resolved
@@ -86,11 +86,10 @@ class Syncer:
 
     def _resolve(self) -> Resolved | None:
         """The stage's current version in the registry; None when no model holds the stage."""
-        from weightops.project import Project
-        from weightops.storage.remote_repo import is_url, open_remote
+        from weightops.project import open_project
         from weightops.registry.resolve import resolve
 
-        project = open_remote(self.repo) if is_url(self.repo) else Project(self.repo)
+        project = open_project(self.repo)
         registry = project.registry()
         models = [project.model(self.model)] if self.model or not self.match else registry.models()
         if not any(registry.stage_event(m, self.stage) for m in models):
@@ -113,7 +112,7 @@ class Syncer:
     def poll(self) -> Poll:
         if self.follower is not None:
             return self._poll_index()
-        _head, refs = git.ls_remote(self.repo)
+        _head, refs = git_remote.ls_remote(self.repo)
         fingerprint = hashlib.sha256(repr(sorted(refs.items())).encode()).hexdigest()
         if fingerprint == self._seen:
             return Poll(False)

@@ -12,20 +12,11 @@ import os
 from pathlib import Path
 
 from weightops.errors import NotFoundError, RefusedError, UsageError
+from weightops.model.card import parse_labels
 from weightops.project import Project
 from weightops.registry.state import Registry
 from weightops.registry.resolve import Resolved, describe, find_target
 from weightops.registry.tags import is_stage_name
-
-
-def parse_pairs(pairs: list[str]) -> dict[str, str]:
-    result: dict[str, str] = {}
-    for pair in pairs:
-        key, sep, value = pair.partition("=")
-        if not sep or not key.strip() or not value.strip():
-            raise UsageError(f"--match '{pair}' is not KEY=VALUE (for example sensor=v2)")
-        result[key.strip()] = value.strip()
-    return result
 
 
 def read_match_file(path: str | os.PathLike) -> dict[str, str]:
@@ -52,7 +43,7 @@ def _text(value: object) -> str:
 def match_pairs(pairs: list[str] | None = None, match_file: str | os.PathLike | None = None) -> dict[str, str]:
     """The file's pairs, then the command line's on top."""
     result = read_match_file(match_file) if match_file else {}
-    result.update(parse_pairs(pairs or []))
+    result.update(parse_labels(pairs, what="--match", empty_value=False))
     return result
 
 
@@ -116,7 +107,7 @@ def resolve_match(stage: str, pairs: dict[str, str], *, repo: str | os.PathLike 
     """Library entry point: `weightops resolve STAGE --match k=v` (model limits the search).
     `repo` may be a git URL, read without a clone as `weightops pull --repo URL` does."""
     if project is None:
-        from weightops.deploy.pull import open_project
+        from weightops.project import open_project
 
         project = open_project(repo)
     return resolve_variant(project, project.registry(), stage, pairs,

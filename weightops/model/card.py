@@ -9,7 +9,6 @@ import datetime as _dt
 import hashlib
 import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from weightops.core import git
@@ -30,14 +29,6 @@ FORMATS = {
 
 class CardError(WeightopsError):
     """A model card that is missing, unreadable or not valid against the schema."""
-
-
-@dataclass(frozen=True)
-class CardCheck:
-    """Card vs pointer (and optionally vs the bytes on disk)."""
-
-    ok: bool
-    problems: tuple[str, ...]
 
 
 def artifact_format(path: str | os.PathLike) -> str:
@@ -239,12 +230,14 @@ def check_card_against_file(card: dict, path: Path, ref: str) -> Digests:
     return d
 
 
-def parse_labels(pairs: list[str]) -> dict[str, str]:
+def parse_labels(pairs: list[str] | None, *, what: str = "label", empty_value: bool = True) -> dict[str, str]:
+    """`KEY=VALUE` strings -> {KEY: VALUE}, stripped; later keys win. UsageError (2) naming
+    `what` for a pair without `=` or a key (or, unless `empty_value`, a value)."""
     labels = {}
     for pair in pairs or []:
         key, sep, value = pair.partition("=")
-        if not sep or not key.strip():
-            raise UsageError(f"label '{pair}' is not KEY=VALUE (for example sensor=v2)")
+        if not sep or not key.strip() or not (empty_value or value.strip()):
+            raise UsageError(f"{what} '{pair}' is not KEY=VALUE (for example sensor=v2)")
         labels[key.strip()] = value.strip()
     return labels
 

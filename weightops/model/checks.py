@@ -13,6 +13,7 @@ import math
 import os
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
@@ -147,6 +148,13 @@ class Report:
         from weightops.core.yamlio import dump_yaml
 
         return "# weightops validation report (`weightops validate`)\n" + dump_yaml(self.to_dict())
+
+    def save(self, out: str | os.PathLike) -> Path:
+        """Write `to_yaml()` to `out` atomically; the path written."""
+        from weightops.core.atomic import atomic_write_text
+
+        atomic_write_text(out, self.to_yaml())
+        return Path(out)
 
     @property
     def digest(self) -> str:

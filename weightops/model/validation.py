@@ -142,13 +142,6 @@ def validate(target: str | os.PathLike, *, against: str | None = DEFAULT_AGAINST
                       against=other, against_name=other_name, notes=tuple(notes), sha256=sha256)
 
 
-def write_report(report: Report, out: str | os.PathLike) -> Path:
-    from weightops.core.atomic import atomic_write_text
-
-    atomic_write_text(out, report.to_yaml())
-    return Path(out)
-
-
 # ---------------------------------------------------------------- signatures of files or refs
 def signature_of(source: str, repo: str | os.PathLike = ".", model: str | None = None) -> Signature | None:
     """A signature file (YAML/JSON/MLmodel), a model card, or the card of a version/tag/stage."""
@@ -212,7 +205,7 @@ def validation_gate(ctx) -> dict[str, str]:
     report = run_checks(stats, cfg, subject=f"{model} {ctx.version.version}", signature=new_sig,
                         against=other, against_name=other_name, notes=(unread,) if unread else (),
                         sha256=ctx.located.card["artifact"]["sha256"])
-    out = write_report(report, project.git_dir / "weightops" / "reports" / f"{model.replace(':', '=').replace('/', '_')}-{ctx.version.version}-{stage}.yaml")
+    out = report.save(project.git_dir / "weightops" / "reports" / f"{model.replace(':', '=').replace('/', '_')}-{ctx.version.version}-{stage}.yaml")
     if not report.passed:
         first = report.failed[0]
         who = f" ({', '.join(first.offending[:3])})" if first.offending else ""

@@ -16,9 +16,9 @@ from weightops.registry.state import Registry, Version
 
 # "module:function", run in this order.
 GATES: tuple[str, ...] = (
-    "weightops.registry.policy:policy_gate",   # review issue: stage order, branches, minimum time
+    "weightops.registry.policy:policy_gate",   # the project's policy: stage order, branches, minimum time
     "weightops.model.validation:validation_gate",   # signature compatibility + configured weight checks
-    "weightops.deploy.shadow_report:shadow_gate",   # serving issue: --require-shadow LOG
+    "weightops.deploy.shadow_report:shadow_gate",   # --require-shadow LOG: a passing shadow comparison
 )
 
 

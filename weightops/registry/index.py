@@ -29,7 +29,7 @@ import json
 import re
 from dataclasses import dataclass
 
-from weightops.core.git import TagRef
+from weightops.core.refs import TagRef
 from weightops.errors import IntegrityError
 
 FORMAT = "weightops-index/1"

@@ -62,7 +62,7 @@ def check_branches(policy: PolicySettings, root, commit: str, model: str, versio
     tips = []
     for branch in policy.branches:
         for ref in (f"refs/heads/{branch}", f"refs/remotes/origin/{branch}"):
-            tip = git.ref_commit(root, ref)
+            tip = git.try_rev_parse(root, ref)
             if tip is not None:
                 tips.append(ref)
                 if git.is_ancestor(root, commit, tip):

@@ -10,10 +10,9 @@ from __future__ import annotations
 
 import logging
 import os
-import time
 from dataclasses import dataclass
 
-from weightops.core import git
+from weightops.core import clock as _clock, git
 from weightops.errors import NotFoundError, WeightopsError
 from weightops.project import Project
 from weightops.registry import index
@@ -42,7 +41,9 @@ def publish(*, model: str | None = None, repo: str | os.PathLike = ".", remote: 
     """
     project = Project(repo)
     registry = project.registry()
-    head = git.run(["rev-parse", "HEAD"], cwd=project.root).stdout.strip()
+    head = git.head(project.root)
+    if head is None:
+        raise NotFoundError("the repository has no commits yet; commit and release a version before publishing")
     rem = project.remote(head, remote)
     if rem is None:
         raise NotFoundError("no DVC remote is configured to publish into; pass --remote NAME or run `dvc remote add -d`")
@@ -50,7 +51,7 @@ def publish(*, model: str | None = None, repo: str | os.PathLike = ".", remote: 
     models = [project.model(model)] if model else registry.models()
     if not models:
         raise NotFoundError("the registry has no models yet; release one with `weightops release v1.0.0`")
-    clock = now if now is not None else time.time()
+    clock = _clock.now(now)
     return [_publish_one(project, registry, name, rem, base, clock) for name in models]
 
 

@@ -9,21 +9,18 @@ from __future__ import annotations
 import logging
 import os
 import posixpath
-import subprocess
-import sys
-import time as _time
 from dataclasses import dataclass
-from pathlib import Path
 
-from weightops.core import git
+from weightops.core import clock, dvc, git
 from weightops.storage import remotes as storage
 from weightops.model.card import artifact_files, check_card_against_file, require_card_matches
-from weightops.errors import IntegrityError, RefusedError, WeightopsError
+from weightops.errors import IntegrityError, RefusedError
 from weightops.storage.hashing import dvc2_md5
 from weightops.storage.pointers import dvc_cache_dir, stay_inside
 from weightops.project import Project
-from weightops.registry.state import Registry
+from weightops.registry.state import Registry, format_message, tag_time
 from weightops.registry.tags import format_version_tag, normalize_version
+from weightops.trust.signing import choose_signing
 
 log = logging.getLogger(__name__)
 
@@ -38,59 +35,25 @@ class Released:
     pushed: bool
 
 
-def tag_time(registry: Registry, model: str, now: int | None = None) -> int:
-    """The later of now and one second after the model's newest tag, so every reader that
-    orders by whole-second tagger time sees the order the counters give."""
-    now = int(_time.time()) if now is None else now
-    newest = registry.newest_time(model)
-    return max(now, newest + 1) if newest else now
-
-
-def format_message(title: str, fields: dict) -> str:
-    lines = [title, ""]
-    for key, value in fields.items():
-        if value is None or value == "":
-            continue
-        text = str(value).replace("\n", " ").replace("\r", " ")
-        lines.append(f"{key}: {text}")
-    return "\n".join(lines) + "\n"
-
-
-def dvc_push(root: Path, remote: str | None = None) -> None:
-    args = [sys.executable, "-m", "dvc", "push", "-q"]
-    if remote:
-        args += ["-r", remote]
-    env = dict(os.environ, DVC_NO_ANALYTICS="1")
-    proc = subprocess.run(args, cwd=root, capture_output=True, text=True, env=env, preexec_fn=_die_with_parent)
-    if proc.returncode != 0:
-        lines = [l for l in (proc.stderr + "\n" + proc.stdout).splitlines()
-                 if l.strip() and "Having any troubles" not in l]
-        first = next((l for l in lines if "ERROR" in l), lines[0] if lines else f"exit code {proc.returncode}")
-        raise WeightopsError(f"dvc push failed: {first.strip()[:300]}; check the remote and retry",
-                             returncode=proc.returncode)
-
-
-def _die_with_parent() -> None:
-    """In the `dvc push` child: end it when weightops dies (even by SIGKILL), so an orphaned
-    push does not keep running, and holding DVC's lock, under the next run (Linux only)."""
-    import ctypes
-    import signal
-    try:
-        ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGKILL)   # PR_SET_PDEATHSIG
-    except (OSError, AttributeError):
-        pass
-
-
 def release(version: str, *, model: str | None = None, repo: str | os.PathLike = ".",
             push: bool = False, message: str | None = None, now: int | None = None,
-            sign: bool = False, remote: str | None = None) -> Released:
-    """Tag HEAD as `version` of `model` once its card matches the DVC pointer and the bytes, and
-    the object is in the DVC remote: `remote` (a name) if given, else the out's own `remote:`,
-    else `core.remote`. `push`: `dvc push` to that remote first, then push the tag.
-    Raises RefusedError (exit 5), IntegrityError (exit 4), NotFoundError (exit 3)."""
+            sign: bool | None = None, remote: str | None = None) -> Released:
+    """Release the work tree's HEAD as VERSION of MODEL: an annotated tag `vX.Y.Z` (plain style,
+    the default model) or `NAME@vX.Y.Z` (GTO's registration), after checking the tree is clean,
+    the card matches the DVC pointer and the weights, and the object is in the DVC remote:
+    `remote` (a name) if given, else the out's own `remote:`, else `core.remote`.
+
+    `version` is SemVer with or without `v`; `now` is the tag date in Unix seconds (default:
+    core.clock); `sign` None follows `trust.sign` in weightops.yaml; `push` runs `dvc push`
+    to that remote first, then pushes the tag. Raises UsageError (2) for a bad name,
+    NotFoundError (3) for a missing declaration or pointer, IntegrityError (4) when card and
+    bytes disagree, RefusedError (5) for an existing version, a dirty tree, a missing remote
+    object or a rejected push, DvcError/GitError (1) when a tool fails.
+    """
     project = Project(repo)
     if project.bare:
         raise RefusedError("release needs a work tree; run it in a clone, not a bare repository")
+    sign = choose_signing(project, sign)
     name = project.model(model)
     version = normalize_version(version)
     style_plain = project.config.tag_style == "plain" and name == project.default_model
@@ -135,7 +98,7 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
     if remote is None:
         raise RefusedError("no DVC remote is configured; add one with `dvc remote add -d NAME URL`")
     if push:
-        dvc_push(project.root / located.dvc_root, remote.name)
+        dvc.push(project.root / located.dvc_root, remote.name)
         if remote.cloud_versioned and git.dirty_paths(project.root):
             raise RefusedError(f"`dvc push` to cloud-versioned remote '{remote.name}' recorded the object versions in "
                                f"{located.pointer.source}; commit it and release again")
@@ -151,7 +114,7 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
         "model": name, "version": version, "sha256": sha256, "md5": located.pointer.md5,
         "size": located.pointer.size, "path": located.pointer.path, "by": git.identity(project.root),
     })
-    git.create_tag(project.root, tag, commit, text, time=tag_time(registry, name, now), sign=sign)
+    git.create_tag(project.root, tag, commit, text, time=tag_time(registry, name, clock.now(now)), sign=sign)
     pushed = False
     if push:
         pushed = push_new_tag(project, tag)
@@ -185,3 +148,4 @@ def push_new_tag(project: Project, tag: str, remote: str | None = None) -> bool:
         raise RefusedError(f"push of {tag} to '{remote}' was rejected: {reason}; "
                            "the local tag was removed, fetch tags and retry", tag=tag)
     return True
+

@@ -10,7 +10,7 @@ from dataclasses import asdict, dataclass, field
 
 from weightops.model.card import require_card_matches
 from weightops.errors import NotFoundError, RefusedError, UsageError
-from weightops.project import Located, Project
+from weightops.project import Located, Project, open_project
 from weightops.registry.state import Registry, Version, parse_time
 from weightops.registry.tags import (Kind, check_stage, is_stage_name, is_version, normalize_version, try_parse_tag,
                                      understood_version, version_lookalike)
@@ -54,7 +54,7 @@ class Target:
     model: str
     version: Version
     stage: str | None = None
-    trust: object | None = None   # trust.Trusted when signatures were required (issue 9)
+    trust: object | None = None   # trust.Trusted when signatures were required
     note: str | None = None       # why a stage answers an older assignment, when it does
 
 
@@ -142,13 +142,19 @@ def resolve(ref: str = "latest", *, model: str | None = None, repo: str | os.Pat
             project: Project | None = None, registry: Registry | None = None,
             require_signed: bool | None = None, trust_policy: str | None = None,
             allow_deprecated: bool = False) -> Resolved:
-    """Resolve REF in the repository at `repo`. Raises NotFoundError / IntegrityError / UsageError,
-    and RefusedError when signatures are required and no assignment passes the trust policy."""
-    if project is None and ":" in str(repo):  # maybe a git URL: a deploy host with no clone
-        from weightops.storage.remote_repo import is_url, open_remote
+    """Resolve REF (a stage, a version `v1.2.0`, a tag, or 'latest') of MODEL in `repo` (a path,
+    or a git URL read without a clone) to a Resolved: version, tag, commit, DVC pointer (path,
+    md5, size in bytes), card sha256 and the object's URL in DVC remote `remote`. `at` (ISO 8601
+    or Unix seconds) answers from the tag history as of then; `require_signed` (None: the
+    project's `trust.require_signed`) obeys only tags the trusted policy at `trust_policy`
+    allows. Stage and version semantics are GTO's (github.com/iterative/gto).
 
-        project = open_remote(str(repo)) if is_url(repo) else None
-    project = project or Project(repo)
+    Raises UsageError (2) for a bad name, NotFoundError (3) for no such ref, version, stage or
+    pointer, IntegrityError (4) when card and pointer disagree, RefusedError (5) when signatures
+    are required and no assignment passes the trust policy, or for a deprecated model (GTO's
+    `NAME@deprecated`) unless `allow_deprecated`.
+    """
+    project = project or open_project(repo)
     if registry is None:
         # A stage name (what deploy scripts ask for) needs only that stage's tags and the versions.
         plain_stage = ref != "latest" and is_stage_name(ref) and not is_version(ref) and try_parse_tag(ref) is None

@@ -1,4 +1,4 @@
-"""Stage assignments: promote, demote, rollback, and the history that records them.
+"""Stage assignments: promote, demote, rollback (the reads are in registry/history.py).
 
 An assignment is an annotated tag `NAME#STAGE#N` on the version's commit (an unassignment is
 `NAME#STAGE!#N`), N one more than the model's highest counter. Its tagger date is the later
@@ -10,17 +10,16 @@ from __future__ import annotations
 
 import logging
 import os
-import time as _time
 from dataclasses import dataclass
 
-from weightops.core import git
+from weightops.core import clock, git
 from weightops.model.card import require_card_matches
 from weightops.errors import NotFoundError, RefusedError
 from weightops.registry.gates import PromotionContext, run_gates
 from weightops.project import Project
-from weightops.registry.state import Event, Registry
-from weightops.registry.release import format_message, tag_time
+from weightops.registry.state import Registry, format_message, tag_time
 from weightops.registry.tags import check_stage, format_stage_tag, normalize_version, validate_stage
+from weightops.trust.signing import choose_signing
 
 log = logging.getLogger(__name__)
 COUNTER_REFS = "refs/weightops/counters"
@@ -45,12 +44,12 @@ def _open(repo: str | os.PathLike, model: str | None, push: bool) -> tuple[Proje
         # Count from the shared registry, not a stale local copy.
         remote = git.default_remote(project.root)
         if remote:
-            git.run(["fetch", "--quiet", "--tags", "--", remote], cwd=project.root, check=False)
+            git.fetch_tags(project.root, remote)
     return project, name, project.registry()
 
 
 def _write(project: Project, registry: Registry, *, model: str, stage: str, commit: str,
-           fields: dict, title: str, unassign: bool, push: bool, now: int | None,
+           fields: dict, title: str, unassign: bool, push: bool, now: int,
            sign: bool = False) -> tuple[str, bool]:
     counter = registry.next_counter(model)
     tag = format_stage_tag(model, stage, counter, unassign=unassign)
@@ -76,15 +75,7 @@ def push_claimed(project: Project, model: str, counter: int, tag: str) -> bool:
     if remote is None:
         return False
     claim = f"{COUNTER_REFS}/{model.replace(':', '=')}/{counter}"
-    # The claim names the new tag object (unique), not the commit: a claim equal to the remote's
-    # would count as "up to date" and let a second tag with the same counter through.
-    git.run(["update-ref", claim, f"refs/tags/{tag}"], cwd=project.root)
-    # `--force-with-lease=REF:` (empty expectation) means "only if REF does not exist yet":
-    # a claim is create-only even when the new commit descends from the old one.
-    proc = git.run(["push", "--atomic", "--porcelain", f"--force-with-lease={claim}:", "--", remote,
-                    f"refs/tags/{tag}:refs/tags/{tag}", f"{claim}:{claim}"], cwd=project.root, check=False)
-    git.run(["update-ref", "-d", claim], cwd=project.root, check=False)
-    if proc.returncode != 0:
+    if not git.push_tag_with_claim(project.root, remote, tag, claim):
         git.delete_local_tag(project.root, tag)
         raise RefusedError(f"push of {tag} to '{remote}' was rejected: counter {counter} of '{model}' was "
                            "taken by someone else first; the local tag was removed, run the command again",
@@ -94,11 +85,23 @@ def push_claimed(project: Project, model: str, counter: int, tag: str) -> bool:
 
 def promote(version: str, stage: str, *, model: str | None = None, repo: str | os.PathLike = ".",
             message: str | None = None, push: bool = False, now: int | None = None,
-            action: str = "assign", sign: bool = False, allow_deprecated: bool = False,
-            **options: object) -> Assigned:
-    """Assign VERSION to STAGE after checking the version, its card and the promotion gates.
-    A deprecated model is refused (RefusedError, exit 5) unless `allow_deprecated`."""
+            sign: bool | None = None, allow_breaking: bool = False, skip_checks: bool = False,
+            require_shadow: str | os.PathLike | None = None, allow_deprecated: bool = False,
+            action: str = "assign") -> Assigned:
+    """Assign VERSION to STAGE (GTO's assignment tag `NAME#STAGE#N`) after checking the
+    version, its card and the promotion gates (registry/gates.py).
+
+    `now`: the tag date in Unix seconds (default: core.clock); `sign` None follows `trust.sign`;
+    `allow_breaking` lets a breaking signature change through and `skip_checks` skips the
+    stage's weight checks (both recorded in the tag message); `require_shadow` is a shadow log
+    that must pass against the stage's current holder; `push` pushes the tag with a claim on its
+    counter. Raises UsageError (2) for a bad name or stage, NotFoundError (3) for an unknown
+    version, IntegrityError (4) when card and pointer disagree, RefusedError (5) when a gate or
+    policy refuses, the version holds the stage already, another clone took the counter, or the
+    model is deprecated (GTO's `NAME@deprecated`) and `allow_deprecated` is false.
+    """
     project, name, registry = _open(repo, model, push)
+    sign = choose_signing(project, sign)
     validate_stage(stage, project.config.stages)
     if not allow_deprecated:
         from weightops.registry.resolve import refuse_deprecated
@@ -108,11 +111,13 @@ def promote(version: str, stage: str, *, model: str | None = None, repo: str | o
     require_card_matches(located.card, located.pointer, target.tag)
     current = registry.stage_event(name, stage)
     # A signed re-assignment is not "nothing to do": deploy hosts that require signatures
-    # skip the unsigned or unallowed tag that holds the stage now (issue 9).
+    # skip the unsigned or unallowed tag that holds the stage now.
     if current is not None and current.version == target.version and action != "rollback" and not sign:
         raise RefusedError(f"{target.version} of '{name}' already holds '{stage}' ({current.tag}); nothing to do")
-    when = int(_time.time()) if now is None else now
-    ctx = PromotionContext(project, registry, name, target, located, stage, when, dict(options))
+    when = clock.now(now)
+    options = {"allow_breaking": allow_breaking, "skip_checks": skip_checks,
+               "require_shadow": str(require_shadow) if require_shadow else None}
+    ctx = PromotionContext(project, registry, name, target, located, stage, when, options)
     gate_fields = run_gates(ctx)
     previous = current.version if current else None
     fields = {"model": name, "stage": stage, "version": target.version,
@@ -121,20 +126,25 @@ def promote(version: str, stage: str, *, model: str | None = None, repo: str | o
     verb = "roll back" if action == "rollback" else "assign"
     tag, pushed = _write(project, registry, model=name, stage=stage, commit=target.commit, fields=fields,
                          title=f"weightops {verb} {name} {target.version} to {stage}", unassign=False,
-                         push=push, now=now, sign=sign)
+                         push=push, now=when, sign=sign)
     log.info("%s: %s %s -> %s", tag, verb, target.version, stage)
     return Assigned(name, stage, target.version, tag, target.commit, action, pushed, previous)
 
 
 def demote(stage: str, *, model: str | None = None, repo: str | os.PathLike = ".",
            message: str | None = None, push: bool = False, now: int | None = None,
-           sign: bool = False) -> Assigned:
+           sign: bool | None = None) -> Assigned:
     """Empty STAGE: unassign (`NAME#STAGE!#N`) every version that still carries it, newest
-    first, so neither weightops nor GTO falls back to an older assignment."""
-    project, name, registry = _open(repo, model, push)
+    first, so neither weightops nor GTO falls back to an older assignment.
+
+    Arguments as `promote`. Raises UsageError (2) for a bad stage, NotFoundError (3) when no
+    version holds it, RefusedError (5) when another clone took the counter."""
     validate_stage(stage)
+    project, name, registry = _open(repo, model, push)
+    sign = choose_signing(project, sign)
+    when = clock.now(now)
     labelled = registry.labelled(name, stage)
-    if sign:  # also clear what deploy hosts that require signatures still obey (issue 9)
+    if sign:  # also clear what deploy hosts that require signatures still obey
         from weightops.trust.policy import also_trusted_labelled
         labelled = also_trusted_labelled(project, registry, name, stage, labelled)
     if not labelled:
@@ -147,16 +157,19 @@ def demote(stage: str, *, model: str | None = None, repo: str | os.PathLike = ".
                   "sha256": event.meta.get("sha256"), "reason": message}
         tag, pushed = _write(project, registry, model=name, stage=stage, commit=event.commit, fields=fields,
                              title=f"weightops unassign {name} {event.version} from {stage}", unassign=True,
-                             push=push, now=now, sign=sign)
+                             push=push, now=when, sign=sign)
         registry = project.registry()  # the next counter and tag time follow this tag
     return Assigned(name, stage, current.version, tag, current.commit, "unassign", pushed, current.version)
 
 
 def rollback(stage: str, *, model: str | None = None, to: str | None = None, repo: str | os.PathLike = ".",
              message: str | None = None, push: bool = False, now: int | None = None,
-             sign: bool = False, **options: object) -> Assigned:
-    """Assign the version that held STAGE before the current one (or `to`), as a new event."""
-    validate_stage(stage)   # before the name is echoed in a message or reaches git (issue 10)
+             sign: bool | None = None, allow_breaking: bool = False, skip_checks: bool = False,
+             allow_deprecated: bool = False) -> Assigned:
+    """Assign the version that held STAGE before the current one (or `to`), as a new
+    assignment whose message says `action: rollback`. Arguments and errors as `promote`;
+    RefusedError (5) also when there is no earlier version or `to` holds the stage already."""
+    validate_stage(stage)   # before the name is echoed in a message or reaches git
     project = Project(repo)
     name = project.model(model)
     registry = project.registry()
@@ -170,37 +183,5 @@ def rollback(stage: str, *, model: str | None = None, to: str | None = None, rep
     if current is not None and current.version == target:
         raise RefusedError(f"{target} already holds '{stage}'; nothing to roll back")
     return promote(target, stage, model=name, repo=repo, message=message or f"rollback from {current.version if current else 'none'}",
-                   push=push, now=now, action="rollback", sign=sign, **options)
-
-
-def history(*, model: str | None = None, stage: str | None = None, repo: str | os.PathLike = ".") -> list[dict]:
-    """Every registration, assignment, unassignment and rollback, oldest first."""
-    project = Project(repo)
-    name = project.model(model)
-    registry = project.registry()
-    if stage is not None:
-        validate_stage(stage)
-    events = [e for e in registry.events(name) if stage is None or e.stage == stage]
-    if stage is not None and not events:
-        check_stage(stage, project.config.stages, registry.stage_names(name))
-    missing = {e.commit for e in events if not e.meta.get("sha256") and e.version}
-    shas = _card_shas(project, name, missing)
-    return [event_row(e, e.meta.get("sha256") or shas.get(e.commit)) for e in events]
-
-
-def event_row(e: Event, sha256: str | None) -> dict:
-    return {"time": e.when, "action": e.action, "model": e.model, "stage": e.stage, "version": e.version,
-            "commit": e.commit, "sha256": sha256, "tag": e.tag, "tagger": e.tagger,
-            "reason": e.meta.get("reason")}
-
-
-def _card_shas(project: Project, model: str, commits: set[str]) -> dict[str, str]:
-    """sha256 from the card at each commit, for events whose tag message lacks it (GTO's tags,
-    lightweight tags)."""
-    result = {}
-    for commit in commits:
-        try:
-            result[commit] = project.locate(model, commit).card["artifact"]["sha256"]
-        except Exception:  # noqa: BLE001 - history shows what it can; audit reports the rest
-            continue
-    return result
+                   push=push, now=now, action="rollback", sign=sign, allow_breaking=allow_breaking,
+                   skip_checks=skip_checks, allow_deprecated=allow_deprecated)

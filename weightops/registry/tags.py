@@ -206,8 +206,9 @@ _NEW_NAME_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9_-]*[a-zA-Z0-9])?$")
 
 def validate_new_model_name(name: str, *, nested: bool = True) -> str:
     """The one check for a model name entering the project (init, card): letters, digits, '-'
-    and '_'; `dir:name` for a nested dvc.yaml when `nested`. Raises TagError (exit 2)."""
-    validate_model_name(name)
+    and '_'; `dir:name` for a nested dvc.yaml when `nested` (DVC's `dir/dvc.yaml:name` too).
+    Returns the canonical form; raises TagError (exit 2)."""
+    name = validate_model_name(name)
     folder, sep, base = (name or "").rpartition(":")
     if not _NEW_NAME_RE.match(base) or (sep and not nested):
         where = " (and 'dir:name' for a nested dvc.yaml)" if nested else ""

@@ -17,7 +17,7 @@ import posixpath
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from weightops.core import git
+from weightops.core import git, git_remote
 from weightops.model.card import CardError, check_card_against_pointer, parse_card, validate_card
 from weightops.errors import NotFoundError, WeightopsError
 from weightops.storage.hashing import hash_file
@@ -94,8 +94,10 @@ class AuditReport:
 
 def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: bool = True,
           offline: bool = False) -> AuditReport:
-    """`remote`: DVC remote name; `rehash`: hash objects found locally; `offline`: do not ask
-    the git remote for its tags."""
+    """Check the whole registry: tags moved since an assignment recorded them (or against the git
+    remote's, unless `offline`), cards against pointers, objects in DVC remote `remote`
+    (re-hashed where local when `rehash`), lightweight tags. Returns an AuditReport; `ok` is
+    False when any finding (the CLI exits 4). NotFoundError (3) outside a repository."""
     project = Project(repo)
     refs = git.list_tags(project.root)
     registry = Registry(refs, project.default_model)
@@ -224,7 +226,7 @@ def _diverged(project: Project, refs: list) -> list[Finding]:
     """Registry tags the git remote has on another commit: one side was moved (`git tag -f`
     and a force-push); `git fetch --tags` keeps the local one, so the clones disagree."""
     name = git.default_remote(project.root)
-    theirs = git.remote_tags(project.root, name) if name else None
+    theirs = git_remote.remote_tags(project.root, name) if name else None
     if not theirs:
         return []
     return [Finding("moved-tag", r.name, f"{r.name} is on {r.commit[:12]} here but on {theirs[r.name][:12]} in git "

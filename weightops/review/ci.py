@@ -50,6 +50,10 @@ class CheckedTag:
 
 
 def check_tag(tag: str, *, repo: str | os.PathLike = ".", remote: str | None = None) -> CheckedTag:
+    """CI's check of a pushed registry tag: in the grammar, annotated, its card matching the
+    DVC pointer and the object present in DVC remote REMOTE. Raises UsageError (2) outside the
+    grammar, NotFoundError (3) for a missing tag or object, IntegrityError (4) when card and
+    pointer disagree, RefusedError (5) for a lightweight tag."""
     parsed = parse_tag(tag)  # exit 2 for anything outside the grammar, before git sees it
     project = Project(repo)
     if not git.tag_exists(project.root, tag):

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Callable
 
 from weightops.core import git
+from weightops.core.units import format_size
 from weightops.errors import NotFoundError, UsageError, WeightopsError
 from weightops.storage.pointers import dvcyaml_for, parse_artifacts, pointer_from_dvcfile, pointer_from_lock
 from weightops.project import Project
@@ -42,7 +43,7 @@ class ModelState:
 
 
 @dataclass(frozen=True)
-class Change:
+class FieldChange:
     """One changed field of a card section: `key` old -> new (None = absent)."""
 
     key: str
@@ -62,7 +63,7 @@ class ModelDiff:
     status: str                      # added, removed, changed
     old: ModelState | None
     new: ModelState | None
-    sections: dict = field(default_factory=dict, compare=False, hash=False)  # name -> tuple[Change]
+    sections: dict = field(default_factory=dict, compare=False, hash=False)  # name -> tuple[FieldChange]
 
     @property
     def weights_changed(self) -> bool:
@@ -174,6 +175,10 @@ def resolve_revisions(project: Project, base: str | None, head: str | None) -> t
 
 def diff(base: str | None = None, head: str | None = None, *, repo: str | Path = ".",
          model: str | None = None) -> DiffReport:
+    """What changed for each model between revisions BASE and HEAD (default: the merge base
+    with the default branch, and the work tree): DVC pointer (md5, size), card sha256, metrics,
+    params and labels, read from git objects only. Raises UsageError (2) for a bare repository
+    without HEAD or a bad model name, NotFoundError (3) for an unknown revision."""
     project = Project(repo)
     if head is None and project.bare:
         raise UsageError("a bare repository has no work tree; pass BASE and HEAD revisions")
@@ -223,8 +228,8 @@ def flatten(d: object, prefix: str = "", sep: str | None = ".") -> dict:
     return out
 
 
-def section_changes(old: dict, new: dict) -> tuple[Change, ...]:
-    return tuple(Change(k, old.get(k), new.get(k)) for k in sorted(set(old) | set(new))
+def section_changes(old: dict, new: dict) -> tuple[FieldChange, ...]:
+    return tuple(FieldChange(k, old.get(k), new.get(k)) for k in sorted(set(old) | set(new))
                  if old.get(k) != new.get(k))
 
 
@@ -256,27 +261,17 @@ def fmt_value(v: object) -> str:
     return str(v)
 
 
-def fmt_delta(c: Change) -> str:
+def fmt_delta(c: FieldChange) -> str:
     d = c.delta
     if d is None:
         return ""
     return f"{d:+.6g}"
 
 
-def fmt_size(n: int | None) -> str:
-    if n is None:
-        return "-"
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if abs(n) < 1024 or unit == "GiB":
-            return f"{n} B" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024  # type: ignore[assignment]
-    return str(n)
-
-
 def fmt_signed_size(n: int | None) -> str:
     if n is None:
         return ""
-    return ("+" if n >= 0 else "-") + fmt_size(abs(n))
+    return ("+" if n >= 0 else "-") + format_size(abs(n))
 
 
 def _model_dict(m: ModelDiff) -> dict:
@@ -304,7 +299,7 @@ def render_text(report: DiffReport) -> str:
         lines.append(f"  md5     {fmt_value(o.md5 if o else None)} -> {fmt_value(n.md5 if n else None)}")
         lines.append(f"  sha256  {fmt_value(o.sha256 if o else None)} -> {fmt_value(n.sha256 if n else None)}")
         delta = f" ({fmt_signed_size(m.size_delta)})" if m.size_delta is not None else ""
-        lines.append(f"  size    {fmt_size(o.size if o else None)} -> {fmt_size(n.size if n else None)}{delta}")
+        lines.append(f"  size    {format_size(o.size if o else None)} -> {format_size(n.size if n else None)}{delta}")
         for section, changes in m.sections.items():
             lines.append(f"  {section}:")
             for c in changes:
@@ -329,7 +324,7 @@ def render_markdown(report: DiffReport) -> str:
                 "| | before | after | change |", "| --- | --- | --- | --- |",
                 f"| md5 | {md_value(o.md5 if o else None)} | {md_value(n.md5 if n else None)} | |",
                 f"| sha256 | {md_value(o.sha256 if o else None)} | {md_value(n.sha256 if n else None)} | |",
-                f"| size | {fmt_size(o.size if o else None)} | {fmt_size(n.size if n else None)} | {fmt_signed_size(m.size_delta)} |",
+                f"| size | {format_size(o.size if o else None)} | {format_size(n.size if n else None)} | {fmt_signed_size(m.size_delta)} |",
                 ""]
         for section, changes in m.sections.items():
             out += [f"**{section}**", "", "| key | before | after | change |", "| --- | --- | --- | --- |"]

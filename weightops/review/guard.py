@@ -15,14 +15,13 @@ import io
 import os
 import re
 import struct
-import subprocess
-import threading
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 from weightops.core import git
 from weightops.core.config import CONFIG_FILE, GuardSettings, parse_config
+from weightops.core.units import parse_size
 from weightops.errors import NotFoundError, UsageError
 
 DEFAULT_MAX_SIZE = 5 * 1024 * 1024
@@ -38,8 +37,8 @@ WEIGHT_EXTENSIONS = {
 # TensorFlow checkpoint / SavedModel variable shards: variables.data-00000-of-00001.
 TF_SHARD = re.compile(r"\.data-\d{5}-of-\d{5}$")
 HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
-ZIP_READ_MAX = 64 * 1024 * 1024
-SMALL_BLOB = 64 * 1024            # blobs up to this size are read together, whole   # a staged zip up to this size is opened to look for weights inside
+ZIP_READ_MAX = 64 * 1024 * 1024   # a staged zip up to this size is opened to look for weights inside
+SMALL_BLOB = 64 * 1024            # blobs up to this size are read together, whole
 # Git LFS pointer files (git-lfs docs/spec.md): under 1024 bytes, `version` first, then an
 # `oid sha256:` and a `size`.
 LFS_MAX = 1024
@@ -171,49 +170,21 @@ def index_entries(root: Path, rels: list[str]) -> tuple[dict[str, tuple[str, int
     """(path -> (blob id, size) of the regular files among `rels` in the index, every path of
     `rels` the index holds): one `git ls-files -s` and one `git cat-file --batch-check`."""
     wanted = set(rels)
-    out = git.run(["ls-files", "-s", "-z"], cwd=root).stdout
     entries, indexed = {}, set()
-    for record in filter(None, out.split("\0")):
-        info, _, path = record.partition("\t")
-        mode, sha, stage = info.split()
+    for mode, sha, stage, path in git.index_entries(root):
         if path in wanted:
             indexed.add(path)
             if stage == "0" and mode.startswith("100"):
                 entries[path] = (mode, sha)
     # Symlinks (120000) and submodules (160000) are left out: git stores no file bytes for them.
-    shas = sorted({sha for _, sha in entries.values()})
-    check = git.run(["cat-file", "--batch-check"], cwd=root, input="".join(f"{s}\n" for s in shas)).stdout
-    sizes = {line.split()[0]: int(line.split()[2]) for line in check.splitlines() if len(line.split()) == 3}
+    sizes = git.object_sizes(root, sorted({sha for _, sha in entries.values()}))
     return {path: (sha, sizes[sha]) for path, (mode, sha) in entries.items()}, indexed
 
 
 def small_blobs(root: Path, shas: list[str]) -> dict[str, bytes]:
     """The contents of small blobs (under SMALL_BLOB bytes each), all through one
     `git cat-file --batch`: a commit of thousands of source files costs one process."""
-    if not shas:
-        return {}
-    out: dict[str, bytes] = {}
-    with subprocess.Popen(["git", "cat-file", "--batch"], cwd=root, stdin=subprocess.PIPE,
-                          stdout=subprocess.PIPE, stderr=subprocess.DEVNULL) as proc:
-        # A writer thread: git answers as it reads, and a full pipe must not stall either side.
-        writer = threading.Thread(target=_feed, args=(proc.stdin, shas), daemon=True)
-        writer.start()
-        for _ in shas:
-            header = proc.stdout.readline().split()
-            if len(header) != 3:
-                break
-            n = int(header[2])
-            out[header[0].decode()] = proc.stdout.read(n)
-            proc.stdout.read(1)   # the newline after each object
-        writer.join()
-    return out
-
-
-def _feed(stream, shas: list[str]) -> None:
-    try:
-        stream.write("".join(f"{s}\n" for s in shas).encode())
-    finally:
-        stream.close()
+    return {k: v for k, v in git.read_blobs(root, shas).items() if v is not None}
 
 
 def check_blob(root: Path, rel: str, sha: str, size: int, max_size: int,
@@ -224,25 +195,12 @@ def check_blob(root: Path, rel: str, sha: str, size: int, max_size: int,
         return judge(rel, content[:HEAD_BYTES], size, max_size, opener=lambda: io.BytesIO(content))
     # Only the first bytes are read; a zip small enough is read whole to look inside it.
     want = size if size <= ZIP_READ_MAX else HEAD_BYTES
-    with subprocess.Popen(["git", "cat-file", "blob", sha], cwd=root, stdout=subprocess.PIPE,
-                          stderr=subprocess.DEVNULL) as proc:
-        head = proc.stdout.read(HEAD_BYTES)
-        rest = proc.stdout.read(want - len(head)) if head.startswith(b"PK\x03\x04") and want > len(head) else b""
-        proc.kill()
+    with git.open_blob(root, sha) as stream:
+        head = stream.read(HEAD_BYTES)
+        rest = stream.read(want - len(head)) if head.startswith(b"PK\x03\x04") and want > len(head) else b""
     data = head + rest
     opener = (lambda: io.BytesIO(data)) if len(data) == size else None
     return judge(rel, head, size, max_size, opener=opener)
-
-
-def parse_size(text: str | int) -> int:
-    """`5MB`, `512k`, `1.5 GiB` or a number of bytes."""
-    if isinstance(text, int):
-        return text
-    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*", str(text).lower())
-    if not m:
-        raise UsageError(f"'{text}' is not a size; write it like 5MB, 512KB or 1048576")
-    scale = {"": 1, "k": 1024, "m": 1024 ** 2, "g": 1024 ** 3, "t": 1024 ** 4}[m[2]]
-    return int(float(m[1]) * scale)
 
 
 def guard(paths: list[str] | None = None, *, repo: str | os.PathLike = ".",

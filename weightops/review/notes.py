@@ -9,7 +9,8 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from weightops.review.diff import Change, fmt_delta, fmt_value, md_value, fmt_size, fmt_signed_size, flatten, section_changes
+from weightops.core.units import format_size
+from weightops.review.diff import FieldChange, fmt_delta, fmt_value, md_value, fmt_signed_size, flatten, section_changes
 from weightops.errors import NotFoundError, UsageError
 from weightops.project import Located, Project
 from weightops.registry.state import Version, iso
@@ -45,6 +46,9 @@ def previous_version(versions: list[Version], current: Version) -> Version | Non
 
 
 def release_notes(tag: str, *, model: str | None = None, repo: str | os.PathLike = ".") -> ReleaseNotes:
+    """Release notes for version tag TAG: the card's hashes, size and metrics, and their change
+    against the previous version. Raises UsageError (2) for a tag outside the grammar,
+    NotFoundError (3) for an unknown tag or a version without a declaration or card."""
     project = Project(repo)
     name, version = version_for_tag(project, tag, model)
     located = project.locate(name, version.commit, ref=version.tag)
@@ -72,7 +76,7 @@ def render_notes(model: str, version: Version, located: Located, prev: Version |
            f"| path | `{art.get('path')}` ({art.get('format')}) |",
            f"| sha256 | `{art.get('sha256')}` |",
            f"| md5 (DVC) | `{located.pointer.md5}` |",
-           f"| size | {fmt_size(art.get('size'))} |"]
+           f"| size | {format_size(art.get('size'))} |"]
     if prev_located is not None:
         delta = (art.get("size") or 0) - ((prev_located.card.get("artifact") or {}).get("size") or 0)
         out.append(f"| size vs {prev.version} | {fmt_signed_size(delta)} |")
@@ -95,7 +99,7 @@ def render_notes(model: str, version: Version, located: Located, prev: Version |
         out += [f"| metric | {version.version} | {prev.version if prev else 'previous'} | change |",
                 "| --- | --- | --- | --- |"]
         for key in sorted(set(metrics) | set(old)):
-            c = Change(key, old.get(key), metrics.get(key))
+            c = FieldChange(key, old.get(key), metrics.get(key))
             out.append(f"| {key} | {md_value(c.new)} | {md_value(c.old)} | {fmt_delta(c)} |")
     if prev_located is not None:
         changed = section_changes(flatten((prev_located.card.get("lineage") or {}).get("params") or {}), params)

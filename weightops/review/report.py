@@ -16,26 +16,18 @@ import time as _time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from weightops.core import git
+from weightops.core import clock, git
 from weightops.errors import NotFoundError, UsageError, WeightopsError
 from weightops.storage.pointers import dvcyaml_for, parse_artifacts
 from weightops.project import Project
 from weightops.registry.state import Registry
 from weightops.registry.tags import Kind
+from weightops.review.audit import Finding
 from weightops.core.yamlio import safe_load
 
 log = logging.getLogger(__name__)
 MAX_KEY_METRICS = 4
 DEMOTE_SWEEP = 60   # seconds between the unassignment tags of one `weightops demote`
-
-
-@dataclass(frozen=True)
-class Finding:
-    """One audit finding, as the audit reports it: what kind, which tag, and what is wrong."""
-
-    kind: str
-    tag: str
-    message: str
 
 
 @dataclass(frozen=True)
@@ -130,16 +122,13 @@ def gather(repo: str | os.PathLike = ".", *, model: str | None = None,
     if model is not None:  # the audit covers the whole registry; keep this model's findings
         ours = {v.tag for v in registry.versions(names[0])} | {e.tag for e in registry.events(names[0])}
         shown = [f for f in shown if not f.tag or f.tag in ours]
-    return ReportData(title, int(_time.time()) if now is None else now, models, tuple(shown), audit_ran,
+    return ReportData(title, clock.now(now), models, tuple(shown), audit_ran,
                       {"gather_seconds": _time.perf_counter() - started, "audit_skipped": not audit})
 
 
 def _run_audit(root: Path) -> tuple[list, bool]:
-    try:
-        from weightops.review.audit import audit  # issue 6; the report works without it
-    except ImportError:
-        log.info("weightops.review.audit is not available; the report shows no audit result")
-        return [], False
+    from weightops.review.audit import audit
+
     return list(audit(root).findings), True
 
 
@@ -307,7 +296,10 @@ def default_report_path(repo: str | os.PathLike = ".") -> Path:
 
 def write_report(out: str | os.PathLike, repo: str | os.PathLike = ".", *, model: str | None = None,
                  findings: list | tuple | None = None, now: int | None = None, audit: bool = True) -> ReportData:
-    """Gather, render and write the page atomically; returns what it showed."""
+    """Gather the registry (every model, or MODEL), run the audit unless `audit` is false (or
+    use `findings`), render one self-contained HTML page and write it to `out` atomically;
+    `now` (Unix seconds, default core.clock) dates it. Returns what it showed. NotFoundError (3)
+    outside a repository or for an unknown model."""
     from weightops.core.atomic import atomic_write_text
     from weightops.review.report_html import render
 

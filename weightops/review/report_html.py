@@ -15,6 +15,7 @@ import math
 from weightops.registry.state import iso
 from weightops.review.report import Finding, ModelReport, ReportData, Segment, VersionRow
 from weightops.core.resources import template_path
+from weightops.core.units import format_size
 
 STAGE_COLORS = {"production": "#1a7f37", "staging": "#0969da", "shadow": "#8250df"}
 PALETTE = ("#bc4c00", "#0a7ea4", "#bf3989", "#4d2d00", "#57606a")
@@ -37,16 +38,6 @@ def stage_color(stage: str, lanes: tuple[str, ...] = ()) -> str:
 
 def day(ts: int) -> str:
     return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
-
-
-def human_size(n: int | None) -> str:
-    if n is None:
-        return "–"
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB"):
-        if n < 1024 or unit == "TiB":
-            return f"{n} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1024
-    return str(n)
 
 
 def num(x: float | None) -> str:
@@ -304,6 +295,6 @@ def _row(r: VersionRow, m: ModelReport, flagged: set[str]) -> str:
             f'<td class="ver" title="tag {e(r.tag)}">{e(r.version)}{warn}</td>'
             f'<td><time title="{e(iso(r.time))}">{e(day(r.time))}</time></td>'
             f'<td><code title="{e(r.commit)}">{e(r.commit[:10])}</code></td><td class="shacell">{sha}</td>'
-            f'<td class="num" title="{e(r.size)} bytes">{e(human_size(r.size))}</td>{metrics}'
+            f'<td class="num" title="{e(r.size)} bytes">{e(format_size(r.size, "–"))}</td>{metrics}'
             f"<td>{labels}</td><td>{stages}</td></tr>")
 

@@ -18,14 +18,14 @@ from typing import Callable
 
 import yaml
 
-from weightops.core import git
+from weightops.core import dvc, git
 from weightops.core.atomic import atomic_open
 from weightops.errors import IntegrityError, RefusedError
 from weightops.registry.release import release
 from weightops.registry.resolve import resolve
 from weightops.registry.state import iso
 from weightops.registry.stages import promote, rollback
-from weightops.scaffold.init import dvc, init_project
+from weightops.scaffold.init import init_project
 
 MODEL = "clf"
 STAGE = "production"
@@ -114,10 +114,10 @@ def _setup(base: Path, project: Path, remote: Path) -> dict:
     site_cache = base / ".dvc-site-cache"
     env = {"DVC_SITE_CACHE_DIR": str(site_cache)}
     init_project(project, model=MODEL, remote=str(remote))
-    dvc(["config", "--local", "core.site_cache_dir", str(site_cache)], cwd=project, env=env)
+    dvc.run(["config", "--local", "core.site_cache_dir", str(site_cache)], project, env=env)
     if not git.config_get(project, "user.email"):  # a fresh machine may have no git identity
-        git.run(["config", "user.name", "weightops demo"], cwd=project)
-        git.run(["config", "user.email", "demo@weightops.invalid"], cwd=project)
+        git.set_config(project, "user.name", "weightops demo")
+        git.set_config(project, "user.email", "demo@weightops.invalid")
     return env
 
 
@@ -126,10 +126,9 @@ def _train_and_release(project: Path, env: dict, version: str, overrides: dict, 
     params = yaml.safe_load(params_file.read_text())
     params["train"].update(overrides)
     params_file.write_text(yaml.safe_dump(params, sort_keys=False))
-    dvc(["repro", "-q"], cwd=project, env=env)
-    git.run(["add", "-A"], cwd=project)
-    git.run(["commit", "-q", "-m", f"train {MODEL} {version}"], cwd=project)
-    dvc(["push", "-q"], cwd=project, env=env)   # the bytes go to the DVC remote first
+    dvc.run(["repro", "-q"], project, env=env)
+    git.commit_all(project, f"train {MODEL} {version}")
+    dvc.run(["push", "-q"], project, env=env)   # the bytes go to the DVC remote first
     done = release(version, model=MODEL, repo=project)
     r = resolve(version, model=MODEL, repo=project)
     return Step(f"release-{n}", f"dvc repro, git commit, dvc push, weightops release {version}",

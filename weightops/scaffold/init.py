@@ -4,15 +4,13 @@ from __future__ import annotations
 
 import logging
 import os
-import subprocess
-import sys
 from dataclasses import dataclass
 from pathlib import Path
 
-from weightops.core import git
+from weightops.core import dvc, git
 from weightops.core.atomic import atomic_write_text
 from weightops.core.config import CONFIG_FILE, render_config
-from weightops.errors import RefusedError, WeightopsError
+from weightops.errors import RefusedError
 from weightops.core.resources import template_path
 from weightops.registry.tags import validate_new_model_name
 from weightops.scaffold.adopt import declare_artifact, dvc_outputs, find_output, likely_model
@@ -25,7 +23,7 @@ PROJECT_FILES = {
     "project/dvc.yaml.tmpl": "dvc.yaml",
     "project/params.yaml": "params.yaml",
     "project/src/train.py": "src/train.py",
-    # CI (review issue): check-tag + release notes on tag push, model diff on pull requests
+    # CI: check-tag + release notes on tag push, model diff on pull requests
     "ci/github-workflow.yml": ".github/workflows/weightops.yml",
     "ci/gitlab-ci.yml": ".gitlab-ci.yml",
 }
@@ -41,18 +39,6 @@ class Initialized:
     artifact: str | None = None     # the existing DVC output registered as the model (--artifact)
     card: str | None = None         # its card, when init could write it (the file was present)
     remote_added: bool = True       # False: the project's own default DVC remote was kept
-
-
-def dvc(args: list[str], cwd: Path, env: dict | None = None) -> subprocess.CompletedProcess:
-    """Run DVC's own CLI (as a subprocess: DVC stays out of weightops' imports)."""
-    full_env = dict(os.environ, DVC_NO_ANALYTICS="1", **(env or {}))
-    proc = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=cwd, capture_output=True,
-                          text=True, env=full_env)
-    if proc.returncode != 0:
-        lines = [l for l in (proc.stderr + proc.stdout).splitlines() if l.strip()]
-        first = next((l for l in lines if "ERROR" in l), lines[-1] if lines else "")
-        raise WeightopsError(f"dvc {args[0]} failed: {first.strip()[:300]}", returncode=proc.returncode)
-    return proc
 
 
 def render(name: str, model: str) -> str:
@@ -94,17 +80,17 @@ def init_project(directory: str | os.PathLike = ".", *, model: str = "model", re
         raise RefusedError(f"{root} already has {', '.join(existing)}; weightops init will not overwrite "
                            "them (pass --force to replace them)")
     if not (root / ".git").exists():
-        git.run(["init", "-q", "-b", "main"], cwd=root)
+        git.init_repo(root)
     if not (root / ".dvc").is_dir():
         top = git.toplevel(root)
-        dvc(["init", "-q"] + ([] if top.resolve() == root else ["--subdir"]), cwd=root)
+        dvc.run(["init", "-q"] + ([] if top.resolve() == root else ["--subdir"]), root)
     for dest, text in targets.items():
         atomic_write_text(root / dest, text)
     _merge_gitignore(root / ".gitignore", template_path(GITIGNORE_TEMPLATE).read_text())
     remote_url = remote or str(default_remote_dir(root))
     if "://" not in remote_url:
         Path(remote_url).mkdir(parents=True, exist_ok=True)
-    dvc(["remote", "add", "--force", "--default", "storage", remote_url], cwd=root)
+    dvc.run(["remote", "add", "--force", "--default", "storage", remote_url], root)
     log.info("initialized %s (model %s, DVC remote %s)", root, model, remote_url)
     return Initialized(root, model, remote_url, tuple(targets) + (".gitignore",))
 
@@ -133,7 +119,7 @@ def adopt_output(root: Path, *, model: str, artifact: str, remote: str | None, f
         remote_url = remote or str(default_remote_dir(root))
         if "://" not in remote_url:
             Path(remote_url).mkdir(parents=True, exist_ok=True)
-        dvc(["remote", "add", "--force", "--default", "storage", remote_url], cwd=root)
+        dvc.run(["remote", "add", "--force", "--default", "storage", remote_url], root)
     else:
         remote_url = _known[default].url
     made = None

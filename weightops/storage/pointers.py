@@ -94,7 +94,7 @@ def stay_inside(path: str | os.PathLike, root: str | os.PathLike, what: str,
                 also: tuple[str | os.PathLike, ...] = ()) -> Path:
     """`path` (lexically inside `root`) with its symlinks resolved; refuse it when a symlink
     takes it out of `root` and of every folder in `also` (a weights file linked to /etc/passwd,
-    a destination linked elsewhere)."""
+    a destination linked elsewhere). RefusedError (5) when it leaves."""
     real, base = Path(os.path.realpath(path)), Path(os.path.realpath(root))
     for allowed in (base, *(Path(os.path.realpath(a)) for a in also)):
         if real == allowed or allowed in real.parents:

@@ -15,25 +15,15 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import re
 from pathlib import Path
 
-from weightops.core import git
+from weightops.core import git_remote
 from weightops.errors import UsageError
 from weightops.storage.pointers import Remote
 from weightops.project import Project
 
 log = logging.getLogger(__name__)
 HEAD_BRANCH = "refs/heads/weightops-head"
-_SCP = re.compile(r"^[\w.-]+@[\w.-]+:")   # git@host:org/repo.git
-
-
-def is_url(repo: str | os.PathLike) -> bool:
-    """A URL git fetches from (file://, ssh://, https://, git@host:path), not a local path."""
-    text = str(repo)
-    return "://" in text or bool(_SCP.match(text))
-
-
 def cache_dir(url: str) -> Path:
     base = os.environ.get("WEIGHTOPS_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "weightops")
@@ -59,7 +49,7 @@ class RemoteProject(Project):
         """Every tree of `commit` in one fetch, no blobs: the few blobs read next are fetched
         lazily, one by one (without this, each tree would be one round trip too)."""
         if commit not in self._prefetched:
-            git.fetch_object(self.root, git.tree_of(self.root, commit))
+            git_remote.fetch_object(self.root, git_remote.tree_of(self.root, commit))
             self._prefetched.add(commit)
 
     def locate(self, model: str, commit: str, ref: str | None = None):
@@ -72,7 +62,7 @@ def open_remote(url: str, cache: str | os.PathLike | None = None) -> RemoteProje
     import fcntl
 
     path = Path(cache) if cache else cache_dir(url)
-    head, refs = git.ls_remote(url)
+    head, refs = git_remote.ls_remote(url)
     path.parent.mkdir(parents=True, exist_ok=True)
     # Several deploys on one host may sync the same cache at once: one at a time.
     with open(path.parent / f"{path.name}.lock", "w") as lock:
@@ -84,13 +74,13 @@ def open_remote(url: str, cache: str | os.PathLike | None = None) -> RemoteProje
 def _sync(path: Path, url: str, head: str | None, refs: dict[str, str]) -> None:
     if not (path / "HEAD").is_file():
         path.parent.mkdir(parents=True, exist_ok=True)
-        git.init_partial_cache(path, url)
+        git_remote.init_partial_cache(path, url)
     tags = {name: oid for name, oid in refs.items() if name.startswith("refs/tags/") and not name.endswith("^{}")}
-    have = git.local_refs(path, "refs/tags")
-    have_head = git.local_refs(path, HEAD_BRANCH).get(HEAD_BRANCH)
+    have = git_remote.local_refs(path, "refs/tags")
+    have_head = git_remote.local_refs(path, HEAD_BRANCH).get(HEAD_BRANCH)
     if have != tags or (head and have_head != head):
         refspecs = ["+refs/tags/*:refs/tags/*"] + ([f"+HEAD:{HEAD_BRANCH}"] if head else [])
         log.info("fetching %d tags of %s (no trees, no blobs, no history)", len(tags), url)
-        git.fetch_shallow(path, refspecs, "tree:0", prune=True)
+        git_remote.fetch_shallow(path, refspecs, "tree:0", prune=True)
     if head:
-        git.set_symbolic_head(path, HEAD_BRANCH)
+        git_remote.set_symbolic_head(path, HEAD_BRANCH)

@@ -1,5 +1,5 @@
 """Trust: which signers may move a model into which stage, as the deploy host's trusted policy
-says (issue 9).
+says.
 
 The policy is the `trust:` section of weightops.yaml plus an allowed-signers file in git's own
 format, both read from ONE trusted commit: `--trust-policy REV`, else $WEIGHTOPS_TRUST_POLICY,

@@ -1,4 +1,4 @@
-"""Tag signatures: who signed a tag and whether git verifies it (issue 9).
+"""Tag signatures: who signed a tag and whether git verifies it.
 
 Verification is git's own (`git verify-tag --raw`): ssh-keygen for SSH signatures, checked
 against an allowed-signers file in git's format that the caller takes from the TRUSTED policy
@@ -142,6 +142,16 @@ class Verifier:
             proc = git.verify_tag(self.repo, tag, self.file)
             self._seen[tag] = parse_verify_output(tag, proc.returncode, proc.stderr, self._names.get(tag, ""))
         return self._seen[tag]
+
+
+def choose_signing(project, sign: bool | None) -> bool:
+    """Whether a registry write signs its tag: `sign` when given, else the project's
+    `trust.sign`. When signing, checks git can sign before any work is done (UsageError, exit 2,
+    naming the git setting to make)."""
+    sign = project.config.sign if sign is None else sign
+    if sign:
+        check_signing_configured(project.root)
+    return sign
 
 
 def check_signing_configured(repo: str | os.PathLike) -> str:

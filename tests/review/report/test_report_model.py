@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from weightops.core.git import TagRef
+from weightops.core.refs import TagRef
 from weightops.registry.state import Registry
 from weightops.review.report import (Finding, ModelReport, ReportData, VersionRow, flatten_metrics, key_metrics,
                               timeline, to_finding)

@@ -1,0 +1,77 @@
+"""`weightops resolve` without Typer. Deploy hosts run it on every start, and importing Typer
+and Click costs about as much as the resolve itself, so the plain form is parsed here: REF with
+--model/-m, --repo, --remote, --at, --trust-policy, --require-signed/--no-require-signed and
+--allow-deprecated, --json. Anything else (--help, --match, --index, a global option, an option this parser does
+not know) returns None and the Typer CLI parses the command, so both accept the same commands;
+the answer is rendered by cli/output.py for both.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+_VALUED = {"--model": "model", "-m": "model", "--repo": "repo", "--remote": "remote", "--at": "at",
+           "--trust-policy": "trust_policy"}
+_FLAGS = {"--json": ("as_json", True), "--require-signed": ("require_signed", True),
+          "--no-require-signed": ("require_signed", False), "--allow-deprecated": ("allow_deprecated", True)}
+
+
+def parse_resolve(args: list[str]) -> dict | None:
+    """Pure: the arguments after `resolve` -> keyword arguments, or None to let Typer parse."""
+    opts: dict = {"ref": None, "model": None, "repo": ".", "remote": None, "at": None,
+                  "trust_policy": None, "require_signed": None, "allow_deprecated": False, "as_json": False}
+    i = 0
+    while i < len(args):
+        token = args[i]
+        name, eq, value = token.partition("=")
+        if name in _VALUED:
+            if not eq:
+                if i + 1 >= len(args):
+                    return None
+                i, value = i + 1, args[i + 1]
+            if name == "-m" and eq:
+                return None
+            opts[_VALUED[name]] = value
+        elif token in _FLAGS:
+            key, flag = _FLAGS[token]
+            opts[key] = flag
+        elif token.startswith("-") or opts["ref"] is not None:
+            return None
+        else:
+            opts["ref"] = token
+        i += 1
+    opts["ref"] = opts["ref"] or "latest"
+    return opts
+
+
+def fast_resolve(argv: list[str]) -> int | None:
+    """Run `weightops resolve ...` when `argv` (without the program name) is its plain form;
+    the exit code, or None when the Typer CLI should handle `argv`."""
+    if not argv or argv[0] != "resolve":
+        return None
+    opts = parse_resolve(argv[1:])
+    if opts is None:
+        return None
+    from weightops.cli.output import echo, render_resolved
+    from weightops.errors import WeightopsError
+
+    try:
+        from weightops.registry.resolve import resolve
+
+        as_json, ref = opts.pop("as_json"), opts.pop("ref")
+        render_resolved(resolve(ref, **opts), ref, as_json)
+        return 0
+    except WeightopsError as exc:
+        echo(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", err=True, color="red")
+        return exc.exit_code
+    except KeyboardInterrupt:
+        echo("error: interrupted", err=True, color="red")
+        return 130
+    except BrokenPipeError:   # `weightops resolve | head`: the reader left; not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except Exception as exc:  # noqa: BLE001 - the last resort keeps output to one line, as the CLI's
+        echo(f"error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
+             "(rerun with --traceback and report it)", err=True, color="red")
+        return 1

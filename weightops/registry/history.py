@@ -1,0 +1,46 @@
+"""Reading the registry's stage history: every registration, assignment, unassignment and
+rollback, as rows (read-only; the writes are in registry/stages.py)."""
+
+from __future__ import annotations
+
+import os
+
+from weightops.project import Project, open_project
+from weightops.registry.state import Event
+from weightops.registry.tags import check_stage, validate_stage
+
+
+def history(*, model: str | None = None, stage: str | None = None, repo: str | os.PathLike = ".") -> list[dict]:
+    """Every registration, assignment, unassignment and rollback of MODEL (default: the
+    project's), oldest first, optionally only STAGE's: dicts with time (ISO 8601 UTC), action,
+    model, stage, version, commit, sha256, tag, tagger, reason. UsageError (2) for a bad name
+    or stage, NotFoundError (3) outside a repository."""
+    project = open_project(repo)
+    name = project.model(model)
+    registry = project.registry()
+    if stage is not None:
+        validate_stage(stage)
+    events = [e for e in registry.events(name) if stage is None or e.stage == stage]
+    if stage is not None and not events:
+        check_stage(stage, project.config.stages, registry.stage_names(name))
+    missing = {e.commit for e in events if not e.meta.get("sha256") and e.version}
+    shas = _card_shas(project, name, missing)
+    return [event_row(e, e.meta.get("sha256") or shas.get(e.commit)) for e in events]
+
+
+def event_row(e: Event, sha256: str | None) -> dict:
+    return {"time": e.when, "action": e.action, "model": e.model, "stage": e.stage, "version": e.version,
+            "commit": e.commit, "sha256": sha256, "tag": e.tag, "tagger": e.tagger,
+            "reason": e.meta.get("reason")}
+
+
+def _card_shas(project: Project, model: str, commits: set[str]) -> dict[str, str]:
+    """sha256 from the card at each commit, for events whose tag message lacks it (GTO's tags,
+    lightweight tags)."""
+    result = {}
+    for commit in commits:
+        try:
+            result[commit] = project.locate(model, commit).card["artifact"]["sha256"]
+        except Exception:  # noqa: BLE001 - history shows what it can; audit reports the rest
+            continue
+    return result

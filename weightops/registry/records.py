@@ -1,0 +1,135 @@
+"""The registry's records: one tag as an event or a version, the `key: value` tag messages
+weightops writes and reads, and its times. Pure (registry/state.py folds these into stages)."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from dataclasses import dataclass
+from functools import cached_property
+from typing import TYPE_CHECKING
+
+from weightops.errors import UsageError
+from weightops.registry.tags import Kind, SemVer, parse_version
+
+if TYPE_CHECKING:
+    from weightops.registry.state import Registry
+
+
+@dataclass(frozen=True)
+class Event:
+    """One registry tag: a registration, assignment, unassignment, deregistration or deprecation."""
+
+    tag: str
+    kind: Kind
+    model: str
+    commit: str
+    time: int
+    counter: int | None = None
+    version: str | None = None     # the version the event concerns (for a stage: what it held)
+    stage: str | None = None
+    tagger: str = ""
+    annotated: bool = True
+    message: str = ""
+
+    @cached_property
+    def meta(self) -> dict:
+        """The tag message's `key: value` fields, parsed on first use (most tags never need it)."""
+        return parse_message(self.message)
+
+    @property
+    def sort_key(self) -> tuple:
+        return (self.time, self.tag)   # GTO's order: tagger time, then tag name
+
+    @property
+    def action(self) -> str:
+        """What a person calls it: a rollback is an assignment whose message says so."""
+        if self.kind is Kind.ASSIGN and self.meta.get("action") == "rollback":
+            return "rollback"
+        return self.kind.value
+
+    @property
+    def when(self) -> str:
+        return iso(self.time)
+
+
+@dataclass(frozen=True)
+class Version:
+    model: str
+    version: str
+    tag: str
+    commit: str
+    time: int
+    annotated: bool
+    tagger: str = ""
+    message: str = ""
+
+    @cached_property
+    def meta(self) -> dict:
+        return parse_message(self.message)
+
+    @cached_property
+    def semver(self) -> SemVer:
+        return parse_version(self.version)
+
+
+def parse_message(message: str) -> dict:
+    """`key: value` lines of a tag message (the first line is a title and is kept as `title`)."""
+    meta: dict = {}
+    lines = message.splitlines()
+    if lines:
+        meta["title"] = lines[0].strip()
+    for line in lines[1:]:
+        if line.startswith("-----BEGIN"):
+            break  # a signature follows
+        key, sep, value = line.partition(":")
+        if sep and key and " " not in key.strip() and key.strip().isascii():
+            meta.setdefault(key.strip(), value.strip())
+    return meta
+
+
+def format_message(title: str, fields: dict) -> str:
+    """A tag message `parse_message` reads back: the title, a blank line, then `key: value`
+    lines (empty values left out; newlines in a value become spaces so no field is forged)."""
+    lines = [title, ""]
+    for key, value in fields.items():
+        if value is None or value == "":
+            continue
+        text = str(value).replace("\n", " ").replace("\r", " ")
+        lines.append(f"{key}: {text}")
+    return "\n".join(lines) + "\n"
+
+
+def tag_time(registry: "Registry", model: str, now: int) -> int:
+    """The tagger date for a new tag of `model` (Unix seconds): the later of `now` and one
+    second after the model's newest tag, so every reader that orders by whole-second tagger
+    time (GTO, DVC) sees the order the counters give."""
+    newest = registry.newest_time(model)
+    return max(now, newest + 1) if newest else now
+
+
+def _message_field(message: str, key: str) -> str | None:
+    """One `key: value` line of a tag message, without parsing the rest."""
+    start = message.find(f"\n{key}: ")
+    if start < 0:
+        return None
+    start += len(key) + 3
+    end = message.find("\n", start)
+    return message[start:end if end >= 0 else None].strip() or None
+
+
+def iso(ts: int) -> str:
+    return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat().replace("+00:00", "Z")
+
+
+def parse_time(text: str) -> int:
+    """ISO 8601 (`2026-03-01T12:00:00Z`, a date, or an offset) or `@UNIX` -> Unix seconds."""
+    text = (text or "").strip()
+    if text.startswith("@") and text[1:].isdigit():
+        return int(text[1:])
+    try:
+        dt = _dt.datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise UsageError(f"'{text}' is not a time; write it like 2026-03-01T12:00:00Z") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=_dt.timezone.utc)
+    return int(dt.timestamp())
