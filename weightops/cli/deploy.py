@@ -65,8 +65,8 @@ TRUST_FILE = typer.Option(None, "--trust-policy", help="With --index: this host'
 def pull_cmd(
     ref: Optional[str] = typer.Argument(None, help="A stage, version, tag or 'latest' (default: latest, or what --lock names)."),
     model: Optional[str] = MODEL,
-    out: Optional[Path] = typer.Option(None, "--output", "-o", help="Destination path (default: ./<file name>)."),
-    out_alias: Optional[Path] = OUT_ALIAS,
+    out: Optional[str] = typer.Option(None, "--output", "-o", help="Destination path; a folder (existing, or ending in /) receives the file under its own name (default: ./<file name>)."),
+    out_alias: Optional[str] = OUT_ALIAS,
     repo: Optional[str] = REPO_URL,
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name (default: the one configured at that commit)."),
     expect_sha256: Optional[str] = typer.Option(None, "--expect-sha256", help="Halt unless the registry and the bytes have this SHA-256."),

@@ -145,8 +145,8 @@ def destination(dest: str | os.PathLike | None, pointer) -> Path:
     here = Path.cwd()
     if not target.is_absolute() and here in Path(os.path.abspath(target)).parents:
         stay_inside(target, here, "destination")   # `-o sub/x` means under here: no symlink may lead out
-    if target.is_dir() and not (pointer.is_dir and target.resolve().name == name):
-        return target / name
+    if (target.is_dir() and not (pointer.is_dir and target.resolve().name == name)) or str(dest).endswith(("/", os.sep)):
+        return target / name   # an existing folder, or `-o DIR/`: a folder to create (as cp and rsync read it)
     return target
 
 
