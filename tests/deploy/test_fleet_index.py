@@ -278,3 +278,28 @@ def test_a_directory_artifact_is_pulled_from_the_index_whole_and_verified(projec
     again = run_cli(["pull", "shards@v1.0.0", "--index", index, "-o", str(tmp_path / "second")], cwd=host.root, env=host.env)
     assert_one_line_error(again, 4, "file list does not hash")
     assert not (tmp_path / "second").exists()
+
+
+def test_an_unchanged_holder_is_no_change_across_restarts_and_republications(project, tmp_path):
+    p = project
+    p.release("v1.0.0", at=T0)
+    _promote(p, "promote", "v1.0.0", "production", at=T0 + 100)
+    p.wo("publish", env={"WEIGHTOPS_NOW": str(T0 + 101)}, check=True)
+    index = str((p.remote / "weightops" / "index" / "v1" / "clf.json").resolve())
+    host = Host(tmp_path / "host", index)
+    assert host.sync().returncode == 0
+    again = host.sync()                                   # a restarted service, nothing new
+    assert again.returncode == 0 and "unchanged" in again.stdout, again.stderr
+    _promote(p, "promote", "v1.0.0", "staging", at=T0 + 200)
+    p.wo("publish", env={"WEIGHTOPS_NOW": str(T0 + 201)}, check=True)   # same production holder
+    third = host.sync()
+    assert third.returncode == 0, third.stderr
+    assert [r["outcome"] for r in host.log()] == ["deployed"]
+    # `-o DIR/` for a folder that does not exist yet receives the file under its own name
+    proc = run_cli(["pull", "production", "--index", index, "-o", str(tmp_path / "new") + "/"], cwd=host.root, env=host.env)
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "new" / "clf.safetensors").is_file()
+    # ...and so does the git path's pull
+    proc = p.wo("pull", "production", "-o", str(tmp_path / "new2") + "/")
+    assert proc.returncode == 0, proc.stderr
+    assert (tmp_path / "new2" / "clf.safetensors").is_file()

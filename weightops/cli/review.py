@@ -108,7 +108,7 @@ def audit_cmd(
     repo: str = REPO,
     as_json: bool = JSON,
 ) -> None:
-    """Check the whole registry: moved tags, cards vs pointers, objects in the remote, lightweight tags."""
+    """Check the whole registry: moved tags, cards vs pointers, objects in the remote (lightweight tags are noted)."""
     from weightops.review.audit import audit
 
     report = audit(repo, remote=remote, rehash=not no_hash, offline=offline)

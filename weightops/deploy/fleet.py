@@ -21,6 +21,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from weightops.core.atomic import plain_mode
 from weightops.errors import IntegrityError, NotFoundError, RefusedError, UsageError
 from weightops.registry import index
 from weightops.registry.resolve import Resolved
@@ -132,7 +133,7 @@ def resolve_event(idx: Index, ref: str = "latest", *, require_signed: bool = Fal
     """REF (a stage, a version, or `latest`) -> Resolved, from the index alone.
 
     With `require_signed`, only assignments the `policy` allows are obeyed and the sha256 must
-    come from a verified tag message. `stage_floor` ([time, counter]) refuses a stage holder
+    come from a verified tag message. `stage_floor` ([time, tag]) refuses a stage holder
     older than what the host already applied. Raises NotFoundError (3), RefusedError (5),
     IntegrityError (4). `resolve_event` also returns the assignment obeyed (None for a version)."""
     registry, model = idx.registry, idx.model
@@ -145,7 +146,7 @@ def resolve_event(idx: Index, ref: str = "latest", *, require_signed: bool = Fal
     if is_stage_name(ref) and ref != "latest":
         stage = ref
         event = _stage_holder(idx, stage, require_signed, policy)
-        if stage_floor and list(event.sort_key[:2]) < list(stage_floor):
+        if _older(event, stage_floor):
             raise RefusedError(f"index {idx.url} says {model} {stage} is {event.version} ({event.tag}), older than "
                                f"the assignment this host already applied: a replayed index; keeping what is live")
         version = event.version
@@ -170,6 +171,14 @@ def resolve_event(idx: Index, ref: str = "latest", *, require_signed: bool = Fal
             "index_base": base}
     return Resolved(model, version, entry["tag"], entry["commit"], entry["path"], entry["md5"], entry["sha256"],
                     entry["size"], idx.doc["remote"]["name"], url, stage, card), event
+
+
+def _older(event, floor) -> bool:
+    """Is `event` older than the applied holder `floor` ([tagger time, tag]), in the registry's
+    own order? A floor this version did not write is ignored rather than trusted."""
+    if not (isinstance(floor, list) and len(floor) == 2 and isinstance(floor[0], int) and isinstance(floor[1], str)):
+        return False
+    return (event.time, event.tag) < (floor[0], floor[1]) and event.tag != floor[1]
 
 
 def _stage_holder(idx: Index, stage: str, require_signed: bool, policy):
@@ -268,6 +277,7 @@ def _download_dir(r: Resolved, target: Path, fsync: bool) -> int:
                              expected=r.sha256, ref=r.tag)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    os.chmod(tmp, plain_mode(target, directory=True))   # mkdtemp's 0700 would survive the rename
     moved = 0
     try:
         for f in files:
@@ -336,7 +346,7 @@ class IndexFollower:
         entry["sequence"] = idx.sequence
         obeyed = getattr(self, "_obeyed", None)
         if r is not None and obeyed is not None:
-            entry.setdefault("stages", {})[stage] = [obeyed.time, obeyed.counter or 0]
+            entry.setdefault("stages", {})[stage] = [obeyed.time, obeyed.tag]
         self.state.save()
         self._etag = getattr(self, "_pending_etag", None)
 
@@ -356,6 +366,6 @@ def pull_from(url: str, ref: str = "latest", dest: str | os.PathLike | None = No
     Returns (what was resolved, where it is, bytes transferred)."""
     r = resolve_from(url, ref, require_signed=require_signed, trust_policy=trust_policy)
     target = Path(dest) if dest is not None else Path.cwd() / Path(r.path).name
-    if target.is_dir():
+    if target.is_dir() or str(dest or "").endswith(("/", os.sep)):   # `-o DIR/` names a folder, like cp
         target = target / Path(r.path).name
     return r, target, download(r, target, fsync=fsync, progress=progress)

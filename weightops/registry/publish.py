@@ -42,6 +42,8 @@ def publish(*, model: str | None = None, repo: str | os.PathLike = ".", remote: 
     project = Project(repo)
     registry = project.registry()
     head = git.head(project.root)
+    if head is None:
+        raise NotFoundError("the repository has no commits yet; commit and release a version before publishing")
     rem = project.remote(head, remote)
     if rem is None:
         raise NotFoundError("no DVC remote is configured to publish into; pass --remote NAME or run `dvc remote add -d`")

@@ -139,7 +139,10 @@ class DvcFsStore(Store):
             # would make each request one oversized, short-answered read.
             f = self.fs.open(path, "rb")
         else:
-            f = self.fs.open(path, "rb", block_size=BLOCK)
+            # No read-ahead cache: each read is one ranged GET of CHUNK bytes, handed straight
+            # on. fsspec's default cache copied every block again and held the whole object
+            # (226 MiB peak for 256 MiB from the GCS emulator; 13 MiB and 4x faster without).
+            f = self.fs.open(path, "rb", block_size=BLOCK, cache_type="none")
         with f:
             skip = start
             if start and self.kind not in ("http", "https"):
