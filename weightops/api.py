@@ -56,19 +56,28 @@ def list_versions(repo: str | os.PathLike = ".", model: str | None = None, *,
     dicts with model, version, tag, commit, created (ISO 8601 UTC), sha256, stages held now,
     deprecated. Deregistered versions are left out, and so are a deprecated model's unless
     `deprecated` (GTO's `--deprecated`). `repo` is a path or a git URL (read without a clone).
+    `sha256` is the release message's, else (a lightweight or GTO tag) the card's at the tagged
+    commit, read in one batch; None only when that commit has no readable card.
     NotFoundError (3) outside a repository, UsageError (2) for a bad model name."""
+    from weightops.review.report import read_cards
+
     project = open_project(repo)
     registry = project.registry()
     models = [project.model(model)] if model else registry.models()
+    unrecorded = [(name, v.commit) for name in models for v in registry.versions(name) if not v.meta.get("sha256")]
+    cards = read_cards(project.root, unrecorded) if unrecorded else {}
     rows = []
     for name in models:
         if registry.is_deprecated(name) and not deprecated:
             continue
         stages = registry.stages(name)
         for v in registry.versions(name):
+            card = cards.get((name, v.commit))
+            sha256 = v.meta.get("sha256") or (
+                (card.get("artifact") or {}).get("sha256") if isinstance(card, dict) else None)
             rows.append({
                 "model": name, "version": v.version, "tag": v.tag, "commit": v.commit,
-                "created": iso(v.time), "sha256": v.meta.get("sha256"),
+                "created": iso(v.time), "sha256": sha256,
                 "stages": sorted(s for s, e in stages.items() if e.version == v.version and e.commit == v.commit),
                 "deprecated": registry.is_deprecated(name),
             })

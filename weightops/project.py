@@ -139,9 +139,7 @@ class Project:
         """Whether a dvc.yaml below the root may declare `dir:name` models (bare: assume so)."""
         if self.bare:
             return True
-        out = git.run(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "*/dvc.yaml"],
-                      cwd=self.root, check=False).stdout
-        return bool(out.strip("\0"))
+        return bool(git.ls_files_matching(self.root, "*/dvc.yaml"))
 
     def registry(self, model: str | None = None, stage: str | None = None) -> Registry:
         """The registry from the tags. With `model` and `stage`, only what answering for that
@@ -217,8 +215,7 @@ class Project:
     def _pointer_in_any_dvcfile(self, commit: str, dvc_root: str, path: str) -> Pointer | None:
         """The out `path` in any `.dvc` file of the DVC project (a `.dvc` file may track several
         outputs under any name): one `git ls-tree` and one batched read."""
-        listing = git.run(["ls-tree", "-r", "--name-only", commit, "--", dvc_root or "."], cwd=self.root,
-                          check=False).stdout.splitlines()
+        listing = git.ls_tree_names(self.root, commit, dvc_root or ".")
         files = [f for f in listing if f.endswith(".dvc") and "/.dvc/" not in f"/{f}"]
         texts = self.blobs([f"{commit}:{f}" for f in files])
         for f in files:

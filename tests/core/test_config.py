@@ -77,3 +77,10 @@ def test_fast_check_agrees_with_jsonschema(doc):
 
 def test_the_schema_is_a_valid_json_schema():
     jsonschema.Draft202012Validator.check_schema(config_schema())
+
+
+def test_production_gate_validates_by_default():
+    # no broken weights reach production unless weightops.yaml says `validate: false`
+    assert Settings().gate("production").validate is True and Settings().gate("staging").validate is False
+    assert settings_from_doc({"gates": {"production": {"validate": False}}}).gate("production").validate is False
+    assert settings_from_doc({"gates": {"production": {"against": None}}}).gate("production").validate is True

@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import stat
 from pathlib import Path
 
 import yaml
@@ -71,6 +72,11 @@ def test_directory_artifact_is_pulled_file_by_file_and_appears_whole(project, tm
     result = project.wo_json("pull", "shards@v1.0.0", "-o", str(out))
     assert {p.relative_to(out).as_posix(): p.read_bytes() for p in out.rglob("*") if p.is_file()} == SHARDS
     assert result["files"] == 3 and result["transferred"] == sum(map(len, SHARDS.values()))
+    # modes a plain mkdir/open give under the umask: a model server running as another user reads them
+    from weightops.core.atomic import current_umask
+    mask = current_umask()
+    assert stat.S_IMODE(out.stat().st_mode) == 0o777 & ~mask
+    assert {stat.S_IMODE(p.stat().st_mode) for p in out.rglob("*") if p.is_file()} == {0o666 & ~mask}
     assert project.wo_json("verify", str(project.root / "models" / "shards.card.yaml"), str(out))["ok"]
     # second pull: already right, nothing transferred
     assert project.wo_json("pull", "shards@v1.0.0", "-o", str(out))["transferred"] == 0

@@ -15,7 +15,8 @@ T0 = 1_767_225_600
 def add_model(project, rel_weights, model, dvcyaml, value):
     path = project.root / rel_weights
     path.parent.mkdir(parents=True, exist_ok=True)
-    save_file({"w": np.full((4, 4), value, dtype=np.float32)}, str(path))
+    # varied values: the production gate (on by default) refuses constant tensors
+    save_file({"w": (np.arange(16, dtype=np.float32).reshape(4, 4) + 1) * value}, str(path))
     project.dvc("add", "-q", rel_weights)
     card = rel_weights.rsplit(".", 1)[0] + ".card.yaml"
     project.wo("card", rel_weights, "-o", card, "--model", model, check=True)

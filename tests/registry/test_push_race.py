@@ -13,6 +13,9 @@ def clone(src, dest):
 
 
 def test_push_race_between_two_clones(project, tmp_path):
+    # an absolute DVC remote, so the clones reach the objects promote checks for
+    project.dvc("remote", "modify", "storage", "url", str(project.remote))
+    project.git("commit", "-qam", "absolute remote")
     project.release("v1.0.0", at=T0)
     project.train(epochs=40)
     project.release("v1.1.0", at=T0 + 10)

@@ -12,6 +12,9 @@ T0 = 1_767_225_600
 
 
 def test_twenty_concurrent_promotes(project, tmp_path):
+    # an absolute DVC remote, so every clone reaches the objects promote checks for
+    project.dvc("remote", "modify", "storage", "url", str(project.remote))
+    project.git("commit", "-qam", "absolute remote")
     project.release("v1.0.0", at=T0)
     project.train(epochs=40)
     project.release("v1.1.0", at=T0 + 10)

@@ -1,4 +1,4 @@
-"""`weightops audit`: moved tags, tampered cards, missing objects, lightweight tags."""
+"""`weightops audit`: moved tags, tampered cards, missing objects; lightweight tags are notes."""
 
 import dataclasses
 import json
@@ -35,7 +35,8 @@ def test_audit_catches_force_moved_version_tag(project):
     assert proc.returncode == 4
     doc = json.loads(proc.stdout)
     kinds = {(f["kind"], f["tag"]) for f in doc["findings"]}
-    assert kinds == {("moved-tag", "v1.0.0"), ("lightweight-tag", "v1.0.0")}
+    assert kinds == {("moved-tag", "v1.0.0")}
+    assert [(n["kind"], n["tag"]) for n in doc["notices"]] == [("lightweight-tag", "v1.0.0")]
     moved = next(f for f in doc["findings"] if f["kind"] == "moved-tag")
     assert "clf#staging#1" in moved["message"] and v1[:12] in moved["message"]
     # moved again as an annotated tag: still caught through the stage tag's record
@@ -45,7 +46,7 @@ def test_audit_catches_force_moved_version_tag(project):
     text = project.wo("audit")
     assert text.returncode == 4 and "audit found 1 problem(s) (moved-tag)" in text.stdout
     # failing, it says so on stderr too (one line), where CI logs and `--json > file` users look
-    assert [l for l in text.stderr.splitlines() if l.strip()] == [f"error: {report.summary}"]
+    assert [l for l in text.stderr.splitlines() if l.startswith("error:")] == [f"error: {report.summary}"]
     assert json.loads(project.wo("audit", "--json").stdout)["ok"] is False
 
 
@@ -103,3 +104,14 @@ def test_audit_catches_tag_force_pushed_to_the_git_remote(project, tmp_path):
     assert [(f.kind, f.tag) for f in report.findings] == [("moved-tag", "v1.0.0")]
     assert "in git remote 'origin'" in report.findings[0].message
     assert audit(project.root, offline=True).ok
+
+
+def test_lightweight_release_of_the_readme_audits_clean(project):
+    project.git("tag", "v1.0.0")          # the README's release: plain git tag, then dvc push
+    project.dvc("push", "-q")
+    proc = project.wo("audit")
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "v1.0.0 is a lightweight tag" in proc.stdout and "GTO" in proc.stdout
+    assert "audit ok: 1 versions and 1 registry tags checked (1 lightweight tag(s)" in proc.stdout
+    report = audit(project.root)
+    assert report.ok and report.findings == () and [n.kind for n in report.notices] == ["lightweight-tag"]

@@ -23,7 +23,7 @@ def test_card_fields(project, tmp_path):
                    "sha256": hashlib.sha256(data).hexdigest(), "md5": hashlib.md5(data).hexdigest()}
     lin = card["lineage"]
     assert lin["commit"] == project.head() and lin["branch"] == "main"
-    assert lin["dirty"] is False  # untracked files do not make the tree dirty; edits do (below)
+    assert lin["dirty"] is False and lin["inputs_differ"] == []  # HEAD holds every input dvc.lock names
     assert lin["params"]["train"]["seed"] == 7
     assert "src/train.py" in lin["deps"]
     env = card["environment"]
@@ -32,9 +32,17 @@ def test_card_fields(project, tmp_path):
     assert card["labels"] == {"sensor": "v2", "accelerator": "cpu"}
     assert card["metrics"]["accuracy"] > 0.5
     assert card["signature"] is None
+    # An edit the training did not use (dvc.lock still says seed 7) is not a difference ...
     project.set_params(seed=8)
     run_cli(["card", str(project.weights), "-o", str(out)], cwd=project.root, check=True)
-    assert yaml.safe_load(out.read_text())["lineage"]["dirty"] is True
+    assert yaml.safe_load(out.read_text())["lineage"]["dirty"] is False
+    # ... an input the training used that HEAD does not hold is, by name.
+    train = project.root / "src" / "train.py"
+    train.write_text(train.read_text() + "# edited\n")
+    project.dvc("commit", "-f", "-q", "train")   # dvc.lock now records the edited code's md5
+    run_cli(["card", str(project.weights), "-o", str(out)], cwd=project.root, check=True)
+    lin = yaml.safe_load(out.read_text())["lineage"]
+    assert lin["dirty"] is True and lin["inputs_differ"] == ["deps src/train.py", "params train.seed"]
 
 
 def test_card_of_a_directory_lists_every_file(tmp_path):

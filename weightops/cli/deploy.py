@@ -81,6 +81,7 @@ def pull_cmd(
     require_signed: bool = REQUIRE_SIGNED_INDEX,
     trust_file: Optional[Path] = TRUST_FILE,
     allow_deprecated: bool = typer.Option(False, "--allow-deprecated", help="Pull a model GTO marks deprecated (NAME@deprecated); refused otherwise."),
+    pre: bool = typer.Option(False, "--pre", help="Let 'latest' be a pre-release (v1.4.0-rc.1); by default it is the newest release."),
     as_json: bool = JSON,
 ) -> None:
     """Download REF's weights, verifying size and sha256 while they stream; atomic."""
@@ -106,7 +107,7 @@ def pull_cmd(
         done = pull_detailed(ref if ref is not None or lock_file or pairs else "latest", out, model=model,
                              repo=repo, remote=remote, expect_sha256=expect_sha256, lock=lock_file, jobs=jobs,
                              progress=update, fsync=fsync, match=pairs, allow_deprecated=allow_deprecated,
-                             verify_md5=verify_md5, recover=recover)
+                             verify_md5=verify_md5, recover=recover, pre=pre)
     if as_json:
         print_json(done.to_dict())
         return
@@ -125,13 +126,14 @@ def lock_cmd(
     model: Optional[str] = MODEL,
     repo: Optional[str] = REPO_URL,
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name."),
+    pre: bool = typer.Option(False, "--pre", help="Let 'latest' be a pre-release; by default it is the newest release."),
     as_json: bool = JSON,
 ) -> None:
     """Pin REF to its commit, hashes and URL in a deploy lock file."""
     out = output_path(out, out_alias, required=True)
     from weightops.deploy.pull import lock
 
-    doc = lock(ref, out, model=model, repo=repo or ".", remote=remote)
+    doc = lock(ref, out, model=model, repo=repo or ".", remote=remote, pre=pre)
     if as_json:
         print_json(doc)
     else:

@@ -1,7 +1,7 @@
 """`weightops resolve` without Typer. Deploy hosts run it on every start, and importing Typer
 and Click costs about as much as the resolve itself, so the plain form is parsed here: REF with
 --model/-m, --repo, --remote, --at, --trust-policy, --require-signed/--no-require-signed and
---allow-deprecated, --json. Anything else (--help, --match, --index, a global option, an option this parser does
+--allow-deprecated, --pre, --json. Anything else (--help, --match, --index, a global option, an option this parser does
 not know) returns None and the Typer CLI parses the command, so both accept the same commands;
 the answer is rendered by cli/output.py for both.
 """
@@ -14,13 +14,15 @@ import sys
 _VALUED = {"--model": "model", "-m": "model", "--repo": "repo", "--remote": "remote", "--at": "at",
            "--trust-policy": "trust_policy"}
 _FLAGS = {"--json": ("as_json", True), "--require-signed": ("require_signed", True),
-          "--no-require-signed": ("require_signed", False), "--allow-deprecated": ("allow_deprecated", True)}
+          "--no-require-signed": ("require_signed", False), "--allow-deprecated": ("allow_deprecated", True),
+          "--pre": ("pre", True)}
 
 
 def parse_resolve(args: list[str]) -> dict | None:
     """Pure: the arguments after `resolve` -> keyword arguments, or None to let Typer parse."""
     opts: dict = {"ref": None, "model": None, "repo": ".", "remote": None, "at": None,
-                  "trust_policy": None, "require_signed": None, "allow_deprecated": False, "as_json": False}
+                  "trust_policy": None, "require_signed": None, "allow_deprecated": False, "pre": False,
+            "as_json": False}
     i = 0
     while i < len(args):
         token = args[i]

@@ -43,6 +43,9 @@ def release_cmd(
     done = release(version, model=model, repo=repo, push=push, message=message, sign=sign, remote=remote)
     typer.echo(f"released {done.model} {done.version} as tag {done.tag} at {done.commit[:12]} "
                f"(sha256 {done.sha256[:16]}...){' and pushed' if done.pushed else ''}")
+    if push and not done.pushed:
+        typer.echo(f"note: the weights were pushed (dvc push) but tag {done.tag} was not: this repository has "
+                   "no git remote; add one and run `git push origin " + done.tag + "`", err=True)
 
 
 @command("resolve")
@@ -58,6 +61,7 @@ def resolve_cmd(
     repo: str = REPO,
     allow_deprecated: bool = ALLOW_DEPRECATED,
     index: Optional[str] = typer.Option(None, "--index", help="Read the published registry index at this URL instead of git (--trust-policy is then a FILE)."),
+    pre: bool = typer.Option(False, "--pre", help="Let 'latest' be a pre-release (v1.4.0-rc.1); by default it is the newest release."),
     as_json: bool = JSON,
 ) -> None:
     """Map REF to version, commit, DVC pointer, remote URL and sha256."""
@@ -77,7 +81,7 @@ def resolve_cmd(
                           require_signed=require_signed, trust_policy=trust_policy)
     else:
         r = resolve(ref, model=model, repo=repo, at=at, remote=remote, require_signed=require_signed,
-                    trust_policy=trust_policy, allow_deprecated=allow_deprecated)
+                    trust_policy=trust_policy, allow_deprecated=allow_deprecated, pre=pre)
     render_resolved(r, ref, as_json)   # the same renderer as the fast path (cli/fast.py)
 
 
@@ -117,6 +121,7 @@ PUSH_TAG = typer.Option(False, "--push", help="Push the new tag; fails (and remo
 # Promotion-gate switches: both are recorded in the tag message.
 ALLOW_BREAKING = typer.Option(False, "--allow-breaking", help="Promote even when the signature breaks the stage's current one.")
 SKIP_CHECKS = typer.Option(False, "--skip-checks", help="Skip the weight checks the stage's gate requires (loud; recorded in the tag).")
+NO_CHECK_REMOTE = typer.Option(False, "--no-check-remote", help="Do not check that the version's object is in the DVC remote (offline work).")
 
 
 def _warn_skip(skip: bool) -> None:
@@ -126,10 +131,17 @@ def _warn_skip(skip: bool) -> None:
 
 
 def _say_assigned(a) -> None:
+    if a.action == "none":
+        typer.echo(f"{a.model} {a.version} already holds {a.stage} ({a.tag}); nothing written")
+        return
+    pushed = " (pushed)" if a.pushed else ""
+    if a.action == "unassign":   # one line per tag written: demote clears every labelled version
+        for tag, version in a.written or ((a.tag, a.version),):
+            typer.echo(f"unassigned {a.model} {version} from {a.stage}: tag {tag}{pushed}")
+        return
     prev = f" (was {a.previous})" if a.previous and a.previous != a.version else ""
-    verb = {"unassign": "unassigned", "rollback": "rolled back"}.get(a.action, "assigned")
-    typer.echo(f"{verb} {a.model} {a.version} {'from' if a.action == 'unassign' else 'to'} {a.stage}{prev}: "
-               f"tag {a.tag}{' (pushed)' if a.pushed else ''}")
+    verb = "rolled back" if a.action == "rollback" else "assigned"
+    typer.echo(f"{verb} {a.model} {a.version} to {a.stage}{prev}: tag {a.tag}{pushed}")
 
 
 @command("promote")
@@ -145,15 +157,15 @@ def promote_cmd(
     allow_breaking: bool = ALLOW_BREAKING,
     skip_checks: bool = SKIP_CHECKS,
     allow_deprecated: bool = ALLOW_DEPRECATED,
+    no_check_remote: bool = NO_CHECK_REMOTE,
 ) -> None:
-    """Assign VERSION to STAGE (a GTO tag NAME#STAGE#N) after checking its card and the gates."""
+    """Assign VERSION to STAGE (a GTO tag NAME#STAGE#N) after checking its card, its object in the DVC remote and the gates."""
     from weightops.registry.stages import promote
 
     _warn_skip(skip_checks)
     _say_assigned(promote(version, stage, model=model, repo=repo, message=message, push=push, sign=sign,
                           allow_breaking=allow_breaking, skip_checks=skip_checks, require_shadow=require_shadow,
-                          allow_deprecated=allow_deprecated))
-
+                          allow_deprecated=allow_deprecated, check_remote=not no_check_remote))
 
 @command("demote")
 def demote_cmd(
@@ -182,14 +194,15 @@ def rollback_cmd(
     allow_breaking: bool = ALLOW_BREAKING,
     skip_checks: bool = SKIP_CHECKS,
     allow_deprecated: bool = ALLOW_DEPRECATED,
+    no_check_remote: bool = NO_CHECK_REMOTE,
 ) -> None:
     """Assign the version that held STAGE before the current one, as a new assignment."""
     from weightops.registry.stages import rollback
 
     _warn_skip(skip_checks)
     _say_assigned(rollback(stage, model=model, to=to, repo=repo, message=message, push=push, sign=sign,
-                           allow_breaking=allow_breaking, skip_checks=skip_checks, allow_deprecated=allow_deprecated))
-
+                           allow_breaking=allow_breaking, skip_checks=skip_checks, allow_deprecated=allow_deprecated,
+                           check_remote=not no_check_remote))
 
 @command("history")
 def history_cmd(

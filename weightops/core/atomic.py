@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import glob
 import os
+import stat
 import tempfile
 from contextlib import contextmanager
 from pathlib import Path
@@ -43,8 +44,10 @@ def atomic_write_text(target: str | os.PathLike, text: str) -> None:
 
 def temp_beside(target: Path) -> tuple[int, str]:
     """A new hidden temp file beside `target` (`.NAME.XXXX.tmp`), flock'ed for as long as its
-    descriptor is open; stale temp files of killed writers are removed first."""
+    descriptor is open; stale temp files of killed writers are removed first. Its mode is the
+    one the finished file must have (`plain_mode`): mkstemp's 0600 would survive the rename."""
     sweep_stale(target)
+    mode = plain_mode(target)
     while True:
         fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
         fcntl.flock(fd, fcntl.LOCK_EX)
@@ -53,8 +56,37 @@ def temp_beside(target: Path) -> tuple[int, str]:
         except FileNotFoundError:  # a sweeper took it between mkstemp and flock: make another
             ours = False
         if ours:
+            os.fchmod(fd, mode)
             return fd, tmp
         os.close(fd)
+
+
+def plain_mode(target: Path, directory: bool = False) -> int:
+    """The permission bits a file (or directory) written to `target` should get: those of the
+    file it replaces, else what a plain `open()` (`mkdir()`) gives under the umask,
+    0666 (0777) & ~umask. Deploy hosts read weights as another user, so 0600 is wrong."""
+    try:
+        st = os.stat(target)
+    except OSError:
+        st = None
+    if st is not None and (stat.S_ISDIR(st.st_mode) if directory else stat.S_ISREG(st.st_mode)):
+        return stat.S_IMODE(st.st_mode)
+    return (0o777 if directory else 0o666) & ~current_umask()
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it (Linux exposes it in /proc); elsewhere the
+    set-and-restore dance, which is brief."""
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
 
 
 def sweep_stale(target: Path) -> list[str]:

@@ -20,6 +20,8 @@ from weightops.registry.tags import validate_model_name, validate_stage
 
 CONFIG_FILE = "weightops.yaml"
 DEFAULT_STAGES = ("staging", "production", "shadow")
+# No broken weights reach production: its gate runs the weight checks unless `validate: false`.
+VALIDATED_BY_DEFAULT = frozenset({"production"})
 DEFAULT_SIGNERS_FILE = ".weightops/allowed_signers"
 CHECKS = ("finite", "all_zero", "constant", "signature", "structure", "drift")
 DEFAULT_DRIFT = {"mean": 0.5, "std": 0.5, "l2": 0.5}
@@ -150,8 +152,9 @@ class Settings:
         return stage in value if isinstance(value, tuple) else value is True
 
     def gate(self, stage: str) -> GateSettings:
-        """The stage's promotion gate; by default no checks, compared against the stage itself."""
-        return self.gates.get(stage, GateSettings(False, stage))
+        """The stage's promotion gate; by default compared against the stage itself, with the
+        weight checks on for the stages in VALIDATED_BY_DEFAULT (production) only."""
+        return self.gates.get(stage, GateSettings(stage in VALIDATED_BY_DEFAULT, stage))
 
 
 Config = Settings  # the name older callers import
@@ -191,7 +194,7 @@ def settings_from_doc(doc: object, where: str = CONFIG_FILE) -> Settings:
         trust=_trust(doc, where),
         policy=_policy(doc.get("policy", {}), where),
         validation=_validation(doc.get("validation", {})),
-        gates={validate_stage(s): GateSettings(g.get("validate", False),
+        gates={validate_stage(s): GateSettings(g.get("validate", s in VALIDATED_BY_DEFAULT),
                                                None if g.get("against", s) in (None, "none") else g.get("against", s))
                for s, g in doc.get("gates", {}).items()},
         shadow=shadow,

@@ -208,10 +208,9 @@ def push_tag(repo: str | os.PathLike, remote: str, name: str) -> subprocess.Comp
 def push_tag_with_claim(repo: str | os.PathLike, remote: str, name: str, claim: str) -> bool:
     """Push refs/tags/NAME and create the ref CLAIM on `remote` in one atomic push that fails
     when CLAIM exists there already; False when refused. The local CLAIM ref is removed after."""
-    # The claim names the new tag object (unique), not the commit: a claim equal to the remote's
-    # would count as "up to date" and let a second tag with the same counter through.
+    # The claim names the new (unique) tag object, not the commit: a claim equal to the remote's
+    # would be "up to date". `--force-with-lease=REF:` means: only if REF is not there yet.
     run(["update-ref", _safe(claim), f"refs/tags/{_safe(name)}"], cwd=repo)
-    # `--force-with-lease=REF:` (empty expectation): only if REF does not exist on the remote yet.
     proc = run(["push", "--atomic", "--porcelain", f"--force-with-lease={claim}:", "--", _safe(remote),
                 f"refs/tags/{name}:refs/tags/{name}", f"{claim}:{claim}"], cwd=repo, check=False)
     run(["update-ref", "-d", claim], cwd=repo, check=False)
@@ -328,12 +327,21 @@ def ls_tree_paths(repo: str | os.PathLike, rev: str, names: tuple[str, ...]) -> 
     return [p for p in out.split("\0") if p and p.rsplit("/", 1)[-1] in names]
 
 
+def ls_files_matching(repo: str | os.PathLike, *pathspecs: str, check: bool = False) -> list[str]:
+    """Tracked and not-ignored paths matching PATHSPECS (git's globs, .gitignore honoured), sorted."""
+    out = run(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *pathspecs], cwd=repo,
+              check=check).stdout
+    return sorted(set(filter(None, out.split("\0"))))
+
+
+def ls_tree_names(repo: str | os.PathLike, rev: str, under: str = ".") -> list[str]:
+    """Every file path at REV under the folder UNDER (empty when REV or UNDER is not there)."""
+    return run(["ls-tree", "-r", "--name-only", _safe(rev), "--", under], cwd=repo, check=False).stdout.splitlines()
+
+
 def ls_files_named(repo: str | os.PathLike, name: str) -> list[str]:
-    """Tracked and untracked-but-not-ignored files called `name`, anywhere in the work tree
-    (git walks it, honouring .gitignore, so virtualenvs and data folders are skipped)."""
-    out = run(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--",
-               name, f"*/{name}"], cwd=repo).stdout
-    return sorted({p for p in out.split("\0") if p})
+    """Tracked and untracked-but-not-ignored files called `name`, anywhere in the work tree."""
+    return ls_files_matching(repo, name, f"*/{name}", check=True)
 
 
 # ---------------------------------------------------------------- tag signatures and the trusted policy commit

@@ -21,6 +21,7 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from weightops.core.atomic import plain_mode
 from weightops.errors import IntegrityError, NotFoundError, RefusedError, UsageError
 from weightops.registry import index
 from weightops.registry.resolve import Resolved
@@ -276,6 +277,7 @@ def _download_dir(r: Resolved, target: Path, fsync: bool) -> int:
                              expected=r.sha256, ref=r.tag)
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    os.chmod(tmp, plain_mode(target, directory=True))   # mkdtemp's 0700 would survive the rename
     moved = 0
     try:
         for f in files:

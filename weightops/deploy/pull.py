@@ -19,7 +19,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from weightops.storage import transfer
-from weightops.model.card import check_card_against_file, describe_artifact, load_card
+from weightops.core.atomic import plain_mode
+from weightops.model.card import check_card_against_file
 from weightops.errors import IntegrityError, NotFoundError, UsageError
 from weightops.storage.hashing import hash_file
 from weightops.storage.pointers import stay_inside
@@ -51,32 +52,20 @@ class Pulled:
         return d
 
 
-@dataclass(frozen=True)
-class Verified:
-    path: Path
-    sha256: str
-    size: int
-    against: str          # "lock" or "card"
-    model: str | None = None
-    version: str | None = None
-
-    def to_dict(self) -> dict:
-        return {"ok": True, "path": str(self.path), "sha256": self.sha256, "size": self.size,
-                "against": self.against, "model": self.model, "version": self.version}
-
-
 # ------------------------------------------------------------------ pull
 def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = None, *,
                   model: str | None = None, repo: str | os.PathLike | None = None, remote: str | None = None,
                   expect_sha256: str | None = None, lock: str | os.PathLike | None = None,
                   jobs: int | None = None, progress: transfer.Progress | None = None,
                   fsync: bool = False, match: dict[str, str] | None = None,
-                  allow_deprecated: bool = False, verify_md5: bool = False, recover: bool = False) -> Pulled:
+                  allow_deprecated: bool = False, verify_md5: bool = False, recover: bool = False,
+                  pre: bool = False) -> Pulled:
     """Download REF's weights (stage, version, tag, 'latest'; default what `lock` pins) to `dest`
     (default ./NAME), checking size and the card's SHA-256 as they stream; atomic. `repo`: path or
     git URL; `match`: card labels picking the variant in stage REF; `progress(done, total)` in
     bytes; `verify_md5`: DVC's MD5 too; `recover`: an earlier object version (versioned bucket)
-    holding the released bytes when the object is damaged or gone. UsageError (2), NotFoundError
+    holding the released bytes when the object is damaged or gone; `pre`: 'latest' may be a
+    pre-release. UsageError (2), NotFoundError
     (3), IntegrityError (4) when bytes, lock or hashes disagree, RefusedError (5) if deprecated."""
     started = time.monotonic()
     if expect_sha256 is not None and not _is_sha256(expect_sha256):
@@ -96,7 +85,8 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
         ref, model = pinned["version"], pinned["model"]
         repo = repo or pinned.get("repo") or "."
     project = open_project(repo or ".")
-    r = resolve(ref or "latest", model=model, remote=remote, project=project, allow_deprecated=allow_deprecated)
+    r = resolve(ref or "latest", model=model, remote=remote, project=project, allow_deprecated=allow_deprecated,
+                pre=pre)
     if pinned:
         check_lock_against(pinned, r, str(lock))
     if expect_sha256 and expect_sha256.lower() != r.sha256:
@@ -130,11 +120,11 @@ def pull(ref: str | None = "latest", dest: str | os.PathLike | None = None, *,
          expect_sha256: str | None = None, lock: str | os.PathLike | None = None, jobs: int | None = None,
          progress: transfer.Progress | None = None, fsync: bool = False,
          match: dict[str, str] | None = None, allow_deprecated: bool = False, verify_md5: bool = False,
-         recover: bool = False) -> Path:
+         recover: bool = False, pre: bool = False) -> Path:
     """`pull_detailed` (same arguments and errors), returning only the path written."""
     return pull_detailed(ref, dest, model=model, repo=repo, remote=remote, expect_sha256=expect_sha256, lock=lock,
                          jobs=jobs, progress=progress, fsync=fsync, match=match, allow_deprecated=allow_deprecated,
-                         verify_md5=verify_md5, recover=recover).path
+                         verify_md5=verify_md5, recover=recover, pre=pre).path
 
 
 def default_jobs() -> int:
@@ -155,10 +145,8 @@ def destination(dest: str | os.PathLike | None, pointer) -> Path:
     here = Path.cwd()
     if not target.is_absolute() and here in Path(os.path.abspath(target)).parents:
         stay_inside(target, here, "destination")   # `-o sub/x` means under here: no symlink may lead out
-    if target.is_dir() and not (pointer.is_dir and target.resolve().name == name):
-        return target / name
-    if str(dest).endswith(("/", os.sep)):   # `-o DIR/`: a folder to create, as cp and rsync read it
-        return target / name
+    if (target.is_dir() and not (pointer.is_dir and target.resolve().name == name)) or str(dest).endswith(("/", os.sep)):
+        return target / name   # an existing folder, or `-o DIR/`: a folder to create (as cp and rsync read it)
     return target
 
 
@@ -244,6 +232,7 @@ def _pull_dir(store: transfer.Store, r: Resolved, target: Path, progress, fsync:
     total = sum(f["size"] for f in by_path.values()) or None
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
+    os.chmod(tmp, plain_mode(target, directory=True))   # mkdtemp's 0700 would survive the rename
     done = transferred = 0
     try:
         for entry in entries:
@@ -308,13 +297,15 @@ def _checksum(fields: dict) -> str:
 
 
 def lock(ref: str = "latest", out: str | os.PathLike = "deploy/model.lock.yaml", *, model: str | None = None,
-         repo: str | os.PathLike = ".", remote: str | None = None, at: str | int | None = None) -> dict:
+         repo: str | os.PathLike = ".", remote: str | None = None, at: str | int | None = None,
+         pre: bool = False) -> dict:
     """Write the deploy lock for REF (a YAML file at `out`, atomically): model, version, tag,
     commit, path, md5, sha256, size, remote URL and a checksum of them; the user's own keys in
-    an existing file are kept. Returns the document. Errors as `resolve`."""
+    an existing file are kept. Returns the document. `pre`: 'latest' may be a pre-release.
+    Errors as `resolve`."""
     from weightops.core.atomic import atomic_write_text
 
-    r = resolve(ref, model=model, repo=repo, at=at, remote=remote)
+    r = resolve(ref, model=model, repo=repo, at=at, remote=remote, pre=pre)
     fields = {k: v for k, v in r.to_dict().items() if k in LOCK_KEYS}
     fields["repo"] = str(repo) if str(repo) != "." else None
     fields["resolved_at"] = iso(int(time.time()))
@@ -359,44 +350,6 @@ def check_lock_against(pinned: dict, r: Resolved, where: str) -> None:
                                  expected=pinned.get(key), actual=now.get(key), ref=r.tag, field=key)
 
 
-# ------------------------------------------------------------------ verify
-def verify(file: str | os.PathLike, path: str | os.PathLike | None = None) -> Verified:
-    """Check bytes on disk against a lock file or a model card (exit 4 when they differ)."""
-    file = Path(file)
-    if not file.is_file():
-        raise NotFoundError(f"'{file}' does not exist; pass a lock file or a model card")
-    doc = safe_load(file.read_bytes(), str(file))
-    if isinstance(doc, dict) and "lock_version" in doc:
-        pinned = read_lock(file)
-        target = Path(path) if path else Path(Path(pinned["path"]).name)
-        card = {"artifact": {"sha256": pinned["sha256"], "size": pinned.get("size"), "md5": pinned["md5"],
-                             "path": pinned["path"]}}
-        against, model, version, ref = "lock", pinned["model"], pinned["version"], pinned["tag"]
-    else:
-        card = load_card(file)
-        art = card["artifact"]
-        if path:
-            target = Path(path)
-        else:  # the card sits in the repo; its artifact path is repo-relative
-            from weightops.core import git
-            try:
-                target = git.toplevel(file.resolve().parent) / art["path"]
-            except NotFoundError:
-                target = file.parent / Path(art["path"]).name
-        against, model, version, ref = "card", card.get("model"), None, str(file)
-    if not target.exists():
-        raise NotFoundError(f"'{target}' does not exist; pull it first (`weightops pull`)")
-    if target.is_dir():
-        d = describe_artifact(target, card["artifact"]["path"])
-        if d["sha256"] != card["artifact"]["sha256"]:
-            raise IntegrityError(f"{ref}: directory {target} has sha256 {d['sha256']}, expected {card['artifact']['sha256']}",
-                                 expected=card["artifact"]["sha256"], actual=d["sha256"], ref=ref)
-        return Verified(target, d["sha256"], d["size"], against, model, version)
-    d = check_card_against_file(card, target, ref)
-    size = card["artifact"].get("size")
-    if size is not None and d.size != size:
-        raise IntegrityError(f"{ref}: {target} has {d.size} bytes, expected {size}", expected=size, actual=d.size, ref=ref)
-    return Verified(target, d.sha256, d.size, against, model, version)
-
+from weightops.deploy.verify import Verified, verify  # noqa: E402 - re-exported: verify reads locks
 
 __all__ = ["Pulled", "Verified", "pull", "pull_detailed", "lock", "verify", "read_lock"]

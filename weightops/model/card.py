@@ -11,10 +11,9 @@ import json
 import os
 from pathlib import Path
 
-from weightops.core import git
 from weightops.errors import IntegrityError, NotFoundError, UsageError, WeightopsError
 from weightops.storage.hashing import Digests, hash_file
-from weightops.storage.pointers import Pointer, load_yaml, lock_lineage
+from weightops.storage.pointers import Pointer, load_yaml
 from weightops.core.yamlio import dump_yaml, safe_load
 
 SCHEMA_VERSION = 1
@@ -121,12 +120,9 @@ def build_card(weights: Path, model: str, *, project: Path | None, metrics: dict
                "created_at": now_iso(),
                "stage": None, "params": {}, "deps": {}}
     if project is not None:
-        lineage["commit"] = git.head(project)
-        lineage["branch"] = git.current_branch(project)
-        lineage["dirty"] = git.is_dirty(project) if lineage["commit"] else True
-        lock = project / "dvc.lock"
-        if lock.is_file():
-            lineage.update(lock_lineage(lock.read_bytes(), "dvc.lock", rel))
+        from weightops.model.lineage import training_lineage
+
+        lineage = training_lineage(project, rel)
     return {
         "schema_version": SCHEMA_VERSION,
         "model": model,
@@ -206,8 +202,9 @@ def require_card_matches(card: dict, pointer: Pointer, ref: str) -> None:
                              expected=pointer.md5, actual=(card.get("artifact") or {}).get("md5"), ref=ref)
 
 
-def check_card_against_file(card: dict, path: Path, ref: str) -> Digests:
-    """Re-hash the bytes on disk; raise IntegrityError when they differ from the card."""
+def check_card_against_file(card: dict, path: Path, ref: str, source: str = "card says") -> Digests:
+    """Re-hash the bytes on disk; raise IntegrityError (exit 4) when they differ from the card.
+    `source` names what holds the expected digest in the message ("card says", "lock X pins")."""
     art = card.get("artifact") or {}
     if path.is_dir():
         fresh = describe_artifact(path, art.get("path", path.name))
@@ -217,7 +214,7 @@ def check_card_against_file(card: dict, path: Path, ref: str) -> Digests:
         return Digests(fresh["sha256"], fresh["md5"], fresh["size"])
     d = hash_file(path)
     if d.sha256 != art.get("sha256"):
-        raise IntegrityError(f"{ref}: sha256 of {path} is {d.sha256}, card says {art.get('sha256')}",
+        raise IntegrityError(f"{ref}: sha256 of {path} is {d.sha256}, {source} {art.get('sha256')}",
                              expected=art.get("sha256"), actual=d.sha256, ref=ref)
     for entry in art.get("external_data") or ():
         # The model's weights: they must be beside it and be the bytes the card pinned.

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from weightops.core import clock, dvc, git
 from weightops.storage import remotes as storage
 from weightops.model.card import artifact_files, check_card_against_file, require_card_matches
-from weightops.errors import IntegrityError, RefusedError
+from weightops.errors import IntegrityError, RefusedError, UsageError
 from weightops.storage.hashing import dvc2_md5
 from weightops.storage.pointers import dvc_cache_dir, stay_inside
 from weightops.project import Project
@@ -133,11 +133,22 @@ def refuse_second_version(registry: Registry, name: str, commit: str, version: s
                            "(`git commit --allow-empty` is enough) or use that version")
 
 
-def push_new_tag(project: Project, tag: str, remote: str | None = None) -> bool:
-    """Push a tag this process just created. When the remote refuses it (someone else took the
-    name first), remove the local tag and refuse; no counter or version is used twice."""
-    remote = remote or git.default_remote(project.root)
+def require_git_remote(project: Project) -> str:
+    """The git remote `--push` pushes to; UsageError (exit 2) before anything is written when
+    there is none, rather than a success that pushed nothing."""
+    remote = git.default_remote(project.root)
     if remote is None:
+        raise UsageError("--push: this repository has no git remote to push the tag to; add one "
+                         "(`git remote add origin URL`) or drop --push; nothing was written")
+    return remote
+
+
+def push_new_tag(project: Project, tag: str, remote: str | None = None) -> bool:
+    """Push a tag this process just created; False when there is no git remote. When the remote
+    refuses it (someone else took the name first), remove the local tag and refuse; no counter
+    or version is used twice."""
+    remote = remote or git.default_remote(project.root)
+    if remote is None:   # `release --push` still pushed the bytes (dvc push); the CLI says the tag stayed local
         return False
     proc = git.push_tag(project.root, remote, tag)
     if proc.returncode != 0:

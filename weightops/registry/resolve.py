@@ -69,8 +69,9 @@ def refuse_deprecated(registry: Registry, name: str, at: int | None = None) -> N
 
 def find_target(project: Project, registry: Registry, ref: str, model: str | None = None,
                 at: str | int | None = None, require_signed: bool | None = None,
-                trust_policy: str | None = None, allow_deprecated: bool = False) -> Target:
+                trust_policy: str | None = None, allow_deprecated: bool = False, pre: bool = False) -> Target:
     """Map REF to (model, version): `latest`, `v1.2.0`, `1.2.0`, a tag name or a stage name.
+    `latest` is the newest release; `pre` lets a pre-release (v1.4.0-rc.1) be the answer.
     `require_signed` (None: the config's `trust.require_signed` for a stage) obeys only tags
     the trusted policy allows (trust.py); when off, nothing extra is imported or run.
     A deprecated model is refused (RefusedError, exit 5) unless `allow_deprecated`."""
@@ -96,7 +97,7 @@ def find_target(project: Project, registry: Registry, ref: str, model: str | Non
     if not allow_deprecated:
         refuse_deprecated(registry, name, at_ts)
     if ref == "latest":
-        return _checked(project, registry, Target(name, registry.latest(name)), require_signed, trust_policy)
+        return _checked(project, registry, Target(name, registry.latest(name, pre)), require_signed, trust_policy)
     if is_version(ref):
         try:
             version = registry.version(name, normalize_version(ref))
@@ -141,13 +142,14 @@ def resolve(ref: str = "latest", *, model: str | None = None, repo: str | os.Pat
             at: str | int | None = None, remote: str | None = None,
             project: Project | None = None, registry: Registry | None = None,
             require_signed: bool | None = None, trust_policy: str | None = None,
-            allow_deprecated: bool = False) -> Resolved:
+            allow_deprecated: bool = False, pre: bool = False) -> Resolved:
     """Resolve REF (a stage, a version `v1.2.0`, a tag, or 'latest') of MODEL in `repo` (a path,
     or a git URL read without a clone) to a Resolved: version, tag, commit, DVC pointer (path,
     md5, size in bytes), card sha256 and the object's URL in DVC remote `remote`. `at` (ISO 8601
     or Unix seconds) answers from the tag history as of then; `require_signed` (None: the
     project's `trust.require_signed`) obeys only tags the trusted policy at `trust_policy`
-    allows. Stage and version semantics are GTO's (github.com/iterative/gto).
+    allows; `latest` is the newest release (SemVer), a pre-release only with `pre`. Stage and
+    version semantics are GTO's (github.com/iterative/gto).
 
     Raises UsageError (2) for a bad name, NotFoundError (3) for no such ref, version, stage or
     pointer, IntegrityError (4) when card and pointer disagree, RefusedError (5) when signatures
@@ -159,7 +161,7 @@ def resolve(ref: str = "latest", *, model: str | None = None, repo: str | os.Pat
         # A stage name (what deploy scripts ask for) needs only that stage's tags and the versions.
         plain_stage = ref != "latest" and is_stage_name(ref) and not is_version(ref) and try_parse_tag(ref) is None
         registry = project.registry(project.model(model), ref) if plain_stage else project.registry()
-    target = find_target(project, registry, ref, model, at, require_signed, trust_policy, allow_deprecated)
+    target = find_target(project, registry, ref, model, at, require_signed, trust_policy, allow_deprecated, pre)
     return describe(project, target, remote=remote)
 
 

@@ -18,6 +18,7 @@ from weightops.errors import NotFoundError, RefusedError
 from weightops.registry.gates import PromotionContext, run_gates
 from weightops.project import Project
 from weightops.registry.state import Registry, format_message, tag_time
+from weightops.registry.release import require_git_remote
 from weightops.registry.tags import check_stage, format_stage_tag, normalize_version, validate_stage
 from weightops.trust.signing import choose_signing
 
@@ -32,9 +33,10 @@ class Assigned:
     version: str | None
     tag: str
     commit: str
-    action: str          # assign, unassign, rollback
+    action: str          # assign, unassign, rollback, or none (it already held the stage)
     pushed: bool
     previous: str | None  # the version that held the stage before
+    written: tuple[tuple[str, str | None], ...] = ()   # (tag, version) of every tag written
 
 
 def _open(repo: str | os.PathLike, model: str | None, push: bool) -> tuple[Project, str, Registry]:
@@ -42,10 +44,28 @@ def _open(repo: str | os.PathLike, model: str | None, push: bool) -> tuple[Proje
     name = project.model(model)
     if push:
         # Count from the shared registry, not a stale local copy.
-        remote = git.default_remote(project.root)
-        if remote:
-            git.fetch_tags(project.root, remote)
+        remote = require_git_remote(project)   # --push with nowhere to push: say so before writing
+        git.fetch_tags(project.root, remote)
     return project, name, project.registry()
+
+
+def require_object_in_remote(project: Project, located, tag: str) -> None:
+    """Refuse (exit 5) to assign a version whose bytes are not in its DVC remote: every deploy
+    of it would fail. Names the `dvc push` that fixes it."""
+    from weightops.storage import remotes as storage
+
+    remote = project.remote(located.commit)
+    if remote is None:
+        raise RefusedError(f"{tag}: no DVC remote is configured at {located.commit[:12]}, so no host can fetch "
+                           "its weights; add one with `dvc remote add -d NAME URL` and `dvc push`, or pass "
+                           "--no-check-remote")
+    if storage.object_exists(project, remote, located.pointer):
+        return
+    here = not project.bare and git.head(project.root) == located.commit
+    push = f"dvc push -r {remote.name}" if here else f"git checkout {tag} && dvc push -r {remote.name}"
+    raise RefusedError(f"{tag}: the weights ({located.pointer.path}, md5 {located.pointer.md5}) are not in DVC "
+                       f"remote '{remote.name}', so every deploy would fail; run `{push}` first, or pass "
+                       "--no-check-remote to promote anyway (offline work)", url=project.object_url(remote, located.pointer))
 
 
 def _write(project: Project, registry: Registry, *, model: str, stage: str, commit: str,
@@ -71,9 +91,7 @@ def _write(project: Project, registry: Registry, *, model: str, stage: str, comm
 def push_claimed(project: Project, model: str, counter: int, tag: str) -> bool:
     """Push the tag together with a claim on its counter, atomically: when another clone used
     the counter first (for any stage), the whole push is refused and the local tag removed."""
-    remote = git.default_remote(project.root)
-    if remote is None:
-        return False
+    remote = require_git_remote(project)
     claim = f"{COUNTER_REFS}/{model.replace(':', '=')}/{counter}"
     if not git.push_tag_with_claim(project.root, remote, tag, claim):
         git.delete_local_tag(project.root, tag)
@@ -87,17 +105,20 @@ def promote(version: str, stage: str, *, model: str | None = None, repo: str | o
             message: str | None = None, push: bool = False, now: int | None = None,
             sign: bool | None = None, allow_breaking: bool = False, skip_checks: bool = False,
             require_shadow: str | os.PathLike | None = None, allow_deprecated: bool = False,
-            action: str = "assign") -> Assigned:
+            action: str = "assign", check_remote: bool = True) -> Assigned:
     """Assign VERSION to STAGE (GTO's assignment tag `NAME#STAGE#N`) after checking the
-    version, its card and the promotion gates (registry/gates.py).
+    version, its card, that its object is in the DVC remote, and the promotion gates
+    (registry/gates.py). A version that holds STAGE already is a no-op: nothing is written and
+    the answer's action is "none".
 
     `now`: the tag date in Unix seconds (default: core.clock); `sign` None follows `trust.sign`;
     `allow_breaking` lets a breaking signature change through and `skip_checks` skips the
     stage's weight checks (both recorded in the tag message); `require_shadow` is a shadow log
     that must pass against the stage's current holder; `push` pushes the tag with a claim on its
-    counter. Raises UsageError (2) for a bad name or stage, NotFoundError (3) for an unknown
+    counter; `check_remote` False skips the remote check (offline work). Raises UsageError (2)
+    for a bad name or stage or `push` without a git remote, NotFoundError (3) for an unknown
     version, IntegrityError (4) when card and pointer disagree, RefusedError (5) when a gate or
-    policy refuses, the version holds the stage already, another clone took the counter, or the
+    policy refuses, the object is not in the DVC remote, another clone took the counter, or the
     model is deprecated (GTO's `NAME@deprecated`) and `allow_deprecated` is false.
     """
     project, name, registry = _open(repo, model, push)
@@ -113,7 +134,10 @@ def promote(version: str, stage: str, *, model: str | None = None, repo: str | o
     # A signed re-assignment is not "nothing to do": deploy hosts that require signatures
     # skip the unsigned or unallowed tag that holds the stage now.
     if current is not None and current.version == target.version and action != "rollback" and not sign:
-        raise RefusedError(f"{target.version} of '{name}' already holds '{stage}' ({current.tag}); nothing to do")
+        log.info("%s of '%s' already holds '%s' (%s); nothing written", target.version, name, stage, current.tag)
+        return Assigned(name, stage, target.version, current.tag, target.commit, "none", False, target.version)
+    if check_remote:
+        require_object_in_remote(project, located, target.tag)
     when = clock.now(now)
     options = {"allow_breaking": allow_breaking, "skip_checks": skip_checks,
                "require_shadow": str(require_shadow) if require_shadow else None}
@@ -128,7 +152,8 @@ def promote(version: str, stage: str, *, model: str | None = None, repo: str | o
                          title=f"weightops {verb} {name} {target.version} to {stage}", unassign=False,
                          push=push, now=when, sign=sign)
     log.info("%s: %s %s -> %s", tag, verb, target.version, stage)
-    return Assigned(name, stage, target.version, tag, target.commit, action, pushed, previous)
+    return Assigned(name, stage, target.version, tag, target.commit, action, pushed, previous,
+                    ((tag, target.version),))
 
 
 def demote(stage: str, *, model: str | None = None, repo: str | os.PathLike = ".",
@@ -151,21 +176,25 @@ def demote(stage: str, *, model: str | None = None, repo: str | os.PathLike = ".
         check_stage(stage, project.config.stages, registry.stage_names(name))
         raise NotFoundError(f"no version of '{name}' holds stage '{stage}'; nothing to demote")
     current = labelled[0]
-    tag, pushed = "", False
+    written: list[tuple[str, str | None]] = []
+    pushed = False
     for event in labelled:
         fields = {"model": name, "stage": stage, "version": event.version, "action": "unassign",
                   "sha256": event.meta.get("sha256"), "reason": message}
         tag, pushed = _write(project, registry, model=name, stage=stage, commit=event.commit, fields=fields,
                              title=f"weightops unassign {name} {event.version} from {stage}", unassign=True,
                              push=push, now=when, sign=sign)
+        written.append((tag, event.version))
         registry = project.registry()  # the next counter and tag time follow this tag
-    return Assigned(name, stage, current.version, tag, current.commit, "unassign", pushed, current.version)
+    # `tag` is the current holder's unassignment (the first written), not the last one
+    return Assigned(name, stage, current.version, written[0][0], current.commit, "unassign", pushed,
+                    current.version, tuple(written))
 
 
 def rollback(stage: str, *, model: str | None = None, to: str | None = None, repo: str | os.PathLike = ".",
              message: str | None = None, push: bool = False, now: int | None = None,
              sign: bool | None = None, allow_breaking: bool = False, skip_checks: bool = False,
-             allow_deprecated: bool = False) -> Assigned:
+             allow_deprecated: bool = False, check_remote: bool = True) -> Assigned:
     """Assign the version that held STAGE before the current one (or `to`), as a new
     assignment whose message says `action: rollback`. Arguments and errors as `promote`;
     RefusedError (5) also when there is no earlier version or `to` holds the stage already."""
@@ -184,4 +213,4 @@ def rollback(stage: str, *, model: str | None = None, to: str | None = None, rep
         raise RefusedError(f"{target} already holds '{stage}'; nothing to roll back")
     return promote(target, stage, model=name, repo=repo, message=message or f"rollback from {current.version if current else 'none'}",
                    push=push, now=now, action="rollback", sign=sign, allow_breaking=allow_breaking,
-                   skip_checks=skip_checks, allow_deprecated=allow_deprecated)
+                   skip_checks=skip_checks, allow_deprecated=allow_deprecated, check_remote=check_remote)

@@ -115,11 +115,19 @@ class Registry:
             raise NotFoundError(f"model '{model}' has no version {version} (known: {known}){hint}")
         return found
 
-    def latest(self, model: str) -> Version:
+    def latest(self, model: str, pre: bool = False) -> Version:
+        """The newest release (SemVer precedence). Pre-releases (`v1.4.0-rc.1`) count only with
+        `pre`: SemVer's `latest` is the newest release, as package managers read it."""
         versions = self.versions(model)
         if not versions:
             raise NotFoundError(f"model '{model}' has no versions yet; release one with `weightops release v1.0.0`")
-        return versions[0]
+        if pre:
+            return versions[0]
+        releases = [v for v in versions if not v.semver.pre]
+        if not releases:
+            raise NotFoundError(f"model '{model}' has only pre-releases ({', '.join(v.version for v in versions[:3])}); "
+                                "name one, or pass --pre to include pre-releases in 'latest'")
+        return releases[0]
 
     def find_version(self, model: str, version: str) -> Version | None:
         """The version's newest registration, active or deregistered, or None."""

@@ -6,8 +6,8 @@ records the version, and sha256 it assigned, and a release tag records the sha25
 those records with what the tags point at now, checks every version's card against its DVC
 pointer (and against the bytes, when the object is on this machine), that every version's object
 is in the remote, reports commits holding several versions of one model (GTO forbids them), and
-lists registry tags GTO cannot see (lightweight ones as findings, plain `v1.2.0` versions as
-notices). The report is a frozen value; the CLI and the HTML report render it.
+lists as notices (never failures) registry tags GTO cannot see: lightweight tags, plain `v1.2.0`
+versions. The report is a frozen value; the CLI and the HTML report render it.
 """
 
 from __future__ import annotations
@@ -27,13 +27,13 @@ from weightops.project import Located, Project
 from weightops.registry.state import Registry
 from weightops.registry.tags import Kind
 
-KINDS = ("moved-tag", "card-mismatch", "missing-object", "damaged-object", "lightweight-tag", "two-versions",
-         "unreadable")
+KINDS = ("moved-tag", "card-mismatch", "missing-object", "damaged-object", "two-versions", "unreadable")
+NOTICE_KINDS = ("lightweight-tag", "not-a-version")   # information, never a failure
 
 
 @dataclass(frozen=True)
 class Finding:
-    kind: str       # one of KINDS
+    kind: str       # one of KINDS (a finding) or NOTICE_KINDS (a notice)
     tag: str
     message: str
 
@@ -60,7 +60,8 @@ class AuditReport:
     versions: int          # versions checked
     tags: int              # registry tags read
     # Information that does not fail the audit: tags that look like versions but are outside
-    # the grammar (`1.2.0`, `v1.2`), which every reader ignores.
+    # the grammar (`1.2.0`, `v1.2`), which every reader ignores, and lightweight version tags,
+    # which weightops reads but GTO does not list.
     notices: tuple[Finding, ...] = ()
     # Plain `v1.2.0` version tags: weightops reads them, GTO and `dvc artifacts` never do.
     invisible_to_gto: tuple[str, ...] = ()
@@ -81,7 +82,9 @@ class AuditReport:
     @property
     def summary(self) -> str:
         if self.ok:
-            return f"audit ok: {self.versions} versions and {self.tags} registry tags checked"
+            light = sum(1 for n in self.notices if n.kind == "lightweight-tag")
+            aside = f" ({light} lightweight tag(s): GTO does not list them)" if light else ""
+            return f"audit ok: {self.versions} versions and {self.tags} registry tags checked{aside}"
         kinds = sorted({f.kind for f in self.findings})
         return f"audit found {len(self.findings)} problem(s) ({', '.join(kinds)}) in {self.tags} registry tags"
 
@@ -96,18 +99,20 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
           offline: bool = False) -> AuditReport:
     """Check the whole registry: tags moved since an assignment recorded them (or against the git
     remote's, unless `offline`), cards against pointers, objects in DVC remote `remote`
-    (re-hashed where local when `rehash`), lightweight tags. Returns an AuditReport; `ok` is
+    (re-hashed where local when `rehash`); lightweight tags are notices. Returns an AuditReport; `ok` is
     False when any finding (the CLI exits 4). NotFoundError (3) outside a repository."""
     project = Project(repo)
     refs = git.list_tags(project.root)
     registry = Registry(refs, project.default_model)
     findings: list[Finding] = []
     registry_tags = [r for r in refs if r.name not in set(registry.ignored)]
-    for r in registry_tags:
-        if not r.annotated:
-            findings.append(Finding("lightweight-tag", r.name, f"{r.name} is a lightweight tag: GTO and `dvc artifacts` "
-                                    "ignore it and it records no sha256; replace it with `weightops release` "
-                                    "(an annotated tag) under a new version"))
+    # A plain `git tag v1.0.0` is the README's release and weightops reads it; GTO (and DVC's
+    # artifacts commands) list annotated tags only. That is worth knowing, never a failure (tags
+    # never move, so a failure could never be cleared).
+    notes = [Finding("lightweight-tag", r.name, f"{r.name} is a lightweight tag: weightops reads it as a release "
+                     "(its sha256 comes from the card at its commit); GTO and `dvc artifacts` read annotated "
+                     "tags only and do not list it; `weightops release` writes annotated tags they see too")
+             for r in registry_tags if not r.annotated]
     if not offline:
         findings += _diverged(project, registry_tags)
     versions = [v for model in registry.models() for v in registry.versions(model)]
@@ -138,7 +143,7 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
                                 f"({', '.join(tags)}): GTO allows one version per commit and fails on any stage tag "
                                 "there; deregister all but one (`gto deregister`) or tag the others on new commits"))
     infos = tuple(RemoteInfo(s.remote.name, s.base, _versioning(s)) for s in stores.values() if not isinstance(s, Exception))
-    notices = tuple(Finding("not-a-version", name, f"{name} looks like a version but is not a registry tag, so "
+    notices = tuple(notes) + tuple(Finding("not-a-version", name, f"{name} looks like a version but is not a registry tag, so "
                             f"weightops, GTO and DVC ignore it; did you mean {meant}? (release it with "
                             f"`weightops release {meant.rpartition('@')[2]}`)")
                     for name, meant in registry.lookalikes().items())

@@ -25,6 +25,7 @@ class ReleaseNotes:
     previous: Version | None
     previous_located: Located | None
     markdown: str
+    differences: tuple | None = None   # lineage.Difference per input the commit does not hold; None: undecidable
 
 
 def version_for_tag(project: Project, tag: str, model: str | None = None) -> tuple[str, Version]:
@@ -59,12 +60,55 @@ def release_notes(tag: str, *, model: str | None = None, repo: str | os.PathLike
             prev_located = project.locate(name, prev.commit, ref=prev.tag)
         except NotFoundError:
             prev_located = None
-    text = render_notes(name, version, located, prev, prev_located)
-    return ReleaseNotes(name, version, located, prev, prev_located, text)
+    differences = reproducibility(project, version, located)
+    text = render_notes(name, version, located, prev, prev_located, differences)
+    return ReleaseNotes(name, version, located, prev, prev_located, text, differences)
+
+
+def reproducibility(project: Project, version: Version, located: Located) -> tuple | None:
+    """The inputs the card names (deps md5s, params) that the released commit does not hold;
+    () means reproducible from that commit; None when the card names no inputs at all."""
+    from weightops.model.lineage import compare_inputs
+
+    lineage = located.card.get("lineage") or {}
+    if not lineage.get("deps") and not lineage.get("params"):
+        return None
+    return tuple(compare_inputs(project.root, version.commit, lineage))
+
+
+def _verdict(lineage: dict, differences: tuple | None) -> str:
+    if differences is None:
+        return "the card names no inputs (no DVC stage recorded any), so reproducibility is unknown"
+    if not differences:
+        n_deps, n_params = len(lineage.get("deps") or {}), len(flatten(lineage.get("params") or {}))
+        return (f"**reproducible from this commit** (it holds exactly the inputs the card names: "
+                f"{n_deps} {'dependency' if n_deps == 1 else 'dependencies'}, {n_params} "
+                f"{'param' if n_params == 1 else 'params'})")
+    return ("**not reproducible from this commit as is**: these inputs differ from the card's: "
+            + "; ".join(f"`{d.name}` (card {_short(d.recorded)}, commit {_short(d.found)})" for d in differences))
+
+
+def _trained(lineage: dict) -> str:
+    """Where the training run's code came from, as the card recorded it then."""
+    commit = lineage.get("commit")
+    if commit is None:
+        return "trained before the repository's first commit"
+    differ = lineage.get("inputs_differ")
+    if differ is None:   # a card written before inputs were compared by content
+        return f"trained from commit `{commit}`{' with uncommitted changes' if lineage.get('dirty') else ''}"
+    if not differ:
+        return f"trained from commit `{commit}`, all inputs as committed"
+    return f"trained from code at commit `{commit}`; inputs that differed from it then: " + \
+        ", ".join(f"`{d}`" for d in differ)
+
+
+def _short(value: object) -> str:
+    text = "none" if value is None else str(value)
+    return text[:12] if len(text) == 32 else text
 
 
 def render_notes(model: str, version: Version, located: Located, prev: Version | None,
-                 prev_located: Located | None) -> str:
+                 prev_located: Located | None, differences: tuple | None = None) -> str:
     card = located.card
     art = card.get("artifact") or {}
     lineage = card.get("lineage") or {}
@@ -80,10 +124,8 @@ def render_notes(model: str, version: Version, located: Located, prev: Version |
     if prev_located is not None:
         delta = (art.get("size") or 0) - ((prev_located.card.get("artifact") or {}).get("size") or 0)
         out.append(f"| size vs {prev.version} | {fmt_signed_size(delta)} |")
-    out += ["", "### Lineage", "",
-            f"- released from commit `{version.commit}`",
-            f"- trained from commit `{lineage.get('commit') or '(none yet)'}`"
-            f"{' with uncommitted changes' if lineage.get('dirty') else ''} on branch `{lineage.get('branch') or '-'}`",
+    out += ["", "### Lineage", "", f"- released from commit `{version.commit}`: {_verdict(lineage, differences)}",
+            f"- {_trained(lineage)} on branch `{lineage.get('branch') or '-'}`",
             f"- produced by DVC stage `{lineage.get('stage') or '-'}` at {lineage.get('created_at') or '-'}"]
     params = flatten(lineage.get("params") or {})
     if params:

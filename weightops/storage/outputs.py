@@ -37,9 +37,7 @@ def dvc_outputs(root: Path) -> list[Output]:
                 if isinstance(path, str):
                     found.setdefault(posixpath.normpath(path), Output(posixpath.normpath(path), f"dvc.yaml stage {name}"))
     # The `.dvc` files git knows or would add (not a walk through .git or DVC's cache).
-    listed = git.run(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", "*.dvc"],
-                     cwd=root, check=False).stdout
-    for name in sorted(set(filter(None, listed.split("\0")))):
+    for name in git.ls_files_matching(root, "*.dvc"):
         dvcfile, rel = root / name, Path(name)
         if not dvcfile.is_file():
             continue

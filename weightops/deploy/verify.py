@@ -1,0 +1,85 @@
+"""`weightops verify`: bytes on disk against a deploy lock or a model card (exit 4 when they
+differ), naming which file pinned the digest."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from weightops.errors import IntegrityError, NotFoundError
+from weightops.model.card import check_card_against_file, describe_artifact, load_card
+from weightops.core.yamlio import safe_load
+
+
+@dataclass(frozen=True)
+class Verified:
+    path: Path
+    sha256: str
+    size: int
+    against: str          # "lock" or "card"
+    model: str | None = None
+    version: str | None = None
+
+    def to_dict(self) -> dict:
+        return {"ok": True, "path": str(self.path), "sha256": self.sha256, "size": self.size,
+                "against": self.against, "model": self.model, "version": self.version}
+
+
+
+def verify(file: str | os.PathLike, path: str | os.PathLike | None = None) -> Verified:
+    """Check bytes on disk against a lock file or a model card (exit 4 when they differ)."""
+    file = Path(file)
+    if not file.is_file():
+        raise NotFoundError(f"'{file}' does not exist; pass a lock file or a model card")
+    doc = safe_load(file.read_bytes(), str(file))
+    if isinstance(doc, dict) and "lock_version" in doc:
+        from weightops.deploy.pull import read_lock
+
+        pinned = read_lock(file)
+        target = Path(path) if path else locked_path(file, pinned)
+        card = {"artifact": {"sha256": pinned["sha256"], "size": pinned.get("size"), "md5": pinned["md5"],
+                             "path": pinned["path"]}}
+        against, model, version, ref = "lock", pinned["model"], pinned["version"], pinned["tag"]
+        source = f"lock {file} pins"
+    else:
+        card = load_card(file)
+        art = card["artifact"]
+        if path:
+            target = Path(path)
+        else:  # the card sits in the repo; its artifact path is repo-relative
+            from weightops.core import git
+            try:
+                target = git.toplevel(file.resolve().parent) / art["path"]
+            except NotFoundError:
+                target = file.parent / Path(art["path"]).name
+        against, model, version, ref = "card", card.get("model"), None, str(file)
+        source = f"card {file} says"
+    if not target.exists():
+        raise NotFoundError(f"'{target}' does not exist; pull it first (`weightops pull`)")
+    if target.is_dir():
+        d = describe_artifact(target, card["artifact"]["path"])
+        if d["sha256"] != card["artifact"]["sha256"]:
+            raise IntegrityError(f"{ref}: directory {target} has sha256 {d['sha256']}, {source} {card['artifact']['sha256']}",
+                                 expected=card["artifact"]["sha256"], actual=d["sha256"], ref=ref)
+        return Verified(target, d["sha256"], d["size"], against, model, version)
+    d = check_card_against_file(card, target, ref, source)
+    size = card["artifact"].get("size")
+    if size is not None and d.size != size:
+        raise IntegrityError(f"{ref}: {target} has {d.size} bytes, {source} {size}", expected=size, actual=d.size, ref=ref)
+    return Verified(target, d.sha256, d.size, against, model, version)
+
+
+def locked_path(lock_file: Path, pinned: dict) -> Path:
+    """The file a lock names: its repository path, inside the lock's `repo` when that is a local
+    folder, else inside the git work tree holding the lock file, else under the current folder."""
+    from weightops.core import git
+    from weightops.project import is_url
+
+    repo = pinned.get("repo")
+    if isinstance(repo, str) and repo and not is_url(repo) and Path(repo).is_dir():
+        return Path(repo) / pinned["path"]
+    try:
+        return git.toplevel(lock_file.resolve().parent) / pinned["path"]
+    except NotFoundError:
+        return Path(pinned["path"])
