@@ -303,3 +303,26 @@ def test_an_unchanged_holder_is_no_change_across_restarts_and_republications(pro
     proc = p.wo("pull", "production", "-o", str(tmp_path / "new2") + "/")
     assert proc.returncode == 0, proc.stderr
     assert (tmp_path / "new2" / "clf.safetensors").is_file()
+
+
+def test_lock_from_the_index_pins_and_pull_lock_halts_when_the_index_changes(project, tmp_path):
+    p = project
+    p.release("v1.0.0", at=T0)
+    _promote(p, "promote", "v1.0.0", "production", at=T0 + 100)
+    p.wo("publish", env={"WEIGHTOPS_NOW": str(T0 + 101)}, check=True)
+    index = str((p.remote / "weightops" / "index" / "v1" / "clf.json").resolve())
+    host = Host(tmp_path / "host", index)
+    lock = host.root / "model.lock.yaml"
+    proc = run_cli(["lock", "production", "--index", index, "-o", str(lock), "--json"], cwd=host.root, env=host.env)
+    assert proc.returncode == 0, proc.stderr
+    pinned = json.loads(proc.stdout)
+    assert pinned["version"] == "v1.0.0" and pinned["repo"] == index
+    proc = run_cli(["pull", "--lock", str(lock), "-o", "w.safetensors"], cwd=host.root, env=host.env)
+    assert proc.returncode == 0, proc.stderr
+    assert _sha(host.root / "w.safetensors") == pinned["sha256"]
+    doc = json.loads(Path(index).read_text())
+    doc["versions"]["v1.0.0"]["sha256"] = "0" * 64          # the index now says other bytes
+    Path(index).write_text(json.dumps(doc))
+    proc = run_cli(["pull", "--lock", str(lock), "-o", "x.safetensors"], cwd=host.root, env=host.env)
+    assert_one_line_error(proc, 4, "lock")
+    assert not (host.root / "x.safetensors").exists()

@@ -88,11 +88,17 @@ def pull_cmd(
     out = output_path(out, out_alias)
     from weightops.deploy.pull import pull_detailed
 
+    if lock_file and not index:
+        from weightops.deploy.fleet import is_index_url
+        from weightops.deploy.pull import read_lock
+
+        locked_repo = read_lock(lock_file).get("repo")
+        index = locked_repo if is_index_url(locked_repo) else None
     if index:
         from weightops.deploy.fleet import pull_from
 
         r, path, transferred = pull_from(index, ref or "latest", out, require_signed=require_signed,
-                                         trust_policy=trust_file, fsync=fsync)
+                                         trust_policy=trust_file, fsync=fsync, lock=lock_file)
         if as_json:
             print_json({"path": str(path), "transferred": transferred, **r.to_dict()})
         else:
@@ -127,13 +133,14 @@ def lock_cmd(
     repo: Optional[str] = REPO_URL,
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name."),
     pre: bool = typer.Option(False, "--pre", help="Let 'latest' be a pre-release; by default it is the newest release."),
+    index: Optional[str] = INDEX,
     as_json: bool = JSON,
 ) -> None:
     """Pin REF to its commit, hashes and URL in a deploy lock file."""
     out = output_path(out, out_alias, required=True)
     from weightops.deploy.pull import lock
 
-    doc = lock(ref, out, model=model, repo=repo or ".", remote=remote, pre=pre)
+    doc = lock(ref, out, model=model, repo=repo or ".", remote=remote, pre=pre, index=index)
     if as_json:
         print_json(doc)
     else:

@@ -120,8 +120,8 @@ def audit_cmd(
         for r in report.remotes:
             if r.versioning is not None:   # a bucket; a local folder or SSH server has no versions
                 typer.echo(f"remote '{r.name}' ({r.url}): bucket versioning {'on' if r.versioning else 'off'}")
-        if report.gto_note:
-            typer.secho(f"note: {report.gto_note}", err=True)
+        if report.gto_note:   # information: beside the findings when there are some, else on stderr
+            typer.secho(f"note: {report.gto_note}", err=report.ok)
         typer.echo(report.summary)
     if not report.ok:   # one line on stderr too: a CI log or `--json > file` still says why
         fail(report.summary, 4)

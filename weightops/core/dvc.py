@@ -38,7 +38,9 @@ def run(args: list[str], cwd: str | os.PathLike, *, env: dict | None = None,
 
 def push(root: str | os.PathLike, remote: str | None = None) -> None:
     """`dvc push` of the work tree's outputs to `remote` (default: the configured one). DvcError (1)."""
-    run(["push", "-q", *(["-r", remote] if remote else [])], root, hint="check the remote and retry")
+    # Not -q: a quiet DVC exits 255 on an unexpected error without a word; unquiet, it prints
+    # "ERROR: ..." (progress bars are off when the output is not a terminal).
+    run(["push", *(["-r", remote] if remote else [])], root, hint="check the remote and retry")
 
 
 def _die_with_parent() -> None:

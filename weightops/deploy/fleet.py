@@ -359,12 +359,27 @@ def resolve_from(url: str, ref: str = "latest", *, require_signed: bool = False,
     return resolve(idx, ref, require_signed=require_signed, policy=policy)
 
 
-def pull_from(url: str, ref: str = "latest", dest: str | os.PathLike | None = None, *,
+def is_index_url(url: object) -> bool:
+    """Does `url` name a published index (…/weightops/index/v1/NAME.json)?"""
+    return isinstance(url, str) and f"/{index.PREFIX}/" in url.replace(os.sep, "/")
+
+
+def pull_from(url: str | None, ref: str = "latest", dest: str | os.PathLike | None = None, *,
               require_signed: bool = False, trust_policy: str | os.PathLike | None = None,
-              fsync: bool = False, progress=None) -> tuple[Resolved, Path, int]:
+              fsync: bool = False, progress=None, lock: str | os.PathLike | None = None) -> tuple[Resolved, Path, int]:
     """`weightops pull REF --index URL`: resolve from the index, then the verified download.
-    Returns (what was resolved, where it is, bytes transferred)."""
+    With `lock` (a lock written by `lock --index`), exactly the pinned version, halting with
+    IntegrityError (4) when the index now says otherwise. Returns (what was resolved, where it
+    is, bytes transferred)."""
+    pinned = None
+    if lock is not None:
+        from weightops.deploy.pull import check_lock_against, read_lock
+
+        pinned = read_lock(lock)
+        url, ref = url or pinned.get("repo"), pinned["version"]
     r = resolve_from(url, ref, require_signed=require_signed, trust_policy=trust_policy)
+    if pinned is not None:
+        check_lock_against(pinned, r, str(lock))
     target = Path(dest) if dest is not None else Path.cwd() / Path(r.path).name
     if target.is_dir() or str(dest or "").endswith(("/", os.sep)):   # `-o DIR/` names a folder, like cp
         target = target / Path(r.path).name

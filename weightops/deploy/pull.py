@@ -298,16 +298,22 @@ def _checksum(fields: dict) -> str:
 
 def lock(ref: str = "latest", out: str | os.PathLike = "deploy/model.lock.yaml", *, model: str | None = None,
          repo: str | os.PathLike = ".", remote: str | None = None, at: str | int | None = None,
-         pre: bool = False) -> dict:
+         pre: bool = False, index: str | None = None) -> dict:
     """Write the deploy lock for REF (a YAML file at `out`, atomically): model, version, tag,
     commit, path, md5, sha256, size, remote URL and a checksum of them; the user's own keys in
     an existing file are kept. Returns the document. `pre`: 'latest' may be a pre-release.
+    `index`: resolve from a published registry index URL instead of git.
     Errors as `resolve`."""
     from weightops.core.atomic import atomic_write_text
 
-    r = resolve(ref, model=model, repo=repo, at=at, remote=remote, pre=pre)
+    if index:   # the published registry index instead of git; the lock records its URL as `repo`
+        from weightops.deploy.fleet import resolve_from
+
+        r = resolve_from(index, ref)
+    else:
+        r = resolve(ref, model=model, repo=repo, at=at, remote=remote, pre=pre)
     fields = {k: v for k, v in r.to_dict().items() if k in LOCK_KEYS}
-    fields["repo"] = str(repo) if str(repo) != "." else None
+    fields["repo"] = index or (str(repo) if str(repo) != "." else None)
     fields["resolved_at"] = iso(int(time.time()))
     fields = {k: fields.get(k) for k in LOCK_KEYS}
     doc = {"lock_version": LOCK_VERSION, **fields, "checksum": _checksum(fields)}

@@ -31,8 +31,8 @@ BLOCK = 16 * 1024 * 1024          # ranged-read block for object stores (one req
 # on top, not a product of both policies.
 SELF_RETRYING = {"gs", "gcs", "azure"}
 
-_MISSING = {"FileNotFoundError", "ResourceNotFoundError", "NoSuchFile"}
-_AUTH = {"PermissionError", "PermissionDenied", "ClientAuthenticationError", "DefaultCredentialsError",
+_MISSING = {"FileNotFoundError", "ResourceNotFoundError", "NoSuchFile", "SFTPNoSuchFile", "SFTPNoSuchPath"}
+_AUTH = {"PermissionError", "PermissionDenied", "SFTPPermissionDenied", "ClientAuthenticationError", "DefaultCredentialsError",
          "RefreshError", "TransportError", "HostKeyNotVerifiable", "KeyImportError"}
 _TRANSIENT = {"ClientConnectionError", "ClientPayloadError", "ServerDisconnectedError", "ClientOSError",
               "ConnectionLost", "DisconnectError", "ChannelOpenError", "ConnectionError", "TimeoutError",
