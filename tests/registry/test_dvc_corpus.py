@@ -247,3 +247,47 @@ def test_repo_import_is_refused_naming_its_source(tmp_path):
     card(root, root / "models" / "m.bin", "m")
     commit_and_tag(root, "m@v1.0.0")
     assert_one_line_error(run_cli(["resolve", "v1.0.0", "--model", "m"], cwd=root), 5, "dvc import", str(src))
+
+
+def test_dvc2_directory_output_with_a_crlf_text_file(tmp_path):
+    """A directory as DVC 2 tracked it: its `.dir` listing holds each file's md5 by DVC 2's rule
+    (a text file's after CRLF -> LF), objects at the remote's top level."""
+    from dvc_data.hashfile.hash import file_md5
+    from dvc_objects.fs.local import LocalFileSystem
+
+    root, remote = new_repo(tmp_path, "dvc2dir")
+    dvc(root, "init", "-q")
+    dvc(root, "remote", "add", "-d", "store", str(remote))
+    folder = root / "models" / "tok"
+    files = {"vocab.txt": weights(folder / "vocab.txt", 6, text=True), "w.bin": weights(folder / "w.bin", 7)}
+    entries = []
+    for rel, data in sorted(files.items()):
+        md5 = file_md5(str(folder / rel), LocalFileSystem(), name="md5-dos2unix")
+        entries.append({"md5": md5, "relpath": rel})
+        (remote / md5[:2]).mkdir(exist_ok=True)
+        (remote / md5[:2] / md5[2:]).write_bytes(data)
+    listing = json.dumps(entries, sort_keys=True).encode()
+    dir_md5 = hashlib.md5(listing).hexdigest() + ".dir"
+    (remote / dir_md5[:2]).mkdir(exist_ok=True)
+    (remote / dir_md5[:2] / dir_md5[2:]).write_bytes(listing)
+    (root / "models" / "tok.dvc").write_text(
+        f"outs:\n- md5: {dir_md5}\n  size: {sum(map(len, files.values()))}\n  nfiles: 2\n  path: tok\n")
+    (root / "models" / ".gitignore").write_text("/tok\n")
+    declare(root / "dvc.yaml", "tok", "models/tok")
+    card(root, folder, "tok")
+    commit_and_tag(root, "tok@v1.0.0")
+    ours = tmp_path / "ours"
+    proc = run_cli(["pull", "v1.0.0", "--model", "tok", "-o", str(ours)], cwd=root)
+    assert proc.returncode == 0, proc.stderr
+    theirs = tmp_path / "theirs"
+    dvc(root.parent, "artifacts", "get", str(root), "tok", "--rev", "v1.0.0", "-o", str(theirs))
+    for rel, data in files.items():
+        assert (ours / rel).read_bytes() == (theirs / rel).read_bytes() == data
+    # a text file altered in the remote (same size) is still caught
+    md5 = entries[0]["md5"]
+    bad = bytearray(files["vocab.txt"])
+    bad[0] ^= 1
+    (remote / md5[:2] / md5[2:]).write_bytes(bytes(bad))
+    again = run_cli(["pull", "v1.0.0", "--model", "tok", "-o", str(tmp_path / "again")], cwd=root)
+    assert again.returncode == 4, again.stderr
+    assert not (tmp_path / "again").exists()
