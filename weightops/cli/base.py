@@ -62,7 +62,7 @@ def handled(fn: Callable) -> Callable:
             if state["traceback"]:
                 raise
             fail(f"unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
-                 "(rerun with --traceback and report it)", 1)
+                 "(rerun as `weightops --traceback COMMAND ...` and report it)", 1)
     return run
 
 

@@ -75,5 +75,5 @@ def fast_resolve(argv: list[str]) -> int | None:
         return 0
     except Exception as exc:  # noqa: BLE001 - the last resort keeps output to one line, as the CLI's
         echo(f"error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
-             "(rerun with --traceback and report it)", err=True, color="red")
+             "(rerun as `weightops --traceback COMMAND ...` and report it)", err=True, color="red")
         return 1
