@@ -1,6 +1,8 @@
 """`weightops audit`: moved tags, tampered cards, missing objects; lightweight tags are notes."""
 
 import dataclasses
+import os
+from pathlib import Path
 import json
 
 import pytest
@@ -115,3 +117,20 @@ def test_lightweight_release_of_the_readme_audits_clean(project):
     assert "audit ok: 1 versions and 1 registry tags checked (1 lightweight tag(s)" in proc.stdout
     report = audit(project.root)
     assert report.ok and report.findings == () and [n.kind for n in report.notices] == ["lightweight-tag"]
+
+
+def test_audit_catches_an_object_overwritten_in_the_remote_while_the_cache_is_good(project):
+    """The machine that released still has the right bytes in its DVC cache; the remote's copy,
+    the one every deploy downloads, was overwritten with other bytes of the same size."""
+    project.release("v1.0.0", at=T0)
+    url = Path(project.wo_json("resolve", "v1.0.0")["url"])
+    data = url.read_bytes()
+    os.chmod(url, 0o644)
+    url.write_bytes(data[::-1])
+    proc = project.wo("audit", "--json")
+    assert proc.returncode == 4, proc.stdout
+    found = json.loads(proc.stdout)["findings"]
+    assert [(f["kind"], f["tag"]) for f in found] == [("damaged-object", "v1.0.0")]
+    assert "not the released bytes" in found[0]["message"] and str(url) in found[0]["message"]
+    url.write_bytes(data)                       # pushed again from a good copy: clean
+    assert audit(project.root).ok

@@ -117,7 +117,7 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
         findings += _diverged(project, registry_tags)
     versions = [v for model in registry.models() for v in registry.versions(model)]
     located_all, remotes = _locate_all(project, [(v.model, v.commit) for v in versions], remote)
-    hashed: dict[str, str] = {}
+    hashed: dict[str, object] = {}   # path -> Digests: each local copy hashed once
     stores: dict[str, object] = {}
     for v in versions:
         findings += _moved(registry, v.model, v)
@@ -252,7 +252,7 @@ def _moved(registry: Registry, model: str, v) -> list[Finding]:
 
 
 def _card(project: Project, tag: str, recorded: str | None, located: Located, rem: object,
-          hashed: dict[str, str] | None) -> list[Finding]:
+          hashed: dict | None) -> list[Finding]:
     card = located.card
     try:
         validate_card(card, f"{tag}: card {located.artifact.card_path}")
@@ -265,28 +265,34 @@ def _card(project: Project, tag: str, recorded: str | None, located: Located, re
         found.append(Finding("moved-tag", tag, f"{tag}: the tag message recorded sha256 {recorded[:16]}... but the "
                              f"card at {located.commit[:12]} says {sha[:16]}...: the tag was moved or the card rewritten"))
     if hashed is not None and not found and not located.pointer.is_dir:
-        actual = _local_sha256(project, located, rem if isinstance(rem, Remote) else None, hashed)
-        if actual is not None and actual != sha:
-            found.append(Finding("card-mismatch", tag, f"{tag}: card sha256 {sha[:16]}... but the bytes DVC stores "
-                                 f"for md5 {located.pointer.md5} hash to {actual[:16]}...: the card was edited"))
+        rem = rem if isinstance(rem, Remote) else None
+        for where, path in _local_copies(project, located, rem):
+            key = str(path)
+            if key not in hashed:
+                hashed[key] = hash_file(path)
+            d = hashed[key]
+            if d.md5 is not None and d.md5 != located.pointer.md5 and not located.pointer.legacy:
+                if where == "remote":   # what every deploy downloads: overwritten after release
+                    found.append(Finding("damaged-object", tag, f"{tag}: object {path} in DVC remote '{rem.name}' "
+                                         f"is not the released bytes (md5 {d.md5}, the pointer says "
+                                         f"{located.pointer.md5}); push them again from a good copy"))
+                    break
+                continue                # a damaged cache copy says nothing about the card
+            if d.sha256 != sha:
+                found.append(Finding("card-mismatch", tag, f"{tag}: card sha256 {sha[:16]}... but the bytes DVC stores "
+                                     f"for md5 {located.pointer.md5} hash to {d.sha256[:16]}...: the card was edited"))
+            break
     return found
 
 
-def _local_sha256(project: Project, located: Located, rem: Remote | None, hashed: dict[str, str]) -> str | None:
-    """sha256 of the object from the DVC cache or a local remote, when either holds it."""
-    md5 = located.pointer.md5
-    if md5 in hashed:
-        return hashed[md5]
-    candidates = []
-    if not project.bare:
-        candidates.append(project.root / ".dvc" / "cache" / located.pointer.object_path())
+def _local_copies(project: Project, located: Located, rem: Remote | None) -> list[tuple[str, Path]]:
+    """The object's local copies, the remote's first (deploys read that one), then the cache."""
+    copies = []
     if rem is not None and rem.is_local:
-        candidates.append(Path(project.object_url(rem, located.pointer)))
-    for path in candidates:
-        if path.is_file():
-            hashed[md5] = hash_file(path).sha256
-            return hashed[md5]
-    return None
+        copies.append(("remote", Path(project.object_url(rem, located.pointer))))
+    if not project.bare:
+        copies.append(("cache", project.root / ".dvc" / "cache" / located.pointer.object_path()))
+    return [(where, path) for where, path in copies if path.is_file()]
 
 
 def _stage_records(registry: Registry, model: str, version: str, tag: str, located: Located) -> list[Finding]:
