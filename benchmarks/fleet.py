@@ -96,6 +96,9 @@ def setup(base: Path, env: dict, endpoint: str, bucket: str) -> tuple[Path, Path
     wo = [sys.executable, "-m", "weightops"]
     project = base / "project"
     sh(wo + ["init", str(project), "--model", "clf", "--remote", str(base / "unused")], base, env)
+    # The benchmark's retrain drifts past the production gate's limits; the gate is not measured here.
+    with open(project / "weightops.yaml", "a") as f:
+        f.write("gates:\n  production:\n    validate: false\n")
     cfg = project / ".dvc" / "config"
     cfg.write_text(f"[core]\n    remote = s3\n['remote \"s3\"']\n    url = s3://{bucket}/dvcstore\n"
                    f"    endpointurl = {endpoint}\n")
