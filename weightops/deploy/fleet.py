@@ -190,31 +190,13 @@ def _stage_holder(idx: Index, stage: str, require_signed: bool, policy):
         return event
     if policy is None:
         raise UsageError("--require-signed with --index needs --trust-policy FILE (the host's trusted policy)")
-    from weightops.trust.policy import select
-    from weightops.trust.signing import Verifier
+    from weightops.trust.policy import trusted_stage
 
-    events = registry.events(model, stage=stage)
-    if not events:
+    if not registry.events(model, stage=stage):
         raise NotFoundError(f"no version of '{model}' holds stage '{stage}' in index {idx.url}")
-
-    def consistent(e) -> str | None:
-        if e.version is None:
-            return "the assignment names no version"
-        try:
-            held = registry.version(model, e.version).commit
-        except NotFoundError:
-            return f"version {e.version} is not registered"
-        return None if held == e.commit else f"version tag {e.version} points at {held[:12]}, not the signed commit"
-
     with tempfile.TemporaryDirectory(prefix="weightops-index-") as tmp:
-        repo = _tag_repo(Path(tmp), idx)
-        with Verifier(repo, policy.allowed_signers) as verify:
-            found = select(events, verify, policy, consistent)
-    if found.event is None:
-        if any(not s.unassignment for s in found.skipped):
-            raise RefusedError(f"index {idx.url}: no assignment of '{model}' to '{stage}' passes the trust policy; "
-                               f"newest skipped: {found.skipped[0].message()}", skipped=found.skipped)
-        raise NotFoundError(f"no version of '{model}' holds stage '{stage}': it was unassigned")
+        # resolve --require-signed's own rules, on the index's tag objects
+        found = trusted_stage(None, registry, model, stage, policy=policy, verify_repo=_tag_repo(Path(tmp), idx))
     return found.event
 
 
@@ -237,7 +219,6 @@ def download(r: Resolved, dest: str | os.PathLike, *, fsync: bool = False, progr
     `dest` already holds them). Raises IntegrityError (4) on a mismatch, leaving nothing."""
     from weightops.storage import transfer
     from weightops.storage.hashing import hash_file
-    from weightops.storage.pointers import Remote
 
     target = Path(dest)
     if r.md5.endswith(".dir"):

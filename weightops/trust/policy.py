@@ -220,7 +220,11 @@ def trusted_target(project, registry: Registry, model: str, stage: str, at: int 
 
 
 def trusted_stage(project, registry: Registry, model: str, stage: str, at: int | None = None,
-                  policy_rev: str | None = None, policy: Policy | None = None) -> Trusted:
+                  policy_rev: str | None = None, policy: Policy | None = None,
+                  verify_repo: str | os.PathLike | None = None) -> Trusted:
+    """`verify_repo`: the repository holding the tag objects to verify, when not the project's
+    (a deploy host following a published index verifies the index's tags; project is then None
+    and `policy` is given)."""
     events = registry.events(model, stage=stage, at=at)
     if not events:
         raise NotFoundError(f"no version of '{model}' holds stage '{stage}': nothing was ever assigned to it")
@@ -237,7 +241,7 @@ def trusted_stage(project, registry: Registry, model: str, stage: str, at: int |
             return f"version {e.version} is not registered"
         return None if held == e.commit else f"version tag {e.version} points at {held[:12]}, not the signed commit {e.commit[:12]}"
 
-    with Verifier(project.root, policy.allowed_signers) as verify:
+    with Verifier(verify_repo or project.root, policy.allowed_signers) as verify:
         found = select(events, verify, policy, consistent)
     if found.event is None:
         # Refused when an assignment was skipped; an empty stage (3) when only unassignments were.
