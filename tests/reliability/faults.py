@@ -67,9 +67,11 @@ class FaultProxy:
                 return
             i = len(self.actions)
             if self._stopped.is_set() or i >= self.max_connections or time.monotonic() > self.deadline:
-                _close(client)
+                # stop listening before the refused client hears anything: once it sees its
+                # connection closed, the endpoint must already refuse
                 self._stopped.set()
                 shutdown_listener(self.server)
+                _close(client)
                 return
             action = self.plan(i)
             self.actions.append(action)
@@ -114,16 +116,17 @@ class FaultProxy:
         sent = 0
         try:
             while data := upstream.recv(self.slow_chunk if action == "slow" else 65536):
+                # counted before sending: once the client holds the bytes, the count has them
                 if action == "cut" and sent + len(data) > self.cut_after:
                     part = data[:self.cut_after - sent]
                     with self._lock:
                         self.response_bytes += len(part)
                     client.sendall(part)
                     break
-                client.sendall(data)
-                sent += len(data)
                 with self._lock:
                     self.response_bytes += len(data)
+                client.sendall(data)
+                sent += len(data)
                 if action == "slow":
                     time.sleep(self.slow_pause)
         except OSError:
