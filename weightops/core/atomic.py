@@ -19,6 +19,10 @@ from typing import BinaryIO, Iterator
 
 @contextmanager
 def atomic_open(target: str | os.PathLike, mode: str = "wb") -> Iterator[BinaryIO]:
+    """Context manager: a file object for `target` (any path; parent folders are created) whose
+    bytes replace the file only when the block ends without an exception (temp + fsync + rename);
+    `mode` is an `open()` write mode, `wb` by default. On an exception the temp file is removed and
+    the exception propagates; OSError when the folder is not writable."""
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = temp_beside(target)
@@ -37,6 +41,8 @@ def atomic_open(target: str | os.PathLike, mode: str = "wb") -> Iterator[BinaryI
 
 
 def atomic_write_text(target: str | os.PathLike, text: str) -> None:
+    """Replace `target` with `text` (text mode, the locale's encoding) atomically, as `atomic_open`
+    does; OSError when the folder is not writable."""
     with atomic_open(target, "w") as f:
         f.write(text)
 

@@ -22,7 +22,9 @@ def _safe_url(url: str) -> str:
 
 
 def ls_remote(url: str) -> tuple[str | None, dict[str, str]]:
-    """(the remote HEAD's commit or None, {refname: object id}) for HEAD and every tag, in one call."""
+    """(the remote HEAD's commit or None, {refname: object id}) for HEAD and every tag, in one call.
+    `url` is a git URL or a local path. UsageError (2) for something that is not a URL;
+    NotFoundError (3) when git cannot list it (wrong URL, no access)."""
     proc = run(["ls-remote", "--symref", _safe_url(url), "HEAD", "refs/tags/*"], env=_NO_PROMPT, check=False)
     if proc.returncode != 0:
         first = next((l for l in proc.stderr.splitlines() if l.strip()), "").strip()
@@ -101,7 +103,9 @@ def init_bare(path: str | os.PathLike) -> None:
 
 
 def create_refs(repo: str | os.PathLike, refs: dict[str, str]) -> None:
-    """Set each full ref name to its object id in one `git update-ref --stdin` transaction."""
+    """Set each full ref name to its object id (`{'refs/tags/x': '<40 hex>'}`) in one
+    `git update-ref --stdin` transaction. UsageError (2) for a name or id with a space, NUL or
+    newline; a git failure raises core/git.py's error."""
     for name, oid in refs.items():
         if any(c in name + oid for c in " \0\n"):
             raise UsageError(f"invalid ref {name!r}")

@@ -8,6 +8,9 @@ _HERE = Path(__file__).resolve().parent.parent  # the weightops package
 
 
 def templates_dir() -> Path:
+    """The folder holding the shipped templates (card.schema.json and the rest): `templates/` beside
+    the package in a checkout, `weightops/templates` in a wheel. FileNotFoundError (an OSError, not
+    a WeightopsError) when neither exists: a broken install."""
     for candidate in (_HERE / "templates", _HERE.parent / "templates"):
         if (candidate / "card.schema.json").is_file():
             return candidate
@@ -20,4 +23,6 @@ def templates_dir() -> Path:
 
 
 def template_path(name: str) -> Path:
+    """The path of the shipped template `name` (a file name such as `card.schema.json`); the file
+    need not exist. FileNotFoundError as `templates_dir`."""
     return templates_dir() / name

@@ -23,6 +23,9 @@ from weightops.registry.state import iso, parse_time
 
 @dataclass(frozen=True)
 class Deployment:
+    """One deploy-log record (the JSONL fields listed at the top of this module): `time` ISO 8601
+    UTC, `ts` Unix seconds, `outcome` deployed/failed/unassigned, `on_change` the hook's exit
+    status."""
     time: str
     ts: float
     host: str
@@ -37,12 +40,15 @@ class Deployment:
     on_change: int | None = None
 
     def to_dict(self) -> dict:
+        """The record as a JSON-ready dict, one key per field."""
         return asdict(self)
 
 
 def record(*, stage: str, model: str | None, version: str | None, sha256: str | None,
            previous: str | None, path: str, outcome: str, error: str | None = None,
            on_change: int | None = None, now: float | None = None) -> Deployment:
+    """A Deployment stamped with this host's name and the time `now` (Unix seconds; the clock when
+    None). Keyword arguments are the record's fields; nothing is written (see `append`)."""
     ts = time.time() if now is None else now
     return Deployment(iso(int(ts)), round(ts, 3), socket.gethostname(), stage, model, version, sha256,
                       previous, str(path), outcome, error, on_change)
@@ -88,7 +94,10 @@ def live_at(records: list[Deployment], at: str | int | float | None = None,
 
 
 def live(log: str | os.PathLike, at: str | int | None = None) -> dict:
-    """What `weightops deployments LOG --at T` prints: the live record and until when it was."""
+    """What `weightops deployments LOG --at T` prints: the live record's fields plus `live_since`,
+    `live_until` (ISO 8601 or None) and `replaced_by` (a version or None). `at` is ISO 8601 or Unix
+    seconds (now when None). NotFoundError (3) when the log is missing or nothing was live then;
+    UsageError (2) for a line that is not a record."""
     records = read(log)
     dep = live_at(records, at)
     if dep is None:

@@ -32,7 +32,8 @@ log = logging.getLogger(__name__)
 
 
 def base_of(url: str) -> str:
-    """The remote's root, from the index URL (`<root>/weightops/index/v1/NAME.json`)."""
+    """The remote's root, from the index URL (`<root>/weightops/index/v1/NAME.json`). UsageError (2)
+    when the URL has no such part."""
     marker = "/" + index.PREFIX + "/"
     where = url.replace(os.sep, "/").rfind(marker)
     if where < 0:
@@ -49,6 +50,7 @@ class IndexState:
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "IndexState":
+        """The state saved at `path`; an empty state when the file is missing or not a JSON object."""
         path = Path(path)
         try:
             data = json.loads(path.read_text())
@@ -57,9 +59,12 @@ class IndexState:
         return cls(path, data if isinstance(data, dict) else {})
 
     def get(self, url: str) -> dict:
+        """The mutable entry for index `url` (`sequence`, `stages`: {stage: [tagger time, tag]}),
+        created empty on first use."""
         return self.entries.setdefault(url, {})
 
     def save(self) -> None:
+        """Write every entry to the state file atomically (sorted JSON)."""
         from weightops.core.atomic import atomic_write_text
 
         atomic_write_text(self.path, json.dumps(self.entries, indent=1, sort_keys=True) + "\n")
@@ -75,10 +80,12 @@ class Index:
 
     @property
     def model(self) -> str:
+        """The model the document publishes."""
         return self.doc["model"]
 
     @property
     def sequence(self) -> int:
+        """The document's sequence number; a host refuses one lower than it applied."""
         return self.doc["sequence"]
 
 
@@ -125,17 +132,22 @@ def load_trust_policy(path: str | os.PathLike):
 
 def resolve(idx: Index, ref: str = "latest", *, require_signed: bool = False, policy=None,
             stage_floor: list | None = None) -> Resolved:
+    """REF (a stage, a version, `NAME@VERSION` or `latest`) -> Resolved, from the index alone;
+    `resolve_event` without the assignment. Raises as `resolve_event`."""
     return resolve_event(idx, ref, require_signed=require_signed, policy=policy, stage_floor=stage_floor)[0]
 
 
 def resolve_event(idx: Index, ref: str = "latest", *, require_signed: bool = False, policy=None,
                   stage_floor: list | None = None):
-    """REF (a stage, a version, or `latest`) -> Resolved, from the index alone.
+    """REF (a stage, a version, `NAME@VERSION` or `latest`) -> (Resolved, the assignment obeyed or
+    None for a version), from the index alone.
 
-    With `require_signed`, only assignments the `policy` allows are obeyed and the sha256 must
-    come from a verified tag message. `stage_floor` ([time, tag]) refuses a stage holder
-    older than what the host already applied. Raises NotFoundError (3), RefusedError (5),
-    IntegrityError (4). `resolve_event` also returns the assignment obeyed (None for a version)."""
+    With `require_signed`, only assignments the `policy` allows are obeyed and the sha256 must come
+    from a verified tag message. `stage_floor` ([tagger time, tag]) refuses a stage holder older
+    than what the host already applied. UsageError (2) for a REF that is none of those or names
+    another model; NotFoundError (3) for an unknown version or stage holder, or no servable record;
+    RefusedError (5) for an untrusted, replayed or unsigned choice; IntegrityError (4) from a
+    malformed document."""
     registry, model = idx.registry, idx.model
     stage = event = None
     if "@" in ref:   # NAME@v1.2.0, GTO's spelling of a version
@@ -323,6 +335,9 @@ class IndexFollower:
             raise
 
     def applied(self, idx: Index, stage: str, r: Resolved | None) -> None:
+        """Remember that the host now serves `r` for `stage` from `idx`: its sequence, the obeyed
+        assignment as the stage's floor, and the ETag for the next conditional GET. The state file
+        is saved atomically."""
         entry = self.state.get(self.url)
         entry["sequence"] = idx.sequence
         obeyed = getattr(self, "_obeyed", None)

@@ -38,6 +38,9 @@ PINNED = ("commit", "path", "sha256", "md5", "size")   # what must still agree w
 
 @dataclass(frozen=True)
 class Pulled:
+    """One pull: what was resolved, where the bytes are, bytes `transferred` from the remote (0 when
+    the destination was already right), wall-clock `seconds`, files written, and the object version
+    the bytes were `recovered` from (or None)."""
     resolved: Resolved
     path: Path
     transferred: int      # bytes fetched from the remote; 0 when PATH was already right
@@ -46,6 +49,8 @@ class Pulled:
     recovered: str | None = None   # the object version the bytes came from (`recover`)
 
     def to_dict(self) -> dict:
+        """The Resolved fields plus `dest`, `transferred` (bytes), `files`, `seconds` (rounded to
+        ms) and `recovered_version`, for `pull --json`."""
         d = self.resolved.to_dict()
         d.update({"dest": str(self.path), "transferred": self.transferred, "files": self.files,
                   "seconds": round(self.seconds, 3), "recovered_version": self.recovered})
@@ -128,6 +133,8 @@ def pull(ref: str | None = "latest", dest: str | os.PathLike | None = None, *,
 
 
 def default_jobs() -> int:
+    """Parallel downloads for a directory artifact: `WEIGHTOPS_JOBS` (default 1). UsageError (2)
+    when it is not a positive integer."""
     value = os.environ.get("WEIGHTOPS_JOBS", "1")
     if not value.isdigit() or int(value) < 1:
         raise UsageError(f"WEIGHTOPS_JOBS must be a positive integer, not {value!r}")
@@ -336,6 +343,10 @@ def lock(ref: str = "latest", out: str | os.PathLike = "deploy/model.lock.yaml",
 
 
 def read_lock(path: str | os.PathLike) -> dict:
+    """A deploy lock written by `weightops lock` as a dict (model, version, tag, commit, path,
+    sha256, md5, size, repo, ...). NotFoundError (3) when the file is missing; UsageError (2) when
+    it is not a lock of this `lock_version` or lacks a field; IntegrityError (4) when its checksum
+    shows a hand edit."""
     path = Path(path)
     if not path.is_file():
         raise NotFoundError(f"lock file '{path}' does not exist; write one with `weightops lock REF -o {path}`")
@@ -354,7 +365,9 @@ def read_lock(path: str | os.PathLike) -> dict:
 
 
 def check_lock_against(pinned: dict, r: Resolved, where: str) -> None:
-    """The registry must still say, for that version, exactly what the lock pinned."""
+    """The registry must still say, for that version, exactly what the lock pinned (commit, path,
+    sha256, md5, size); `where` names the lock in the message. IntegrityError (4, with `field`) on
+    the first field that differs."""
     now = r.to_dict()
     for key in PINNED:
         if pinned.get(key) != now.get(key):

@@ -24,6 +24,8 @@ from weightops.deploy.shadow import ShadowLog, run_pair_offline
 
 @dataclass(frozen=True)
 class Replayed:
+    """What a replay did: the shadow log it wrote, the model, the candidate and baseline versions,
+    and how many inputs were run through both."""
     log: str
     model: str
     candidate: str
@@ -32,7 +34,9 @@ class Replayed:
 
 
 def load_callable(spec: str) -> Callable:
-    """`package.module:function`; the current folder is importable, as with `python -m`."""
+    """The object named by `package.module:function` (dotted attributes allowed); the current folder
+    is importable, as with `python -m`. UsageError (2) for a spec not of that form or an object that
+    is not callable; NotFoundError (3) when the module cannot be imported or has no such attribute."""
     module, sep, func = spec.partition(":")
     if not sep or not module or not func or not all(p.isidentifier() for p in module.split(".") + func.split(".")):
         raise UsageError(f"--predict '{spec}' is not module:function (for example serve.model:load)")
@@ -60,6 +64,13 @@ def read_inputs(path: str | os.PathLike) -> Iterator[object]:
 def replay(*, candidate: str, baseline: str, inputs: str | os.PathLike, predict: str,
            log: str | os.PathLike, model: str | None = None, repo: str | os.PathLike = ".",
            comparator: Callable | None = None) -> Replayed:
+    """Run `baseline` and `candidate` (versions, stages or `latest`, as `resolve` takes them) over
+    every input of the JSONL file `inputs` and write a shadow log to `log`, as a live ShadowRunner
+    would. `predict` is `module:function`, a loader called with each pulled weights path that
+    returns `predict(input)`; both versions are pulled into a temp folder and verified first.
+    `comparator` as for ShadowRunner. Raises what `resolve` and `pull` raise (NotFoundError 3,
+    IntegrityError 4, RefusedError 5), UsageError (2) for a bad `predict` spec or inputs line; an
+    exception of the baseline's predict propagates."""
     from weightops.deploy.pull import pull
     from weightops.project import open_project
     from weightops.registry.resolve import resolve

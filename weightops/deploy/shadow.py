@@ -103,6 +103,9 @@ class ShadowLog:
 
     def call(self, *, primary_ms: float, candidate_ms: float | None, agree: bool | None,
              diff: float | None, error: str | None, when: float | None = None) -> None:
+        """Append one compared call: latencies in milliseconds, whether the outputs agree, their
+        difference (an infinite one is logged as 1e308, a NaN as None, both as disagreement), the
+        candidate's error text, and `when` in Unix seconds (now by default)."""
         if diff is not None and not math.isfinite(diff):
             diff = None if math.isnan(diff) else 1e308  # JSON has no inf/nan; keep "huge" visible
             agree = False
@@ -112,6 +115,8 @@ class ShadowLog:
                      "agree": agree, "diff": diff, "error": error})
 
     def dropped(self, count: int) -> None:
+        """Append a `dropped` record: `count` calls that were not shadowed because the queue was
+        full."""
         self._write({"type": "dropped", "time": round(time.time(), 6), "count": count, **self.fields})
 
     def _write(self, record: dict) -> None:
@@ -120,10 +125,12 @@ class ShadowLog:
         self._f.flush()
 
     def flush(self) -> None:
+        """Flush and fsync the log file."""
         self._f.flush()
         os.fsync(self._f.fileno())
 
     def close(self) -> None:
+        """Flush, fsync and close the log; closing twice is harmless."""
         if not self._f.closed:
             self.flush()
             self._f.close()
@@ -174,6 +181,7 @@ class ShadowRunner:
 
     @property
     def dropped(self) -> int:
+        """Calls not shadowed so far because the queue was full."""
         return self._dropped
 
     def __call__(self, value: Any) -> Any:

@@ -41,8 +41,9 @@ def _quantiles(values: list[float]) -> dict | None:
 
 
 def read_log(path: str | os.PathLike) -> tuple[list[dict], str]:
-    """Records of a shadow log and the sha256 of its bytes. A torn last line (a crash mid-write)
-    is ignored; any other line that is not a record is an error naming it."""
+    """Records of a shadow log (dicts of type `call` or `dropped`) and the sha256 (hex) of its
+    bytes. A torn last line (a crash mid-write) is ignored. NotFoundError (3) when the log is
+    missing; UsageError (2) for any other line that is not a record, naming it."""
     entries, data = read_jsonl(path, f"shadow log '{path}'")
     records = []
     for n, rec in entries:
@@ -53,6 +54,11 @@ def read_log(path: str | os.PathLike) -> tuple[list[dict], str]:
 
 
 def build_report(records: list[dict], limits: dict, *, log: str = "", log_sha256: str = "") -> dict:
+    """The report of shadow-log `records` against `limits` (thresholds as `thresholds` returns
+    them): call, drop and error counts and rates, agreement, difference and latency quantiles
+    (milliseconds), `verdict` (pass/fail), `reasons`, and `digest`, the sha256 of the report's
+    canonical JSON. `log` and `log_sha256` are recorded as given. Pure; raises nothing for
+    well-formed records."""
     calls = [r for r in records if r["type"] == "call"]
     dropped = sum(int(r.get("count") or 0) for r in records if r["type"] == "dropped")
     errors = [r for r in calls if r.get("error")]
@@ -131,8 +137,11 @@ def report_log(path: str | os.PathLike, limits: dict | None = None) -> dict:
 
 # ---------------------------------------------------------------- promotion gate
 def shadow_gate(ctx) -> dict[str, str]:
-    """`promote ... --require-shadow LOG`: the log must compare this candidate against the
-    version that holds the stage now, and pass the thresholds. Records the report's digest."""
+    """`promote ... --require-shadow LOG`: the log must compare this candidate against the version
+    that holds the stage now, and pass the thresholds. Returns the tag-message fields to record
+    (report digest, log sha256, calls, agreement), or {} without the option. RefusedError (5) for a
+    missing log, an empty stage, a log of another model or versions, or failed thresholds;
+    UsageError (2) for a malformed log or `shadow:` section."""
     path = ctx.option("require_shadow")
     if not path:
         return {}

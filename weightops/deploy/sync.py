@@ -43,6 +43,9 @@ def fetch(resolved: Resolved, dest: Path, repo: str, remote: str | None) -> None
 
 @dataclass(frozen=True)
 class Poll:
+    """The result of one poll: whether the registry listing changed, the outcome (deployed, failed,
+    unassigned, or None when there was nothing to do), the version now live, and the error text of a
+    failure."""
     changed: bool                       # the tag listing differed from the last successful poll
     outcome: str | None = None          # deployed, failed, unassigned, or None (nothing to do)
     version: str | None = None
@@ -50,6 +53,11 @@ class Poll:
 
 
 class Syncer:
+    """Keeps the file `out` equal to `stage`'s current version of `repo` (a git URL or path) or,
+    with `index`, of a published index URL. `match` picks a hardware variant; `deploy_log` defaults
+    to OUT.deployments.jsonl; `on_change` is a command (split like a shell, never run by one) run
+    after each swap. The constructor raises UsageError (2) for a bad stage name, `out` being a
+    folder, or `match` with `index`."""
     def __init__(self, stage: str, *, repo: str, out: str | os.PathLike, model: str | None = None,
                  match: dict[str, str] | None = None, deploy_log: str | os.PathLike | None = None,
                  on_change: str | None = None, remote: str | None = None, index: str | None = None,
@@ -110,6 +118,11 @@ class Syncer:
         deployments.append(self.deploy_log, dep)
 
     def poll(self) -> Poll:
+        """One poll: list the registry (`git ls-remote`, or the index's conditional GET) and, when
+        it changed, resolve the stage, pull, swap, run the hook and record the outcome in the deploy
+        log. A failure to resolve or download is returned as a `failed` Poll (the old weights stay
+        live). UsageError (2) for a stage the project does not have; UsageError (2) or NotFoundError
+        (3) when the registry cannot be listed."""
         if self.follower is not None:
             return self._poll_index()
         _head, refs = git_remote.ls_remote(self.repo)
@@ -211,8 +224,11 @@ class Syncer:
         return proc.returncode
 
     def run(self, interval: float = 30.0, once: bool = False, stop: threading.Event | None = None) -> Poll:
-        """Poll until `stop` is set (forever without one); with `once`, a single poll whose
-        failure raises so a boot script sees it."""
+        """Poll every `interval` seconds until `stop` is set (forever without one), backing off with
+        jitter on index failures; with `once`, a single poll. Returns the last Poll. UsageError (2)
+        for a non-positive interval or a stage the project does not have; with `once`, a failure
+        raises its own error (NotFoundError 3 for an unreachable registry, IntegrityError 4 for a
+        bad hash, ...) so a boot script sees its exit code."""
         if interval <= 0:
             raise UsageError(f"--interval must be positive, not {interval}")
         stop = stop or threading.Event()

@@ -20,7 +20,9 @@ from weightops.registry.tags import is_stage_name
 
 
 def read_match_file(path: str | os.PathLike) -> dict[str, str]:
-    """A device's YAML file: a flat mapping of label -> value (`sensor: v2`)."""
+    """A device's YAML file: a flat mapping of label -> value (`sensor: v2`), values as strings
+    (booleans as `true`/`false`; an empty file is {}). NotFoundError (3) when the file is missing;
+    UsageError (2) when it is not a flat mapping."""
     from weightops.core.yamlio import safe_load
 
     path = Path(path)
@@ -63,9 +65,12 @@ def resolve_variant(project: Project, registry: Registry, stage: str, pairs: dic
                     *, models: list[str] | None = None, at: str | int | None = None,
                     remote: str | None = None, require_signed: bool | None = None,
                     trust_policy: str | None = None) -> Resolved:
-    """The Resolved of the unique model holding `stage` whose labels contain all `pairs`.
-    With signatures required, a model whose assignment the trust policy refuses is no
-    candidate (one untrusted variant must not block the others)."""
+    """The Resolved of the unique model holding `stage` whose labels contain all `pairs`. With
+    signatures required, a model whose assignment the trust policy refuses is no candidate (one
+    untrusted variant must not block the others). `at` is ISO 8601 or Unix seconds. UsageError (2)
+    when `stage` is not a stage name or `pairs` is empty; NotFoundError (3) when no model or several
+    match (naming the candidates); RefusedError (5) when nothing matches and some holder was refused
+    by the trust policy."""
     if not is_stage_name(stage):
         raise UsageError(f"--match picks among the models holding a stage; '{stage}' is not a stage name")
     if not pairs:

@@ -14,6 +14,8 @@ from weightops.core.yamlio import safe_load
 
 @dataclass(frozen=True)
 class Verified:
+    """A successful check: the file checked, its sha256 (hex) and size (bytes), `against` (`lock` or
+    `card`), and the model and version the lock names (None for a card's version)."""
     path: Path
     sha256: str
     size: int
@@ -22,13 +24,19 @@ class Verified:
     version: str | None = None
 
     def to_dict(self) -> dict:
+        """The result as JSON for `weightops verify --json`, with `ok: true`."""
         return {"ok": True, "path": str(self.path), "sha256": self.sha256, "size": self.size,
                 "against": self.against, "model": self.model, "version": self.version}
 
 
 
 def verify(file: str | os.PathLike, path: str | os.PathLike | None = None) -> Verified:
-    """Check bytes on disk against a lock file or a model card (exit 4 when they differ)."""
+    """Check the bytes at `path` against the lock file or model card `file`; without `path`, the
+    file the lock or card names (see `locked_path`; a card's artifact path is repository-relative).
+    A directory is compared by the sha256 of its file list. NotFoundError (3) when `file` or the
+    weights are missing; IntegrityError (4) when the sha256 or size differs, naming the file that
+    pinned it; UsageError (2) or IntegrityError (4) for a malformed or hand-edited lock (see
+    `read_lock`)."""
     file = Path(file)
     if not file.is_file():
         raise NotFoundError(f"'{file}' does not exist; pass a lock file or a model card")
