@@ -28,6 +28,10 @@ MAX_LISTED = 50  # offenders listed per check; the count is always exact
 
 @dataclass(frozen=True)
 class TensorStats:
+    """One tensor's figures from one streamed pass: name, dtype code (`F32`, `BF16`, ...), shape,
+    element `count`; NaN/Inf/zero counts; mean, std, L2 norm, min and max over the finite values.
+    `decoded` is False for a dtype whose values are not read (then only shape and count are known);
+    `role` is `weight` or `constant`."""
     name: str
     dtype: str
     shape: tuple[int, ...]
@@ -45,10 +49,12 @@ class TensorStats:
 
     @property
     def is_float(self) -> bool:
+        """Is the dtype a floating-point one (the value checks apply only to those)?"""
         return self.dtype in FLOAT_DTYPES
 
     @property
     def rms(self) -> float:
+        """Root mean square of the finite values (L2 / sqrt(count)); 0 for an empty tensor."""
         return self.l2 / math.sqrt(self.count) if self.count else 0.0
 
 
@@ -98,6 +104,9 @@ def collect_stats(path: str | os.PathLike, name: str | None = None) -> dict[str,
 # ---------------------------------------------------------------- report
 @dataclass(frozen=True)
 class CheckResult:
+    """One check's verdict: its name, whether it passed, the offending tensor names (all of them;
+    `to_dict` lists the first 50), per-tensor `figures`, a one-line `note`, and `warnings`, the
+    tensors whose severity is `warn` (reported, not failing)."""
     name: str
     passed: bool
     offending: tuple[str, ...] = ()
@@ -106,6 +115,8 @@ class CheckResult:
     warnings: tuple[str, ...] = ()   # findings whose severity is `warn`: reported, not failing
 
     def to_dict(self) -> dict:
+        """The result as the report's YAML shows it: offenders capped at 50 with their exact count,
+        figures, warnings and the note when present."""
         d = {"passed": self.passed, "offending": list(self.offending[:MAX_LISTED]),
              "offending_count": len(self.offending), "figures": self.figures}
         if self.warnings:
@@ -118,6 +129,9 @@ class CheckResult:
 
 @dataclass(frozen=True)
 class Report:
+    """A validation's outcome: the subject and what it was compared `against` (None for a single
+    file), tensor and parameter counts, the checks' results, notes, and the checked file's sha256
+    (hex), so two versions never share a digest."""
     subject: str
     against: str | None
     tensors: int
@@ -128,16 +142,22 @@ class Report:
 
     @property
     def passed(self) -> bool:
+        """Did every check pass (warnings do not fail)?"""
         return all(c.passed for c in self.checks)
 
     @property
     def failed(self) -> tuple[CheckResult, ...]:
+        """The checks that failed, in the configured order."""
         return tuple(c for c in self.checks if not c.passed)
 
     def check(self, name: str) -> CheckResult | None:
+        """The result of the check called `name` (`finite`, `drift`, ...), or None when it did not
+        run."""
         return next((c for c in self.checks if c.name == name), None)
 
     def to_dict(self) -> dict:
+        """The report as a plain dict, deterministic (no timestamps): subject, sha256, against,
+        passed, counts, one entry per check, notes."""
         return {"subject": self.subject, **({"sha256": self.sha256} if self.sha256 else {}),
                 "against": self.against, "passed": self.passed,
                 "tensors": self.tensors, "parameters": self.parameters,
@@ -145,6 +165,7 @@ class Report:
                 **({"notes": list(self.notes)} if self.notes else {})}
 
     def to_yaml(self) -> str:
+        """`to_dict()` as a YAML document under a comment line; the bytes `digest` hashes."""
         from weightops.core.yamlio import dump_yaml
 
         return "# weightops validation report (`weightops validate`)\n" + dump_yaml(self.to_dict())
@@ -158,6 +179,8 @@ class Report:
 
     @property
     def digest(self) -> str:
+        """`sha256:<hex>` of `to_yaml()`: what a card or promotion records, reproducible by
+        re-running the validation."""
         return "sha256:" + hashlib.sha256(self.to_yaml().encode()).hexdigest()
 
     def summary(self) -> list[str]:
@@ -202,6 +225,8 @@ def _value_result(name: str, found: dict[str, dict], stats: dict[str, TensorStat
 
 
 def check_finite(stats: Iterable[TensorStats], cfg: ValidationSettings) -> CheckResult:
+    """Tensors holding NaN or Inf values, unless ignored by `cfg`. A tensor configured as a constant
+    with only Inf (an attention mask's -inf) is a warning, not a failure."""
     by = {s.name: s for s in stats}
     bad = {s.name: {"nan": s.nan, "inf": s.inf} for s in by.values() if (s.nan or s.inf) and not cfg.ignored(s.name)}
     return _value_result("finite", bad, by, cfg, "NaN or Inf values")
@@ -213,12 +238,15 @@ def _value_checked(s: TensorStats, cfg: ValidationSettings) -> bool:
 
 
 def check_all_zero(stats: Iterable[TensorStats], cfg: ValidationSettings) -> CheckResult:
+    """Float tensors of more than one finite value that are all zero, unless ignored by `cfg`."""
     by = {s.name: s for s in stats}
     bad = {s.name: {"size": s.count} for s in by.values() if _value_checked(s, cfg) and s.zeros == s.count}
     return _value_result("all_zero", bad, by, cfg, "every value is zero")
 
 
 def check_constant(stats: Iterable[TensorStats], cfg: ValidationSettings) -> CheckResult:
+    """Float tensors of more than one finite value that all have one non-zero value, unless ignored
+    by `cfg`."""
     by = {s.name: s for s in stats}
     bad = {s.name: {"value": _num(s.min), "size": s.count} for s in by.values()
            if _value_checked(s, cfg) and s.zeros != s.count and s.min == s.max}
@@ -261,6 +289,8 @@ def check_signature(stats: dict[str, TensorStats], cfg: ValidationSettings, sign
 
 
 def check_structure(new: dict[str, TensorStats], old: dict[str, TensorStats]) -> CheckResult:
+    """Tensors `added`, `removed`, `reshaped` or with a changed `dtype` between `old` and `new`
+    (stats keyed by tensor name); fails on any."""
     figures: dict[str, dict] = {}
     for name in sorted(old.keys() - new.keys()):
         figures[name] = {"change": "removed", "shape": list(old[name].shape)}
@@ -285,6 +315,9 @@ def drift(a: TensorStats, b: TensorStats) -> dict[str, float]:
 
 
 def check_drift(new: dict[str, TensorStats], old: dict[str, TensorStats], cfg: ValidationSettings) -> CheckResult:
+    """Drift of mean, std and L2 of each tensor present in both versions with the same shape (see
+    `drift`), against `cfg.thresholds(name)`; fails when any figure passes its limit. Tensors with
+    NaN/Inf, undecoded or ignored ones are skipped; the note names the largest drift."""
     figures: dict[str, dict] = {}
     worst: tuple[float, str] = (0.0, "")
     for name in sorted(old.keys() & new.keys()):
@@ -306,6 +339,10 @@ def run_checks(stats: dict[str, TensorStats], cfg: ValidationSettings, *, subjec
                signature: Signature | None = None, graph: Signature | None = None,
                against: dict[str, TensorStats] | None = None, against_name: str | None = None,
                notes: tuple[str, ...] = (), sha256: str | None = None) -> Report:
+    """Run the checks `cfg.checks` names, in that order, over `stats` (keyed by tensor name) and
+    return a Report. `signature`/`graph` feed the signature check; `structure` and `drift` run only
+    with `against` (the other version's stats, shown as `against_name`). Undecoded dtypes add a
+    note. Pure: raises nothing."""
     values = list(stats.values())
     undecoded = sorted({s.dtype for s in values if not s.decoded})
     if undecoded:

@@ -27,6 +27,13 @@ PIN_FILES = (
 
 
 def environment(project: Path | None) -> dict:
+    """The card's `environment` mapping, read from this process and machine: Python version,
+    platform, versions of the ML packages installed, CPU and (via `nvidia-smi`, when present) GPU
+    name and driver, `CUDA_VERSION`, the container image named by
+    `WEIGHTOPS_CONTAINER_IMAGE`/`CONTAINER_IMAGE`/`DOCKER_IMAGE`, and `pinned_files`: {file name:
+    sha256 hex} of the pin files (requirements.txt, uv.lock, Dockerfile, ...) found in the `project`
+    folder (none when it is None). A package, tool or variable that is missing gives None or no
+    entry, not an error."""
     packages = {}
     for name in PACKAGES:
         try:

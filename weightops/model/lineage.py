@@ -36,6 +36,7 @@ class Difference:
     found: object           # what the commit holds (None: absent)
 
     def describe(self) -> str:
+        """One line: the input's name, the card's recorded value and the commit's (shortened)."""
         return f"{self.name} (card {_short(self.recorded)}, commit {_short(self.found)})"
 
 

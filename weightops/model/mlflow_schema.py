@@ -26,8 +26,10 @@ PARAM_WIDENINGS = {("integer", "long"), ("integer", "float"), ("integer", "doubl
 
 
 def column_type(item: dict, where: str, *, nested: bool = False) -> tuple[str, tuple]:
-    """The column type of a ColSpec (or an array's items, a map's values, an object's property):
-    its name and the compound type's description, kept verbatim for comparison and output."""
+    """The column type of a ColSpec (or an array's items, a map's values, an object's property): its
+    name and the compound type's description, kept verbatim for comparison and output. `where` names
+    the field in messages. UsageError (2) for an unknown type, a compound type without its
+    items/values/properties, or unknown keys of a plain column."""
     kind = item.get("type")
     if kind not in COLUMN_TYPES:
         raise UsageError(f"{where}.type {kind!r} is not 'tensor' or an MLflow column type "
@@ -66,7 +68,8 @@ def _mapping(value: object, where: str, why: str) -> dict:
 def tensor_dtype(value: object, where: str) -> str:
     """A numpy dtype name as MLflow's TensorInfo takes it (`np.dtype(value)`), normalised to the
     name MLflow writes back (`<f4` -> float32). Sized strings (`U8`) are refused, as MLflow does;
-    record dtypes (`f4,i4`) are refused by weightops, which MLflow would keep as `void64`."""
+    record dtypes (`f4,i4`) are refused by weightops, which MLflow would keep as `void64`.
+    UsageError (2) for both."""
     try:
         dt = np.dtype(value) if isinstance(value, str) else None
     except (TypeError, ValueError, SyntaxError):
@@ -79,8 +82,8 @@ def tensor_dtype(value: object, where: str) -> str:
 
 
 def tensor_shape(value: object, where: str) -> tuple[int, ...]:
-    """Sizes, -1 for a variable dimension. MLflow keeps any iterable (a string "8" becomes
-    ('8',)); weightops refuses anything but a list of integers >= -1."""
+    """Sizes, -1 for a variable dimension. MLflow keeps any iterable (a string "8" becomes ('8',));
+    weightops refuses anything but a list of integers >= -1 (UsageError, exit 2)."""
     if isinstance(value, tuple):
         value = list(value)
     if not isinstance(value, list) or not all(isinstance(d, int) and not isinstance(d, bool) and d >= -1
@@ -90,9 +93,10 @@ def tensor_shape(value: object, where: str) -> tuple[int, ...]:
 
 
 def param_spec(item: object, where: str) -> dict:
-    """One ParamSpec `{name, type, default, shape}` checked as MLflow's ParamSpec checks it: a
-    known type (not binary), shape absent or [-1], and a default of that type and shape.
-    Returns it normalised: `type` (MLflow also reads the old key `dtype`) and `shape`."""
+    """One ParamSpec `{name, type, default, shape}` checked as MLflow's ParamSpec checks it: a known
+    type (not binary), shape absent or [-1], and a default of that type and shape. Returns it
+    normalised: `type` (MLflow also reads the old key `dtype`) and `shape`. UsageError (2) naming
+    the field otherwise."""
     if not isinstance(item, dict):
         raise UsageError(f"{where} must be a mapping with name, type and default")
     kind = item.get("type") or item.get("dtype")

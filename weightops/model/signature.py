@@ -34,6 +34,8 @@ class Spec:
         return _describe({"type": self.type, **dict(self.extra)})
 
     def to_dict(self) -> dict:
+        """The spec in MLflow's JSON layout (`{type: tensor, tensor-spec: {dtype, shape}}` or a
+        ColSpec with `required`), as mlflow/types/schema.py writes it."""
         if self.kind == "tensor":
             d: dict = {"type": "tensor"}
             if self.name is not None:
@@ -50,6 +52,8 @@ class Spec:
 
 @dataclass(frozen=True)
 class Signature:
+    """A model signature in MLflow's schema (mlflow/models/signature.py `ModelSignature`): input and
+    output Specs, and params (ParamSpec dicts) or None when not declared."""
     inputs: tuple[Spec, ...]
     outputs: tuple[Spec, ...] = ()
     params: tuple[dict, ...] | None = None
@@ -75,6 +79,7 @@ class Change:
     breaking: bool
 
     def to_dict(self) -> dict:
+        """The change as JSON: field, message, breaking."""
         return {"field": self.field, "message": self.message, "breaking": self.breaking}
 
 
@@ -158,7 +163,9 @@ def _spec(item: object, where: str) -> Spec:
 
 
 def load_signature(path: str | os.PathLike) -> Signature:
-    """A YAML or JSON file with inputs/outputs; an MLmodel file's `signature:` block also works."""
+    """A YAML or JSON file with inputs/outputs in MLflow's layout; an MLmodel file's `signature:`
+    block also works. NotFoundError (3) when the file is missing; UsageError (2) when it does not
+    parse or is not a signature MLflow accepts (see `parse_signature`)."""
     from weightops.core.yamlio import safe_load
 
     path = Path(path)
@@ -279,15 +286,17 @@ def _describe(t: dict) -> str:
 
 
 def breaking(changes: list[Change]) -> list[Change]:
+    """The `changes` that break callers (those with `breaking` set), in order."""
     return [c for c in changes if c.breaking]
 
 
 # ---------------------------------------------------------------- infer
 def infer_signature(path: str | os.PathLike) -> Signature:
-    """From an ONNX graph's inputs and outputs. Other formats hold weights, not a graph: the
-    first and last tensors are not a signature, so this asks for a file instead of guessing.
-    A graph value MLflow's tensor spec cannot describe (an input of unknown rank, a sequence
-    of maps) is named in the refusal (UsageError, exit 2) rather than guessed."""
+    """From an ONNX graph's inputs and outputs. Other formats hold weights, not a graph: the first
+    and last tensors are not a signature, so this asks for a file instead of guessing. A graph value
+    MLflow's tensor spec cannot describe (an input of unknown rank, a sequence of maps) is named in
+    the refusal (UsageError, exit 2) rather than guessed; a file that is not `.onnx` is UsageError
+    (2) too, a missing one NotFoundError (3)."""
     from weightops.model.formats.onnx import graph_signature
 
     path = Path(path)

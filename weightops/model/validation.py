@@ -39,16 +39,22 @@ class Subject:
     name: str | None = None     # the file name DVC tracks (tells the format of a cache object)
 
     def stats(self) -> dict:
+        """TensorStats of every tensor in the file, keyed by tensor name (one streamed pass).
+        UsageError (2)/RefusedError (5) as the format readers raise."""
         return collect_stats(self.path, self.name)
 
 
 def card_signature(card: dict | None, what: str) -> Signature | None:
+    """The card's `signature:` as a Signature, or None when the card (or `card` itself) has none.
+    UsageError (2), naming `what`, when it is not a signature MLflow accepts."""
     sig = (card or {}).get("signature")
     return parse_signature(sig, f"{what} signature") if sig else None
 
 
 def local_weights(project: Project, located: Located, ref: str) -> Path:
-    """The version's bytes on this machine, verified against the card's SHA-256."""
+    """The version's bytes on this machine (the DVC cache, a local remote, or the work tree),
+    verified against the card's SHA-256; `ref` names the version in messages. NotFoundError (3) when
+    no copy is here (run `dvc pull`); IntegrityError (4) when a copy's bytes differ from the card."""
     pointer = located.pointer
     candidates = []
     if not project.bare:
@@ -77,7 +83,9 @@ def local_weights(project: Project, located: Located, ref: str) -> Path:
 
 
 def subject_for(target: str, project: Project | None, model: str | None) -> Subject:
-    """A path on disk, or a REF resolved through the registry."""
+    """A path on disk (its `.card.yaml` beside it supplies the signature), or a REF (version, tag or
+    stage) resolved through the registry to its local, verified bytes. NotFoundError (3) when
+    `target` is neither (or its bytes are not here); IntegrityError (4) as `local_weights`."""
     path = Path(target)
     if path.exists():
         card_file = path.with_name(path.stem + ".card.yaml") if path.is_file() else \
@@ -144,7 +152,9 @@ def validate(target: str | os.PathLike, *, against: str | None = DEFAULT_AGAINST
 
 # ---------------------------------------------------------------- signatures of files or refs
 def signature_of(source: str, repo: str | os.PathLike = ".", model: str | None = None) -> Signature | None:
-    """A signature file (YAML/JSON/MLmodel), a model card, or the card of a version/tag/stage."""
+    """A signature file (YAML/JSON/MLmodel), a model card, or the card of a version/tag/stage; None
+    when that card declares none. NotFoundError (3) when `source` is none of these; UsageError (2)
+    for a signature MLflow would refuse."""
     from weightops.model.signature import load_signature
 
     path = Path(source)

@@ -52,6 +52,7 @@ def weight_format(path: Path) -> str:
 
 
 def is_saved_model(path: Path) -> bool:
+    """Is `path` a TensorFlow SavedModel folder (holding `saved_model.pb`)? Its values are not read."""
     return path.is_dir() and (path / "saved_model.pb").is_file()
 
 

@@ -101,6 +101,7 @@ class Tensor:
 
     @property
     def size(self) -> int:
+        """Element count: the product of the shape (1 for a scalar)."""
         n = 1
         for d in self.shape:
             n *= d
@@ -118,13 +119,15 @@ class Tensor:
         return flat.reshape(self.shape) if flat.size == self.size else flat
 
     def renamed(self, name: str, role: str | None = None) -> Tensor:
+        """The same tensor (same values reader) under another `name`, and `role` when given."""
         return Tensor(name, self.dtype, self.shape, self._chunks, role or self.role)
 
 
 def range_reader(path: Path, start: int, end: int, dtype: str) -> Callable[[], Iterator[np.ndarray]] | None:
-    """Stream bytes [start, end) of `path` decoded as `dtype` (None when not decodable). Reads
-    with `readinto` into one reused buffer, not mmap: pages touched through a mapping count in
-    the process's RSS, so a mapping would grow memory to the file size."""
+    """Stream bytes [start, end) of `path` decoded as `dtype` (None when not decodable). Reads with
+    `readinto` into one reused buffer, not mmap: pages touched through a mapping count in the
+    process's RSS, so a mapping would grow memory to the file size. The returned reader raises
+    UsageError (2) when the file ends early."""
     how = decoder(dtype)
     if how is None:
         return None
@@ -152,7 +155,9 @@ def range_reader(path: Path, start: int, end: int, dtype: str) -> Callable[[], I
 
 
 def stream_reader(opener: Callable, skip: int, nbytes: int, dtype: str) -> Callable[[], Iterator[np.ndarray]] | None:
-    """Like `range_reader` over a stream `opener()` returns (a compressed zip member, say)."""
+    """Like `range_reader` over a stream `opener()` returns (a compressed zip member, say): skip
+    `skip` bytes, then decode `nbytes` bytes as `dtype`. The returned reader raises UsageError (2)
+    when the stream ends early."""
     how = decoder(dtype)
     if how is None:
         return None

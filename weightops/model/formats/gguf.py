@@ -19,6 +19,11 @@ DECODED = {"F32": "F32", "F16": "F16", "BF16": "BF16", "F64": "F64", "I8": "I8",
 
 
 def read(path: Path) -> Iterator[Tensor]:
+    """The tensors of a GGUF file (llama.cpp's format,
+    https://github.com/ggml-org/ggml/blob/master/docs/gguf.md), sorted by name, shapes slowest
+    dimension first; float and integer types stream their values, quantised ones are present but not
+    decoded. UsageError (2) when the `gguf` package is missing, the file does not parse, a row is
+    not whole blocks of its quant type, or a tensor reaches past the end of the file."""
     try:
         import gguf
     except ImportError:

@@ -31,6 +31,10 @@ def _h5py():
 
 
 def read(path: Path) -> Iterator[Tensor]:
+    """The tensors of an HDF5 weights file or a `.keras` zip, one per numeric dataset, named by HDF5
+    path (prefixed `MEMBER.h5:` when the zip holds several); optimizer state has role `constant`.
+    UsageError (2) when `h5py` is missing, the file is not readable HDF5, or a zip holds no `.h5`
+    member."""
     h5py = _h5py()
     path = Path(path)
     if zipfile.is_zipfile(path):   # a .keras archive: config.json, metadata.json, model.weights.h5

@@ -55,12 +55,18 @@ def _np_tensor(name: str, dtype: np.dtype, shape: tuple[int, ...], opener: Calla
 
 
 def read_npy(path: Path, name: str) -> Iterator[Tensor]:
+    """The one tensor of a `.npy` file (numpy's format, numpy/lib/format.py), called `name`.
+    UsageError (2) for a file that is not a .npy array or is truncated; RefusedError (5) for an
+    object array (loading it would need pickle)."""
     with open(path, "rb") as f:
         dtype, shape, _ = _npy_header(f, f"'{path}'")
     yield _np_tensor(name, dtype, shape, lambda: open(path, "rb"))
 
 
 def read_npz(path: Path) -> Iterator[Tensor]:
+    """One tensor per `.npy` member of a `.npz` zip, named by the member without `.npy`, sorted.
+    UsageError (2) for a file that is not a zip or a member that is not an array; RefusedError (5)
+    for an object array."""
     try:
         zf = zipfile.ZipFile(path)
     except zipfile.BadZipFile:

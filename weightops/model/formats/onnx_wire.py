@@ -118,7 +118,8 @@ def lazy_model(path: Path):
 
 
 def file_chunks(path: Path, offset: int, length: int, dtype: np.dtype) -> Callable[[], Iterator[np.ndarray]]:
-    """A reader of `length` bytes at `offset` as flat little-endian `dtype` arrays, in chunks."""
+    """A reader of `length` bytes at `offset` as flat little-endian `dtype` arrays, in chunks. The
+    reader raises UsageError (2) when the file ends early."""
     dt = dtype if sys.byteorder == "little" or dtype.byteorder == "|" else dtype.newbyteorder("<")
 
     def gen() -> Iterator[np.ndarray]:
@@ -136,8 +137,10 @@ def file_chunks(path: Path, offset: int, length: int, dtype: np.dtype) -> Callab
 
 
 def inline_reader(path: Path, init, raw: tuple[int, int], dtype: np.dtype | None) -> Callable | None:
-    """The reader of an initializer whose raw_data is at `raw` in the model file. Sub-byte types
-    (int4, float4: two values a byte) are decoded whole by onnx's numpy_helper."""
+    """The reader of an initializer whose raw_data is at `raw` ((offset, length) in bytes) in the
+    model file; None when `dtype` is None. Sub-byte types (int4, float4: two values a byte) are
+    decoded whole by onnx's numpy_helper. UsageError (2) when the raw data's length fits neither the
+    element count nor packed 4-bit values."""
     offset, length = raw
     count = int(np.prod(init.dims, dtype=np.int64)) if init.dims else 1
     if dtype is None:

@@ -66,15 +66,20 @@ TORCH_OPCODES = {
 
 
 def allowed(name: str, torchscript: bool) -> bool:
+    """Is the global `name` (`module.qualname`) one a weights pickle may reference: the state-dict
+    set torch's weights_only unpickler allows, plus, inside a TorchScript archive, its rebuild
+    helpers and `__torch__.*` classes?"""
     return name in STATE_DICT_GLOBALS or (torchscript and (
         name in TORCHSCRIPT_GLOBALS or name.startswith("__torch__.")))
 
 
 # ---------------------------------------------------------------- pass 1: opcodes only
 def scan_one(stream: BinaryIO, where: str, torchscript: bool = False) -> None:
-    """Scan exactly one pickle from the stream's position up to its STOP. Outside TorchScript,
-    an opcode torch's weights_only unpickler does not implement is refused (after the globals:
-    a named global is the more useful reason)."""
+    """Scan exactly one pickle from the stream's position up to its STOP, without unpickling;
+    `where` names the file in messages. RefusedError (5) for a global outside `allowed`, a computed
+    global name, or INST/OBJ/EXT opcodes; outside TorchScript, UsageError (2) for an opcode torch's
+    weights_only unpickler does not implement (checked after the globals: a named global is the more
+    useful reason); UsageError (2) for a damaged pickle."""
     mark, unknown = object(), object()
     stack: list = []
     memo: dict = {}
@@ -140,6 +145,8 @@ def _allow(name: str, where: str, torchscript: bool) -> None:
 # ---------------------------------------------------------------- pass 2: inert stand-ins
 @dataclass(frozen=True)
 class StorageRef:
+    """Stands for one torch storage: its record `key` in the archive, weightops dtype code, element
+    count, and element offset into the root storage (legacy views)."""
     key: str
     dtype: str
     numel: int          # elements of the storage's dtype (bytes for an untyped storage)
@@ -148,6 +155,8 @@ class StorageRef:
 
 @dataclass(frozen=True)
 class TensorRef:
+    """Stands for one torch tensor: its storage, element offset, shape and stride (elements), and
+    dtype code."""
     storage: StorageRef
     offset: int
     shape: tuple[int, ...]
@@ -164,6 +173,7 @@ class ModuleState:
 
     @property
     def attrs(self) -> dict:
+        """The object's attributes as set by its pickled state ({} until then)."""
         return self.__dict__.setdefault("_attrs", {})
 
     def __setstate__(self, state: object) -> None:
@@ -250,6 +260,7 @@ class RestrictedUnpickler(pickle.Unpickler):
         self.where, self.storage, self.torchscript = where, storage, torchscript
 
     def find_class(self, module: str, name: str) -> object:
+        """The inert stand-in for `module.name` when `allowed`; RefusedError (5) for any other name."""
         full = f"{module}.{name}"
         found = _stand_in(full, self.torchscript) if allowed(full, self.torchscript) else None
         if found is None:
@@ -257,6 +268,8 @@ class RestrictedUnpickler(pickle.Unpickler):
         return found
 
     def persistent_load(self, pid: object) -> object:
+        """A persistent id `('storage', type, key, location, numel, ...)` -> the StorageRef the
+        `storage` callback makes. RefusedError (5) for any other persistent object."""
         if not (isinstance(pid, tuple) and pid and pid[0] == "storage"):
             raise RefusedError(f"{self.where} holds a persistent object other than a storage ({str(pid)[:40]}); refused")
         return self.storage(pid)
@@ -264,7 +277,9 @@ class RestrictedUnpickler(pickle.Unpickler):
 
 def load(stream: BinaryIO, where: str, storage: Callable[[tuple], StorageRef] | None = None,
          torchscript: bool = False) -> object:
-    """Unpickle one pickle with the stand-ins (call after `scan_one` approved it)."""
+    """Unpickle one pickle with the stand-ins (call after `scan_one` approved it); `storage` turns a
+    persistent id into a StorageRef (none expected when None). RefusedError (5) for a name outside
+    the allowed set; UsageError (2) for anything unreadable, naming `where`."""
     def no_storage(pid: tuple) -> StorageRef:
         raise UsageError(f"{where} refers to a storage where none is expected")
     try:
@@ -280,7 +295,8 @@ def load(stream: BinaryIO, where: str, storage: Callable[[tuple], StorageRef] | 
 
 
 def storage_from_pid(pid: tuple, where: str) -> tuple[str, str, int]:
-    """(key, dtype, numel) of ('storage', type, key, location, numel[, view_metadata])."""
+    """(key, dtype, numel) of ('storage', type, key, location, numel[, view_metadata]). UsageError
+    (2) for a malformed record."""
     if len(pid) < 5 or not isinstance(pid[1], _Dtype) or not isinstance(pid[4], int):
         raise UsageError(f"{where} has a malformed storage record")
     return str(pid[2]), str(pid[1]), int(pid[4])

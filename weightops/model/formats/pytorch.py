@@ -48,6 +48,7 @@ Locate = Callable[[StorageRef], tuple[int, int] | Callable]   # -> (absolute sta
 
 
 def is_torchscript(names: list[str]) -> bool:
+    """Do the archive's member `names` include a `constants.pkl` (what `torch.jit.save` writes)?"""
     return any(n.endswith("constants.pkl") for n in names)
 
 
@@ -58,6 +59,10 @@ def scan_torch_file(path: Path) -> None:
 
 
 def read(path: Path) -> Iterator[Tensor]:
+    """The tensors of a PyTorch file (zip archive, legacy format or TorchScript; see the module
+    docstring), named by their dotted path in the pickled object; nothing is executed. RefusedError
+    (5) for a pickle referencing a global outside the state-dict set; UsageError (2) for an
+    unreadable, truncated or big-endian file or inconsistent storage records."""
     path = Path(path)
     if zipfile.is_zipfile(path):
         yield from _zip(path)

@@ -21,6 +21,8 @@ _EXTRA_BITS = {"C128": 128, "C32": 32, "F4_X2": 8}
 
 
 def is_index(path: Path) -> bool:
+    """Does the file name end in `.index.json` (a shard index such as
+    `model.safetensors.index.json`)?"""
     return path.name.lower().endswith(INDEX_SUFFIX)
 
 
@@ -56,7 +58,10 @@ def load_index(path: Path) -> tuple[dict[str, str], int | None]:
 
 
 def read(path: Path, read_file: Callable[[Path], Iterator[Tensor]]) -> Iterator[Tensor]:
-    """Check the index against its shards, then yield the shards' tensors (names unprefixed)."""
+    """Check the index against its shards, then yield the shards' tensors (names unprefixed) in name
+    order; `read_file` reads one shard. UsageError (2) for a malformed index, a missing shard, a
+    tensor mapped to a shard that does not hold it, a shard tensor the index does not map to it, or
+    a `metadata.total_size` that disagrees with the tensors' bytes."""
     path = Path(path)
     wmap, total = load_index(path)
     by_shard: dict[str, set[str]] = {}
