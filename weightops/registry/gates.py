@@ -24,6 +24,9 @@ GATES: tuple[str, ...] = (
 
 @dataclass(frozen=True)
 class PromotionContext:
+    """What a gate sees: the project and its registry, the model, the Version being promoted and
+    where its card and pointer are (`located`), the target stage, `now` in Unix seconds, and the
+    promote call's `options` (require_shadow, allow_breaking, skip_checks, ...)."""
     project: Project
     registry: Registry
     model: str
@@ -34,10 +37,14 @@ class PromotionContext:
     options: dict = field(default_factory=dict, compare=False, hash=False)
 
     def option(self, name: str, default: object = None) -> object:
+        """The promote option `name`, or `default` when it was not given."""
         return self.options.get(name, default)
 
 
 def run_gates(ctx: PromotionContext) -> dict[str, str]:
+    """Run every gate of GATES, in order, and return the tag-message fields they add (later gates
+    override earlier keys). The first gate to refuse stops the rest: RefusedError (5); a gate may
+    also raise UsageError (2) for a malformed configuration or NotFoundError (3) for missing bytes."""
     fields: dict[str, str] = {}
     for spec in GATES:
         module, _, func = spec.partition(":")

@@ -29,6 +29,8 @@ def history(*, model: str | None = None, stage: str | None = None, repo: str | o
 
 
 def event_row(e: Event, sha256: str | None) -> dict:
+    """One history row (the dicts `history` returns) for event `e`; `sha256` is the hex digest from
+    its tag message or card, or None."""
     return {"time": e.when, "action": e.action, "model": e.model, "stage": e.stage, "version": e.version,
             "commit": e.commit, "sha256": sha256, "tag": e.tag, "tagger": e.tagger,
             "reason": e.meta.get("reason")}

@@ -83,7 +83,9 @@ def parse_raw_tag(raw: str, name: str | None = None) -> RawTag:
 
 
 def to_tagref(entry: dict) -> TagRef:
-    """One `tags` entry -> the TagRef git's own listing would give for it."""
+    """One `tags` entry -> the TagRef git's own listing would give for it (a lightweight entry
+    carries its commit and Unix time). IntegrityError (4) for a raw object that is not a tag, names
+    itself differently, or tags something other than a commit."""
     if "raw" in entry:
         tag = parse_raw_tag(entry["raw"], entry["name"])
         if tag.type != "commit":
@@ -106,12 +108,16 @@ def next_sequence(previous: int | None, now_ms: int) -> int:
 
 def build(*, model: str, sequence: int, published: str, default_model: str | None, remote: dict,
           stages: dict, versions: dict, tags: list[dict]) -> dict:
+    """The index document (the `weightops-index/1` layout at the top of this module) from its parts;
+    `published` is ISO 8601 UTC, `sequence` from `next_sequence`. Pure: nothing is checked here
+    (hosts check with `decode`)."""
     return {"format": FORMAT, "model": model, "sequence": sequence, "published": published,
             "default_model": default_model, "remote": remote, "stages": stages, "versions": versions,
             "tags": tags}
 
 
 def encode(doc: dict) -> bytes:
+    """The document's bytes as published: indented JSON with sorted keys, UTF-8, a final newline."""
     return json.dumps(doc, indent=1, sort_keys=True).encode() + b"\n"
 
 

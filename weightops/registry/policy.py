@@ -35,6 +35,9 @@ def tenures(events: list[Event], stage: str, version: str, now: int) -> list[tup
 
 
 def check_order(policy: PolicySettings, events: list[Event], model: str, version: str, stage: str, now: int) -> None:
+    """Policy rule `stage_order`: `version` must have held the stage before `stage` in the order at
+    some time (GTO's label meaning, see `tenures`); `now` in Unix seconds. RefusedError (5) naming
+    the rule otherwise."""
     prev = policy.previous_stage(stage)
     if prev is None:
         return
@@ -44,6 +47,9 @@ def check_order(policy: PolicySettings, events: list[Event], model: str, version
 
 
 def check_min_time(policy: PolicySettings, events: list[Event], model: str, version: str, stage: str, now: int) -> None:
+    """Policy rule `min_time`: `version` must have held the previous stage for at least the
+    configured seconds in one stretch before `now` (Unix seconds). RefusedError (5) naming the rule
+    and the time to wait until (ISO 8601) otherwise."""
     need = dict(policy.min_time).get(stage)
     if not need:
         return
@@ -57,6 +63,9 @@ def check_min_time(policy: PolicySettings, events: list[Event], model: str, vers
 
 
 def check_branches(policy: PolicySettings, root, commit: str, model: str, version: str) -> None:
+    """Policy rule `branches`: `commit` must be reachable from one of the allowed branches
+    (`refs/heads/B` or `refs/remotes/origin/B`) of the repository at `root`. RefusedError (5) when
+    it is not, or when none of those branches exists here."""
     if not policy.branches:
         return
     tips = []

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Published:
+    """One model's published index: the model, the document's URL, its sequence, {stage: version} it
+    states, how many versions it lists, and the versions `skipped`, each with why."""
     model: str
     url: str              # where the document was written
     sequence: int

@@ -27,6 +27,8 @@ log = logging.getLogger(__name__)
 
 @dataclass(frozen=True)
 class Released:
+    """A release: model, version (`vX.Y.Z`), the tag written (`vX.Y.Z` or GTO's `NAME@vX.Y.Z`), the
+    commit it tags, the weights' sha256 (hex), and whether the tag was pushed."""
     model: str
     version: str
     tag: str
@@ -144,9 +146,10 @@ def require_git_remote(project: Project) -> str:
 
 
 def push_new_tag(project: Project, tag: str, remote: str | None = None) -> bool:
-    """Push a tag this process just created; False when there is no git remote. When the remote
-    refuses it (someone else took the name first), remove the local tag and refuse; no counter
-    or version is used twice."""
+    """Push a tag this process just created to `remote` (default: the repository's default git
+    remote); False when there is no git remote. When the remote refuses it (someone else took the
+    name first), remove the local tag and raise RefusedError (5); no counter or version is used
+    twice."""
     remote = remote or git.default_remote(project.root)
     if remote is None:   # `release --push` still pushed the bytes (dvc push); the CLI says the tag stayed local
         return False

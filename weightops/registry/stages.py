@@ -28,6 +28,10 @@ COUNTER_REFS = "refs/weightops/counters"
 
 @dataclass(frozen=True)
 class Assigned:
+    """A stage change: model, stage, the version now holding it (None after an unassignment), the
+    tag written (GTO's `NAME#STAGE#N`, or `NAME#STAGE!#N` to unassign), its commit, the action
+    (assign, unassign, rollback, or none when the version already held the stage), whether it was
+    pushed, the previous holder, and every (tag, version) written."""
     model: str
     stage: str
     version: str | None
@@ -89,8 +93,10 @@ def _write(project: Project, registry: Registry, *, model: str, stage: str, comm
 
 
 def push_claimed(project: Project, model: str, counter: int, tag: str) -> bool:
-    """Push the tag together with a claim on its counter, atomically: when another clone used
-    the counter first (for any stage), the whole push is refused and the local tag removed."""
+    """Push the tag together with a claim ref on its counter (`refs/weightops/counters/MODEL/N`),
+    atomically: when another clone used the counter first (for any stage), the whole push is
+    refused, the local tag removed and RefusedError (5) raised. UsageError (2) when the repository
+    has no git remote."""
     remote = require_git_remote(project)
     claim = f"{COUNTER_REFS}/{model.replace(':', '=')}/{counter}"
     if not git.push_tag_with_claim(project.root, remote, tag, claim):

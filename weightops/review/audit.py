@@ -33,11 +33,14 @@ NOTICE_KINDS = ("lightweight-tag", "not-a-version")   # information, never a fai
 
 @dataclass(frozen=True)
 class Finding:
+    """One audit result: `kind` (one of KINDS, a failure, or NOTICE_KINDS, information only), the
+    tag it concerns, and a one-line message."""
     kind: str       # one of KINDS (a finding) or NOTICE_KINDS (a notice)
     tag: str
     message: str
 
     def to_dict(self) -> dict:
+        """The finding as JSON: kind, tag, message."""
         return {"kind": self.kind, "tag": self.tag, "message": self.message}
 
 
@@ -51,11 +54,14 @@ class RemoteInfo:
     versioning: bool | None
 
     def to_dict(self) -> dict:
+        """The remote as JSON: name, url, versioning."""
         return {"name": self.name, "url": self.url, "versioning": self.versioning}
 
 
 @dataclass(frozen=True)
 class AuditReport:
+    """The whole audit: findings (each fails it), versions checked, registry tags read, notices
+    (never failing), plain-style version tags GTO does not read, and the DVC remotes read."""
     findings: tuple[Finding, ...]
     versions: int          # versions checked
     tags: int              # registry tags read
@@ -68,6 +74,8 @@ class AuditReport:
 
     @property
     def gto_note(self) -> str | None:
+        """A line naming the plain `vX.Y.Z` version tags that GTO and `dvc artifacts` do not read
+        (they read `NAME@vX.Y.Z`, GTO's registration grammar), or None when there are none."""
         if not self.invisible_to_gto:
             return None
         shown = ", ".join(self.invisible_to_gto[:5]) + (" ..." if len(self.invisible_to_gto) > 5 else "")
@@ -77,10 +85,12 @@ class AuditReport:
 
     @property
     def ok(self) -> bool:
+        """True when there is no finding (notices do not count); the CLI exits 4 otherwise."""
         return not self.findings
 
     @property
     def summary(self) -> str:
+        """One line: `audit ok: ...` with the counts, or the number and kinds of problems found."""
         if self.ok:
             light = sum(1 for n in self.notices if n.kind == "lightweight-tag")
             aside = f" ({light} lightweight tag(s): GTO does not list them)" if light else ""
@@ -89,6 +99,8 @@ class AuditReport:
         return f"audit found {len(self.findings)} problem(s) ({', '.join(kinds)}) in {self.tags} registry tags"
 
     def to_dict(self) -> dict:
+        """The report as JSON for `audit --json`: ok, counts, summary, findings, notices,
+        invisible_to_gto, remotes."""
         return {"ok": self.ok, "versions": self.versions, "tags": self.tags, "summary": self.summary,
                 "findings": [f.to_dict() for f in self.findings], "notices": [f.to_dict() for f in self.notices],
                 "invisible_to_gto": list(self.invisible_to_gto),

@@ -23,6 +23,10 @@ from weightops.registry.tags import Kind, parse_tag
 
 @dataclass(frozen=True)
 class CheckedTag:
+    """A registry tag CI checked: the tag, its kind (registration, assignment, unassignment,
+    deregistration, deprecation), model, version and stage where it has them, its commit, the
+    weights' sha256 (hex), the DVC remote's name and the object's URL, and what was verified, in
+    order."""
     tag: str
     kind: str            # registration, assignment, unassignment, deregistration, deprecation
     model: str
@@ -36,6 +40,7 @@ class CheckedTag:
 
     @property
     def summary(self) -> str:
+        """One line: the tag, what it does in words, and its commit (12 hex digits)."""
         what = {"registration": f"registration of {self.model} {self.version}",
                 "assignment": f"assignment of {self.model} {self.version or '?'} to stage '{self.stage}'",
                 "unassignment": f"unassignment of stage '{self.stage}' of {self.model}",
@@ -44,6 +49,7 @@ class CheckedTag:
         return f"{self.tag}: {what} at {self.commit[:12]}"
 
     def to_dict(self) -> dict:
+        """The result as JSON for `ci check-tag --json`, one key per field."""
         return {"tag": self.tag, "kind": self.kind, "model": self.model, "version": self.version,
                 "stage": self.stage, "commit": self.commit, "sha256": self.sha256,
                 "remote": self.remote, "url": self.url, "checked": list(self.checked)}

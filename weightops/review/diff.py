@@ -39,6 +39,7 @@ class ModelState:
 
     @property
     def sha256(self) -> str | None:
+        """The weights' sha256 (hex) the card records, or None without a card."""
         return ((self.card or {}).get("artifact") or {}).get("sha256")
 
 
@@ -52,6 +53,7 @@ class FieldChange:
 
     @property
     def delta(self) -> float | None:
+        """new - old when both are numbers (rounded to 10 decimals), else None."""
         if _number(self.old) and _number(self.new):
             return round(self.new - self.old, 10)  # type: ignore[operator]
         return None
@@ -59,6 +61,8 @@ class FieldChange:
 
 @dataclass(frozen=True)
 class ModelDiff:
+    """One model's change between two revisions: status (added, removed, changed), its state at each
+    (None where absent), and the card sections that changed, {section: tuple of FieldChange}."""
     model: str
     status: str                      # added, removed, changed
     old: ModelState | None
@@ -67,11 +71,13 @@ class ModelDiff:
 
     @property
     def weights_changed(self) -> bool:
+        """Did the weights change (md5 or card sha256 differs, or the model was added or removed)?"""
         o, n = self.old, self.new
         return o is None or n is None or o.md5 != n.md5 or o.sha256 != n.sha256
 
     @property
     def size_delta(self) -> int | None:
+        """new size - old size in bytes, or None when either is unknown."""
         if self.old and self.new and self.old.size is not None and self.new.size is not None:
             return self.new.size - self.old.size
         return None
@@ -79,11 +85,15 @@ class ModelDiff:
 
 @dataclass(frozen=True)
 class DiffReport:
+    """A diff's result: the base and head labels (revision names with 12-hex commits, or
+    `work tree`) and the changed models only."""
     base: str
     head: str
     models: tuple[ModelDiff, ...]
 
     def to_dict(self) -> dict:
+        """The report as JSON for `diff --format json`: base, head, `changed`, and each model with
+        its states, size delta and per-section changes."""
         return {"base": self.base, "head": self.head, "changed": bool(self.models),
                 "models": [_model_dict(m) for m in self.models]}
 
@@ -154,7 +164,10 @@ def models_at(project: Project, commit: str | None) -> dict[str, ModelState]:
 
 
 def resolve_revisions(project: Project, base: str | None, head: str | None) -> tuple[str, str, str | None, str | None]:
-    """(base label, head label, base commit, head commit or None for the work tree)."""
+    """(base label, head label, base commit, head commit or None for the work tree). HEAD None, '',
+    `WORKTREE` or `.` is the work tree; BASE None is the merge base of the default branch with HEAD.
+    NotFoundError (3) for an unknown revision, no default branch, no commits, or no shared history;
+    UsageError (2) for an option-like revision."""
     if head in (None, "", "WORKTREE", "."):
         head_commit, head_label = None, WORKTREE
     else:
@@ -216,6 +229,8 @@ def card_sections(card: dict | None) -> dict[str, dict]:
 
 
 def flatten(d: object, prefix: str = "", sep: str | None = ".") -> dict:
+    """Nested mappings -> {dotted.key: value}; `sep` None keeps each top-level key whole (DVC dep
+    paths hold dots). A non-mapping is {prefix or `value`: it}; an empty mapping stays a value."""
     if not isinstance(d, dict):
         return {prefix or "value": d}
     out = {}
@@ -229,6 +244,8 @@ def flatten(d: object, prefix: str = "", sep: str | None = ".") -> dict:
 
 
 def section_changes(old: dict, new: dict) -> tuple[FieldChange, ...]:
+    """The keys whose values differ between two flattened sections, sorted, as FieldChange (None =
+    absent)."""
     return tuple(FieldChange(k, old.get(k), new.get(k)) for k in sorted(set(old) | set(new))
                  if old.get(k) != new.get(k))
 
@@ -254,6 +271,7 @@ def _number(v: object) -> bool:
 
 
 def fmt_value(v: object) -> str:
+    """A value for display: `-` for None, floats to 6 significant digits, anything else as str."""
     if v is None:
         return "-"
     if isinstance(v, float):
@@ -262,6 +280,7 @@ def fmt_value(v: object) -> str:
 
 
 def fmt_delta(c: FieldChange) -> str:
+    """The change's numeric delta with a sign (`+0.012`), or '' when it has none."""
     d = c.delta
     if d is None:
         return ""
@@ -269,6 +288,7 @@ def fmt_delta(c: FieldChange) -> str:
 
 
 def fmt_signed_size(n: int | None) -> str:
+    """A size delta in bytes as `+1.5 MiB`/`-12 B` (powers of 1024), or '' for None."""
     if n is None:
         return ""
     return ("+" if n >= 0 else "-") + format_size(abs(n))
@@ -286,10 +306,13 @@ def _model_dict(m: ModelDiff) -> dict:
 
 
 def no_change_line(report: DiffReport) -> str:
+    """The one line printed when no model changed between the report's revisions."""
     return f"no model changes between {report.base} and {report.head}"
 
 
 def render_text(report: DiffReport) -> str:
+    """The report as plain text for a terminal: per model the md5, sha256, size and each changed
+    card field with its delta."""
     if not report.models:
         return no_change_line(report)
     lines = [f"model changes: {report.base} -> {report.head}"]
@@ -309,11 +332,15 @@ def render_text(report: DiffReport) -> str:
 
 
 def md_value(v: object) -> str:
+    """A value for a markdown table cell: code-quoted, pipes escaped, newlines flattened; `-` for
+    None."""
     text = fmt_value(v).replace("|", "\\|").replace("\n", " ")
     return f"`{text}`" if v is not None else "-"
 
 
 def render_markdown(report: DiffReport) -> str:
+    """The report as GitHub-flavoured markdown for a pull-request comment: a table of digests and
+    size per model, then one table per changed card section."""
     if not report.models:
         return f"**weightops:** {no_change_line(report)}."
     out = ["### weightops: model changes", "", f"`{report.base}` → `{report.head}`", ""]
@@ -334,6 +361,7 @@ def render_markdown(report: DiffReport) -> str:
 
 
 def render(report: DiffReport, fmt: str) -> str:
+    """The report in format `fmt` (`text`, `markdown` or `json`). UsageError (2) for another format."""
     if fmt == "json":
         return json.dumps(report.to_dict(), indent=2, default=str)
     if fmt == "markdown":

@@ -50,6 +50,9 @@ _ONNX_NEXT = {0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42}
 
 @dataclass(frozen=True)
 class Finding:
+    """A file that should not go into git: its repository path, why (`extension`, `magic` for
+    content whatever the name, or `size`), the detected format, its size in bytes, and what already
+    tracks it in DVC (`dvc.yaml stage NAME` or `FILE.dvc`), if anything."""
     path: str
     reason: str          # "extension", "magic", "size"
     format: str | None   # detected format, when known
@@ -57,6 +60,9 @@ class Finding:
     tracked_by: str | None = None   # DVC already tracks it: "dvc.yaml stage NAME" or "FILE.dvc"
 
     def message(self, max_size: int) -> str:
+        """One line saying why the file is refused and the commands that fix it
+        (`git rm --cached ... && dvc add ...`, or `dvc commit` when DVC already tracks it);
+        `max_size` is the limit in bytes."""
         article = "an" if (self.format or "x")[0] in "AEIOU" else "a"
         why = {"extension": f"is {article} {self.format} weight file (extension)",
                "magic": f"is {article} {self.format} weight file (by its content, whatever its name)",
@@ -77,12 +83,14 @@ class Finding:
 
 @dataclass(frozen=True)
 class GuardReport:
+    """A guard run: how many paths were checked, the findings, and the size limit used (bytes)."""
     checked: int
     findings: tuple[Finding, ...]
     max_size: int
 
     @property
     def ok(self) -> bool:
+        """True when no file was refused (the hook exits 5 otherwise)."""
         return not self.findings
 
 
@@ -206,8 +214,10 @@ def check_blob(root: Path, rel: str, sha: str, size: int, max_size: int,
 def guard(paths: list[str] | None = None, *, repo: str | os.PathLike = ".",
           max_size: str | int | None = None) -> GuardReport:
     """Check `paths` (default: the files staged for the next commit): each path in the index is
-    judged by its staged blob, a path outside it by the file on disk. Raises UsageError (exit 2)
-    for a path outside the repository or a size that is not one."""
+    judged by its staged blob, a path outside it by the file on disk; `max_size` is bytes or a size
+    string (`50MB`), default the `guard:` setting. UsageError (2) for a path outside the repository
+    or a size that is not one; NotFoundError (3) outside a git repository or for a path that is
+    neither on disk nor in the index."""
     root = git.toplevel(repo)
     settings = _settings(root)
     configured = settings.max_size if settings.max_size is not None else DEFAULT_MAX_SIZE

@@ -19,6 +19,9 @@ from weightops.registry.tags import Kind, parse_tag
 
 @dataclass(frozen=True)
 class ReleaseNotes:
+    """Release notes of one version: the model, the Version and where its card is, the previous
+    version (and its card) or None, the markdown text, and the lineage Differences (None when
+    undecidable)."""
     model: str
     version: Version
     located: Located
@@ -29,7 +32,9 @@ class ReleaseNotes:
 
 
 def version_for_tag(project: Project, tag: str, model: str | None = None) -> tuple[str, Version]:
-    """The registered version a version tag (v1.2.0, NAME@v1.2.0) names."""
+    """(model name, registered Version) a version tag (`v1.2.0`, GTO's `NAME@v1.2.0`) names; `model`
+    applies to a plain tag. UsageError (2) for a tag outside the grammar or a stage tag;
+    NotFoundError (3) for an unregistered version."""
     parsed = parse_tag(tag)
     if parsed.kind is not Kind.REGISTER:
         raise UsageError(f"'{tag}' is a {parsed.kind.value} tag; release notes are for version tags (v1.2.0, NAME@v1.2.0)")
@@ -109,6 +114,9 @@ def _short(value: object) -> str:
 
 def render_notes(model: str, version: Version, located: Located, prev: Version | None,
                  prev_located: Located | None, differences: tuple | None = None) -> str:
+    """The release notes in markdown: tag, commit and date (ISO 8601 UTC), a table of path, sha256,
+    DVC md5 and size (with the change against `prev`), lineage, metrics against `prev`, environment
+    and labels. Pure over the cards given."""
     card = located.card
     art = card.get("artifact") or {}
     lineage = card.get("lineage") or {}

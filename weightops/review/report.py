@@ -32,6 +32,9 @@ DEMOTE_SWEEP = 60   # seconds between the unassignment tags of one `weightops de
 
 @dataclass(frozen=True)
 class VersionRow:
+    """One version in the report's table: model, version, tag, commit, tag time (Unix seconds),
+    weights sha256 (hex) and size (bytes) from its card, flattened metrics, labels, the stages it
+    holds now, and what is wrong with its card, if anything."""
     model: str
     version: str
     tag: str
@@ -74,6 +77,8 @@ class Mark:
 
 @dataclass(frozen=True)
 class ModelReport:
+    """One model's part of the page: its versions (newest first), current holders {stage: (version,
+    since)}, timeline lanes, segments and marks, the metrics charted, and whether it is deprecated."""
     name: str
     versions: tuple[VersionRow, ...]   # newest first
     holders: dict                      # stage -> (version, since) held now
@@ -86,6 +91,8 @@ class ModelReport:
 
 @dataclass(frozen=True)
 class ReportData:
+    """Everything the HTML page shows: title, generation time (Unix seconds), each model's report,
+    audit findings, whether the audit ran, and timing `meta`."""
     title: str
     generated: int
     models: tuple[ModelReport, ...]
@@ -96,8 +103,10 @@ class ReportData:
 
 def gather(repo: str | os.PathLike = ".", *, model: str | None = None,
            findings: list | tuple | None = None, now: int | None = None, audit: bool = True) -> ReportData:
-    """Read the registry once and the cards it needs in one batch; `findings` (a list of
-    (kind, tag, message)) comes from the audit, which is run here when not given (and `audit`)."""
+    """Read the registry once and the cards it needs in one batch; `findings` (a list of (kind, tag,
+    message)) comes from the audit, which is run here when not given (and `audit`). `now` is Unix
+    seconds (default core.clock). NotFoundError (3) outside a repository or when `model` has no
+    tags; UsageError (2) for a bad model name."""
     started = _time.perf_counter()
     project = Project(repo)
     registry = project.registry()
@@ -133,6 +142,8 @@ def _run_audit(root: Path) -> tuple[list, bool]:
 
 
 def to_finding(item: object) -> Finding:
+    """An audit Finding from a Finding, a (kind, tag, message) triple, or an object with those
+    attributes."""
     if isinstance(item, Finding):
         return item
     if isinstance(item, (tuple, list)) and len(item) == 3:
@@ -296,10 +307,10 @@ def default_report_path(repo: str | os.PathLike = ".") -> Path:
 
 def write_report(out: str | os.PathLike, repo: str | os.PathLike = ".", *, model: str | None = None,
                  findings: list | tuple | None = None, now: int | None = None, audit: bool = True) -> ReportData:
-    """Gather the registry (every model, or MODEL), run the audit unless `audit` is false (or
-    use `findings`), render one self-contained HTML page and write it to `out` atomically;
-    `now` (Unix seconds, default core.clock) dates it. Returns what it showed. NotFoundError (3)
-    outside a repository or for an unknown model."""
+    """Gather the registry (every model, or MODEL), run the audit unless `audit` is false (or use
+    `findings`), render one self-contained HTML page and write it to `out` atomically, mode 0644;
+    `now` (Unix seconds, default core.clock) dates it. Returns what it showed. UsageError (2) when
+    `out` is a folder; NotFoundError (3) outside a repository or for an unknown model."""
     from weightops.core.atomic import atomic_write_text
     from weightops.review.report_html import render
 

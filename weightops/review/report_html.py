@@ -25,10 +25,13 @@ ACTIONS = {"assignment": "promoted", "rollback": "rolled back", "unassignment": 
 
 
 def e(value: object) -> str:
+    """`value` as HTML-escaped text (quotes too); '' for None."""
     return html.escape("" if value is None else str(value), quote=True)
 
 
 def stage_color(stage: str, lanes: tuple[str, ...] = ()) -> str:
+    """The CSS colour of a stage's lane: fixed for production, staging and shadow, else one of
+    PALETTE chosen by the stage's place in `lanes`."""
     if stage in STAGE_COLORS:
         return STAGE_COLORS[stage]
     others = [s for s in lanes if s not in STAGE_COLORS]
@@ -37,16 +40,20 @@ def stage_color(stage: str, lanes: tuple[str, ...] = ()) -> str:
 
 
 def day(ts: int) -> str:
+    """Unix seconds -> `YYYY-MM-DD HH:MM` in UTC."""
     return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
 
 
 def num(x: float | None) -> str:
+    """A metric for display, 4 significant digits; an en dash for None."""
     if x is None:
         return "–"
     return f"{x:.4g}"
 
 
 def render(data: ReportData) -> str:
+    """The whole page as one HTML string with the shipped CSS and JS inlined (templates/report/).
+    FileNotFoundError when the templates are missing (a broken install)."""
     css = template_path("report/report.css").read_text()
     js = template_path("report/report.js").read_text()
     body = [_header(data), _banner(data.findings, data.audit_ran, data.meta.get("audit_skipped", False))]
@@ -138,6 +145,8 @@ def _ticks(a: int, b: int, max_ticks: int = 8) -> list[int]:
 
 
 def timeline_svg(m: ModelReport, now: int) -> str:
+    """One model's stage timeline as inline SVG (a lane per stage, a bar per holding, a mark per
+    event) with its zoom controls; `now` (Unix seconds) ends the open bars."""
     a, b = _window(m, now)
     span_px = TL_W - TL_GUT - TL_PAD
     x = lambda t: TL_GUT + (t - a) * span_px / (b - a)  # noqa: E731
@@ -226,6 +235,8 @@ def _metrics(m: ModelReport) -> str:
 
 
 def metric_svg(key: str, rows: list[VersionRow], m: ModelReport) -> str:
+    """A line chart of metric `key` across the versions `rows` as inline SVG, or a single figure
+    when only one version has it; '' when none does."""
     pts = [(i, r.metrics[key], r) for i, r in enumerate(rows) if key in r.metrics]
     if not pts:
         return ""
