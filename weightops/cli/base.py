@@ -30,6 +30,7 @@ state = {"traceback": False}
 
 
 def fail(message: str, code: int) -> None:
+    """Print `error: MESSAGE` in red on stderr and exit with `code` (raises typer.Exit)."""
     typer.secho(f"error: {message}", fg=typer.colors.RED, err=True)
     raise typer.Exit(code)
 
@@ -109,6 +110,9 @@ def output_path(output: Optional[Path], alias: Optional[Path], *, required: bool
 
 
 def verified_rows(repo: str, model: Optional[str], rows: list, trust_policy: Optional[str]) -> list:
+    """History rows of MODEL in `repo` with signer, verified, allowed and problem added from the
+    trust policy at `trust_policy` (a revision; default as trust.policy_rev). Raises as
+    trust.policy.load_policy (RefusedError 5, ...)."""
     from weightops.project import open_project
     from weightops.trust.policy import annotate_rows
 
@@ -117,6 +121,8 @@ def verified_rows(repo: str, model: Optional[str], rows: list, trust_policy: Opt
 
 
 def trust_note(r: dict) -> str:
+    """A row's signature in a few words for the text output: `unsigned`, `signed by X (verified)`,
+    or the signer and the problem."""
     if not r["signed"]:
         return "  unsigned"
     if r["verified"] and r["allowed"]:

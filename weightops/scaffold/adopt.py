@@ -26,8 +26,9 @@ def likely_model(outputs: list[Output]) -> Output | None:
 
 
 def find_output(root: Path, artifact: str) -> Output:
-    """The tracked output `artifact` names (a path relative to the project). Raises
-    NotFoundError (exit 3) naming the outputs there are."""
+    """The tracked output `artifact` names (a path relative to the project). UsageError (exit 2) for
+    a path outside the project; NotFoundError (exit 3), naming the outputs there are, when DVC does
+    not track it."""
     rel = posixpath.normpath(Path(artifact).as_posix().lstrip("./") or ".")
     if rel.startswith("../") or Path(artifact).is_absolute():
         raise UsageError(f"--artifact '{artifact}' must be a path inside the project, relative to its root")
@@ -41,8 +42,10 @@ def find_output(root: Path, artifact: str) -> Output:
 
 
 def declare_artifact(root: Path, name: str, path: str) -> str:
-    """Add `artifacts: NAME: {path, type: model, meta: {card}}` to the root dvc.yaml, keeping
-    the file's comments and order (ruamel's round trip, as DVC edits it). Returns the card path."""
+    """Add `artifacts: NAME: {path, type: model, meta: {card}}` to the root dvc.yaml (DVC's artifact
+    declaration, as `dvc artifacts` and GTO read it), keeping the file's comments and order
+    (ruamel's round trip, as DVC edits it); written atomically. Returns the card path. UsageError
+    (2) when dvc.yaml is not a mapping or already declares NAME."""
     from ruamel.yaml import YAML
 
     card = f"{posixpath.splitext(path)[0]}.card.yaml"

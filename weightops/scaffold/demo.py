@@ -42,11 +42,14 @@ class Step:
     outcome: dict = field(default_factory=dict)
 
     def to_dict(self) -> dict:
+        """The step as JSON: step, did, proves, plus its outcome's keys."""
         return {"step": self.step, "did": self.did, "proves": self.proves, **self.outcome}
 
 
 @dataclass(frozen=True)
 class Demo:
+    """A finished demo: the folder holding everything, the project and local DVC remote inside it,
+    the steps run, commands to explore next, and the wall-clock seconds it took."""
     folder: Path
     project: Path
     remote: Path
@@ -55,6 +58,8 @@ class Demo:
     seconds: float
 
     def to_dict(self) -> dict:
+        """The demo as JSON for `demo --json`: ok, model, the folders, seconds (one decimal), steps,
+        explore."""
         return {"ok": True, "model": MODEL, "folder": str(self.folder), "project": str(self.project),
                 "remote": str(self.remote), "seconds": round(self.seconds, 1),
                 "steps": [s.to_dict() for s in self.steps], "explore": list(self.explore)}

@@ -32,6 +32,9 @@ GITIGNORE_TEMPLATE = "project/gitignore"
 
 @dataclass(frozen=True)
 class Initialized:
+    """What `init` did: the project root, the model name, the DVC remote's URL, the files written
+    (repository-relative), and with `--artifact` the output registered, its card (when written) and
+    whether a remote was added."""
     root: Path
     model: str
     remote_url: str
@@ -42,6 +45,9 @@ class Initialized:
 
 
 def render(name: str, model: str) -> str:
+    """The shipped template `name` (a path under templates/) with `{{model}}` replaced by `model`
+    and `{{weightops_requirement}}` by the pip requirement for this weightops. FileNotFoundError
+    when the template is missing (a broken install)."""
     text = template_path(name).read_text().replace("{{model}}", model)
     if "{{weightops_requirement}}" in text:
         from weightops.scaffold.requirement import install_requirement
@@ -97,8 +103,11 @@ def init_project(directory: str | os.PathLike = ".", *, model: str = "model", re
 
 def adopt_output(root: Path, *, model: str, artifact: str, remote: str | None, force: bool) -> Initialized:
     """Register an existing DVC output as MODEL: declare it under `artifacts:` in dvc.yaml, write
-    weightops.yaml and the CI files (never over the user's), its card when the file is here, and
-    a DVC remote only when the project has no default one (or `remote` names one)."""
+    weightops.yaml and the CI files (never over the user's), its card when the file is here, and a
+    DVC remote only when the project has no default one (or `remote` names one). RefusedError (5)
+    when `root` is not a DVC project or already has weightops.yaml (without `force`); NotFoundError
+    (3) when `artifact` is not a tracked output; UsageError (2) for a path outside the project or a
+    name dvc.yaml already declares."""
     if not (root / ".dvc").is_dir():
         raise RefusedError(f"--artifact registers an output of an existing DVC project, and {root} is not one "
                            "(no .dvc/); run `weightops init` without --artifact to start a project")

@@ -69,6 +69,9 @@ class DvcFsStore(Store):
 
     # ---------------------------------------------------------------- naming
     def path(self, url: str, version: str | None = None) -> str:
+        """The plugin filesystem's path for object `url` (which must be under this remote's base),
+        with DVC's version suffix when `version` is given. UsageError (2) for a URL outside the
+        remote."""
         if not url.startswith(self.base):
             raise UsageError(f"{url} is not under remote '{self.remote.name}' ({self.base})")
         path = self.fs_path + url[len(self.base):]
@@ -76,6 +79,9 @@ class DvcFsStore(Store):
 
     # ---------------------------------------------------------------- interface
     def translate(self, exc: BaseException, url: str) -> BaseException:
+        """Map a plugin/fsspec exception to Retryable or a WeightopsError: missing -> NotFoundError
+        (3), refused credentials -> WeightopsError (1), a changed object (412) -> IntegrityError
+        (4), a missing library -> UsageError (2); programming errors are returned as they are."""
         cause = exc.__cause__
         if isinstance(exc, FileNotFoundError) and cause is not None and _status(cause) != 404 \
                 and not {c.__name__ for c in type(cause).__mro__} & _MISSING:
@@ -112,6 +118,9 @@ class DvcFsStore(Store):
             return None
 
     def stat(self, url: str, *, version: str | None = None) -> Stat | None:
+        """As Store.stat: size (bytes; -1 when the backend does not say), etag and version id (GCS
+        generation), or None when absent or a directory. Failures raise as `translate` maps them,
+        after retries."""
         info = self._info(url, version)
         if info is None or info.get("type") == "directory":
             return None
@@ -123,6 +132,10 @@ class DvcFsStore(Store):
 
     def open_range(self, url: str, start: int = 0, *, version: str | None = None,
                    etag: str | None = None) -> Iterator[bytes]:
+        """As Store.open_range. With `etag`, the object is stat'ed first: NotFoundError (3) when
+        gone, IntegrityError (4) when its etag changed. HTTP remotes stream from the start and skip
+        `start` bytes (a plain server need not honour Range). Raw backend exceptions propagate; the
+        caller's retry loop maps them with `translate`."""
         if etag:
             now = self.stat(url, version=version)
             if now is None:
@@ -160,12 +173,16 @@ class DvcFsStore(Store):
                 yield chunk
 
     def list(self, prefix: str) -> list[str]:
+        """As Store.list: object URLs under `prefix`, sorted. Failures raise as `translate` maps
+        them."""
         root = self.path(prefix)
         found = self.call(lambda: self.fs.find(root), prefix, "list")
         rel = [p[len(self.fs_path):] for p in found if p.startswith(self.fs_path)]
         return sorted(self.base + r if r.startswith("/") else self.base + "/" + r for r in rel)
 
     def versions(self, url: str) -> list[ObjectVersion]:
+        """Every stored generation of the key, newest first, on a GCS remote (gcsfs with
+        `version_aware`); [] on other backends or when the key is absent."""
         if self.kind != "gs":
             return []
         import gcsfs

@@ -23,6 +23,8 @@ from weightops.storage.pointers import Remote
 
 @dataclass(frozen=True)
 class Fetched:
+    """A conditional GET's answer: the bytes (None when not modified since the given ETag) and the
+    ETag to send next time."""
     data: bytes | None      # None: not modified since `etag`
     etag: str | None
 
@@ -34,7 +36,11 @@ def _join(base: str, key: str) -> str:
 
 
 def put(remote: Remote, base: str, key: str, data: bytes) -> str:
-    """Write `data` at `key` under the remote's root in one step; returns its URL."""
+    """Write `data` at `key` (a posix path) under the remote's root `base` in one step: a local
+    remote atomically (temp + rename), an s3:// one with one PUT (retried). Returns the object's
+    URL. WeightopsError (1) for another kind of remote, refused credentials or exhausted retries,
+    naming the remote; NotFoundError (3) for a missing bucket; OSError for an unwritable local
+    folder."""
     url = _join(base, key)
     if "://" not in base:
         from weightops.core.atomic import atomic_open

@@ -14,11 +14,14 @@ from weightops.storage.pointers import load_yaml
 
 @dataclass(frozen=True)
 class Output:
+    """One output DVC tracks: its repository-relative posix path and what tracks it
+    (`dvc.yaml stage NAME` or `FILE.dvc`)."""
     path: str            # repo-relative, posix
     tracked_by: str      # "dvc.yaml stage NAME" or "FILE.dvc"
 
     @property
     def stage(self) -> str | None:
+        """The dvc.yaml stage producing it, or None for a `.dvc` file's output."""
         return self.tracked_by[len("dvc.yaml stage "):] if self.tracked_by.startswith("dvc.yaml stage ") else None
 
 

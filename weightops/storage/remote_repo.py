@@ -25,6 +25,9 @@ from weightops.project import Project
 log = logging.getLogger(__name__)
 HEAD_BRANCH = "refs/heads/weightops-head"
 def cache_dir(url: str) -> Path:
+    """Where the partial cache of repository `url` lives: `$WEIGHTOPS_CACHE` or
+    `$XDG_CACHE_HOME/weightops` (default ~/.cache/weightops), then
+    `repos/<24 hex of the URL's sha256>`."""
     base = os.environ.get("WEIGHTOPS_CACHE") or os.path.join(
         os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "weightops")
     return Path(base) / "repos" / hashlib.sha256(url.encode()).hexdigest()[:24]
@@ -39,6 +42,8 @@ class RemoteProject(Project):
         self._prefetched: set[str] = set()
 
     def remote_base_url(self, remote: Remote) -> str:
+        """As Project.remote_base_url, refusing a relative local remote path, which means nothing
+        outside a clone: UsageError (2)."""
         url = remote.url[len("file://"):] if remote.url.startswith("file://") else remote.url
         if "://" not in url and not os.path.isabs(os.path.expanduser(url)):
             raise UsageError(f"DVC remote '{remote.name}' is a relative path ({remote.url}), which means nothing "
@@ -53,6 +58,8 @@ class RemoteProject(Project):
             self._prefetched.add(commit)
 
     def locate(self, model: str, commit: str, ref: str | None = None):
+        """As Project.locate, after fetching every tree of `commit` in one request (blobs load
+        lazily)."""
         self.prefetch(commit)
         return super().locate(model, commit, ref)
 

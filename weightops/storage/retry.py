@@ -28,6 +28,8 @@ class Retryable(Exception):
 
 @dataclass(frozen=True)
 class RetryPolicy:
+    """How often and how long to retry a storage request: `attempts` in all (the first included), a
+    pause starting at `base` seconds and doubling up to `cap` seconds, with jitter."""
     attempts: int = 5        # total tries per request, the first included
     base: float = 0.25       # seconds before the second try; doubles, with jitter
     cap: float = 4.0         # longest pause, seconds

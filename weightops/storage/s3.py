@@ -34,6 +34,7 @@ _TRANSIENT_CODES = {"SlowDown", "Throttling", "ThrottlingException", "RequestTim
 
 
 def split_url(url: str) -> tuple[str, str]:
+    """`s3://bucket/key` -> (bucket, key). UsageError (2) for anything else."""
     parts = urlsplit(url)
     if parts.scheme != "s3" or not parts.netloc:
         raise UsageError(f"'{url}' is not an s3://bucket/key URL")
@@ -127,14 +128,18 @@ class S3Store(Store):
 
     @property
     def s3(self):
+        """The botocore client for this remote, built on first use (see `client`)."""
         if self._client is None:
             self._client = client(self.remote, jobs=self.jobs)
         return self._client
 
     def translate(self, exc: BaseException, url: str) -> BaseException:
+        """Map a botocore/urllib3 exception as the module-level `translate` does."""
         return translate(exc, self.remote, url)
 
     def stat(self, url: str, *, version: str | None = None) -> Stat | None:
+        """As Store.stat: size (bytes), ETag and VersionId from a HEAD, or None when absent. Refused
+        credentials are WeightopsError (1); transient failures are retried."""
         bucket, key = split_url(url)
         kw = {"VersionId": version} if version else {}
 
@@ -150,6 +155,9 @@ class S3Store(Store):
 
     def open_range(self, url: str, start: int = 0, *, version: str | None = None,
                    etag: str | None = None, end: int | None = None) -> Iterator[bytes]:
+        """As Store.open_range, with a `Range` header from `start` (to `end`, exclusive, when given)
+        and `If-Match` for `etag`. botocore exceptions propagate untranslated; the caller's retry
+        loop maps them (a changed object: IntegrityError, exit 4)."""
         bucket, key = split_url(url)
         kw: dict = {}
         if start or end is not None:
@@ -177,12 +185,15 @@ class S3Store(Store):
         return stat, chunks()
 
     def list(self, prefix: str) -> list[str]:
+        """As Store.list: `s3://` URLs of the keys under `prefix`/ (list_objects_v2, every page)."""
         bucket, key = split_url(prefix)
         pages = self.call(lambda: list(self.s3.get_paginator("list_objects_v2").paginate(
             Bucket=bucket, Prefix=key.rstrip("/") + "/")), prefix, "LIST")
         return [f"s3://{bucket}/{o['Key']}" for page in pages for o in page.get("Contents") or []]
 
     def versions(self, url: str) -> list[ObjectVersion]:
+        """Every stored version of the key (list_object_versions), newest first; `null` versions of
+        an unversioned bucket are left out."""
         bucket, key = split_url(url)
         pages = self.call(lambda: list(self.s3.get_paginator("list_object_versions").paginate(
             Bucket=bucket, Prefix=key)), url, "LIST versions")
@@ -193,6 +204,8 @@ class S3Store(Store):
         return sorted(found, key=lambda v: v.modified, reverse=True)
 
     def versioning(self) -> bool | None:
+        """True when the bucket's versioning is Enabled, False otherwise, None when it cannot be
+        read (no permission, an endpoint without the call)."""
         bucket, _ = split_url(self.base + "/x")
         try:
             resp = self.call(lambda: self.s3.get_bucket_versioning(Bucket=bucket), self.base, "GET versioning")

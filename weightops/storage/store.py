@@ -68,6 +68,9 @@ class Store:
 
     # ---------------------------------------------------------------- naming
     def url(self, pointer: Pointer) -> str:
+        """The URL of the pointer's object in this remote, laid out as `dvc push` does
+        (`files/md5/ab/cdef...`, or the out's path on a cloud-versioned remote; see
+        pointers.object_rel)."""
         return self.join(object_rel(self.remote, pointer))
 
     def version_of(self, pointer: Pointer) -> str | None:
@@ -111,6 +114,7 @@ class Store:
         return stat, self.open_range(url, 0, version=version)
 
     def exists(self, url: str) -> bool:
+        """Does the remote hold an object at `url`? Errors other than absence raise as `stat` does."""
         return self.stat(url) is not None
 
     def read_small(self, url: str, *, version: str | None = None, limit: int = SMALL_LIMIT) -> bytes:
@@ -138,10 +142,16 @@ class Store:
         return exc
 
     def call(self, fn, url: str, what: str = "request"):
+        """Run `fn()` under this store's RetryPolicy, mapping failures with `translate`; `what`
+        names the request in messages. Raises the mapped WeightopsError (NotFoundError 3,
+        IntegrityError 4, ...) or, when retries run out, WeightopsError (1) naming the remote and
+        URL."""
         return with_retries(fn, translate=self.translate, url=url, policy=self.policy,
                             remote=self.remote.name, what=what)
 
     def missing(self, url: str) -> NotFoundError:
+        """The NotFoundError (3) for an absent object at `url`, naming the remote and suggesting
+        `dvc push`."""
         return NotFoundError(f"object {url} not found in remote '{self.remote.name}'; run `dvc push`", url=url)
 
 
@@ -151,9 +161,12 @@ class LocalStore(Store):
     kind = "local"
 
     def join(self, rel: str) -> str:
+        """The filesystem path of `rel` (a posix path) under the remote's folder."""
         return os.path.join(self.base, *rel.strip("/").split("/"))
 
     def stat(self, url: str, *, version: str | None = None) -> Stat | None:
+        """As Store.stat: the file's size in bytes, or None when absent or not a regular file (no
+        etag or version)."""
         try:
             st = os.stat(url)
         except (FileNotFoundError, NotADirectoryError):
@@ -162,6 +175,8 @@ class LocalStore(Store):
 
     def open_range(self, url: str, start: int = 0, *, version: str | None = None,
                    etag: str | None = None) -> Iterator[bytes]:
+        """As Store.open_range, reading the file from `start` in chunks of CHUNK bytes; `version`
+        and `etag` are ignored. NotFoundError (3) when the file is missing."""
         try:
             f = open(url, "rb", buffering=0)
         except (FileNotFoundError, NotADirectoryError):
@@ -177,6 +192,7 @@ class LocalStore(Store):
                 yield memoryview(buf)[:n]
 
     def list(self, prefix: str) -> list[str]:
+        """As Store.list: every file below `prefix`, sorted; [] when it does not exist."""
         found = []
         for top, _dirs, files in os.walk(prefix):
             found += [os.path.join(top, f) for f in files]
@@ -184,6 +200,7 @@ class LocalStore(Store):
 
 
 def scheme_of(url: str) -> str:
+    """The URL's scheme in lower case, `local` for a path or a `file://` URL."""
     if "://" not in url or url.startswith("file://"):
         return "local"
     return urlsplit(url).scheme.lower()

@@ -54,14 +54,18 @@ class Expected:
 
 @dataclass(frozen=True)
 class Fetched:
+    """A finished download: the digests of the bytes written (sha256, md5 hex, size in bytes) and
+    how many bytes came from the remote (0 when the destination was already right)."""
     digests: Digests
     transferred: int        # bytes read from the remote (0 when the destination was already right)
 
 
 # ------------------------------------------------------------------ directory listings
 def parse_listing(data: bytes, pointer: Pointer, url: str) -> list[Pointer]:
-    """A DVC `.dir` object: a JSON list of {md5, relpath}. Its own md5 must be the pointer's,
-    so the listing is exactly what was released; every relpath must stay inside the directory."""
+    """A DVC `.dir` object (a JSON list of {md5, relpath}, DVC's directory listing) -> one Pointer
+    per file. Its own md5 must be the pointer's, so the listing is exactly what was released; every
+    relpath must stay inside the directory. IntegrityError (4) for a wrong md5, non-JSON or a
+    malformed entry; RefusedError (5) for a relpath escaping the directory."""
     import hashlib
 
     actual = hashlib.md5(data).hexdigest()

@@ -43,6 +43,9 @@ log.addHandler(logging.NullHandler())  # warnings reach callers that configure l
 
 @dataclass(frozen=True)
 class Policy:
+    """A `trust:` policy as read at a trusted commit `rev`: the allowed-signers text (SSH's
+    ssh-keygen ALLOWED SIGNERS format) and its path, named groups, per-stage signer lists, and the
+    release rule (None: any verified signer)."""
     rev: str                                  # the trusted commit it was read from
     allowed_signers: str | None               # the allowed-signers file's text at that commit
     signers_path: str = DEFAULT_SIGNERS_FILE
@@ -57,6 +60,9 @@ class Policy:
         return f"trust.stages.{stage}", self.stages.get(stage)
 
     def allowed(self, stage: str | None, identities: set[str]) -> bool:
+        """May a signer known by `identities` (principal, fingerprints) write to `stage` (None: a
+        release)? True when the rule lists one of them, a group holding one, or `*`, or when there
+        is no rule."""
         _, entries = self.rule(stage)
         if entries is None or "*" in entries:
             return True
@@ -72,6 +78,8 @@ class Policy:
         return bool(identities & named)
 
     def describe(self, stage: str | None) -> str:
+        """The rule for `stage` in one line: its name, who it allows, and the policy commit (12
+        hex)."""
         name, entries = self.rule(stage)
         return f"{name}: {', '.join(entries) if entries is not None else 'any allowed signer'} at {self.rev[:12]}"
 
@@ -87,9 +95,11 @@ class Skipped:
     unassignment: bool = False
 
     def message(self) -> str:
+        """One line: the skipped tag, why, its signer and the rule."""
         return f"skipped {self.tag}: {self.reason} (signer {self.signer}; rule {self.rule})"
 
     def to_dict(self) -> dict:
+        """The skip as JSON: tag, signer, reason, rule."""
         return {"tag": self.tag, "signer": self.signer, "reason": self.reason, "rule": self.rule}
 
 
@@ -119,7 +129,10 @@ def parse_policy(doc: object, rev: str, allowed_signers: str | None = None) -> P
 
 
 def policy_rev(project, rev: str | None = None) -> str:
-    """The commit the deploy host trusts, as a full commit id."""
+    """The commit the deploy host trusts, as a full commit id: `rev`, else `WEIGHTOPS_TRUST_POLICY`,
+    else `git config weightops.trustPolicy`, else the default remote's HEAD/main/master (HEAD in a
+    bare repository). NotFoundError (3) for a revision naming no commit; RefusedError (5) when none
+    is found."""
     rev = rev or os.environ.get("WEIGHTOPS_TRUST_POLICY") or git.config_get(project.root, "weightops.trustPolicy")
     if rev:
         return git.rev_parse(project.root, rev)
@@ -140,7 +153,10 @@ def policy_rev(project, rev: str | None = None) -> str:
 
 
 def load_policy(project, rev: str | None = None) -> Policy:
-    """The trust policy at the trusted commit (two batched object reads)."""
+    """The trust policy at the trusted commit (two batched object reads; see `policy_rev`).
+    RefusedError (5) when there is no trusted commit, or it has no weightops.yaml or no `trust:`
+    section; UsageError (2) when its weightops.yaml does not match the config schema; NotFoundError
+    (3) for an unknown `rev`."""
     commit = policy_rev(project, rev)
     # One batched read for the config and the usual signers file; a second only when moved.
     blobs = git.read_blobs(project.root, [f"{commit}:{CONFIG_FILE}", f"{commit}:{DEFAULT_SIGNERS_FILE}"])
@@ -222,9 +238,12 @@ def trusted_target(project, registry: Registry, model: str, stage: str, at: int 
 def trusted_stage(project, registry: Registry, model: str, stage: str, at: int | None = None,
                   policy_rev: str | None = None, policy: Policy | None = None,
                   verify_repo: str | os.PathLike | None = None) -> Trusted:
-    """`verify_repo`: the repository holding the tag objects to verify, when not the project's
-    (a deploy host following a published index verifies the index's tags; project is then None
-    and `policy` is given)."""
+    """The newest assignment of `stage` (at `at`, Unix seconds, when given) that the trust policy
+    lets a deploy obey, and what it skipped, as Trusted. `verify_repo`: the repository holding the
+    tag objects to verify, when not the project's (a deploy host following a published index
+    verifies the index's tags; project is then None and `policy` is given). NotFoundError (3) when
+    nothing or a trusted unassignment holds the stage; RefusedError (5) when every assignment was
+    skipped."""
     events = registry.events(model, stage=stage, at=at)
     if not events:
         raise NotFoundError(f"no version of '{model}' holds stage '{stage}': nothing was ever assigned to it")

@@ -38,6 +38,7 @@ class Verification:
 
     @property
     def signed(self) -> bool:
+        """Does the tag carry a signature (valid or not)?"""
         return bool(self.format)
 
     @property
@@ -121,6 +122,7 @@ class Verifier:
         self.close()
 
     def close(self) -> None:
+        """Remove the temporary allowed-signers file; closing twice is harmless."""
         self._dir.cleanup()
 
     def many(self, tags: list[str]) -> dict[str, Verification]:
@@ -155,8 +157,9 @@ def choose_signing(project, sign: bool | None) -> bool:
 
 
 def check_signing_configured(repo: str | os.PathLike) -> str:
-    """Before writing a signed tag: say what to configure instead of failing inside git.
-    Returns the signature format git will use."""
+    """Before writing a signed tag: say what to configure instead of failing inside git. Returns the
+    signature format git will use (`ssh`, `openpgp`, `x509`). UsageError (2) naming the git setting
+    to make when no usable signing key is configured."""
     fmt = (git.config_get(repo, "gpg.format") or "openpgp").lower()
     key = git.config_get(repo, "user.signingkey")
     if fmt == "ssh":
