@@ -17,7 +17,12 @@ from weightops.registry.tags import validate_new_model_name
 def make_card(weights: str | os.PathLike, out: str | os.PathLike, *, model: str | None = None,
               metrics: str | os.PathLike | None = None, labels: list[str] | dict | None = None,
               signature: str | os.PathLike | dict | None = None) -> dict:
-    """Hash the weights (one streamed pass) and write a validated card atomically."""
+    """Hash the weights (one streamed pass) and write a validated card atomically. `weights` is a
+    file or folder, `out` the card path, `labels` KEY=VALUE strings or a dict, `signature` a file or
+    mapping in MLflow's format. NotFoundError (3) for missing weights, metrics or signature file;
+    UsageError (2) for a bad model name, label, metrics or signature; RefusedError (5) when a
+    symlink takes the weights out of the repository; CardError (1) when the card fails
+    templates/card.schema.json."""
     weights, out = Path(weights), Path(out)
     if not weights.exists():
         raise NotFoundError(f"weights '{weights}' do not exist; train first (dvc repro)")
@@ -41,7 +46,8 @@ def make_card(weights: str | os.PathLike, out: str | os.PathLike, *, model: str 
 
 
 def load_signature(source: str | os.PathLike | dict | None) -> dict | None:
-    """A signature in MLflow's format (file or mapping), validated and normalized."""
+    """A signature in MLflow's format (file or mapping), validated and normalized. None for None.
+    NotFoundError (3) for a missing file; UsageError (2) for a signature MLflow would refuse."""
     from weightops.model.signature import load_signature as _load, parse_signature
 
     if source is None:
@@ -85,7 +91,8 @@ def list_versions(repo: str | os.PathLike = ".", model: str | None = None, *,
 
 
 def deprecated_models(repo: str | os.PathLike = ".", model: str | None = None) -> list[tuple[str, str]]:
-    """(model, deprecation tag) of each deprecated model (`NAME@deprecated` is its newest event)."""
+    """(model, deprecation tag) of each deprecated model (`NAME@deprecated` is its newest event).
+    NotFoundError (3) outside a repository; UsageError (2) for a bad model name."""
     project = open_project(repo)
     registry = project.registry()
     models = [project.model(model)] if model else registry.models()
@@ -93,9 +100,10 @@ def deprecated_models(repo: str | os.PathLike = ".", model: str | None = None) -
 
 
 def version_lookalikes(repo: str | os.PathLike = ".") -> list[dict]:
-    """Tags that look like versions but are outside the grammar (`1.2.0`, `v1.2`), each with
-    the tag it was probably meant to be: `[{"tag": "1.2.0", "meant": "v1.2.0"}]`. weightops,
-    GTO and DVC all ignore such tags; this says so instead of staying silent."""
+    """Tags that look like versions but are outside the grammar (`1.2.0`, `v1.2`), each with the tag
+    it was probably meant to be: `[{"tag": "1.2.0", "meant": "v1.2.0"}]`. weightops, GTO and DVC all
+    ignore such tags; this says so instead of staying silent. NotFoundError (3) outside a
+    repository."""
     from weightops.registry.tags import version_lookalike
 
     project = open_project(repo)

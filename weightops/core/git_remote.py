@@ -39,8 +39,8 @@ def ls_remote(url: str) -> tuple[str | None, dict[str, str]]:
 
 
 def init_partial_cache(path: str | os.PathLike, url: str) -> None:
-    """A bare repository whose `origin` is a promisor remote: objects not fetched yet are
-    fetched on first read, one by one, without history."""
+    """A bare repository whose `origin` is a promisor remote: objects not fetched yet are fetched on
+    first read, one by one, without history. GitError (1) when git fails."""
     run(["init", "-q", "--bare", str(path)])
     for key, value in (("core.repositoryformatversion", "1"), ("extensions.partialClone", "origin"),
                        ("remote.origin.url", _safe_url(url)), ("remote.origin.promisor", "true"),
@@ -50,7 +50,8 @@ def init_partial_cache(path: str | os.PathLike, url: str) -> None:
 
 def fetch_shallow(repo: str | os.PathLike, refspecs: list[str], filter_spec: str, *,
                   prune: bool = False) -> None:
-    """`git fetch --depth=1 --filter=...` from origin: tips only, no history."""
+    """`git fetch --depth=1 --filter=...` from origin: tips only, no history. GitError (1) when git
+    fails."""
     args = ["fetch", "-q", "--no-tags", "--depth=1", f"--filter={filter_spec}", "--no-write-fetch-head"]
     if prune:
         args.append("--prune")
@@ -58,24 +59,25 @@ def fetch_shallow(repo: str | os.PathLike, refspecs: list[str], filter_spec: str
 
 
 def fetch_object(repo: str | os.PathLike, oid: str, filter_spec: str = "blob:none") -> None:
-    """Fetch one object by id (a commit's root tree: every tree below it, no blobs)."""
+    """Fetch one object by id (a commit's root tree: every tree below it, no blobs). GitError (1)
+    when git fails."""
     run(["fetch", "-q", "--no-tags", f"--filter={filter_spec}", "--no-write-fetch-head", "origin", _safe(oid)],
         cwd=repo, env=_NO_PROMPT)
 
 
 def local_refs(repo: str | os.PathLike, prefix: str = "refs/tags") -> dict[str, str]:
-    """Full ref name -> object id of every local ref under PREFIX."""
+    """Full ref name -> object id of every local ref under PREFIX. GitError (1) when git fails."""
     out = run(["for-each-ref", "--format=%(refname) %(objectname)", prefix], cwd=repo).stdout
     return dict(line.split(" ", 1) for line in out.splitlines() if " " in line)
 
 
 def tree_of(repo: str | os.PathLike, commit: str) -> str:
-    """The root tree id of COMMIT."""
+    """The root tree id of COMMIT. GitError (1) when git fails."""
     return run(["rev-parse", f"{_safe(commit)}^{{tree}}"], cwd=repo).stdout.strip()
 
 
 def set_symbolic_head(repo: str | os.PathLike, branch: str) -> None:
-    """Point HEAD at BRANCH (a full ref name)."""
+    """Point HEAD at BRANCH (a full ref name). GitError (1) when git fails."""
     run(["symbolic-ref", "HEAD", branch], cwd=repo)
 
 
@@ -98,7 +100,7 @@ def remote_tags(repo: str | os.PathLike, remote: str) -> dict[str, str] | None:
 
 
 def init_bare(path: str | os.PathLike) -> None:
-    """`git init --bare PATH`."""
+    """`git init --bare PATH`. GitError (1) when git fails."""
     run(["init", "-q", "--bare", str(path)])
 
 
@@ -115,7 +117,8 @@ def create_refs(repo: str | os.PathLike, refs: dict[str, str]) -> None:
 
 def store_tag_objects(git_dir: str | os.PathLike, raws: list[str]) -> list[str]:
     """Write raw tag objects into a (throwaway) bare repository, unchecked, as `git verify-tag`
-    needs them there: the objects they tag need not exist. Returns their ids."""
+    needs them there: the objects they tag need not exist. Returns their ids. GitError (1) when git
+    fails."""
     ids = []
     for raw in raws:
         proc = run(["hash-object", "-t", "tag", "-w", "--literally", "--stdin"], cwd=git_dir,

@@ -104,7 +104,9 @@ def parse(data: bytes, url: str) -> Index:
 
 
 def fetch(url: str, etag: str | None = None) -> tuple[Index | None, str | None]:
-    """Conditional GET + parse: (None, etag) when unchanged since `etag`."""
+    """Conditional GET + parse: (None, etag) when unchanged since `etag`. NotFoundError (3) when the
+    document is missing, IntegrityError (4) when it is oversized, malformed or inconsistent,
+    WeightopsError (1) when the URL is unreachable."""
     from weightops.storage.objects import get_if_changed
 
     got = get_if_changed(url, etag, limit=index.MAX_BYTES)
@@ -320,7 +322,8 @@ class IndexFollower:
         return idx
 
     def target(self, idx: Index, stage: str) -> Resolved | None:
-        """The stage's holder by the index, or None when the stage is empty."""
+        """The stage's holder by the index, or None when the stage is empty. Raises as
+        `resolve_event` (RefusedError 5 for an untrusted or replayed holder, ...)."""
         self._obeyed = None
         if not self.require_signed and idx.registry.stage_event(idx.model, stage) is None:
             return None
@@ -349,7 +352,8 @@ class IndexFollower:
 
 def resolve_from(url: str, ref: str = "latest", *, require_signed: bool = False,
                  trust_policy: str | os.PathLike | None = None) -> Resolved:
-    """`weightops resolve REF --index URL`: the published index alone, no git."""
+    """`weightops resolve REF --index URL`: the published index alone, no git. Raises as `fetch` and
+    `resolve_event`; NotFoundError (3) for a missing `trust_policy` file."""
     idx, _ = fetch(url)
     policy = load_trust_policy(trust_policy) if trust_policy else None
     return resolve(idx, ref, require_signed=require_signed, policy=policy)

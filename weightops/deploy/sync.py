@@ -32,9 +32,10 @@ log = logging.getLogger(__name__)
 
 
 def fetch(resolved: Resolved, dest: Path, repo: str, remote: str | None) -> None:
-    """The one download step: `weightops.pull` of exactly the resolved version and bytes
-    (verified while streaming, renamed into place only when whole; fsync'd, since a deploy
-    host may lose power right after the swap)."""
+    """The one download step: `weightops.pull` of exactly the resolved version and bytes (verified
+    while streaming, renamed into place only when whole; fsync'd, since a deploy host may lose power
+    right after the swap). Raises as `pull_detailed` (NotFoundError 3, IntegrityError 4, ...); the
+    old file stays."""
     from weightops.deploy.pull import pull_detailed
 
     pull_detailed(resolved.version, dest, model=resolved.model, repo=repo, remote=remote,

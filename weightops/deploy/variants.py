@@ -43,7 +43,8 @@ def _text(value: object) -> str:
 
 
 def match_pairs(pairs: list[str] | None = None, match_file: str | os.PathLike | None = None) -> dict[str, str]:
-    """The file's pairs, then the command line's on top."""
+    """The file's pairs, then the command line's on top. NotFoundError (3) for a missing match file;
+    UsageError (2) for a malformed file or pair."""
     result = read_match_file(match_file) if match_file else {}
     result.update(parse_labels(pairs, what="--match", empty_value=False))
     return result
@@ -109,8 +110,9 @@ def resolve_match(stage: str, pairs: dict[str, str], *, repo: str | os.PathLike 
                   model: str | None = None, at: str | int | None = None, remote: str | None = None,
                   require_signed: bool | None = None, trust_policy: str | None = None,
                   project: Project | None = None) -> Resolved:
-    """Library entry point: `weightops resolve STAGE --match k=v` (model limits the search).
-    `repo` may be a git URL, read without a clone as `weightops pull --repo URL` does."""
+    """Library entry point: `weightops resolve STAGE --match k=v` (model limits the search). `repo`
+    may be a git URL, read without a clone as `weightops pull --repo URL` does. Raises as
+    `resolve_variant`; NotFoundError (3) when `repo` is not a repository."""
     if project is None:
         from weightops.project import open_project
 

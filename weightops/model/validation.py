@@ -118,8 +118,11 @@ def validate(target: str | os.PathLike, *, against: str | None = DEFAULT_AGAINST
     """Check TARGET (a file, or a version/tag/stage) and compare it with AGAINST.
 
     The default AGAINST (`production`) is skipped, with a note, when no version holds it or its
-    bytes are not on this machine; an AGAINST given explicitly must be found.
-    """
+    bytes are not on this machine; an AGAINST given explicitly must be found. Returns the Report
+    (its `passed` says the verdict; the CLI exits 5 when it fails). NotFoundError (3) for a TARGET
+    (or explicit AGAINST) that is neither a file nor a version whose bytes are here; IntegrityError
+    (4) when local bytes differ from their card; UsageError (2)/RefusedError (5) from the format
+    readers for an unreadable or unsafe file."""
     project = _project(repo)
     cfg = config or validation_config(project)
     subject = subject_for(str(target), project, model)

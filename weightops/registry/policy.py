@@ -84,7 +84,9 @@ def check_branches(policy: PolicySettings, root, commit: str, model: str, versio
 
 
 def policy_gate(ctx) -> dict[str, str]:
-    """The promotion gate (gates.GATES): every rule of the project's policy, in order."""
+    """The promotion gate (gates.GATES): every rule of the project's policy, in order. Returns
+    {`policy`: the rules checked} for the tag message, {} without a policy. RefusedError (5) naming
+    the first rule that fails."""
     policy = ctx.project.config.policy
     if policy == PolicySettings():
         return {}

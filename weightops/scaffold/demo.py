@@ -82,7 +82,8 @@ def prepare_folder(directory: str | os.PathLike | None) -> Path:
 def run_demo(directory: str | os.PathLike | None = None,
              on_step: Callable[[Step], None] | None = None) -> Demo:
     """Run the story in `directory` (see `prepare_folder`); `on_step` sees each step as it ends.
-    Everything it writes stays under the folder (DVC's machine-wide state too)."""
+    Everything it writes stays under the folder (DVC's machine-wide state too). RefusedError (5) for
+    a non-empty folder; a failing git or DVC step raises its error (exit 1)."""
     started = time.monotonic()
     base = prepare_folder(directory)
     project, remote = base / "project", base / "dvc-remote"

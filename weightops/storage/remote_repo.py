@@ -65,7 +65,9 @@ class RemoteProject(Project):
 
 
 def open_remote(url: str, cache: str | os.PathLike | None = None) -> RemoteProject:
-    """Sync the cache's tags with the remote (one ls-remote; a fetch only when they differ)."""
+    """Sync the cache's tags with the remote (one ls-remote; a fetch only when they differ). The
+    cache is at `cache` or `cache_dir(url)`. UsageError (2) for something that is not a git URL;
+    NotFoundError (3) when the remote cannot be listed; GitError (1) when a fetch fails."""
     import fcntl
 
     path = Path(cache) if cache else cache_dir(url)

@@ -232,7 +232,8 @@ def with_retries(fn, *, remote: Remote, url: str, policy: RetryPolicy, what: str
 
 
 def head(s3, remote: Remote, url: str, policy: RetryPolicy) -> dict | None:
-    """HEAD an object: its metadata (with a ContentLength), or None when it does not exist."""
+    """HEAD an object: its metadata (with a ContentLength), or None when it does not exist.
+    WeightopsError (1) for refused credentials or exhausted retries, naming the remote."""
     bucket, key = split_url(url)
 
     def once() -> dict:
@@ -246,7 +247,9 @@ def head(s3, remote: Remote, url: str, policy: RetryPolicy) -> dict | None:
 
 
 def get_bytes(s3, remote: Remote, url: str, policy: RetryPolicy, limit: int = 64 * 1024 * 1024) -> bytes:
-    """A small object (a directory listing, an index document) read whole, bounded."""
+    """A small object (a directory listing, an index document) read whole, bounded. WeightopsError
+    (1) when it is larger than `limit` bytes, for refused credentials or exhausted retries;
+    NotFoundError (3) when absent."""
     bucket, key = split_url(url)
 
     def once() -> bytes:

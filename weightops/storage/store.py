@@ -118,7 +118,8 @@ class Store:
         return self.stat(url) is not None
 
     def read_small(self, url: str, *, version: str | None = None, limit: int = SMALL_LIMIT) -> bytes:
-        """A small object (a `.dir` listing) read whole; NotFoundError (exit 3) when absent."""
+        """A small object (a `.dir` listing) read whole; NotFoundError (exit 3) when absent.
+        WeightopsError (1) when it is larger than `limit` bytes."""
         def once() -> bytes:
             data = bytearray()
             for chunk in self.open_range(url, version=version):

@@ -93,7 +93,8 @@ def parse_listing(data: bytes, pointer: Pointer, url: str) -> list[Pointer]:
 
 
 def dir_entries(store: Store, url: str, pointer: Pointer, version: str | None = None) -> list[Pointer]:
-    """Entries of a `.dir` object in any remote."""
+    """Entries of a `.dir` object in any remote. NotFoundError (3) when the listing is absent;
+    IntegrityError (4)/RefusedError (5) as `parse_listing`."""
     return parse_listing(store.read_small(url, version=version), pointer, url)
 
 

@@ -314,9 +314,10 @@ def also_trusted_labelled(project, registry: Registry, model: str, stage: str, l
 # ------------------------------------------------------------------ history and audit
 def verify_events(project, events: Iterable[Event], policy_rev: str | None = None,
                   policy: Policy | None = None) -> dict[str, dict]:
-    """tag -> {signer, fingerprint, signed, verified, allowed, problem} for each event (one git process
-    per annotated tag; lightweight tags are unsigned without asking git). For `history --verify`
-    and the audit."""
+    """tag -> {signer, fingerprint, signed, verified, allowed, problem} for each event (one git
+    process per annotated tag; lightweight tags are unsigned without asking git). For
+    `history --verify` and the audit. Raises as `load_policy` (RefusedError 5 without a trusted
+    policy) unless `policy` is given."""
     policy = policy or load_policy(project, policy_rev)
     result: dict[str, dict] = {}
     events = list(events)
@@ -332,7 +333,8 @@ def verify_events(project, events: Iterable[Event], policy_rev: str | None = Non
 
 
 def annotate_rows(project, model: str, rows: list[dict], policy_rev: str | None = None) -> list[dict]:
-    """Add signer / verified / allowed / problem to history rows (matched by tag)."""
+    """Add signer / verified / allowed / problem to history rows (matched by tag). Raises as
+    `load_policy` (RefusedError 5 without a trusted policy)."""
     registry = project.registry()
     wanted = {r["tag"] for r in rows}
     events = [e for e in registry.events(model) if e.tag in wanted]

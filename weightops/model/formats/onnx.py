@@ -58,8 +58,9 @@ def _onnx():
 
 
 def load_model(path: Path, check: bool = True):
-    """The ModelProto without its top-level initializers' raw bytes (onnx_wire.py; external
-    data left on disk too), after ONNX's own checker accepts the file."""
+    """The ModelProto without its top-level initializers' raw bytes (onnx_wire.py; external data
+    left on disk too), after ONNX's own checker accepts the file. UsageError (2) when onnx is not
+    installed or its checker refuses the file."""
     return open_model(path, check)[0]
 
 
@@ -134,10 +135,11 @@ def describe_type(t) -> str:
 
 
 def graph_signature(path: Path, model=None):
-    """The inputs (minus initializers) and outputs an ONNX graph declares, as a Signature.
-    A tensor without a shape has an unknown rank (`shape=None`, not a scalar); a value that is
-    not a tensor (the sequence of maps scikit-learn's ZipMap outputs) is a Spec of kind
-    "other" whose type is ONNX's description of it."""
+    """The inputs (minus initializers) and outputs an ONNX graph declares, as a Signature. A tensor
+    without a shape has an unknown rank (`shape=None`, not a scalar); a value that is not a tensor
+    (the sequence of maps scikit-learn's ZipMap outputs) is a Spec of kind "other" whose type is
+    ONNX's description of it. `model` is an already-loaded ModelProto (read from `path` when None).
+    UsageError (2) when onnx is not installed or the file does not parse."""
     from weightops.model.signature import Signature, Spec
 
     onnx = _onnx()
@@ -213,7 +215,9 @@ def _float_types() -> set[int]:
 
 def read_initializers(path: Path) -> Iterator[tuple[str, str, tuple[int, ...], str, Callable | None]]:
     """(name, numpy dtype name, shape, role, chunk reader) per initializer, sorted by name. The
-    reader yields flat arrays; it is None for a type numpy cannot hold (reported, not decoded)."""
+    reader yields flat arrays; it is None for a type numpy cannot hold (reported, not decoded).
+    UsageError (2) when onnx is not installed, the checker refuses the file, or external data is
+    missing, outside the model's folder, a symlink, or too short."""
     onnx = _onnx()
     from onnx import numpy_helper
     from onnx.external_data_helper import uses_external_data
@@ -285,7 +289,8 @@ def _external_reader(path: Path, init, dtype: np.dtype | None) -> Callable | Non
 def external_data_files(path: Path) -> list[str]:
     """Locations (relative to the model's folder) of the external data files an .onnx file
     references, sorted; [] when it references none or when onnx is not installed. The graph is
-    parsed without its inline weights (onnx_wire.py), so this costs little on a large file."""
+    parsed without its inline weights (onnx_wire.py), so this costs little on a large file.
+    UsageError (2) for a location outside the model's folder, a symlink, or a missing file."""
     try:
         from onnx.external_data_helper import ExternalDataInfo, uses_external_data
     except ImportError:
@@ -320,7 +325,8 @@ def read(path: Path) -> Iterator:
     """Tensor records (formats/base.py) for the weight checks: the initializers above, then the
     tensors some exports keep elsewhere: initializers of subgraphs (If/Loop/Scan bodies) and
     `Constant` nodes' values (a whole model's weights, in exports that fold them into the graph).
-    Each gets a role by the same operator tables as initializers."""
+    Each gets a role by the same operator tables as initializers. UsageError (2) as
+    `read_initializers`."""
     from weightops.model.formats.base import NUMPY_NAMES, Tensor
 
     names = set()
