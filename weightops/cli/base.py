@@ -111,7 +111,7 @@ def output_path(output: Optional[Path], alias: Optional[Path], *, required: bool
 
 def verified_rows(repo: str, model: Optional[str], rows: list, trust_policy: Optional[str]) -> list:
     """History rows of MODEL in `repo` with signer, verified, allowed and problem added from the
-    trust policy at `trust_policy` (a revision; default as trust.policy_rev). Raises as
+    trust policy at `trust_policy` (a revision; default as trust.policy.policy_rev). Raises as
     trust.policy.load_policy (RefusedError 5, ...)."""
     from weightops.project import open_project
     from weightops.trust.policy import annotate_rows

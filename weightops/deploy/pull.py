@@ -133,8 +133,8 @@ def pull(ref: str | None = "latest", dest: str | os.PathLike | None = None, *,
 
 
 def default_jobs() -> int:
-    """Parallel downloads for a directory artifact: `WEIGHTOPS_JOBS` (default 1). UsageError (2)
-    when it is not a positive integer."""
+    """Parallel ranged GETs per object when `pull` is given no `jobs` (used by backends that support
+    them: S3): `WEIGHTOPS_JOBS`, default 1. UsageError (2) when it is not a positive integer."""
     value = os.environ.get("WEIGHTOPS_JOBS", "1")
     if not value.isdigit() or int(value) < 1:
         raise UsageError(f"WEIGHTOPS_JOBS must be a positive integer, not {value!r}")

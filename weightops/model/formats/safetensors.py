@@ -153,8 +153,8 @@ def safetensors_header(path: Path) -> tuple[dict, int]:
 
 def read(path: Path) -> Iterator[Tensor]:
     """The tensors of a safetensors file, sorted by name, each streaming its bytes; the header is
-    judged as the module docstring says (https://github.com/huggingface/safetensors, src/tensor.rs).
-    UsageError (2) for a file the safetensors loader would refuse."""
+    judged as the module docstring says (https://github.com/huggingface/safetensors,
+    safetensors/src/tensor.rs). UsageError (2) for a file the safetensors loader would refuse."""
     header, base = safetensors_header(path)
     for name in sorted(k for k in header if k != "__metadata__"):
         info = header[name]
