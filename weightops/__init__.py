@@ -55,6 +55,8 @@ _LAZY = {
 
 
 def __getattr__(name: str):
+    """The exported `name`, imported from its module on first use (PEP 562).
+    AttributeError for a name weightops does not export."""
     if name not in _LAZY:
         raise AttributeError(f"module 'weightops' has no attribute {name!r}")
     import importlib

@@ -6,7 +6,6 @@ Reads git objects only (no DVC import, no checkout), so it works in a bare clone
 from __future__ import annotations
 
 import dataclasses
-import logging
 import os
 import posixpath
 import re
@@ -23,9 +22,6 @@ from weightops.storage.pointers import (Artifact, Pointer, Remote, dvc_root_cand
                                         parse_dvc_config, pointer_from_dvcfile, pointer_from_lock)
 from weightops.registry.state import Registry
 from weightops.registry.tags import model_to_tag, validate_model_name, validate_stage
-
-log = logging.getLogger(__name__)
-
 
 _SCP = re.compile(r"^[\w.-]+@[\w.-]+:")   # git@host:org/repo.git
 
@@ -66,14 +62,21 @@ def _warned(registry: Registry) -> Registry:
     ignore them: a rollback written with a plain `git tag NAME#STAGE#N` must not pass silently."""
     new = [t for t in registry.lightweight if t not in _WARNED]
     if new:
+        import logging   # only here: importing logging costs resolve a few percent of its time
+
         _WARNED.update(new)
         shown = ", ".join(new[:5]) + (f" and {len(new) - 5} more" if len(new) > 5 else "")
-        log.warning("warning: ignoring lightweight tag(s) %s: GTO and DVC read only annotated tags; "
-                    "recreate with `git tag -a` (or `weightops promote`)", shown)
+        logging.getLogger(__name__).warning(
+            "warning: ignoring lightweight tag(s) %s: GTO and DVC read only annotated tags; "
+            "recreate with `git tag -a` (or `weightops promote`)", shown)
     return registry
 
 
 class Project:
+    """A git repository (work tree or bare) read as a weightops project: its settings,
+    declared models, registry (from tags) and what each commit declares (`locate`). Reads
+    git objects only (no DVC import, no checkout); objects are read once per Project."""
+
     def __init__(self, path: str | os.PathLike = ".") -> None:
         """Open the git repository (work tree or bare) at or above `path`. UsageError (2) for a
         URL (only reads take one: see `open_project`), NotFoundError (3) when there is none."""
@@ -86,18 +89,22 @@ class Project:
         self.git_dir, self.bare, top = git.locate_repo(path)
         self.root = self.git_dir if self.bare else top
         self._blobs: dict[str, bytes | None] = {}
+        self._reader: git.BlobReader | None = None   # open while `locate` reads
         self._dvc_roots: dict[str, str] = {}   # commit -> the DVC project folder `locate` found
 
     def blobs(self, specs: list[str]) -> dict[str, bytes | None]:
-        """`REV:PATH` -> contents, batched; each object is read once per Project."""
+        """`REV:PATH` specs -> contents (bytes, None where missing), batched; each object is
+        read once per Project. GitError (1) when git fails."""
         missing = [s for s in specs if s not in self._blobs]
         if missing:
-            self._blobs.update(git.read_blobs(self.root, missing))
+            found = self._reader.read(missing) if self._reader else git.read_blobs(self.root, missing)
+            self._blobs.update(found)
         return {s: self._blobs[s] for s in specs}
 
     @cached_property
     def config(self) -> Settings:
-        """The work tree's weightops.yaml, or HEAD's in a bare repository."""
+        """The work tree's weightops.yaml, or HEAD's in a bare repository (defaults when
+        there is none). UsageError (2) for a malformed or misspelled one (core/config.py)."""
         if not self.bare and (self.root / CONFIG_FILE).is_file():
             return parse_config((self.root / CONFIG_FILE).read_bytes())
         head = git.head(self.root)
@@ -105,7 +112,8 @@ class Project:
 
     @cached_property
     def declared_models(self) -> tuple[str, ...]:
-        """Models the root dvc.yaml declares under `artifacts:` (work tree, else HEAD)."""
+        """Models the root dvc.yaml declares under `artifacts:` (work tree, else HEAD), in
+        file order; () without one. PointerError (1) for a malformed dvc.yaml."""
         head = git.head(self.root)
         text = None
         if not self.bare and (self.root / "dvc.yaml").is_file():
@@ -116,6 +124,8 @@ class Project:
 
     @cached_property
     def default_model(self) -> str | None:
+        """The model commands mean without --model: weightops.yaml's `model:`, else the only
+        model dvc.yaml declares, else None."""
         if self.config.default_model:
             return self.config.default_model
         arts = self.declared_models
@@ -142,8 +152,10 @@ class Project:
         return bool(git.ls_files_matching(self.root, "*/dvc.yaml"))
 
     def registry(self, model: str | None = None, stage: str | None = None) -> Registry:
-        """The registry from the tags. With `model` and `stage`, only what answering for that
-        stage needs (its assignments and the model's versions): at 50,000 tags, a fraction."""
+        """The registry from the tags (GTO's semantics, see registry/state.py). With `model`
+        and `stage`, only what answering for that stage needs (its assignments and the
+        model's versions): at 50,000 tags, a fraction. TagError (2) for a bad model or stage
+        name, GitError (1) when git fails."""
         if model is None or stage is None:
             return _warned(Registry(git.list_tags(self.root), self.default_model, self._commit_times))
         name = model_to_tag(validate_model_name(model))
@@ -173,6 +185,17 @@ class Project:
         monorepo's `dvc init --subdir` project), as `dvc artifacts get` finds it; its
         `.dvc/config` names the remotes. Raises NotFoundError (3) for a missing declaration or
         pointer, RefusedError (5) for outputs weightops does not serve (see storage.pointers)."""
+        if self._reader is not None:
+            return self._locate(model, commit, ref)
+        # Each read names the next (dvc.yaml -> pointer and card): one git process serves them all.
+        with git.BlobReader(self.root) as reader:
+            self._reader = reader
+            try:
+                return self._locate(model, commit, ref)
+            finally:
+                self._reader = None
+
+    def _locate(self, model: str, commit: str, ref: str | None) -> Located:
         ref = ref or commit[:12]
         dvcyaml = dvcyaml_for(model)
         lockfile = posixpath.join(posixpath.dirname(dvcyaml), "dvc.lock")
@@ -257,7 +280,8 @@ class Project:
         return found
 
     def remote_base_url(self, remote: Remote) -> str:
-        """A relative local remote is relative to `.dvc/`, as DVC resolves it."""
+        """`remote`'s URL, with a local path made absolute: a relative one is relative to the
+        DVC project's `.dvc/` folder, as DVC resolves it."""
         url = remote.url
         if url.startswith("file://"):
             url = url[len("file://"):]
@@ -267,6 +291,8 @@ class Project:
         return os.path.normpath(os.path.join(base, os.path.expanduser(url)))
 
     def object_url(self, remote: Remote | None, pointer: Pointer) -> str | None:
+        """Where `pointer`'s object sits in `remote` (DVC's layout, see storage.pointers), or
+        None without a remote."""
         if remote is None:
             return None
         return object_url(self.remote_base_url(remote), pointer, remote)

@@ -19,7 +19,8 @@ _FLAGS = {"--json": ("as_json", True), "--require-signed": ("require_signed", Tr
 
 
 def parse_resolve(args: list[str]) -> dict | None:
-    """Pure: the arguments after `resolve` -> keyword arguments, or None to let Typer parse."""
+    """Pure: the arguments after `resolve` (strings) -> keyword arguments of
+    `registry.resolve.resolve` plus `ref` and `as_json`, or None to let Typer parse them."""
     opts: dict = {"ref": None, "model": None, "repo": ".", "remote": None, "at": None,
                   "trust_policy": None, "require_signed": None, "allow_deprecated": False, "pre": False,
             "as_json": False}
@@ -49,7 +50,8 @@ def parse_resolve(args: list[str]) -> dict | None:
 
 def fast_resolve(argv: list[str]) -> int | None:
     """Run `weightops resolve ...` when `argv` (without the program name) is its plain form;
-    the exit code, or None when the Typer CLI should handle `argv`."""
+    the exit code (errors.py's: 0, 1 generic, 2 usage, 3 not found, 4 integrity, 5 refused,
+    130 interrupted; the error as one line on stderr), or None when Typer should parse `argv`."""
     if not argv or argv[0] != "resolve":
         return None
     opts = parse_resolve(argv[1:])

@@ -20,24 +20,28 @@ def echo(text: str, *, err: bool = False, color: str | None = None) -> None:
 
 
 def print_json(obj: object) -> None:
+    """`obj` as indented JSON on stdout (keys in their order; other values as `str`)."""
     echo(json.dumps(obj, indent=2, sort_keys=False, default=str))
 
 
 def print_fields(d: dict) -> None:
+    """`d` as aligned `key: value` lines on stdout (None prints as nothing)."""
     width = max(len(k) for k in d)
     for k, v in d.items():
         echo(f"{k + ':':<{width + 1}} {'' if v is None else v}")
 
 
 def trust_fields(found) -> dict:
-    """Print one loud warning per skipped tag (stderr), and the fields JSON readers get."""
+    """Print one loud warning per skipped tag (stderr) of `found` (trust.policy.Trusted),
+    and return the fields JSON readers get: signer, policy revision, skipped tags."""
     for s in found.skipped:
         echo(f"warning: {s.message()}", err=True, color="yellow")
     return {"signer": found.signer, "policy": found.policy_rev, "skipped": [s.to_dict() for s in found.skipped]}
 
 
 def render_resolved(r, ref: str, as_json: bool) -> None:
-    """`weightops resolve`'s answer: one JSON object, or aligned fields."""
+    """`weightops resolve`'s answer for `r` (a registry.resolve.Resolved) asked as `ref`: one
+    JSON object (`as_json`), or aligned fields; notes and trust warnings go to stderr."""
     from weightops.registry.tags import understood_version
 
     if getattr(r, "note", None):   # why a stage answers an older assignment

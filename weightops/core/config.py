@@ -66,6 +66,7 @@ class PolicySettings:
     min_time: tuple[tuple[str, int], ...] = ()   # (stage, seconds in the stage before it)
 
     def previous_stage(self, stage: str) -> str | None:
+        """The stage before `stage` in `stage_order`, None when it is first or not listed."""
         if stage in self.stage_order:
             i = self.stage_order.index(stage)
             return self.stage_order[i - 1] if i > 0 else None
@@ -87,6 +88,8 @@ class ValidationSettings:
     severity: dict = field(default_factory=lambda: {r: dict(v) for r, v in DEFAULT_SEVERITY.items()})
 
     def thresholds(self, name: str) -> dict:
+        """The drift thresholds (`mean`, `std`, `l2`: relative changes) for tensor `name`:
+        `bias_drift` for a name ending in `bias_suffix`, else `drift`."""
         return self.bias_drift if name.endswith(self.bias_suffix) else self.drift
 
     def level(self, check: str, name: str, role: str) -> str:
@@ -94,10 +97,13 @@ class ValidationSettings:
         return self.severity["constants" if self.is_constant(name, role) else "weights"][check]
 
     def is_constant(self, name: str, role: str) -> bool:
+        """Whether tensor `name` of `role` (what its format reader says) is read as a constant:
+        the reader says so, or `name` matches a `constants` pattern (fnmatch)."""
         # "unused": an ONNX initializer no node reads (formats/onnx.py).
         return role in ("constant", "unused") or any(fnmatch.fnmatchcase(name, p) for p in self.constants)
 
     def ignored(self, name: str) -> bool:
+        """Whether tensor `name` matches an `ignore` pattern (fnmatch): no check looks at it."""
         return any(fnmatch.fnmatchcase(name, p) for p in self.ignore)
 
 
@@ -152,8 +158,8 @@ class Settings:
         return stage in value if isinstance(value, tuple) else value is True
 
     def gate(self, stage: str) -> GateSettings:
-        """The stage's promotion gate; by default compared against the stage itself, with the
-        weight checks on for the stages in VALIDATED_BY_DEFAULT (production) only."""
+        """The promotion gate of `stage` (a stage name); by default compared against the stage
+        itself, with the weight checks on for the stages in VALIDATED_BY_DEFAULT only."""
         return self.gates.get(stage, GateSettings(stage in VALIDATED_BY_DEFAULT, stage))
 
 
@@ -260,7 +266,8 @@ def _validation(section: dict) -> ValidationSettings:
 
 
 def render_config(model: str, stages: tuple[str, ...] = DEFAULT_STAGES, tag_style: str = "plain") -> str:
-    """The weightops.yaml `weightops init` writes."""
+    """The weightops.yaml `weightops init` writes for `model` (a valid model name) with
+    `stages` and `tag_style` (`plain` or `named`). Pure; raises nothing."""
     return (
         "# weightops project settings (versioned with the code).\n"
         f"model: {model}            # the default model for plain v1.2.0 tags and --model\n"

@@ -1,17 +1,24 @@
 """The one module that runs git: plain `git` subprocesses, argument lists, never a shell; the
-command lines are built here (core/git_remote.py adds those for repositories read by URL).
+command lines are built here (core/git_remote.py adds those for repositories read by URL,
+core/git_review.py those of review, CI, the guard and signed tags).
 
 Reads are batched: one `git for-each-ref` for every tag, one `git cat-file --batch` for the
 files needed at a commit. Names reach git only after the tag grammar validated them, and
 every ref argument is preceded by `--` or checked not to start with '-'.
+
+Conventions of every function here: `repo` is a path to a work tree or a git folder; a
+command whose failure matters raises GitError (exit 1) carrying git's first stderr line; no
+git on PATH is a WeightopsError (1); an option-like revision or name is a UsageError (2).
+Functions documented as returning None or False on failure raise neither.
 """
 
 from __future__ import annotations
 
-import contextlib
+import io
 import os
 import subprocess
 from pathlib import Path
+from weightops.core.gitdir import find_work_tree
 from weightops.core.refs import TagRef
 from weightops.errors import NotFoundError, RefusedError, UsageError, WeightopsError
 
@@ -57,7 +64,11 @@ def _safe(ref: str) -> str:
 
 
 def locate_repo(path: str | os.PathLike) -> tuple[Path, bool, Path | None]:
-    """(git dir, bare?, work tree top or None) in one git process."""
+    """(git dir, bare?, work tree top or None): a plain work tree found without a process
+    (core/gitdir.py), anything else by one `git rev-parse`. NotFoundError (3) outside a repository."""
+    found = find_work_tree(path)
+    if found is not None:
+        return found[0], False, found[1]
     proc = run(["rev-parse", "--is-bare-repository", "--absolute-git-dir", "--show-toplevel"], cwd=path, check=False)
     lines = proc.stdout.splitlines()
     if len(lines) < 2:
@@ -82,17 +93,15 @@ def list_tags(repo: str | os.PathLike, patterns: list[str] | None = None, *,
               messages: bool = True) -> list[TagRef]:
     """Every tag (or those matching `patterns`, git's ref globs) with its peeled commit, time,
     tagger and (unless `messages=False`, which saves git a third of its work) message, in one
-    git process."""
+    git process. Lightweight tags come back with `annotated=False` and their commit's date.
+    GitError (1) when git fails."""
     # Separators carry a per-call nonce: a tag message cannot forge a field or record boundary.
     nonce = os.urandom(8).hex()
     fs, rs = f"\x1f{nonce}\x1f", f"\x1e{nonce}\x1e"
     fields = _REF_FIELDS if messages else _REF_FIELDS[:-1] + [""]
     out = run(["for-each-ref", f"--format={fs.join(fields)}{rs}", *(patterns or ["refs/tags"])], cwd=repo).stdout
     refs = []
-    for record in out.split(rs):
-        record = record.lstrip("\n")
-        if not record:
-            continue
+    for record in out.split(rs + "\n"):   # git ends each record with a newline
         parts = record.split(fs)
         if len(parts) != 10:
             continue
@@ -109,35 +118,93 @@ def list_tags(repo: str | os.PathLike, patterns: list[str] | None = None, *,
     return refs
 
 
-def read_blobs(repo: str | os.PathLike, specs: list[str]) -> dict[str, bytes | None]:
-    """`git cat-file --batch` over `REV:PATH` specs; a missing object maps to None."""
-    if not specs:
-        return {}
-    for s in specs:
-        if "\n" in s:
-            raise UsageError(f"invalid object name {s!r}")
-    data = "".join(s + "\n" for s in specs).encode()
-    proc = run(["cat-file", "--batch"], cwd=repo, input=data, text=False)
-    out = proc.stdout
-    result: dict[str, bytes | None] = {}
-    pos = 0
-    for spec in specs:
-        nl = out.index(b"\n", pos)
-        header = out[pos:nl].decode()
-        pos = nl + 1
+def _batch_request(names: list[str], what: str = "object name", prefix: str = "") -> bytes:
+    """`git cat-file --batch` input: PREFIX+name a line. UsageError (2) for a name with a newline."""
+    for name in names:
+        if "\n" in name:
+            raise UsageError(f"invalid {what} {name!r}")
+    return "".join(prefix + name + "\n" for name in names).encode()
+
+
+def _batch_answers(read_line, read, count: int):
+    """(object type, contents) of `count` answers of `git cat-file --batch`, read through
+    `read_line()` and `read(n)`; (None, None) for a missing or ambiguous name."""
+    for _ in range(count):
+        header = read_line().decode().rstrip("\n")
+        if not header:
+            raise GitError("git cat-file stopped answering")
         if header.endswith(" missing") or header.endswith(" ambiguous"):
-            result[spec] = None
+            yield None, None
             continue
         _, otype, size = header.rsplit(" ", 2)
-        size = int(size)
-        body = out[pos:pos + size]
-        pos += size + 1
-        result[spec] = body if otype == "blob" else None
-    return result
+        body = read(int(size) + 1)[:-1]   # the contents, then a newline
+        yield otype, body
+
+
+def read_blobs(repo: str | os.PathLike, specs: list[str]) -> dict[str, bytes | None]:
+    """`REV:PATH` specs -> file contents (bytes), None for a missing file or a non-blob, in
+    one `git cat-file --batch`. UsageError (2) for a spec with a newline, GitError (1)."""
+    if not specs:
+        return {}
+    stream = io.BytesIO(run(["cat-file", "--batch"], cwd=repo, input=_batch_request(specs), text=False).stdout)
+    return {spec: body if otype == "blob" else None
+            for spec, (otype, body) in zip(specs, _batch_answers(stream.readline, stream.read, len(specs)))}
+
+
+class BlobReader:
+    """One `git cat-file --batch` kept open across reads, for reads that depend on earlier
+    ones (locating a model reads dvc.yaml, then the pointer and card it names): one git
+    process in all. Started on the first read; use it as a context manager, which ends it."""
+
+    _CHUNK = 4096   # request bytes written at once: at most what any pipe holds, so never a deadlock
+
+    def __init__(self, repo: str | os.PathLike) -> None:
+        """`repo`: a work tree or git folder. No process starts until the first `read`."""
+        self.repo = repo
+        self._proc: subprocess.Popen | None = None
+
+    def read(self, specs: list[str]) -> dict[str, bytes | None]:
+        """As `read_blobs`: `REV:PATH` -> bytes, or None for a missing file or a non-blob."""
+        if self._proc is None:
+            try:
+                self._proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=self.repo, stdin=subprocess.PIPE,
+                                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
+            except FileNotFoundError:
+                raise WeightopsError("git is not installed or not on PATH; install git and retry") from None
+        result: dict[str, bytes | None] = {}
+        start = 0
+        while start < len(specs):
+            end, size = start + 1, len(specs[start])
+            while end < len(specs) and size + len(specs[end]) < self._CHUNK:
+                size, end = size + len(specs[end]) + 1, end + 1
+            chunk = specs[start:end]
+            try:
+                self._proc.stdin.write(_batch_request(chunk))
+                self._proc.stdin.flush()
+            except BrokenPipeError:
+                raise GitError("git cat-file stopped answering") from None
+            answers = _batch_answers(self._proc.stdout.readline, self._proc.stdout.read, len(chunk))
+            result.update((spec, body if otype == "blob" else None) for spec, (otype, body) in zip(chunk, answers))
+            start = end
+        return result
+
+    def close(self) -> None:
+        """End the git process (it exits at the end of its input)."""
+        if self._proc is not None:
+            self._proc.stdin.close()
+            self._proc.stdout.close()
+            self._proc.wait()
+            self._proc = None
+
+    def __enter__(self) -> "BlobReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
 
 
 def read_blob(repo: str | os.PathLike, rev: str, path: str) -> bytes | None:
-    """The file at PATH in commit REV, or None when it is not there."""
+    """The file at PATH in commit REV (bytes), or None when it is not there. GitError (1)."""
     return read_blobs(repo, [f"{rev}:{path}"])[f"{rev}:{path}"]
 
 
@@ -167,7 +234,7 @@ def is_dirty(repo: str | os.PathLike) -> bool:
 
 
 def dirty_paths(repo: str | os.PathLike) -> list[str]:
-    """Tracked paths with uncommitted changes (untracked files do not count)."""
+    """Tracked paths with uncommitted changes (untracked files do not count). GitError (1)."""
     out = run(["status", "--porcelain", "--untracked-files=no"], cwd=repo).stdout
     return [line[3:] for line in out.splitlines() if line.strip()]
 
@@ -180,7 +247,10 @@ def tag_exists(repo: str | os.PathLike, name: str) -> bool:
 
 def create_tag(repo: str | os.PathLike, name: str, commit: str, message: str, *,
                time: int | None = None, sign: bool = False) -> None:
-    """Create an annotated tag; refuse to overwrite (git itself refuses without -f)."""
+    """Create the annotated tag NAME on `commit` with `message`, dated `time` (Unix seconds;
+    None: now), signed with git's configured key when `sign`. RefusedError (5) when NAME
+    exists (tags never move), GitError (1) when git fails, UsageError (2) for an option-like
+    name or commit."""
     _safe(name)
     env = {}
     if time is not None:
@@ -223,17 +293,18 @@ def fetch_tags(repo: str | os.PathLike, remote: str) -> None:
 
 
 def init_repo(path: str | os.PathLike) -> None:
-    """`git init` with `main` as the first branch."""
+    """`git init` with `main` as the first branch. GitError (1) when git fails."""
     run(["init", "-q", "-b", "main"], cwd=path)
 
 
 def set_config(repo: str | os.PathLike, key: str, value: str) -> None:
-    """`git config KEY VALUE` in the repository's own config."""
+    """`git config KEY VALUE` in the repository's own config. GitError (1) when git fails."""
     run(["config", key, value], cwd=repo)
 
 
 def commit_all(repo: str | os.PathLike, message: str) -> None:
-    """Stage every change (git add -A) and commit it."""
+    """Stage every change (git add -A) and commit it with `message`. GitError (1) when git
+    fails (nothing to commit included)."""
     run(["add", "-A"], cwd=repo)
     run(["commit", "-q", "-F", "-"], cwd=repo, input=message)
 
@@ -260,75 +331,9 @@ def identity(repo: str | os.PathLike) -> str:
     return ident.rsplit(" ", 2)[0] if ident else ""
 
 
-# ---------------------------------------------------------------- review and CI
-def merge_base(repo: str | os.PathLike, a: str, b: str) -> str | None:
-    """The best common ancestor of A and B, or None."""
-    proc = run(["merge-base", "--", _safe(a), _safe(b)], cwd=repo, check=False)
-    return proc.stdout.strip() or None
-
-
-def is_ancestor(repo: str | os.PathLike, commit: str, tip: str) -> bool:
-    """True when `commit` is reachable from `tip` (the commit is "on" that branch)."""
-    proc = run(["merge-base", "--is-ancestor", _safe(commit), _safe(tip)], cwd=repo, check=False)
-    return proc.returncode == 0
-
-
-def default_branch(repo: str | os.PathLike) -> str | None:
-    """The branch pull requests merge into: origin's HEAD, else a local main/master."""
-    proc = run(["symbolic-ref", "--quiet", "refs/remotes/origin/HEAD"], cwd=repo, check=False)
-    if proc.returncode == 0 and proc.stdout.strip():
-        return proc.stdout.strip()[len("refs/remotes/"):]
-    for name in ("main", "master"):
-        if try_rev_parse(repo, f"refs/heads/{name}"):
-            return name
-        if try_rev_parse(repo, f"refs/remotes/origin/{name}"):
-            return f"origin/{name}"
-    return None
-
-
-def index_entries(repo: str | os.PathLike) -> list[tuple[str, str, str, str]]:
-    """(mode, object id, merge stage, path) of every index entry (`git ls-files -s`)."""
-    out = run(["ls-files", "-s", "-z"], cwd=repo).stdout
-    rows = []
-    for record in filter(None, out.split("\0")):
-        info, _, path = record.partition("\t")
-        mode, sha, stage = info.split()
-        rows.append((mode, sha, stage, path))
-    return rows
-
-
-def object_sizes(repo: str | os.PathLike, oids: list[str]) -> dict[str, int]:
-    """Object id -> size in bytes, for many objects in one `git cat-file --batch-check`."""
-    check = run(["cat-file", "--batch-check"], cwd=repo, input="".join(f"{_safe(o)}\n" for o in oids)).stdout
-    return {line.split()[0]: int(line.split()[2]) for line in check.splitlines() if len(line.split()) == 3}
-
-
-@contextlib.contextmanager
-def open_blob(repo: str | os.PathLike, oid: str):
-    """A stream of the blob's bytes (`git cat-file blob`): read what is needed; the process
-    is ended when the block exits, so a huge blob is never read whole."""
-    with subprocess.Popen(["git", "cat-file", "blob", _safe(oid)], cwd=repo, stdout=subprocess.PIPE,
-                          stderr=subprocess.DEVNULL) as proc:
-        try:
-            yield proc.stdout
-        finally:
-            proc.kill()
-
-
-def staged_paths(repo: str | os.PathLike) -> list[str]:
-    """Paths added, copied, modified or renamed in the index (what the next commit adds)."""
-    out = run(["diff", "--cached", "--name-only", "--diff-filter=ACMR", "-z"], cwd=repo).stdout
-    return [p for p in out.split("\0") if p]
-
-
-def ls_tree_paths(repo: str | os.PathLike, rev: str, names: tuple[str, ...]) -> list[str]:
-    """Paths at `rev` whose file name is one of `names` (for example every dvc.yaml)."""
-    out = run(["ls-tree", "-r", "--name-only", "-z", _safe(rev)], cwd=repo).stdout
-    return [p for p in out.split("\0") if p and p.rsplit("/", 1)[-1] in names]
-
-
 def ls_files_matching(repo: str | os.PathLike, *pathspecs: str, check: bool = False) -> list[str]:
-    """Tracked and not-ignored paths matching PATHSPECS (git's globs, .gitignore honoured), sorted."""
+    """Tracked and not-ignored paths matching PATHSPECS (git's globs, .gitignore honoured),
+    repo-relative, sorted. With `check`, GitError (1) when git fails; else [] then."""
     out = run(["ls-files", "-z", "--cached", "--others", "--exclude-standard", "--", *pathspecs], cwd=repo,
               check=check).stdout
     return sorted(set(filter(None, out.split("\0"))))
@@ -344,22 +349,6 @@ def ls_files_named(repo: str | os.PathLike, name: str) -> list[str]:
     return ls_files_matching(repo, name, f"*/{name}", check=True)
 
 
-# ---------------------------------------------------------------- tag signatures and the trusted policy commit
-def verify_tag(repo: str | os.PathLike, name: str, allowed_signers: str | os.PathLike) -> subprocess.CompletedProcess:
-    """`git verify-tag --raw` of refs/tags/NAME with the given allowed-signers file (SSH);
-    stderr carries ssh-keygen's or gpg's raw status lines (`--format` would silence them)."""
-    return run(["-c", f"gpg.ssh.allowedSignersFile={os.fspath(allowed_signers)}", "verify-tag", "--raw",
-                "--", f"refs/tags/{_safe(name)}"], cwd=repo, check=False)
-
-
-def tag_object_names(repo: str | os.PathLike) -> dict[str, str]:
-    """ref name -> the name written inside its tag object (annotated tags only), in one process:
-    a signed tag copied to another ref keeps its own name inside."""
-    out = run(["for-each-ref", "--format=%(refname:strip=2)%00%(tag)", "refs/tags"], cwd=repo).stdout
-    pairs = (line.split("\0", 1) for line in out.splitlines() if "\0" in line)
-    return {ref: inner for ref, inner in pairs if inner}
-
-
 def try_rev_parse(repo: str | os.PathLike, rev: str) -> str | None:
     """The commit `rev` (a full ref name, tag or commit id) names, or None."""
     proc = run(["rev-parse", "--verify", "--quiet", f"{_safe(rev)}^{{commit}}"], cwd=repo, check=False)
@@ -372,29 +361,3 @@ def commit_times(repo: str | os.PathLike, commits: list[str]) -> dict[str, int]:
         return {}
     out = run(["log", "--no-walk=unsorted", "--format=%H %ct", *commits, "--"], cwd=repo, check=False).stdout
     return {sha: int(ts) for sha, ts in (line.split() for line in out.splitlines() if line.strip())}
-
-
-def read_tag_objects(repo: str | os.PathLike, names: list[str]) -> dict[str, str]:
-    """tag name -> its raw annotated tag object (`git cat-file tag`, signature included), for
-    many tags in one `git cat-file --batch`. Lightweight or missing tags are left out."""
-    if not names:
-        return {}
-    for n in names:
-        if "\n" in n:
-            raise UsageError(f"invalid tag name {n!r}")
-    data = "".join(f"refs/tags/{n}\n" for n in names).encode()
-    out = run(["cat-file", "--batch"], cwd=repo, input=data, text=False).stdout
-    found: dict[str, str] = {}
-    pos = 0
-    for name in names:
-        nl = out.index(b"\n", pos)
-        header = out[pos:nl].decode()
-        pos = nl + 1
-        if header.endswith(" missing") or header.endswith(" ambiguous"):
-            continue
-        _, otype, size = header.rsplit(" ", 2)
-        body = out[pos:pos + int(size)]
-        pos += int(size) + 1
-        if otype == "tag":
-            found[name] = body.decode("utf-8", errors="surrogateescape")
-    return found

@@ -3,18 +3,17 @@
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from collections import namedtuple
 
 
-class TagRef(NamedTuple):
-    """One tag as git stores it. `commit` is the peeled commit; `time` is the tagger date
-    (committer date for a lightweight tag), in Unix seconds. An immutable NamedTuple rather
-    than a frozen dataclass: a registry read builds tens of thousands of these."""
+class TagRef(namedtuple("TagRef", "name commit time annotated tagger message object", defaults=("", "", ""))):
+    """One tag as git stores it: `name` (refs/tags/ stripped), `commit` (the peeled commit id),
+    `time` (the tagger date, or the committer date for a lightweight tag, in Unix seconds),
+    `annotated` (bool), `tagger` ("Name <email>"), `message` (the tag message, "" when not
+    read) and `object` (the tag object's id; the commit's for a lightweight tag).
 
-    name: str
-    commit: str
-    time: int
-    annotated: bool
-    tagger: str = ""
-    message: str = ""
-    object: str = ""
+    An immutable named tuple rather than a frozen dataclass: a registry read builds tens of
+    thousands of these. `collections.namedtuple`, not `typing.NamedTuple`: importing typing
+    costs the resolve path more than building every tuple it reads."""
+
+    __slots__ = ()

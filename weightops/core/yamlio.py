@@ -18,6 +18,9 @@ class YamlError(UsageError):
 
 
 def safe_load(text: bytes | str | None, what: str = "YAML document") -> object:
+    """`text` (YAML, UTF-8 bytes or str) -> the document (dicts, lists, scalars), None for
+    None. `what` names the document in errors. Raises YamlError (a UsageError, exit 2) for
+    malformed YAML, a document over 64 MiB or one expanding past a million values."""
     if text is None:
         return None
     if len(text) > MAX_BYTES:
@@ -51,4 +54,5 @@ def _check_expansion(doc: object, what: str) -> None:
 
 
 def dump_yaml(doc: object) -> str:
+    """`doc` as block-style YAML, keys in their order, Unicode kept. Pure."""
     return yaml.dump(doc, Dumper=_Dumper, sort_keys=False, default_flow_style=False, allow_unicode=True)

@@ -5,16 +5,22 @@ shipped in `templates/card.schema.json`.
 
 from __future__ import annotations
 
-import datetime as _dt
-import hashlib
 import json
 import os
 from pathlib import Path
 
 from weightops.errors import IntegrityError, NotFoundError, UsageError, WeightopsError
-from weightops.storage.hashing import Digests, hash_file
 from weightops.storage.pointers import Pointer, load_yaml
 from weightops.core.yamlio import dump_yaml, safe_load
+
+# typing.TYPE_CHECKING without importing typing, which resolve never needs (type checkers
+# read any `TYPE_CHECKING` this way).
+TYPE_CHECKING = False
+if TYPE_CHECKING:
+    from weightops.storage.hashing import Digests
+
+# Hashing (hashlib, the threaded reader) and the clock are imported by the functions that
+# build or re-hash a card: `resolve` reads cards on every deploy start and needs neither.
 
 SCHEMA_VERSION = 1
 FORMATS = {
@@ -31,6 +37,8 @@ class CardError(WeightopsError):
 
 
 def artifact_format(path: str | os.PathLike) -> str:
+    """The weight format's name (`safetensors`, `onnx`, `torchscript`, ..., `directory`) from
+    `path`'s suffix (FORMATS), a torch `.pt` read as TorchScript when its zip says so."""
     p = Path(path)
     if p.is_dir():
         return "directory"
@@ -52,6 +60,8 @@ def _is_torchscript(path: Path) -> bool:
 
 def dir_md5(entries: list[tuple[str, str]]) -> str:
     """DVC's id of a directory: md5 of its sorted JSON listing, plus `.dir`."""
+    import hashlib
+
     listing = sorted(({"md5": md5, "relpath": rel} for rel, md5 in entries), key=lambda e: e["relpath"])
     return hashlib.md5(json.dumps(listing, sort_keys=True).encode("utf-8")).hexdigest() + ".dir"
 
@@ -79,6 +89,10 @@ def describe_artifact(path: Path, display_path: str, root: Path | None = None) -
     """Path, format, size and both digests; a directory gets a per-file list (its symlinks
     checked against `root`, see artifact_files); an ONNX model whose weights live in external
     data files gets `external_data`, each file with its own digests."""
+    import hashlib
+
+    from weightops.storage.hashing import hash_file
+
     if path.is_dir():
         files = []
         for f in artifact_files(path, root):
@@ -111,7 +125,10 @@ def describe_artifact(path: Path, display_path: str, root: Path | None = None) -
 
 def build_card(weights: Path, model: str, *, project: Path | None, metrics: dict | None = None,
                labels: dict | None = None, signature: dict | None = None) -> dict:
-    """Everything a card holds, computed now. `project` is the repo root (None outside git)."""
+    """Everything a card holds, computed now: the weights' digests (a file or a directory),
+    lineage, environment, `metrics`, `labels` (strings) and the MLflow-style `signature`.
+    `project` is the repo root (None outside git). NotFoundError (3) when `weights` is
+    missing, RefusedError (5) for a symlink out of the project."""
     from weightops.model.environment import environment  # platform probes stay off the resolve path
 
     rel = weights.resolve().relative_to(project.resolve()).as_posix() if project and \
@@ -136,6 +153,8 @@ def build_card(weights: Path, model: str, *, project: Path | None, metrics: dict
 
 
 def validate_card(card: object, what: str = "model card") -> dict:
+    """`card` if it is valid against `templates/card.schema.json` (JSON Schema 2020-12,
+    checked with jsonschema). CardError (exit 1) naming the first invalid path otherwise."""
     import jsonschema  # not on the resolve path
 
     from weightops.core.resources import template_path
@@ -151,11 +170,13 @@ def validate_card(card: object, what: str = "model card") -> dict:
 
 
 def dump_card(card: dict) -> str:
+    """The card file's text: a header comment, then the card as YAML."""
     return "# weightops model card: written by `weightops card`, reviewed in pull requests.\n" + \
         dump_yaml(card)
 
 
 def write_card(card: dict, out: Path) -> Path:
+    """Validate `card` (CardError, exit 1) and write it to `out` atomically; returns `out`."""
     from weightops.core.atomic import atomic_write_text
 
     validate_card(card)
@@ -164,6 +185,9 @@ def write_card(card: dict, out: Path) -> Path:
 
 
 def parse_card(text: bytes | str | None, what: str = "model card") -> dict:
+    """A card's YAML text -> the card (a dict with `artifact.sha256`), not schema-checked:
+    `resolve` reads it on every deploy. NotFoundError (3) for None (no card), YamlError (2)
+    for bad YAML, CardError (1) for a card without `artifact.sha256`."""
     if text is None:
         raise NotFoundError(f"{what} not found; run `weightops card` (or `dvc repro`) and commit it")
     doc = load_yaml(text, what)
@@ -176,13 +200,15 @@ def parse_card(text: bytes | str | None, what: str = "model card") -> dict:
 
 
 def load_card(path: Path) -> dict:
+    """`parse_card` of the card file at `path`; NotFoundError (3) when it is not there."""
     if not path.is_file():
         raise NotFoundError(f"model card '{path}' does not exist; run `weightops card`")
     return parse_card(path.read_bytes(), str(path))
 
 
 def check_card_against_pointer(card: dict, pointer: Pointer) -> list[str]:
-    """Problems where the card disagrees with what DVC recorded (md5, size)."""
+    """Problems (one message each) where the card disagrees with what DVC recorded in
+    `pointer` (md5, size in bytes); [] when they agree. Pure."""
     art = card.get("artifact") or {}
     problems = []
     # A DVC 2 pointer of a text file records the md5 of its CRLF -> LF form (md5-dos2unix), which
@@ -196,6 +222,8 @@ def check_card_against_pointer(card: dict, pointer: Pointer) -> list[str]:
 
 
 def require_card_matches(card: dict, pointer: Pointer, ref: str) -> None:
+    """Raise IntegrityError (exit 4) naming the first disagreement between the card and DVC's
+    pointer (md5, size in bytes); `ref` names the version in the message."""
     problems = check_card_against_pointer(card, pointer)
     if problems:
         raise IntegrityError(f"{ref}: {problems[0]}; rerun `dvc repro` so card and weights agree",
@@ -205,6 +233,8 @@ def require_card_matches(card: dict, pointer: Pointer, ref: str) -> None:
 def check_card_against_file(card: dict, path: Path, ref: str, source: str = "card says") -> Digests:
     """Re-hash the bytes on disk; raise IntegrityError (exit 4) when they differ from the card.
     `source` names what holds the expected digest in the message ("card says", "lock X pins")."""
+    from weightops.storage.hashing import Digests, hash_file
+
     art = card.get("artifact") or {}
     if path.is_dir():
         fresh = describe_artifact(path, art.get("path", path.name))
@@ -240,6 +270,9 @@ def parse_labels(pairs: list[str] | None, *, what: str = "label", empty_value: b
 
 
 def read_metrics(path: Path | None) -> dict:
+    """The metrics file at `path` (JSON by a `.json` suffix, else YAML) -> metric name ->
+    value; {} for None. NotFoundError (3) when missing, UsageError (2) when unreadable or not
+    a mapping."""
     if path is None:
         return {}
     if not path.is_file():
@@ -255,5 +288,8 @@ def read_metrics(path: Path | None) -> dict:
 
 
 def now_iso() -> str:
+    """Now as ISO 8601 UTC, whole seconds, with a `Z` (the card's `created_at`)."""
+    import datetime as _dt
+
     return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
 

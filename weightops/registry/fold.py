@@ -14,6 +14,8 @@ class Fold:
     """GTO's registry state for one model, from its events in (time, name) order."""
 
     def __init__(self, model: str, raw: list[tuple], commit_times=None) -> None:
+        """Fold `raw`: (tagger time, tag name, TagRef, Tag) tuples of one model, sorted by
+        (time, name) as GTO reads them. `commit_times` as `Registry`'s. Raises nothing."""
         self.model = model
         self.commit_times = commit_times
         self.versions: dict[str, Version] = {}
@@ -88,9 +90,12 @@ class Fold:
         return e
 
     def active_versions(self) -> list[Version]:
+        """Versions registered and not deregistered since, in registration order."""
         return [v for name, v in self.versions.items() if name not in self.deregistered]
 
     def stage_active(self, key: str, stage: str) -> bool:
+        """Whether version `key` (a version, or GTO's commit/tag key of an unregistered one) still
+        has `stage`: its newest event for the stage is an assignment."""
         return _active(self.vstages.get((key, stage), []), Kind.UNASSIGN)
 
     def _candidates(self, stage: str | None = None):
@@ -110,6 +115,7 @@ class Fold:
             yield s, (newest.time, -created, -self.order[key]), newest
 
     def holders(self) -> dict[str, Event]:
+        """stage -> the assignment holding it (GTO's rank, see `_candidates`); computed once."""
         if self._holders is None:
             best: dict[str, tuple] = {}
             for stage, rank, event in self._candidates():
@@ -119,12 +125,15 @@ class Fold:
         return self._holders
 
     def labelled(self, stage: str) -> list[Event]:
+        """Assignments of `stage` still in force on registered active versions, best rank first."""
         ranked = sorted(self._candidates(stage), key=lambda c: c[1], reverse=True)
         return [e for _, _, e in ranked if e.version is not None]
 
 
 def _active(events: list[Event], cancel: Kind) -> bool:
     """GTO's `is_active`: the newest event is an addition; at the same second the cancel wins."""
+    if len(events) == 1:   # the common case, and every version has one: skip the scans
+        return events[0].kind is not cancel
     if not events:
         return False
     newest = max(e.time for e in events)

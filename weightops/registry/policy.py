@@ -11,7 +11,7 @@ gates.GATES; the rules (read by core/config.py) and the stage-history checks are
 
 from __future__ import annotations
 
-from weightops.core import git
+from weightops.core import git, git_review
 from weightops.core.config import PolicySettings
 from weightops.errors import RefusedError
 from weightops.registry.state import Event, iso
@@ -74,7 +74,7 @@ def check_branches(policy: PolicySettings, root, commit: str, model: str, versio
             tip = git.try_rev_parse(root, ref)
             if tip is not None:
                 tips.append(ref)
-                if git.is_ancestor(root, commit, tip):
+                if git_review.is_ancestor(root, commit, tip):
                     return
     if not tips:
         raise RefusedError(f"policy rule 'branches': none of the allowed branches ({', '.join(policy.branches)}) "

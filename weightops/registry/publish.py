@@ -12,7 +12,7 @@ import logging
 import os
 from dataclasses import dataclass
 
-from weightops.core import clock as _clock, git
+from weightops.core import clock as _clock, git, git_review
 from weightops.errors import NotFoundError, WeightopsError
 from weightops.project import Project
 from weightops.registry import index
@@ -73,7 +73,7 @@ def _publish_one(project: Project, registry, model: str, rem, base: str, clock: 
             stages[stage] = {"version": event.version, "tag": event.tag, "commit": event.commit}
     names = [v.tag for v in registry.versions(model)] + list(refs)
     tag_refs = {r.name: r for r in git.list_tags(project.root, [f"refs/tags/{n}" for n in names])}
-    raws = git.read_tag_objects(project.root, [n for n, r in tag_refs.items() if r.annotated])
+    raws = git_review.read_tag_objects(project.root, [n for n, r in tag_refs.items() if r.annotated])
     tags = [index.tag_entry(tag_refs[n], raws.get(n)) for n in dict.fromkeys(names) if n in tag_refs]
     key = index.index_key(model)
     from weightops.storage import objects

@@ -3,21 +3,25 @@ weightops writes and reads, and its times. Pure (registry/state.py folds these i
 
 from __future__ import annotations
 
-import datetime as _dt
 from dataclasses import dataclass
 from functools import cached_property
-from typing import TYPE_CHECKING
 
 from weightops.errors import UsageError
 from weightops.registry.tags import Kind, SemVer, parse_version
 
+# typing.TYPE_CHECKING without importing typing, which resolve never needs (type checkers
+# read any `TYPE_CHECKING` this way).
+TYPE_CHECKING = False
 if TYPE_CHECKING:
     from weightops.registry.state import Registry
 
 
 @dataclass(frozen=True)
 class Event:
-    """One registry tag: a registration, assignment, unassignment, deregistration or deprecation."""
+    """One registry tag: a registration, assignment, unassignment, deregistration or
+    deprecation (GTO's events). `time` is the tagger date in Unix seconds; `counter` GTO's
+    `#N`; `version` what the event concerns (for a stage tag, the version registered on its
+    commit, None when there is none); `message` the tag message ("" when not read)."""
 
     tag: str
     kind: Kind
@@ -38,6 +42,7 @@ class Event:
 
     @property
     def sort_key(self) -> tuple:
+        """(tagger time, tag name): GTO's order of events."""
         return (self.time, self.tag)   # GTO's order: tagger time, then tag name
 
     @property
@@ -49,11 +54,15 @@ class Event:
 
     @property
     def when(self) -> str:
+        """The tagger time as ISO 8601 UTC (`2026-03-01T12:00:00Z`)."""
         return iso(self.time)
 
 
 @dataclass(frozen=True)
 class Version:
+    """A registration: `version` (`v1.2.0`) of `model`, tagged `tag` on `commit` at `time`
+    (tagger date, Unix seconds), by `tagger`, with the tag's `message`."""
+
     model: str
     version: str
     tag: str
@@ -65,10 +74,12 @@ class Version:
 
     @cached_property
     def meta(self) -> dict:
+        """The tag message's `key: value` fields (see `parse_message`), parsed on first use."""
         return parse_message(self.message)
 
     @cached_property
     def semver(self) -> SemVer:
+        """The version parsed for SemVer precedence."""
         return parse_version(self.version)
 
 
@@ -118,11 +129,17 @@ def _message_field(message: str, key: str) -> str | None:
 
 
 def iso(ts: int) -> str:
+    """Unix seconds -> ISO 8601 UTC with a `Z` (`2026-03-01T12:00:00Z`)."""
+    import datetime as _dt   # here, not at the top: a stage answer formats no time
+
     return _dt.datetime.fromtimestamp(ts, _dt.timezone.utc).isoformat().replace("+00:00", "Z")
 
 
 def parse_time(text: str) -> int:
-    """ISO 8601 (`2026-03-01T12:00:00Z`, a date, or an offset) or `@UNIX` -> Unix seconds."""
+    """ISO 8601 (`2026-03-01T12:00:00Z`, a date, or an offset; UTC when it has none) or
+    `@UNIX` -> Unix seconds. UsageError (exit 2) for anything else."""
+    import datetime as _dt
+
     text = (text or "").strip()
     if text.startswith("@") and text[1:].isdigit():
         return int(text[1:])

@@ -20,7 +20,11 @@ JSON_KEYS = ("model", "version", "tag", "commit", "path", "md5", "sha256", "size
 
 @dataclass(frozen=True)
 class Resolved:
-    """What a deploy script needs: which bytes, where they are, and how to check them."""
+    """What a deploy script needs: which bytes, where they are, and how to check them.
+    `path` is repo-relative, `md5` DVC's object id (`<hex>` or `<hex>.dir`), `sha256` the
+    card's, `size` in bytes (None when neither records it), `remote` the DVC remote's name
+    and `url` the object's location there (as `dvc.api.get_url` prints it), `stage` the
+    stage asked for (None for a version or tag)."""
 
     model: str
     version: str
@@ -39,11 +43,13 @@ class Resolved:
     note: str | None = field(default=None, compare=False, hash=False, repr=False)
 
     def to_dict(self) -> dict:
+        """The JSON answer of `weightops resolve --json`: the JSON_KEYS fields, in that order."""
         d = asdict(self)
         return {k: d[k] for k in JSON_KEYS}
 
     @property
     def labels(self) -> dict:
+        """The card's `labels` (string -> string), {} when it has none."""
         return dict(self.card.get("labels") or {})
 
 
@@ -166,6 +172,11 @@ def resolve(ref: str = "latest", *, model: str | None = None, repo: str | os.Pat
 
 
 def describe(project: Project, target: Target, remote: str | None = None) -> Resolved:
+    """The Resolved for `target`: its commit's DVC pointer and card (read from git objects,
+    see `Project.locate`) and the object's URL in DVC remote `remote` (None: the out's own
+    `remote:`, else `core.remote`). NotFoundError (3) for a missing declaration, pointer or
+    remote, IntegrityError (4) when card and pointer disagree, RefusedError (5) for an output
+    weightops does not serve."""
     v = target.version
     located = project.locate(target.model, v.commit, ref=v.tag)
     require_card_matches(located.card, located.pointer, v.tag)

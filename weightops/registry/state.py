@@ -7,7 +7,7 @@ Without `at` every event counts, whatever its date.
 
 from __future__ import annotations
 
-from typing import Callable
+from collections.abc import Callable
 
 from weightops.errors import NotFoundError
 from weightops.core.refs import TagRef
@@ -40,8 +40,11 @@ class Registry:
 
     def __init__(self, refs: list[TagRef], default_model: str | None = None,
                  commit_times: Callable[[list[str]], dict[str, int]] | None = None) -> None:
-        """`commit_times` (commits -> committer dates) is asked only when a deprecation is a
-        model's newest tag: GTO counts each version's commit date as an event too."""
+        """`refs`: tags as `git.list_tags` reads them; tags outside the grammar are kept in
+        `ignored`. `default_model` owns the plain `v1.2.0` tags. `commit_times` (commit ids ->
+        committer dates in Unix seconds) is asked only where GTO dates an event by its commit:
+        a deprecation as a model's newest tag, a stage tag on a commit with no version.
+        Raises nothing: a registry is whatever the tags say."""
         self.default_model = default_model
         self._commit_times = commit_times
         self.ignored: list[str] = []      # tags outside the grammar (not registry tags)
@@ -81,6 +84,7 @@ class Registry:
 
     # ---- models and versions ----
     def models(self) -> list[str]:
+        """Every model with an event, sorted (DVC's `dir:name` spelling for nested ones)."""
         return sorted(self._events)
 
     def deprecation(self, model: str, at: int | None = None) -> Event | None:
@@ -88,10 +92,12 @@ class Registry:
         return self._fold(model, at).deprecated
 
     def is_deprecated(self, model: str) -> bool:
+        """Whether `model` is deprecated now (GTO's `NAME@deprecated` is its newest event)."""
         return self.deprecation(model) is not None
 
     def versions(self, model: str) -> list[Version]:
-        """Active (registered, not deregistered) versions, newest first (SemVer precedence)."""
+        """Active (registered, not deregistered) versions, newest first (SemVer precedence);
+        [] for an unknown model."""
         return sorted(self._fold(model).active_versions(), key=lambda v: v.semver, reverse=True)
 
     def deregistration(self, model: str, version: str) -> Event | None:
@@ -99,6 +105,10 @@ class Registry:
         return self._fold(model).deregistered.get(normalize_version(version))
 
     def version(self, model: str, version: str) -> Version:
+        """The active registration of `version` (`v1.2.0` or `1.2.0`) of `model`. Raises
+        NotFoundError (exit 3) when it was never registered or was deregistered (naming the
+        deregistration tag, or a tag that looks like the version but is outside GTO's grammar),
+        TagError (exit 2) when `version` is not SemVer."""
         version = normalize_version(version)
         fold = self._fold(model)
         found = fold.versions.get(version)
@@ -117,7 +127,8 @@ class Registry:
 
     def latest(self, model: str, pre: bool = False) -> Version:
         """The newest release (SemVer precedence). Pre-releases (`v1.4.0-rc.1`) count only with
-        `pre`: SemVer's `latest` is the newest release, as package managers read it."""
+        `pre`: SemVer's `latest` is the newest release, as package managers read it.
+        NotFoundError (exit 3) when there is none."""
         versions = self.versions(model)
         if not versions:
             raise NotFoundError(f"model '{model}' has no versions yet; release one with `weightops release v1.0.0`")
@@ -139,7 +150,9 @@ class Registry:
 
     # ---- events and stages ----
     def events(self, model: str, *, stage: str | None = None, at: int | None = None) -> list[Event]:
-        """Oldest first; with `stage`, only that stage's assignments and unassignments."""
+        """`model`'s events in GTO's order (tagger time, then tag name), oldest first; with
+        `stage`, only that stage's assignments and unassignments; with `at` (Unix seconds),
+        only those tagged by then. A new list; [] for an unknown model."""
         result = self._events.get(model, [])
         if stage is not None:
             result = [e for e in result if e.stage == stage]
@@ -221,4 +234,5 @@ class Registry:
         return max(counters, default=0) + 1
 
     def newest_time(self, model: str) -> int:
+        """The newest tagger time (Unix seconds) among `model`'s tags, 0 when it has none."""
         return max((e.time for e in self._events.get(model, [])), default=0)

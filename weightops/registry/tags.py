@@ -15,12 +15,11 @@ Parsing is pure and raises `TagError` (a `UsageError`) for anything outside the 
 
 from __future__ import annotations
 
-import difflib
 import enum
 import re
+from collections import namedtuple
 from dataclasses import dataclass
 from functools import total_ordering
-from typing import NamedTuple
 
 from weightops.errors import UsageError
 
@@ -49,9 +48,9 @@ _TAG_RE = re.compile(
     rf"(?:#(?P<counter>[0-9]{{1,9}}))?\Z"
 )
 _PLAIN_VERSION_TAG_RE = re.compile(rf"^v{SEMVER}\Z")
-# What people write when they mean a version: `1.2.0`, `v1.2`, `V1.2.0`, `clf@1.2.0`.
-_LOOKALIKE_RE = re.compile(
-    rf"^(?:(?P<model>(?:{DIRNAME}=)?{NAME})@)?[vV]?(?P<nums>\d+(?:\.\d+){{0,2}})(?P<rest>[-+][0-9A-Za-z.+-]*)?\Z")
+# What people write when they mean a version: `1.2.0`, `v1.2`, `V1.2.0`, `clf@1.2.0`. Only an
+# error message needs it, so it is compiled on first use (each compile costs every process).
+_LOOKALIKE = rf"^(?:(?P<model>(?:{DIRNAME}=)?{NAME})@)?[vV]?(?P<nums>\d+(?:\.\d+){{0,2}})(?P<rest>[-+][0-9A-Za-z.+-]*)?\Z"
 
 
 class TagError(UsageError):
@@ -59,6 +58,8 @@ class TagError(UsageError):
 
 
 class Kind(enum.Enum):
+    """What a registry tag records; the values are the words GTO's `gto history` uses."""
+
     REGISTER = "registration"
     DEREGISTER = "deregistration"
     DEPRECATE = "deprecation"
@@ -66,21 +67,23 @@ class Kind(enum.Enum):
     UNASSIGN = "unassignment"
 
 
-class Tag(NamedTuple):
-    """A parsed registry tag. `model` is None for a plain `v1.2.0` (the default model).
-    A NamedTuple (immutable) because every registry read parses every tag."""
+class Tag(namedtuple("Tag", "name kind model version stage counter", defaults=(None, None, None))):
+    """A parsed registry tag: `name` (the tag), `kind` (a Kind), `model` (None for a plain
+    `v1.2.0`: the default model), `version` (`v1.2.0`, for a registration or deregistration),
+    `stage` (for an assignment or unassignment) and `counter` (GTO's `#N`, an int, or None).
+    A named tuple (immutable, and cheap: every registry read parses every tag), from
+    `collections`, as importing typing would cost the resolve path more than the parsing."""
 
-    name: str
-    kind: Kind
-    model: str | None
-    version: str | None = None
-    stage: str | None = None
-    counter: int | None = None
+    __slots__ = ()
 
 
 @total_ordering
 @dataclass(frozen=True)
 class SemVer:
+    """A SemVer 2.0 version (semver.org): `major.minor.patch`, `pre` (the pre-release
+    identifiers as strings, `("rc", "1")`) and `build` (metadata, ignored in comparisons).
+    Ordered by SemVer precedence; build it with `parse_version`."""
+
     major: int
     minor: int
     patch: int
@@ -117,7 +120,7 @@ def parse_version(text: str) -> SemVer:
 
 
 def normalize_version(text: str) -> str:
-    """`1.2.0` -> `v1.2.0`, validated."""
+    """`1.2.0` -> `v1.2.0` (tags carry the `v`), validated. TagError (exit 2) otherwise."""
     parse_version(text)
     return text if text.startswith("v") else f"v{text}"
 
@@ -134,7 +137,7 @@ def version_lookalike(name: str) -> str | None:
     """The registry tag a tag outside the grammar was probably meant to be: `1.2.0` -> `v1.2.0`,
     `v1.2` -> `v1.2.0`, `clf@1.2` -> `clf@v1.2.0`; None when it does not look like a version
     or is one already. Pure; used to explain, never to read such a tag as a version."""
-    m = _LOOKALIKE_RE.match(name or "")
+    m = re.match(_LOOKALIKE, name or "")
     if not m or try_parse_tag(name) is not None:
         return None
     nums = m["nums"].split(".")
@@ -149,13 +152,16 @@ def version_lookalike(name: str) -> str | None:
 
 
 def did_you_mean(word: str, choices) -> str:
-    """`; did you mean production?` for a near miss among `choices`, else ''."""
+    """`; did you mean production?` for a near miss among `choices` (strings), else ''. Pure."""
+    import difflib   # only for a near miss; resolve's normal path never needs it
+
     close = difflib.get_close_matches(word, list(choices), n=1, cutoff=0.6)
     return f"; did you mean {close[0]}?" if close else ""
 
 
 def unknown_stage(stage: str, known) -> "TagError":
-    """The one answer for a stage name the project does not have (every command gives it)."""
+    """The TagError (exit 2; returned, not raised) for a stage name the project does not have,
+    listing the `known` stages: every command gives this one answer."""
     known = list(dict.fromkeys(known))
     return TagError(f"'{_show(stage)}' is not a stage of this project (stages: {', '.join(known) or 'none'})"
                     f"{did_you_mean(stage, known)}", stage=stage)
@@ -171,6 +177,7 @@ def check_stage(stage: str, allowed, seen=()) -> str:
 
 
 def is_version(text: str) -> bool:
+    """Whether `text` is a SemVer version, with or without its leading `v`. Pure."""
     return bool(_VERSION_RE.match(text if text.startswith("v") else f"v{text}"))
 
 
@@ -201,7 +208,7 @@ def validate_model_name(name: str) -> str:
 
 # A name weightops creates (init, card): what the README allows, a subset of GTO's names ('/' is
 # left to names GTO wrote, which weightops still reads).
-_NEW_NAME_RE = re.compile(r"^[a-zA-Z0-9](?:[a-zA-Z0-9_-]*[a-zA-Z0-9])?$")
+_NEW_NAME = r"^[a-zA-Z0-9](?:[a-zA-Z0-9_-]*[a-zA-Z0-9])?$"
 
 
 def validate_new_model_name(name: str, *, nested: bool = True) -> str:
@@ -210,7 +217,7 @@ def validate_new_model_name(name: str, *, nested: bool = True) -> str:
     Returns the canonical form; raises TagError (exit 2)."""
     name = validate_model_name(name)
     folder, sep, base = (name or "").rpartition(":")
-    if not _NEW_NAME_RE.match(base) or (sep and not nested):
+    if not re.match(_NEW_NAME, base) or (sep and not nested):
         where = " (and 'dir:name' for a nested dvc.yaml)" if nested else ""
         raise TagError(f"'{_show(name)}' is not a valid model name: use letters, digits, '-' and '_'{where}, "
                        "starting and ending with a letter or digit")
@@ -218,6 +225,9 @@ def validate_new_model_name(name: str, *, nested: bool = True) -> str:
 
 
 def validate_stage(stage: str, allowed: tuple[str, ...] | list[str] | None = None) -> str:
+    """`stage` if it is a stage name weightops writes (lower-case words joined by '-') and,
+    with `allowed` (the project's stages), one of them. Raises TagError (exit 2), with a
+    suggestion for a near miss of `allowed`."""
     if not _STAGE_RE.match(stage or ""):
         raise TagError(
             f"'{_show(stage)}' is not a valid stage name; stages are lower-case words "
@@ -229,49 +239,57 @@ def validate_stage(stage: str, allowed: tuple[str, ...] | list[str] | None = Non
 
 
 def is_stage_name(text: str) -> bool:
+    """Whether `text` has the shape of a stage name (lower-case words joined by '-'). Pure."""
     return bool(_STAGE_RE.match(text or ""))
 
 
 def model_to_tag(model: str) -> str:
+    """A model name as tags spell it: GTO writes DVC's `dir:name` as `dir=name`."""
     return model.replace(":", "=")
 
 
 def tag_to_model(text: str) -> str:
+    """The inverse of `model_to_tag`: `dir=name` (GTO's tag spelling) -> `dir:name` (DVC's)."""
     return text.replace("=", ":")
 
 
 def parse_tag(name: str) -> Tag:
-    """Parse any registry tag; raise TagError for a tag outside the grammar."""
-    m = _PLAIN_VERSION_TAG_RE.match(name)
-    if m:
-        return Tag(name=name, kind=Kind.REGISTER, model=None, version=name)
-    m = _TAG_RE.match(name)
-    if not m:
+    """Parse any registry tag (the grammar above: GTO's, plus the plain `v1.2.0`) into a Tag.
+    Raises TagError (a UsageError, exit 2) for a tag outside the grammar or one whose `dir=`
+    part leaves the repository."""
+    tag = try_parse_tag(name)
+    if tag is None:
+        if _TAG_RE.match(name):
+            raise TagError(f"'{_show(name)}' names a directory outside the repository")
         raise TagError(f"'{_show(name)}' is not a registry tag (v1.2.0, NAME@v1.2.0 or NAME#STAGE#N)")
-    model = m["model"]
-    if "=" in model:
-        model = tag_to_model(model)
-    if ".." in model.partition(":")[0].split("/") if ":" in model else False:
-        raise TagError(f"'{_show(name)}' names a directory outside the repository")
-    counter = int(m["counter"]) if m["counter"] else None
-    if m["version"]:
-        kind = Kind.DEREGISTER if m["dereg"] else Kind.REGISTER
-        return Tag(name, kind, model, version=m["version"], counter=counter)
-    if m["deprecated"]:
-        return Tag(name, Kind.DEPRECATE, model, counter=counter)
-    kind = Kind.UNASSIGN if m["unassign"] else Kind.ASSIGN
-    return Tag(name, kind, model, stage=m["stage"], counter=counter)
+    return tag
 
 
 def try_parse_tag(name: str) -> Tag | None:
-    try:
-        return parse_tag(name)
-    except TagError:
+    """`parse_tag`, or None where it raises. Every registry read runs this on every tag, so
+    it reads all groups in one call and raises nothing."""
+    if _PLAIN_VERSION_TAG_RE.match(name):
+        return Tag(name, Kind.REGISTER, None, name)
+    m = _TAG_RE.match(name)
+    if not m:
         return None
+    model, version, dereg, deprecated, stage, unassign, counter = m.group(
+        "model", "version", "dereg", "deprecated", "stage", "unassign", "counter")
+    if "=" in model:
+        model = tag_to_model(model)
+        if ".." in model.partition(":")[0].split("/"):
+            return None
+    counter = int(counter) if counter else None
+    if version:
+        return Tag(name, Kind.DEREGISTER if dereg else Kind.REGISTER, model, version, None, counter)
+    if deprecated:
+        return Tag(name, Kind.DEPRECATE, model, None, None, counter)
+    return Tag(name, Kind.UNASSIGN if unassign else Kind.ASSIGN, model, None, stage, counter)
 
 
 def format_version_tag(version: str, model: str | None) -> str:
-    """`v1.2.0` for the plain style (model None), `NAME@v1.2.0` for a named model."""
+    """`v1.2.0` for the plain style (model None), `NAME@v1.2.0` (GTO's registration tag) for a
+    named model. TagError (exit 2) for a bad version or model name."""
     version = normalize_version(version)
     if model is None:
         return version
@@ -279,6 +297,9 @@ def format_version_tag(version: str, model: str | None) -> str:
 
 
 def format_stage_tag(model: str, stage: str, counter: int, *, unassign: bool = False) -> str:
+    """GTO's assignment tag `NAME#STAGE#N` (or unassignment `NAME#STAGE!#N` with
+    `unassign`); `counter` is GTO's positive counter. Raises TagError (exit 2) for a bad model
+    or stage name or a counter below 1."""
     model = validate_model_name(model)
     validate_stage(stage)
     if counter < 1:

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from weightops.core import git
+from weightops.core import git, git_review
 from weightops.core.units import format_size
 from weightops.errors import NotFoundError, UsageError, WeightopsError
 from weightops.storage.pointers import dvcyaml_for, parse_artifacts, pointer_from_dvcfile, pointer_from_lock
@@ -118,7 +118,7 @@ def _disk_reader(project: Project) -> Reader:
 
 def _dvcyamls(project: Project, commit: str | None) -> list[str]:
     if commit is not None:
-        return git.ls_tree_paths(project.root, commit, ("dvc.yaml",))
+        return git_review.ls_tree_paths(project.root, commit, ("dvc.yaml",))
     return [p for p in git.ls_files_named(project.root, "dvc.yaml") if (project.root / p).is_file()]
 
 
@@ -174,13 +174,13 @@ def resolve_revisions(project: Project, base: str | None, head: str | None) -> t
         head_commit, head_label = git.rev_parse(project.root, head), head
     if base:
         return base, head_label, git.rev_parse(project.root, base), head_commit
-    branch = git.default_branch(project.root)
+    branch = git_review.default_branch(project.root)
     if branch is None:
         raise NotFoundError("no default branch (origin/HEAD, main or master) to diff against; pass BASE")
     tip = head_commit or git.head(project.root)
     if tip is None:
         raise NotFoundError("the repository has no commits yet; nothing to diff")
-    mb = git.merge_base(project.root, branch, tip)
+    mb = git_review.merge_base(project.root, branch, tip)
     if mb is None:
         raise NotFoundError(f"'{branch}' and {head_label} share no history; pass BASE")
     return f"merge-base({branch})", head_label, mb, head_commit

@@ -19,7 +19,7 @@ import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from weightops.core import git
+from weightops.core import git, git_review
 from weightops.core.config import CONFIG_FILE, GuardSettings, parse_config
 from weightops.core.units import parse_size
 from weightops.errors import NotFoundError, UsageError
@@ -179,13 +179,13 @@ def index_entries(root: Path, rels: list[str]) -> tuple[dict[str, tuple[str, int
     `rels` the index holds): one `git ls-files -s` and one `git cat-file --batch-check`."""
     wanted = set(rels)
     entries, indexed = {}, set()
-    for mode, sha, stage, path in git.index_entries(root):
+    for mode, sha, stage, path in git_review.index_entries(root):
         if path in wanted:
             indexed.add(path)
             if stage == "0" and mode.startswith("100"):
                 entries[path] = (mode, sha)
     # Symlinks (120000) and submodules (160000) are left out: git stores no file bytes for them.
-    sizes = git.object_sizes(root, sorted({sha for _, sha in entries.values()}))
+    sizes = git_review.object_sizes(root, sorted({sha for _, sha in entries.values()}))
     return {path: (sha, sizes[sha]) for path, (mode, sha) in entries.items()}, indexed
 
 
@@ -203,7 +203,7 @@ def check_blob(root: Path, rel: str, sha: str, size: int, max_size: int,
         return judge(rel, content[:HEAD_BYTES], size, max_size, opener=lambda: io.BytesIO(content))
     # Only the first bytes are read; a zip small enough is read whole to look inside it.
     want = size if size <= ZIP_READ_MAX else HEAD_BYTES
-    with git.open_blob(root, sha) as stream:
+    with git_review.open_blob(root, sha) as stream:
         head = stream.read(HEAD_BYTES)
         rest = stream.read(want - len(head)) if head.startswith(b"PK\x03\x04") and want > len(head) else b""
     data = head + rest
@@ -225,7 +225,7 @@ def guard(paths: list[str] | None = None, *, repo: str | os.PathLike = ".",
     allow = list(settings.allow)
     missing: dict[str, str] = {}
     if paths is None:
-        rels = git.staged_paths(root)
+        rels = git_review.staged_paths(root)
     else:
         cwd = Path(repo).resolve()
         rels = []

@@ -19,11 +19,14 @@ CHUNK = 4 * 1024 * 1024
 
 @dataclass(frozen=True)
 class Digests:
+    """The digests of one file or stream: `sha256` and `md5` (lower-case hex) and `size` in bytes."""
+
     sha256: str
     md5: str | None     # None when MD5 was not asked for (see MultiHasher)
     size: int
 
     def to_dict(self) -> dict:
+        """{"sha256", "md5", "size"}: the card's and lock file's field names."""
         return {"sha256": self.sha256, "md5": self.md5, "size": self.size}
 
 
@@ -33,6 +36,7 @@ class MultiHasher:
     nothing more, and on two cores the MD5 pass is what separates it from network speed."""
 
     def __init__(self, md5: bool = True) -> None:
+        """`md5`: compute MD5 too (in a helper thread); False for SHA-256 only."""
         self._sha = hashlib.sha256()
         self._md5 = hashlib.md5() if md5 else None
         self.size = 0
@@ -53,6 +57,8 @@ class MultiHasher:
             self._done.release()
 
     def update(self, data: bytes | bytearray | memoryview) -> None:
+        """Hash `data` (any bytes-like). Small buffers are hashed inline; a large one is shared
+        with the MD5 thread and must not change until this returns."""
         if not data:
             return
         self.size += len(data)
@@ -69,6 +75,7 @@ class MultiHasher:
         self._done.acquire()
 
     def finish(self) -> Digests:
+        """The digests of everything fed (md5 None when not asked for); ends the helper thread."""
         if self._md5 is None:
             return Digests(self._sha.hexdigest(), None, self.size)
         self._buf = None
@@ -87,6 +94,8 @@ class MultiHasher:
 
 
 def hash_stream(stream: BinaryIO, chunk: int = CHUNK) -> Digests:
+    """SHA-256, MD5 and size of a binary stream read to its end in `chunk`-byte reads
+    (`readinto`), in constant memory. Errors of the stream propagate (OSError)."""
     hasher = MultiHasher()
     try:
         buf = bytearray(chunk)
@@ -103,11 +112,13 @@ def hash_stream(stream: BinaryIO, chunk: int = CHUNK) -> Digests:
 
 
 def hash_file(path: str | os.PathLike) -> Digests:
+    """`hash_stream` of the file at `path`. OSError (FileNotFoundError, ...) propagates."""
     with open(path, "rb", buffering=0) as f:
         return hash_stream(f)
 
 
 def sha256_file(path: str | os.PathLike) -> str:
+    """The lower-case hex SHA-256 of the file at `path` (no MD5 pass). OSError propagates."""
     h = hashlib.sha256()
     with open(path, "rb", buffering=0) as f:
         buf = bytearray(CHUNK)
@@ -119,7 +130,9 @@ def sha256_file(path: str | os.PathLike) -> str:
 
 def check_digests(actual: Digests, *, sha256: str | None = None, md5: str | None = None,
                   size: int | None = None, what: str = "file", ref: str | None = None) -> None:
-    """Raise IntegrityError naming the first field that disagrees (size, then sha256, md5)."""
+    """Raise IntegrityError (exit 4) naming the first field that disagrees with `actual`
+    (size in bytes, then sha256, md5; a None expectation is not checked). `what` names the
+    file and `ref` the registry reference in the message."""
     for field, expected, got in (("size", size, actual.size), ("sha256", sha256, actual.sha256),
                                  ("md5", md5, actual.md5)):
         if expected is not None and expected != got:

@@ -61,6 +61,7 @@ class Pointer:
 
     @property
     def is_dir(self) -> bool:
+        """Whether the out is a directory (DVC's `.dir` object id)."""
         return self.md5.endswith(".dir")
 
     def cloud_version(self, remote: str) -> dict | None:
@@ -75,6 +76,8 @@ class Pointer:
 
 
 def load_yaml(text: bytes | str | None, what: str) -> object:
+    """A DVC file's YAML (`what` names it in errors): core/yamlio.safe_load's rules and
+    errors (YamlError, exit 2)."""
     return safe_load(text, what)
 
 
@@ -124,7 +127,10 @@ def dvc_cache_dir(root: str | os.PathLike) -> Path | None:
 
 
 def parse_artifacts(text: bytes | str | None, dvcyaml: str = "dvc.yaml") -> dict[str, Artifact]:
-    """The `artifacts:` section of one dvc.yaml, keyed by artifact id."""
+    """The `artifacts:` section (DVC's, dvc.org/doc/user-guide/project-structure/dvcyaml-files)
+    of one dvc.yaml at repo path `dvcyaml`, keyed by artifact id (`name`, `dir:name`).
+    PointerError (1) for a malformed section, TagError (2) for an invalid name, UsageError (2)
+    for a path leaving the repository, YamlError (2) for bad YAML."""
     doc = load_yaml(text, dvcyaml) or {}
     if not isinstance(doc, dict):
         raise PointerError(f"{dvcyaml} is not a mapping")
@@ -241,7 +247,9 @@ def require_served(pointer: Pointer, ref: str) -> None:
 
 
 def pointer_from_dvcfile(text: bytes | str, dvcfile: str, want: str | None = None) -> Pointer:
-    """A `.dvc` file's single out (`want`, repo-relative, picks one if there are several)."""
+    """A `.dvc` file's out (DVC's format: `outs:` with `md5`, `size`, `hash`, ...): the first,
+    or `want` (repo-relative) among several. PointerError (1) for a file that is not a DVC
+    pointer or an out without md5, NotFoundError (3) when `want` is not tracked there."""
     doc = load_yaml(text, dvcfile)
     outs = doc.get("outs") if isinstance(doc, dict) else None
     if not isinstance(outs, list) or not outs:
@@ -261,7 +269,8 @@ def pointer_from_lock(text: bytes | str | None, lockfile: str, want: str, *,
                       dvcyaml: bytes | str | None = None, dvcyaml_path: str = "dvc.yaml") -> Pointer | None:
     """The out `want` (repo-relative) among every stage's outs in a dvc.lock, or None. DVC 2's
     dvc.lock (`md5` without `hash: md5`) is read with DVC 2's rules. `dvcyaml` (its text) tells
-    whether the stage declares the out `cache: false`, which dvc.lock does not record."""
+    whether the stage declares the out `cache: false`, which dvc.lock does not record.
+    PointerError (1) for malformed `stages` or an out without md5."""
     doc = load_yaml(text, lockfile)
     if not isinstance(doc, dict):
         return None
@@ -313,6 +322,10 @@ def lock_lineage(text: bytes | str | None, lockfile: str, want: str) -> dict:
 
 @dataclass(frozen=True)
 class Remote:
+    """A DVC remote as `.dvc/config` declares it (DVC's `['remote "NAME"']` section):
+    `url`, the section's other `options` (strings), and `base`, the repo-relative folder of
+    the DVC project whose config names it."""
+
     name: str
     url: str            # as configured; a relative local path is relative to <base>/.dvc/
     options: dict = field(default_factory=dict, compare=False, hash=False)
@@ -320,10 +333,12 @@ class Remote:
 
     @property
     def is_s3(self) -> bool:
+        """Whether the remote is on S3 (an `s3://` URL)."""
         return self.url.startswith("s3://")
 
     @property
     def is_local(self) -> bool:
+        """Whether the remote is a local folder (a path or a `file://` URL)."""
         return "://" not in self.url or self.url.startswith("file://")
 
     @property
@@ -336,7 +351,9 @@ class Remote:
 
 
 def parse_dvc_config(*texts: bytes | str | None) -> tuple[str | None, dict[str, Remote]]:
-    """`.dvc/config` then `.dvc/config.local` (later wins): (default remote, remotes by name)."""
+    """`.dvc/config` then `.dvc/config.local` texts (later wins; None skipped) -> (the
+    `core.remote` name or None, remotes by name), as DVC merges them. PointerError (1) for a
+    file configparser cannot read."""
     default = None
     remotes: dict[str, dict] = {}
     for text in texts:

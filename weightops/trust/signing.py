@@ -13,7 +13,7 @@ import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
-from weightops.core import git
+from weightops.core import git, git_review
 from weightops.errors import UsageError
 
 # ssh-keygen: `Good "git" signature for alice@example.com with ED25519 key SHA256:...`
@@ -129,7 +129,7 @@ class Verifier:
         """Verify many tags, a few git processes at a time (each spends its time in ssh-keygen
         or gpg, not in Python)."""
         if self._names is None:
-            self._names = git.tag_object_names(self.repo)
+            self._names = git_review.tag_object_names(self.repo)
         todo = [t for t in dict.fromkeys(tags) if t not in self._seen]
         if len(todo) > 1:
             from concurrent.futures import ThreadPoolExecutor
@@ -140,8 +140,8 @@ class Verifier:
     def __call__(self, tag: str) -> Verification:
         if tag not in self._seen:
             if self._names is None:
-                self._names = git.tag_object_names(self.repo)
-            proc = git.verify_tag(self.repo, tag, self.file)
+                self._names = git_review.tag_object_names(self.repo)
+            proc = git_review.verify_tag(self.repo, tag, self.file)
             self._seen[tag] = parse_verify_output(tag, proc.returncode, proc.stderr, self._names.get(tag, ""))
         return self._seen[tag]
 
