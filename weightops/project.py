@@ -5,6 +5,7 @@ Reads git objects only (no DVC import, no checkout), so it works in a bare clone
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
 import posixpath
@@ -19,7 +20,7 @@ from weightops.core.config import CONFIG_FILE, Settings, parse_config
 from weightops.errors import NotFoundError, UsageError
 from weightops.storage.pointers import (Artifact, Pointer, Remote, dvc_root_candidates, dvcyaml_for, object_url,
                                         out_remote, parse_artifacts, pointer_in_dvcfile, require_served,
-                                        parse_dvc_config, pointer_from_dvcfile, pointer_from_lock)
+                                        parse_dvc_config, pointer_from_dvcfile, pointer_from_lock, load_yaml)
 from weightops.registry.state import Registry
 from weightops.registry.tags import model_to_tag, validate_model_name, validate_stage
 
@@ -89,7 +90,7 @@ class Project:
         self.git_dir, self.bare, top = git.locate_repo(path)
         self.root = self.git_dir if self.bare else top
         self._blobs: dict[str, bytes | None] = {}
-        self._reader: git.BlobReader | None = None   # open while `locate` reads
+        self._reader: git.BlobReader | None = None   # open inside `reading()`
         self._dvc_roots: dict[str, str] = {}   # commit -> the DVC project folder `locate` found
 
     def blobs(self, specs: list[str]) -> dict[str, bytes | None]:
@@ -156,8 +157,9 @@ class Project:
         and `stage`, only what answering for that stage needs (its assignments and the
         model's versions): at 50,000 tags, a fraction. TagError (2) for a bad model or stage
         name, GitError (1) when git fails."""
+        # The registry reads the tags while git still prints them (git.iter_tags).
         if model is None or stage is None:
-            return _warned(Registry(git.list_tags(self.root), self.default_model, self._commit_times))
+            return _warned(Registry(git.iter_tags(self.root), self.default_model, self._commit_times))
         name = model_to_tag(validate_model_name(model))
         stage = validate_stage(stage)
         patterns = [f"refs/tags/{name}#{stage}#*", f"refs/tags/{name}#{stage}!#*", f"refs/tags/{name}#{stage}",
@@ -166,9 +168,9 @@ class Project:
             patterns.append("refs/tags/v*")
         # Messages only matter where a commit holds several versions (the message then names
         # which one a stage tag means): read them only in that rare case.
-        registry = Registry(git.list_tags(self.root, patterns, messages=False), self.default_model, self._commit_times)
+        registry = Registry(git.iter_tags(self.root, patterns, messages=False), self.default_model, self._commit_times)
         if registry.ambiguous:
-            registry = Registry(git.list_tags(self.root, patterns), self.default_model, self._commit_times)
+            registry = Registry(git.iter_tags(self.root, patterns), self.default_model, self._commit_times)
         if registry.is_deprecated(model):
             # Deprecation is "the model's newest event": other stages' tags can undo it.
             return self.registry()
@@ -185,13 +187,22 @@ class Project:
         monorepo's `dvc init --subdir` project), as `dvc artifacts get` finds it; its
         `.dvc/config` names the remotes. Raises NotFoundError (3) for a missing declaration or
         pointer, RefusedError (5) for outputs weightops does not serve (see storage.pointers)."""
-        if self._reader is not None:
-            return self._locate(model, commit, ref)
         # Each read names the next (dvc.yaml -> pointer and card): one git process serves them all.
+        with self.reading():
+            return self._locate(model, commit, ref)
+
+    @contextlib.contextmanager
+    def reading(self):
+        """Inside the block, every object read goes through one `git cat-file --batch`,
+        started on entry: a caller that will `locate` enters it first, so git starts while
+        the tags are read. Nested blocks share the outer one's process."""
+        if self._reader is not None:
+            yield
+            return
         with git.BlobReader(self.root) as reader:
             self._reader = reader
             try:
-                return self._locate(model, commit, ref)
+                yield
             finally:
                 self._reader = None
 
@@ -211,7 +222,8 @@ class Project:
             raise NotFoundError(f"{ref}: commit {commit[:12]} has no {dvcyaml}; is '{model}' declared there?")
         dvc_root = next((r for r, c, m in zip(roots, configs, markers) if first[c] is not None or first[m] is not None), "")
         self._dvc_roots[commit] = dvc_root
-        artifacts = parse_artifacts(text, dvcyaml)
+        doc = load_yaml(text, dvcyaml)   # parsed once for the three readings below
+        artifacts = parse_artifacts(doc, dvcyaml)
         artifact = artifacts.get(model)
         if artifact is None:
             known = ", ".join(artifacts) or "none"
@@ -222,9 +234,9 @@ class Project:
             pointer = pointer_from_dvcfile(dvcfile, f"{artifact.path}.dvc", artifact.path)
         else:
             pointer = pointer_from_lock(first[f"{commit}:{lockfile}"], lockfile, artifact.path,
-                                        dvcyaml=text, dvcyaml_path=dvcyaml)
+                                        dvcyaml=doc, dvcyaml_path=dvcyaml)
             if pointer is not None and pointer.remote is None:
-                named = out_remote(text, dvcyaml, artifact.path)
+                named = out_remote(doc, dvcyaml, artifact.path)
                 pointer = replace(pointer, remote=named) if named else pointer
         if pointer is None:
             pointer = self._pointer_in_any_dvcfile(commit, dvc_root, artifact.path)

@@ -17,6 +17,7 @@ from __future__ import annotations
 import io
 import os
 import subprocess
+from collections.abc import Iterator
 from pathlib import Path
 from weightops.core.gitdir import find_work_tree
 from weightops.core.refs import TagRef
@@ -48,13 +49,20 @@ def run(args: list[str], cwd: str | os.PathLike | None = None, *, input: str | b
             env=full_env, timeout=timeout,
         )
     except FileNotFoundError:
-        raise WeightopsError("git is not installed or not on PATH; install git and retry") from None
+        raise _no_git() from None
     if check and proc.returncode != 0:
-        err = proc.stderr if text else proc.stderr.decode(errors="replace")
-        first = next((line for line in err.splitlines() if line.strip()), "").strip()
-        raise GitError(f"git {args[0]} failed: {first or 'exit ' + str(proc.returncode)}",
-                       returncode=proc.returncode, stderr=err)
+        raise _failed(args, proc.returncode, proc.stderr if text else proc.stderr.decode(errors="replace"))
     return proc
+
+
+def _no_git() -> WeightopsError:
+    return WeightopsError("git is not installed or not on PATH; install git and retry")
+
+
+def _failed(args: list[str], returncode: int, err: str) -> GitError:
+    """The GitError for `git ARGS` that exited `returncode`, carrying git's first stderr line."""
+    first = next((line for line in err.splitlines() if line.strip()), "").strip()
+    return GitError(f"git {args[0]} failed: {first or 'exit ' + str(returncode)}", returncode=returncode, stderr=err)
 
 
 def _safe(ref: str) -> str:
@@ -95,27 +103,52 @@ def list_tags(repo: str | os.PathLike, patterns: list[str] | None = None, *,
     tagger and (unless `messages=False`, which saves git a third of its work) message, in one
     git process. Lightweight tags come back with `annotated=False` and their commit's date.
     GitError (1) when git fails."""
+    return list(iter_tags(repo, patterns, messages=messages))
+
+
+def iter_tags(repo: str | os.PathLike, patterns: list[str] | None = None, *,
+              messages: bool = True) -> Iterator[TagRef]:
+    """`list_tags`, yielding each tag as git prints it: git parses every tag object, and on a
+    second core the caller (the registry) reads the first tags meanwhile. The GitError (1)
+    of a failed git comes at the end of the iteration."""
     # Separators carry a per-call nonce: a tag message cannot forge a field or record boundary.
     nonce = os.urandom(8).hex()
-    fs, rs = f"\x1f{nonce}\x1f", f"\x1e{nonce}\x1e"
+    fs, end = f"\x1f{nonce}\x1f", f"\x1e{nonce}\x1e\n"   # git ends each record with a newline
     fields = _REF_FIELDS if messages else _REF_FIELDS[:-1] + [""]
-    out = run(["for-each-ref", f"--format={fs.join(fields)}{rs}", *(patterns or ["refs/tags"])], cwd=repo).stdout
-    refs = []
-    for record in out.split(rs + "\n"):   # git ends each record with a newline
-        parts = record.split(fs)
-        if len(parts) != 10:
-            continue
-        name, otype, obj, peeled, ptype, tdate, cdate, tname, temail, contents = parts
-        if otype == "tag":
-            commit = peeled or obj
-            if ptype == "tag":  # a tag of a tag: peel to the commit (rare, so one call each)
-                commit = run(["rev-parse", f"{obj}^{{commit}}"], cwd=repo, check=False).stdout.strip() or peeled
-            time = int(tdate or cdate or 0)
-            refs.append(TagRef(name, commit, time, True, f"{tname} {temail}".strip(),
-                               contents, obj))
-        elif otype == "commit":
-            refs.append(TagRef(name, obj, int(cdate or 0), False, "", "", obj))
-    return refs
+    args = ["for-each-ref", f"--format={fs.join(fields)}{end[:-1]}", *(patterns or ["refs/tags"])]
+    try:
+        proc = subprocess.Popen(["git", *args], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    except FileNotFoundError:
+        raise _no_git() from None
+    with proc:
+        pending = ""
+        for line in proc.stdout:
+            if not line.endswith(end):   # a newline inside a tag message: the record goes on
+                pending += line
+                continue
+            ref = _tag_ref((pending + line[:-len(end)]).split(fs), repo)
+            pending = ""
+            if ref is not None:
+                yield ref
+        err = proc.stderr.read()
+    if proc.returncode != 0:
+        raise _failed(args, proc.returncode, err)
+
+
+def _tag_ref(parts: list[str], repo: str | os.PathLike) -> TagRef | None:
+    """One for-each-ref record (the _REF_FIELDS) -> TagRef; None for a ref that is not a tag
+    of a commit."""
+    if len(parts) != 10:
+        return None
+    name, otype, obj, peeled, ptype, tdate, cdate, tname, temail, contents = parts
+    if otype == "tag":
+        commit = peeled or obj
+        if ptype == "tag":  # a tag of a tag: peel to the commit (rare, so one call each)
+            commit = run(["rev-parse", f"{obj}^{{commit}}"], cwd=repo, check=False).stdout.strip() or peeled
+        return TagRef(name, commit, int(tdate or cdate or 0), True, f"{tname} {temail}".strip(), contents, obj)
+    if otype == "commit":
+        return TagRef(name, obj, int(cdate or 0), False, "", "", obj)
+    return None
 
 
 def _batch_request(names: list[str], what: str = "object name", prefix: str = "") -> bytes:
@@ -154,23 +187,29 @@ def read_blobs(repo: str | os.PathLike, specs: list[str]) -> dict[str, bytes | N
 class BlobReader:
     """One `git cat-file --batch` kept open across reads, for reads that depend on earlier
     ones (locating a model reads dvc.yaml, then the pointer and card it names): one git
-    process in all. Started on the first read; use it as a context manager, which ends it."""
+    process in all. Use it as a context manager: entering starts git (so its start-up
+    overlaps whatever the caller does before the first read), leaving ends it."""
 
     _CHUNK = 4096   # request bytes written at once: at most what any pipe holds, so never a deadlock
 
     def __init__(self, repo: str | os.PathLike) -> None:
-        """`repo`: a work tree or git folder. No process starts until the first `read`."""
+        """`repo`: a work tree or git folder. No process starts before `start` or the first `read`."""
         self.repo = repo
         self._proc: subprocess.Popen | None = None
 
-    def read(self, specs: list[str]) -> dict[str, bytes | None]:
-        """As `read_blobs`: `REV:PATH` -> bytes, or None for a missing file or a non-blob."""
+    def start(self) -> None:
+        """Start git unless it runs. WeightopsError (1) without git."""
         if self._proc is None:
             try:
                 self._proc = subprocess.Popen(["git", "cat-file", "--batch"], cwd=self.repo, stdin=subprocess.PIPE,
                                               stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
             except FileNotFoundError:
                 raise WeightopsError("git is not installed or not on PATH; install git and retry") from None
+
+    def read(self, specs: list[str]) -> dict[str, bytes | None]:
+        """As `read_blobs`: `REV:PATH` -> bytes, or None for a missing file or a non-blob.
+        GitError (1) when git stops answering, UsageError (2) for a spec with a newline."""
+        self.start()
         result: dict[str, bytes | None] = {}
         start = 0
         while start < len(specs):
@@ -197,6 +236,7 @@ class BlobReader:
             self._proc = None
 
     def __enter__(self) -> "BlobReader":
+        self.start()
         return self
 
     def __exit__(self, *exc) -> None:

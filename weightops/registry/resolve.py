@@ -163,12 +163,13 @@ def resolve(ref: str = "latest", *, model: str | None = None, repo: str | os.Pat
     `NAME@deprecated`) unless `allow_deprecated`.
     """
     project = project or open_project(repo)
-    if registry is None:
-        # A stage name (what deploy scripts ask for) needs only that stage's tags and the versions.
-        plain_stage = ref != "latest" and is_stage_name(ref) and not is_version(ref) and try_parse_tag(ref) is None
-        registry = project.registry(project.model(model), ref) if plain_stage else project.registry()
-    target = find_target(project, registry, ref, model, at, require_signed, trust_policy, allow_deprecated, pre)
-    return describe(project, target, remote=remote)
+    with project.reading():   # git's object reader starts now and is ready when describe reads
+        if registry is None:
+            # A stage name (what deploy scripts ask for) needs only that stage's tags and the versions.
+            plain_stage = ref != "latest" and is_stage_name(ref) and not is_version(ref) and try_parse_tag(ref) is None
+            registry = project.registry(project.model(model), ref) if plain_stage else project.registry()
+        target = find_target(project, registry, ref, model, at, require_signed, trust_policy, allow_deprecated, pre)
+        return describe(project, target, remote=remote)
 
 
 def describe(project: Project, target: Target, remote: str | None = None) -> Resolved:

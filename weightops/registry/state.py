@@ -7,7 +7,7 @@ Without `at` every event counts, whatever its date.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 
 from weightops.errors import NotFoundError
 from weightops.core.refs import TagRef
@@ -38,9 +38,9 @@ class Registry:
     - a model is deprecated while its newest event is a deprecation (`NAME@deprecated`).
     """
 
-    def __init__(self, refs: list[TagRef], default_model: str | None = None,
+    def __init__(self, refs: Iterable[TagRef], default_model: str | None = None,
                  commit_times: Callable[[list[str]], dict[str, int]] | None = None) -> None:
-        """`refs`: tags as `git.list_tags` reads them; tags outside the grammar are kept in
+        """`refs`: tags as `git.list_tags` reads them (any iterable, read once); tags outside the grammar are kept in
         `ignored`. `default_model` owns the plain `v1.2.0` tags. `commit_times` (commit ids ->
         committer dates in Unix seconds) is asked only where GTO dates an event by its commit:
         a deprecation as a model's newest tag, a stage tag on a commit with no version.

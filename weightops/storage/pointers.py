@@ -75,10 +75,11 @@ class Pointer:
         return f"{prefix}{self.md5[:2]}/{self.md5[2:]}"
 
 
-def load_yaml(text: bytes | str | None, what: str) -> object:
+def load_yaml(text: bytes | str | dict | None, what: str) -> object:
     """A DVC file's YAML (`what` names it in errors): core/yamlio.safe_load's rules and
-    errors (YamlError, exit 2)."""
-    return safe_load(text, what)
+    errors (YamlError, exit 2). A dict is a document parsed already and comes back as is:
+    locating a model reads one dvc.yaml three ways, and parsing it once saves resolve time."""
+    return text if isinstance(text, dict) else safe_load(text, what)
 
 
 def safe_join(base: str, rel: str) -> str:
@@ -126,7 +127,7 @@ def dvc_cache_dir(root: str | os.PathLike) -> Path | None:
     return (Path(root) / ".dvc" / found) if found else None
 
 
-def parse_artifacts(text: bytes | str | None, dvcyaml: str = "dvc.yaml") -> dict[str, Artifact]:
+def parse_artifacts(text: bytes | str | dict | None, dvcyaml: str = "dvc.yaml") -> dict[str, Artifact]:
     """The `artifacts:` section (DVC's, dvc.org/doc/user-guide/project-structure/dvcyaml-files)
     of one dvc.yaml at repo path `dvcyaml`, keyed by artifact id (`name`, `dir:name`).
     PointerError (1) for a malformed section, TagError (2) for an invalid name, UsageError (2)
@@ -184,7 +185,7 @@ def _out_pointer(out: dict, path: str, source: str, *, cached: bool = True,
                    cloud={str(k): v for k, v in cloud.items() if isinstance(v, dict)} if isinstance(cloud, dict) else {})
 
 
-def out_remote(text: bytes | str | None, dvcyaml: str, want: str) -> str | None:
+def out_remote(text: bytes | str | dict | None, dvcyaml: str, want: str) -> str | None:
     """The `remote:` a dvc.yaml stage gives its out `want` (repo-relative), or None."""
     doc = load_yaml(text, dvcyaml) if text else None
     stages = doc.get("stages") if isinstance(doc, dict) else None
@@ -266,7 +267,7 @@ def pointer_from_dvcfile(text: bytes | str, dvcfile: str, want: str | None = Non
 
 
 def pointer_from_lock(text: bytes | str | None, lockfile: str, want: str, *,
-                      dvcyaml: bytes | str | None = None, dvcyaml_path: str = "dvc.yaml") -> Pointer | None:
+                      dvcyaml: bytes | str | dict | None = None, dvcyaml_path: str = "dvc.yaml") -> Pointer | None:
     """The out `want` (repo-relative) among every stage's outs in a dvc.lock, or None. DVC 2's
     dvc.lock (`md5` without `hash: md5`) is read with DVC 2's rules. `dvcyaml` (its text) tells
     whether the stage declares the out `cache: false`, which dvc.lock does not record.
@@ -287,7 +288,7 @@ def pointer_from_lock(text: bytes | str | None, lockfile: str, want: str, *,
     return None
 
 
-def _uncached_in_dvcyaml(text: bytes | str | None, dvcyaml: str, stage: str, path: str) -> bool:
+def _uncached_in_dvcyaml(text: bytes | str | dict | None, dvcyaml: str, stage: str, path: str) -> bool:
     """Whether dvc.yaml's `stage` declares its out `path` with `cache: false`."""
     if text is None:
         return False
