@@ -9,7 +9,8 @@ Builds a real project (weightops init + dvc repro), then adds, in bulk with `git
     gto show NAME#production --ref                                  (baseline, one run)
     python -c "import dvc.api; dvc.api.artifacts_show(...)"        (baseline, median of 3)
 
-then the weightops commands again at 50,000 tags. Prints medians and ratios.
+then the weightops commands again at 50,000 tags. Prints medians and ratios. weightops'
+bytecode is compiled first, as installing a package compiles it.
 
     python benchmarks/registry_scale.py [--versions 1000] [--assignments 3000] [--big 50000]
 """
@@ -132,6 +133,9 @@ def main() -> None:
     weightops = [str(Path(sys.executable).with_name("weightops"))]
     if not Path(weightops[0]).exists():
         weightops = [sys.executable, "-m", "weightops"]
+    # Bytecode as an installed package has it (pip compiles it; DVC's came with its install):
+    # a checkout run under PYTHONDONTWRITEBYTECODE would otherwise compile every module each run.
+    sh([sys.executable, "-m", "compileall", "-q", str(Path(__file__).resolve().parent.parent / "weightops")], base, env=env)
     try:
         root = make_project(base, env)
         bulk_tags(root, args.versions, args.assignments, env)

@@ -10,6 +10,7 @@ import dataclasses
 import os
 import posixpath
 import re
+import threading
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
@@ -90,7 +91,8 @@ class Project:
         self.git_dir, self.bare, top = git.locate_repo(path)
         self.root = self.git_dir if self.bare else top
         self._blobs: dict[str, bytes | None] = {}
-        self._reader: git.BlobReader | None = None   # open inside `reading()`
+        self._reader: git.BlobReader | None = None   # open inside `reading()`, for its thread only
+        self._reader_thread: int | None = None
         self._dvc_roots: dict[str, str] = {}   # commit -> the DVC project folder `locate` found
 
     def blobs(self, specs: list[str]) -> dict[str, bytes | None]:
@@ -98,7 +100,8 @@ class Project:
         read once per Project. GitError (1) when git fails."""
         missing = [s for s in specs if s not in self._blobs]
         if missing:
-            found = self._reader.read(missing) if self._reader else git.read_blobs(self.root, missing)
+            reader = self._reader if self._reader_thread == threading.get_ident() else None
+            found = reader.read(missing) if reader else git.read_blobs(self.root, missing)
             self._blobs.update(found)
         return {s: self._blobs[s] for s in specs}
 
@@ -195,16 +198,17 @@ class Project:
     def reading(self):
         """Inside the block, every object read goes through one `git cat-file --batch`,
         started on entry: a caller that will `locate` enters it first, so git starts while
-        the tags are read. Nested blocks share the outer one's process."""
+        the tags are read. Nested blocks share the outer one's process; another thread's reads
+        go on without it (one process answers one request at a time)."""
         if self._reader is not None:
             yield
             return
         with git.BlobReader(self.root) as reader:
-            self._reader = reader
+            self._reader, self._reader_thread = reader, threading.get_ident()
             try:
                 yield
             finally:
-                self._reader = None
+                self._reader, self._reader_thread = None, None
 
     def _locate(self, model: str, commit: str, ref: str | None) -> Located:
         ref = ref or commit[:12]

@@ -69,7 +69,7 @@ class Registry:
             self._raw.setdefault(model, []).append((ref.time, ref.name, ref, tag))
         self._folds: dict[str, _Fold] = {}
         for model, raw in self._raw.items():
-            raw.sort(key=lambda r: (r[0], r[1]))
+            raw.sort()   # by (time, name), GTO's order: names are unique, so nothing after them decides
             fold = _Fold(model, raw, commit_times)
             self._folds[model] = fold
             self._events[model] = fold.events
