@@ -16,6 +16,12 @@ def main() -> None:
 
     code = fast_resolve(sys.argv[1:])
     if code is not None:
+        # The process ends here. Interpreter shutdown collects garbage over every object left,
+        # and resolve leaves thousands (the registry); none is garbage, so freeze them out of
+        # the collector's reach: shutdown then takes a fraction of its time (about 8 ms).
+        import gc
+
+        gc.freeze()
         sys.exit(code)
     typer_main()
 

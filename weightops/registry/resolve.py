@@ -6,7 +6,7 @@ Reads git objects only: no DVC import, no checkout, works in a bare clone.
 from __future__ import annotations
 
 import os
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 
 from weightops.model.card import require_card_matches
 from weightops.errors import NotFoundError, RefusedError, UsageError
@@ -43,9 +43,9 @@ class Resolved:
     note: str | None = field(default=None, compare=False, hash=False, repr=False)
 
     def to_dict(self) -> dict:
-        """The JSON answer of `weightops resolve --json`: the JSON_KEYS fields, in that order."""
-        d = asdict(self)
-        return {k: d[k] for k in JSON_KEYS}
+        """The JSON answer of `weightops resolve --json`: the JSON_KEYS fields, in that order.
+        (All are strings, ints or None, so no copy is needed: `asdict` would deep-copy the card.)"""
+        return {k: getattr(self, k) for k in JSON_KEYS}
 
     @property
     def labels(self) -> dict:
