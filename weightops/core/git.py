@@ -268,11 +268,6 @@ def current_branch(repo: str | os.PathLike) -> str | None:
     return proc.stdout.strip() or None
 
 
-def is_dirty(repo: str | os.PathLike) -> bool:
-    """Whether tracked files have uncommitted changes."""
-    return bool(dirty_paths(repo))
-
-
 def dirty_paths(repo: str | os.PathLike) -> list[str]:
     """Tracked paths with uncommitted changes (untracked files do not count). GitError (1)."""
     out = run(["status", "--porcelain", "--untracked-files=no"], cwd=repo).stdout
@@ -382,11 +377,6 @@ def ls_files_matching(repo: str | os.PathLike, *pathspecs: str, check: bool = Fa
 def ls_tree_names(repo: str | os.PathLike, rev: str, under: str = ".") -> list[str]:
     """Every file path at REV under the folder UNDER (empty when REV or UNDER is not there)."""
     return run(["ls-tree", "-r", "--name-only", _safe(rev), "--", under], cwd=repo, check=False).stdout.splitlines()
-
-
-def ls_files_named(repo: str | os.PathLike, name: str) -> list[str]:
-    """Tracked and untracked-but-not-ignored files called `name`, anywhere in the work tree."""
-    return ls_files_matching(repo, name, f"*/{name}", check=True)
 
 
 def try_rev_parse(repo: str | os.PathLike, rev: str) -> str | None:

@@ -11,7 +11,7 @@ import io
 import os
 import subprocess
 
-from weightops.core.git import _batch_answers, _batch_request, _safe, run, try_rev_parse
+from weightops.core.git import _batch_answers, _batch_request, _safe, ls_files_matching, run, try_rev_parse
 
 
 def merge_base(repo: str | os.PathLike, a: str, b: str) -> str | None:
@@ -105,3 +105,9 @@ def read_tag_objects(repo: str | os.PathLike, names: list[str]) -> dict[str, str
     return {name: body.decode("utf-8", errors="surrogateescape")
             for name, (otype, body) in zip(names, _batch_answers(stream.readline, stream.read, len(names)))
             if otype == "tag"}
+
+
+def ls_files_named(repo: str | os.PathLike, name: str) -> list[str]:
+    """Tracked and untracked-but-not-ignored files called `name`, anywhere in the work tree,
+    repo-relative, sorted. GitError (1) when git fails."""
+    return ls_files_matching(repo, name, f"*/{name}", check=True)

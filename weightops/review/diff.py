@@ -119,7 +119,7 @@ def _disk_reader(project: Project) -> Reader:
 def _dvcyamls(project: Project, commit: str | None) -> list[str]:
     if commit is not None:
         return git_review.ls_tree_paths(project.root, commit, ("dvc.yaml",))
-    return [p for p in git.ls_files_named(project.root, "dvc.yaml") if (project.root / p).is_file()]
+    return [p for p in git_review.ls_files_named(project.root, "dvc.yaml") if (project.root / p).is_file()]
 
 
 def models_at(project: Project, commit: str | None) -> dict[str, ModelState]:
