@@ -108,7 +108,8 @@ class Fold:
         pseudo = sorted({evs[0].commit for key, _, evs in found if key not in self.registered_at})
         dates = self.commit_times(pseudo) if pseudo and self.commit_times else {}
         for key, s, evs in found:
-            newest = max((e for e in evs if e.kind is Kind.ASSIGN), key=lambda e: e.time)
+            # One active event is the assignment itself (the common case: skip the scan).
+            newest = evs[0] if len(evs) == 1 else max((e for e in evs if e.kind is Kind.ASSIGN), key=lambda e: e.time)
             created = self.registered_at.get(key)
             if created is None:
                 created = max(newest.time, dates.get(newest.commit, 0))
