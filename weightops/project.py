@@ -266,7 +266,8 @@ class Project:
     def remotes(self, commit: str | None, root: str | None = None) -> tuple[str | None, dict[str, Remote]]:
         """DVC remotes configured at `commit` (`<root>/.dvc/config`, root: the DVC project's
         folder, by default the one `locate` found at that commit), with the work tree's
-        `.dvc/config.local` on top, as DVC itself reads them."""
+        `.dvc/config.local` on top, as DVC itself reads them: (default remote name or None,
+        name -> Remote). PointerError (1) for a config file that cannot be read."""
         root = self._dvc_roots.get(commit, "") if root is None else root
         config = posixpath.join(root, ".dvc/config")
         committed = self.blobs([f"{commit}:{config}"])[f"{commit}:{config}"] if commit else None

@@ -88,7 +88,9 @@ def artifact_files(path: Path, root: Path | None = None) -> list[Path]:
 def describe_artifact(path: Path, display_path: str, root: Path | None = None) -> dict:
     """Path, format, size and both digests; a directory gets a per-file list (its symlinks
     checked against `root`, see artifact_files); an ONNX model whose weights live in external
-    data files gets `external_data`, each file with its own digests."""
+    data files gets `external_data`, each file with its own digests. Sizes in bytes, digests
+    lower-case hex; `md5` of a directory is DVC's `.dir` id. NotFoundError (3) for a missing
+    file, RefusedError (5) for a symlink out of `root`."""
     import hashlib
 
     from weightops.storage.hashing import hash_file

@@ -80,7 +80,9 @@ def find_target(project: Project, registry: Registry, ref: str, model: str | Non
     `latest` is the newest release; `pre` lets a pre-release (v1.4.0-rc.1) be the answer.
     `require_signed` (None: the config's `trust.require_signed` for a stage) obeys only tags
     the trusted policy allows (trust.py); when off, nothing extra is imported or run.
-    A deprecated model is refused (RefusedError, exit 5) unless `allow_deprecated`."""
+    A deprecated model is refused (RefusedError, exit 5) unless `allow_deprecated`. UsageError
+    (2) for a REF of none of these forms, NotFoundError (3) when what it names is not there;
+    `at` is ISO 8601 or Unix seconds."""
     if not ref or ref.startswith("-") or any(c in ref for c in "\0\n\r"):
         raise UsageError(f"{ref!r} is not a version, tag, stage or 'latest'")
     at_ts = parse_time(at) if isinstance(at, str) else at

@@ -83,7 +83,8 @@ def load_yaml(text: bytes | str | dict | None, what: str) -> object:
 
 
 def safe_join(base: str, rel: str) -> str:
-    """Join a path from a DVC file onto its directory; refuse anything that leaves the repo."""
+    """Join `rel`, a path from a DVC file, onto `base` (its repo-relative folder) -> a
+    normalized repo-relative path. UsageError (2) for an empty, absolute or escaping path."""
     if not isinstance(rel, str) or not rel or "\0" in rel or "\n" in rel or "\r" in rel:
         raise UsageError(f"invalid path {rel!r} in a DVC file")
     if rel.startswith("/") or (len(rel) > 1 and rel[1] == ":") or rel.startswith("\\"):
@@ -215,7 +216,8 @@ def _import_source(doc: dict) -> tuple[str | None, bool]:
 
 
 def pointer_in_dvcfile(text: bytes | str | None, dvcfile: str, want: str) -> Pointer | None:
-    """The out `want` (repo-relative) of a `.dvc` file that may track several outputs, or None."""
+    """The out `want` (repo-relative) of a `.dvc` file that may track several outputs, or None
+    (also for a file that is not a DVC pointer)."""
     if text is None:
         return None
     try:
@@ -270,8 +272,8 @@ def pointer_from_lock(text: bytes | str | None, lockfile: str, want: str, *,
                       dvcyaml: bytes | str | dict | None = None, dvcyaml_path: str = "dvc.yaml") -> Pointer | None:
     """The out `want` (repo-relative) among every stage's outs in a dvc.lock, or None. DVC 2's
     dvc.lock (`md5` without `hash: md5`) is read with DVC 2's rules. `dvcyaml` (its text) tells
-    whether the stage declares the out `cache: false`, which dvc.lock does not record.
-    PointerError (1) for malformed `stages` or an out without md5."""
+    whether the stage declares the out `cache: false`, which dvc.lock does not record (it may
+    be the parsed document too). PointerError (1) for malformed `stages` or an out without md5."""
     doc = load_yaml(text, lockfile)
     if not isinstance(doc, dict):
         return None
@@ -301,7 +303,9 @@ def _uncached_in_dvcyaml(text: bytes | str | dict | None, dvcyaml: str, stage: s
 
 
 def lock_lineage(text: bytes | str | None, lockfile: str, want: str) -> dict:
-    """For the stage that outputs `want`: its deps' md5s and its params, from dvc.lock."""
+    """For the stage that outputs `want` (repo-relative): {"deps": path -> md5, "params":
+    name -> value, "stage": its name}, from dvc.lock's text (DVC's format); empty values when
+    no stage outputs it. YamlError (2) for bad YAML."""
     doc = load_yaml(text, lockfile)
     if not isinstance(doc, dict):
         return {"deps": {}, "params": {}, "stage": None}
