@@ -6,6 +6,7 @@ machine-wide state folder inside the test's temp folder. Tag times are passed ex
 
 from __future__ import annotations
 
+import compileall
 import os
 import shutil
 import subprocess
@@ -33,6 +34,15 @@ BASE_ENV = {
     "PYTHONPATH": str(ROOT),
     "COLUMNS": "200",
 }
+
+
+def pytest_configure(config):
+    """Compile this checkout's package once, in the controlling process, before any test runs.
+    The tests start thousands of `python -m weightops` processes; under PYTHONDONTWRITEBYTECODE
+    (set on some machines) an editable checkout never gets bytecode, so each process would
+    compile every module it imports again. An installed package has its bytecode from pip."""
+    if not hasattr(config, "workerinput"):          # pytest-xdist workers start after this
+        compileall.compile_dir(str(ROOT / "weightops"), quiet=1)
 
 
 GATE_OFF = "gates:\n  production:\n    validate: false\n"
