@@ -29,7 +29,7 @@ class Fold:
         # GTO reads every registration and deregistration before any stage tag, so a stage tag
         # belongs to the version registered on its commit whenever that was registered.
         stage_kinds = (Kind.ASSIGN, Kind.UNASSIGN)
-        events: list = []
+        events: list = []     # Events, and (ref, tag) pairs of stage tags to place afterwards
         for time, name, ref, tag in raw:
             if tag.kind in stage_kinds:
                 events.append((ref, tag))
@@ -39,7 +39,7 @@ class Fold:
             if tag.kind is not Kind.DEPRECATE:
                 self._direct(e)
             events.append(e)
-        self.events = [self._stage(*e) if isinstance(e, tuple) else e for e in events]
+        self.events = [e if type(e) is Event else self._stage(*e) for e in events]
         self.deregistered = {v: [e for e in evs if e.kind is Kind.DEREGISTER][-1]
                              for v, evs in self.direct.items() if not _active(evs, Kind.DEREGISTER)}
         newest = max((e.time for e in self.events), default=None)
