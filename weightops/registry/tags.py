@@ -268,7 +268,8 @@ def parse_tag(name: str) -> Tag:
 def try_parse_tag(name: str) -> Tag | None:
     """`parse_tag`, or None where it raises. Every registry read runs this on every tag, so
     it reads all groups in one call and raises nothing."""
-    if _PLAIN_VERSION_TAG_RE.match(name):
+    # A SemVer has no `@` or `#`, and GTO's tags always have one: most names skip this match.
+    if "@" not in name and "#" not in name and _PLAIN_VERSION_TAG_RE.match(name):
         return Tag(name, Kind.REGISTER, None, name)
     m = _TAG_RE.match(name)
     if not m:
