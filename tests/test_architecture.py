@@ -25,7 +25,8 @@ PURE = [
 IMPURE = {
     "subprocess", "socket", "ssl", "urllib", "http", "requests", "urllib3", "aiohttp", "multiprocessing",
     "boto3", "botocore", "s3fs", "gcsfs", "fsspec", "dvc", "gto", "git",
-    "weightops.core.git", "weightops.core.git_remote", "weightops.core.git_review", "weightops.core.dvc", "weightops.storage.s3",
+    "weightops.core.git", "weightops.core.git_remote", "weightops.core.git_review", "weightops.core.git_tags",
+    "weightops.core.dvc", "weightops.storage.s3",
     "weightops.storage.transfer", "weightops.storage.remote_repo", "weightops.storage.remotes",
 }
 HEAVY = ("dvc", "jsonschema", "boto3", "botocore", "rich")

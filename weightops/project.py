@@ -9,13 +9,14 @@ import contextlib
 import dataclasses
 import os
 import posixpath
-import re
 import threading
 from dataclasses import dataclass, replace
 from functools import cached_property
 from pathlib import Path
 
 from weightops.core import git
+from weightops.core.git_tags import TagListing, stage_scope
+from weightops.core.gitdir import is_url
 from weightops.model.card import parse_card
 from weightops.core.config import CONFIG_FILE, Settings, parse_config
 from weightops.errors import NotFoundError, UsageError
@@ -24,16 +25,6 @@ from weightops.storage.pointers import (Artifact, Pointer, Remote, dvc_root_cand
                                         parse_dvc_config, pointer_from_dvcfile, pointer_from_lock, load_yaml)
 from weightops.registry.state import Registry
 from weightops.registry.tags import model_to_tag, validate_model_name, validate_stage
-
-_SCP = re.compile(r"^[\w.-]+@[\w.-]+:")   # git@host:org/repo.git
-
-
-def is_url(repo: str | os.PathLike) -> bool:
-    """Whether `repo` is a URL git fetches from (file://, ssh://, https://, git@host:path)
-    rather than a local path. Pure; the one place weightops tells them apart."""
-    text = str(repo)
-    return "://" in text or bool(_SCP.match(text))
-
 
 def open_project(repo: str | os.PathLike = ".") -> "Project":
     """The repository at a path, or one named by URL, read without a clone through a cached
@@ -155,23 +146,32 @@ class Project:
             return True
         return bool(git.ls_files_matching(self.root, "*/dvc.yaml"))
 
-    def registry(self, model: str | None = None, stage: str | None = None) -> Registry:
+    def registry(self, model: str | None = None, stage: str | None = None,
+                 listing: TagListing | None = None) -> Registry:
         """The registry from the tags (GTO's semantics, see registry/state.py). With `model`
         and `stage`, only what answering for that stage needs (its assignments and the
-        model's versions): at 50,000 tags, a fraction. TagError (2) for a bad model or stage
-        name, GitError (1) when git fails."""
+        model's versions): at 50,000 tags, a fraction. `listing`: a `git_tags.TagListing` of
+        `any_model_stage_patterns(stage)` already started in this repository, read instead
+        of starting one (the resolve CLI starts it before its imports). TagError (2) for a
+        bad model or stage name, GitError (1) when git fails."""
         # The registry reads the tags while git still prints them (git.iter_tags).
         if model is None or stage is None:
             return _warned(Registry(git.iter_tags(self.root), self.default_model, self._commit_times))
         name = model_to_tag(validate_model_name(model))
         stage = validate_stage(stage)
-        patterns = [f"refs/tags/{name}#{stage}#*", f"refs/tags/{name}#{stage}!#*", f"refs/tags/{name}#{stage}",
-                    f"refs/tags/{name}@*"]
-        if model == self.default_model:
-            patterns.append("refs/tags/v*")
+        patterns, in_scope = stage_scope(name, stage, model == self.default_model)
         # Messages only matter where a commit holds several versions (the message then names
         # which one a stage tag means): read them only in that rare case.
-        registry = Registry(git.iter_tags(self.root, patterns, messages=False), self.default_model, self._commit_times)
+        tags = git.iter_tags(self.root, patterns, messages=False)
+        if listing is not None and "/" not in name:    # the listing's globs hold this model's tags
+            tags = (ref for ref in listing.refs() if in_scope(ref.name))
+        try:
+            registry = Registry(tags, self.default_model, self._commit_times)
+        except git.GitError:
+            if listing is None:
+                raise
+            registry = Registry(git.iter_tags(self.root, patterns, messages=False), self.default_model,
+                                self._commit_times)
         if registry.ambiguous:
             registry = Registry(git.iter_tags(self.root, patterns), self.default_model, self._commit_times)
         if registry.is_deprecated(model):

@@ -69,16 +69,44 @@ def fast_resolve(argv: list[str]) -> int | None:
             gc.enable()
 
 
+def _start_listing(ref: str, repo: str):
+    """For a stage REF in a local repository, start git reading every model's tags of that
+    stage now (core/git_tags.py), so git works on one core while Python imports the rest on
+    the other; None when the answer needs another read, or git cannot start (the read that
+    follows then says why)."""
+    from weightops.core.gitdir import is_url
+    from weightops.registry.tags import is_plain_stage_ref
+
+    if not is_plain_stage_ref(ref) or is_url(repo) or not os.path.isdir(repo):
+        return None
+    from weightops.core.git_tags import TagListing, any_model_stage_patterns
+    from weightops.errors import WeightopsError
+
+    try:
+        return TagListing(repo, any_model_stage_patterns(ref), messages=False)
+    except (WeightopsError, OSError):
+        return None
+
+
 def _run(opts: dict) -> int:
     """`fast_resolve`'s body: resolve, render, and turn errors into one line and an exit code."""
+    listing = _start_listing(opts["ref"], opts["repo"])
     from weightops.cli.output import echo, render_resolved
     from weightops.errors import WeightopsError
 
     try:
+        from weightops.project import open_project
         from weightops.registry.resolve import resolve
 
         as_json, ref = opts.pop("as_json"), opts.pop("ref")
-        render_resolved(resolve(ref, **opts), ref, as_json)
+        if listing is None:
+            resolved = resolve(ref, **opts)
+        else:
+            project = open_project(opts["repo"])
+            with project.reading():   # git's object reader starts before the tags are read, as in resolve()
+                registry = project.registry(project.model(opts["model"]), ref, listing=listing)
+                resolved = resolve(ref, **opts, project=project, registry=registry)
+        render_resolved(resolved, ref, as_json)
         return 0
     except WeightopsError as exc:
         echo(f"error: {str(exc).splitlines()[0] if str(exc) else type(exc).__name__}", err=True, color="red")
@@ -93,3 +121,6 @@ def _run(opts: dict) -> int:
         echo(f"error: unexpected {type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''} "
              "(rerun as `weightops --traceback COMMAND ...` and report it)", err=True, color="red")
         return 1
+    finally:
+        if listing is not None:
+            listing.close()

@@ -19,16 +19,10 @@ import os
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from weightops.core.git_tags import TagListing
 from weightops.core.gitdir import find_work_tree
 from weightops.core.refs import TagRef
 from weightops.errors import NotFoundError, RefusedError, UsageError, WeightopsError
-
-_REF_FIELDS = [
-    "%(refname:strip=2)", "%(objecttype)", "%(objectname)", "%(*objectname)", "%(*objecttype)",
-    "%(taggerdate:unix)", "%(creatordate:unix)", "%(taggername)", "%(taggeremail)",
-    "%(contents)",
-]
-
 
 class GitError(WeightopsError):
     """git failed; the message carries git's own first line."""
@@ -110,45 +104,8 @@ def iter_tags(repo: str | os.PathLike, patterns: list[str] | None = None, *,
               messages: bool = True) -> Iterator[TagRef]:
     """`list_tags`, yielding each tag as git prints it: git parses every tag object, and on a
     second core the caller (the registry) reads the first tags meanwhile. The GitError (1)
-    of a failed git comes at the end of the iteration."""
-    # Separators carry a per-call nonce: a tag message cannot forge a field or record boundary.
-    nonce = os.urandom(8).hex()
-    fs, end = f"\x1f{nonce}\x1f", f"\x1e{nonce}\x1e\n"   # git ends each record with a newline
-    fields = _REF_FIELDS if messages else _REF_FIELDS[:-1] + [""]
-    args = ["for-each-ref", f"--format={fs.join(fields)}{end[:-1]}", *(patterns or ["refs/tags"])]
-    try:
-        proc = subprocess.Popen(["git", *args], cwd=repo, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    except FileNotFoundError:
-        raise _no_git() from None
-    with proc:
-        pending = ""
-        for line in proc.stdout:
-            if not line.endswith(end):   # a newline inside a tag message: the record goes on
-                pending += line
-                continue
-            ref = _tag_ref((pending + line[:-len(end)]).split(fs), repo)
-            pending = ""
-            if ref is not None:
-                yield ref
-        err = proc.stderr.read()
-    if proc.returncode != 0:
-        raise _failed(args, proc.returncode, err)
-
-
-def _tag_ref(parts: list[str], repo: str | os.PathLike) -> TagRef | None:
-    """One for-each-ref record (the _REF_FIELDS) -> TagRef; None for a ref that is not a tag
-    of a commit."""
-    if len(parts) != 10:
-        return None
-    name, otype, obj, peeled, ptype, tdate, cdate, tname, temail, contents = parts
-    if otype == "tag":
-        commit = peeled or obj
-        if ptype == "tag":  # a tag of a tag: peel to the commit (rare, so one call each)
-            commit = run(["rev-parse", f"{obj}^{{commit}}"], cwd=repo, check=False).stdout.strip() or peeled
-        return TagRef(name, commit, int(tdate or cdate or 0), True, f"{tname} {temail}".strip(), contents, obj)
-    if otype == "commit":
-        return TagRef(name, obj, int(cdate or 0), False, "", "", obj)
-    return None
+    of a failed git comes at the end of the iteration (core/git_tags.py)."""
+    yield from TagListing(repo, patterns, messages=messages).refs()
 
 
 def _batch_request(names: list[str], what: str = "object name", prefix: str = "") -> bytes:

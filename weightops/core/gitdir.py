@@ -11,11 +11,22 @@ user, `core.worktree`, `core.bare` or config includes) returns None, and git its
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
 # Variables that change where git looks or what it accepts: with any set, git decides.
 _GIT_ENV = ("GIT_DIR", "GIT_WORK_TREE", "GIT_COMMON_DIR", "GIT_CEILING_DIRECTORIES",
             "GIT_DISCOVERY_ACROSS_FILESYSTEM", "GIT_CONFIG_PARAMETERS", "GIT_CONFIG_COUNT")
+
+
+_SCP = re.compile(r"^[\w.-]+@[\w.-]+:")   # git@host:org/repo.git
+
+
+def is_url(repo: str | os.PathLike) -> bool:
+    """Whether `repo` is a URL git fetches from (file://, ssh://, https://, git@host:path)
+    rather than a local path. Pure; the one place weightops tells them apart."""
+    text = str(repo)
+    return "://" in text or bool(_SCP.match(text))
 
 
 def find_work_tree(path: str | os.PathLike) -> tuple[Path, Path] | None:

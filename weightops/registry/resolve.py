@@ -12,7 +12,7 @@ from weightops.model.card import require_card_matches
 from weightops.errors import NotFoundError, RefusedError, UsageError
 from weightops.project import Located, Project, open_project
 from weightops.registry.state import Registry, Version, parse_time
-from weightops.registry.tags import (Kind, check_stage, is_stage_name, is_version, normalize_version, try_parse_tag,
+from weightops.registry.tags import (Kind, check_stage, is_plain_stage_ref, is_stage_name, is_version, normalize_version, try_parse_tag,
                                      understood_version, version_lookalike)
 
 JSON_KEYS = ("model", "version", "tag", "commit", "path", "md5", "sha256", "size", "remote", "url", "stage")
@@ -168,8 +168,7 @@ def resolve(ref: str = "latest", *, model: str | None = None, repo: str | os.Pat
     with project.reading():   # git's object reader starts now and is ready when describe reads
         if registry is None:
             # A stage name (what deploy scripts ask for) needs only that stage's tags and the versions.
-            plain_stage = ref != "latest" and is_stage_name(ref) and not is_version(ref) and try_parse_tag(ref) is None
-            registry = project.registry(project.model(model), ref) if plain_stage else project.registry()
+            registry = project.registry(project.model(model), ref) if is_plain_stage_ref(ref) else project.registry()
         target = find_target(project, registry, ref, model, at, require_signed, trust_policy, allow_deprecated, pre)
         return describe(project, target, remote=remote)
 

@@ -243,6 +243,12 @@ def is_stage_name(text: str) -> bool:
     return bool(_STAGE_RE.match(text or ""))
 
 
+def is_plain_stage_ref(ref: str) -> bool:
+    """Whether REF (what `resolve` was asked) names a stage and nothing else: not `latest`,
+    a version or a tag. Such an answer needs only that stage's tags and the versions. Pure."""
+    return ref != "latest" and is_stage_name(ref) and not is_version(ref) and try_parse_tag(ref) is None
+
+
 def model_to_tag(model: str) -> str:
     """A model name as tags spell it: GTO writes DVC's `dir:name` as `dir=name`."""
     return model.replace(":", "=")
