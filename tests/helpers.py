@@ -37,6 +37,42 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, code: int, *needles
     return lines[0]
 
 
+T0 = 1_767_225_600  # 2026-01-01T00:00:00Z, the start of most tests' tag histories
+
+# A sharded checkpoint: two weight files and a config in a subfolder (see add_dir_artifact).
+SHARDS = {"model-00001.bin": b"A" * 5000, "model-00002.bin": b"B" * 7000, "sub/config.json": b'{"n": 2}'}
+
+
+def at(project: "Project", t: int, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+    """`weightops ARGS` in `project` with the clock at `t` (Unix seconds, WEIGHTOPS_NOW)."""
+    return project.wo(*args, env={"WEIGHTOPS_NOW": str(t)}, check=check)
+
+
+def two_versions(project: "Project") -> None:
+    """v1.0.0 released at T0; retrained; v1.1.0 released at T0 + 10."""
+    project.release("v1.0.0", at=T0)
+    project.train(epochs=40)
+    project.release("v1.1.0", at=T0 + 10)
+
+
+def add_dir_artifact(project: "Project", files: dict[str, bytes]) -> None:
+    """Declare model `shards`, a folder of `files` (relative path -> bytes) tracked by `dvc
+    add`, with its card, committed."""
+    from weightops.api import make_card
+
+    shards = project.root / "models" / "shards"
+    for rel, data in files.items():
+        (shards / rel).parent.mkdir(parents=True, exist_ok=True)
+        (shards / rel).write_bytes(data)
+    dvcyaml = yaml.safe_load((project.root / "dvc.yaml").read_text())
+    dvcyaml["artifacts"]["shards"] = {"path": "models/shards", "type": "model"}
+    (project.root / "dvc.yaml").write_text(yaml.safe_dump(dvcyaml, sort_keys=False))
+    project.dvc("add", "-q", "models/shards")
+    make_card(shards, project.root / "models" / "shards.card.yaml", model="shards")
+    project.git("add", "-A")
+    project.git("commit", "-qm", "sharded checkpoint")
+
+
 @dataclass
 class Project:
     root: Path

@@ -9,6 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+from helpers import T0, at, two_versions
 
 from weightops.core.git_tags import TagListing, any_model_stage_patterns, stage_scope
 from weightops.project import Project
@@ -58,12 +59,10 @@ def test_the_scope_keeps_what_git_matches_and_the_listing_holds_all_of_it(tagged
 
 
 def test_a_registry_read_from_the_listing_answers_as_the_scoped_read(project):
-    project.release("v1.0.0", at=1_767_225_600)
-    project.train(epochs=40)
-    project.release("v1.1.0", at=1_767_225_700)
-    project.wo("promote", "v1.0.0", "production", env={"WEIGHTOPS_NOW": "1767225800"}, check=True)
-    project.wo("promote", "v1.1.0", "production", env={"WEIGHTOPS_NOW": "1767225900"}, check=True)
-    when = {"GIT_COMMITTER_DATE": "@1767226000 +0000"}
+    two_versions(project)
+    at(project, T0 + 100, "promote", "v1.0.0", "production")
+    at(project, T0 + 200, "promote", "v1.1.0", "production")
+    when = {"GIT_COMMITTER_DATE": f"@{T0 + 300} +0000"}
     # another model's tags on the same commits, a lightweight assignment and a deregistration
     project.git("tag", "-a", "other@v3.0.0", "-m", "other", env=when)
     project.git("tag", "-a", "other#production#9", "-m", "other", env=when)
@@ -82,8 +81,8 @@ def test_a_registry_read_from_the_listing_answers_as_the_scoped_read(project):
 
 
 def test_a_listing_that_fails_falls_back_to_the_scoped_read(project, tmp_path):
-    project.release("v1.0.0", at=1_767_225_600)
-    project.wo("promote", "v1.0.0", "production", env={"WEIGHTOPS_NOW": "1767225800"}, check=True)
+    project.release("v1.0.0", at=T0)
+    at(project, T0 + 100, "promote", "v1.0.0", "production")
     elsewhere = tmp_path / "not-a-repo"
     elsewhere.mkdir()
     p = Project(project.root)

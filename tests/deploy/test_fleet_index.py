@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from deploy.s3env import KEY_ID, SECRET, free_port, use_s3_remote
-from helpers import assert_one_line_error, run_cli
+from helpers import SHARDS, add_dir_artifact, assert_one_line_error, at, run_cli
 from trust.signing import POLICY, Key, allowed_signers
 
 T0 = 1_790_000_000
@@ -71,33 +71,29 @@ def s3_fleet(project, bucket):
     return project
 
 
-def _promote(project, *args: str, at: int) -> None:
-    project.wo(*args, env={"WEIGHTOPS_NOW": str(at)}, check=True)
-
-
 def test_a_host_follows_a_stage_from_the_index_alone_through_promote_rollback_demote(s3_fleet, tmp_path):
     p = s3_fleet
     host = Host(tmp_path / "host", p.index_url, p.bucket.endpoint)
 
-    _promote(p, "promote", "v1.0.0", "production", at=T0 + 100)
+    at(p, T0 + 100, "promote", "v1.0.0", "production")
     first = _published(p, at=T0 + 101)
     assert first["stages"] == {"production": "v1.0.0"} and first["url"] == p.index_url
     assert host.sync().returncode == 0
     assert _sha(host.out) == p.shas["v1.0.0"]
 
-    _promote(p, "promote", "v1.1.0", "production", at=T0 + 200)
+    at(p, T0 + 200, "promote", "v1.1.0", "production")
     second = _published(p, at=T0 + 201)
     assert second["sequence"] > first["sequence"]
     assert host.sync().returncode == 0
     assert _sha(host.out) == p.shas["v1.1.0"]
 
-    _promote(p, "rollback", "production", at=T0 + 300)
+    at(p, T0 + 300, "rollback", "production")
     _published(p, at=T0 + 301)
     proc = host.sync()
     assert proc.returncode == 0, proc.stderr
     assert _sha(host.out) == p.shas["v1.0.0"]
 
-    _promote(p, "demote", "production", at=T0 + 400)
+    at(p, T0 + 400, "demote", "production")
     _published(p, at=T0 + 401)
     proc = host.sync()
     assert proc.returncode == 0 and "v1.0.0 live" in proc.stdout   # an empty stage keeps what is live
@@ -108,7 +104,7 @@ def test_a_host_follows_a_stage_from_the_index_alone_through_promote_rollback_de
 
 def test_resolve_and_pull_read_the_index_without_git(s3_fleet, tmp_path):
     p = s3_fleet
-    _promote(p, "promote", "v1.1.0", "production", at=T0 + 100)
+    at(p, T0 + 100, "promote", "v1.1.0", "production")
     _published(p, at=T0 + 101)
     host = Host(tmp_path / "host", p.index_url, p.bucket.endpoint)
     git_answer = p.wo_json("resolve", "production")
@@ -126,10 +122,10 @@ def test_a_replayed_older_index_is_refused_and_the_host_keeps_serving(s3_fleet, 
     p = s3_fleet
     key = "dvcstore/weightops/index/v1/clf.json"
     host = Host(tmp_path / "host", p.index_url, p.bucket.endpoint)
-    _promote(p, "promote", "v1.0.0", "production", at=T0 + 100)
+    at(p, T0 + 100, "promote", "v1.0.0", "production")
     _published(p, at=T0 + 101)
     old = p.bucket.get(key)
-    _promote(p, "promote", "v1.1.0", "production", at=T0 + 200)
+    at(p, T0 + 200, "promote", "v1.1.0", "production")
     _published(p, at=T0 + 201)
     assert host.sync().returncode == 0 and _sha(host.out) == p.shas["v1.1.0"]
 
@@ -152,11 +148,11 @@ def test_index_faults_keep_the_current_weights(s3_fleet, tmp_path, fault):
     p = s3_fleet
     key = "dvcstore/weightops/index/v1/clf.json"
     host = Host(tmp_path / "host", p.index_url, p.bucket.endpoint)
-    _promote(p, "promote", "v1.0.0", "production", at=T0 + 100)
+    at(p, T0 + 100, "promote", "v1.0.0", "production")
     _published(p, at=T0 + 101)
     assert host.sync().returncode == 0
     live = host.out.read_bytes()
-    _promote(p, "promote", "v1.1.0", "production", at=T0 + 200)
+    at(p, T0 + 200, "promote", "v1.1.0", "production")
     _published(p, at=T0 + 201)
     good = p.bucket.get(key)
     expect = {"missing": (3, "does not exist"), "truncated": (4, "not valid JSON"),
@@ -258,10 +254,9 @@ def test_publish_true_makes_pushed_stage_changes_publish_the_index(project, tmp_
 
 
 def test_a_directory_artifact_is_pulled_from_the_index_whole_and_verified(project, tmp_path):
-    from deploy.test_pull_local import SHARDS, _add_dir_artifact
 
     p = project
-    _add_dir_artifact(p, SHARDS)
+    add_dir_artifact(p, SHARDS)
     p.wo("release", "v1.0.0", "--model", "shards", "--push", env={"WEIGHTOPS_NOW": str(T0)}, check=True)
     p.wo("publish", "--model", "shards", env={"WEIGHTOPS_NOW": str(T0 + 1)}, check=True)
     index = str((p.remote / "weightops" / "index" / "v1" / "shards.json").resolve())
@@ -280,17 +275,23 @@ def test_a_directory_artifact_is_pulled_from_the_index_whole_and_verified(projec
     assert not (tmp_path / "second").exists()
 
 
-def test_an_unchanged_holder_is_no_change_across_restarts_and_republications(project, tmp_path):
-    p = project
+def _production_published(p, tmp_path) -> tuple[str, "Host"]:
+    """v1.0.0 released, promoted to production and the index published to the local remote;
+    (the index's path, a host that reads it)."""
     p.release("v1.0.0", at=T0)
-    _promote(p, "promote", "v1.0.0", "production", at=T0 + 100)
+    at(p, T0 + 100, "promote", "v1.0.0", "production")
     p.wo("publish", env={"WEIGHTOPS_NOW": str(T0 + 101)}, check=True)
     index = str((p.remote / "weightops" / "index" / "v1" / "clf.json").resolve())
-    host = Host(tmp_path / "host", index)
+    return index, Host(tmp_path / "host", index)
+
+
+def test_an_unchanged_holder_is_no_change_across_restarts_and_republications(project, tmp_path):
+    p = project
+    index, host = _production_published(p, tmp_path)
     assert host.sync().returncode == 0
     again = host.sync()                                   # a restarted service, nothing new
     assert again.returncode == 0 and "unchanged" in again.stdout, again.stderr
-    _promote(p, "promote", "v1.0.0", "staging", at=T0 + 200)
+    at(p, T0 + 200, "promote", "v1.0.0", "staging")
     p.wo("publish", env={"WEIGHTOPS_NOW": str(T0 + 201)}, check=True)   # same production holder
     third = host.sync()
     assert third.returncode == 0, third.stderr
@@ -307,11 +308,7 @@ def test_an_unchanged_holder_is_no_change_across_restarts_and_republications(pro
 
 def test_lock_from_the_index_pins_and_pull_lock_halts_when_the_index_changes(project, tmp_path):
     p = project
-    p.release("v1.0.0", at=T0)
-    _promote(p, "promote", "v1.0.0", "production", at=T0 + 100)
-    p.wo("publish", env={"WEIGHTOPS_NOW": str(T0 + 101)}, check=True)
-    index = str((p.remote / "weightops" / "index" / "v1" / "clf.json").resolve())
-    host = Host(tmp_path / "host", index)
+    index, host = _production_published(p, tmp_path)
     lock = host.root / "model.lock.yaml"
     proc = run_cli(["lock", "production", "--index", index, "-o", str(lock), "--json"], cwd=host.root, env=host.env)
     assert proc.returncode == 0, proc.stderr

@@ -11,7 +11,7 @@ from pathlib import Path
 import yaml
 
 from deploy.s3env import assign_stage, no_leftovers
-from helpers import assert_one_line_error
+from helpers import SHARDS, add_dir_artifact, assert_one_line_error
 
 
 def test_pull_from_the_local_remote_and_verify_against_the_card(project, tmp_path):
@@ -46,27 +46,8 @@ def test_object_altered_in_the_local_remote_halts(project, tmp_path):
     assert not out.exists() and no_leftovers(tmp_path) == []
 
 
-def _add_dir_artifact(project, files: dict[str, bytes]) -> None:
-    from weightops.api import make_card
-
-    shards = project.root / "models" / "shards"
-    for rel, data in files.items():
-        (shards / rel).parent.mkdir(parents=True, exist_ok=True)
-        (shards / rel).write_bytes(data)
-    dvcyaml = yaml.safe_load((project.root / "dvc.yaml").read_text())
-    dvcyaml["artifacts"]["shards"] = {"path": "models/shards", "type": "model"}
-    (project.root / "dvc.yaml").write_text(yaml.safe_dump(dvcyaml, sort_keys=False))
-    project.dvc("add", "-q", "models/shards")
-    make_card(shards, project.root / "models" / "shards.card.yaml", model="shards")
-    project.git("add", "-A")
-    project.git("commit", "-qm", "sharded checkpoint")
-
-
-SHARDS = {"model-00001.bin": b"A" * 5000, "model-00002.bin": b"B" * 7000, "sub/config.json": b'{"n": 2}'}
-
-
 def test_directory_artifact_is_pulled_file_by_file_and_appears_whole(project, tmp_path):
-    _add_dir_artifact(project, SHARDS)
+    add_dir_artifact(project, SHARDS)
     project.wo("release", "v1.0.0", "--model", "shards", "--push", check=True)
     out = tmp_path / "deploy" / "shards"
     result = project.wo_json("pull", "shards@v1.0.0", "-o", str(out))
@@ -117,7 +98,7 @@ def test_pointer_path_escaping_the_repository_is_refused(project, tmp_path):
 
 
 def test_directory_listing_escaping_the_destination_is_refused(project, tmp_path):
-    _add_dir_artifact(project, SHARDS)
+    add_dir_artifact(project, SHARDS)
     project.wo("release", "v1.0.0", "--model", "shards", "--push", check=True)
     # A listing whose entry climbs out of the destination, stored under its own md5 as DVC would.
     a_md5 = hashlib.md5(SHARDS["model-00001.bin"]).hexdigest()
@@ -147,7 +128,7 @@ def test_directory_listing_escaping_the_destination_is_refused(project, tmp_path
 def test_directory_upgrade_fetches_only_changed_shards_and_swaps_whole(project, tmp_path):
     from weightops.api import make_card
 
-    _add_dir_artifact(project, SHARDS)
+    add_dir_artifact(project, SHARDS)
     project.wo("release", "v1.0.0", "--model", "shards", "--push", check=True)
     deploy = tmp_path / "deploy"
     deploy.mkdir()

@@ -6,9 +6,8 @@ import os
 import subprocess
 import sys
 
-from helpers import assert_one_line_error
+from helpers import T0, assert_one_line_error, at
 
-T0 = 1_767_225_600
 
 
 # GTO has no option for its tags' time. With GIT_COMMITTER_DATE set, scmrepo's pygit2 backend
@@ -32,10 +31,6 @@ def gto(project, *args, at: int | None = None):
 def gto_stages(project, model="clf"):
     versions = json.loads(gto(project, "show", model, "--json"))
     return {v["version"]: sorted(s["stage"] for s in v["stages"]) for v in versions}
-
-
-def at(project, t, *args):
-    return project.wo(*args, env={"WEIGHTOPS_NOW": str(t)}, check=True)
 
 
 def dvc_artifact_bytes(project, stage, tmp_path):

@@ -1,19 +1,6 @@
 """Stages: promote, demote, rollback, history, resolve by stage and at a point in time."""
 
-from helpers import assert_one_line_error
-
-T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
-
-
-def at(project, t, *args, check=True):
-    return project.wo(*args, env={"WEIGHTOPS_NOW": str(t)}, check=check)
-
-
-def two_versions(project):
-    project.release("v1.0.0", at=T0)
-    project.train(epochs=40)
-    project.release("v1.1.0", at=T0 + 10)
-
+from helpers import T0, assert_one_line_error, at, two_versions
 
 def test_promote_resolve_demote(project):
     two_versions(project)

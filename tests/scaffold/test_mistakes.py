@@ -9,15 +9,8 @@ import subprocess
 import sys
 
 import numpy as np
-from helpers import ROOT, assert_one_line_error, run_cli
+from helpers import ROOT, T0, assert_one_line_error, at, run_cli
 from safetensors.numpy import save_file
-
-T0 = 1767225600  # 2026-01-01T00:00:00Z
-
-
-def at(project, when, *args, check=True):
-    return project.wo(*args, env={"WEIGHTOPS_NOW": str(when)}, check=check)
-
 
 def test_version_and_short_help(tmp_path):
     import weightops

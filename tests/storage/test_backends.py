@@ -10,10 +10,9 @@ import threading
 from pathlib import Path
 
 import pytest
-import yaml
 
 from storage.backends import NETWORK
-from helpers import assert_one_line_error
+from helpers import SHARDS, add_dir_artifact, assert_one_line_error
 
 
 def _leftovers(folder: Path) -> list[str]:
@@ -103,28 +102,9 @@ def test_server_stopped_mid_transfer_leaves_nothing(project, network_backend, tm
     assert not out.exists() and _leftovers(tmp_path / "deploy") == []
 
 
-def _add_dir_artifact(project, files: dict[str, bytes]) -> None:
-    from weightops.api import make_card
-
-    shards = project.root / "models" / "shards"
-    for rel, data in files.items():
-        (shards / rel).parent.mkdir(parents=True, exist_ok=True)
-        (shards / rel).write_bytes(data)
-    dvcyaml = yaml.safe_load((project.root / "dvc.yaml").read_text())
-    dvcyaml["artifacts"]["shards"] = {"path": "models/shards", "type": "model"}
-    (project.root / "dvc.yaml").write_text(yaml.safe_dump(dvcyaml, sort_keys=False))
-    project.dvc("add", "-q", "models/shards")
-    make_card(shards, project.root / "models" / "shards.card.yaml", model="shards")
-    project.git("add", "-A")
-    project.git("commit", "-qm", "sharded checkpoint")
-
-
-SHARDS = {"model-00001.bin": b"A" * 5000, "model-00002.bin": b"B" * 7000, "sub/config.json": b'{"n": 2}'}
-
-
 def test_directory_artifact_pulls_whole_and_a_tampered_shard_is_refused(remote_project, tmp_path):
     p = remote_project
-    _add_dir_artifact(p, SHARDS)
+    add_dir_artifact(p, SHARDS)
     p.backend.publish(p)
     _release(p, "v1.0.0", "--model", "shards")
     out = tmp_path / "deploy" / "shards"
