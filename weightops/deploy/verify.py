@@ -82,7 +82,7 @@ def locked_path(lock_file: Path, pinned: dict) -> Path:
     """The file a lock names: its repository path, inside the lock's `repo` when that is a local
     folder, else inside the git work tree holding the lock file, else under the current folder."""
     from weightops.core import git
-    from weightops.project import is_url
+    from weightops.core.gitdir import is_url
 
     repo = pinned.get("repo")
     if isinstance(repo, str) and repo and not is_url(repo) and Path(repo).is_dir():
