@@ -3,7 +3,9 @@
 A `Tensor` carries its declared dtype (safetensors' spelling: F32, BF16, F8_E4M3, C64, Q4_K,
 ...), its shape, its role (`weight`; `constant` for values a format stores beside the trained
 weights: ONNX initial states and masks, TorchScript constants, optimizer state; `unused` for
-an ONNX initializer no node reads)
+an ONNX initializer no node reads; `bias`, `norm` (normalisation scale and shift), `buffer`
+(running statistics), `slope` (PReLU) and `quant` (quantisation scales and zero points) for
+parameters whose initial values are legitimate in a working model)
 and a way to stream its values as flat numpy arrays of at most CHUNK_BYTES, so a 2 GB file is
 checked in tens of megabytes. Dtypes weightops cannot decode (sub-byte floats, quantised
 blocks) stream nothing and are reported as "present, not decoded".
@@ -21,6 +23,9 @@ from weightops.errors import UsageError
 
 CHUNK_BYTES = 16 * 1024 * 1024
 WEIGHT, CONSTANT = "weight", "constant"
+# Roles read from a file's structure (which operator input or layer a tensor feeds): parameters
+# that legitimately sit at their initial values (zeros, ones, one constant) in a working model.
+BIAS, NORM, BUFFER, SLOPE, QUANT = "bias", "norm", "buffer", "slope", "quant"
 
 # Element width in bits of every dtype the safetensors format defines (safetensors'
 # `Dtype::bitsize`, src/tensor.rs), plus C128 for PyTorch's complex128.
