@@ -80,6 +80,17 @@ def read_tensors(path: str | os.PathLike, name: str | None = None) -> Iterator[T
         raise NotFoundError(f"weights file '{path}' does not exist")
     named = Path(name) if name else path
     fmt = weight_format(named)
+    if fmt in ("onnx", "sharded"):   # ONNX: roles from the graph; sharded: from each shard's read
+        yield from _read(path, named, fmt)
+        return
+    from weightops.model.formats.roles import name_role
+
+    for t in _read(path, named, fmt):
+        role = name_role(t.name, t.shape, t.dtype, t.role)
+        yield t if role == t.role else t.renamed(t.name, role)
+
+
+def _read(path: Path, named: Path, fmt: str) -> Iterator[Tensor]:
     if fmt == "safetensors":
         from weightops.model.formats import safetensors
         yield from safetensors.read(path)
