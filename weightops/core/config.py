@@ -24,8 +24,13 @@ DEFAULT_STAGES = ("staging", "production", "shadow")
 VALIDATED_BY_DEFAULT = frozenset({"production"})
 DEFAULT_SIGNERS_FILE = ".weightops/allowed_signers"
 CHECKS = ("finite", "all_zero", "constant", "signature", "structure", "drift")
-DEFAULT_DRIFT = {"mean": 0.5, "std": 0.5, "l2": 0.5}
-DEFAULT_BIAS_DRIFT = {"mean": 0.5, "std": 0.5, "l2": 0.5}
+# Drift limits 1.5x the largest drift measured between legitimate versions (benchmarks/
+# gate_accuracy.py): LPIPS' two published trainings (v0.0 -> v0.1, tensors of 256+ values) move
+# a mean by up to 1.61 RMS, a std by 0.65 RMS, an L2 by 1.0x; the scaffold's model retrained
+# with 20 seeds moves its whole-model L2 by 0.086 at most. A weight matrix scaled x5 moves std
+# and L2 by 4.0.
+DEFAULT_DRIFT = {"mean": 2.5, "std": 1.0, "l2": 1.5}
+DEFAULT_BIAS_DRIFT = {"mean": 2.5, "std": 1.0, "l2": 1.5}
 # Value-check severities per tensor role (model/formats/base.py): trained weights must be finite
 # and not degenerate; constants a format stores beside them (masks with -inf, zero initial
 # states, padding) legitimately are, so their findings only warn.

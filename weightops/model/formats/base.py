@@ -13,6 +13,8 @@ blocks) stream nothing and are reported as "present, not decoded".
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -162,13 +164,20 @@ def range_reader(path: Path, start: int, end: int, dtype: str) -> Callable[[], I
 def stream_reader(opener: Callable, skip: int, nbytes: int, dtype: str) -> Callable[[], Iterator[np.ndarray]] | None:
     """Like `range_reader` over a stream `opener()` returns (a compressed zip member, say): skip
     `skip` bytes, then decode `nbytes` bytes as `dtype`. The returned reader raises UsageError (2)
-    when the stream ends early."""
+    when the stream ends early or a zip member's header, compressed data or CRC is damaged."""
     how = decoder(dtype)
     if how is None:
         return None
     np_dtype, convert = how
 
     def gen() -> Iterator[np.ndarray]:
+        try:
+            yield from read()
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            # A zip member whose local header, deflate stream or CRC is damaged.
+            raise UsageError(f"tensor data is unreadable ({exc})") from None
+
+    def read() -> Iterator[np.ndarray]:
         dt = np.dtype(np_dtype)
         step = max(dt.itemsize, CHUNK_BYTES // dt.itemsize * dt.itemsize)
         with opener() as f:

@@ -65,7 +65,10 @@ def read(path: Path) -> Iterator[Tensor]:
     unreadable, truncated or big-endian file or inconsistent storage records."""
     path = Path(path)
     if zipfile.is_zipfile(path):
-        yield from _zip(path)
+        try:
+            yield from _zip(path)
+        except zipfile.BadZipFile as exc:   # a member's local header or CRC is damaged
+            raise UsageError(f"'{path}' is a damaged zip archive ({exc})") from None
     else:
         yield from _legacy(path)
 
