@@ -74,12 +74,19 @@ def allowed(name: str, torchscript: bool) -> bool:
 
 
 # ---------------------------------------------------------------- pass 1: opcodes only
-def scan_one(stream: BinaryIO, where: str, torchscript: bool = False) -> None:
+def scan_one(stream: BinaryIO, where: str, torchscript: bool = False,
+             allow: Callable[[str], str | None] | None = None) -> bool:
     """Scan exactly one pickle from the stream's position up to its STOP, without unpickling;
     `where` names the file in messages. RefusedError (5) for a global outside `allowed`, a computed
     global name, or INST/OBJ/EXT opcodes; outside TorchScript, FormatError (5) for an opcode torch's
     weights_only unpickler does not implement (checked after the globals: a named global is the more
-    useful reason); FormatError (5) for a damaged pickle."""
+    useful reason); FormatError (5) for a damaged pickle.
+
+    `allow(name)` replaces the torch rules (for other pickles: scikit-learn's, tabular.py): it
+    returns None for an allowed global and the reason for refusing any other, and every opcode
+    is read. A name it answers with `INLINE` is allowed and announces raw bytes after the object
+    (joblib's array wrapper): the scan stops there and returns False (the unpickler, restricted
+    the same way, reads on). True when the scan reached STOP."""
     mark, unknown = object(), object()
     stack: list = []
     memo: dict = {}
@@ -87,7 +94,7 @@ def scan_one(stream: BinaryIO, where: str, torchscript: bool = False) -> None:
     try:
         for op, arg, _pos in pickletools.genops(stream):
             name, before = op.name, op.stack_before
-            if not torchscript and name not in TORCH_OPCODES and unsupported is None:
+            if allow is None and not torchscript and name not in TORCH_OPCODES and unsupported is None:
                 unsupported = name
             if name in ("INST", "OBJ", "EXT1", "EXT2", "EXT4"):
                 raise RefusedError(f"{where} builds objects with {name}: not a plain state dict, refused without unpickling")
@@ -98,7 +105,8 @@ def scan_one(stream: BinaryIO, where: str, torchscript: bool = False) -> None:
                 memo[arg] = stack[-1]
                 continue
             if name == "GLOBAL":
-                _allow(arg.replace(" ", "."), where, torchscript)
+                if _allow(arg.replace(" ", "."), where, torchscript, allow) is INLINE:
+                    return False
             popped: list = []
             if pickletools.markobject in before:
                 while stack and stack[-1] is not mark:
@@ -115,7 +123,8 @@ def scan_one(stream: BinaryIO, where: str, torchscript: bool = False) -> None:
                 qual, module = popped[0], popped[1]
                 if not (isinstance(module, str) and isinstance(qual, str)):
                     raise RefusedError(f"{where} computes the name of a global: not a plain state dict, refused without unpickling")
-                _allow(f"{module}.{qual}", where, torchscript)
+                if _allow(f"{module}.{qual}", where, torchscript, allow) is INLINE:
+                    return False
             if name == "MARK":
                 stack.append(mark)
             elif name in ("GET", "BINGET", "LONG_BINGET"):
@@ -130,13 +139,23 @@ def scan_one(stream: BinaryIO, where: str, torchscript: bool = False) -> None:
                 if unsupported:
                     raise FormatError(f"{where} uses the pickle opcode {unsupported}, which "
                                      "torch.load(weights_only=True) does not read either")
-                return
+                return True
     except (ValueError, IndexError, struct.error) as exc:
         raise FormatError(f"{where} is not a readable pickle ({exc})") from None
     raise FormatError(f"{where} is not a readable pickle (no STOP)")
 
 
-def _allow(name: str, where: str, torchscript: bool) -> None:
+INLINE = "inline data follows"
+
+
+def _allow(name: str, where: str, torchscript: bool, allow: Callable[[str], str | None] | None) -> str | None:
+    if allow is not None:
+        why = allow(name)
+        if why is INLINE:
+            return INLINE
+        if why:
+            raise RefusedError(f"{where} references {name}: {why}; refused without unpickling")
+        return None
     if not allowed(name, torchscript):
         raise RefusedError(f"{where} references {name}: not a plain state dict, refused without unpickling "
                            "(save `model.state_dict()`, or better, safetensors)")
