@@ -8,7 +8,8 @@ from pathlib import Path
 from weightops.core import git
 from weightops.model.card import build_card, parse_labels, read_metrics, write_card
 from weightops.errors import NotFoundError
-from weightops.storage.pointers import dvc_cache_dir, stay_inside
+from weightops.storage.dvc_config import dvc_cache_dir
+from weightops.storage.pointers import stay_inside
 from weightops.project import Project, open_project
 from weightops.registry.state import iso
 from weightops.registry.tags import validate_new_model_name

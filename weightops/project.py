@@ -20,9 +20,10 @@ from weightops.core.gitdir import is_url
 from weightops.model.attached import note_specs, pick_card, verified_by
 from weightops.core.config import CONFIG_FILE, Settings, parse_config
 from weightops.errors import NotFoundError, UsageError
+from weightops.storage.dvc_config import dvc_remotes
 from weightops.storage.pointers import (Artifact, Pointer, Remote, dvc_root_candidates, dvcyaml_for, object_url,
                                         out_remote, parse_artifacts, pointer_in_dvcfile, require_served,
-                                        parse_dvc_config, pointer_from_dvcfile, pointer_from_lock, load_yaml)
+                                        pointer_from_dvcfile, pointer_from_lock, load_yaml)
 from weightops.registry.state import Registry
 from weightops.registry.tags import model_to_tag, validate_model_name, validate_stage
 
@@ -278,9 +279,10 @@ class Project:
 
     def remotes(self, commit: str | None, root: str | None = None) -> tuple[str | None, dict[str, Remote]]:
         """DVC remotes configured at `commit` (`<root>/.dvc/config`, root: the DVC project's
-        folder, by default the one `locate` found at that commit), with the work tree's
-        `.dvc/config.local` on top, as DVC itself reads them: (default remote name or None,
-        name -> Remote). PointerError (1) for a config file that cannot be read."""
+        folder, by default the one `locate` found at that commit) over DVC's system and global
+        config, with the work tree's `.dvc/config.local` on top, as DVC itself reads them
+        (storage.dvc_config): (default remote name or None, name -> Remote). PointerError (1)
+        for a config file that cannot be read."""
         root = self._dvc_roots.get(commit, "") if root is None else root
         config = posixpath.join(root, ".dvc/config")
         committed = self.blobs([f"{commit}:{config}"])[f"{commit}:{config}"] if commit else None
@@ -291,7 +293,8 @@ class Project:
             if commit is None:
                 f = self.root / root / ".dvc" / "config"
                 committed = f.read_bytes() if f.is_file() else None
-        default, remotes = parse_dvc_config(committed, local)
+        dvc_dir = None if self.bare else self.root / root / ".dvc"
+        default, remotes = dvc_remotes(committed, local, dvc_dir=dvc_dir)
         return default, {n: dataclasses.replace(r, base=root) for n, r in remotes.items()}
 
     def remote(self, commit: str | None, name: str | None = None, root: str | None = None,

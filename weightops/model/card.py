@@ -71,7 +71,8 @@ def artifact_files(path: Path, root: Path | None = None) -> list[Path]:
     anywhere in the directory (to a file or a folder) that leads out of `root` is refused
     (RefusedError, exit 5): DVC would hash, push and deploy its target's bytes. A link into the
     project's DVC cache (`cache.type symlink`, a shared `cache.dir`) is DVC's own and allowed."""
-    from weightops.storage.pointers import dvc_cache_dir, stay_inside
+    from weightops.storage.dvc_config import dvc_cache_dir
+    from weightops.storage.pointers import stay_inside
 
     cache = dvc_cache_dir(root) if root is not None else None
     files = []

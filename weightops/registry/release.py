@@ -16,7 +16,8 @@ from weightops.storage import remotes as storage
 from weightops.model.card import artifact_files, check_card_against_file, missing_card, require_card_matches
 from weightops.errors import IntegrityError, RefusedError, UsageError
 from weightops.storage.hashing import dvc2_md5
-from weightops.storage.pointers import dvc_cache_dir, stay_inside
+from weightops.storage.dvc_config import dvc_cache_dir
+from weightops.storage.pointers import stay_inside
 from weightops.project import Project
 from weightops.registry.state import Registry, format_message, tag_time
 from weightops.registry.tags import format_version_tag, normalize_version

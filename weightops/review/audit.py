@@ -22,7 +22,8 @@ from weightops.model.attached import note_specs, pick_card
 from weightops.model.card import CardError, check_card_against_pointer, validate_card
 from weightops.errors import NotFoundError, WeightopsError
 from weightops.storage.hashing import hash_file
-from weightops.storage.pointers import (Artifact, Remote, dvcyaml_for, out_remote, parse_artifacts, parse_dvc_config,
+from weightops.storage.dvc_config import dvc_remotes
+from weightops.storage.pointers import (Artifact, Remote, dvcyaml_for, out_remote, parse_artifacts,
                        pointer_from_dvcfile, pointer_from_lock)
 from weightops.project import Located, Project
 from weightops.registry.state import Registry
@@ -243,7 +244,8 @@ def _locate_all(project: Project, wanted: list[tuple[str, str]], remote: str | N
     remotes: dict[str, object] = {}
     for commit in {c for _, c in wanted}:
         try:
-            default, known = parse_dvc_config(blobs[f"{commit}:.dvc/config"], local)
+            default, known = dvc_remotes(blobs[f"{commit}:.dvc/config"], local,
+                                         dvc_dir=None if project.bare else project.root / ".dvc")
             name = remote or default
             if name is not None and name not in known:
                 raise NotFoundError(f"DVC remote '{name}' is not configured at {commit[:12]} (known: "
