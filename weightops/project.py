@@ -20,8 +20,8 @@ from weightops.core.gitdir import is_url
 from weightops.model.card import parse_card
 from weightops.core.config import CONFIG_FILE, Settings, parse_config
 from weightops.errors import NotFoundError, UsageError
-from weightops.storage.pointers import (Artifact, Pointer, Remote, dvc_root_candidates, dvcyaml_for, object_url,
-                                        out_remote, parse_artifacts, pointer_in_dvcfile, require_served,
+from weightops.storage.pointers import (Artifact, PointerError, Pointer, Remote, dvc_root_candidates, dvcyaml_for, object_url,
+                                        model_artifacts, out_remote, parse_artifacts, pointer_in_dvcfile, require_served,
                                         parse_dvc_config, pointer_from_dvcfile, pointer_from_lock, load_yaml)
 from weightops.registry.state import Registry
 from weightops.registry.tags import model_to_tag, validate_model_name, validate_stage
@@ -108,14 +108,15 @@ class Project:
     @cached_property
     def declared_models(self) -> tuple[str, ...]:
         """Models the root dvc.yaml declares under `artifacts:` (work tree, else HEAD), in
-        file order; () without one. PointerError (1) for a malformed dvc.yaml."""
+        file order: `type: model` and untyped artifacts only, as DVC and GTO read the type (a
+        `type: dataset` is not a model); () without one. PointerError (1) for a malformed dvc.yaml."""
         head = git.head(self.root)
         text = None
         if not self.bare and (self.root / "dvc.yaml").is_file():
             text = (self.root / "dvc.yaml").read_bytes()
         elif head:
             text = git.read_blob(self.root, head, "dvc.yaml")
-        return tuple(parse_artifacts(text)) if text else ()
+        return tuple(model_artifacts(text)) if text else ()
 
     @cached_property
     def default_model(self) -> str | None:
@@ -137,8 +138,24 @@ class Project:
             dvc = "" if self.bare or (self.root / ".dvc").is_dir() else "no DVC project and "
             raise NotFoundError(f"this repository has {dvc}no model yet (no artifacts: in dvc.yaml); "
                                 "run `weightops init` here to set one up, or pass --model NAME")
-        raise UsageError("this project has several models and no default; pass --model NAME "
+        candidates = self.declared_models if len(self.declared_models) > 1 else self._nested_models()
+        shown = f" ({', '.join(candidates)})" if candidates else ""
+        raise UsageError(f"this project has several models{shown} and no default; pass --model NAME "
                          f"or set 'model:' in {CONFIG_FILE}")
+
+    def _nested_models(self) -> tuple[str, ...]:
+        """Every model the work tree's dvc.yaml files declare (root first), for an error message;
+        () in a bare repository or where one does not parse."""
+        if self.bare:
+            return ()
+        found: list[str] = list(self.declared_models)
+        for rel in git.ls_files_matching(self.root, "*/dvc.yaml"):
+            path = self.root / rel
+            try:
+                found += model_artifacts(path.read_bytes(), rel) if path.is_file() else []
+            except (OSError, UsageError, PointerError):
+                continue
+        return tuple(found)
 
     def _nested_dvcyaml(self) -> bool:
         """Whether a dvc.yaml below the root may declare `dir:name` models (bare: assume so)."""

@@ -191,7 +191,7 @@ def parse_card(text: bytes | str | None, what: str = "model card") -> dict:
     `resolve` reads it on every deploy. NotFoundError (3) for None (no card), YamlError (2)
     for bad YAML, CardError (1) for a card without `artifact.sha256`."""
     if text is None:
-        raise NotFoundError(f"{what} not found; run `weightops card` (or `dvc repro`) and commit it")
+        raise NotFoundError(f"{what} not found; write it with `weightops card` and commit it", card=what)
     doc = load_yaml(text, what)
     if not isinstance(doc, dict):
         raise CardError(f"{what} is not a mapping; regenerate it with `weightops card`")

@@ -25,10 +25,10 @@ from weightops.storage.pointers import (Artifact, Remote, dvcyaml_for, out_remot
                        pointer_from_dvcfile, pointer_from_lock)
 from weightops.project import Located, Project
 from weightops.registry.state import Registry
-from weightops.registry.tags import Kind
+from weightops.registry.tags import Kind, reserved_stage_reading
 
 KINDS = ("moved-tag", "card-mismatch", "missing-object", "damaged-object", "two-versions", "unreadable")
-NOTICE_KINDS = ("lightweight-tag", "not-a-version")   # information, never a failure
+NOTICE_KINDS = ("lightweight-tag", "not-a-version", "reserved-stage")   # information, never a failure
 
 
 @dataclass(frozen=True)
@@ -159,6 +159,8 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
                             f"weightops, GTO and DVC ignore it; did you mean {meant}? (release it with "
                             f"`weightops release {meant.rpartition('@')[2]}`)")
                     for name, meant in registry.lookalikes().items())
+    notices += tuple(Finding("reserved-stage", f"{model}#{stage}", reading) for model in registry.models()
+                     for stage in sorted(registry.stage_names(model)) if (reading := reserved_stage_reading(stage)))
     return AuditReport(tuple(findings), len(versions), len(registry_tags), notices,
                        tuple(registry.invisible), infos)
 
