@@ -17,6 +17,8 @@ referenced relatively, so a copy of `<base>` is self-contained.
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import shutil
 import subprocess
@@ -214,14 +216,14 @@ def build_getstarted(base: Path) -> Layout:
         sh(root, env, "dvc", "repro", "-q")
         sh(root, env, "git", "add", "-A")
         sh(root, env, "git", "commit", "-qm", f"train with n_est={n_est}", at=T0 + 100 * i)
-        sh(root, env, "dvc", "push", "-q")
         sh(root, env, "gto", "register", model, "--version", version, at=T0 + 100 * i + 1)
         released.append(version)
+    sh(root, env, "dvc", "push", "-q", "--all-commits")   # every release's objects, in one push
     for t, version, stage in ((T0 + 400, "v1.0.0", "prod"), (T0 + 410, "v1.1.0", "stage"),
                               (T0 + 420, "v1.2.0", "dev"), (T0 + 430, "v1.1.0", "prod")):
         sh(root, env, "gto", "assign", model, "--version", version, "--stage", stage, at=t)
-    return Layout("getstarted", base, "", model, "model.pkl", "model.card.yaml", "prod", tuple(released),
-                  ("dev", "prod", "stage"), ("train.n_est", 7))
+    return with_origin(Layout("getstarted", base, "", model, "model.pkl", "model.card.yaml", "prod", tuple(released),
+                              ("dev", "prod", "stage"), ("train.n_est", 7), {"holder_before": "v1.1.0"}))
 
 
 # ------------------------------------------------------------------ a GTO registry over `dvc add`
@@ -269,15 +271,16 @@ def build_registry(base: Path) -> Layout:
         sh(root, env, "dvc", "repro", "-q")
         sh(root, env, "git", "add", "-A")
         sh(root, env, "git", "commit", "-qm", f"weekly retrain {i}", at=T0 + 100 * i)
-        sh(root, env, "dvc", "push", "-q")
         sh(root, env, "gto", "register", "churn", "--version", version, at=T0 + 100 * i + 1)
         released.append(version)
+    sh(root, env, "dvc", "push", "-q", "--all-commits")
     for t, version, stage in ((T0 + 500, "v1.0.0", "prod"), (T0 + 510, "v1.1.0", "stage"),
                               (T0 + 520, "v1.1.0", "prod"), (T0 + 530, "v1.2.0", "dev"),
                               (T0 + 540, "v1.3.0-rc.1", "dev")):
         sh(root, env, "gto", "assign", "churn", "--version", version, "--stage", stage, at=t)
-    return Layout("registry", base, "", "churn", "models/churn.safetensors", "models/churn.card.yaml", "prod",
-                  tuple(released), ("dev", "stage", "prod"), ("train.seed", 9))
+    return with_origin(Layout("registry", base, "", "churn", "models/churn.safetensors", "models/churn.card.yaml",
+                              "prod", tuple(released), ("dev", "stage", "prod"), ("train.seed", 9),
+                              {"holder_before": "v1.1.0"}))
 
 
 # ------------------------------------------------------------------ a monorepo with `dvc init --subdir`
@@ -313,20 +316,44 @@ def build_monorepo(base: Path) -> Layout:
         sh(ml, env, "dvc", "repro", "-q")
         sh(root, env, "git", "add", "-A")
         sh(root, env, "git", "commit", "-qm", f"train {i}", at=T0 + 100 * i)
-        sh(ml, env, "dvc", "push", "-q")
         sh(root, env, "gto", "register", "ml:clf", "--version", version, at=T0 + 100 * i + 1)
         released.append(version)
+    sh(ml, env, "dvc", "push", "-q", "--all-commits")
     for t, version, stage in ((T0 + 300, "v1.0.0", "live"), (T0 + 310, "v1.1.0", "qa")):
         sh(root, env, "gto", "assign", "ml:clf", "--version", version, "--stage", stage, at=t)
-    return Layout("monorepo", base, "ml", "ml:clf", "models/clf.bin", "models/clf.card.yaml", "live",
-                  tuple(released), ("live", "qa"), ("train.seed", 9))
+    return with_origin(Layout("monorepo", base, "ml", "ml:clf", "models/clf.bin", "models/clf.card.yaml", "live",
+                              tuple(released), ("live", "qa"), ("train.seed", 9), {"holder_before": "v1.0.0"}))
 
 
 BUILDERS = {"getstarted": build_getstarted, "registry": build_registry, "monorepo": build_monorepo}
 
 
+def with_origin(layout: Layout) -> Layout:
+    """Give the built project a bare git remote `origin` (`<base>/origin.git`) holding its branch
+    and every tag, as a team's shared repository does."""
+    env = env_for(layout.base)
+    sh(layout.base, env, "git", "init", "-q", "--bare", str(layout.base / "origin.git"))
+    sh(layout.root, env, "git", "remote", "add", "origin", str(layout.base / "origin.git"))
+    sh(layout.root, env, "git", "push", "-q", "origin", "HEAD", "--tags")
+    return layout
+
+
+def save_layout(layout: Layout) -> None:
+    """Record a built layout in `<base>/layout.json` (everything but `base`)."""
+    fields = {k: v for k, v in dataclasses.asdict(layout).items() if k != "base"}
+    (layout.base / "layout.json").write_text(json.dumps(fields))
+
+
+def load_layout(base: Path) -> Layout:
+    """The layout `save_layout` recorded in `base`."""
+    fields = json.loads((base / "layout.json").read_text())
+    return Layout(base=base, **{k: tuple(v) if isinstance(v, list) else v for k, v in fields.items()})
+
+
 def copy_layout(layout: Layout, dest: Path) -> Layout:
-    """A fresh copy of a built layout under `dest` (the relative DVC remote comes along)."""
+    """A fresh copy of a built layout under `dest` (the relative DVC remote comes along, and
+    `origin` is pointed at the copy's own bare repository)."""
     shutil.copytree(layout.base, dest, symlinks=True, ignore=shutil.ignore_patterns(".site", ".cache"))
-    return Layout(layout.name, dest, layout.subdir, layout.model, layout.weights, layout.card, layout.stage,
-                  layout.released, layout.stages, layout.retrain, dict(layout.extra))
+    copy = dataclasses.replace(layout, base=dest, extra=dict(layout.extra))
+    sh(copy.root, env_for(dest), "git", "remote", "set-url", "origin", str(dest / "origin.git"))
+    return copy

@@ -140,10 +140,11 @@ def insert_artifact(text: str, name: str, path: str) -> str:
     start = next((i for i, l in enumerate(lines) if (m := _TOP_KEY.match(l.rstrip("\r\n")))
                   and m["key"].strip("'\"") == "artifacts"), None)
     value = _scalar(path)
+    newline = "\r\n" if "\r\n" in text else "\n"   # the file's own line ending
     if start is None:
-        block = [f"artifacts:\n", f"{unit}{name}:\n", f"{unit * 2}path: {value}\n", f"{unit * 2}type: model\n"]
-        sep = "" if not text or text.endswith("\n") else "\n"
-        new = text + sep + "".join(block)
+        block = ["artifacts:", f"{unit}{name}:", f"{unit * 2}path: {value}", f"{unit * 2}type: model"]
+        sep = "" if not text or text.endswith("\n") else newline
+        new = text + sep + "".join(line + newline for line in block)
     else:
         rest = (_TOP_KEY.match(lines[start].rstrip("\r\n"))["rest"] or "").split("#", 1)[0].strip()
         if rest:
@@ -160,7 +161,6 @@ def insert_artifact(text: str, name: str, path: str) -> str:
             end = i + 1
         entry_unit = _field_step(lines[start + 1:end], child) if child else unit
         child = child or unit
-        newline = "\r\n" if lines[start].endswith("\r\n") else "\n"
         block = [f"{child}{name}:{newline}", f"{child}{entry_unit}path: {value}{newline}",
                  f"{child}{entry_unit}type: model{newline}"]
         head = "".join(lines[:end])
