@@ -119,6 +119,23 @@ class Project:
         return tuple(model_artifacts(text)) if text else ()
 
     @cached_property
+    def non_models(self) -> frozenset[str]:
+        """Artifacts the root dvc.yaml declares with another type than model (`type: dataset`):
+        GTO may tag them, and weightops leaves them out of what it lists and checks."""
+        head = git.head(self.root)
+        text = None
+        if not self.bare and (self.root / "dvc.yaml").is_file():
+            text = (self.root / "dvc.yaml").read_bytes()
+        elif head:
+            text = git.read_blob(self.root, head, "dvc.yaml")
+        return frozenset(n for n, a in parse_artifacts(text).items() if not a.is_model) if text else frozenset()
+
+    def models_in(self, registry: Registry) -> list[str]:
+        """The registry's models (names its tags use), without the artifacts dvc.yaml declares as
+        something else than a model (`non_models`)."""
+        return [m for m in registry.models() if m not in self.non_models]
+
+    @cached_property
     def default_model(self) -> str | None:
         """The model commands mean without --model: weightops.yaml's `model:`, else the only
         model dvc.yaml declares, else None."""

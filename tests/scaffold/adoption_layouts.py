@@ -1,6 +1,6 @@
 """Existing DVC projects to adopt, built the way their owners built them: `dvc init`, `dvc add`,
-`dvc stage add`, `dvc repro`, `dvc push`, and releases written by GTO's own CLI (`gto register`,
-`gto assign`) before weightops is ever run there. Their shapes follow public DVC projects:
+`dvc stage add`, `dvc repro`, `dvc push`, and releases written by GTO itself (`register`,
+`assign`) before weightops is ever run there. Their shapes follow public DVC projects:
 
 - `getstarted`: iterative/example-get-started (four stages prepare -> featurize -> train ->
   evaluate with dotted params such as `train.min_split`, a `type: dataset` artifact beside the
@@ -29,9 +29,27 @@ from pathlib import Path
 T0 = 1_767_225_600  # 2026-01-01T00:00:00Z
 
 # GTO has no option for its tags' time. With GIT_COMMITTER_DATE set, scmrepo's pygit2 backend
-# declines to tag and dulwich does it, stamping the process clock; so GTO's CLI runs with that
-# clock set, and event order comes from the fixture instead of sleeps.
+# declines to tag and dulwich does it, stamping the process clock; so GTO runs with that clock
+# set, and event order comes from the fixture instead of sleeps.
 _GTO_AT = "import sys, time; t = float(sys.argv.pop(1)); time.time = lambda: t; from gto.cli import app; app()"
+# Many GTO operations in one process (GTO's own API, as its CLI calls it): each starts GTO anew
+# otherwise, and a layout writes a dozen tags.
+_GTO_BATCH = """
+import json, os, sys, time
+now = [0.0]
+time.time = lambda: now[0]
+from gto import api
+for op in json.loads(sys.argv[1]):
+    now[0] = float(op.pop("at"))
+    os.environ["GIT_COMMITTER_DATE"] = f"@{int(now[0])} +0000"
+    getattr(api, op.pop("op"))(".", **op)
+"""
+
+
+def gto_batch(root: Path, env: dict, *ops: dict) -> None:
+    """Run GTO's `register` / `assign` (api.register(name, ref, version), api.assign(name, stage,
+    version)) for each op, in order, its tag dated op["at"] (Unix seconds)."""
+    sh(root, dict(env, GIT_COMMITTER_DATE=f"@{T0} +0000"), sys.executable, "-c", _GTO_BATCH, json.dumps(ops))
 
 
 @dataclass
@@ -210,18 +228,20 @@ def build_getstarted(base: Path) -> Layout:
     dvcyaml = root / "dvc.yaml"
     dvcyaml.write_text(GETSTARTED_ARTIFACTS + dvcyaml.read_text())
     model = "text-classification"
-    released = []
+    released, ops = [], []
     for i, (version, n_est) in enumerate((("v1.0.0", 3), ("v1.1.0", 4), ("v1.2.0", 5))):
         set_param(root / "params.yaml", "train.n_est", n_est)
         sh(root, env, "dvc", "repro", "-q")
         sh(root, env, "git", "add", "-A")
         sh(root, env, "git", "commit", "-qm", f"train with n_est={n_est}", at=T0 + 100 * i)
-        sh(root, env, "gto", "register", model, "--version", version, at=T0 + 100 * i + 1)
+        ops.append({"op": "register", "name": model, "ref": sh(root, env, "git", "rev-parse", "HEAD").strip(),
+                    "version": version, "at": T0 + 100 * i + 1})
         released.append(version)
     sh(root, env, "dvc", "push", "-q", "--all-commits")   # every release's objects, in one push
     for t, version, stage in ((T0 + 400, "v1.0.0", "prod"), (T0 + 410, "v1.1.0", "stage"),
                               (T0 + 420, "v1.2.0", "dev"), (T0 + 430, "v1.1.0", "prod")):
-        sh(root, env, "gto", "assign", model, "--version", version, "--stage", stage, at=t)
+        ops.append({"op": "assign", "name": model, "version": version, "stage": stage, "at": t})
+    gto_batch(root, env, *ops)
     return with_origin(Layout("getstarted", base, "", model, "model.pkl", "model.card.yaml", "prod", tuple(released),
                               ("dev", "prod", "stage"), ("train.n_est", 7), {"holder_before": "v1.1.0"}))
 
@@ -265,19 +285,21 @@ def build_registry(base: Path) -> Layout:
     (root / "dvc.yaml").write_text(REGISTRY_DVCYAML)
     (root / "train.py").write_text(WRITE_WEIGHTS)
     (root / "params.yaml").write_text("train:\n  seed: 1\n")
-    released = []
+    released, ops = [], []
     for i, version in enumerate(("v1.0.0", "v1.1.0", "v1.2.0", "v1.3.0-rc.1")):
         set_param(root / "params.yaml", "train.seed", i + 1)
         sh(root, env, "dvc", "repro", "-q")
         sh(root, env, "git", "add", "-A")
         sh(root, env, "git", "commit", "-qm", f"weekly retrain {i}", at=T0 + 100 * i)
-        sh(root, env, "gto", "register", "churn", "--version", version, at=T0 + 100 * i + 1)
+        ops.append({"op": "register", "name": "churn", "ref": sh(root, env, "git", "rev-parse", "HEAD").strip(),
+                    "version": version, "at": T0 + 100 * i + 1})
         released.append(version)
     sh(root, env, "dvc", "push", "-q", "--all-commits")
     for t, version, stage in ((T0 + 500, "v1.0.0", "prod"), (T0 + 510, "v1.1.0", "stage"),
                               (T0 + 520, "v1.1.0", "prod"), (T0 + 530, "v1.2.0", "dev"),
                               (T0 + 540, "v1.3.0-rc.1", "dev")):
-        sh(root, env, "gto", "assign", "churn", "--version", version, "--stage", stage, at=t)
+        ops.append({"op": "assign", "name": "churn", "version": version, "stage": stage, "at": t})
+    gto_batch(root, env, *ops)
     return with_origin(Layout("registry", base, "", "churn", "models/churn.safetensors", "models/churn.card.yaml",
                               "prod", tuple(released), ("dev", "stage", "prod"), ("train.seed", 9),
                               {"holder_before": "v1.1.0"}))
@@ -310,17 +332,19 @@ def build_monorepo(base: Path) -> Layout:
        "-o", "models/clf.bin", "python train.py models/clf.bin")
     with open(ml / "dvc.yaml", "a") as f:
         f.write("artifacts:\n  clf:\n    path: models/clf.bin\n    type: model\n")
-    released = []
+    released, ops = [], []
     for i, version in enumerate(("v1.0.0", "v1.1.0")):
         set_param(ml / "params.yaml", "train.seed", i + 1)
         sh(ml, env, "dvc", "repro", "-q")
         sh(root, env, "git", "add", "-A")
         sh(root, env, "git", "commit", "-qm", f"train {i}", at=T0 + 100 * i)
-        sh(root, env, "gto", "register", "ml:clf", "--version", version, at=T0 + 100 * i + 1)
+        ops.append({"op": "register", "name": "ml:clf", "ref": sh(root, env, "git", "rev-parse", "HEAD").strip(),
+                    "version": version, "at": T0 + 100 * i + 1})
         released.append(version)
     sh(ml, env, "dvc", "push", "-q", "--all-commits")
     for t, version, stage in ((T0 + 300, "v1.0.0", "live"), (T0 + 310, "v1.1.0", "qa")):
-        sh(root, env, "gto", "assign", "ml:clf", "--version", version, "--stage", stage, at=t)
+        ops.append({"op": "assign", "name": "ml:clf", "version": version, "stage": stage, "at": t})
+    gto_batch(root, env, *ops)
     return with_origin(Layout("monorepo", base, "ml", "ml:clf", "models/clf.bin", "models/clf.card.yaml", "live",
                               tuple(released), ("live", "qa"), ("train.seed", 9), {"holder_before": "v1.0.0"}))
 

@@ -175,7 +175,7 @@ def test_init_names_what_it_cannot_choose(tmp_path):
 def test_init_declares_an_undeclared_output_by_adding_lines(tmp_path):
     text = ("stages:\n    train:\n        cmd: python train.py\n        params: [train.lr]\n"
             "        outs:\n            - models/net.pkl   # the weights\n")
-    root, env = _dvc_project(tmp_path, text, {"models/net.pkl": b"weights"})
+    root, env = _dvc_project(tmp_path, text, {"models/net.pkl": b"weights", "params.yaml": b"train:\n  lr: 0.1\n"})
     sh(root, env, "git", "tag", "v0.9.0")   # a plain release tag only: the plain style stays
     run_cli(["init", "--artifact", "models/net.pkl", "--model", "net"], cwd=root, env=env, check=True)
     after = (root / "dvc.yaml").read_text()

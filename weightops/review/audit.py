@@ -127,7 +127,7 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
              for r in registry_tags if not r.annotated]
     if not offline:
         findings += _diverged(project, registry_tags)
-    versions = [v for model in registry.models() for v in registry.versions(model)]
+    versions = [v for model in project.models_in(registry) for v in registry.versions(model)]   # not datasets
     located_all, remotes = _locate_all(project, [(v.model, v.commit) for v in versions], remote)
     hashed: dict[str, object] = {}   # path -> Digests: each local copy hashed once
     stores: dict[str, object] = {}
