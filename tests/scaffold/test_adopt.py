@@ -6,8 +6,6 @@ by hand in the styles people use."""
 from __future__ import annotations
 
 import difflib
-import subprocess
-import sys
 
 import pytest
 import yaml

@@ -10,7 +10,6 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
-import os
 import re
 import shlex
 import subprocess
@@ -104,7 +103,7 @@ def test_readme_adoption_walk(name, built_layouts, tmp_path):
     assert cfg["model"] == layout.model and cfg["tag_style"] == "named" and tuple(cfg["stages"]) == layout.stages
 
     # release --push says where the tag went; the registry GTO reads has it
-    released = results[f"weightops release v1.3.0 --push"].stdout
+    released = results["weightops release v1.3.0 --push"].stdout
     assert "and pushed to git remote 'origin'" in released
     tag = f"{layout.model.replace(':', '=')}@v1.3.0"
     assert sh(layout.root, env, "git", "ls-remote", "--tags", "origin", tag).strip()

@@ -15,7 +15,7 @@ from weightops.errors import RefusedError
 from weightops.core.resources import template_path
 from weightops.registry.tags import validate_new_model_name
 from weightops.scaffold.adopt import Choice, choose_artifact, declare_artifact, dvc_outputs, likely_model, read_conventions
-from weightops.storage.pointers import parse_dvc_config
+from weightops.storage.dvc_config import dvc_remotes
 
 log = logging.getLogger(__name__)
 
@@ -146,8 +146,9 @@ def adopt_output(root: Path, choice: Choice, *, remote: str | None, force: bool)
         if force or not (top / dest).exists():
             atomic_write_text(top / dest, text)
             written.append(dest)
-    config = root / ".dvc" / "config"
-    default, known = parse_dvc_config(config.read_bytes() if config.is_file() else None)
+    # The default remote as DVC sees it: any of its four config levels may set it.
+    default, known = dvc_remotes(*[(root / ".dvc" / n).read_bytes() if (root / ".dvc" / n).is_file() else None
+                                   for n in ("config", "config.local")], dvc_dir=root / ".dvc")
     added = remote is not None or default is None or default not in known
     if added:
         remote_url = remote or str(default_remote_dir(root))
