@@ -130,7 +130,8 @@ def promote(version: str, stage: str, *, model: str | None = None, repo: str | o
     """
     project, name, registry = _open(repo, model, push)
     sign = choose_signing(project, sign)
-    validate_stage(stage, project.config.stages)
+    # One vocabulary with resolve/history/demote: the config's stages and those GTO tags use.
+    check_stage(stage, project.config.stages, registry.stage_names(name))
     if not allow_deprecated:
         from weightops.registry.resolve import refuse_deprecated
         refuse_deprecated(registry, name)

@@ -27,10 +27,10 @@ from weightops.storage.pointers import (Artifact, Remote, dvcyaml_for, out_remot
                        pointer_from_dvcfile, pointer_from_lock)
 from weightops.project import Located, Project
 from weightops.registry.state import Registry
-from weightops.registry.tags import Kind
+from weightops.registry.tags import Kind, reserved_stage_reading
 
 KINDS = ("moved-tag", "card-mismatch", "missing-object", "damaged-object", "two-versions", "unreadable")
-NOTICE_KINDS = ("lightweight-tag", "not-a-version", "no-card")   # information, never a failure
+NOTICE_KINDS = ("lightweight-tag", "not-a-version", "no-card", "reserved-stage")   # information, never a failure
 
 
 @dataclass(frozen=True)
@@ -132,7 +132,7 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
              for r in registry_tags if not r.annotated]
     if not offline:
         findings += _diverged(project, registry_tags)
-    versions = [v for model in registry.models() for v in registry.versions(model)]
+    versions = [v for model in project.models_in(registry) for v in registry.versions(model)]   # not datasets
     located_all, remotes = _locate_all(project, [(v.model, v.commit) for v in versions], remote)
     hashed: dict[str, object] = {}   # path -> Digests: each local copy hashed once
     stores: dict[str, object] = {}
@@ -170,6 +170,8 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
                             f"weightops, GTO and DVC ignore it; did you mean {meant}? (release it with "
                             f"`weightops release {meant.rpartition('@')[2]}`)")
                     for name, meant in registry.lookalikes().items())
+    notices += tuple(Finding("reserved-stage", f"{model}#{stage}", reading) for model in registry.models()
+                     for stage in sorted(registry.stage_names(model)) if (reading := reserved_stage_reading(stage)))
     return AuditReport(tuple(findings), len(versions), len(registry_tags), notices,
                        tuple(registry.invisible), infos)
 
