@@ -21,6 +21,7 @@ from weightops.errors import FormatError
 
 CHUNK_BYTES = 16 * 1024 * 1024
 WEIGHT, CONSTANT = "weight", "constant"
+BIAS, NORM, BUFFER, SLOPE, QUANT = "bias", "norm", "buffer", "slope", "quant"
 
 # Element width in bits of every dtype the safetensors format defines (safetensors'
 # `Dtype::bitsize`, src/tensor.rs), plus C128 for PyTorch's complex128.
