@@ -196,3 +196,27 @@ def test_a_format_the_gate_cannot_read_is_refused_by_the_gate_naming_the_ways_pa
                       "--message", "an opaque vendor format", env={"WEIGHTOPS_NOW": str(T0 + 6)})
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "SKIPPED" in project.git("tag", "-l", "--format=%(contents)", "blob#production#1")
+
+
+# ---------------------------------------------------------------- skops
+def test_a_skops_file_is_read_after_skops_own_trust_check(tmp_path):
+    import skops.io as sio
+
+    model = fitted()["pipeline"]
+    sio.dump(model, tmp_path / "m.skops")
+    assert sio.get_untrusted_types(file=tmp_path / "m.skops") == []
+    got = {t.name: t for t in read_tensors(tmp_path / "m.skops")}
+    coef = next(t for n, t in got.items() if n.endswith("coef_"))
+    np.testing.assert_array_equal(coef.values(), model[-1].coef_)
+    assert run_cli(["validate", "m.skops", "--against", "none"], cwd=tmp_path).returncode == 0
+
+
+def test_a_skops_file_with_a_type_skops_does_not_trust_is_refused_naming_it(tmp_path):
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
+
+    sio.dump(FunctionTransformer(func=os.getcwd).fit(np.ones((2, 2))), tmp_path / "fn.skops")
+    untrusted = sio.get_untrusted_types(file=tmp_path / "fn.skops")
+    assert untrusted   # skops' own verdict: it would not load this without `trusted=`
+    assert_one_line_error(run_cli(["validate", "fn.skops", "--against", "none"], cwd=tmp_path), 5,
+                          "fn.skops", untrusted[0], "refused without loading")

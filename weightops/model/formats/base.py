@@ -22,6 +22,8 @@ from weightops.errors import FormatError
 CHUNK_BYTES = 16 * 1024 * 1024
 WEIGHT, CONSTANT = "weight", "constant"
 BIAS, NORM, BUFFER, SLOPE, QUANT = "bias", "norm", "buffer", "slope", "quant"
+# A tree model's node table: its length follows the training data, so a retrain reshapes it.
+TREE = "tree"
 
 # Element width in bits of every dtype the safetensors format defines (safetensors'
 # `Dtype::bitsize`, src/tensor.rs), plus C128 for PyTorch's complex128.
