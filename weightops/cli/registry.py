@@ -113,7 +113,12 @@ def list_cmd(
     typer.echo(f"{'MODEL':<16} {'VERSION':<14} {'COMMIT':<12}  {'CREATED':<20}  TAG  [STAGES]")
     for r in rows:
         stages = f"  [{', '.join(r['stages'])}]" if r["stages"] else ""
-        typer.echo(f"{r['model']:<16} {r['version']:<14} {r['commit'][:12]}  {r['created']}  {r['tag']}{stages}")
+        cardless = "  (no card: DVC md5)" if r["card"] is None else ""
+        typer.echo(f"{r['model']:<16} {r['version']:<14} {r['commit'][:12]}  {r['created']}  {r['tag']}{stages}{cardless}")
+    cardless = sum(1 for r in rows if r["card"] is None)
+    if cardless:
+        typer.secho(f"note: {cardless} version(s) have no model card (released before weightops): checked by DVC's "
+                    "md5 and size; `weightops card --attach TAG` gives one a card without moving its tag", err=True)
 
 # ---------------------------------------------------------------- stage assignments
 MESSAGE = typer.Option(None, "--message", help="Why: recorded in the tag message.")

@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from weightops.model.card import check_card_against_file, load_card
+from weightops.model.card import check_bytes, load_card
 from weightops.core.config import ValidationSettings
 from weightops.model.checks import Report, collect_stats, run_checks
 from weightops.model.formats import unread_reason
@@ -68,7 +68,7 @@ def local_weights(project: Project, located: Located, ref: str) -> Path:
         candidates.append(Path(url))
     if not project.bare:
         candidates.append(project.root / pointer.path)
-    beside = bool((located.card.get("artifact") or {}).get("external_data"))
+    beside = bool(((located.card or {}).get("artifact") or {}).get("external_data"))
     for path in candidates:
         if not path.exists() or (pointer.is_dir and not path.is_dir()):
             continue
@@ -76,7 +76,7 @@ def local_weights(project: Project, located: Located, ref: str) -> Path:
             continue  # an ONNX graph whose weights are in files beside it: only the work tree has them
         if path == project.root / pointer.path and path.is_file() and hash_file(path).md5 != pointer.md5:
             continue  # the work tree holds another version
-        check_card_against_file(located.card, path, ref)
+        check_bytes(located.card, pointer, path, ref)   # no card: DVC's md5 and size
         return path
     raise NotFoundError(f"{ref}: the weights ({pointer.path}, md5 {pointer.md5[:12]}) are not on this machine; "
                         "run `dvc pull` (or `dvc fetch`) for that commit first")
