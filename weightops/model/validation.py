@@ -231,12 +231,12 @@ def validation_gate(ctx) -> dict[str, str]:
 
 
 def _gate_stats(path: Path, name: str, stage: str, what: str) -> dict:
-    """collect_stats for the gate of `stage`: a file no reader reads, or one its format's own library
-    refuses, is a refusal by that gate (RefusedError, 5) naming the gate, the file and the two
-    ways past it."""
+    """collect_stats for the gate of `stage`: a file no reader reads, one its format's own library
+    refuses, or a pickle naming code, is a refusal by that gate (RefusedError, 5) naming the gate,
+    the file and the two ways past it."""
     try:
         return collect_stats(path, name)
-    except FormatError as exc:
+    except RefusedError as exc:   # FormatError included
         raise RefusedError(f"gates.{stage}.validate refused {what} ({name}): {exc.message}; to promote it "
                            f"unchecked, pass --skip-checks with --message WHY (recorded in the tag), or set "
                            f"`gates: {{{stage}: {{validate: false}}}}` in weightops.yaml",
