@@ -19,7 +19,7 @@ import numpy as np
 
 from weightops.core.config import ValidationSettings
 from weightops.model.formats import Tensor, read_tensors
-from weightops.model.formats.base import FLOAT_DTYPES, WEIGHT
+from weightops.model.formats.base import FLOAT_DTYPES, TREE, WEIGHT
 from weightops.model.signature import Signature, graph_differences
 
 EPS = 1e-12
@@ -107,7 +107,7 @@ def tensor_stats(t: Tensor) -> TensorStats:
 
 def collect_stats(path: str | os.PathLike, name: str | None = None) -> dict[str, TensorStats]:
     """Stats of every tensor; `name` tells the format of a suffix-less file (a DVC object).
-    UsageError (2) for an unreadable or unknown format, RefusedError (5) for an unsafe pickle or
+    FormatError (5) for an unreadable or unknown format, RefusedError (5) for an unsafe pickle or
     object array, as the format readers raise."""
     return {t.name: tensor_stats(t) for t in read_tensors(path, name)}
 
@@ -301,7 +301,8 @@ def check_signature(stats: dict[str, TensorStats], cfg: ValidationSettings, sign
 
 def check_structure(new: dict[str, TensorStats], old: dict[str, TensorStats]) -> CheckResult:
     """Tensors `added`, `removed`, `reshaped` or with a changed `dtype` between `old` and `new`
-    (stats keyed by tensor name); fails on any."""
+    (stats keyed by tensor name); fails on any. A tree model's node tables (role `tree`) are
+    not `reshaped`: their length is what training found."""
     figures: dict[str, dict] = {}
     for name in sorted(old.keys() - new.keys()):
         figures[name] = {"change": "removed", "shape": list(old[name].shape)}
@@ -309,7 +310,7 @@ def check_structure(new: dict[str, TensorStats], old: dict[str, TensorStats]) ->
         figures[name] = {"change": "added", "shape": list(new[name].shape)}
     for name in sorted(old.keys() & new.keys()):
         a, b = old[name], new[name]
-        if a.shape != b.shape:
+        if a.shape != b.shape and not (a.role == b.role == TREE):   # trees grow with the data
             figures[name] = {"change": "reshaped", "from": list(a.shape), "to": list(b.shape)}
         elif a.dtype != b.dtype:
             figures[name] = {"change": "dtype", "from": a.dtype, "to": b.dtype}
@@ -340,7 +341,7 @@ def _limit_figures(a: TensorStats, b: TensorStats, d: dict, keys, limits: dict) 
 
 def check_drift(new: dict[str, TensorStats], old: dict[str, TensorStats], cfg: ValidationSettings) -> CheckResult:
     """Drift between two versions (stats keyed by tensor name) of the tensors present in both
-    with the same shape; NaN/Inf, undecoded and ignored tensors are skipped.
+    with the same shape; NaN/Inf, undecoded, ignored and tree-table tensors are skipped.
 
     A tensor of at least MIN_STABLE values fails when its mean, std or L2 drift (see `drift`)
     passes `cfg.thresholds(name)`. A smaller tensor is never judged alone: its figures are
@@ -354,6 +355,8 @@ def check_drift(new: dict[str, TensorStats], old: dict[str, TensorStats], cfg: V
     for name in sorted(old.keys() & new.keys()):
         a, b = old[name], new[name]
         if a.shape != b.shape or not (a.decoded and b.decoded) or cfg.ignored(name) or a.nan or b.nan or a.inf or b.inf:
+            continue
+        if a.role == TREE:   # split thresholds and leaf values: in feature units, not a weight scale
             continue
         if a.is_float and b.is_float:
             pooled.append((a, b))
