@@ -17,13 +17,13 @@ from pathlib import Path
 from weightops.core import git
 from weightops.core.git_tags import TagListing, stage_scope
 from weightops.core.gitdir import is_url, partial_registry
-from weightops.model.card import parse_card
+from weightops.model.attached import note_specs, pick_card, verified_by
 from weightops.core.config import CONFIG_FILE, Settings, parse_config
 from weightops.errors import NotFoundError, RefusedError, UsageError
 from weightops.storage.dvc_config import dvc_remotes
-from weightops.storage.pointers import (Artifact, Pointer, Remote, dvc_root_candidates, dvcyaml_for, object_url,
-                                        out_remote, parse_artifacts, pointer_in_dvcfile, require_served,
-                                        pointer_from_dvcfile, pointer_from_lock, load_yaml)
+from weightops.storage.pointers import (Artifact, PointerError, Pointer, Remote, dvc_root_candidates, dvcyaml_for,
+                                        object_url, model_artifacts, out_remote, parse_artifacts, pointer_in_dvcfile,
+                                        require_served, pointer_from_dvcfile, pointer_from_lock, load_yaml)
 from weightops.registry.state import Registry
 from weightops.registry.tags import model_to_tag, validate_model_name, validate_stage
 
@@ -39,13 +39,22 @@ def open_project(repo: str | os.PathLike = ".") -> "Project":
 
 @dataclass(frozen=True)
 class Located:
-    """What one commit says about one model: its declaration, DVC pointer and card."""
+    """What one commit says about one model: its declaration, DVC pointer and card. `card` is
+    None for a version without one (released before weightops): its bytes are checked by the
+    pointer's MD5 and size. `card_source` says where the card came from (model/attached.py:
+    `commit`, or the notes ref of an attached card; None without a card)."""
 
     artifact: Artifact
     pointer: Pointer
-    card: dict
+    card: dict | None
     commit: str
     dvc_root: str = ""   # repo-relative folder of the DVC project (holding `.dvc/`); "" at the top
+    card_source: str | None = "commit"
+
+    @property
+    def verified_by(self) -> str:
+        """`sha256` (the card's) or `dvc-md5` (no card: DVC's MD5 and size)."""
+        return verified_by(self.card)
 
 
 _WARNED: set[str] = set()
@@ -130,14 +139,32 @@ class Project:
     @cached_property
     def declared_models(self) -> tuple[str, ...]:
         """Models the root dvc.yaml declares under `artifacts:` (work tree, else HEAD), in
-        file order; () without one. PointerError (1) for a malformed dvc.yaml."""
+        file order: `type: model` and untyped artifacts only, as DVC and GTO read the type (a
+        `type: dataset` is not a model); () without one. PointerError (1) for a malformed dvc.yaml."""
         head = git.head(self.root)
         text = None
         if not self.bare and (self.root / "dvc.yaml").is_file():
             text = (self.root / "dvc.yaml").read_bytes()
         elif head:
             text = git.read_blob(self.root, head, "dvc.yaml")
-        return tuple(parse_artifacts(text)) if text else ()
+        return tuple(model_artifacts(text)) if text else ()
+
+    @cached_property
+    def non_models(self) -> frozenset[str]:
+        """Artifacts the root dvc.yaml declares with another type than model (`type: dataset`):
+        GTO may tag them, and weightops leaves them out of what it lists and checks."""
+        head = git.head(self.root)
+        text = None
+        if not self.bare and (self.root / "dvc.yaml").is_file():
+            text = (self.root / "dvc.yaml").read_bytes()
+        elif head:
+            text = git.read_blob(self.root, head, "dvc.yaml")
+        return frozenset(n for n, a in parse_artifacts(text).items() if not a.is_model) if text else frozenset()
+
+    def models_in(self, registry: Registry) -> list[str]:
+        """The registry's models (names its tags use), without the artifacts dvc.yaml declares as
+        something else than a model (`non_models`)."""
+        return [m for m in registry.models() if m not in self.non_models]
 
     @cached_property
     def default_model(self) -> str | None:
@@ -159,8 +186,24 @@ class Project:
             dvc = "" if self.bare or (self.root / ".dvc").is_dir() else "no DVC project and "
             raise NotFoundError(f"this repository has {dvc}no model yet (no artifacts: in dvc.yaml); "
                                 "run `weightops init` here to set one up, or pass --model NAME")
-        raise UsageError("this project has several models and no default; pass --model NAME "
+        candidates = self.declared_models if len(self.declared_models) > 1 else self._nested_models()
+        shown = f" ({', '.join(candidates)})" if candidates else ""
+        raise UsageError(f"this project has several models{shown} and no default; pass --model NAME "
                          f"or set 'model:' in {CONFIG_FILE}")
+
+    def _nested_models(self) -> tuple[str, ...]:
+        """Every model the work tree's dvc.yaml files declare (root first), for an error message;
+        () in a bare repository or where one does not parse."""
+        if self.bare:
+            return ()
+        found: list[str] = list(self.declared_models)
+        for rel in git.ls_files_matching(self.root, "*/dvc.yaml"):
+            path = self.root / rel
+            try:
+                found += model_artifacts(path.read_bytes(), rel) if path.is_file() else []
+            except (OSError, UsageError, PointerError):
+                continue
+        return tuple(found)
 
     def _nested_dvcyaml(self) -> bool:
         """Whether a dvc.yaml below the root may declare `dir:name` models (bare: assume so)."""
@@ -207,7 +250,8 @@ class Project:
 
     def locate(self, model: str, commit: str, ref: str | None = None) -> Located:
         """Declaration, pointer and card of `model` at `commit`: two batched object reads (a
-        third only when the output is tracked by a `.dvc` file not named after it).
+        third only when the output is tracked by a `.dvc` file not named after it, or the commit
+        holds no card file and an attached one is looked for; see model/attached.py).
 
         The DVC project is the nearest folder at or above the dvc.yaml holding `.dvc/` (a
         monorepo's `dvc init --subdir` project), as `dvc artifacts get` finds it; its
@@ -271,8 +315,11 @@ class Project:
             raise NotFoundError(f"{ref}: no DVC pointer for {artifact.path} at {commit[:12]} "
                                 f"(neither a .dvc file nor an out in {lockfile}); run `dvc repro` or `dvc add` and commit")
         require_served(pointer, ref)
-        card = parse_card(second[f"{commit}:{artifact.card_path}"], f"model card {artifact.card_path} at {commit[:12]}")
-        return Located(artifact, pointer, card, commit, dvc_root)
+        committed = second[f"{commit}:{artifact.card_path}"]
+        # Only a commit without a card file asks for an attached one: carded reads cost nothing more.
+        notes = None if committed is not None else list(self.blobs(note_specs(commit)).values())
+        card, source = pick_card(model, commit, committed, notes, f"model card {artifact.card_path} at {commit[:12]}")
+        return Located(artifact, pointer, card, commit, dvc_root, source)
 
     def _pointer_in_any_dvcfile(self, commit: str, dvc_root: str, path: str) -> Pointer | None:
         """The out `path` in any `.dvc` file of the DVC project (a `.dvc` file may track several

@@ -125,14 +125,14 @@ def test_bfloat16_tensors_are_widened_and_checked(tmp_path):
 def test_malformed_safetensors_header_is_a_one_line_error(tmp_path, header):
     head = json.dumps(header).encode()
     (tmp_path / "bad.safetensors").write_bytes(struct.pack("<Q", len(head)) + head + b"\0" * 16)
-    assert_one_line_error(validate(tmp_path, "bad.safetensors"), 2, "bad.safetensors", "'x'")
+    assert_one_line_error(validate(tmp_path, "bad.safetensors"), 5, "bad.safetensors", "'x'")
 
 
-def test_not_a_weights_file_is_a_usage_error(tmp_path):
+def test_not_a_weights_file_is_refused_with_exit_5(tmp_path):
     (tmp_path / "notes.txt").write_text("hello")
-    assert_one_line_error(validate(tmp_path, "notes.txt"), 2, "notes.txt", "not a weights format")
+    assert_one_line_error(validate(tmp_path, "notes.txt"), 5, "notes.txt", "not a weights format")
     (tmp_path / "short.safetensors").write_bytes(b"\x01\x02")
-    assert_one_line_error(validate(tmp_path, "short.safetensors"), 2, "not a safetensors file")
+    assert_one_line_error(validate(tmp_path, "short.safetensors"), 5, "not a safetensors file")
 
 
 def test_ignore_patterns_exempt_tensors_from_value_checks(tmp_path):

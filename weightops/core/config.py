@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from weightops.core.schema import check_document
 from weightops.core.yamlio import safe_load
 from weightops.errors import UsageError
-from weightops.registry.tags import validate_model_name, validate_stage
+from weightops.registry.tags import validate_model_name, validate_new_stage, validate_stage
 
 CONFIG_FILE = "weightops.yaml"
 DEFAULT_STAGES = ("staging", "production", "shadow")
@@ -188,7 +188,7 @@ def settings_from_doc(doc: object, where: str = CONFIG_FILE) -> Settings:
     model = doc.get("model") or doc.get("default_model")
     if model is not None:
         model = validate_model_name(str(model))
-    stages = tuple(validate_stage(s) for s in doc.get("stages", DEFAULT_STAGES))
+    stages = _stages(doc.get("stages", DEFAULT_STAGES), where)
     shadow = {**SHADOW_DEFAULTS, **doc.get("shadow", {})}
     report = doc.get("report", {})
     guard = doc.get("guard", {})
@@ -222,6 +222,15 @@ def parse_duration(value: object, what: str) -> int:
 
 def _entries(value: str | list[str]) -> tuple[str, ...]:
     return tuple(v.strip() for v in ([value] if isinstance(value, str) else value))
+
+
+def _stages(names: list, where: str) -> tuple[str, ...]:
+    """`stages:`: each a new stage name (registry/tags.validate_new_stage); UsageError (2) naming
+    `where` otherwise."""
+    try:
+        return tuple(validate_new_stage(s) for s in names)
+    except UsageError as exc:
+        raise UsageError(f"{where}: stages: {exc}") from None
 
 
 def _trust(doc: dict, where: str) -> TrustSettings:

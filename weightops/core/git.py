@@ -22,7 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from weightops.core.git_tags import TagListing
 from weightops.core.gitdir import find_work_tree
-from weightops.core.refs import TagRef
+from weightops.core.refs import CARDS_REF, TagRef
 from weightops.errors import NotFoundError, RefusedError, UsageError, WeightopsError
 
 # The signature block git appends to a signed tag's message (gpg, x509 or ssh).
@@ -300,8 +300,19 @@ def push_tag_with_claim(repo: str | os.PathLike, remote: str, name: str, claim: 
 
 
 def fetch_tags(repo: str | os.PathLike, remote: str) -> None:
-    """`git fetch --tags` from `remote`, best effort: offline, the local tags stand."""
-    run(["fetch", "--quiet", "--tags", "--", _safe(remote)], cwd=repo, check=False)
+    """`git fetch --tags` from `remote`, with the attached cards' notes ref (core.refs.CARDS_REF,
+    only when it fast-forwards: local notes not pushed yet stay), best effort: offline, the local
+    tags stand."""
+    # A glob: a remote without the ref matches nothing instead of failing the whole fetch.
+    run(["fetch", "--quiet", "--tags", "--", _safe(remote), f"{CARDS_REF}*:{CARDS_REF}*"], cwd=repo, check=False)
+
+
+def push_cards(repo: str | os.PathLike, remote: str) -> subprocess.CompletedProcess | None:
+    """Push the attached cards' notes ref (core.refs.CARDS_REF) to `remote`, never forced; None
+    when there is none here, else the finished process for the caller to judge."""
+    if run(["rev-parse", "-q", "--verify", CARDS_REF], cwd=repo, check=False).returncode != 0:
+        return None
+    return run(["push", "--porcelain", _safe(remote), f"{CARDS_REF}:{CARDS_REF}"], cwd=repo, check=False)
 
 
 def init_repo(path: str | os.PathLike) -> None:

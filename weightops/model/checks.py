@@ -19,7 +19,7 @@ import numpy as np
 
 from weightops.core.config import ValidationSettings
 from weightops.model.formats import Tensor, read_tensors
-from weightops.model.formats.base import FLOAT_DTYPES, WEIGHT
+from weightops.model.formats.base import FLOAT_DTYPES, TREE, WEIGHT
 from weightops.model.signature import Signature, graph_differences
 
 EPS = 1e-12
@@ -98,7 +98,7 @@ def tensor_stats(t: Tensor) -> TensorStats:
 
 def collect_stats(path: str | os.PathLike, name: str | None = None) -> dict[str, TensorStats]:
     """Stats of every tensor; `name` tells the format of a suffix-less file (a DVC object).
-    UsageError (2) for an unreadable or unknown format, RefusedError (5) for an unsafe pickle or
+    FormatError (5) for an unreadable or unknown format, RefusedError (5) for an unsafe pickle or
     object array, as the format readers raise."""
     return {t.name: tensor_stats(t) for t in read_tensors(path, name)}
 
@@ -292,7 +292,8 @@ def check_signature(stats: dict[str, TensorStats], cfg: ValidationSettings, sign
 
 def check_structure(new: dict[str, TensorStats], old: dict[str, TensorStats]) -> CheckResult:
     """Tensors `added`, `removed`, `reshaped` or with a changed `dtype` between `old` and `new`
-    (stats keyed by tensor name); fails on any."""
+    (stats keyed by tensor name); fails on any. A tree model's node tables (role `tree`) are
+    not `reshaped`: their length is what training found."""
     figures: dict[str, dict] = {}
     for name in sorted(old.keys() - new.keys()):
         figures[name] = {"change": "removed", "shape": list(old[name].shape)}
@@ -300,7 +301,7 @@ def check_structure(new: dict[str, TensorStats], old: dict[str, TensorStats]) ->
         figures[name] = {"change": "added", "shape": list(new[name].shape)}
     for name in sorted(old.keys() & new.keys()):
         a, b = old[name], new[name]
-        if a.shape != b.shape:
+        if a.shape != b.shape and not (a.role == b.role == TREE):   # trees grow with the data
             figures[name] = {"change": "reshaped", "from": list(a.shape), "to": list(b.shape)}
         elif a.dtype != b.dtype:
             figures[name] = {"change": "dtype", "from": a.dtype, "to": b.dtype}

@@ -17,10 +17,13 @@ from pathlib import Path
 
 import numpy as np
 
-from weightops.errors import UsageError
+from weightops.errors import FormatError
 
 CHUNK_BYTES = 16 * 1024 * 1024
 WEIGHT, CONSTANT = "weight", "constant"
+BIAS, NORM, BUFFER, SLOPE, QUANT = "bias", "norm", "buffer", "slope", "quant"
+# A tree model's node table: its length follows the training data, so a retrain reshapes it.
+TREE = "tree"
 
 # Element width in bits of every dtype the safetensors format defines (safetensors'
 # `Dtype::bitsize`, src/tensor.rs), plus C128 for PyTorch's complex128.
@@ -77,8 +80,24 @@ F8_TABLES = {
 }
 
 
-def decoder(dtype: str) -> tuple[str, Callable[[np.ndarray], np.ndarray] | None] | None:
-    """(numpy dtype to read, conversion of a chunk) for a decodable dtype, else None."""
+def decoder(dtype: str, big_endian: bool = False) -> tuple[str, Callable[[np.ndarray], np.ndarray] | None] | None:
+    """(numpy dtype to read, conversion of a chunk) for a decodable dtype, else None. With
+    `big_endian`, each element (each part of a complex one) is read most significant byte
+    first and converted to native order, as torch byte-swaps a storage saved on a big-endian
+    machine (`UntypedStorage.byteswap(dtype)`)."""
+    how = _decoder(dtype)
+    if not big_endian or how is None or np.dtype(how[0]).itemsize == 1:
+        return how
+    np_dtype, convert = how
+    big = np.dtype(np_dtype).newbyteorder(">")
+
+    def swap(a: np.ndarray) -> np.ndarray:
+        native = a.astype(big.newbyteorder("="))
+        return convert(native) if convert else native
+    return big.str, swap
+
+
+def _decoder(dtype: str) -> tuple[str, Callable[[np.ndarray], np.ndarray] | None] | None:
     if dtype in NUMPY_OF:
         return NUMPY_OF[dtype], None
     if dtype == "BF16":
@@ -123,12 +142,13 @@ class Tensor:
         return Tensor(name, self.dtype, self.shape, self._chunks, role or self.role)
 
 
-def range_reader(path: Path, start: int, end: int, dtype: str) -> Callable[[], Iterator[np.ndarray]] | None:
+def range_reader(path: Path, start: int, end: int, dtype: str,
+                 big_endian: bool = False) -> Callable[[], Iterator[np.ndarray]] | None:
     """Stream bytes [start, end) of `path` decoded as `dtype` (None when not decodable). Reads with
     `readinto` into one reused buffer, not mmap: pages touched through a mapping count in the
     process's RSS, so a mapping would grow memory to the file size. The returned reader raises
-    UsageError (2) when the file ends early."""
-    how = decoder(dtype)
+    FormatError (5) when the file ends early; `big_endian` as in `decoder`."""
+    how = decoder(dtype, big_endian)
     if how is None:
         return None
     np_dtype, convert = how
@@ -146,7 +166,7 @@ def range_reader(path: Path, start: int, end: int, dtype: str) -> Callable[[], I
                 while got < want:
                     n = f.readinto(buf[got:want])
                     if not n:
-                        raise UsageError(f"'{path}' is truncated")
+                        raise FormatError(f"'{path}' is truncated")
                     got += n
                 pos += want
                 arr = np.frombuffer(buf[:want], dtype=dt)
@@ -154,11 +174,12 @@ def range_reader(path: Path, start: int, end: int, dtype: str) -> Callable[[], I
     return gen
 
 
-def stream_reader(opener: Callable, skip: int, nbytes: int, dtype: str) -> Callable[[], Iterator[np.ndarray]] | None:
+def stream_reader(opener: Callable, skip: int, nbytes: int, dtype: str,
+                  big_endian: bool = False) -> Callable[[], Iterator[np.ndarray]] | None:
     """Like `range_reader` over a stream `opener()` returns (a compressed zip member, say): skip
-    `skip` bytes, then decode `nbytes` bytes as `dtype`. The returned reader raises UsageError (2)
+    `skip` bytes, then decode `nbytes` bytes as `dtype`. The returned reader raises FormatError (5)
     when the stream ends early."""
-    how = decoder(dtype)
+    how = decoder(dtype, big_endian)
     if how is None:
         return None
     np_dtype, convert = how
@@ -171,13 +192,13 @@ def stream_reader(opener: Callable, skip: int, nbytes: int, dtype: str) -> Calla
             while gap > 0:
                 part = f.read(min(gap, CHUNK_BYTES))
                 if not part:
-                    raise UsageError("tensor data is truncated")
+                    raise FormatError("tensor data is truncated")
                 gap -= len(part)
             left = nbytes
             while left > 0:
                 data = f.read(min(step, left))
                 if len(data) != min(step, left):
-                    raise UsageError("tensor data is truncated")
+                    raise FormatError("tensor data is truncated")
                 left -= len(data)
                 arr = np.frombuffer(data, dtype=dt)
                 yield convert(arr) if convert else arr
