@@ -119,6 +119,7 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
     (re-hashed where local when `rehash`); lightweight tags are notices. Returns an AuditReport; `ok` is
     False when any finding (the CLI exits 4). NotFoundError (3) outside a repository."""
     project = Project(repo)
+    project.warn_partial()   # a shallow or tagless clone audits only the tags it has
     refs = git.list_tags(project.root)
     registry = Registry(refs, project.default_model)
     findings: list[Finding] = []
