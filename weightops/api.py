@@ -8,7 +8,8 @@ from pathlib import Path
 from weightops.core import git
 from weightops.model.card import build_card, parse_labels, read_metrics, write_card
 from weightops.errors import NotFoundError
-from weightops.storage.pointers import dvc_cache_dir, stay_inside
+from weightops.storage.dvc_config import dvc_cache_dir
+from weightops.storage.pointers import stay_inside
 from weightops.project import Project, open_project
 from weightops.registry.state import iso
 from weightops.registry.tags import validate_new_model_name
@@ -70,7 +71,7 @@ def list_versions(repo: str | os.PathLike = ".", model: str | None = None, *,
 
     project = open_project(repo)
     registry = project.registry()
-    models = [project.model(model)] if model else registry.models()
+    models = [project.model(model)] if model else project.models_in(registry)
     unrecorded = [(name, v.commit) for name in models for v in registry.versions(name) if not v.meta.get("sha256")]
     sources: dict = {}
     cards = read_cards(project.root, unrecorded, sources) if unrecorded else {}

@@ -42,10 +42,16 @@ def release_cmd(
         typer.secho(f"note: {note}", fg=typer.colors.YELLOW, err=True)
     done = release(version, model=model, repo=repo, push=push, message=message, sign=sign, remote=remote)
     typer.echo(f"released {done.model} {done.version} as tag {done.tag} at {done.commit[:12]} "
-               f"(sha256 {done.sha256[:16]}...){' and pushed' if done.pushed else ''}")
+               f"(sha256 {done.sha256[:16]}...){pushed_to(done.remote) if done.pushed else ''}")
     if push and not done.pushed:
         typer.echo(f"note: the weights were pushed (dvc push) but tag {done.tag} was not: this repository has "
                    "no git remote; add one and run `git push origin " + done.tag + "`", err=True)
+
+
+def pushed_to(remote: str | None) -> str:
+    """` and pushed to git remote 'origin'`: where the tag went, for the one output line (the
+    remote's name, never its URL, which may carry credentials)."""
+    return f" and pushed to git remote '{remote}'" if remote else " and pushed"
 
 
 @command("resolve")

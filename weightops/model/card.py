@@ -71,7 +71,8 @@ def artifact_files(path: Path, root: Path | None = None) -> list[Path]:
     anywhere in the directory (to a file or a folder) that leads out of `root` is refused
     (RefusedError, exit 5): DVC would hash, push and deploy its target's bytes. A link into the
     project's DVC cache (`cache.type symlink`, a shared `cache.dir`) is DVC's own and allowed."""
-    from weightops.storage.pointers import dvc_cache_dir, stay_inside
+    from weightops.storage.dvc_config import dvc_cache_dir
+    from weightops.storage.pointers import stay_inside
 
     cache = dvc_cache_dir(root) if root is not None else None
     files = []
@@ -196,8 +197,9 @@ def parse_card(text: bytes | str | None, what: str = "model card") -> dict:
 
 
 def missing_card(what: str = "model card") -> NotFoundError:
-    """The error (exit 3) for a card a command needs and the commit does not hold (`release`)."""
-    return NotFoundError(f"{what} not found; run `weightops card` (or `dvc repro`) and commit it")
+    """The error (exit 3) for a card a command needs and the commit does not hold (`release`);
+    `release` replaces the advice with what writes the card in that project."""
+    return NotFoundError(f"{what} not found; write it with `weightops card` and commit it", card=what)
 
 
 def card_doc(doc: object, what: str = "model card") -> dict:

@@ -22,14 +22,15 @@ from weightops.model.attached import note_specs, pick_card
 from weightops.model.card import CardError, check_card_against_pointer, validate_card
 from weightops.errors import NotFoundError, WeightopsError
 from weightops.storage.hashing import hash_file
-from weightops.storage.pointers import (Artifact, Remote, dvcyaml_for, out_remote, parse_artifacts, parse_dvc_config,
+from weightops.storage.dvc_config import dvc_remotes
+from weightops.storage.pointers import (Artifact, Remote, dvcyaml_for, out_remote, parse_artifacts,
                        pointer_from_dvcfile, pointer_from_lock)
 from weightops.project import Located, Project
 from weightops.registry.state import Registry
-from weightops.registry.tags import Kind
+from weightops.registry.tags import Kind, reserved_stage_reading
 
 KINDS = ("moved-tag", "card-mismatch", "missing-object", "damaged-object", "two-versions", "unreadable")
-NOTICE_KINDS = ("lightweight-tag", "not-a-version", "no-card")   # information, never a failure
+NOTICE_KINDS = ("lightweight-tag", "not-a-version", "no-card", "reserved-stage")   # information, never a failure
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,7 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
     (re-hashed where local when `rehash`); lightweight tags are notices. Returns an AuditReport; `ok` is
     False when any finding (the CLI exits 4). NotFoundError (3) outside a repository."""
     project = Project(repo)
+    project.warn_partial()   # a shallow or tagless clone audits only the tags it has
     refs = git.list_tags(project.root)
     registry = Registry(refs, project.default_model)
     findings: list[Finding] = []
@@ -131,7 +133,7 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
              for r in registry_tags if not r.annotated]
     if not offline:
         findings += _diverged(project, registry_tags)
-    versions = [v for model in registry.models() for v in registry.versions(model)]
+    versions = [v for model in project.models_in(registry) for v in registry.versions(model)]   # not datasets
     located_all, remotes = _locate_all(project, [(v.model, v.commit) for v in versions], remote)
     hashed: dict[str, object] = {}   # path -> Digests: each local copy hashed once
     stores: dict[str, object] = {}
@@ -169,6 +171,8 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
                             f"weightops, GTO and DVC ignore it; did you mean {meant}? (release it with "
                             f"`weightops release {meant.rpartition('@')[2]}`)")
                     for name, meant in registry.lookalikes().items())
+    notices += tuple(Finding("reserved-stage", f"{model}#{stage}", reading) for model in registry.models()
+                     for stage in sorted(registry.stage_names(model)) if (reading := reserved_stage_reading(stage)))
     return AuditReport(tuple(findings), len(versions), len(registry_tags), notices,
                        tuple(registry.invisible), infos)
 
@@ -243,7 +247,8 @@ def _locate_all(project: Project, wanted: list[tuple[str, str]], remote: str | N
     remotes: dict[str, object] = {}
     for commit in {c for _, c in wanted}:
         try:
-            default, known = parse_dvc_config(blobs[f"{commit}:.dvc/config"], local)
+            default, known = dvc_remotes(blobs[f"{commit}:.dvc/config"], local,
+                                         dvc_dir=None if project.bare else project.root / ".dvc")
             name = remote or default
             if name is not None and name not in known:
                 raise NotFoundError(f"DVC remote '{name}' is not configured at {commit[:12]} (known: "
