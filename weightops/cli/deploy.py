@@ -82,10 +82,18 @@ def pull_cmd(
     trust_file: Optional[Path] = TRUST_FILE,
     allow_deprecated: bool = typer.Option(False, "--allow-deprecated", help="Pull a model GTO marks deprecated (NAME@deprecated); refused otherwise."),
     pre: bool = typer.Option(False, "--pre", help="Let 'latest' be a pre-release (v1.4.0-rc.1); by default it is the newest release."),
+    via: Optional[str] = typer.Option(None, "--via", help="Where the bytes come from: 'dvc' (the DVC remote) or 'oci' (the project's OCI repository, by the digest git computes; default: oci.pull)."),
+    plain_http: bool = typer.Option(False, "--plain-http", help="Talk plain HTTP to an OCI registry that is not on loopback."),
     as_json: bool = JSON,
 ) -> None:
-    """Download REF's weights, verifying size and sha256 while they stream; atomic."""
+    """Download REF's weights (a stage, version, or oci://REGISTRY/REPO:TAG), verifying size and sha256 while they stream; atomic."""
     out = output_path(out, out_alias)
+    if (ref or "").startswith("oci://") or via == "oci" or (via is None and _oci_default(repo, ref, lock_file, index)):
+        _pull_oci(ref, out, model=model, repo=repo, plain_http=True if plain_http else None, fsync=fsync,
+                  expect_sha256=expect_sha256, allow_deprecated=allow_deprecated, pre=pre, as_json=as_json)
+        return
+    if via not in (None, "dvc"):
+        raise UsageError(f"--via must be 'dvc' or 'oci', not {via!r}")
     from weightops.deploy.pull import pull_detailed
 
     if lock_file and not index:
@@ -122,6 +130,46 @@ def pull_cmd(
     if done.recovered:
         how += f"; recovered from object version {done.recovered}"
     typer.echo(f"{done.path}: {r.model} {r.version} sha256 {r.sha256} verified ({how})")
+
+
+def _oci_default(repo: Optional[str], ref: Optional[str], lock_file, index) -> bool:
+    """`oci.pull: true` in the project's weightops.yaml makes OCI the default source of `pull REF`."""
+    if lock_file or index or (repo and "://" in repo):
+        return False
+    from weightops.project import Project
+
+    try:
+        return bool(Project(repo or ".").config.section("oci").get("pull"))
+    except NotFoundError:
+        return False
+
+
+def _pull_oci(ref, out, *, model, repo, plain_http, fsync, expect_sha256, allow_deprecated, pre, as_json) -> None:
+    with _progress(not as_json) as update:
+        if (ref or "").startswith("oci://"):
+            from weightops.deploy.oci_pull import pull_reference
+
+            done = pull_reference(ref, out, plain_http=plain_http, expect_sha256=expect_sha256, progress=update,
+                                  fsync=fsync)
+            if as_json:
+                print_json({**done.inspected.to_dict(), "dest": str(done.path), "transferred": done.transferred,
+                            "seconds": round(done.seconds, 3)})
+                return
+            d = done.inspected
+            label = " ".join(str(x) for x in (d.descriptor.get("name"), d.descriptor.get("version")) if x)
+            how = "already present, nothing transferred" if not done.transferred else f"{done.transferred} bytes in {done.seconds:.1f}s"
+            typer.echo(f"{done.path}: {label + ' ' if label else ''}{d.digest} verified ({how}; from {d.reference})")
+            return
+        from weightops.deploy.oci_pull import pull_via_oci
+
+        pulled = pull_via_oci(ref or "latest", out, model=model, repo=repo or ".", plain_http=plain_http, progress=update,
+                              fsync=fsync, allow_deprecated=allow_deprecated, pre=pre, expect_sha256=expect_sha256)
+    r = pulled.resolved
+    if as_json:
+        print_json(pulled.to_dict())
+        return
+    how = "already present, nothing transferred" if pulled.transferred == 0 else f"{pulled.transferred} bytes in {pulled.seconds:.1f}s"
+    typer.echo(f"{pulled.path}: {r.model} {r.version} sha256 {r.sha256} verified ({how}; through OCI)")
 
 
 @command("lock")
