@@ -135,3 +135,38 @@ def _config(tmp_path):
     cfg.write_text(json.dumps({"descriptor": {"name": "from-oras", "version": "v3"},
                                "modelfs": {"type": "layers", "diffIds": []}, "config": {"format": "safetensors"}}))
     return cfg
+
+
+def test_blobs_in_another_repository_are_mounted_not_sent(project, oci_registry):
+    first = configure(project, oci_registry, "team-a/clf")
+    project.dvc("push", "-q")
+    at(project, T0, "release", "v1.0.0")
+    assert project.wo_json("publish")["oci"]["blobs_uploaded"] == 3    # weights, card, config
+    path = project.root / "weightops.yaml"
+    doc = yaml.safe_load(path.read_text())
+    doc["oci"] = {"repository": f"{oci_registry.host}/team-b/clf", "mount_from": [first]}
+    path.write_text(yaml.safe_dump(doc, sort_keys=False))
+    mark = oci_registry.mark()
+    done = project.wo_json("publish", "v1.0.0")
+    assert done["uploaded_bytes"] == 0 and done["blobs_mounted"] == 3, done
+    mounts = [r for r in oci_registry.requests(mark) if r[0] == "POST" and "mount=" in r[1]]
+    assert len(mounts) == 3 and all(status == 201 for _, _, status in mounts)
+    assert not [r for r in oci_registry.requests(mark) if r[0] in ("PUT", "PATCH") and "/blobs/" in r[1]]
+    assert skopeo_manifest(f"{oci_registry.host}/team-b/clf:v1.0.0") == skopeo_manifest(f"{first}:v1.0.0")
+
+
+def test_resolve_reads_an_oci_reference_without_git(project, oci_registry, tmp_path):
+    target = configure(project, oci_registry, "acme/resolve")
+    project.dvc("push", "-q")
+    at(project, T0, "release", "v1.0.0")
+    published = project.wo_json("publish", "v1.0.0")["tags"]["v1.0.0"]
+    from helpers import run_cli
+
+    proc = run_cli(["resolve", f"oci://{target}:v1.0.0", "--json"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    found = json.loads(proc.stdout)
+    assert found["digest"] == published and found["pinned"] == f"oci://{target}@{published}"
+    assert (found["model"], found["version"]) == ("clf", "v1.0.0")
+    assert [f["digest"] for f in found["files"]] == ["sha256:" + card_sha(project)]
+    missing = run_cli(["resolve", f"oci://{target}:v9.9.9"], cwd=tmp_path)
+    assert_one_line_error(missing, 3, "v9.9.9")

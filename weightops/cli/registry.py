@@ -266,13 +266,23 @@ def publish_cmd(
         typer.echo(f"blobs: {done.blobs_uploaded} uploaded ({done.uploaded} bytes), {done.present} already there, "
                    f"{done.mounted} mounted")
         return
+    from weightops.project import Project
     from weightops.registry.publish import publish
 
     done = publish(model=model, repo=repo, remote=remote)
+    also = None
+    if Project(repo).config.section("oci").get("repository"):   # the OCI data plane is published too
+        from weightops.registry.oci import publish_oci
+
+        also = publish_oci(None, None, model=model, repo=repo, plain_http=True if plain_http else None)
     if as_json:
         print_json({"published": [{"model": p.model, "url": p.url, "sequence": p.sequence, "stages": p.stages,
-                                   "versions": p.versions, "skipped": [list(s) for s in p.skipped]} for p in done]})
+                                   "versions": p.versions, "skipped": [list(s) for s in p.skipped]} for p in done],
+                    **({"oci": also.to_dict()} if also else {})})
         return
     for p in done:
         stages = ", ".join(f"{s}={v}" for s, v in sorted(p.stages.items())) or "no stages"
         typer.echo(f"published {p.model} (sequence {p.sequence}, {p.versions} version(s), {stages}) to {p.url}")
+    if also:
+        typer.echo(f"published {len(also.tags)} tag(s) to {also.repository} ({also.blobs_uploaded} blob(s) "
+                   f"uploaded, {also.uploaded} bytes)")
