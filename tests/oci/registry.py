@@ -53,9 +53,11 @@ class Registry:
             self.proc.kill()
 
 
-def start_registry(base: Path, *, htpasswd: tuple[str, str] | None = None, proxy: str | None = None) -> Registry:
+def start_registry(base: Path, *, htpasswd: tuple[str, str] | None = None, proxy: str | None = None,
+                   token=None) -> Registry:
     """Start `docker-registry serve` on a free loopback port with storage under `base`;
-    `htpasswd` (user, password) turns on Basic auth; `proxy` (an URL) makes it a pull-through cache."""
+    `htpasswd` (user, password) turns on Basic auth; `token` (a tokenauth.TokenServer) the token
+    flow; `proxy` (an URL) makes it a pull-through cache."""
     program = require_tool("docker-registry", "the OCI registry the OCI tests push to and pull from", "registry")
     base.mkdir(parents=True, exist_ok=True)
     port = free_port()
@@ -72,6 +74,12 @@ def start_registry(base: Path, *, htpasswd: tuple[str, str] | None = None, proxy
         line = subprocess.run([tool, "-Bbn", user, password], capture_output=True, text=True, check=True).stdout
         (base / "htpasswd").write_text(line)
         cfg += ["auth:", "  htpasswd:", "    realm: weightops-tests", f"    path: {base / 'htpasswd'}"]
+    if token is not None:
+        from oci.tokenauth import ISSUER, SERVICE
+
+        user, password = token.user, token.password
+        cfg += ["auth:", "  token:", f"    realm: {token.realm}", f"    service: {SERVICE}", f"    issuer: {ISSUER}",
+                f"    rootcertbundle: {token.bundle}"]
     if proxy:
         cfg += ["proxy:", f"  remoteurl: {proxy}"]
     (base / "config.yml").write_text("\n".join(cfg) + "\n")

@@ -71,3 +71,28 @@ def test_docker_config_podman_auth_file_and_helper(project, oci_auth_registry, t
                       env={**env, "PATH": f"{bindir}{os.pathsep}{os.environ['PATH']}"})
     assert proc.returncode == 0 and sha256_of(out) == sha, proc.stderr
     assert not _leaks(proc, reg)
+
+
+def test_token_flow_against_distribution_token_auth(project, oci_token_registry, tmp_path):
+    reg = oci_token_registry
+    target = configure(project, reg, "tok/clf")
+    project.dvc("push", "-q")
+    at(project, T0, "release", "v1.0.0")
+    sha = json.loads(project.wo("resolve", "v1.0.0", "--json", check=True).stdout)["sha256"]
+    assert_one_line_error(project.wo("publish", "v1.0.0"), 1, "requires credentials")
+    home = tmp_path / "home"
+    (home / ".docker").mkdir(parents=True)
+    (home / ".docker" / "config.json").write_text(json.dumps({"auths": {reg.host: {
+        "auth": base64.b64encode(f"{reg.user}:{reg.password}".encode()).decode()}}}))
+    env = {"HOME": str(home)}
+    proc = project.wo("-v", "publish", "v1.0.0", env=env)
+    assert proc.returncode == 0, proc.stderr
+    out = tmp_path / "t" / "clf.safetensors"
+    pull = project.wo("-v", "pull", f"oci://{target}:v1.0.0", "-o", str(out), env=env)
+    assert pull.returncode == 0 and sha256_of(out) == sha, pull.stderr
+    granted = [r for r in reg.token.requests if r["authenticated"]]
+    assert any("repository:tok/clf:pull,push" in r["scopes"] for r in granted)
+    assert all(r["service"] == "weightops-test-registry" for r in granted)
+    tokens = [reg.token.token(["x"]).split(".")[0]]   # every token starts with the same header
+    for p in (proc, pull):
+        assert not _leaks(p, reg) and not any(t in p.stdout + p.stderr for t in tokens)

@@ -36,6 +36,7 @@ ACCEPT = ", ".join((OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST))
 # a 1,000-shard checkpoint is ~400 KB, so anything larger is hostile or broken.
 MAX_MANIFEST = 4 * 1024 * 1024
 CHUNK = 1024 * 1024
+SEND_BLOCK = 4 * 1024 * 1024   # the upload block, equal to the DVC store's chunk, so no chunk is re-sliced
 
 
 class Client:
@@ -55,7 +56,7 @@ class Client:
         self._basic = False
         self.sent = 0
         kw = {"ca_certs": ca_certs} if ca_certs else {}
-        self.http = urllib3.PoolManager(num_pools=4, maxsize=8, blocksize=CHUNK,
+        self.http = urllib3.PoolManager(num_pools=4, maxsize=8, blocksize=SEND_BLOCK,
                                         timeout=urllib3.Timeout(connect=15.0, read=timeout),
                                         retries=urllib3.Retry(total=3, connect=3, read=0, status=0, redirect=5,
                                                               allowed_methods={"GET", "HEAD"}), **kw)
@@ -95,10 +96,13 @@ class Client:
             creds = self._credentials()
             resp.drain_conn()
             if creds is None:
-                raise WeightopsError(f"registry {self.registry} requires credentials: log in with `docker login "
-                                     f"{self.registry}` (or podman/oras login), or set REGISTRY_AUTH_FILE")
+                raise WeightopsError(self._login_hint())
             raise WeightopsError(f"registry {self.registry} refused the credentials from {creds.source or 'the auth file'}")
         return resp
+
+    def _login_hint(self) -> str:
+        return (f"registry {self.registry} requires credentials: log in with `docker login {self.registry}` "
+                "(or podman/oras login), or set REGISTRY_AUTH_FILE")
 
     def _authenticate(self, header: str, scope: str) -> None:
         scheme, params = parse_challenge(header)
@@ -124,6 +128,8 @@ class Client:
         else:
             hdrs = {"Authorization": creds.basic()} if creds is not None else {}
             resp = self.http.request("GET", realm + ("&" if "?" in realm else "?") + urlencode(query), headers=hdrs)
+        if resp.status in (401, 403) and creds is None:
+            raise WeightopsError(self._login_hint())
         if resp.status != 200:
             raise WeightopsError(f"registry {self.registry}: its token service refused "
                                  f"{'the credentials from ' + (creds.source or 'the auth file') if creds else 'an anonymous request'} "

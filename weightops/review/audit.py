@@ -172,7 +172,7 @@ def _oci(project: Project, registry: Registry) -> tuple[list[Finding], list[Find
     finding (kind oci-tag); a version never published is a notice."""
     if not project.config.section("oci").get("repository"):
         return [], []
-    from weightops.registry.oci import compare_tags
+    from weightops.review.oci_tags import compare_tags
 
     found, notes = [], []
     for model in registry.models():
