@@ -17,7 +17,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from typing import Callable, Iterable, Iterator
+from typing import Iterable
 from urllib.parse import urlencode, urljoin
 
 import urllib3
@@ -25,6 +25,7 @@ import urllib3
 from weightops.errors import IntegrityError, NotFoundError, RefusedError, UsageError, WeightopsError
 from weightops.oci.auth import Credentials, find_credentials, parse_challenge
 from weightops.oci.reference import is_loopback
+from weightops.oci.streams import VerifyingReader, read_capped
 
 log = logging.getLogger(__name__)
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
@@ -35,7 +36,6 @@ ACCEPT = ", ".join((OCI_MANIFEST, OCI_INDEX, DOCKER_MANIFEST, DOCKER_LIST))
 # containerd refuses manifests over 4 MiB (remotes' MaxManifestSize); a real ModelPack manifest of
 # a 1,000-shard checkpoint is ~400 KB, so anything larger is hostile or broken.
 MAX_MANIFEST = 4 * 1024 * 1024
-CHUNK = 1024 * 1024
 SEND_BLOCK = 4 * 1024 * 1024   # the upload block, equal to the DVC store's chunk, so no chunk is re-sliced
 
 
@@ -205,7 +205,7 @@ class Client:
         return size
 
     def open_blob(self, repo: str, digest: str):
-        """The blob's response, body unread (stream it with `.stream(CHUNK)`; release with
+        """The blob's response, body unread (stream it with `oci.streams.stream_to`; release with
         `.release_conn()`). NotFoundError (3) when absent."""
         resp = self.request("GET", f"/v2/{repo}/blobs/{digest}", scope=self._scope(repo), stream=True)
         if resp.status != 200:
@@ -218,7 +218,7 @@ class Client:
         it is larger than `limit` bytes, IntegrityError (4) when its bytes do not hash to `digest`."""
         resp = self.open_blob(repo, digest)
         try:
-            data = _read_capped(resp, limit, f"blob {digest}")
+            data = read_capped(resp, limit, f"blob {digest}")
         finally:
             resp.release_conn()
         actual = "sha256:" + hashlib.sha256(data).hexdigest()
@@ -239,7 +239,7 @@ class Client:
             raise self._fail(resp, f"GET manifest {repo}:{ref}") if resp.status != 404 else \
                 NotFoundError(f"{self.registry}/{repo}: no manifest '{ref}'")
         try:
-            data = _read_capped(resp, MAX_MANIFEST, f"manifest {repo}:{ref}")
+            data = read_capped(resp, MAX_MANIFEST, f"manifest {repo}:{ref}")
         finally:
             resp.release_conn()
         digest = "sha256:" + hashlib.sha256(data).hexdigest()
@@ -298,82 +298,3 @@ class Client:
                 return out
             path = link[link.index("<") + 1:link.index(">")]
         return out
-
-
-def _read_capped(resp, limit: int, what: str) -> bytes:
-    length = resp.headers.get("Content-Length")
-    if length and length.isdigit() and int(length) > limit:
-        raise RefusedError(f"{what} is {int(length)} bytes, over the {limit}-byte limit for one; refused")
-    data = bytearray()
-    for chunk in resp.stream(CHUNK):
-        data += chunk
-        if len(data) > limit:
-            raise RefusedError(f"{what} is over the {limit}-byte limit for one; refused")
-    return bytes(data)
-
-
-class VerifyingReader:
-    """A file-like body over `chunks` that hashes what passes and withholds the final bytes unless
-    the total size and SHA-256 equal `size` and `digest` (IntegrityError, 4, naming `what`)."""
-
-    def __init__(self, chunks: Iterable[bytes], digest: str, size: int, what: str) -> None:
-        self._it: Iterator[bytes] = iter(chunks)
-        self._buf = b""
-        self._h = hashlib.sha256()
-        self._n = 0
-        self.digest, self.size, self.what = digest, size, what
-
-    def read(self, amt: int = -1) -> bytes:
-        """Up to `amt` bytes (all that remain for -1); b"" at the end."""
-        while not self._buf or (amt is not None and amt > 0 and len(self._buf) < amt):
-            chunk = next(self._it, None)
-            if chunk is None:
-                break
-            self._n += len(chunk)
-            self._h.update(chunk)
-            if self._n > self.size:
-                raise IntegrityError(f"{self.what}: more than the recorded {self.size} bytes; upload abandoned",
-                                     expected=self.size, actual=self._n)
-            self._buf += chunk
-        if amt is None or amt < 0 or amt >= len(self._buf):
-            out, self._buf = self._buf, b""
-        else:
-            out, self._buf = self._buf[:amt], self._buf[amt:]
-        if not self._buf and out and self._n == self.size or (not out and self._n != self.size):
-            self._check()
-        return out
-
-    def _check(self) -> None:
-        actual = "sha256:" + self._h.hexdigest()
-        if self._n != self.size:
-            raise IntegrityError(f"{self.what}: {self._n} bytes, the record says {self.size}; upload abandoned",
-                                 expected=self.size, actual=self._n)
-        if actual != self.digest:
-            raise IntegrityError(f"{self.what}: the bytes hash to {actual}, the record says {self.digest}; "
-                                 "upload abandoned", expected=self.digest, actual=actual)
-
-
-def stream_to(resp, write: Callable[[bytes], object], size: int, digest: str, what: str,
-              progress: Callable[[int], None] | None = None) -> int:
-    """Stream a blob response into `write`, hashing as it goes; IntegrityError (4) when the size
-    or SHA-256 differ from `size`/`digest` (`what` names the blob). Returns the bytes read."""
-    h = hashlib.sha256()
-    n = 0
-    try:
-        for chunk in resp.stream(CHUNK):
-            n += len(chunk)
-            if n > size:
-                raise IntegrityError(f"{what}: the registry sent more than the manifest's {size} bytes",
-                                     expected=size, actual=n)
-            h.update(chunk)
-            write(chunk)
-            if progress:
-                progress(len(chunk))
-    finally:
-        resp.release_conn()
-    actual = "sha256:" + h.hexdigest()
-    if n != size:
-        raise IntegrityError(f"{what}: the registry sent {n} bytes, the manifest says {size}", expected=size, actual=n)
-    if actual != digest:
-        raise IntegrityError(f"{what}: the registry's bytes hash to {actual}, not {digest}", expected=digest, actual=actual)
-    return n

@@ -22,7 +22,8 @@ from typing import Callable
 from weightops.core.atomic import plain_mode, temp_beside
 from weightops.errors import IntegrityError, NotFoundError, RefusedError
 from weightops.oci import modelpack
-from weightops.oci.client import Client, stream_to
+from weightops.oci.client import Client
+from weightops.oci.streams import stream_to
 from weightops.oci.reference import Reference
 
 
