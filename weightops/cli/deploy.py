@@ -136,7 +136,8 @@ def pull_cmd(
     how = "already present, nothing transferred" if done.transferred == 0 else f"{done.transferred} bytes in {done.seconds:.1f}s"
     if done.recovered:
         how += f"; recovered from object version {done.recovered}"
-    typer.echo(f"{done.path}: {r.model} {r.version} sha256 {r.sha256} verified ({how})")
+    digest = f"sha256 {r.sha256}" if r.sha256 else f"DVC md5 {r.md5} (no model card)"
+    typer.echo(f"{done.path}: {r.model} {r.version} {digest} verified ({how})")
 
 
 def _oci_default(repo: Optional[str], ref: Optional[str], lock_file, index) -> bool:
@@ -233,7 +234,8 @@ def lock_cmd(
     if as_json:
         print_json(doc)
     else:
-        typer.echo(f"wrote {out}: {doc['model']} {doc['version']} sha256 {doc['sha256']}")
+        digest = f"sha256 {doc['sha256']}" if doc["sha256"] else f"DVC md5 {doc['md5']} (no model card)"
+        typer.echo(f"wrote {out}: {doc['model']} {doc['version']} {digest}")
 
 
 @command("verify")
@@ -249,7 +251,8 @@ def verify_cmd(
     if as_json:
         print_json(v.to_dict())
     else:
-        typer.echo(f"{v.path}: sha256 {v.sha256} matches the {v.against}")
+        digest = f"sha256 {v.sha256}" if v.sha256 else "DVC md5"
+        typer.echo(f"{v.path}: {digest} matches the {v.against}")
 
 
 

@@ -42,10 +42,16 @@ def release_cmd(
         typer.secho(f"note: {note}", fg=typer.colors.YELLOW, err=True)
     done = release(version, model=model, repo=repo, push=push, message=message, sign=sign, remote=remote)
     typer.echo(f"released {done.model} {done.version} as tag {done.tag} at {done.commit[:12]} "
-               f"(sha256 {done.sha256[:16]}...){' and pushed' if done.pushed else ''}")
+               f"(sha256 {done.sha256[:16]}...){pushed_to(done.remote) if done.pushed else ''}")
     if push and not done.pushed:
         typer.echo(f"note: the weights were pushed (dvc push) but tag {done.tag} was not: this repository has "
                    "no git remote; add one and run `git push origin " + done.tag + "`", err=True)
+
+
+def pushed_to(remote: str | None) -> str:
+    """` and pushed to git remote 'origin'`: where the tag went, for the one output line (the
+    remote's name, never its URL, which may carry credentials)."""
+    return f" and pushed to git remote '{remote}'" if remote else " and pushed"
 
 
 @command("resolve")
@@ -119,7 +125,12 @@ def list_cmd(
     typer.echo(f"{'MODEL':<16} {'VERSION':<14} {'COMMIT':<12}  {'CREATED':<20}  TAG  [STAGES]")
     for r in rows:
         stages = f"  [{', '.join(r['stages'])}]" if r["stages"] else ""
-        typer.echo(f"{r['model']:<16} {r['version']:<14} {r['commit'][:12]}  {r['created']}  {r['tag']}{stages}")
+        cardless = "  (no card: DVC md5)" if r["card"] is None else ""
+        typer.echo(f"{r['model']:<16} {r['version']:<14} {r['commit'][:12]}  {r['created']}  {r['tag']}{stages}{cardless}")
+    cardless = sum(1 for r in rows if r["card"] is None)
+    if cardless:
+        typer.secho(f"note: {cardless} version(s) have no model card (released before weightops): checked by DVC's "
+                    "md5 and size; `weightops card --attach TAG` gives one a card without moving its tag", err=True)
 
 # ---------------------------------------------------------------- stage assignments
 MESSAGE = typer.Option(None, "--message", help="Why: recorded in the tag message.")

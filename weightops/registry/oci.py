@@ -93,6 +93,9 @@ def card_bytes(project: Project, located: Located) -> bytes:
 
 def build_version(project: Project, model: str, version: str, located: Located) -> modelpack.Built:
     """The deterministic ModelPack manifest of one version (see module docstring)."""
+    if located.card is None:
+        raise NotFoundError(f"{model} {version} has no model card, and its OCI layer digests are the card's "
+                            f"SHA-256s; attach one with `weightops card --attach {version}`")
     data = card_bytes(project, located)
     name = Path(located.pointer.path).name
     card_name = Path(located.artifact.card_path).name

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from weightops.errors import NotFoundError
 from weightops.oci.reference import Reference
 from weightops.project import Project
 from weightops.registry.oci import client_for, expected_digest, repository_for, unassigned
@@ -39,7 +40,10 @@ def compare_tags(project: Project, model: str, plain_http: bool | None = None) -
     known = set()
     for v in registry.versions(model):
         known.add(v.version)
-        want = expected_digest(project, model, v.version)
+        try:
+            want = expected_digest(project, model, v.version)
+        except NotFoundError:   # no card (released before weightops): nothing to compare with
+            continue
         have = client.manifest_digest(target.repository, v.version) if v.version in published else None
         problem = None if have in (None, want) else (
             f"{name}:{v.version} points at {have}, but git's {v.tag} (commit {v.commit[:12]}) builds {want}; "
