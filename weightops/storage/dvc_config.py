@@ -38,14 +38,18 @@ class ConfigLevel:
 
 def config_dirs() -> dict[str, str]:
     """{"system": folder, "global": folder} as dvc/dirs.py computes them (env overrides first,
-    then platformdirs' site/user config folder for appname "dvc", appauthor "iterative")."""
-    system, user = os.environ.get("DVC_SYSTEM_CONFIG_DIR"), os.environ.get("DVC_GLOBAL_CONFIG_DIR")
-    if not system or not user:
+    then platformdirs' site/user config folder for appname "dvc", appauthor "iterative"); a
+    folder platformdirs cannot name (no usable home) is left out."""
+    found = {"system": os.environ.get("DVC_SYSTEM_CONFIG_DIR"), "global": os.environ.get("DVC_GLOBAL_CONFIG_DIR")}
+    if not all(found.values()):
         import platformdirs  # only when an override is missing: ~10 ms
 
-        system = system or platformdirs.site_config_dir("dvc", "iterative")
-        user = user or platformdirs.user_config_dir("dvc", "iterative")
-    return {"system": system, "global": user}
+        for level, rule in (("system", platformdirs.site_config_dir), ("global", platformdirs.user_config_dir)):
+            try:
+                found[level] = found[level] or rule("dvc", "iterative")
+            except (RuntimeError, KeyError, OSError):
+                found[level] = None
+    return {level: folder for level, folder in found.items() if folder}
 
 
 def parse_config(text: bytes | str | None, origin: str, conf_dir: str | None = None) -> dict:
