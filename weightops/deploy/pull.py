@@ -327,8 +327,6 @@ def lock(ref: str = "latest", out: str | os.PathLike = "deploy/model.lock.yaml",
     an existing file are kept. Returns the document. `pre`: 'latest' may be a pre-release.
     `index`: resolve from a published registry index URL instead of git.
     Errors as `resolve`."""
-    from weightops.core.atomic import atomic_write_text
-
     if index:   # the published registry index instead of git; the lock records its URL as `repo`
         from weightops.deploy.fleet import resolve_from
 
@@ -337,7 +335,15 @@ def lock(ref: str = "latest", out: str | os.PathLike = "deploy/model.lock.yaml",
         r = resolve(ref, model=model, repo=repo, at=at, remote=remote, pre=pre)
     fields = {k: v for k, v in r.to_dict().items() if k in LOCK_KEYS}
     fields["repo"] = index or (str(repo) if str(repo) != "." else None)
-    fields["resolved_at"] = iso(int(time.time()))
+    return write_lock(fields, out)
+
+
+def write_lock(fields: dict, out: str | os.PathLike) -> dict:
+    """Write a deploy lock of `fields` (LOCK_KEYS; `resolved_at` set now) to `out`, atomically,
+    keeping the user's own keys of an existing file; returns the document."""
+    from weightops.core.atomic import atomic_write_text
+
+    fields = dict(fields, resolved_at=iso(int(time.time())))
     fields = {k: fields.get(k) for k in LOCK_KEYS}
     doc = {"lock_version": LOCK_VERSION, **fields, "checksum": _checksum(fields)}
     out = Path(out)

@@ -131,6 +131,9 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
     if push:
         git_remote = git.default_remote(project.root)
         pushed = push_new_tag(project, tag, git_remote)
+        from weightops.registry.oci import publish_after
+
+        publish_after(project, name, version, f"released {tag}")
     log.info("released %s %s as %s at %s", name, version, tag, commit[:12])
     return Released(name, version, tag, commit, sha256, pushed, git_remote if pushed else None)
 

@@ -90,6 +90,10 @@ def _write(project: Project, registry: Registry, *, model: str, stage: str, comm
         from weightops.registry.publish import publish
 
         publish(model=model, repo=project.root, now=now)
+    if pushed:
+        from weightops.registry.oci import publish_after
+
+        publish_after(project, model, stage, f"pushed {tag}")
     return tag, pushed
 
 
