@@ -89,7 +89,7 @@ def compare_inputs(repo: Path | str, commit: str, lineage: dict, lockfile: str =
             found.append(Difference(f"deps {path}", md5, actual))
     if lineage.get("cmd") is not None and lineage.get("stage"):
         cmd = _cmd_at(repo, commit, lineage["stage"], posixpath.join(base, "dvc.yaml"))
-        if cmd != lineage["cmd"]:
+        if cmd is not _MISSING and cmd != lineage["cmd"]:
             found.append(Difference(f"cmd {lineage['stage']}", lineage["cmd"], cmd))
     files = lineage.get("params_files")
     if not isinstance(files, dict):   # a card from before params were recorded per file
@@ -182,7 +182,8 @@ def _same(held: object, want: object) -> bool:
 def _cmd_at(repo: Path | str, commit: str, stage: str, dvcyaml: str) -> object:
     """The command dvc.yaml at `commit` gives `stage`, as dvc.lock would record it: the text as
     written, or, when dvc.yaml interpolates (`${...}` from `vars` or params files), as DVC's own
-    parser renders it at that commit (the only case that imports DVC's repository code)."""
+    parser renders it at that commit (the only case that imports DVC's repository code);
+    _MISSING when DVC cannot render it there, which decides nothing."""
     text = git.read_blobs(repo, [f"{commit}:{dvcyaml}"]).get(f"{commit}:{dvcyaml}")
     if text is None:
         return None
@@ -199,8 +200,8 @@ def _cmd_at(repo: Path | str, commit: str, stage: str, dvcyaml: str) -> object:
                 path = getattr(candidate, "path_in_repo", "")
                 if candidate.name == stage and (not path or posixpath.normpath(path) == wanted):
                     return candidate.cmd
-    except Exception:   # noqa: BLE001 - DVC cannot build the pipeline there: no command to compare
-        return None
+    except Exception:   # noqa: BLE001 - DVC cannot build the pipeline there (a bare clone): undecided
+        return _MISSING
     return None
 
 

@@ -45,6 +45,10 @@ SUFFIXES = {
 KNOWN = (".safetensors, .npz, .npy, PyTorch (.pt/.pth/.bin/.ckpt/.jit, or any name holding a torch.save zip), "
          ".onnx, .gguf, .h5/.keras, .tflite, scikit-learn pickles (.pkl/.joblib), .skops, XGBoost (.json/.ubj), "
          "LightGBM (text), a *.index.json shard index")
+# Formats that store a flat name -> tensor map: roles come from the names (roles.py). The
+# others read roles from their structure (ONNX and TFLite operator inputs, tree tables) or from
+# each file they point to (a shard index).
+NAMED_ROLES = frozenset({"safetensors", "numpy", "pytorch", "gguf", "hdf5"})
 # Formats weightops recognises (card, guard, hashes) but whose values it does not read.
 UNREAD = {
     "tensorflow": "TensorFlow graphs and SavedModels are recognised and hashed, but weightops does not "
@@ -100,6 +104,17 @@ def read_tensors(path: str | os.PathLike, name: str | None = None) -> Iterator[T
         raise NotFoundError(f"weights file '{path}' does not exist")
     named = Path(name) if name else path
     fmt = weight_format(path, name)
+    if fmt not in NAMED_ROLES:   # ONNX, TFLite: roles from the graph; sharded: from each shard's read
+        yield from _read(path, named, fmt)
+        return
+    from weightops.model.formats.roles import name_role
+
+    for t in _read(path, named, fmt):
+        role = name_role(t.name, t.shape, t.dtype, t.role)
+        yield t if role == t.role else t.renamed(t.name, role)
+
+
+def _read(path: Path, named: Path, fmt: str) -> Iterator[Tensor]:
     if fmt == "safetensors":
         from weightops.model.formats import safetensors
         yield from safetensors.read(path)

@@ -3,7 +3,9 @@
 A `Tensor` carries its declared dtype (safetensors' spelling: F32, BF16, F8_E4M3, C64, Q4_K,
 ...), its shape, its role (`weight`; `constant` for values a format stores beside the trained
 weights: ONNX initial states and masks, TorchScript constants, optimizer state; `unused` for
-an ONNX initializer no node reads)
+an ONNX initializer no node reads; `bias`, `norm` (normalisation scale and shift), `buffer`
+(running statistics), `slope` (PReLU) and `quant` (quantisation scales and zero points) for
+parameters whose initial values are legitimate in a working model)
 and a way to stream its values as flat numpy arrays of at most CHUNK_BYTES, so a 2 GB file is
 checked in tens of megabytes. Dtypes weightops cannot decode (sub-byte floats, quantised
 blocks) stream nothing and are reported as "present, not decoded".
@@ -11,6 +13,8 @@ blocks) stream nothing and are reported as "present, not decoded".
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +25,8 @@ from weightops.errors import FormatError
 
 CHUNK_BYTES = 16 * 1024 * 1024
 WEIGHT, CONSTANT = "weight", "constant"
+# Roles read from a file's structure (which operator input or layer a tensor feeds): parameters
+# that legitimately sit at their initial values (zeros, ones, one constant) in a working model.
 BIAS, NORM, BUFFER, SLOPE, QUANT = "bias", "norm", "buffer", "slope", "quant"
 # A tree model's node table: its length follows the training data, so a retrain reshapes it.
 TREE = "tree"
@@ -178,13 +184,20 @@ def stream_reader(opener: Callable, skip: int, nbytes: int, dtype: str,
                   big_endian: bool = False) -> Callable[[], Iterator[np.ndarray]] | None:
     """Like `range_reader` over a stream `opener()` returns (a compressed zip member, say): skip
     `skip` bytes, then decode `nbytes` bytes as `dtype`. The returned reader raises FormatError (5)
-    when the stream ends early."""
+    when the stream ends early or a zip member's header, compressed data or CRC is damaged."""
     how = decoder(dtype, big_endian)
     if how is None:
         return None
     np_dtype, convert = how
 
     def gen() -> Iterator[np.ndarray]:
+        try:
+            yield from read()
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            # A zip member whose local header, deflate stream or CRC is damaged.
+            raise FormatError(f"tensor data is unreadable ({exc})") from None
+
+    def read() -> Iterator[np.ndarray]:
         dt = np.dtype(np_dtype)
         step = max(dt.itemsize, CHUNK_BYTES // dt.itemsize * dt.itemsize)
         with opener() as f:

@@ -66,7 +66,10 @@ def read(path: Path) -> Iterator[Tensor]:
     saved on a big-endian machine (`byteorder` record `big`) is byte-swapped as torch.load does."""
     path = Path(path)
     if zipfile.is_zipfile(path):
-        yield from _zip(path)
+        try:
+            yield from _zip(path)
+        except zipfile.BadZipFile as exc:   # a member's local header or CRC is damaged
+            raise FormatError(f"'{path}' is a damaged zip archive ({exc})") from None
     else:
         yield from _legacy(path)
 
