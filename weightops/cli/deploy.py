@@ -58,7 +58,18 @@ def _progress(enabled: bool):
 
 INDEX = typer.Option(None, "--index", help="Published registry index URL (s3://, https://, path): read it instead of git.")
 REQUIRE_SIGNED_INDEX = typer.Option(False, "--require-signed", help="With --index: obey only assignments the --trust-policy file allows.")
-TRUST_FILE = typer.Option(None, "--trust-policy", help="With --index: this host's trusted policy (a weightops.yaml with trust:).")
+TRUST_FILE = typer.Option(None, "--trust-policy", help="This host's trusted policy (a weightops.yaml with trust:); without --index also a commit holding it (OMS keys).")
+REQUIRE_OMS = typer.Option(None, "--require-oms/--no-require-oms", help="Verify the version's OpenSSF Model Signing signature before writing anything (default: trust.oms.require).")
+OMS_PUBLIC_KEY = typer.Option([], "--oms-public-key", help="PEM public key that verifies OMS signatures (repeatable; default: trust.oms of the trusted policy).")
+OMS_CA = typer.Option([], "--oms-ca", help="PEM CA certificate that OMS signing certificates must chain to (repeatable).")
+OMS_IDENTITY = typer.Option([], "--oms-identity", help="Accepted signing-certificate identity: SAN email or URI, or CN (repeatable).")
+
+
+def _oms(require, with_signature=False, trust=None, keys=(), cas=(), identities=()):
+    """The OMS options of a deploy command (deploy/oms.py)."""
+    from weightops.deploy.oms import OmsOptions
+
+    return OmsOptions(require, with_signature, trust, tuple(keys), tuple(cas), tuple(identities))
 
 
 @command("pull")
@@ -82,6 +93,11 @@ def pull_cmd(
     trust_file: Optional[Path] = TRUST_FILE,
     allow_deprecated: bool = typer.Option(False, "--allow-deprecated", help="Pull a model GTO marks deprecated (NAME@deprecated); refused otherwise."),
     pre: bool = typer.Option(False, "--pre", help="Let 'latest' be a pre-release (v1.4.0-rc.1); by default it is the newest release."),
+    require_oms: Optional[bool] = REQUIRE_OMS,
+    with_signature: bool = typer.Option(False, "--with-signature", help="Verify the OMS signature and write it (DIR/model.sig) and the card beside the weights: `model_signing verify` checks DIR alone."),
+    oms_public_key: List[Path] = OMS_PUBLIC_KEY,
+    oms_ca: List[Path] = OMS_CA,
+    oms_identity: List[str] = OMS_IDENTITY,
     as_json: bool = JSON,
 ) -> None:
     """Download REF's weights, verifying size and sha256 while they stream; atomic."""
@@ -94,6 +110,8 @@ def pull_cmd(
 
         locked_repo = read_lock(lock_file).get("repo")
         index = locked_repo if is_index_url(locked_repo) else None
+    if index and (require_oms or with_signature or oms_public_key):
+        raise UsageError("OMS signatures are checked on pulls from git for now; drop --index or --require-oms")
     if index:
         from weightops.deploy.fleet import pull_from
 
@@ -113,7 +131,8 @@ def pull_cmd(
         done = pull_detailed(ref if ref is not None or lock_file or pairs else "latest", out, model=model,
                              repo=repo, remote=remote, expect_sha256=expect_sha256, lock=lock_file, jobs=jobs,
                              progress=update, fsync=fsync, match=pairs, allow_deprecated=allow_deprecated,
-                             verify_md5=verify_md5, recover=recover, pre=pre)
+                             verify_md5=verify_md5, recover=recover, pre=pre,
+                             oms=_oms(require_oms, with_signature, trust_file, oms_public_key, oms_ca, oms_identity))
     if as_json:
         print_json(done.to_dict())
         return
@@ -121,6 +140,8 @@ def pull_cmd(
     how = "already present, nothing transferred" if done.transferred == 0 else f"{done.transferred} bytes in {done.seconds:.1f}s"
     if done.recovered:
         how += f"; recovered from object version {done.recovered}"
+    if done.oms_signer:
+        how += f"; OMS signature by {done.oms_signer} verified"
     typer.echo(f"{done.path}: {r.model} {r.version} sha256 {r.sha256} verified ({how})")
 
 
@@ -134,13 +155,19 @@ def lock_cmd(
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name."),
     pre: bool = typer.Option(False, "--pre", help="Let 'latest' be a pre-release; by default it is the newest release."),
     index: Optional[str] = INDEX,
+    require_oms: Optional[bool] = REQUIRE_OMS,
+    trust_policy: Optional[str] = typer.Option(None, "--trust-policy", help="Commit (or host file) holding the trusted policy with trust.oms."),
+    oms_public_key: List[Path] = OMS_PUBLIC_KEY,
+    oms_ca: List[Path] = OMS_CA,
+    oms_identity: List[str] = OMS_IDENTITY,
     as_json: bool = JSON,
 ) -> None:
     """Pin REF to its commit, hashes and URL in a deploy lock file."""
     out = output_path(out, out_alias, required=True)
     from weightops.deploy.pull import lock
 
-    doc = lock(ref, out, model=model, repo=repo or ".", remote=remote, pre=pre, index=index)
+    doc = lock(ref, out, model=model, repo=repo or ".", remote=remote, pre=pre, index=index,
+               oms=_oms(require_oms, False, trust_policy, oms_public_key, oms_ca, oms_identity))
     if as_json:
         print_json(doc)
     else:
@@ -151,10 +178,24 @@ def lock_cmd(
 def verify_cmd(
     file: Path = typer.Argument(..., help="A lock file or a model card."),
     path: Optional[Path] = typer.Argument(None, help="The weights on disk (default: what FILE names)."),
+    oms: Optional[Path] = typer.Option(None, "--oms", help="An OMS signature (model.sig): check FILE (a model folder or file) against it instead."),
+    public_key: List[Path] = typer.Option([], "--public-key", help="With --oms: PEM public key of the signer (repeatable)."),
+    oms_ca: List[Path] = OMS_CA,
+    oms_identity: List[str] = OMS_IDENTITY,
     as_json: bool = JSON,
 ) -> None:
-    """Check weights on disk against a lock or a card; exit 4 when they differ."""
+    """Check weights on disk against a lock or a card, or a folder against an OMS signature; exit 4 when they differ."""
     from weightops.deploy.pull import verify
+
+    if oms is not None:
+        from weightops.deploy.oms import verify_signed_folder
+
+        done = verify_signed_folder(file, oms, public_key, oms_ca, oms_identity)
+        if as_json:
+            print_json({"path": str(file), "signature": str(oms), "signer": done.signer, "files": done.files})
+        else:
+            typer.echo(f"{file}: {len(done.files)} files match the OMS signature {oms} by {done.signer}")
+        return
 
     v = verify(file, path)
     if as_json:
@@ -252,6 +293,11 @@ def sync_cmd(
     on_change: Optional[str] = typer.Option(None, "--on-change", help="Command run after a swap (split like a shell, run without one)."),
     deploy_log: Optional[Path] = typer.Option(None, "--log", help="Deploy log (default: OUT.deployments.jsonl)."),
     once: bool = typer.Option(False, "--once", help="Poll once and exit (non-zero if the sync failed)."),
+    require_oms: Optional[bool] = REQUIRE_OMS,
+    oms_trust: Optional[str] = typer.Option(None, "--oms-trust-policy", help="Commit (or host file) holding the trusted policy with trust.oms (git sync)."),
+    oms_public_key: List[Path] = OMS_PUBLIC_KEY,
+    oms_ca: List[Path] = OMS_CA,
+    oms_identity: List[str] = OMS_IDENTITY,
 ) -> None:
     """Keep OUT equal to STAGE's current version: poll, pull, verify, swap atomically, log."""
     out = output_path(out, out_alias, required=True)
@@ -266,7 +312,8 @@ def sync_cmd(
         raise UsageError("sync follows one source: pass --repo URL (git) or --index URL (published index)")
     syncer = Syncer(stage, repo=repo or "", out=out, model=model, match=match_pairs(match, match_file),
                     deploy_log=deploy_log, on_change=on_change, index=index, require_signed=require_signed,
-                    trust_policy=trust_file)
+                    trust_policy=trust_file,
+                    oms=_oms(require_oms, False, oms_trust, oms_public_key, oms_ca, oms_identity))
     result = syncer.run(interval=interval, once=once)
     if once:
         typer.echo(f"{stage}: {syncer.version or 'nothing'} live at {syncer.out}"

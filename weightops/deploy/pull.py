@@ -17,6 +17,7 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from weightops.storage import transfer
 from weightops.core.atomic import plain_mode
@@ -28,6 +29,9 @@ from weightops.project import open_project
 from weightops.registry.state import iso
 from weightops.registry.resolve import Resolved, resolve
 from weightops.core.yamlio import dump_yaml, safe_load
+
+if TYPE_CHECKING:
+    from weightops.deploy.oms import OmsOptions
 
 log = logging.getLogger(__name__)
 LOCK_VERSION = 1
@@ -47,13 +51,14 @@ class Pulled:
     seconds: float
     files: int = 1
     recovered: str | None = None   # the object version the bytes came from (`recover`)
+    oms_signer: str | None = None  # who signed the verified OMS signature (deploy/oms.py), if checked
 
     def to_dict(self) -> dict:
         """The Resolved fields plus `dest`, `transferred` (bytes), `files`, `seconds` (rounded to
         ms) and `recovered_version`, for `pull --json`."""
         d = self.resolved.to_dict()
         d.update({"dest": str(self.path), "transferred": self.transferred, "files": self.files,
-                  "seconds": round(self.seconds, 3), "recovered_version": self.recovered})
+                  "seconds": round(self.seconds, 3), "recovered_version": self.recovered, "oms_signer": self.oms_signer})
         return d
 
 
@@ -64,14 +69,15 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
                   jobs: int | None = None, progress: transfer.Progress | None = None,
                   fsync: bool = False, match: dict[str, str] | None = None,
                   allow_deprecated: bool = False, verify_md5: bool = False, recover: bool = False,
-                  pre: bool = False) -> Pulled:
+                  pre: bool = False, oms: "OmsOptions | None" = None) -> Pulled:
     """Download REF's weights (stage, version, tag, 'latest'; default what `lock` pins) to `dest`
     (default ./NAME), checking size and the card's SHA-256 as they stream; atomic. `repo`: path or
     git URL; `match`: card labels picking the variant in stage REF; `progress(done, total)` in
     bytes; `verify_md5`: DVC's MD5 too; `recover`: an earlier object version (versioned bucket)
     holding the released bytes when the object is damaged or gone; `pre`: 'latest' may be a
-    pre-release. UsageError (2), NotFoundError
-    (3), IntegrityError (4) when bytes, lock or hashes disagree, RefusedError (5) if deprecated."""
+    pre-release; `oms`: verify the OMS signature first (deploy/oms.py). UsageError (2), NotFoundError
+    (3), IntegrityError (4) when bytes, lock or hashes disagree, RefusedError (5) if deprecated or
+    the OMS signature is missing or untrusted."""
     started = time.monotonic()
     if expect_sha256 is not None and not _is_sha256(expect_sha256):
         raise UsageError(f"--expect-sha256 {expect_sha256!r} is not 64 hex digits")
@@ -104,6 +110,9 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
                                                        pointer=r.located.pointer if r.located else None),
                                 jobs=jobs or default_jobs())
     pointer = r.located.pointer
+    from weightops.deploy import oms as oms_check
+
+    checked = oms_check.check(project, r, store, target, oms)   # before anything is written
     recovered = None
     if pointer.is_dir:
         if store.remote.cloud_versioned:
@@ -112,8 +121,11 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
         transferred, files = _pull_dir(store, r, target, progress, fsync, verify_md5)
     else:
         (transferred, recovered), files = _pull_file(store, r, target, progress, fsync, verify_md5, recover), 1
+    if checked is not None and oms is not None and oms.with_signature:
+        oms_check.write_beside(target, checked)
     log.info("pulled %s %s to %s (%d bytes transferred)", r.model, r.version, target, transferred)
-    return Pulled(r, target, transferred, time.monotonic() - started, files, recovered)
+    return Pulled(r, target, transferred, time.monotonic() - started, files, recovered,
+                  checked.verified.signer if checked else None)
 
 
 def _is_sha256(text: str) -> bool:
@@ -125,11 +137,11 @@ def pull(ref: str | None = "latest", dest: str | os.PathLike | None = None, *,
          expect_sha256: str | None = None, lock: str | os.PathLike | None = None, jobs: int | None = None,
          progress: transfer.Progress | None = None, fsync: bool = False,
          match: dict[str, str] | None = None, allow_deprecated: bool = False, verify_md5: bool = False,
-         recover: bool = False, pre: bool = False) -> Path:
+         recover: bool = False, pre: bool = False, oms: "OmsOptions | None" = None) -> Path:
     """`pull_detailed` (same arguments and errors), returning only the path written."""
     return pull_detailed(ref, dest, model=model, repo=repo, remote=remote, expect_sha256=expect_sha256, lock=lock,
                          jobs=jobs, progress=progress, fsync=fsync, match=match, allow_deprecated=allow_deprecated,
-                         verify_md5=verify_md5, recover=recover, pre=pre).path
+                         verify_md5=verify_md5, recover=recover, pre=pre, oms=oms).path
 
 
 def default_jobs() -> int:
@@ -312,12 +324,12 @@ def _checksum(fields: dict) -> str:
 
 def lock(ref: str = "latest", out: str | os.PathLike = "deploy/model.lock.yaml", *, model: str | None = None,
          repo: str | os.PathLike = ".", remote: str | None = None, at: str | int | None = None,
-         pre: bool = False, index: str | None = None) -> dict:
+         pre: bool = False, index: str | None = None, oms: "OmsOptions | None" = None) -> dict:
     """Write the deploy lock for REF (a YAML file at `out`, atomically): model, version, tag,
     commit, path, md5, sha256, size, remote URL and a checksum of them; the user's own keys in
     an existing file are kept. Returns the document. `pre`: 'latest' may be a pre-release.
-    `index`: resolve from a published registry index URL instead of git.
-    Errors as `resolve`."""
+    `index`: resolve from a published registry index URL instead of git. `oms`: verify the
+    version's OMS signature first (deploy/oms.py; RefusedError 5, IntegrityError 4). Errors as `resolve`."""
     from weightops.core.atomic import atomic_write_text
 
     if index:   # the published registry index instead of git; the lock records its URL as `repo`
@@ -326,6 +338,8 @@ def lock(ref: str = "latest", out: str | os.PathLike = "deploy/model.lock.yaml",
         r = resolve_from(index, ref)
     else:
         r = resolve(ref, model=model, repo=repo, at=at, remote=remote, pre=pre)
+        from weightops.deploy.oms import check_resolved
+        check_resolved(r, repo=repo, remote=remote, options=oms)
     fields = {k: v for k, v in r.to_dict().items() if k in LOCK_KEYS}
     fields["repo"] = index or (str(repo) if str(repo) != "." else None)
     fields["resolved_at"] = iso(int(time.time()))

@@ -243,13 +243,49 @@ def certificate_identities(cert) -> set[str]:
 
 
 def _verified(found, signer: str, ids: set[str]) -> Verified:
-    files = {}
-    for rd in found.resource_descriptors():
-        if rd.digest.algorithm != "sha256":
-            raise RefusedError(f"the signature lists {rd.identifier} by {rd.digest.algorithm}; weightops compares "
-                               "per-file SHA-256 (sign with the default `files` serialization)")
-        files[rd.identifier] = rd.digest.digest_hex
+    files = {rd.identifier: rd.digest.digest_hex for rd in found.resource_descriptors()}
     return Verified(files, signer, frozenset(ids), found.model_name, found)
+
+
+def require_file_sha256(verified: Verified, what: str) -> None:
+    """RefusedError (5) unless the signature lists whole files by SHA-256 (model_signing's default),
+    the digests a card records; shards or BLAKE hashes can only be checked by `verify_folder`."""
+    args = verified.manifest.serialization_type
+    if args.get("method") != "files" or args.get("hash_type") != "sha256":
+        raise RefusedError(f"{what} lists {args.get('method')} by {args.get('hash_type')}; weightops compares whole "
+                           "files by SHA-256 (model_signing's default serialization)")
+
+
+def verify_folder(folder: pathlib.Path, signature: pathlib.Path, trust: Trust) -> Verified:
+    """`weightops verify PATH --oms SIGNATURE`: check a signature made by anyone against `trust`,
+    then hash PATH (a folder, or one file) the way model_signing does (its serialization, as the
+    signature records it; the signature file and git's files left out) and compare. RefusedError
+    (5) for an untrusted signer; IntegrityError (4) naming the first file that differs."""
+    from model_signing import hashing
+
+    if not signature.is_file():
+        raise UsageError(f"--oms {signature} does not exist (an OMS signature, e.g. model.sig)")
+    if not folder.exists():
+        raise UsageError(f"{folder} does not exist (the model folder or file the signature covers)")
+    verified = check_bundle(signature.read_bytes(), trust, str(signature))
+    args = verified.manifest.serialization_type
+    config = hashing.Config()
+    if args["method"] == "shards":
+        config.use_shard_serialization(hashing_algorithm=args["hash_type"], shard_size=args["shard_size"],
+                                       allow_symlinks=args["allow_symlinks"])
+    else:
+        config.use_file_serialization(hashing_algorithm=args["hash_type"], allow_symlinks=args["allow_symlinks"])
+    ignored = [pathlib.Path(p) for p in args.get("ignore_paths", ())]
+    if signature.resolve().is_relative_to(folder.resolve()):
+        ignored.append(signature.resolve().relative_to(folder.resolve()))
+    config.set_ignored_paths(paths=ignored, ignore_git_paths=True)
+    try:
+        actual = config.hash(folder)
+    except ValueError as exc:   # a symlink where the signer allowed none
+        raise IntegrityError(f"{folder}: {str(exc).splitlines()[0]}") from None
+    compare(verified.files, {rd.identifier: rd.digest.digest_hex for rd in actual.resource_descriptors()},
+            f"{folder} against {signature}")
+    return verified
 
 
 def compare(signed: Mapping[str, str], actual: Mapping[str, str], what: str) -> None:
