@@ -123,6 +123,10 @@ def sign(files: Mapping[str, str], model_name: str, key: SigningKey) -> bytes:
     for path in (key.key, key.certificate, *key.chain):
         if path is not None and not pathlib.Path(path).is_file():
             raise UsageError(f"{path} does not exist (an OMS signing key, certificate or chain, PEM)")
+    if key.certificate is not None and not key.chain:
+        # model_signing's certificate signer needs at least one certificate above the signing one.
+        raise UsageError(f"certificate mode needs the chain above {key.certificate}: pass --oms-cert-chain PEM "
+                         "(the issuing CA, and any intermediates)")
     try:
         if key.certificate is not None:
             signer = sign_certificate.Signer(pathlib.Path(key.key), pathlib.Path(key.certificate),
