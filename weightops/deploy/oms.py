@@ -103,9 +103,9 @@ def check(project, r, store, target: Path | None, options: OmsOptions | None) ->
     if options.with_signature and target is not None and target.name != name:
         raise UsageError(f"--with-signature writes the files under the names they were signed with: pull into "
                          f"a folder (-o DIR/) so the weights keep their name {name}, not {target.name}")
+    trust, policy = trust_for(project, options)
     signed = oms_store.signed_files(r.located, oms_store.card_bytes(project, r.located))
     data, url = oms_store.fetch_signature(store, signed, r.tag)
-    trust, policy = trust_for(project, options)
     verified = check_verified(data, trust, policy, r, url, r.stage or options.stage)
     compare(verified.files, signed.files, f"{r.tag}: the OMS signature {url} and the card")
     return Checked(signed, data, url, verified)
