@@ -90,12 +90,23 @@ def trust_for(project, options: OmsOptions):
 
 def check(project, r, store, target: Path | None, options: OmsOptions | None) -> Checked | None:
     """Verify r's OMS signature (from `store`, the version's opened DVC remote) when `required`;
-    None when not. UsageError (2) when `with_signature` and `target` is not named as the artifact
-    (the signed names would not match); RefusedError (5) for a missing signature, an untrusted
-    signer or one the stage's rule does not allow; IntegrityError (4) when the signed files differ
-    from the card's."""
+    None when not. Errors as `start`."""
+    gate = start(project, r, store, target, options)
+    return gate() if gate else None
+
+
+def start(project, r, store, target: Path | None, options: OmsOptions | None):
+    """Begin checking r's OMS signature when `required` (else None): the policy, the keys and the
+    signature are read here, so a missing one is refused at once; the verification (model_signing's
+    import, the envelope, the certificate chain) runs in a thread beside the download. Returns
+    `gate()`, which waits for it and returns the Checked or raises. UsageError (2) when
+    `with_signature` and `target` is not named as the artifact (the signed names would not match);
+    RefusedError (5) for a missing signature, an untrusted signer or one the stage's rule does not
+    allow; IntegrityError (4) when the signed files differ from the card's."""
     if not required(project, r, options):
         return None
+    import threading
+
     from weightops.trust import oms_store
 
     options = options or OmsOptions()
@@ -106,9 +117,24 @@ def check(project, r, store, target: Path | None, options: OmsOptions | None) ->
     trust, policy = trust_for(project, options)
     signed = oms_store.signed_files(r.located, oms_store.card_bytes(project, r.located))
     data, url = oms_store.fetch_signature(store, signed, r.tag)
-    verified = check_verified(data, trust, policy, r, url, r.stage or options.stage)
-    compare(verified.files, signed.files, f"{r.tag}: the OMS signature {url} and the card")
-    return Checked(signed, data, url, verified)
+    outcome: dict = {}
+
+    def run() -> None:
+        try:
+            verified = check_verified(data, trust, policy, r, url, r.stage or options.stage)
+            compare(verified.files, signed.files, f"{r.tag}: the OMS signature {url} and the card")
+            outcome["checked"] = Checked(signed, data, url, verified)
+        except BaseException as exc:  # noqa: BLE001 - raised again by gate() in the pulling thread
+            outcome["error"] = exc
+    worker = threading.Thread(target=run, name="weightops-oms", daemon=True)
+    worker.start()
+
+    def gate() -> Checked:
+        worker.join()
+        if "error" in outcome:
+            raise outcome["error"]
+        return outcome["checked"]
+    return gate
 
 
 def check_resolved(r, *, repo: str | os.PathLike = ".", remote: str | None = None,

@@ -112,15 +112,16 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
     pointer = r.located.pointer
     from weightops.deploy import oms as oms_check
 
-    checked = oms_check.check(project, r, store, target, oms)   # before anything is written
+    gate = oms_check.start(project, r, store, target, oms)   # checked while the bytes stream, before any rename
     recovered = None
     if pointer.is_dir:
         if store.remote.cloud_versioned:
             raise UsageError(f"{r.tag}: directory artifacts on cloud-versioned remote '{store.remote.name}' "
                              "are not supported yet; use `dvc pull`")
-        transferred, files = _pull_dir(store, r, target, progress, fsync, verify_md5)
+        transferred, files = _pull_dir(store, r, target, progress, fsync, verify_md5, gate)
     else:
-        (transferred, recovered), files = _pull_file(store, r, target, progress, fsync, verify_md5, recover), 1
+        (transferred, recovered), files = _pull_file(store, r, target, progress, fsync, verify_md5, recover, gate), 1
+    checked = gate() if gate else None
     if checked is not None and oms is not None and oms.with_signature:
         oms_check.write_beside(target, checked)
     log.info("pulled %s %s to %s (%d bytes transferred)", r.model, r.version, target, transferred)
@@ -185,7 +186,7 @@ def _already_there(target: Path, r: Resolved) -> bool:
 
 
 def _pull_file(store: transfer.Store, r: Resolved, target: Path, progress, fsync: bool, verify_md5: bool,
-               recover: bool) -> tuple[int, str | None]:
+               recover: bool, gate=None) -> tuple[int, str | None]:
     if _already_there(target, r):
         log.info("%s already holds %s %s; nothing to transfer", target, r.model, r.version)
         return 0, None
@@ -196,7 +197,7 @@ def _pull_file(store: transfer.Store, r: Resolved, target: Path, progress, fsync
     url = store.url(r.located.pointer)
     try:
         return transfer.copy_object(store, url, target, expected, ref=r.tag, progress=progress, fsync=fsync,
-                                    verify_md5=verify_md5).transferred, None
+                                    verify_md5=verify_md5, before_rename=gate).transferred, None
     except (IntegrityError, NotFoundError) as exc:
         failure = _named(exc, r, url, target) if isinstance(exc, IntegrityError) else exc
         if store.remote.cloud_versioned:
@@ -216,7 +217,7 @@ def _pull_file(store: transfer.Store, r: Resolved, target: Path, progress, fsync
     log.warning("%s: %s is damaged; recovering the released bytes from its version %s", r.tag, url, version)
     try:
         fetched = transfer.copy_object(store, url, target, replace(expected, version=version), ref=r.tag,
-                                       progress=progress, fsync=fsync, verify_md5=True)
+                                       progress=progress, fsync=fsync, verify_md5=True, before_rename=gate)
     except IntegrityError as exc:
         raise _named(exc, r, f"{url} (version {version})", target) from None
     return fetched.transferred, version
@@ -240,7 +241,7 @@ def _named(exc: IntegrityError, r: Resolved, url: str, target: Path) -> Integrit
 
 
 def _pull_dir(store: transfer.Store, r: Resolved, target: Path, progress, fsync: bool,
-              verify_md5: bool) -> tuple[int, int]:
+              verify_md5: bool, gate=None) -> tuple[int, int]:
     """Each file fetched and verified into a temp directory beside `target`, then one rename."""
     if _already_there(target, r):
         return 0, len(r.card["artifact"].get("files") or [])
@@ -287,6 +288,8 @@ def _pull_dir(store: transfer.Store, r: Resolved, target: Path, progress, fsync:
         if by_path and hashlib.sha256(listing.encode()).hexdigest() != r.sha256:
             raise IntegrityError(f"{r.tag}: the card's file list does not hash to its sha256 {r.sha256}",
                                  expected=r.sha256, ref=r.tag)
+        if gate:
+            gate()
         _swap_into_place(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
