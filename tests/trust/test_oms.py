@@ -15,7 +15,7 @@ import pytest
 
 from helpers import assert_one_line_error, run_cli
 from weightops.errors import IntegrityError, RefusedError, UsageError
-from weightops.trust import oms
+from weightops.trust import oms, oms_sign
 
 from .oms_pki import make_pki, model_signing
 
@@ -46,7 +46,7 @@ def signed_models(pki, tmp_path_factory) -> dict[str, Path]:
         if signer.startswith("weightops"):
             key = (oms.SigningKey(pki.key) if signer.endswith("key")
                    else oms.SigningKey(pki.leaf_key, certificate=pki.leaf, chain=(pki.ca,)))
-            (folder / "model.sig").write_bytes(oms.sign(digests(folder), "model", key))   # no file is read
+            (folder / "model.sig").write_bytes(oms_sign.sign(digests(folder), "model", key))   # no file is read
         else:
             mode = (["key", "--private_key", pki.key] if signer.endswith("key") else
                     ["certificate", "--private_key", pki.leaf_key, "--signing_certificate", pki.leaf,
@@ -148,7 +148,7 @@ def test_both_refuse_a_certificate_issued_after_its_ca_expired(pki, how, tmp_pat
     folder.mkdir()
     (folder / "w.bin").write_bytes(b"w" * 100)
     if how == "weightops":
-        (folder / "model.sig").write_bytes(oms.sign(digests(folder), "model",
+        (folder / "model.sig").write_bytes(oms_sign.sign(digests(folder), "model",
                                                     oms.SigningKey(pki.leaf_key, certificate=pki.late_leaf,
                                                                    chain=(pki.old_ca,))))
     else:
@@ -190,8 +190,36 @@ def test_not_a_signature_and_unusable_keys(pki, tmp_path):
     with pytest.raises(IntegrityError, match="not an OMS signature"):
         oms.check_bundle(b"{not json", oms.Trust(), "x.sig")
     with pytest.raises(UsageError, match="does not exist"):
-        oms.sign({"a": "00" * 32}, "m", oms.SigningKey(tmp_path / "missing.pem"))
+        oms_sign.sign({"a": "00" * 32}, "m", oms.SigningKey(tmp_path / "missing.pem"))
     with pytest.raises(UsageError, match="cannot sign with"):
-        oms.sign({"a": "00" * 32}, "m", oms.SigningKey(pki.pub))   # a public key is no signing key
+        oms_sign.sign({"a": "00" * 32}, "m", oms.SigningKey(pki.pub))   # a public key is no signing key
     with pytest.raises(UsageError, match="--oms-cert-chain"):
-        oms.sign({"a": "00" * 32}, "m", oms.SigningKey(pki.leaf_key, certificate=pki.leaf))
+        oms_sign.sign({"a": "00" * 32}, "m", oms.SigningKey(pki.leaf_key, certificate=pki.leaf))
+
+
+@pytest.mark.parametrize("signer", ["weightops-key", "reference-cert"])
+def test_both_refuse_an_altered_statement(signed_models, pki, signer, tmp_path):
+    """A digest changed inside the signed statement (the envelope re-encoded): the signature no longer verifies."""
+    folder = copy_of(signed_models, signer, tmp_path)
+    bundle = json.loads((folder / "model.sig").read_text())
+    statement = json.loads(base64.b64decode(bundle["dsseEnvelope"]["payload"]))
+    statement["predicate"]["resources"][0]["digest"] = "0" * 64
+    bundle["dsseEnvelope"]["payload"] = base64.b64encode(json.dumps(statement).encode()).decode()
+    (folder / "model.sig").write_text(json.dumps(bundle))
+    assert not reference_verify(folder, pki, signer)
+    with pytest.raises(RefusedError, match="does not verify"):
+        weightops_verify(folder, pki, signer)
+
+
+def test_checking_a_signature_does_not_load_model_signing(signed_models, pki):
+    """The deploy path checks bundles without importing model_signing (its import loads Sigstore's
+    keyless client: ~0.9 CPU-seconds per pull)."""
+    import subprocess
+    import sys
+
+    code = ("import sys; from pathlib import Path; from weightops.trust import oms;"
+            f"t = oms.Trust(keys=(oms.TrustedKey('k', Path({str(pki.pub)!r}).read_bytes()),));"
+            f"v = oms.check_bundle(Path({str(signed_models['reference-key'] / 'model.sig')!r}).read_bytes(), t);"
+            "print(len(v.files), 'model_signing' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["3", "False"]

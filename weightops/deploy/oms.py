@@ -184,7 +184,7 @@ def verify_signed_folder(path: str | os.PathLike, signature: str | os.PathLike, 
     keys or CA certificates given, else those of the trusted policy of the repository here.
     UsageError (2) when there are none; RefusedError (5) and IntegrityError (4) as `verify_folder`."""
     from weightops.errors import NotFoundError
-    from weightops.trust.oms import verify_folder
+    from weightops.trust.oms_sign import verify_folder
     from weightops.trust.oms_store import trust_from_paths
 
     if public_keys or cas:

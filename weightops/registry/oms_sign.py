@@ -58,14 +58,14 @@ def sign_located(project, located, remote, key: SigningKey, tag: str) -> Signed:
     from weightops.model.card import require_card_matches
     from weightops.storage import objects
     from weightops.storage.remotes import object_exists
-    from weightops.trust import oms, oms_store
+    from weightops.trust import oms_sign, oms_store
 
     require_card_matches(located.card, located.pointer, tag)
     if not object_exists(project, remote, located.pointer):
         raise RefusedError(f"{tag}: the object for {located.pointer.path} is not in remote '{remote.name}'; "
                            "push it (`dvc push`) before signing: a signature must describe bytes a pull can fetch")
     signed = oms_store.signed_files(located, oms_store.card_bytes(project, located))
-    data = oms.sign(signed.files, located.artifact.name, key)
+    data = oms_sign.sign(signed.files, located.artifact.name, key)
     url = objects.put(remote, project.remote_base_url(remote), signed.key, data)
     return Signed(tag, url, signed.files, signed.card_sha256)
 

@@ -1,6 +1,13 @@
-"""OpenSSF Model Signing (OMS) signatures: build, sign and check them with the `model-signing`
-package's own classes, so a signature weightops writes is exactly one `model_signing sign`
-writes, and one it writes is read by the same code that verifies it.
+"""OpenSSF Model Signing (OMS) signatures: the records, and checking a signature offline.
+
+Signing and hashing folders use the `model-signing` package's own classes (trust/oms_sign.py).
+Checking a signature on the deploy path does not import it: its package loads Sigstore's
+keyless client (TUF, Rekor) on import, about 0.9 CPU-seconds, which a verified pull would pay
+every time. The check here follows model_signing 1.1's verifiers rule for rule (media type,
+DSSE pre-authentication encoding and its pre-1.0 variant, the key hint, ECDSA with the curve's
+hash, the certificate chain checked at the signing certificate's not-before time, its key usage,
+the statement and predicate types, the subject's root digest), and the differential tests run
+both on the same signatures.
 
 The format (model-signing 1.x, sigstore/model-transparency): a Sigstore bundle
 (`application/vnd.dev.sigstore.bundle.v0.3+json`) holding a DSSE envelope whose payload is an
@@ -19,9 +26,10 @@ are refused here with the `model_signing verify sigstore` command that checks th
 
 from __future__ import annotations
 
+import base64
 import hashlib
+import json
 import pathlib
-import tempfile
 from dataclasses import dataclass, field
 from typing import Mapping
 
@@ -75,13 +83,14 @@ class Trust:
 
 @dataclass(frozen=True)
 class Verified:
-    """A signature that verified: the signed files (name -> sha256 hex), who signed (one line),
-    the signer's identities (for trust rules), the subject name and the manifest (model_signing's)."""
+    """A signature that verified: the signed files (name -> digest hex), who signed (one line),
+    the signer's identities (for trust rules), the subject name and the serialization it records
+    (`method`, `hash_type`, `allow_symlinks`, `ignore_paths`)."""
     files: dict
     signer: str
     identities: frozenset = frozenset()
     model_name: str = ""
-    manifest: object = field(default=None, compare=False, repr=False)
+    serialization: dict = field(default_factory=dict)
 
 
 def key_hint(pem: bytes) -> str:
@@ -101,58 +110,12 @@ def refuse_private(pem: bytes, where: str) -> None:
                            "trust.oms.public_keys; remove it (and rotate it) and list the public key")
 
 
-# ------------------------------------------------------------------ signing
-def manifest_of(files: Mapping[str, str], model_name: str):
-    """model_signing's Manifest for precomputed digests: `files` maps a POSIX path (relative to the
-    model folder) to its SHA-256 hex, under the `files` serialization model_signing's CLI uses."""
-    from model_signing import manifest
-    from model_signing._hashing import hashing
-
-    serialization = manifest._FileSerialization("sha256", False, [pathlib.PurePosixPath(p) for p in IGNORED])
-    items = [manifest.FileManifestItem(path=pathlib.PurePosixPath(name), digest=hashing.Digest("sha256", bytes.fromhex(h)))
-             for name, h in files.items()]
-    return manifest.Manifest(model_name, items, serialization)
-
-
-def sign(files: Mapping[str, str], model_name: str, key: SigningKey) -> bytes:
-    """The OMS signature (a Sigstore bundle as JSON bytes, as `model_signing sign key|certificate`
-    writes it) over `files` (name -> sha256 hex), without reading any file. UsageError (2) when the
-    key, certificate or chain cannot be loaded or do not belong together."""
-    from model_signing._signing import sign_certificate, sign_ec_key, signing
-
-    for path in (key.key, key.certificate, *key.chain):
-        if path is not None and not pathlib.Path(path).is_file():
-            raise UsageError(f"{path} does not exist (an OMS signing key, certificate or chain, PEM)")
-    if key.certificate is not None and not key.chain:
-        # model_signing's certificate signer needs at least one certificate above the signing one.
-        raise UsageError(f"certificate mode needs the chain above {key.certificate}: pass --oms-cert-chain PEM "
-                         "(the issuing CA, and any intermediates)")
-    try:
-        if key.certificate is not None:
-            signer = sign_certificate.Signer(pathlib.Path(key.key), pathlib.Path(key.certificate),
-                                             [pathlib.Path(c) for c in key.chain])
-        else:
-            signer = sign_ec_key.Signer(pathlib.Path(key.key), key.password)
-    except (ValueError, TypeError) as exc:
-        raise UsageError(f"cannot sign with {key.key}: {str(exc).splitlines()[0]} "
-                         "(model signing takes PEM EC P-256/384/521 private keys)") from None
-    bundle = signer.sign(signing.Payload(manifest_of(files, model_name))).bundle
-    return bundle.to_json().encode("utf-8")
-
-
 # ------------------------------------------------------------------ verifying
-def read_bundle(data: bytes, what: str):
-    """model_signing's own reader over `data` (a bundle's JSON bytes). IntegrityError (4) when it
-    is not a Sigstore bundle."""
-    from model_signing._signing import sign_sigstore_pb
-
-    with tempfile.TemporaryDirectory(prefix="weightops-oms-") as tmp:
-        path = pathlib.Path(tmp) / SIGNATURE_FILE
-        path.write_bytes(data)
-        try:
-            return sign_sigstore_pb.Signature.read(path)
-        except Exception as exc:  # noqa: BLE001 - json, pydantic and key errors alike: not a bundle
-            raise IntegrityError(f"{what} is not an OMS signature (Sigstore bundle): {str(exc).splitlines()[0]}") from None
+BUNDLE_MEDIA_TYPE = "application/vnd.dev.sigstore.bundle.v0.3+json"
+PAYLOAD_TYPE = "application/vnd.in-toto+json"
+STATEMENT_TYPE = "https://in-toto.io/Statement/v1"
+PREDICATE_TYPE = "https://model_signing/signature/v1.0"
+PREDICATE_TYPE_V01 = "https://model_signing/Digests/v0.1"    # model_signing 0.2's, still accepted
 
 
 def check_bundle(data: bytes, trust: Trust, what: str = "signature") -> Verified:
@@ -160,75 +123,132 @@ def check_bundle(data: bytes, trust: Trust, what: str = "signature") -> Verified
     or certificate chain, the certificate's identity; returns the signed files. RefusedError (5),
     naming the key or identity, when nothing in `trust` vouches for the signer or the signature
     does not verify; IntegrityError (4) when `data` is not a bundle or its manifest is inconsistent."""
-    signature = read_bundle(data, what)
-    material = signature.bundle.verification_material
-    if material.public_key is not None:
-        return _check_key(signature, material.public_key.hint, trust, what)
-    if material.x509_certificate_chain is not None and material.x509_certificate_chain.certificates:
-        return _check_certificate(signature, trust, what)
-    raise RefusedError(f"{what} is a Sigstore keyless signature: weightops checks key and certificate "
-                       "signatures offline; check keyless ones with `model_signing verify sigstore` (needs network)")
-
-
-def _manifest(verifier, signature, what: str, who: str):
-    from cryptography.exceptions import InvalidSignature
-
     try:
-        return verifier.verify(signature)
-    except InvalidSignature:
-        raise RefusedError(f"{what} does not verify with {who}: the envelope was not signed by it or was altered") from None
-    except (ValueError, KeyError, TypeError) as exc:
-        raise IntegrityError(f"{what}: {str(exc).splitlines()[0]}") from None
+        bundle = json.loads(data)
+        material, envelope = bundle["verificationMaterial"], bundle["dsseEnvelope"]
+        payload, payload_type = base64.b64decode(envelope["payload"]), envelope["payloadType"]
+        sig = base64.b64decode(envelope["signatures"][0]["sig"])
+    except (ValueError, KeyError, IndexError, TypeError, AttributeError) as exc:
+        raise IntegrityError(f"{what} is not an OMS signature (Sigstore bundle): {type(exc).__name__} {exc}") from None
+    if bundle.get("mediaType") != BUNDLE_MEDIA_TYPE and ("publicKey" in material or "x509CertificateChain" in material):
+        raise IntegrityError(f"{what} has media type {bundle.get('mediaType')}, expected {BUNDLE_MEDIA_TYPE}")
+    if "publicKey" in material:
+        found = _check_key(material["publicKey"].get("hint"), sig, payload, trust, what)
+    elif (material.get("x509CertificateChain") or {}).get("certificates"):
+        found = _check_certificate(material["x509CertificateChain"]["certificates"], sig, payload, trust, what)
+    else:
+        raise RefusedError(f"{what} is a Sigstore keyless signature: weightops checks key and certificate "
+                           "signatures offline; check keyless ones with `model_signing verify sigstore` (needs network)")
+    if payload_type != PAYLOAD_TYPE:
+        raise IntegrityError(f"{what} carries a {payload_type} payload, expected {PAYLOAD_TYPE}")
+    return _statement(payload, what, *found)
 
 
-def _check_key(signature, hint: str | None, trust: Trust, what: str) -> Verified:
-    from model_signing._signing import sign_ec_key
+def _pae(payload: bytes) -> bytes:
+    """DSSE v1 pre-authentication encoding, as model_signing signs it."""
+    return b" ".join([f"DSSEv1 {len(PAYLOAD_TYPE)} {PAYLOAD_TYPE} {len(payload)}".encode(), payload])
+
+
+def _pae_v02(payload: bytes) -> bytes:
+    """model_signing 0.2's encoding (a str/bytes mix-up its verifiers still accept)."""
+    return f"DSSEV1 {len(PAYLOAD_TYPE)} {PAYLOAD_TYPE} {len(payload)} {payload}".encode()
+
+
+def _ecdsa_ok(public_key, sig: bytes, payload: bytes, legacy_sha256: bool = False) -> bool:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    if not isinstance(public_key, ec.EllipticCurvePublicKey) or \
+            public_key.curve.name not in ("secp256r1", "secp384r1", "secp521r1"):
+        return False
+    algorithm = {256: hashes.SHA256(), 384: hashes.SHA384(), 521: hashes.SHA512()}[public_key.curve.key_size]
+    for encoded, alg in ((_pae(payload), algorithm), (_pae_v02(payload), hashes.SHA256() if legacy_sha256 else algorithm)):
+        try:
+            public_key.verify(sig, encoded, ec.ECDSA(alg))
+            return True
+        except InvalidSignature:
+            continue
+    return False
+
+
+def _check_key(hint: str | None, sig: bytes, payload: bytes, trust: Trust, what: str) -> tuple[str, set[str]]:
+    from cryptography.hazmat.primitives import serialization
 
     candidates = [k for k in trust.keys if not hint or k.hint == hint]
     if not candidates:
         listed = ", ".join(k.label for k in trust.keys) or "no key"
         raise RefusedError(f"{what} was signed by key oms-key:{(hint or '?')[:16]}, which {trust.source} does not "
                            f"list ({listed})")
-    failure: Exception | None = None
     for key in candidates:
-        with tempfile.TemporaryDirectory(prefix="weightops-oms-") as tmp:
-            path = pathlib.Path(tmp) / "key.pub"
-            path.write_bytes(key.pem)
-            try:
-                found = _manifest(sign_ec_key.Verifier(path), signature, what, f"key {key.label}")
-            except RefusedError as exc:
-                failure = exc
-                continue
-        ids = {f"oms-key:{key.hint}"} | ({key.signer} if key.signer else set())
-        return _verified(found, f"key {key.label}" + (f" ({key.signer})" if key.signer else ""), ids)
-    raise failure  # type: ignore[misc]
+        if _ecdsa_ok(serialization.load_pem_public_key(key.pem), sig, payload):
+            ids = {f"oms-key:{key.hint}"} | ({key.signer} if key.signer else set())
+            return f"key {key.label}" + (f" ({key.signer})" if key.signer else ""), ids
+    raise RefusedError(f"{what} does not verify with key {candidates[0].label}: the envelope was not signed by it "
+                       "or was altered")
 
 
-def _check_certificate(signature, trust: Trust, what: str) -> Verified:
+def _check_certificate(chain: list, sig: bytes, payload: bytes, trust: Trust, what: str) -> tuple[str, set[str]]:
     from cryptography import x509
+    from cryptography.x509.oid import ExtendedKeyUsageOID
     from OpenSSL import crypto
-    from model_signing._signing import sign_certificate
 
-    leaf = x509.load_der_x509_certificate(signature.bundle.verification_material.x509_certificate_chain
-                                          .certificates[0].raw_bytes)
+    certs = [x509.load_der_x509_certificate(base64.b64decode(c["rawBytes"])) for c in chain]
+    leaf = certs[0]
     ids = certificate_identities(leaf)
     who = f"certificate {leaf.subject.rfc4514_string()}"
     if not trust.chain:
         raise RefusedError(f"{what} was signed with {who}, but {trust.source} names no CA certificate "
                            "(trust.oms.certificate_chain)")
-    with tempfile.TemporaryDirectory(prefix="weightops-oms-") as tmp:
-        paths = []
-        for i, pem in enumerate(trust.chain):
-            paths.append(pathlib.Path(tmp) / f"ca{i}.pem")
-            paths[-1].write_bytes(pem)
-        try:
-            found = _manifest(sign_certificate.Verifier(paths), signature, what, who)
-        except crypto.X509StoreContextError as exc:
-            raise RefusedError(f"{what}: {who} is not trusted by {trust.source}: {exc}") from None
+    store = crypto.X509Store()
+    for pem in trust.chain:
+        for ca in x509.load_pem_x509_certificates(pem):
+            store.add_cert(crypto.X509.from_cryptography(ca))
+    store.set_time(leaf.not_valid_before_utc)   # no timestamp authority: valid when issued, as model_signing checks
+    try:
+        crypto.X509StoreContext(store, crypto.X509.from_cryptography(leaf),
+                                [crypto.X509.from_cryptography(c) for c in certs[1:]]).verify_certificate()
+    except crypto.X509StoreContextError as exc:
+        raise RefusedError(f"{what}: {who} is not trusted by {trust.source}: {exc}") from None
+    ext = leaf.extensions
+    usage = next((e.value for e in ext if isinstance(e.value, x509.KeyUsage)), None)
+    extended = next((e.value for e in ext if isinstance(e.value, x509.ExtendedKeyUsage)), None)
+    if not ((usage is not None and usage.digital_signature)
+            or (extended is not None and ExtendedKeyUsageOID.CODE_SIGNING in extended)):
+        raise RefusedError(f"{what}: {who} may not sign (neither digitalSignature nor codeSigning usage)")
+    if not _ecdsa_ok(leaf.public_key(), sig, payload, legacy_sha256=True):
+        raise RefusedError(f"{what} does not verify with {who}: the envelope was not signed by it or was altered")
     if trust.identities and not ids & set(trust.identities):
         raise RefusedError(f"{what} was signed by {', '.join(sorted(ids)) or who}, which is not among the "
                            f"identities {trust.source} accepts ({', '.join(trust.identities)})")
-    return _verified(found, sorted(ids)[0] if ids else who, ids)
+    return (sorted(ids)[0] if ids else who), ids
+
+
+def _statement(payload: bytes, what: str, signer: str, ids: set[str]) -> Verified:
+    """The in-toto statement -> Verified, checked as model_signing's `dsse_payload_to_manifest`."""
+    try:
+        doc = json.loads(payload)
+        if doc["_type"] != STATEMENT_TYPE:
+            raise ValueError(f"statement type {doc['_type']}, expected {STATEMENT_TYPE}")
+        if doc["predicateType"] == PREDICATE_TYPE_V01:
+            files = {s["name"]: s["digest"]["sha256"] for s in doc["subject"]}
+            return Verified(files, signer, frozenset(ids), "compat-undefined-not-present",
+                            {"method": "files", "hash_type": "sha256", "allow_symlinks": False})
+        if doc["predicateType"] != PREDICATE_TYPE:
+            raise ValueError(f"predicate type {doc['predicateType']}, expected {PREDICATE_TYPE}")
+        if len(doc["subject"]) != 1:
+            raise ValueError(f"{len(doc['subject'])} subjects, expected one")
+        root, files = hashlib.sha256(), {}
+        for resource in doc["predicate"]["resources"]:
+            digest = bytes.fromhex(resource["digest"])
+            root.update(digest)
+            files[resource["name"]] = digest.hex()
+        if root.hexdigest() != doc["subject"][0]["digest"]["sha256"]:
+            raise ValueError("the resources do not hash to the subject's root digest")
+        serialization = dict(doc["predicate"]["serialization"])
+    except (ValueError, KeyError, IndexError, TypeError) as exc:
+        raise IntegrityError(f"{what}: its statement is not a model signature: {exc}") from None
+    return Verified(files, signer, frozenset(ids), doc["subject"][0].get("name", ""), serialization)
 
 
 def certificate_identities(cert) -> set[str]:
@@ -246,50 +266,13 @@ def certificate_identities(cert) -> set[str]:
     return {str(v) for v in found}
 
 
-def _verified(found, signer: str, ids: set[str]) -> Verified:
-    files = {rd.identifier: rd.digest.digest_hex for rd in found.resource_descriptors()}
-    return Verified(files, signer, frozenset(ids), found.model_name, found)
-
-
 def require_file_sha256(verified: Verified, what: str) -> None:
     """RefusedError (5) unless the signature lists whole files by SHA-256 (model_signing's default),
     the digests a card records; shards or BLAKE hashes can only be checked by `verify_folder`."""
-    args = verified.manifest.serialization_type
+    args = verified.serialization
     if args.get("method") != "files" or args.get("hash_type") != "sha256":
         raise RefusedError(f"{what} lists {args.get('method')} by {args.get('hash_type')}; weightops compares whole "
                            "files by SHA-256 (model_signing's default serialization)")
-
-
-def verify_folder(folder: pathlib.Path, signature: pathlib.Path, trust: Trust) -> Verified:
-    """`weightops verify PATH --oms SIGNATURE`: check a signature made by anyone against `trust`,
-    then hash PATH (a folder, or one file) the way model_signing does (its serialization, as the
-    signature records it; the signature file and git's files left out) and compare. RefusedError
-    (5) for an untrusted signer; IntegrityError (4) naming the first file that differs."""
-    from model_signing import hashing
-
-    if not signature.is_file():
-        raise UsageError(f"--oms {signature} does not exist (an OMS signature, e.g. model.sig)")
-    if not folder.exists():
-        raise UsageError(f"{folder} does not exist (the model folder or file the signature covers)")
-    verified = check_bundle(signature.read_bytes(), trust, str(signature))
-    args = verified.manifest.serialization_type
-    config = hashing.Config()
-    if args["method"] == "shards":
-        config.use_shard_serialization(hashing_algorithm=args["hash_type"], shard_size=args["shard_size"],
-                                       allow_symlinks=args["allow_symlinks"])
-    else:
-        config.use_file_serialization(hashing_algorithm=args["hash_type"], allow_symlinks=args["allow_symlinks"])
-    ignored = [pathlib.Path(p) for p in args.get("ignore_paths", ())]
-    if signature.resolve().is_relative_to(folder.resolve()):
-        ignored.append(signature.resolve().relative_to(folder.resolve()))
-    config.set_ignored_paths(paths=ignored, ignore_git_paths=True)
-    try:
-        actual = config.hash(folder)
-    except ValueError as exc:   # a symlink where the signer allowed none
-        raise IntegrityError(f"{folder}: {str(exc).splitlines()[0]}") from None
-    compare(verified.files, {rd.identifier: rd.digest.digest_hex for rd in actual.resource_descriptors()},
-            f"{folder} against {signature}")
-    return verified
 
 
 def compare(signed: Mapping[str, str], actual: Mapping[str, str], what: str) -> None:
