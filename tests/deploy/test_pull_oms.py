@@ -136,3 +136,21 @@ def test_directory_artifact_signed_pulled_and_verified_by_model_signing(project,
     assert names == sorted(["shards.card.yaml"] + [f"shards/{p}" for p in SHARDS], key=lambda n: n.split("/"))
     (out / "shards" / "sub" / "config.json").write_bytes(b'{"n": 3}')
     assert model_signing("verify", "key", out, "--signature", out / "model.sig", "--public_key", pki.pub).returncode == 1
+
+
+def test_published_index_carries_the_signature_a_host_verifies(project, pki, tmp_path):
+    """A host with no git: `publish` puts the signature and the card in the index; `pull --index
+    --require-oms` verifies it with the host's key; the pulled folder passes model_signing."""
+    trust_oms(project, pki)
+    project.release("v1.0.0", "--oms-key", str(pki.key))
+    url = json.loads(project.wo("publish", "--json", check=True).stdout)["published"][0]["url"]
+    out = tmp_path / "host"
+    got = project.wo("pull", "v1.0.0", "--index", url, "-o", f"{out}/", "--require-oms", "--with-signature",
+                     "--oms-public-key", str(pki.pub), cwd=tmp_path, check=True)
+    assert "verified" in got.stdout
+    ref = model_signing("verify", "key", out, "--signature", out / "model.sig", "--public_key", pki.pub)
+    assert ref.returncode == 0, ref.stderr
+    wrong = project.wo("pull", "v1.0.0", "--index", url, "-o", f"{tmp_path}/other/", "--require-oms",
+                       "--oms-public-key", str(pki.other_pub), cwd=tmp_path)
+    assert_one_line_error(wrong, 5, "oms-key:")
+    assert not (tmp_path / "other").exists()

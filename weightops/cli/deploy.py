@@ -110,13 +110,13 @@ def pull_cmd(
 
         locked_repo = read_lock(lock_file).get("repo")
         index = locked_repo if is_index_url(locked_repo) else None
-    if index and (require_oms or with_signature or oms_public_key):
-        raise UsageError("OMS signatures are checked on pulls from git for now; drop --index or --require-oms")
     if index:
         from weightops.deploy.fleet import pull_from
 
         r, path, transferred = pull_from(index, ref or "latest", out, require_signed=require_signed,
-                                         trust_policy=trust_file, fsync=fsync, lock=lock_file)
+                                         trust_policy=trust_file, fsync=fsync, lock=lock_file,
+                                         oms=_oms(require_oms, with_signature, trust_file, oms_public_key, oms_ca,
+                                                  oms_identity))
         if as_json:
             print_json({"path": str(path), "transferred": transferred, **r.to_dict()})
         else:

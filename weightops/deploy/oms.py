@@ -198,3 +198,46 @@ def verify_signed_folder(path: str | os.PathLike, signature: str | os.PathLike, 
             raise UsageError("--oms needs the signer's key: pass --public-key PEM (or --oms-ca PEM for a "
                              "certificate), or run it in a repository whose trusted policy has trust.oms") from None
     return verify_folder(Path(path), Path(signature), trust)
+
+
+def check_index_entry(r, url: str, target: Path | None, options: OmsOptions | None) -> Checked | None:
+    """`pull --index URL --require-oms`: verify the OMS signature the published index carries for r
+    (registry/publish.py) against the keys given or the host's `--trust-policy FILE`, and its files
+    against the index's record (names and SHA-256s), before the download. None when not asked.
+    RefusedError (5) when the index has no signature or no key vouches for it; IntegrityError (4)
+    when the signed files differ from the record."""
+    import hashlib
+    import json
+
+    from weightops.trust import oms_store
+
+    if options is None or not (options.require or options.with_signature):
+        return None
+    entry = r.card.get("oms")
+    if not entry:
+        raise RefusedError(f"{r.tag}: the index {url} carries no OMS signature for it; sign it "
+                           f"(`weightops sign {r.version} --oms-key PEM`) and publish again")
+    policy = None
+    if options.public_keys or options.chain:
+        trust = oms_store.trust_from_paths(options.public_keys, options.chain, options.identities)
+    elif options.trust_policy is not None:
+        from weightops.deploy.fleet import load_trust_policy
+
+        trust, policy = oms_store.trust_from_file(options.trust_policy), load_trust_policy(options.trust_policy)
+    else:
+        raise RefusedError("--require-oms with --index needs this host's keys: --trust-policy FILE (a weightops.yaml "
+                           "with trust.oms) or --oms-public-key PEM")
+    name = posixpath.basename(r.path.rstrip("/"))
+    if options.with_signature and target is not None and target.name != name:
+        raise UsageError(f"--with-signature writes the files under the names they were signed with: pull into "
+                         f"a folder (-o DIR/) so the weights keep their name {name}, not {target.name}")
+    files = r.card["artifact"].get("files") or []
+    expected = {f"{name}/{f['path']}": f["sha256"] for f in files} if files else {name: r.sha256}
+    expected[entry["card"]] = entry["card_sha256"]
+    card = entry["card_text"].encode("utf-8")
+    if hashlib.sha256(card).hexdigest() != entry["card_sha256"]:
+        raise RefusedError(f"{r.tag}: the card text in the index {url} does not have the SHA-256 it states")
+    data = json.dumps(entry["bundle"]).encode()
+    verified = check_verified(data, trust, policy, r, f"{url} ({r.version})", r.stage)
+    compare(verified.files, expected, f"{r.tag}: the OMS signature in {url} and the index's record")
+    return Checked(oms_store.SignedSet(expected, entry["card"], card), data, url, verified)
