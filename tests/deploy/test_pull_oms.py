@@ -154,3 +154,19 @@ def test_published_index_carries_the_signature_a_host_verifies(project, pki, tmp
                        "--oms-public-key", str(pki.other_pub), cwd=tmp_path)
     assert_one_line_error(wrong, 5, "oms-key:")
     assert not (tmp_path / "other").exists()
+
+
+def test_sync_verifies_the_stage_by_default(project, pki, tmp_path):
+    """trust.oms.require lists production: `sync production` verifies without a flag, and keeps
+    nothing live when the signature is not by a listed key."""
+    trust_oms(project, pki)
+    project.release("v1.0.0", "--oms-key", str(pki.key))
+    project.wo("promote", "v1.0.0", "production", check=True)
+    project.wo("sign", "v1.0.0", "--oms-key", str(pki.other), check=True)
+    live = tmp_path / "live" / "clf.safetensors"
+    refused = project.wo("sync", "production", "--repo", str(project.root), "-o", str(live), "--once")
+    assert refused.returncode != 0 and "oms-key:" in refused.stderr + refused.stdout
+    assert not live.exists()
+    project.wo("sign", "v1.0.0", "--oms-key", str(pki.key), check=True)
+    project.wo("sync", "production", "--repo", str(project.root), "-o", str(live), "--once", check=True)
+    assert live.read_bytes() == project.weights.read_bytes()

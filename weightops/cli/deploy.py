@@ -176,7 +176,7 @@ def lock_cmd(
 
 @command("verify")
 def verify_cmd(
-    file: Path = typer.Argument(..., help="A lock file or a model card."),
+    file: Path = typer.Argument(..., help="A lock file or a model card (with --oms: the model folder or file)."),
     path: Optional[Path] = typer.Argument(None, help="The weights on disk (default: what FILE names)."),
     oms: Optional[Path] = typer.Option(None, "--oms", help="An OMS signature (model.sig): check FILE (a model folder or file) against it instead."),
     public_key: List[Path] = typer.Option([], "--public-key", help="With --oms: PEM public key of the signer (repeatable)."),
