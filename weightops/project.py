@@ -16,13 +16,14 @@ from pathlib import Path
 
 from weightops.core import git
 from weightops.core.git_tags import TagListing, stage_scope
-from weightops.core.gitdir import is_url
-from weightops.model.card import parse_card
+from weightops.core.gitdir import is_url, partial_registry
+from weightops.model.attached import note_specs, pick_card, verified_by
 from weightops.core.config import CONFIG_FILE, Settings, parse_config
-from weightops.errors import NotFoundError, UsageError
-from weightops.storage.pointers import (Artifact, Pointer, Remote, dvc_root_candidates, dvcyaml_for, object_url,
-                                        out_remote, parse_artifacts, pointer_in_dvcfile, require_served,
-                                        parse_dvc_config, pointer_from_dvcfile, pointer_from_lock, load_yaml)
+from weightops.errors import NotFoundError, RefusedError, UsageError
+from weightops.storage.dvc_config import dvc_remotes
+from weightops.storage.pointers import (Artifact, PointerError, Pointer, Remote, dvc_root_candidates, dvcyaml_for,
+                                        object_url, model_artifacts, out_remote, parse_artifacts, pointer_in_dvcfile,
+                                        require_served, pointer_from_dvcfile, pointer_from_lock, load_yaml)
 from weightops.registry.state import Registry
 from weightops.registry.tags import model_to_tag, validate_model_name, validate_stage
 
@@ -38,13 +39,22 @@ def open_project(repo: str | os.PathLike = ".") -> "Project":
 
 @dataclass(frozen=True)
 class Located:
-    """What one commit says about one model: its declaration, DVC pointer and card."""
+    """What one commit says about one model: its declaration, DVC pointer and card. `card` is
+    None for a version without one (released before weightops): its bytes are checked by the
+    pointer's MD5 and size. `card_source` says where the card came from (model/attached.py:
+    `commit`, or the notes ref of an attached card; None without a card)."""
 
     artifact: Artifact
     pointer: Pointer
-    card: dict
+    card: dict | None
     commit: str
     dvc_root: str = ""   # repo-relative folder of the DVC project (holding `.dvc/`); "" at the top
+    card_source: str | None = "commit"
+
+    @property
+    def verified_by(self) -> str:
+        """`sha256` (the card's) or `dvc-md5` (no card: DVC's MD5 and size)."""
+        return verified_by(self.card)
 
 
 _WARNED: set[str] = set()
@@ -86,6 +96,27 @@ class Project:
         self._reader_thread: int | None = None
         self._dvc_roots: dict[str, str] = {}   # commit -> the DVC project folder `locate` found
 
+    @cached_property
+    def partial(self) -> str | None:
+        """Why this clone may hold only part of the registry's tags (shallow, or made without
+        tags), ending in the git command that completes it; None for a full clone."""
+        return partial_registry(self.git_dir)
+
+    def warn_partial(self) -> None:
+        """Say once per process and repository that its tags may be a partial registry
+        (read-only commands still answer; writes refuse: `require_full_registry`)."""
+        if self.partial and str(self.git_dir) not in _WARNED:
+            import logging
+
+            _WARNED.add(str(self.git_dir))
+            logging.getLogger(__name__).warning("warning: %s", self.partial)
+
+    def require_full_registry(self, action: str) -> None:
+        """Before a write decided from the tags (`action`, e.g. "promote"): RefusedError (5)
+        in a shallow or tagless clone, whose stages may be some other version than the registry's."""
+        if self.partial:
+            raise RefusedError(f"refusing to {action}: {self.partial}")
+
     def blobs(self, specs: list[str]) -> dict[str, bytes | None]:
         """`REV:PATH` specs -> contents (bytes, None where missing), batched; each object is
         read once per Project. GitError (1) when git fails."""
@@ -108,14 +139,32 @@ class Project:
     @cached_property
     def declared_models(self) -> tuple[str, ...]:
         """Models the root dvc.yaml declares under `artifacts:` (work tree, else HEAD), in
-        file order; () without one. PointerError (1) for a malformed dvc.yaml."""
+        file order: `type: model` and untyped artifacts only, as DVC and GTO read the type (a
+        `type: dataset` is not a model); () without one. PointerError (1) for a malformed dvc.yaml."""
         head = git.head(self.root)
         text = None
         if not self.bare and (self.root / "dvc.yaml").is_file():
             text = (self.root / "dvc.yaml").read_bytes()
         elif head:
             text = git.read_blob(self.root, head, "dvc.yaml")
-        return tuple(parse_artifacts(text)) if text else ()
+        return tuple(model_artifacts(text)) if text else ()
+
+    @cached_property
+    def non_models(self) -> frozenset[str]:
+        """Artifacts the root dvc.yaml declares with another type than model (`type: dataset`):
+        GTO may tag them, and weightops leaves them out of what it lists and checks."""
+        head = git.head(self.root)
+        text = None
+        if not self.bare and (self.root / "dvc.yaml").is_file():
+            text = (self.root / "dvc.yaml").read_bytes()
+        elif head:
+            text = git.read_blob(self.root, head, "dvc.yaml")
+        return frozenset(n for n, a in parse_artifacts(text).items() if not a.is_model) if text else frozenset()
+
+    def models_in(self, registry: Registry) -> list[str]:
+        """The registry's models (names its tags use), without the artifacts dvc.yaml declares as
+        something else than a model (`non_models`)."""
+        return [m for m in registry.models() if m not in self.non_models]
 
     @cached_property
     def default_model(self) -> str | None:
@@ -137,8 +186,24 @@ class Project:
             dvc = "" if self.bare or (self.root / ".dvc").is_dir() else "no DVC project and "
             raise NotFoundError(f"this repository has {dvc}no model yet (no artifacts: in dvc.yaml); "
                                 "run `weightops init` here to set one up, or pass --model NAME")
-        raise UsageError("this project has several models and no default; pass --model NAME "
+        candidates = self.declared_models if len(self.declared_models) > 1 else self._nested_models()
+        shown = f" ({', '.join(candidates)})" if candidates else ""
+        raise UsageError(f"this project has several models{shown} and no default; pass --model NAME "
                          f"or set 'model:' in {CONFIG_FILE}")
+
+    def _nested_models(self) -> tuple[str, ...]:
+        """Every model the work tree's dvc.yaml files declare (root first), for an error message;
+        () in a bare repository or where one does not parse."""
+        if self.bare:
+            return ()
+        found: list[str] = list(self.declared_models)
+        for rel in git.ls_files_matching(self.root, "*/dvc.yaml"):
+            path = self.root / rel
+            try:
+                found += model_artifacts(path.read_bytes(), rel) if path.is_file() else []
+            except (OSError, UsageError, PointerError):
+                continue
+        return tuple(found)
 
     def _nested_dvcyaml(self) -> bool:
         """Whether a dvc.yaml below the root may declare `dir:name` models (bare: assume so)."""
@@ -154,6 +219,7 @@ class Project:
         `any_model_stage_patterns(stage)` already started in this repository, read instead
         of starting one (the resolve CLI starts it before its imports). TagError (2) for a
         bad model or stage name, GitError (1) when git fails."""
+        self.warn_partial()
         # The registry reads the tags while git still prints them (git.iter_tags).
         if model is None or stage is None:
             return _warned(Registry(git.iter_tags(self.root), self.default_model, self._commit_times))
@@ -184,7 +250,8 @@ class Project:
 
     def locate(self, model: str, commit: str, ref: str | None = None) -> Located:
         """Declaration, pointer and card of `model` at `commit`: two batched object reads (a
-        third only when the output is tracked by a `.dvc` file not named after it).
+        third only when the output is tracked by a `.dvc` file not named after it, or the commit
+        holds no card file and an attached one is looked for; see model/attached.py).
 
         The DVC project is the nearest folder at or above the dvc.yaml holding `.dvc/` (a
         monorepo's `dvc init --subdir` project), as `dvc artifacts get` finds it; its
@@ -248,8 +315,11 @@ class Project:
             raise NotFoundError(f"{ref}: no DVC pointer for {artifact.path} at {commit[:12]} "
                                 f"(neither a .dvc file nor an out in {lockfile}); run `dvc repro` or `dvc add` and commit")
         require_served(pointer, ref)
-        card = parse_card(second[f"{commit}:{artifact.card_path}"], f"model card {artifact.card_path} at {commit[:12]}")
-        return Located(artifact, pointer, card, commit, dvc_root)
+        committed = second[f"{commit}:{artifact.card_path}"]
+        # Only a commit without a card file asks for an attached one: carded reads cost nothing more.
+        notes = None if committed is not None else list(self.blobs(note_specs(commit)).values())
+        card, source = pick_card(model, commit, committed, notes, f"model card {artifact.card_path} at {commit[:12]}")
+        return Located(artifact, pointer, card, commit, dvc_root, source)
 
     def _pointer_in_any_dvcfile(self, commit: str, dvc_root: str, path: str) -> Pointer | None:
         """The out `path` in any `.dvc` file of the DVC project (a `.dvc` file may track several
@@ -265,9 +335,10 @@ class Project:
 
     def remotes(self, commit: str | None, root: str | None = None) -> tuple[str | None, dict[str, Remote]]:
         """DVC remotes configured at `commit` (`<root>/.dvc/config`, root: the DVC project's
-        folder, by default the one `locate` found at that commit), with the work tree's
-        `.dvc/config.local` on top, as DVC itself reads them: (default remote name or None,
-        name -> Remote). PointerError (1) for a config file that cannot be read."""
+        folder, by default the one `locate` found at that commit) over DVC's system and global
+        config, with the work tree's `.dvc/config.local` on top, as DVC itself reads them
+        (storage.dvc_config): (default remote name or None, name -> Remote). PointerError (1)
+        for a config file that cannot be read."""
         root = self._dvc_roots.get(commit, "") if root is None else root
         config = posixpath.join(root, ".dvc/config")
         committed = self.blobs([f"{commit}:{config}"])[f"{commit}:{config}"] if commit else None
@@ -278,7 +349,8 @@ class Project:
             if commit is None:
                 f = self.root / root / ".dvc" / "config"
                 committed = f.read_bytes() if f.is_file() else None
-        default, remotes = parse_dvc_config(committed, local)
+        dvc_dir = None if self.bare else self.root / root / ".dvc"
+        default, remotes = dvc_remotes(committed, local, dvc_dir=dvc_dir)
         return default, {n: dataclasses.replace(r, base=root) for n, r in remotes.items()}
 
     def remote(self, commit: str | None, name: str | None = None, root: str | None = None,

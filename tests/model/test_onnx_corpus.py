@@ -160,7 +160,7 @@ def test_weightops_reads_exactly_the_onnx_files_onnx_accepts(case, tmp_path):
         assert theirs == case.startswith("valid"), f"corpus case {case} is not what it says"
     assert weightops_verdict(path) == theirs
     if not theirs:   # and the CLI says so in one line, exit 2, never a traceback
-        assert_one_line_error(run_cli(["validate", str(path), "--against", "none"], cwd=tmp_path), 2, path.name)
+        assert_one_line_error(run_cli(["validate", str(path), "--against", "none"], cwd=tmp_path), 5, path.name)
 
 
 # ---------------------------------------------------------------- external data: one artifact
@@ -187,8 +187,8 @@ def test_external_data_is_read_hashed_and_validated_with_the_graph(tmp_path):
     assert_one_line_error(run_cli(["validate", "m.onnx", "--against", "none"], cwd=tmp_path), 5, "finite", "w")
     # Without its data file the model is refused, naming the file.
     data.unlink()
-    assert_one_line_error(run_cli(["validate", "m.onnx"], cwd=tmp_path), 2, "m.onnx.data")
-    assert_one_line_error(run_cli(["card", "m.onnx", "-o", "x.card.yaml"], cwd=tmp_path), 2, "m.onnx.data")
+    assert_one_line_error(run_cli(["validate", "m.onnx"], cwd=tmp_path), 5, "m.onnx.data")
+    assert_one_line_error(run_cli(["card", "m.onnx", "-o", "x.card.yaml"], cwd=tmp_path), 5, "m.onnx.data")
 
 
 @pytest.mark.parametrize("external", [True, False], ids=["external", "inline"])
@@ -224,7 +224,7 @@ def test_initializers_are_told_apart_as_weights_constants_or_unused(tmp_path):
     rng = np.random.default_rng(0)
     inits = {
         "lstm.W": rng.normal(size=(1, 16, 4)).astype(f), "lstm.R": rng.normal(size=(1, 16, 4)).astype(f),
-        "lstm.B": np.zeros((1, 32), f),                 # a zero bias is still a trained weight
+        "lstm.B": np.zeros((1, 32), f),                 # a zero bias: its role, a notice when zero
         "h0": np.zeros((1, 1, 4), f), "c0": np.zeros((1, 1, 4), f),   # initial states
         "pad": np.zeros((1, 2, 4), f),                  # left padding, concatenated to the input
         "shape": np.array([1, -1], np.int64),           # a Reshape's target shape
@@ -239,7 +239,7 @@ def test_initializers_are_told_apart_as_weights_constants_or_unused(tmp_path):
     graph = helper.make_graph(nodes, "vad", [x], [y], [numpy_helper.from_array(v, k) for k, v in inits.items()])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "vad.onnx"))
     roles = {t.name: t.role for t in read_tensors(tmp_path / "vad.onnx")}
-    assert roles == {"lstm.W": "weight", "lstm.R": "weight", "lstm.B": "weight", "h0": "constant", "c0": "constant",
+    assert roles == {"lstm.W": "weight", "lstm.R": "weight", "lstm.B": "bias", "h0": "constant", "c0": "constant",
                      "pad": "constant", "shape": "constant", "dead": "unused"}
     # Inside an If branch, a weight is still a weight.
     onnx.save(if_model(), str(tmp_path / "if.onnx"))

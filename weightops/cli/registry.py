@@ -49,7 +49,7 @@ def release_cmd(
     done = release(version, model=model, repo=repo, push=push, message=message, sign=sign, remote=remote,
                    oms_key=oms_key, oms_cert=oms_cert, oms_chain=tuple(oms_chain))
     typer.echo(f"released {done.model} {done.version} as tag {done.tag} at {done.commit[:12]} "
-               f"(sha256 {done.sha256[:16]}...){' and pushed' if done.pushed else ''}")
+               f"(sha256 {done.sha256[:16]}...){pushed_to(done.remote) if done.pushed else ''}")
     if done.signature:
         typer.echo(f"OMS signature: {done.signature}")
     if push and not done.pushed:
@@ -78,6 +78,12 @@ def sign_cmd(
         typer.echo(f"signed {done.tag} ({len(done.files)} files): {done.url}")
 
 
+def pushed_to(remote: str | None) -> str:
+    """` and pushed to git remote 'origin'`: where the tag went, for the one output line (the
+    remote's name, never its URL, which may carry credentials)."""
+    return f" and pushed to git remote '{remote}'" if remote else " and pushed"
+
+
 @command("resolve")
 def resolve_cmd(
     ref: str = typer.Argument("latest", help="A stage, version (v1.2.0), tag, or 'latest'."),
@@ -98,6 +104,12 @@ def resolve_cmd(
     from weightops.cli.output import render_resolved
     from weightops.registry.resolve import resolve
 
+    if ref.startswith("oci://"):   # the registry's answer for one OCI reference (no git)
+        from weightops.deploy.oci_pull import resolve_reference
+
+        found = resolve_reference(ref).to_dict()
+        print_json(found) if as_json else print_fields({k: v for k, v in found.items() if k != "files"})
+        return
     if index:
         from weightops.deploy.fleet import resolve_from
 
@@ -143,7 +155,12 @@ def list_cmd(
     typer.echo(f"{'MODEL':<16} {'VERSION':<14} {'COMMIT':<12}  {'CREATED':<20}  TAG  [STAGES]")
     for r in rows:
         stages = f"  [{', '.join(r['stages'])}]" if r["stages"] else ""
-        typer.echo(f"{r['model']:<16} {r['version']:<14} {r['commit'][:12]}  {r['created']}  {r['tag']}{stages}")
+        cardless = "  (no card: DVC md5)" if r["card"] is None else ""
+        typer.echo(f"{r['model']:<16} {r['version']:<14} {r['commit'][:12]}  {r['created']}  {r['tag']}{stages}{cardless}")
+    cardless = sum(1 for r in rows if r["card"] is None)
+    if cardless:
+        typer.secho(f"note: {cardless} version(s) have no model card (released before weightops): checked by DVC's "
+                    "md5 and size; `weightops card --attach TAG` gives one a card without moving its tag", err=True)
 
 # ---------------------------------------------------------------- stage assignments
 MESSAGE = typer.Option(None, "--message", help="Why: recorded in the tag message.")
@@ -267,19 +284,46 @@ def history_cmd(
 
 @command("publish")
 def publish_cmd(
+    ref: Optional[str] = typer.Argument(None, help="With --oci: one version or stage to publish (default: every version and stage)."),
     model: Optional[str] = MODEL,
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote to publish into (default: the configured default)."),
+    oci: Optional[str] = typer.Option(None, "--oci", help="Push versions and stage tags as ModelPack artifacts to this OCI repository (REGISTRY/REPOSITORY; default: oci.repository)."),
+    plain_http: bool = typer.Option(False, "--plain-http", help="With --oci: talk plain HTTP to a registry that is not on loopback."),
     repo: str = REPO,
     as_json: bool = JSON,
 ) -> None:
-    """Write each model's registry index into the DVC remote, for hosts that follow `--index URL`."""
+    """Write each model's registry index into the DVC remote (hosts follow `--index URL`); with --oci, push to an OCI registry."""
+    if oci is not None or ref is not None:
+        from weightops.registry.oci import publish_oci
+
+        done = publish_oci(oci or None, ref, model=model, repo=repo, plain_http=True if plain_http else None)
+        if as_json:
+            print_json(done.to_dict())
+            return
+        for tag, digest in done.tags.items():
+            typer.echo(f"{done.repository}:{tag} -> {digest or 'deleted (stage has no version)'}")
+        for version, why in done.skipped:
+            typer.echo(f"left out {version}: {why}", err=True)
+        typer.echo(f"blobs: {done.blobs_uploaded} uploaded ({done.uploaded} bytes), {done.present} already there, "
+                   f"{done.mounted} mounted")
+        return
+    from weightops.project import Project
     from weightops.registry.publish import publish
 
     done = publish(model=model, repo=repo, remote=remote)
+    also = None
+    if Project(repo).config.section("oci").get("repository"):   # the OCI data plane is published too
+        from weightops.registry.oci import publish_oci
+
+        also = publish_oci(None, None, model=model, repo=repo, plain_http=True if plain_http else None)
     if as_json:
         print_json({"published": [{"model": p.model, "url": p.url, "sequence": p.sequence, "stages": p.stages,
-                                   "versions": p.versions, "skipped": [list(s) for s in p.skipped]} for p in done]})
+                                   "versions": p.versions, "skipped": [list(s) for s in p.skipped]} for p in done],
+                    **({"oci": also.to_dict()} if also else {})})
         return
     for p in done:
         stages = ", ".join(f"{s}={v}" for s, v in sorted(p.stages.items())) or "no stages"
         typer.echo(f"published {p.model} (sequence {p.sequence}, {p.versions} version(s), {stages}) to {p.url}")
+    if also:
+        typer.echo(f"published {len(also.tags)} tag(s) to {also.repository} ({also.blobs_uploaded} blob(s) "
+                   f"uploaded, {also.uploaded} bytes)")

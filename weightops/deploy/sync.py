@@ -18,7 +18,7 @@ import shlex
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from weightops.deploy import deployments
@@ -31,11 +31,18 @@ from weightops.registry.tags import check_stage, validate_stage
 log = logging.getLogger(__name__)
 
 
-def fetch(resolved: Resolved, dest: Path, repo: str, remote: str | None, oms=None) -> None:
+def fetch(resolved: Resolved, dest: Path, repo: str, remote: str | None, via: str = "dvc", oms=None) -> None:
     """The one download step: `weightops.pull` of exactly the resolved version and bytes (verified
     while streaming, renamed into place only when whole; fsync'd, since a deploy host may lose power
-    right after the swap). Raises as `pull_detailed` (NotFoundError 3, IntegrityError 4, ...); the
-    old file stays. `oms` (deploy/oms.py OmsOptions): the OMS signature check before the download."""
+    right after the swap), from the DVC remote or, with `via` "oci", from the project's OCI
+    repository by the manifest digest git computes. Raises as `pull_detailed` (NotFoundError 3,
+    IntegrityError 4, ...); the old file stays. `oms` (deploy/oms.py OmsOptions): the OMS
+    signature check before the download (DVC remote only)."""
+    if via == "oci":
+        from weightops.deploy.oci_pull import pull_via_oci
+
+        pull_via_oci(resolved.version, dest, model=resolved.model, repo=repo, expect_sha256=resolved.sha256, fsync=True)
+        return
     from weightops.deploy.pull import pull_detailed
 
     pull_detailed(resolved.version, dest, model=resolved.model, repo=repo, remote=remote,
@@ -58,12 +65,17 @@ class Syncer:
     with `index`, of a published index URL. `match` picks a hardware variant; `deploy_log` defaults
     to OUT.deployments.jsonl; `on_change` is a command (split like a shell, never run by one) run
     after each swap. The constructor raises UsageError (2) for a bad stage name, `out` being a
-    folder, or `match` with `index`."""
+    folder, or `match` with `index`. `via` "oci": the bytes come from the project's OCI repository
+    (`oci.repository`), fetched by the manifest digest git computes."""
     def __init__(self, stage: str, *, repo: str, out: str | os.PathLike, model: str | None = None,
                  match: dict[str, str] | None = None, deploy_log: str | os.PathLike | None = None,
                  on_change: str | None = None, remote: str | None = None, index: str | None = None,
-                 require_signed: bool = False, trust_policy: str | os.PathLike | None = None, oms=None) -> None:
+                 require_signed: bool = False, trust_policy: str | os.PathLike | None = None,
+                 via: str = "dvc", oms=None) -> None:
         self.stage = validate_stage(stage)
+        if via not in ("dvc", "oci") or (via == "oci" and index):
+            raise UsageError("--via is 'dvc' or 'oci' (git decides, the bytes come from OCI), and not with --index")
+        self.via = via
         from dataclasses import replace
         from weightops.deploy.oms import OmsOptions
 
@@ -149,22 +161,43 @@ class Syncer:
                 self._record("unassigned", None, error=why)
                 self._last_failure = ("unassigned",)
             return Poll(True, "unassigned", self.version, why)
-        if target.sha256 == self.sha256 and self.out.is_file():
+        if self._live(target):
             self._seen = fingerprint   # a tag for another stage or model: nothing to swap
             if target.version != self.version:
                 self.version = target.version
             return Poll(True, None, self.version)
         try:
-            fetch(target, self.out, self.repo, self.remote, self.oms)
+            fetch(target, self.out, self.repo, self.remote, self.via, self.oms)
         except (WeightopsError, OSError) as exc:  # a full disk must not stop the service either
             return self._failed(target, exc)
         swapped = time.time()   # the moment the new weights went live, whatever the hook takes
+        if target.sha256 is None:
+            # No card (a release from before weightops): pull checked DVC's md5; the log and the
+            # hook name the live bytes by the sha256 of what was written.
+            target = replace(target, sha256=sha256_file(self.out))
         code = self._run_on_change(target)
         self._record("deployed", target, on_change=code, now=swapped)
         log.info("%s: %s %s is live at %s (was %s)", self.stage, target.model, target.version, self.out, self.version)
         self.version, self.sha256 = target.version, target.sha256
         self._seen, self._last_failure = fingerprint, None
         return Poll(True, "deployed", target.version)
+
+    def _live(self, target: Resolved) -> bool:
+        """Whether `out` already holds `target`'s bytes: its sha256, or, for a version without a
+        card, the same version whose file still has DVC's md5 and size."""
+        if not self.out.is_file() or self.sha256 is None:
+            return False
+        if target.sha256 is not None:
+            return target.sha256 == self.sha256
+        if target.version != self.version or target.located is None:
+            return False
+        from weightops.model.card import check_pointer_against_file
+
+        try:
+            check_pointer_against_file(target.located.pointer, self.out, target.tag)
+        except WeightopsError:
+            return False
+        return True
 
     def _poll_index(self) -> Poll:
         """One poll of the published index: a conditional GET; on a change, the same verified

@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 from weightops.core import clock, dvc, git
 from weightops.storage import remotes as storage
-from weightops.model.card import artifact_files, check_card_against_file, require_card_matches
-from weightops.errors import IntegrityError, RefusedError, UsageError
+from weightops.model.card import artifact_files, check_card_against_file, missing_card, require_card_matches
+from weightops.errors import IntegrityError, NotFoundError, RefusedError, UsageError, WeightopsError
 from weightops.storage.hashing import dvc2_md5
-from weightops.storage.pointers import dvc_cache_dir, stay_inside
+from weightops.storage.dvc_config import dvc_cache_dir
+from weightops.storage.pointers import stay_inside
 from weightops.project import Project
 from weightops.registry.state import Registry, format_message, tag_time
 from weightops.registry.tags import format_version_tag, normalize_version
@@ -28,13 +29,14 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Released:
     """A release: model, version (`vX.Y.Z`), the tag written (`vX.Y.Z` or GTO's `NAME@vX.Y.Z`), the
-    commit it tags, the weights' sha256 (hex), and whether the tag was pushed."""
+    commit it tags, the weights' sha256 (hex), whether the tag was pushed and to which git remote."""
     model: str
     version: str
     tag: str
     commit: str
     sha256: str
     pushed: bool
+    remote: str | None = None      # the git remote the tag was pushed to (None: not pushed)
     signature: str | None = None   # the OMS signature's URL in the DVC remote, when signed
 
 
@@ -84,8 +86,16 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
     if commit is None:
         raise RefusedError("the repository has no commits; train and commit first")
     refuse_second_version(registry, name, commit, version)
-    located = project.locate(name, commit, ref=tag)
-    require_card_matches(located.card, located.pointer, tag)
+    try:
+        located = project.locate(name, commit, ref=tag)
+        if located.card_source != "commit":   # a new release pins its bytes by a card it holds itself
+            raise missing_card(f"model card {located.artifact.card_path} at {commit[:12]}")
+        require_card_matches(located.card, located.pointer, tag)
+    except (NotFoundError, IntegrityError) as exc:
+        if getattr(exc, "card", None) is None and not isinstance(exc, IntegrityError):
+            raise
+        # A missing or stale card: say what writes it here, not a `dvc repro` that may be up to date.
+        raise type(exc)(f"{exc.message.split('; ')[0]}; {card_advice(project, name, commit)}", **exc.fields) from None
     weights = project.root / located.pointer.path
     if weights.exists() or weights.is_symlink():
         cache = dvc_cache_dir(project.root / located.dvc_root)
@@ -128,11 +138,40 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
         "size": located.pointer.size, "path": located.pointer.path, "by": git.identity(project.root),
     })
     git.create_tag(project.root, tag, commit, text, time=tag_time(registry, name, clock.now(now)), sign=sign)
-    pushed = False
+    pushed, git_remote = False, None
     if push:
-        pushed = push_new_tag(project, tag)
+        git_remote = git.default_remote(project.root)
+        pushed = push_new_tag(project, tag, git_remote)
+        from weightops.registry.oci import publish_after
+
+        publish_after(project, name, version, f"released {tag}")
     log.info("released %s %s as %s at %s", name, version, tag, commit[:12])
-    return Released(name, version, tag, commit, sha256, pushed, signed.url if signed else None)
+    return Released(name, version, tag, commit, sha256, pushed, git_remote if pushed else None,
+                    signed.url if signed else None)
+
+
+def card_advice(project: Project, name: str, commit: str) -> str:
+    """What writes the card of NAME at `commit` again, as the rest of a one-line message: `dvc
+    repro` when a stage of its dvc.yaml has the card among its outs (the pipeline writes it),
+    else the `weightops card WEIGHTS -o CARD --model NAME` to run; then commit. Never raises."""
+    from weightops.storage.pointers import dvcyaml_for, load_yaml, parse_artifacts
+
+    dvcyaml = dvcyaml_for(name)
+    base = posixpath.dirname(dvcyaml)
+    try:
+        doc = load_yaml(project.blobs([f"{commit}:{dvcyaml}"])[f"{commit}:{dvcyaml}"], dvcyaml) or {}
+        artifact = parse_artifacts(doc, dvcyaml)[name]
+    except (WeightopsError, KeyError):
+        return "write it with `weightops card WEIGHTS -o CARD` and commit it"
+    for stage, spec in ((doc.get("stages") or {}) if isinstance(doc, dict) else {}).items():
+        outs = spec.get("outs") if isinstance(spec, dict) else None
+        for out in outs or []:
+            path = next(iter(out)) if isinstance(out, dict) and out else out
+            if isinstance(path, str) and posixpath.normpath(posixpath.join(base, path)) == artifact.card_path:
+                return f"run `dvc repro` (stage '{stage}' writes the card), commit, and release again"
+    here = os.path.relpath(project.root / artifact.path), os.path.relpath(project.root / artifact.card_path)
+    return (f"write it with `weightops card {here[0]} -o {here[1]} --model {name}`, commit it ({here[1]}), "
+            "and release again")
 
 
 def refuse_second_version(registry: Registry, name: str, commit: str, version: str) -> None:
@@ -172,5 +211,17 @@ def push_new_tag(project: Project, tag: str, remote: str | None = None) -> bool:
             else (proc.stderr.strip().splitlines() or ["push failed"])[-1]
         raise RefusedError(f"push of {tag} to '{remote}' was rejected: {reason}; "
                            "the local tag was removed, fetch tags and retry", tag=tag)
+    push_cards_along(project, remote)
     return True
+
+
+def push_cards_along(project: Project, remote: str) -> None:
+    """Push the attached cards (core.refs.CARDS_REF, when this clone has them) with a tag, so a
+    clone that fetches the tags gets the cards too. Best effort: the tag is what was asked for;
+    a rejected push is one warning naming the fix. Raises nothing."""
+    proc = git.push_cards(project.root, remote)
+    if proc is not None and proc.returncode != 0:
+        from weightops.registry.attach import cards_push_failure
+
+        log.warning("warning: the attached cards were not pushed: %s", cards_push_failure(proc, remote))
 

@@ -18,7 +18,7 @@ from weightops.errors import NotFoundError, RefusedError
 from weightops.registry.gates import PromotionContext, run_gates
 from weightops.project import Project
 from weightops.registry.state import Registry, format_message, tag_time
-from weightops.registry.release import require_git_remote
+from weightops.registry.release import push_cards_along, require_git_remote
 from weightops.registry.tags import check_stage, format_stage_tag, normalize_version, validate_stage
 from weightops.trust.signing import choose_signing
 
@@ -45,6 +45,7 @@ class Assigned:
 
 def _open(repo: str | os.PathLike, model: str | None, push: bool) -> tuple[Project, str, Registry]:
     project = Project(repo)
+    project.require_full_registry("write a stage tag")
     name = project.model(model)
     if push:
         # Count from the shared registry, not a stale local copy.
@@ -89,6 +90,10 @@ def _write(project: Project, registry: Registry, *, model: str, stage: str, comm
         from weightops.registry.publish import publish
 
         publish(model=model, repo=project.root, now=now)
+    if pushed:
+        from weightops.registry.oci import publish_after
+
+        publish_after(project, model, stage, f"pushed {tag}")
     return tag, pushed
 
 
@@ -104,6 +109,7 @@ def push_claimed(project: Project, model: str, counter: int, tag: str) -> bool:
         raise RefusedError(f"push of {tag} to '{remote}' was rejected: counter {counter} of '{model}' was "
                            "taken by someone else first; the local tag was removed, run the command again",
                            tag=tag)
+    push_cards_along(project, remote)
     return True
 
 
@@ -129,12 +135,16 @@ def promote(version: str, stage: str, *, model: str | None = None, repo: str | o
     """
     project, name, registry = _open(repo, model, push)
     sign = choose_signing(project, sign)
-    validate_stage(stage, project.config.stages)
+    # One vocabulary with resolve/history/demote: the config's stages and those GTO tags use.
+    check_stage(stage, project.config.stages, registry.stage_names(name))
     if not allow_deprecated:
         from weightops.registry.resolve import refuse_deprecated
         refuse_deprecated(registry, name)
     target = registry.version(name, normalize_version(version))
     located = project.locate(name, target.commit, ref=target.tag)
+    if located.card is None:   # every assignment records the sha256 and runs the card's gates
+        raise RefusedError(f"{target.tag} has no model card (released before weightops); attach one with "
+                           f"`weightops card --attach {target.tag}` (no tag moves), then assign it")
     require_card_matches(located.card, located.pointer, target.tag)
     current = registry.stage_event(name, stage)
     # A signed re-assignment is not "nothing to do": deploy hosts that require signatures
@@ -206,6 +216,7 @@ def rollback(stage: str, *, model: str | None = None, to: str | None = None, rep
     RefusedError (5) also when there is no earlier version or `to` holds the stage already."""
     validate_stage(stage)   # before the name is echoed in a message or reaches git
     project = Project(repo)
+    project.require_full_registry("roll back")
     name = project.model(model)
     registry = project.registry()
     current = registry.stage_event(name, stage)

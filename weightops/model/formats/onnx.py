@@ -7,9 +7,12 @@ what they refuse, weightops refuses. The protobuf is parsed without its weights'
 here (see `_without_weights`). Initializers are then read one at a time: inline ones from the
 model file, external ones
 (`model.onnx` + `model.onnx.data`) streamed from their file in chunks, each location checked to
-stay beside the model. Each initializer gets a role: `weight` (a learned parameter), `constant`
+stay beside the model. Each initializer gets a role from the operator input it feeds: `weight`
+(a learned parameter), `bias`, `norm` (a normalisation's scale or shift), `buffer` (its running
+mean and variance), `slope` (PReLU), `quant` (quantisation scales and zero points), `constant`
 (shapes, indices, pads, initial states, masks: graphs store these as initializers too) or
-`unused` (no node reads it), so checks can tell trained weights from constants.
+`unused` (no node reads it), so checks can tell trained weights from parameters that
+legitimately keep their initial values.
 """
 
 from __future__ import annotations
@@ -19,55 +22,30 @@ from pathlib import Path
 
 import numpy as np
 
-from weightops.errors import UsageError
+from weightops.errors import FormatError
+from weightops.model.formats.onnx_roles import is_bias_add, product_outputs, slot_role
 
 CHUNK_BYTES = 16 * 1024 * 1024
-
-# Inputs that hold learned parameters, by operator (ONNX operator specs, input indices).
-WEIGHT_SLOTS = {
-    "Conv": {1, 2}, "ConvTranspose": {1, 2}, "ConvInteger": {1}, "QLinearConv": {3, 8}, "DeformConv": {1, 3},
-    "Gemm": {0, 1, 2}, "MatMul": {0, 1}, "MatMulInteger": {0, 1}, "QLinearMatMul": {0, 3},
-    "Gather": {0}, "LSTM": {1, 2, 3, 7}, "GRU": {1, 2, 3}, "RNN": {1, 2, 3},
-    "BatchNormalization": {1, 2, 3, 4}, "InstanceNormalization": {1, 2}, "LayerNormalization": {1, 2},
-    "GroupNormalization": {1, 2}, "RMSNormalization": {1}, "PRelu": {1}, "Einsum": set(range(16)),
-}
-# Inputs that are not learned: shapes, axes, indices, pads, scales, quantization parameters,
-# initial recurrent states, sequence lengths, thresholds.
-_AXES = {"Squeeze", "Unsqueeze", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
-         "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", "CumSum", "Trilu", "Split"}
-CONSTANT_SLOTS = {
-    **{op: {1} for op in _AXES},
-    "Reshape": {1}, "Expand": {1}, "Tile": {1}, "Pad": {1, 2, 3}, "Slice": {1, 2, 3, 4},
-    "Gather": {1}, "GatherElements": {1}, "GatherND": {1}, "ScatterElements": {1}, "ScatterND": {1},
-    "ConstantOfShape": {0}, "Range": {0, 1, 2}, "TopK": {1}, "Resize": {1, 2, 3}, "Upsample": {1},
-    "OneHot": {1, 2}, "LSTM": {4, 5, 6}, "GRU": {4, 5}, "RNN": {4, 5}, "Clip": {1, 2}, "Pow": {1},
-    "QuantizeLinear": {1, 2}, "DequantizeLinear": {1, 2}, "DynamicQuantizeLinear": set(),
-    "Dropout": {1, 2}, "If": {0}, "Loop": {0, 1}, "Where": {0}, "NonMaxSuppression": {2, 3, 4},
-    "Equal": {0, 1}, "Less": {0, 1}, "LessOrEqual": {0, 1}, "Greater": {0, 1}, "GreaterOrEqual": {0, 1},
-    "And": {0, 1}, "Or": {0, 1}, "Xor": {0, 1}, "Not": {0}, "Shape": {0}, "Size": {0}, "CenterCropPad": {1},
-    "Concat": set(range(64)),  # padding and fixed prefixes concatenated to the data
-}
-
 
 def _onnx():
     try:
         import onnx
     except ImportError:
-        raise UsageError("reading ONNX needs onnx: pip install 'weightops[onnx]'") from None
+        raise FormatError("reading ONNX needs onnx: pip install 'weightops[onnx]'") from None
     return onnx
 
 
 def load_model(path: Path, check: bool = True):
     """The ModelProto without its top-level initializers' raw bytes (onnx_wire.py; external data
-    left on disk too), after ONNX's own checker accepts the file. UsageError (2) when onnx is not
+    left on disk too), after ONNX's own checker accepts the file. FormatError (5) when onnx is not
     installed or its checker refuses the file."""
     return open_model(path, check)[0]
 
 
 def open_model(path: Path, check: bool = True):
     """(ModelProto without inline weight bytes, {initializer: (offset, length) of its raw data
-    in the file}), after ONNX's own checker accepts the file (`check`). Raises UsageError
-    (exit 2) with the first line of ONNX's reason."""
+    in the file}), after ONNX's own checker accepts the file (`check`). Raises FormatError
+    (exit 5) with the first line of ONNX's reason."""
     from weightops.model.formats.onnx_wire import lazy_model
 
     onnx = _onnx()
@@ -77,12 +55,12 @@ def open_model(path: Path, check: bool = True):
             for v in values:
                 if v.type.WhichOneof("value") == "tensor_type" and not v.type.tensor_type.HasField("shape"):
                     # onnx.checker's own reason ("Field 'shape' of 'type' is required") names no value.
-                    raise UsageError(f"'{path}' is refused by onnx.checker: graph {side} '{v.name}' has no shape "
+                    raise FormatError(f"'{path}' is refused by onnx.checker: graph {side} '{v.name}' has no shape "
                                      "(unknown rank); export it with one (dimensions may be symbolic)")
         try:
             onnx.checker.check_model(_without_weights(model, raw, path))
         except Exception as exc:  # noqa: BLE001 - ValidationError, and C++ errors on odd files
-            raise UsageError(f"'{path}' is refused by onnx.checker: {_first_line(exc)}") from None
+            raise FormatError(f"'{path}' is refused by onnx.checker: {_first_line(exc)}") from None
     return model, raw
 
 
@@ -101,7 +79,7 @@ def _without_weights(model, raw: dict, path: Path):
     for init in skeleton.graph.initializer:
         if init.name in raw or uses_external_data(init):
             if any(d < 0 for d in init.dims):
-                raise UsageError(f"'{path}' is refused by onnx.checker: tensor '{init.name}' has a negative dimension")
+                raise FormatError(f"'{path}' is refused by onnx.checker: tensor '{init.name}' has a negative dimension")
             del init.dims[:]
             init.dims.append(0)
             init.raw_data = b""
@@ -139,7 +117,7 @@ def graph_signature(path: Path, model=None):
     without a shape has an unknown rank (`shape=None`, not a scalar); a value that is not a tensor
     (the sequence of maps scikit-learn's ZipMap outputs) is a Spec of kind "other" whose type is
     ONNX's description of it. `model` is an already-loaded ModelProto (read from `path` when None).
-    UsageError (2) when onnx is not installed or the file does not parse."""
+    FormatError (5) when onnx is not installed or the file does not parse."""
     from weightops.model.signature import Signature, Spec
 
     onnx = _onnx()
@@ -171,16 +149,18 @@ def graph_signature(path: Path, model=None):
 
 # ---------------------------------------------------------------- initializers
 def initializer_roles(model) -> dict[str, str]:
-    """Role of each top-level initializer: weight, constant or unused (see the module doc).
-    Uses inside subgraphs (If/Loop/Scan bodies) count; an input of an operator weightops does
-    not know counts as a weight, so unknown graphs stay checked."""
+    """Role of each top-level initializer (see the module doc and `slot_role`). Uses inside
+    subgraphs (If/Loop/Scan bodies) count; an input of an operator weightops does not know
+    counts as a weight, so unknown graphs stay checked."""
     uses: dict[str, list[tuple[str, int]]] = {i.name: [] for i in model.graph.initializer}
 
     def walk(graph) -> None:
+        products = product_outputs(graph)
         for node in graph.node:
             for idx, name in enumerate(node.input):
                 if name in uses:
-                    uses[name].append((node.op_type if node.domain in ("", "ai.onnx") else "", idx))
+                    op = node.op_type if node.domain in ("", "ai.onnx") else ""
+                    uses[name].append(("Add:bias" if is_bias_add(op, node, idx, products) else op, idx))
             for attr in node.attribute:
                 for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
                     walk(sub)
@@ -191,19 +171,8 @@ def initializer_roles(model) -> dict[str, str]:
             for idx, name in enumerate(node.input):
                 if name in uses:
                     uses[name].append(("", idx))
-    float_types = _float_types()
-    roles = {}
-    for init in model.graph.initializer:
-        slots = uses[init.name]
-        if not slots:
-            roles[init.name] = "unused"
-        elif any(idx in WEIGHT_SLOTS.get(op, ()) for op, idx in slots):
-            roles[init.name] = "weight"
-        elif init.data_type not in float_types or all(idx in CONSTANT_SLOTS.get(op, ()) for op, idx in slots):
-            roles[init.name] = "constant"
-        else:
-            roles[init.name] = "weight"
-    return roles
+    floats = _float_types()
+    return {init.name: slot_role(uses[init.name], init.data_type in floats) for init in model.graph.initializer}
 
 
 def _float_types() -> set[int]:
@@ -216,7 +185,7 @@ def _float_types() -> set[int]:
 def read_initializers(path: Path) -> Iterator[tuple[str, str, tuple[int, ...], str, Callable | None]]:
     """(name, numpy dtype name, shape, role, chunk reader) per initializer, sorted by name. The
     reader yields flat arrays; it is None for a type numpy cannot hold (reported, not decoded).
-    UsageError (2) when onnx is not installed, the checker refuses the file, or external data is
+    FormatError (5) when onnx is not installed, the checker refuses the file, or external data is
     missing, outside the model's folder, a symlink, or too short."""
     onnx = _onnx()
     from onnx import numpy_helper
@@ -251,15 +220,15 @@ def _external_location(model_path: Path, location: str, tensor: str) -> Path:
     rel = Path(location)
     base = model_path.parent.resolve()
     if not location or rel.is_absolute() or ".." in rel.parts:
-        raise UsageError(f"'{model_path}': tensor '{tensor}' keeps its data at {location!r}, outside the model's folder; refused")
+        raise FormatError(f"'{model_path}': tensor '{tensor}' keeps its data at {location!r}, outside the model's folder; refused")
     if (base / rel).is_symlink():   # as onnx.checker: the data file itself, not a link to it
-        raise UsageError(f"'{model_path}': tensor '{tensor}' keeps its data in '{location}', a symbolic link; refused")
+        raise FormatError(f"'{model_path}': tensor '{tensor}' keeps its data in '{location}', a symbolic link; refused")
     full = (base / rel).resolve()
     if not full.is_relative_to(base):
-        raise UsageError(f"'{model_path}': tensor '{tensor}' keeps its data at {location!r}, "
+        raise FormatError(f"'{model_path}': tensor '{tensor}' keeps its data at {location!r}, "
                          "a link leading out of the model's folder; refused")
     if not full.is_file():
-        raise UsageError(f"'{model_path}': tensor '{tensor}' keeps its data in '{location}', which does not exist "
+        raise FormatError(f"'{model_path}': tensor '{tensor}' keeps its data in '{location}', which does not exist "
                          "beside the model; copy it with the model (track the folder with DVC)")
     return full
 
@@ -274,12 +243,12 @@ def _external_reader(path: Path, init, dtype: np.dtype | None) -> Callable | Non
     length = info.length if info.length is not None else size - offset
     count = int(np.prod(init.dims, dtype=np.int64)) if init.dims else 1
     if offset + length > size:
-        raise UsageError(f"'{path}': tensor '{init.name}' reads bytes {offset}..{offset + length} of "
+        raise FormatError(f"'{path}': tensor '{init.name}' reads bytes {offset}..{offset + length} of "
                          f"'{info.location}', which has {size}")
     if dtype is None:
         return None
     if length != count * dtype.itemsize:
-        raise UsageError(f"'{path}': tensor '{init.name}' has {length} bytes in '{info.location}' "
+        raise FormatError(f"'{path}': tensor '{init.name}' has {length} bytes in '{info.location}' "
                          f"for {count} {dtype.name} values ({count * dtype.itemsize} bytes)")
     from weightops.model.formats.onnx_wire import file_chunks
 
@@ -290,14 +259,14 @@ def external_data_files(path: Path) -> list[str]:
     """Locations (relative to the model's folder) of the external data files an .onnx file
     references, sorted; [] when it references none or when onnx is not installed. The graph is
     parsed without its inline weights (onnx_wire.py), so this costs little on a large file.
-    UsageError (2) for a location outside the model's folder, a symlink, or a missing file."""
+    FormatError (5) for a location outside the model's folder, a symlink, or a missing file."""
     try:
         from onnx.external_data_helper import ExternalDataInfo, uses_external_data
     except ImportError:
         return []
     try:
         model = load_model(Path(path), check=False)
-    except UsageError:
+    except FormatError:
         return []   # an unreadable model is reported by validate, not by card
     found = set()
     for t in _all_tensors(model.graph):
@@ -325,7 +294,7 @@ def read(path: Path) -> Iterator:
     """Tensor records (formats/base.py) for the weight checks: the initializers above, then the
     tensors some exports keep elsewhere: initializers of subgraphs (If/Loop/Scan bodies) and
     `Constant` nodes' values (a whole model's weights, in exports that fold them into the graph).
-    Each gets a role by the same operator tables as initializers. UsageError (2) as
+    Each gets a role by the same operator tables as initializers. FormatError (5) as
     `read_initializers`."""
     from weightops.model.formats.base import NUMPY_NAMES, Tensor
 
@@ -350,13 +319,15 @@ def _graph_constants(path: Path, seen: set[str]) -> Iterator:
         if not top:
             for init in graph.initializer:
                 found.setdefault(init.name, init)
+        products = product_outputs(graph)
         for node in graph.node:
             if node.op_type == "Constant" and node.output:
                 value = next((a.t for a in node.attribute if a.name == "value" and a.HasField("t")), None)
                 if value is not None:
                     found.setdefault(node.output[0], value)
             for idx, name in enumerate(node.input):
-                uses.setdefault(name, []).append((node.op_type, idx))
+                op = "Add:bias" if is_bias_add(node.op_type, node, idx, products) else node.op_type
+                uses.setdefault(name, []).append((op, idx))
             for attr in node.attribute:
                 for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
                     walk(sub, False)
@@ -365,15 +336,7 @@ def _graph_constants(path: Path, seen: set[str]) -> Iterator:
     floats = _float_types()
     for name in sorted(set(found) - seen):
         t = found[name]
-        slots = uses.get(name, [])
-        if not slots:
-            role = "unused"
-        elif any(i in WEIGHT_SLOTS.get(op, ()) for op, i in slots):
-            role = "weight"
-        elif t.data_type not in floats or all(i in CONSTANT_SLOTS.get(op, ()) for op, i in slots):
-            role = "constant"
-        else:
-            role = "weight"
+        role = slot_role(uses.get(name, []), t.data_type in floats)
         try:
             dtype = onnx.helper.tensor_dtype_to_np_dtype(t.data_type)
         except (KeyError, ValueError, TypeError):
