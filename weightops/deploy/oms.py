@@ -137,6 +137,17 @@ def start(project, r, store, target: Path | None, options: OmsOptions | None):
     return gate
 
 
+def finish(gate, target: Path, options: OmsOptions | None) -> str | None:
+    """After the pull: wait for `start`'s check (raising what it raised), write model.sig and the
+    card beside `target` when `with_signature`; returns who signed, None when nothing was checked."""
+    if gate is None:
+        return None
+    checked = gate()
+    if options is not None and options.with_signature:
+        write_beside(target, checked)
+    return checked.verified.signer
+
+
 def check_resolved(r, *, repo: str | os.PathLike = ".", remote: str | None = None,
                    options: OmsOptions | None = None) -> Checked | None:
     """`check` for a version resolved from `repo` when nothing is pulled (`lock`): opens its remote."""

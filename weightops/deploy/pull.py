@@ -17,21 +17,18 @@ import tempfile
 import time
 from dataclasses import dataclass, replace
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from weightops.storage import transfer
+from weightops.deploy import oms as oms_check
 from weightops.core.atomic import plain_mode
 from weightops.model.card import check_bytes
 from weightops.errors import IntegrityError, NotFoundError, UsageError
-from weightops.storage.hashing import dvc2_md5, hash_file
+from weightops.storage.hashing import dvc2_md5, hash_file, is_sha256
 from weightops.storage.pointers import stay_inside
 from weightops.project import open_project
 from weightops.registry.state import iso
 from weightops.registry.resolve import Resolved, resolve
 from weightops.core.yamlio import dump_yaml, safe_load
-
-if TYPE_CHECKING:
-    from weightops.deploy.oms import OmsOptions
 
 log = logging.getLogger(__name__)
 LOCK_VERSION = 1
@@ -69,17 +66,16 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
                   jobs: int | None = None, progress: transfer.Progress | None = None,
                   fsync: bool = False, match: dict[str, str] | None = None,
                   allow_deprecated: bool = False, verify_md5: bool = False, recover: bool = False,
-                  pre: bool = False, oms: "OmsOptions | None" = None) -> Pulled:
+                  pre: bool = False, oms=None) -> Pulled:
     """Download REF's weights (stage, version, tag, 'latest'; default what `lock` pins) to `dest`
     (default ./NAME), checking size and the card's SHA-256 as they stream; atomic. `repo`: path or
     git URL; `match`: card labels picking the variant in stage REF; `progress(done, total)` in
     bytes; `verify_md5`: DVC's MD5 too; `recover`: an earlier object version (versioned bucket)
     holding the released bytes when the object is damaged or gone; `pre`: 'latest' may be a
-    pre-release; `oms`: verify the OMS signature first (deploy/oms.py). UsageError (2), NotFoundError
-    (3), IntegrityError (4) when bytes, lock or hashes disagree, RefusedError (5) if deprecated or
-    the OMS signature is missing or untrusted."""
+    pre-release; `oms`: the OMS signature check (deploy/oms.py). UsageError (2), NotFoundError (3),
+    IntegrityError (4) when bytes, lock or hashes disagree, RefusedError (5) if deprecated or OMS refuses."""
     started = time.monotonic()
-    if expect_sha256 is not None and not _is_sha256(expect_sha256):
+    if expect_sha256 is not None and not is_sha256(expect_sha256):
         raise UsageError(f"--expect-sha256 {expect_sha256!r} is not 64 hex digits")
     if match:   # the variant's own version and bytes, then an ordinary pull of them
         from weightops.deploy.variants import resolve_match
@@ -112,8 +108,6 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
                                                        pointer=r.located.pointer if r.located else None),
                                 jobs=jobs or default_jobs())
     pointer = r.located.pointer
-    from weightops.deploy import oms as oms_check
-
     gate = oms_check.start(project, r, store, target, oms)   # checked while the bytes stream, before any rename
     recovered = None
     if pointer.is_dir:
@@ -123,16 +117,9 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
         transferred, files = _pull_dir(store, r, target, progress, fsync, verify_md5, gate)
     else:
         (transferred, recovered), files = _pull_file(store, r, target, progress, fsync, verify_md5, recover, gate), 1
-    checked = gate() if gate else None
-    if checked is not None and oms is not None and oms.with_signature:
-        oms_check.write_beside(target, checked)
+    signer = oms_check.finish(gate, target, oms)   # the signer; with --with-signature, model.sig written
     log.info("pulled %s %s to %s (%d bytes transferred)", r.model, r.version, target, transferred)
-    return Pulled(r, target, transferred, time.monotonic() - started, files, recovered,
-                  checked.verified.signer if checked else None)
-
-
-def _is_sha256(text: str) -> bool:
-    return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
+    return Pulled(r, target, transferred, time.monotonic() - started, files, recovered, signer)
 
 
 def pull(ref: str | None = "latest", dest: str | os.PathLike | None = None, *,
@@ -140,7 +127,7 @@ def pull(ref: str | None = "latest", dest: str | os.PathLike | None = None, *,
          expect_sha256: str | None = None, lock: str | os.PathLike | None = None, jobs: int | None = None,
          progress: transfer.Progress | None = None, fsync: bool = False,
          match: dict[str, str] | None = None, allow_deprecated: bool = False, verify_md5: bool = False,
-         recover: bool = False, pre: bool = False, oms: "OmsOptions | None" = None) -> Path:
+         recover: bool = False, pre: bool = False, oms=None) -> Path:
     """`pull_detailed` (same arguments and errors), returning only the path written."""
     return pull_detailed(ref, dest, model=model, repo=repo, remote=remote, expect_sha256=expect_sha256, lock=lock,
                          jobs=jobs, progress=progress, fsync=fsync, match=match, allow_deprecated=allow_deprecated,
@@ -336,7 +323,7 @@ def _checksum(fields: dict) -> str:
 
 def lock(ref: str = "latest", out: str | os.PathLike = "deploy/model.lock.yaml", *, model: str | None = None,
          repo: str | os.PathLike = ".", remote: str | None = None, at: str | int | None = None,
-         pre: bool = False, index: str | None = None, oms: "OmsOptions | None" = None) -> dict:
+         pre: bool = False, index: str | None = None, oms=None) -> dict:
     """Write the deploy lock for REF (a YAML file at `out`, atomically): model, version, tag,
     commit, path, md5, sha256, size, remote URL and a checksum of them; the user's own keys in
     an existing file are kept. Returns the document. `pre`: 'latest' may be a pre-release.
@@ -348,8 +335,7 @@ def lock(ref: str = "latest", out: str | os.PathLike = "deploy/model.lock.yaml",
         r = resolve_from(index, ref)
     else:
         r = resolve(ref, model=model, repo=repo, at=at, remote=remote, pre=pre)
-        from weightops.deploy.oms import check_resolved
-        check_resolved(r, repo=repo, remote=remote, options=oms)
+        oms_check.check_resolved(r, repo=repo, remote=remote, options=oms)
     fields = {k: v for k, v in r.to_dict().items() if k in LOCK_KEYS}
     fields["repo"] = index or (str(repo) if str(repo) != "." else None)
     return write_lock(fields, out)

@@ -57,9 +57,15 @@ def signature_key(card_sha256: str) -> str:
 
 def signed_files(located, card: bytes) -> SignedSet:
     """The signed set of a located version (`Project.locate`) whose card has bytes `card`.
-    UsageError (2) when a directory's card lists no files, or a name collides with the card,
+    RefusedError (5) for a version without a card; UsageError (2) when a directory's card lists no files, or a name collides with the card,
     the signature file or a path model_signing skips."""
-    art = located.card.get("artifact") or {}
+    art = (located.card or {}).get("artifact") or {}
+    if not art.get("sha256"):
+        raise RefusedError(f"{located.pointer.path} has no model card at {located.commit[:12]}: an OMS signature signs "
+                           "the SHA-256s a card records; write one with `weightops card` and release again")
+    if getattr(located, "card_source", "commit") != "commit":
+        raise RefusedError(f"the card of {located.pointer.path} at {located.commit[:12]} is attached as a git note: "
+                           "an OMS signature signs a committed card file's bytes; commit the card and release again")
     name = posixpath.basename(located.pointer.path.rstrip("/"))
     if located.pointer.is_dir:
         files = {f"{name}/{f['path']}": f["sha256"] for f in art.get("files") or []}
