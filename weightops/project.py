@@ -16,10 +16,10 @@ from pathlib import Path
 
 from weightops.core import git
 from weightops.core.git_tags import TagListing, stage_scope
-from weightops.core.gitdir import is_url
+from weightops.core.gitdir import is_url, partial_registry
 from weightops.model.attached import note_specs, pick_card, verified_by
 from weightops.core.config import CONFIG_FILE, Settings, parse_config
-from weightops.errors import NotFoundError, UsageError
+from weightops.errors import NotFoundError, RefusedError, UsageError
 from weightops.storage.dvc_config import dvc_remotes
 from weightops.storage.pointers import (Artifact, PointerError, Pointer, Remote, dvc_root_candidates, dvcyaml_for,
                                         object_url, model_artifacts, out_remote, parse_artifacts, pointer_in_dvcfile,
@@ -95,6 +95,27 @@ class Project:
         self._reader: git.BlobReader | None = None   # open inside `reading()`, for its thread only
         self._reader_thread: int | None = None
         self._dvc_roots: dict[str, str] = {}   # commit -> the DVC project folder `locate` found
+
+    @cached_property
+    def partial(self) -> str | None:
+        """Why this clone may hold only part of the registry's tags (shallow, or made without
+        tags), ending in the git command that completes it; None for a full clone."""
+        return partial_registry(self.git_dir)
+
+    def warn_partial(self) -> None:
+        """Say once per process and repository that its tags may be a partial registry
+        (read-only commands still answer; writes refuse: `require_full_registry`)."""
+        if self.partial and str(self.git_dir) not in _WARNED:
+            import logging
+
+            _WARNED.add(str(self.git_dir))
+            logging.getLogger(__name__).warning("warning: %s", self.partial)
+
+    def require_full_registry(self, action: str) -> None:
+        """Before a write decided from the tags (`action`, e.g. "promote"): RefusedError (5)
+        in a shallow or tagless clone, whose stages may be some other version than the registry's."""
+        if self.partial:
+            raise RefusedError(f"refusing to {action}: {self.partial}")
 
     def blobs(self, specs: list[str]) -> dict[str, bytes | None]:
         """`REV:PATH` specs -> contents (bytes, None where missing), batched; each object is
@@ -198,6 +219,7 @@ class Project:
         `any_model_stage_patterns(stage)` already started in this repository, read instead
         of starting one (the resolve CLI starts it before its imports). TagError (2) for a
         bad model or stage name, GitError (1) when git fails."""
+        self.warn_partial()
         # The registry reads the tags while git still prints them (git.iter_tags).
         if model is None or stage is None:
             return _warned(Registry(git.iter_tags(self.root), self.default_model, self._commit_times))

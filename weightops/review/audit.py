@@ -29,8 +29,9 @@ from weightops.project import Located, Project
 from weightops.registry.state import Registry
 from weightops.registry.tags import Kind, reserved_stage_reading
 
-KINDS = ("moved-tag", "card-mismatch", "missing-object", "damaged-object", "two-versions", "unreadable")
-NOTICE_KINDS = ("lightweight-tag", "not-a-version", "no-card", "reserved-stage")   # information, never a failure
+KINDS = ("moved-tag", "card-mismatch", "missing-object", "damaged-object", "two-versions", "unreadable", "oci-tag")
+NOTICE_KINDS = ("lightweight-tag", "not-a-version", "no-card", "reserved-stage",
+                "oci-unpublished")   # information, never a failure
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
     (re-hashed where local when `rehash`); lightweight tags are notices. Returns an AuditReport; `ok` is
     False when any finding (the CLI exits 4). NotFoundError (3) outside a repository."""
     project = Project(repo)
+    project.warn_partial()   # a shallow or tagless clone audits only the tags it has
     refs = git.list_tags(project.root)
     registry = Registry(refs, project.default_model)
     findings: list[Finding] = []
@@ -165,6 +167,11 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
         findings.append(Finding("two-versions", tags[-1], f"commit {commit[:12]} holds several versions of '{model}' "
                                 f"({', '.join(tags)}): GTO allows one version per commit and fails on any stage tag "
                                 "there; deregister all but one (`gto deregister`) or tag the others on new commits"))
+    if not offline:   # with oci.repository: OCI tags that disagree with git (review/oci_tags.py)
+        from weightops.review.oci_tags import oci_checks
+
+        for kind, tag, message in oci_checks(project, project.models_in(registry)):
+            (notes if kind in NOTICE_KINDS else findings).append(Finding(kind, tag, message))
     infos = tuple(RemoteInfo(s.remote.name, s.base, _versioning(s)) for s in stores.values() if not isinstance(s, Exception))
     notices = tuple(notes) + tuple(Finding("not-a-version", name, f"{name} looks like a version but is not a registry tag, so "
                             f"weightops, GTO and DVC ignore it; did you mean {meant}? (release it with "
