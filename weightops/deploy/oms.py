@@ -115,7 +115,7 @@ def start(project, r, store, target: Path | None, options: OmsOptions | None):
         raise UsageError(f"--with-signature writes the files under the names they were signed with: pull into "
                          f"a folder (-o DIR/) so the weights keep their name {name}, not {target.name}")
     trust, policy = trust_for(project, options)
-    signed = oms_store.signed_files(r.located, oms_store.card_bytes(project, r.located))
+    signed = oms_store.signed_set(project, r.located)
     data, url = oms_store.fetch_signature(store, signed, r.tag)
     outcome: dict = {}
 
@@ -160,7 +160,7 @@ def check_oci(project, r, client, repo: str, digest: str, target: Path | None,
 
     options = options or OmsOptions()
     trust, policy = trust_for(project, options)
-    signed = oms_store.signed_files(r.located, oms_store.card_bytes(project, r.located))
+    signed = oms_store.signed_set(project, r.located)
     bundles = fetch(client, repo, digest)
     if not bundles:
         raise RefusedError(f"{r.tag}: no OMS signature is attached to {repo}@{digest} (referrers tag "

@@ -101,7 +101,7 @@ def attach_version(project, client, repo: str, located, manifest: bytes) -> str 
     from weightops.trust import oms_store
 
     try:
-        signed = oms_store.signed_files(located, oms_store.card_bytes(project, located))
+        signed = oms_store.signed_set(project, located)
     except RefusedError:
         return None
     remote = project.remote(located.commit, None, root=located.dvc_root, pointer=located.pointer)
