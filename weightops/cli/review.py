@@ -115,15 +115,21 @@ def audit_cmd(
     if as_json:
         print_json(report.to_dict())
     else:
+        from weightops.cli.output import terminal_width, wrap
+
+        width = terminal_width()
         for f in report.findings + report.notices:
-            typer.echo(f"{f.kind:<16} {f.message}")
+            for line in wrap(f"{f.kind:<16} {f.message}", width, indent=17):
+                typer.echo(line)
         for r in report.remotes:
             if r.versioning is not None:   # a bucket; a local folder or SSH server has no versions
                 typer.echo(f"remote '{r.name}' ({r.url}): bucket versioning {'on' if r.versioning else 'off'}")
         if report.gto_note:   # information: beside the findings when there are some, else on stderr
-            typer.secho(f"note: {report.gto_note}", err=report.ok)
-        typer.echo(report.summary)
-    if not report.ok:   # one line on stderr too: a CI log or `--json > file` still says why
+            for line in wrap(f"note: {report.gto_note}", width, indent=6):
+                typer.secho(line, err=report.ok)
+        if report.ok:
+            typer.echo(report.summary)
+    if not report.ok:   # the summary once, as the error line: a CI log or `--json > file` still says why
         fail(report.summary, 4)
 
 
