@@ -54,6 +54,12 @@ _LAZY = {
 }
 
 
+def __dir__() -> list[str]:
+    """The public API (`__all__`) beside the module's own names, so `dir(weightops)` and
+    completion in a REPL list what `weightops.NAME` gives, before anything is loaded."""
+    return sorted(set(globals()) | set(__all__))
+
+
 def __getattr__(name: str):
     """The exported `name`, imported from its module on first use (PEP 562).
     AttributeError for a name weightops does not export."""

@@ -30,15 +30,20 @@ def init_cmd(
     else:
         typer.echo(f"initialized {done.root} with model '{done.model}'")
     typer.echo(f"DVC remote {'storage' if done.remote_added else '(the project default, kept)'} -> {done.remote_url}")
+    from weightops.cli.output import terminal_width, wrap
+
+    width = terminal_width()
     if any(f.endswith((".yml", ".yaml")) and ("workflows" in f or "gitlab" in f) for f in done.written):
         from weightops.scaffold.requirement import install_requirement
 
-        typer.echo(f"CI installs weightops as \"{install_requirement()}\" (WEIGHTOPS_REQUIREMENT in the CI files; "
-                   "edit it to a line your CI can install)")
-    typer.echo(f"tags: plain `v1.0.0` (tag_style: plain in weightops.yaml) is read by weightops only; "
-               f"GTO (`gto show`) and `dvc artifacts get` read `{done.model}@v1.0.0` (tag_style: named) "
-               f"and annotated stage tags `{done.model}#STAGE#N`")
-    typer.echo(f"next: {next_steps(done, Path.cwd())}")
+        for line in wrap(f"CI installs weightops as \"{install_requirement()}\" (WEIGHTOPS_REQUIREMENT in the CI "
+                         "files; edit it to a line your CI can install)", width, indent=4):
+            typer.echo(line)
+    for line in wrap(f"tags: plain `v1.0.0` (tag_style: plain in weightops.yaml) is read by weightops only; "
+                     f"GTO (`gto show`) and `dvc artifacts get` read `{done.model}@v1.0.0` (tag_style: named) "
+                     f"and annotated stage tags `{done.model}#STAGE#N`", width, indent=6):
+        typer.echo(line)
+    typer.echo(f"next: {next_steps(done, Path.cwd())}")   # one line: a command to copy whole
 
 
 @command("card")
