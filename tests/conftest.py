@@ -53,6 +53,10 @@ def isolated_env(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("home")
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.setenv("DVC_SITE_CACHE_DIR", str(home / ".dvc-site-cache"))
+    # DVC's system config level (/etc/xdg/dvc) stays out of the tests; the global one is in HOME.
+    monkeypatch.setenv("DVC_SYSTEM_CONFIG_DIR", str(home / ".dvc-system"))
+    for key in ("XDG_CONFIG_HOME", "XDG_CONFIG_DIRS", "DVC_GLOBAL_CONFIG_DIR"):
+        monkeypatch.delenv(key, raising=False)
     for key, value in BASE_ENV.items():
         monkeypatch.setenv(key, value)
     for key in ("AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_PROFILE"):

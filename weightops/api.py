@@ -8,7 +8,8 @@ from pathlib import Path
 from weightops.core import git
 from weightops.model.card import build_card, parse_labels, read_metrics, write_card
 from weightops.errors import NotFoundError
-from weightops.storage.pointers import dvc_cache_dir, stay_inside
+from weightops.storage.dvc_config import dvc_cache_dir
+from weightops.storage.pointers import stay_inside
 from weightops.project import Project, open_project
 from weightops.registry.state import iso
 from weightops.registry.tags import validate_new_model_name
@@ -60,7 +61,8 @@ def list_versions(repo: str | os.PathLike = ".", model: str | None = None, *,
                   deprecated: bool = False) -> list[dict]:
     """Every model's active versions (or MODEL's), newest first, as `gto show` lists them:
     dicts with model, version, tag, commit, created (ISO 8601 UTC), sha256, stages held now,
-    deprecated. Deregistered versions are left out, and so are a deprecated model's unless
+    deprecated, card (`commit`, the notes ref of an attached card, or None: no card) and
+    verified_by (`sha256`, or `dvc-md5` for a version without a card). Deregistered versions are left out, and so are a deprecated model's unless
     `deprecated` (GTO's `--deprecated`). `repo` is a path or a git URL (read without a clone).
     `sha256` is the release message's, else (a lightweight or GTO tag) the card's at the tagged
     commit, read in one batch; None only when that commit has no readable card.
@@ -71,14 +73,16 @@ def list_versions(repo: str | os.PathLike = ".", model: str | None = None, *,
     registry = project.registry()
     models = [project.model(model)] if model else registry.models()
     unrecorded = [(name, v.commit) for name in models for v in registry.versions(name) if not v.meta.get("sha256")]
-    cards = read_cards(project.root, unrecorded) if unrecorded else {}
+    sources: dict = {}
+    cards = read_cards(project.root, unrecorded, sources) if unrecorded else {}
     rows = []
     for name in models:
         if registry.is_deprecated(name) and not deprecated:
             continue
         stages = registry.stages(name)
         for v in registry.versions(name):
-            card = cards.get((name, v.commit))
+            key = (name, v.commit)
+            card = cards.get(key, "recorded")   # absent: the release message recorded the sha256
             sha256 = v.meta.get("sha256") or (
                 (card.get("artifact") or {}).get("sha256") if isinstance(card, dict) else None)
             rows.append({
@@ -86,6 +90,10 @@ def list_versions(repo: str | os.PathLike = ".", model: str | None = None, *,
                 "created": iso(v.time), "sha256": sha256,
                 "stages": sorted(s for s, e in stages.items() if e.version == v.version and e.commit == v.commit),
                 "deprecated": registry.is_deprecated(name),
+                # where the card is: `commit`, the notes ref of an attached one, or None (no card:
+                # a release from before weightops, checked by DVC's md5)
+                "card": "commit" if key not in cards or isinstance(card, str) else sources.get(key),
+                "verified_by": "sha256" if sha256 else "dvc-md5",
             })
     return rows
 

@@ -46,3 +46,10 @@ class RefusedError(WeightopsError):
     """A check or policy refused the operation (dirty tree, existing tag, failed gate...)."""
 
     exit_code = 5
+
+
+class FormatError(RefusedError):
+    """A weights file that its format's own library would refuse (a malformed header, a shard the
+    index names but that is missing, ONNX external data outside the model's folder, a truncated
+    tensor), or that no reader here can read (an unknown format, a missing optional reader).
+    The file is refused, the command was not misused: exit 5, like a failed check."""

@@ -17,12 +17,13 @@ from pathlib import Path
 from weightops.core import git
 from weightops.core.git_tags import TagListing, stage_scope
 from weightops.core.gitdir import is_url
-from weightops.model.card import parse_card
+from weightops.model.attached import note_specs, pick_card, verified_by
 from weightops.core.config import CONFIG_FILE, Settings, parse_config
 from weightops.errors import NotFoundError, UsageError
+from weightops.storage.dvc_config import dvc_remotes
 from weightops.storage.pointers import (Artifact, Pointer, Remote, dvc_root_candidates, dvcyaml_for, object_url,
                                         out_remote, parse_artifacts, pointer_in_dvcfile, require_served,
-                                        parse_dvc_config, pointer_from_dvcfile, pointer_from_lock, load_yaml)
+                                        pointer_from_dvcfile, pointer_from_lock, load_yaml)
 from weightops.registry.state import Registry
 from weightops.registry.tags import model_to_tag, validate_model_name, validate_stage
 
@@ -38,13 +39,22 @@ def open_project(repo: str | os.PathLike = ".") -> "Project":
 
 @dataclass(frozen=True)
 class Located:
-    """What one commit says about one model: its declaration, DVC pointer and card."""
+    """What one commit says about one model: its declaration, DVC pointer and card. `card` is
+    None for a version without one (released before weightops): its bytes are checked by the
+    pointer's MD5 and size. `card_source` says where the card came from (model/attached.py:
+    `commit`, or the notes ref of an attached card; None without a card)."""
 
     artifact: Artifact
     pointer: Pointer
-    card: dict
+    card: dict | None
     commit: str
     dvc_root: str = ""   # repo-relative folder of the DVC project (holding `.dvc/`); "" at the top
+    card_source: str | None = "commit"
+
+    @property
+    def verified_by(self) -> str:
+        """`sha256` (the card's) or `dvc-md5` (no card: DVC's MD5 and size)."""
+        return verified_by(self.card)
 
 
 _WARNED: set[str] = set()
@@ -184,7 +194,8 @@ class Project:
 
     def locate(self, model: str, commit: str, ref: str | None = None) -> Located:
         """Declaration, pointer and card of `model` at `commit`: two batched object reads (a
-        third only when the output is tracked by a `.dvc` file not named after it).
+        third only when the output is tracked by a `.dvc` file not named after it, or the commit
+        holds no card file and an attached one is looked for; see model/attached.py).
 
         The DVC project is the nearest folder at or above the dvc.yaml holding `.dvc/` (a
         monorepo's `dvc init --subdir` project), as `dvc artifacts get` finds it; its
@@ -248,8 +259,11 @@ class Project:
             raise NotFoundError(f"{ref}: no DVC pointer for {artifact.path} at {commit[:12]} "
                                 f"(neither a .dvc file nor an out in {lockfile}); run `dvc repro` or `dvc add` and commit")
         require_served(pointer, ref)
-        card = parse_card(second[f"{commit}:{artifact.card_path}"], f"model card {artifact.card_path} at {commit[:12]}")
-        return Located(artifact, pointer, card, commit, dvc_root)
+        committed = second[f"{commit}:{artifact.card_path}"]
+        # Only a commit without a card file asks for an attached one: carded reads cost nothing more.
+        notes = None if committed is not None else list(self.blobs(note_specs(commit)).values())
+        card, source = pick_card(model, commit, committed, notes, f"model card {artifact.card_path} at {commit[:12]}")
+        return Located(artifact, pointer, card, commit, dvc_root, source)
 
     def _pointer_in_any_dvcfile(self, commit: str, dvc_root: str, path: str) -> Pointer | None:
         """The out `path` in any `.dvc` file of the DVC project (a `.dvc` file may track several
@@ -265,9 +279,10 @@ class Project:
 
     def remotes(self, commit: str | None, root: str | None = None) -> tuple[str | None, dict[str, Remote]]:
         """DVC remotes configured at `commit` (`<root>/.dvc/config`, root: the DVC project's
-        folder, by default the one `locate` found at that commit), with the work tree's
-        `.dvc/config.local` on top, as DVC itself reads them: (default remote name or None,
-        name -> Remote). PointerError (1) for a config file that cannot be read."""
+        folder, by default the one `locate` found at that commit) over DVC's system and global
+        config, with the work tree's `.dvc/config.local` on top, as DVC itself reads them
+        (storage.dvc_config): (default remote name or None, name -> Remote). PointerError (1)
+        for a config file that cannot be read."""
         root = self._dvc_roots.get(commit, "") if root is None else root
         config = posixpath.join(root, ".dvc/config")
         committed = self.blobs([f"{commit}:{config}"])[f"{commit}:{config}"] if commit else None
@@ -278,7 +293,8 @@ class Project:
             if commit is None:
                 f = self.root / root / ".dvc" / "config"
                 committed = f.read_bytes() if f.is_file() else None
-        default, remotes = parse_dvc_config(committed, local)
+        dvc_dir = None if self.bare else self.root / root / ".dvc"
+        default, remotes = dvc_remotes(committed, local, dvc_dir=dvc_dir)
         return default, {n: dataclasses.replace(r, base=root) for n, r in remotes.items()}
 
     def remote(self, commit: str | None, name: str | None = None, root: str | None = None,

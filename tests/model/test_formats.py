@@ -11,7 +11,7 @@ import pytest
 from helpers import assert_one_line_error, run_cli
 from safetensors.numpy import save_file
 
-from weightops.errors import UsageError
+from weightops.errors import FormatError
 from weightops.model.formats import read_tensors
 
 
@@ -52,19 +52,19 @@ def test_an_index_that_disagrees_with_its_shards_is_refused(tmp_path, change, ne
         else:
             wmap[k] = v
     sharded(tmp_path / "ckpt", wmap)
-    assert_one_line_error(run_cli(["validate", "ckpt/model.safetensors.index.json"], cwd=tmp_path), 2, *needles)
+    assert_one_line_error(run_cli(["validate", "ckpt/model.safetensors.index.json"], cwd=tmp_path), 5, *needles)
 
 
 def test_a_tensor_mapped_twice_and_a_wrong_total_size_are_refused(tmp_path):
     sharded(tmp_path / "ckpt", total=47)
-    assert_one_line_error(run_cli(["validate", "ckpt/model.safetensors.index.json"], cwd=tmp_path), 2,
+    assert_one_line_error(run_cli(["validate", "ckpt/model.safetensors.index.json"], cwd=tmp_path), 5,
                           "total_size is 47", "48")
     sharded(tmp_path / "ckpt")
     index = tmp_path / "ckpt" / "model.safetensors.index.json"
     text = index.read_text().replace('"a.bias": "model-00001-of-00002.safetensors"',
                                      '"a.bias": "model-00001-of-00002.safetensors", "a.bias": "model-00002-of-00002.safetensors"')
     index.write_text(text)
-    assert_one_line_error(run_cli(["validate", "ckpt/model.safetensors.index.json"], cwd=tmp_path), 2,
+    assert_one_line_error(run_cli(["validate", "ckpt/model.safetensors.index.json"], cwd=tmp_path), 5,
                           "maps 'a.bias' more than once")
 
 
@@ -126,7 +126,7 @@ def test_gguf_damage_gets_the_gguf_readers_verdict(tmp_path):
         try:
             list(read_tensors(path))
             mine = "ok"
-        except UsageError:
+        except FormatError:
             mine = "refused"
         assert mine == ref, name
 

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from weightops.errors import RefusedError, UsageError
+from weightops.errors import FormatError, RefusedError
 from weightops.model.checks import tensor_stats
 from weightops.model.formats import read_tensors
 
@@ -29,7 +29,7 @@ def weightops_verdict(path: Path) -> dict:
             values = [c.astype(np.float64) for c in t.chunks()]
             total = float(np.nansum(np.concatenate(values))) if values else 0.0
             tensors[t.name] = {"dtype": t.dtype, "shape": list(t.shape), "nan": s.nan, "sum": total}
-    except (UsageError, RefusedError) as exc:
+    except (FormatError, RefusedError) as exc:
         return {"verdict": "refused", "error": type(exc).__name__}
     return {"verdict": "ok", "tensors": tensors}
 

@@ -3,7 +3,7 @@
 import subprocess
 
 from helpers import assert_one_line_error, run_cli
-from weightops.storage.pointers import parse_dvc_config
+from weightops.storage.dvc_config import dvc_remotes
 
 
 def test_unknown_version_is_not_found(project):
@@ -97,5 +97,5 @@ def test_init_adopts_an_existing_repo_and_keeps_its_gitignore(tmp_path):
     ignore = (root / ".gitignore").read_text()
     assert ignore.startswith("my-secret-notes.txt\n") and "*.safetensors" in ignore
     assert (root / "README.md").read_text() == "mine\n"
-    default, remotes = parse_dvc_config((root / ".dvc" / "config").read_text())
+    default, remotes = dvc_remotes((root / ".dvc" / "config").read_text())
     assert default == "storage" and remotes["storage"].url == str(default_remote)

@@ -8,6 +8,7 @@ from typing import List, Optional
 import typer
 
 from weightops.cli.base import JSON, MODEL, OUT_ALIAS, command, output_path, print_json
+from weightops.errors import UsageError
 
 
 @command("init")
@@ -48,15 +49,41 @@ def init_cmd(
 
 @command("card")
 def card_cmd(
-    weights: Path = typer.Argument(..., help="Weights file or directory."),
+    weights: Optional[Path] = typer.Argument(None, help="Weights file or directory (with --attach: default, the version pulled from the DVC remote)."),
     out: Optional[Path] = typer.Option(None, "--output", "-o", help="Where to write the card YAML."),
     out_alias: Optional[Path] = OUT_ALIAS,
     model: Optional[str] = MODEL,
     metrics: Optional[Path] = typer.Option(None, "--metrics", help="JSON or YAML file of metrics to record."),
     label: List[str] = typer.Option([], "--label", help="KEY=VALUE label, repeatable (e.g. sensor=v2)."),
     signature: Optional[Path] = typer.Option(None, "--signature", help="YAML/JSON signature in MLflow's format."),
+    attach: Optional[str] = typer.Option(None, "--attach", metavar="REF", help="Attach the card to the commit of a release made before weightops (git notes, refs/notes/weightops-cards); no tag moves."),
+    force: bool = typer.Option(False, "--force", help="With --attach: replace a different card attached already."),
+    push: bool = typer.Option(False, "--push", help="With --attach: push the attached cards to the git remote."),
+    repo: str = typer.Option(".", "--repo", metavar="PATH", help="With --attach: the local clone."),
+    as_json: bool = JSON,
 ) -> None:
-    """Write the model card: sha256, md5, lineage, environment, metrics, labels."""
+    """Write the model card: sha256, md5, lineage, environment, metrics, labels.
+
+    --attach REF gives a release made before weightops a card without moving its tag."""
+    if attach is not None:
+        from weightops.registry.attach import attach_card
+
+        if out is not None or out_alias is not None:
+            raise UsageError("--attach writes the card into git (refs/notes/weightops-cards), not to -o")
+        done = attach_card(attach, weights, model=model, repo=repo, force=force, push=push, metrics=metrics,
+                           labels=label, signature=signature)
+        if as_json:
+            print_json(done.to_dict())
+            return
+        typer.echo(f"{done.action} card of {done.model} {done.version} on {done.commit[:12]} (refs/notes/weightops-cards): "
+                   f"sha256 {done.sha256} ({done.size} bytes)")
+        typer.echo("pushed refs/notes/weightops-cards" if done.pushed else
+                   "push it with `weightops card --attach ... --push` or `git push origin refs/notes/weightops-cards`")
+        return
+    if force or push or as_json:
+        raise UsageError("--force, --push and --json go with --attach REF")
+    if weights is None:
+        raise UsageError("missing argument WEIGHTS: the weights file or directory to describe")
     out = output_path(out, out_alias, required=True)
     from weightops.api import make_card
 

@@ -115,10 +115,15 @@ def list_cmd(
     columns = [("MODEL", [r["model"] for r in rows]), ("VERSION", [r["version"] for r in rows]),
                ("COMMIT", [r["commit"][:12] for r in rows]),
                ("CREATED (UTC)", [r["created"][:16].replace("T", " ") for r in rows]),
-               ("STAGES", [", ".join(r["stages"]) for r in rows]), ("TAG", [r["tag"] for r in rows])]
+               ("STAGES", [", ".join(r["stages"]) for r in rows]), ("TAG", [r["tag"] for r in rows]),
+               ("CARD", ["none: DVC md5" if r["card"] is None else "" for r in rows])]   # shown when one lacks it
     # On a narrow terminal the tag goes first (MODEL@VERSION or VERSION says it), then the commit.
     for line in table(columns, width=terminal_width(), drop=("TAG", "COMMIT")):
         typer.echo(line)
+    cardless = sum(1 for r in rows if r["card"] is None)
+    if cardless:
+        typer.secho(f"note: {cardless} version(s) have no model card (released before weightops): checked by DVC's "
+                    "md5 and size; `weightops card --attach TAG` gives one a card without moving its tag", err=True)
 
 # ---------------------------------------------------------------- stage assignments
 MESSAGE = typer.Option(None, "--message", help="Why: recorded in the tag message.")

@@ -16,13 +16,18 @@ from __future__ import annotations
 
 import io
 import os
+import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
 from weightops.core.git_tags import TagListing
 from weightops.core.gitdir import find_work_tree
-from weightops.core.refs import TagRef
+from weightops.core.refs import CARDS_REF, TagRef
 from weightops.errors import NotFoundError, RefusedError, UsageError, WeightopsError
+
+# The signature block git appends to a signed tag's message (gpg, x509 or ssh).
+_SIGNATURE = re.compile(r"^-----BEGIN (PGP SIGNATURE|SIGNED MESSAGE|SSH SIGNATURE)-----$", re.M)
+
 
 class GitError(WeightopsError):
     """git failed; the message carries git's own first line."""
@@ -240,20 +245,35 @@ def tag_exists(repo: str | os.PathLike, name: str) -> bool:
 def create_tag(repo: str | os.PathLike, name: str, commit: str, message: str, *,
                time: int | None = None, sign: bool = False) -> None:
     """Create the annotated tag NAME on `commit` with `message`, dated `time` (Unix seconds;
-    None: now), signed with git's configured key when `sign`. RefusedError (5) when NAME
-    exists (tags never move), GitError (1) when git fails, UsageError (2) for an option-like
-    name or commit."""
+    None: now): signed with git's configured key when `sign` (`git tag -s`), never signed
+    otherwise (`git tag -a --no-sign`, whatever `tag.gpgSign` or `tag.forceSignAnnotated`
+    say). RefusedError (5) when NAME exists (tags never move); GitError (1) when git fails,
+    and when git could not sign (naming the key): then no tag is left behind, even where git
+    itself wrote an unsigned one (git 2.39 does when ssh-keygen fails). UsageError (2) for an
+    option-like name or commit."""
     _safe(name)
     env = {}
     if time is not None:
         env["GIT_COMMITTER_DATE"] = f"@{int(time)} +0000"
-    args = ["tag", "-a" if not sign else "-s", "-F", "-", "--", name, _safe(commit)]
+    args = ["tag", "-s" if sign else "-a", *([] if sign else ["--no-sign"]), "-F", "-", "--", name, _safe(commit)]
     proc = run(args, cwd=repo, input=message, env=env, check=False)
+    first = next((l.strip() for l in proc.stderr.splitlines() if l.strip()), "")
+    if proc.returncode != 0 and "already exists" in proc.stderr:
+        raise RefusedError(f"tag '{name}' already exists; weightops never moves or overwrites tags")
+    if sign:
+        written = run(["rev-parse", "--verify", "--quiet", f"refs/tags/{name}"], cwd=repo, check=False).stdout.strip()
+        body = run(["cat-file", "tag", written], cwd=repo, check=False).stdout if written else ""
+        if proc.returncode != 0 or not _SIGNATURE.search(body):
+            if written:   # our own unsigned tag: removed only if it is still the object git just wrote
+                run(["update-ref", "-d", f"refs/tags/{name}", written], cwd=repo, check=False)
+            fmt = config_get(repo, "gpg.format") or "openpgp"
+            key = config_get(repo, "user.signingkey") or f"the default {fmt} key of {config_get(repo, 'user.email')}"
+            why = next((l.strip().removeprefix("error: ") for l in proc.stderr.splitlines()
+                        if l.strip() and "unable to sign" not in l), first) or "no signature in the tag"
+            raise GitError(f"git could not sign tag {name} with {key} (gpg.format {fmt}): {why}; nothing was written")
+        return
     if proc.returncode != 0:
-        if "already exists" in proc.stderr:
-            raise RefusedError(f"tag '{name}' already exists; weightops never moves or overwrites tags")
-        first = next((l for l in proc.stderr.splitlines() if l.strip()), "")
-        raise GitError(f"git tag {name} failed: {first.strip()}")
+        raise GitError(f"git tag {name} failed: {first}")
 
 
 def delete_local_tag(repo: str | os.PathLike, name: str) -> None:
@@ -280,8 +300,19 @@ def push_tag_with_claim(repo: str | os.PathLike, remote: str, name: str, claim: 
 
 
 def fetch_tags(repo: str | os.PathLike, remote: str) -> None:
-    """`git fetch --tags` from `remote`, best effort: offline, the local tags stand."""
-    run(["fetch", "--quiet", "--tags", "--", _safe(remote)], cwd=repo, check=False)
+    """`git fetch --tags` from `remote`, with the attached cards' notes ref (core.refs.CARDS_REF,
+    only when it fast-forwards: local notes not pushed yet stay), best effort: offline, the local
+    tags stand."""
+    # A glob: a remote without the ref matches nothing instead of failing the whole fetch.
+    run(["fetch", "--quiet", "--tags", "--", _safe(remote), f"{CARDS_REF}*:{CARDS_REF}*"], cwd=repo, check=False)
+
+
+def push_cards(repo: str | os.PathLike, remote: str) -> subprocess.CompletedProcess | None:
+    """Push the attached cards' notes ref (core.refs.CARDS_REF) to `remote`, never forced; None
+    when there is none here, else the finished process for the caller to judge."""
+    if run(["rev-parse", "-q", "--verify", CARDS_REF], cwd=repo, check=False).returncode != 0:
+        return None
+    return run(["push", "--porcelain", _safe(remote), f"{CARDS_REF}:{CARDS_REF}"], cwd=repo, check=False)
 
 
 def init_repo(path: str | os.PathLike) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 
 from weightops.core.git import _safe, run
+from weightops.core.refs import CARDS_REF
 from weightops.errors import NotFoundError, UsageError
 
 _NO_PROMPT = {"GIT_TERMINAL_PROMPT": "0"}  # fail instead of waiting for a password
@@ -22,10 +23,11 @@ def _safe_url(url: str) -> str:
 
 
 def ls_remote(url: str) -> tuple[str | None, dict[str, str]]:
-    """(the remote HEAD's commit or None, {refname: object id}) for HEAD and every tag, in one call.
+    """(the remote HEAD's commit or None, {refname: object id}) for HEAD, every tag and the attached
+    cards' notes ref (core.refs.CARDS_REF) when there is one, in one call.
     `url` is a git URL or a local path. UsageError (2) for something that is not a URL;
     NotFoundError (3) when git cannot list it (wrong URL, no access)."""
-    proc = run(["ls-remote", "--symref", _safe_url(url), "HEAD", "refs/tags/*"], env=_NO_PROMPT, check=False)
+    proc = run(["ls-remote", "--symref", _safe_url(url), "HEAD", "refs/tags/*", CARDS_REF], env=_NO_PROMPT, check=False)
     if proc.returncode != 0:
         first = next((l for l in proc.stderr.splitlines() if l.strip()), "").strip()
         raise NotFoundError(f"cannot list {url}: {first or 'git ls-remote failed'}; check the URL and your git credentials")

@@ -5,6 +5,10 @@ from __future__ import annotations
 
 from collections import namedtuple
 
+# Model cards attached to released commits (git notes: they move no tag); pushed and fetched
+# with the tags. model/attached.py reads them.
+CARDS_REF = "refs/notes/weightops-cards"
+
 
 class TagRef(namedtuple("TagRef", "name commit time annotated tagger message object", defaults=("", "", ""))):
     """One tag as git stores it: `name` (refs/tags/ stripped), `commit` (the peeled commit id),

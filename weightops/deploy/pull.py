@@ -20,7 +20,7 @@ from pathlib import Path
 
 from weightops.storage import transfer
 from weightops.core.atomic import plain_mode
-from weightops.model.card import check_card_against_file
+from weightops.model.card import check_bytes
 from weightops.errors import IntegrityError, NotFoundError, UsageError
 from weightops.storage.hashing import dvc2_md5, hash_file
 from weightops.storage.pointers import stay_inside
@@ -158,11 +158,11 @@ def destination(dest: str | os.PathLike | None, pointer) -> Path:
 
 
 def _already_there(target: Path, r: Resolved) -> bool:
-    if r.located.pointer.is_dir:
-        if not target.is_dir():
+    if r.located.pointer.is_dir or r.sha256 is None:   # without a card: DVC's md5 and size
+        if not (target.is_dir() if r.located.pointer.is_dir else target.is_file()):
             return False
         try:
-            check_card_against_file(r.card, target, r.tag)
+            check_bytes(r.card, r.located.pointer, target, r.tag)
             return True
         except IntegrityError:
             return False
@@ -178,13 +178,20 @@ def _pull_file(store: transfer.Store, r: Resolved, target: Path, progress, fsync
         log.info("%s already holds %s %s; nothing to transfer", target, r.model, r.version)
         return 0, None
     # The card's md5 is the bytes' own; a DVC 2 pointer of a text file names its object by
-    # the md5 of the CRLF -> LF form instead (checked at release).
-    expected = transfer.Expected(size=r.size, md5=(r.card.get("artifact") or {}).get("md5") or r.md5, sha256=r.sha256,
-                                 version=store.version_of(r.located.pointer))
-    url = store.url(r.located.pointer)
+    # the md5 of the CRLF -> LF form instead (checked at release; without a card, after the copy).
+    pointer = r.located.pointer
+    legacy_only = r.sha256 is None and pointer.legacy
+    md5 = None if legacy_only else (r.card.get("artifact") or {}).get("md5") or r.md5
+    expected = transfer.Expected(size=r.size, md5=md5, sha256=r.sha256, version=store.version_of(pointer))
+    url = store.url(pointer)
     try:
-        return transfer.copy_object(store, url, target, expected, ref=r.tag, progress=progress, fsync=fsync,
-                                    verify_md5=verify_md5).transferred, None
+        fetched = transfer.copy_object(store, url, target, expected, ref=r.tag, progress=progress, fsync=fsync,
+                                       verify_md5=verify_md5 or r.sha256 is None)
+        if legacy_only and (found := dvc2_md5(target)) != pointer.md5:   # rare: a DVC 2 text file, no card
+            target.unlink()
+            raise IntegrityError(f"{r.tag}: {url} does not have DVC 2's md5 {pointer.md5}", expected=pointer.md5,
+                                 actual=found, ref=r.tag, field="md5")
+        return fetched.transferred, None
     except (IntegrityError, NotFoundError) as exc:
         failure = _named(exc, r, url, target) if isinstance(exc, IntegrityError) else exc
         if store.remote.cloud_versioned:
@@ -231,11 +238,11 @@ def _pull_dir(store: transfer.Store, r: Resolved, target: Path, progress, fsync:
               verify_md5: bool) -> tuple[int, int]:
     """Each file fetched and verified into a temp directory beside `target`, then one rename."""
     if _already_there(target, r):
-        return 0, len(r.card["artifact"].get("files") or [])
+        return 0, len((r.card.get("artifact") or {}).get("files") or []) or sum(1 for f in target.rglob("*") if f.is_file())
     pointer = r.located.pointer
     url = store.url(pointer)
     entries = transfer.parse_listing(store.read_small(url), pointer, url)
-    by_path = {f["path"]: f for f in r.card["artifact"].get("files") or []}
+    by_path = {f["path"]: f for f in (r.card.get("artifact") or {}).get("files") or []}   # {} without a card
     total = sum(f["size"] for f in by_path.values()) or None
     target.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
@@ -344,7 +351,7 @@ def lock(ref: str = "latest", out: str | os.PathLike = "deploy/model.lock.yaml",
 
 def read_lock(path: str | os.PathLike) -> dict:
     """A deploy lock written by `weightops lock` as a dict (model, version, tag, commit, path,
-    sha256, md5, size, repo, ...). NotFoundError (3) when the file is missing; UsageError (2) when
+    sha256 (null for a version without a card), md5, size, repo, ...). NotFoundError (3) when the file is missing; UsageError (2) when
     it is not a lock of this `lock_version` or lacks a field; IntegrityError (4) when its checksum
     shows a hand edit."""
     path = Path(path)
@@ -354,7 +361,8 @@ def read_lock(path: str | os.PathLike) -> dict:
     if not isinstance(doc, dict) or doc.get("lock_version") != LOCK_VERSION:
         raise UsageError(f"'{path}' is not a weightops lock (lock_version: {LOCK_VERSION}); write one with `weightops lock`")
     for key in ("model", "version", "tag", "sha256", "md5", "commit"):
-        if not isinstance(doc.get(key), str):
+        if not isinstance(doc.get(key), str) and not (key == "sha256" and doc.get(key) is None and "sha256" in doc):
+            # sha256 null: a version without a card, pinned by DVC's md5 and size
             raise UsageError(f"lock file '{path}' has no '{key}'; regenerate it with `weightops lock`")
     actual = _checksum(doc)
     if doc.get("checksum") != actual:

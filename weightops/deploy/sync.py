@@ -18,7 +18,7 @@ import shlex
 import subprocess
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from weightops.deploy import deployments
@@ -144,7 +144,7 @@ class Syncer:
                 self._record("unassigned", None, error=why)
                 self._last_failure = ("unassigned",)
             return Poll(True, "unassigned", self.version, why)
-        if target.sha256 == self.sha256 and self.out.is_file():
+        if self._live(target):
             self._seen = fingerprint   # a tag for another stage or model: nothing to swap
             if target.version != self.version:
                 self.version = target.version
@@ -154,12 +154,33 @@ class Syncer:
         except (WeightopsError, OSError) as exc:  # a full disk must not stop the service either
             return self._failed(target, exc)
         swapped = time.time()   # the moment the new weights went live, whatever the hook takes
+        if target.sha256 is None:
+            # No card (a release from before weightops): pull checked DVC's md5; the log and the
+            # hook name the live bytes by the sha256 of what was written.
+            target = replace(target, sha256=sha256_file(self.out))
         code = self._run_on_change(target)
         self._record("deployed", target, on_change=code, now=swapped)
         log.info("%s: %s %s is live at %s (was %s)", self.stage, target.model, target.version, self.out, self.version)
         self.version, self.sha256 = target.version, target.sha256
         self._seen, self._last_failure = fingerprint, None
         return Poll(True, "deployed", target.version)
+
+    def _live(self, target: Resolved) -> bool:
+        """Whether `out` already holds `target`'s bytes: its sha256, or, for a version without a
+        card, the same version whose file still has DVC's md5 and size."""
+        if not self.out.is_file() or self.sha256 is None:
+            return False
+        if target.sha256 is not None:
+            return target.sha256 == self.sha256
+        if target.version != self.version or target.located is None:
+            return False
+        from weightops.model.card import check_pointer_against_file
+
+        try:
+            check_pointer_against_file(target.located.pointer, self.out, target.tag)
+        except WeightopsError:
+            return False
+        return True
 
     def _poll_index(self) -> Poll:
         """One poll of the published index: a conditional GET; on a change, the same verified

@@ -14,10 +14,11 @@ from weightops.core.yamlio import safe_load
 
 @dataclass(frozen=True)
 class Verified:
-    """A successful check: the file checked, its sha256 (hex) and size (bytes), `against` (`lock` or
-    `card`), and the model and version the lock names (None for a card's version)."""
+    """A successful check: the file checked, its sha256 (hex; None when a lock of a version without
+    a card pinned DVC's md5 instead) and size (bytes), `against` (`lock` or `card`), and the model
+    and version the lock names (None for a card's version)."""
     path: Path
-    sha256: str
+    sha256: str | None
     size: int
     against: str          # "lock" or "card"
     model: str | None = None
@@ -65,6 +66,15 @@ def verify(file: str | os.PathLike, path: str | os.PathLike | None = None) -> Ve
         source = f"card {file} says"
     if not target.exists():
         raise NotFoundError(f"'{target}' does not exist; pull it first (`weightops pull`)")
+    if card["artifact"]["sha256"] is None:   # a lock of a version without a card pins DVC's md5 and size
+        from weightops.model.card import check_pointer_against_file
+        from weightops.storage.pointers import Pointer
+
+        art = card["artifact"]
+        pointer = Pointer(path=art["path"], md5=art["md5"], size=art.get("size"), source=str(file))
+        check_pointer_against_file(pointer, target, ref, source)
+        size = art.get("size") if not target.is_dir() else sum(f.stat().st_size for f in target.rglob("*") if f.is_file())
+        return Verified(target, None, size, against, model, version)
     if target.is_dir():
         d = describe_artifact(target, card["artifact"]["path"])
         if d["sha256"] != card["artifact"]["sha256"]:

@@ -71,7 +71,8 @@ def artifact_files(path: Path, root: Path | None = None) -> list[Path]:
     anywhere in the directory (to a file or a folder) that leads out of `root` is refused
     (RefusedError, exit 5): DVC would hash, push and deploy its target's bytes. A link into the
     project's DVC cache (`cache.type symlink`, a shared `cache.dir`) is DVC's own and allowed."""
-    from weightops.storage.pointers import dvc_cache_dir, stay_inside
+    from weightops.storage.dvc_config import dvc_cache_dir
+    from weightops.storage.pointers import stay_inside
 
     cache = dvc_cache_dir(root) if root is not None else None
     files = []
@@ -191,8 +192,17 @@ def parse_card(text: bytes | str | None, what: str = "model card") -> dict:
     `resolve` reads it on every deploy. NotFoundError (3) for None (no card), YamlError (2)
     for bad YAML, CardError (1) for a card without `artifact.sha256`."""
     if text is None:
-        raise NotFoundError(f"{what} not found; run `weightops card` (or `dvc repro`) and commit it")
-    doc = load_yaml(text, what)
+        raise missing_card(what)
+    return card_doc(load_yaml(text, what), what)
+
+
+def missing_card(what: str = "model card") -> NotFoundError:
+    """The error (exit 3) for a card a command needs and the commit does not hold (`release`)."""
+    return NotFoundError(f"{what} not found; run `weightops card` (or `dvc repro`) and commit it")
+
+
+def card_doc(doc: object, what: str = "model card") -> dict:
+    """`doc` (parsed YAML) if it is a card with `artifact.sha256`; CardError (1) otherwise."""
     if not isinstance(doc, dict):
         raise CardError(f"{what} is not a mapping; regenerate it with `weightops card`")
     art = doc.get("artifact")
@@ -257,6 +267,41 @@ def check_card_against_file(card: dict, path: Path, ref: str, source: str = "car
             raise IntegrityError(f"{ref}: external data '{entry['path']}' of {path.name} {why}",
                                  expected=entry["sha256"], actual=actual, ref=ref)
     return d
+
+
+def check_pointer_against_file(pointer: Pointer, path: Path, ref: str, source: str | None = None) -> str:
+    """Re-hash the bytes on disk as DVC does for a version without a card: a file by its MD5
+    (DVC 2's text rule for a legacy pointer) and size, a directory by DVC's `.dir` id of its
+    files' MD5s. Returns the md5 found; IntegrityError (exit 4) naming `source` (default: the
+    pointer's file) when it differs from `pointer`."""
+    from weightops.storage.hashing import dvc2_md5, hash_file
+
+    source = source or f"{pointer.source} records"
+    if path.is_dir():
+        d = describe_artifact(path, pointer.path)   # DVC records a directory's size as its files' total
+        actual, size = d["md5"], d["size"]
+    else:
+        d = hash_file(path)
+        actual, size = d.md5, d.size
+        if pointer.legacy and actual != pointer.md5:
+            actual = dvc2_md5(path)
+    if actual != pointer.md5:
+        raise IntegrityError(f"{ref}: md5 of {path} is {actual}, {source} {pointer.md5}",
+                             expected=pointer.md5, actual=actual, ref=ref)
+    if size is not None and pointer.size is not None and size != pointer.size:
+        raise IntegrityError(f"{ref}: {path} has {size} bytes, {source} {pointer.size}",
+                             expected=pointer.size, actual=size, ref=ref)
+    return actual
+
+
+def check_bytes(card: dict | None, pointer: Pointer, path: Path, ref: str) -> None:
+    """The bytes at `path` against the card's SHA-256 (`check_card_against_file`), or, for a
+    version without a card (`card` None or {}), against DVC's MD5 and size
+    (`check_pointer_against_file`). IntegrityError (exit 4) when they differ."""
+    if card:
+        check_card_against_file(card, path, ref)
+    else:
+        check_pointer_against_file(pointer, path, ref)
 
 
 def parse_labels(pairs: list[str] | None, *, what: str = "label", empty_value: bool = True) -> dict[str, str]:

@@ -98,7 +98,7 @@ def tensor_stats(t: Tensor) -> TensorStats:
 
 def collect_stats(path: str | os.PathLike, name: str | None = None) -> dict[str, TensorStats]:
     """Stats of every tensor; `name` tells the format of a suffix-less file (a DVC object).
-    UsageError (2) for an unreadable or unknown format, RefusedError (5) for an unsafe pickle or
+    FormatError (5) for an unreadable or unknown format, RefusedError (5) for an unsafe pickle or
     object array, as the format readers raise."""
     return {t.name: tensor_stats(t) for t in read_tensors(path, name)}
 

@@ -12,11 +12,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from weightops.model.card import check_card_against_file, load_card
+from weightops.model.card import check_bytes, load_card
 from weightops.core.config import ValidationSettings
 from weightops.model.checks import Report, collect_stats, run_checks
 from weightops.model.formats import unread_reason
-from weightops.errors import NotFoundError, RefusedError, UsageError, WeightopsError
+from weightops.errors import FormatError, NotFoundError, RefusedError, UsageError, WeightopsError
 from weightops.storage.hashing import hash_file
 from weightops.project import Located, Project
 from weightops.model.formats.onnx import graph_signature
@@ -40,7 +40,7 @@ class Subject:
 
     def stats(self) -> dict:
         """TensorStats of every tensor in the file, keyed by tensor name (one streamed pass).
-        UsageError (2)/RefusedError (5) as the format readers raise."""
+        FormatError (5)/RefusedError (5) as the format readers raise."""
         return collect_stats(self.path, self.name)
 
 
@@ -68,7 +68,7 @@ def local_weights(project: Project, located: Located, ref: str) -> Path:
         candidates.append(Path(url))
     if not project.bare:
         candidates.append(project.root / pointer.path)
-    beside = bool((located.card.get("artifact") or {}).get("external_data"))
+    beside = bool(((located.card or {}).get("artifact") or {}).get("external_data"))
     for path in candidates:
         if not path.exists() or (pointer.is_dir and not path.is_dir()):
             continue
@@ -76,7 +76,7 @@ def local_weights(project: Project, located: Located, ref: str) -> Path:
             continue  # an ONNX graph whose weights are in files beside it: only the work tree has them
         if path == project.root / pointer.path and path.is_file() and hash_file(path).md5 != pointer.md5:
             continue  # the work tree holds another version
-        check_card_against_file(located.card, path, ref)
+        check_bytes(located.card, pointer, path, ref)   # no card: DVC's md5 and size
         return path
     raise NotFoundError(f"{ref}: the weights ({pointer.path}, md5 {pointer.md5[:12]}) are not on this machine; "
                         "run `dvc pull` (or `dvc fetch`) for that commit first")
@@ -121,7 +121,7 @@ def validate(target: str | os.PathLike, *, against: str | None = DEFAULT_AGAINST
     bytes are not on this machine; an AGAINST given explicitly must be found. Returns the Report
     (its `passed` says the verdict; the CLI exits 5 when it fails). NotFoundError (3) for a TARGET
     (or explicit AGAINST) that is neither a file nor a version whose bytes are here; IntegrityError
-    (4) when local bytes differ from their card; UsageError (2)/RefusedError (5) from the format
+    (4) when local bytes differ from their card; FormatError (5)/RefusedError (5) from the format
     readers for an unreadable or unsafe file."""
     project = _project(repo)
     cfg = config or validation_config(project)
@@ -130,8 +130,8 @@ def validate(target: str | os.PathLike, *, against: str | None = DEFAULT_AGAINST
     if Path(subject.name or subject.path).suffix.lower() == ".onnx":
         try:
             graph = graph_signature(subject.path)
-        except UsageError:
-            graph = None  # onnx not installed: the graph comparison is skipped
+        except FormatError:
+            graph = None  # onnx not installed (or the file is damaged: the readers below say how)
     stats = subject.stats()
     unread = unread_reason(subject.path, subject.name)
     required = against_required if against_required is not None else against != DEFAULT_AGAINST
@@ -203,7 +203,7 @@ def validation_gate(ctx) -> dict[str, str]:
         return fields
     cfg = validation_config(project)
     subject_path = local_weights(project, ctx.located, ctx.version.tag)
-    stats = collect_stats(subject_path, ctx.located.pointer.path)
+    stats = _gate_stats(subject_path, ctx.located.pointer.path, stage, f"{model} {ctx.version.version}")
     other, other_name = None, None
     if gate.against:
         holder = registry.stage_event(model, gate.against)
@@ -214,7 +214,8 @@ def validation_gate(ctx) -> dict[str, str]:
         if holder is not None and holder.version and not returning:
             v = registry.version(model, holder.version)
             located = project.locate(model, v.commit, ref=v.tag)
-            other = collect_stats(local_weights(project, located, v.tag), located.pointer.path)
+            other = _gate_stats(local_weights(project, located, v.tag), located.pointer.path, stage,
+                                f"{model} {v.version} (held by {gate.against})")
             other_name = f"{model} {v.version} ({gate.against})"
     unread = unread_reason(subject_path, ctx.located.pointer.path)
     report = run_checks(stats, cfg, subject=f"{model} {ctx.version.version}", signature=new_sig,
@@ -229,6 +230,19 @@ def validation_gate(ctx) -> dict[str, str]:
     fields["validation"] = "passed" + (f" against {other_name}" if other_name else "")
     fields["validation_report"] = report.digest
     return fields
+
+
+def _gate_stats(path: Path, name: str, stage: str, what: str) -> dict:
+    """collect_stats for the gate of `stage`: a file no reader reads, or one its format's own library
+    refuses, is a refusal by that gate (RefusedError, 5) naming the gate, the file and the two
+    ways past it."""
+    try:
+        return collect_stats(path, name)
+    except FormatError as exc:
+        raise RefusedError(f"gates.{stage}.validate refused {what} ({name}): {exc.message}; to promote it "
+                           f"unchecked, pass --skip-checks with --message WHY (recorded in the tag), or set "
+                           f"`gates: {{{stage}: {{validate: false}}}}` in weightops.yaml",
+                           gate=f"gates.{stage}.validate", path=name) from None
 
 
 def _resolve_ref(ref: str, model: str | None, project, what: str):

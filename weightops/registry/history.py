@@ -57,7 +57,9 @@ def _card_shas(project: Project, model: str, commits: set[str]) -> dict[str, str
     result = {}
     for commit in commits:
         try:
-            result[commit] = project.locate(model, commit).card["artifact"]["sha256"]
+            card = project.locate(model, commit).card
+            if card is not None:   # no card (released before weightops): no sha256 to show
+                result[commit] = card["artifact"]["sha256"]
         except Exception:  # noqa: BLE001 - history shows what it can; audit reports the rest
             continue
     return result

@@ -92,6 +92,8 @@ def _publish_one(project: Project, registry, model: str, rem, base: str, clock: 
 
 def _version_entry(project: Project, model: str, v) -> dict:
     located = project.locate(model, v.commit, v.tag)
+    if located.card is None:   # the index pins every version by sha256, which only a card gives
+        raise NotFoundError(f"{v.tag} has no model card; give it one with `weightops card --attach {v.tag}`")
     art = located.card.get("artifact") or {}
     pointer = located.pointer
     entry = {"tag": v.tag, "commit": v.commit, "sha256": art.get("sha256"), "md5": pointer.md5,

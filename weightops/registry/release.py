@@ -13,10 +13,11 @@ from dataclasses import dataclass
 
 from weightops.core import clock, dvc, git
 from weightops.storage import remotes as storage
-from weightops.model.card import artifact_files, check_card_against_file, require_card_matches
+from weightops.model.card import artifact_files, check_card_against_file, missing_card, require_card_matches
 from weightops.errors import IntegrityError, RefusedError, UsageError
 from weightops.storage.hashing import dvc2_md5
-from weightops.storage.pointers import dvc_cache_dir, stay_inside
+from weightops.storage.dvc_config import dvc_cache_dir
+from weightops.storage.pointers import stay_inside
 from weightops.project import Project
 from weightops.registry.state import Registry, format_message, tag_time
 from weightops.registry.tags import format_version_tag, normalize_version
@@ -76,6 +77,8 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
         raise RefusedError("the repository has no commits; train and commit first")
     refuse_second_version(registry, name, commit, version)
     located = project.locate(name, commit, ref=tag)
+    if located.card_source != "commit":   # a new release pins its bytes by a card it holds itself
+        raise missing_card(f"model card {located.artifact.card_path} at {commit[:12]}")
     require_card_matches(located.card, located.pointer, tag)
     weights = project.root / located.pointer.path
     if weights.exists() or weights.is_symlink():
@@ -161,5 +164,17 @@ def push_new_tag(project: Project, tag: str, remote: str | None = None) -> bool:
             else (proc.stderr.strip().splitlines() or ["push failed"])[-1]
         raise RefusedError(f"push of {tag} to '{remote}' was rejected: {reason}; "
                            "the local tag was removed, fetch tags and retry", tag=tag)
+    push_cards_along(project, remote)
     return True
+
+
+def push_cards_along(project: Project, remote: str) -> None:
+    """Push the attached cards (core.refs.CARDS_REF, when this clone has them) with a tag, so a
+    clone that fetches the tags gets the cards too. Best effort: the tag is what was asked for;
+    a rejected push is one warning naming the fix. Raises nothing."""
+    proc = git.push_cards(project.root, remote)
+    if proc is not None and proc.returncode != 0:
+        from weightops.registry.attach import cards_push_failure
+
+        log.warning("warning: the attached cards were not pushed: %s", cards_push_failure(proc, remote))
 

@@ -15,16 +15,19 @@ from weightops.registry.state import Registry, Version, parse_time
 from weightops.registry.tags import (Kind, check_stage, is_plain_stage_ref, is_stage_name, is_version, normalize_version, try_parse_tag,
                                      understood_version, version_lookalike)
 
-JSON_KEYS = ("model", "version", "tag", "commit", "path", "md5", "sha256", "size", "remote", "url", "stage")
+JSON_KEYS = ("model", "version", "tag", "commit", "path", "md5", "sha256", "size", "remote", "url", "stage",
+             "card", "verified_by")
 
 
 @dataclass(frozen=True)
 class Resolved:
     """What a deploy script needs: which bytes, where they are, and how to check them.
     `path` is repo-relative, `md5` DVC's object id (`<hex>` or `<hex>.dir`), `sha256` the
-    card's, `size` in bytes (None when neither records it), `remote` the DVC remote's name
-    and `url` the object's location there (as `dvc.api.get_url` prints it), `stage` the
-    stage asked for (None for a version or tag)."""
+    card's (None for a version without a card), `size` in bytes (None when neither records
+    it), `remote` the DVC remote's name and `url` the object's location there (as
+    `dvc.api.get_url` prints it), `stage` the stage asked for (None for a version or tag).
+    `card_source` is where the card came from (`commit`, the notes ref of an attached card,
+    or None: no card, the bytes are checked by DVC's MD5 and size)."""
 
     model: str
     version: str
@@ -32,7 +35,7 @@ class Resolved:
     commit: str
     path: str
     md5: str
-    sha256: str
+    sha256: str | None
     size: int | None
     remote: str | None
     url: str | None
@@ -41,16 +44,23 @@ class Resolved:
     located: Located | None = field(default=None, compare=False, hash=False, repr=False)
     trust: object | None = field(default=None, compare=False, hash=False, repr=False)  # trust.Trusted
     note: str | None = field(default=None, compare=False, hash=False, repr=False)
+    card_source: str | None = "commit"
+
+    @property
+    def verified_by(self) -> str:
+        """`sha256` (checked against the card) or `dvc-md5` (no card: DVC's MD5 and size)."""
+        return "sha256" if self.sha256 else "dvc-md5"
 
     def to_dict(self) -> dict:
-        """The JSON answer of `weightops resolve --json`: the JSON_KEYS fields, in that order.
-        (All are strings, ints or None, so no copy is needed: `asdict` would deep-copy the card.)"""
-        return {k: getattr(self, k) for k in JSON_KEYS}
+        """The JSON answer of `weightops resolve --json`: the JSON_KEYS fields, in that order;
+        `card` is `card_source`. (All are strings, ints or None, so no copy is needed: `asdict`
+        would deep-copy the card.)"""
+        return {k: self.card_source if k == "card" else getattr(self, k) for k in JSON_KEYS}
 
     @property
     def labels(self) -> dict:
-        """The card's `labels` (string -> string), {} when it has none."""
-        return dict(self.card.get("labels") or {})
+        """The card's `labels` (string -> string), {} when it has none (or no card)."""
+        return dict((self.card or {}).get("labels") or {})
 
 
 @dataclass(frozen=True)
@@ -176,19 +186,40 @@ def resolve(ref: str = "latest", *, model: str | None = None, repo: str | os.Pat
 def describe(project: Project, target: Target, remote: str | None = None) -> Resolved:
     """The Resolved for `target`: its commit's DVC pointer and card (read from git objects,
     see `Project.locate`) and the object's URL in DVC remote `remote` (None: the out's own
-    `remote:`, else `core.remote`). NotFoundError (3) for a missing declaration, pointer or
-    remote, IntegrityError (4) when card and pointer disagree, RefusedError (5) for an output
-    weightops does not serve."""
+    `remote:`, else `core.remote`). A version without a card (released before weightops)
+    resolves from its pointer alone (`sha256` None, `card_source` None) and says so once on
+    stderr. NotFoundError (3) for a missing declaration, pointer or remote, IntegrityError (4)
+    when card and pointer disagree, RefusedError (5) for an output weightops does not serve."""
     v = target.version
     located = project.locate(target.model, v.commit, ref=v.tag)
-    require_card_matches(located.card, located.pointer, v.tag)
+    if located.card is not None:
+        require_card_matches(located.card, located.pointer, v.tag)
+    else:
+        say_no_card(target.model, v.tag)
     dvc_remote = project.remote(v.commit, remote, root=located.dvc_root, pointer=located.pointer)
-    art = located.card["artifact"]
+    art = (located.card or {}).get("artifact") or {}
     return Resolved(
         model=target.model, version=v.version, tag=v.tag, commit=v.commit,
-        path=located.pointer.path, md5=located.pointer.md5, sha256=art["sha256"],
+        path=located.pointer.path, md5=located.pointer.md5, sha256=art.get("sha256"),
         size=located.pointer.size if located.pointer.size is not None else art.get("size"),
         remote=dvc_remote.name if dvc_remote else None,
         url=project.object_url(dvc_remote, located.pointer), stage=target.stage,
-        card=located.card, located=located, trust=target.trust, note=target.note,
+        card=located.card or {}, located=located, trust=target.trust, note=target.note,
+        card_source=located.card_source,
     )
+
+
+_SAID: set[str] = set()
+
+
+def say_no_card(model: str, tag: str) -> None:
+    """One stderr line, once per process and tag, that `tag` has no card (model/attached.py
+    words it). Logged (a warning): the CLI shows it, a library caller may silence it."""
+    if tag in _SAID:
+        return
+    _SAID.add(tag)
+    import logging   # only for a version without a card: resolve of a carded one never imports it
+
+    from weightops.model.attached import no_card_message
+
+    logging.getLogger(__name__).warning("%s", no_card_message(model, tag))

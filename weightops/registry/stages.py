@@ -18,7 +18,7 @@ from weightops.errors import NotFoundError, RefusedError
 from weightops.registry.gates import PromotionContext, run_gates
 from weightops.project import Project
 from weightops.registry.state import Registry, format_message, tag_time
-from weightops.registry.release import require_git_remote
+from weightops.registry.release import push_cards_along, require_git_remote
 from weightops.registry.tags import check_stage, format_stage_tag, normalize_version, validate_stage
 from weightops.trust.signing import choose_signing
 
@@ -104,6 +104,7 @@ def push_claimed(project: Project, model: str, counter: int, tag: str) -> bool:
         raise RefusedError(f"push of {tag} to '{remote}' was rejected: counter {counter} of '{model}' was "
                            "taken by someone else first; the local tag was removed, run the command again",
                            tag=tag)
+    push_cards_along(project, remote)
     return True
 
 
@@ -135,6 +136,9 @@ def promote(version: str, stage: str, *, model: str | None = None, repo: str | o
         refuse_deprecated(registry, name)
     target = registry.version(name, normalize_version(version))
     located = project.locate(name, target.commit, ref=target.tag)
+    if located.card is None:   # every assignment records the sha256 and runs the card's gates
+        raise RefusedError(f"{target.tag} has no model card (released before weightops); attach one with "
+                           f"`weightops card --attach {target.tag}` (no tag moves), then assign it")
     require_card_matches(located.card, located.pointer, target.tag)
     current = registry.stage_event(name, stage)
     # A signed re-assignment is not "nothing to do": deploy hosts that require signatures

@@ -18,17 +18,19 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from weightops.core import git, git_remote
-from weightops.model.card import CardError, check_card_against_pointer, parse_card, validate_card
+from weightops.model.attached import note_specs, pick_card
+from weightops.model.card import CardError, check_card_against_pointer, validate_card
 from weightops.errors import NotFoundError, WeightopsError
 from weightops.storage.hashing import hash_file
-from weightops.storage.pointers import (Artifact, Remote, dvcyaml_for, out_remote, parse_artifacts, parse_dvc_config,
+from weightops.storage.dvc_config import dvc_remotes
+from weightops.storage.pointers import (Artifact, Remote, dvcyaml_for, out_remote, parse_artifacts,
                        pointer_from_dvcfile, pointer_from_lock)
 from weightops.project import Located, Project
 from weightops.registry.state import Registry
 from weightops.registry.tags import Kind
 
 KINDS = ("moved-tag", "card-mismatch", "missing-object", "damaged-object", "two-versions", "unreadable")
-NOTICE_KINDS = ("lightweight-tag", "not-a-version")   # information, never a failure
+NOTICE_KINDS = ("lightweight-tag", "not-a-version", "no-card")   # information, never a failure
 
 
 @dataclass(frozen=True)
@@ -93,7 +95,10 @@ class AuditReport:
         """One line: `audit ok: ...` with the counts, or the number and kinds of problems found."""
         if self.ok:
             light = sum(1 for n in self.notices if n.kind == "lightweight-tag")
-            aside = f" ({light} lightweight tag(s): GTO does not list them)" if light else ""
+            cardless = sum(1 for n in self.notices if n.kind == "no-card")
+            asides = ([f"{light} lightweight tag(s): GTO does not list them"] if light else []) + \
+                ([f"{cardless} version(s) without a model card, checked by DVC's md5"] if cardless else [])
+            aside = f" ({'; '.join(asides)})" if asides else ""
             return f"audit ok: {self.versions} versions and {self.tags} registry tags checked{aside}"
         kinds = sorted({f.kind for f in self.findings})
         return f"audit found {len(self.findings)} problem(s) ({', '.join(kinds)}) in {self.tags} registry tags"
@@ -145,6 +150,12 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
             except WeightopsError as exc:
                 findings.append(Finding("unreadable", v.tag, f"{v.tag}: {exc}"))
                 continue
+        if located.card is None:
+            # Released before weightops: DVC's md5 and size are its record, and a card can be
+            # attached later without moving the tag. Worth knowing, never a failure.
+            notes.append(Finding("no-card", v.tag, f"{v.tag} has no model card (released before weightops): its "
+                                 "bytes are checked by DVC's md5 and size; `weightops card --attach "
+                                 f"{v.tag}` attaches one without moving the tag, for SHA-256 checks"))
         findings += _card(project, v.tag, v.meta.get("sha256"), located, rem, hashed if rehash else None)
         findings += _stage_records(registry, v.model, v.version, v.tag, located)
         if isinstance(rem, Remote) and located.pointer.remote and remote is None:
@@ -207,6 +218,9 @@ def _locate_all(project: Project, wanted: list[tuple[str, str]], remote: str | N
         artifacts[(model, commit)] = artifact
         second.update({f"{commit}:{artifact.path}.dvc": None, f"{commit}:{artifact.card_path}": None})
     blobs.update(git.read_blobs(project.root, list(second)))
+    # Attached cards (model/attached.py), read in one more batch for the commits without a card file.
+    cardless = {c for (_, c), a in artifacts.items() if blobs[f"{c}:{a.card_path}"] is None}
+    blobs.update(git.read_blobs(project.root, [spec for c in sorted(cardless) for spec in note_specs(c)]))
     for (model, commit), a in artifacts.items():
         lockfile = posixpath.join(posixpath.dirname(a.dvcyaml), "dvc.lock")
         try:
@@ -218,8 +232,10 @@ def _locate_all(project: Project, wanted: list[tuple[str, str]], remote: str | N
                 pointer = replace(pointer, remote=named) if named else pointer
             if pointer is None:
                 raise NotFoundError(f"no DVC pointer for {a.path} at {commit[:12]}")
-            card = parse_card(blobs[f"{commit}:{a.card_path}"], f"model card {a.card_path} at {commit[:12]}")
-            result[(model, commit)] = Located(a, pointer, card, commit)
+            committed = blobs[f"{commit}:{a.card_path}"]
+            notes = [blobs[spec] for spec in note_specs(commit)] if committed is None else None
+            card, source = pick_card(model, commit, committed, notes, f"model card {a.card_path} at {commit[:12]}")
+            result[(model, commit)] = Located(a, pointer, card, commit, card_source=source)
         except WeightopsError as exc:
             result[(model, commit)] = exc
     local = None
@@ -228,7 +244,8 @@ def _locate_all(project: Project, wanted: list[tuple[str, str]], remote: str | N
     remotes: dict[str, object] = {}
     for commit in {c for _, c in wanted}:
         try:
-            default, known = parse_dvc_config(blobs[f"{commit}:.dvc/config"], local)
+            default, known = dvc_remotes(blobs[f"{commit}:.dvc/config"], local,
+                                         dvc_dir=None if project.bare else project.root / ".dvc")
             name = remote or default
             if name is not None and name not in known:
                 raise NotFoundError(f"DVC remote '{name}' is not configured at {commit[:12]} (known: "
@@ -266,14 +283,17 @@ def _moved(registry: Registry, model: str, v) -> list[Finding]:
 def _card(project: Project, tag: str, recorded: str | None, located: Located, rem: object,
           hashed: dict | None) -> list[Finding]:
     card = located.card
-    try:
-        validate_card(card, f"{tag}: card {located.artifact.card_path}")
-    except CardError as exc:
-        return [Finding("card-mismatch", tag, str(exc))]
-    found = [Finding("card-mismatch", tag, f"{tag}: {p}; the card no longer describes the weights")
-             for p in check_card_against_pointer(card, located.pointer)]
-    sha = card["artifact"]["sha256"]
-    if recorded and recorded != sha:
+    found = []
+    if card is not None:
+        where = "card" if located.card_source == "commit" else f"card attached in {located.card_source}"
+        try:
+            validate_card(card, f"{tag}: {where} {located.artifact.card_path}")
+        except CardError as exc:
+            return [Finding("card-mismatch", tag, str(exc))]
+        found = [Finding("card-mismatch", tag, f"{tag}: {p}; the {where} no longer describes the weights")
+                 for p in check_card_against_pointer(card, located.pointer)]
+    sha = (card or {}).get("artifact", {}).get("sha256")   # None without a card: the md5 check below still runs
+    if recorded and sha and recorded != sha:
         found.append(Finding("moved-tag", tag, f"{tag}: the tag message recorded sha256 {recorded[:16]}... but the "
                              f"card at {located.commit[:12]} says {sha[:16]}...: the tag was moved or the card rewritten"))
     if hashed is not None and not found and not located.pointer.is_dir:
@@ -290,7 +310,7 @@ def _card(project: Project, tag: str, recorded: str | None, located: Located, re
                                          f"{located.pointer.md5}); push them again from a good copy"))
                     break
                 continue                # a damaged cache copy says nothing about the card
-            if d.sha256 != sha:
+            if sha is not None and d.sha256 != sha:
                 found.append(Finding("card-mismatch", tag, f"{tag}: card sha256 {sha[:16]}... but the bytes DVC stores "
                                      f"for md5 {located.pointer.md5} hash to {d.sha256[:16]}...: the card was edited"))
             break
@@ -308,7 +328,9 @@ def _local_copies(project: Project, located: Located, rem: Remote | None) -> lis
 
 
 def _stage_records(registry: Registry, model: str, version: str, tag: str, located: Located) -> list[Finding]:
-    sha = (located.card.get("artifact") or {}).get("sha256")
+    sha = ((located.card or {}).get("artifact") or {}).get("sha256")
+    if sha is None:
+        return []   # no card: nothing recorded by sha256 to compare (the object check compares md5)
     for e in registry.events(model):
         recorded = e.meta.get("sha256")
         if e.kind is Kind.ASSIGN and e.meta.get("version") == version and recorded and recorded != sha \

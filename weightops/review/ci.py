@@ -83,19 +83,19 @@ def check_tag(tag: str, *, repo: str | os.PathLike = ".", remote: str | None = N
         return base  # nothing new to download: removing a stage or version needs no bytes
     checked = []
     located = project.locate(model, commit, ref=tag)
-    try:
-        validate_card(located.card, f"{tag}: model card {located.artifact.card_path}")
-    except CardError as exc:
-        raise RefusedError(f"{exc}; regenerate it with `dvc repro` and tag a new commit", tag=tag) from None
-    checked.append("card valid against the schema")
-    problems = check_card_against_pointer(located.card, located.pointer)
-    if problems:
-        raise IntegrityError(f"{tag}: {problems[0]}; the card does not describe the weights DVC tracks",
-                             expected=located.pointer.md5, actual=located.card["artifact"].get("md5"), ref=tag)
-    sha256 = located.card["artifact"]["sha256"]
-    checked.append(f"card md5 and size match the DVC pointer {located.pointer.source}")
+    if located.card is None:
+        # Released before weightops: the DVC pointer is the record (its md5 and size are checked
+        # against the remote object below); said once, on stderr.
+        from weightops.registry.resolve import say_no_card
+
+        say_no_card(model, tag)
+        sha256 = None
+        checked.append(f"no model card (released before weightops): DVC pointer {located.pointer.source} "
+                       f"records md5 {located.pointer.md5}")
+    else:
+        sha256 = _checked_card(tag, located, checked)
     recorded = meta.get("sha256")
-    if recorded and recorded != sha256:
+    if recorded and sha256 and recorded != sha256:
         raise IntegrityError(f"{tag}: the tag message records sha256 {recorded} but the card at {commit[:12]} says "
                              f"{sha256}; the tag does not point at what was released", expected=recorded,
                              actual=sha256, ref=tag)
@@ -109,5 +109,38 @@ def check_tag(tag: str, *, repo: str | os.PathLike = ".", remote: str | None = N
         raise RefusedError(f"{tag}: object for {located.pointer.path} (md5 {located.pointer.md5}) is not in DVC remote "
                            f"'{rem.name}' ({url}); run `dvc push` from the commit that made it", tag=tag)
     checked.append(f"object present in DVC remote '{rem.name}'")
+    if sha256 is None:
+        checked.append(_object_matches_pointer(project, rem, located.pointer, tag))
     return CheckedTag(tag, parsed.kind.value, model, version, parsed.stage, commit, sha256, rem.name, url,
                       tuple(checked))
+
+
+def _checked_card(tag: str, located, checked: list[str]) -> str:
+    """The card's sha256 after checking it against the schema (RefusedError 5) and the DVC pointer
+    (IntegrityError 4); appends what was verified to `checked`."""
+    where = "model card" if located.card_source == "commit" else f"model card attached in {located.card_source}"
+    try:
+        validate_card(located.card, f"{tag}: {where} {located.artifact.card_path}")
+    except CardError as exc:
+        raise RefusedError(f"{exc}; regenerate it with `dvc repro` and tag a new commit", tag=tag) from None
+    checked.append(f"{where} valid against the schema")
+    problems = check_card_against_pointer(located.card, located.pointer)
+    if problems:
+        raise IntegrityError(f"{tag}: {problems[0]}; the card does not describe the weights DVC tracks",
+                             expected=located.pointer.md5, actual=located.card["artifact"].get("md5"), ref=tag)
+    checked.append(f"card md5 and size match the DVC pointer {located.pointer.source}")
+    return located.card["artifact"]["sha256"]
+
+
+def _object_matches_pointer(project: Project, rem, pointer, tag: str) -> str:
+    """For a version without a card: the remote object's size (and MD5, where the backend's etag
+    is one) must be what the DVC pointer records, read from its metadata. IntegrityError (4)
+    otherwise; returns what was verified."""
+    from weightops.storage.recovery import object_health
+    from weightops.storage.store import open_store
+
+    health = object_health(open_store(project, rem), pointer)
+    if health.state == "damaged":
+        raise IntegrityError(f"{tag}: object {pointer.md5} in DVC remote '{rem.name}' is not the size (or md5) the DVC "
+                             f"pointer records; it is not the released bytes", expected=pointer.md5, ref=tag)
+    return f"object in DVC remote '{rem.name}' has the pointer's size" + (" and md5" if health.state == "ok" else "")

@@ -14,8 +14,6 @@ import fnmatch
 import io
 import os
 import re
-import struct
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -23,6 +21,7 @@ from weightops.core import git, git_review
 from weightops.core.config import CONFIG_FILE, GuardSettings, parse_config
 from weightops.core.units import parse_size
 from weightops.errors import NotFoundError, UsageError
+from weightops.model.formats.sniff import sniff  # the one detector, shared with the weight readers
 
 DEFAULT_MAX_SIZE = 5 * 1024 * 1024
 HEAD_BYTES = 4096
@@ -36,16 +35,12 @@ WEIGHT_EXTENSIONS = {
 }
 # TensorFlow checkpoint / SavedModel variable shards: variables.data-00000-of-00001.
 TF_SHARD = re.compile(r"\.data-\d{5}-of-\d{5}$")
-HDF5_MAGIC = b"\x89HDF\r\n\x1a\n"
 ZIP_READ_MAX = 64 * 1024 * 1024   # a staged zip up to this size is opened to look for weights inside
 SMALL_BLOB = 64 * 1024            # blobs up to this size are read together, whole
 # Git LFS pointer files (git-lfs docs/spec.md): under 1024 bytes, `version` first, then an
 # `oid sha256:` and a `size`.
 LFS_MAX = 1024
 LFS_VERSIONS = (b"version https://git-lfs.github.com/spec/v1", b"version https://hawser.github.com/spec/v1")
-# Protobuf field tags that follow an ONNX ModelProto's ir_version (field 1): producer_name (2),
-# producer_version (3), domain (4), model_version (5), doc_string (6), graph (7), opset_import (8).
-_ONNX_NEXT = {0x12, 0x1a, 0x22, 0x28, 0x32, 0x3a, 0x42}
 
 
 @dataclass(frozen=True)
@@ -96,45 +91,6 @@ class GuardReport:
 
 def _quote(path: str) -> str:
     return path if re.fullmatch(r"[\w./@%+=:,-]+", path) else "'" + path.replace("'", "'\\''") + "'"
-
-
-def sniff(head: bytes, size: int, *, opener=None) -> str | None:
-    """The weight format the first bytes of a file show, or None. `opener()` returns a binary
-    stream of the whole file, needed only to look inside a zip archive."""
-    if len(head) >= 9 and head[8:9] == b"{":
-        (n,) = struct.unpack("<Q", head[:8])
-        if 2 <= n <= size - 8:
-            return "safetensors"
-    if head.startswith(b"GGUF"):
-        return "GGUF"
-    if head.startswith(HDF5_MAGIC):
-        return "HDF5"
-    if head.startswith(b"\x93NUMPY"):
-        return "NumPy"
-    if len(head) >= 2 and head[0] == 0x80 and 2 <= head[1] <= 5:
-        return "pickle"
-    if head.startswith(b"PK\x03\x04") and opener is not None:
-        return _zip_format(opener)
-    if len(head) >= 3 and head[0] == 0x08 and 1 <= head[1] <= 20 and head[2] in _ONNX_NEXT:
-        return "ONNX"
-    return None
-
-
-def _zip_format(opener) -> str | None:
-    try:
-        with opener() as f, zipfile.ZipFile(f) as z:
-            names = z.namelist()
-    except (zipfile.BadZipFile, OSError, ValueError):
-        return None
-    if any(n.endswith("constants.pkl") for n in names) and any(n.endswith("data.pkl") for n in names):
-        return "TorchScript"
-    if any(n == "data.pkl" or n.endswith("/data.pkl") or n.startswith("archive/") for n in names):
-        return "PyTorch (zip)"
-    if any(n.endswith(".weights.h5") for n in names):
-        return "Keras"
-    if names and all(n.endswith(".npy") for n in names):
-        return "NumPy (npz)"
-    return None
 
 
 def lfs_pointer(blob: bytes) -> bool:

@@ -75,7 +75,7 @@ def reproducibility(project: Project, version: Version, located: Located) -> tup
     () means reproducible from that commit; None when the card names no inputs at all."""
     from weightops.model.lineage import compare_inputs
 
-    lineage = located.card.get("lineage") or {}
+    lineage = (located.card or {}).get("lineage") or {}   # no card: nothing recorded, so unknown
     if not lineage.get("deps") and not lineage.get("params"):
         return None
     return tuple(compare_inputs(project.root, version.commit, lineage))
@@ -117,7 +117,7 @@ def render_notes(model: str, version: Version, located: Located, prev: Version |
     """The release notes in markdown: tag, commit and date (ISO 8601 UTC), a table of path, sha256,
     DVC md5 and size (with the change against `prev`), lineage, metrics against `prev`, environment
     and labels. Pure over the cards given."""
-    card = located.card
+    card = located.card or {}   # a release from before weightops has no card: the pointer's fields only
     art = card.get("artifact") or {}
     lineage = card.get("lineage") or {}
     env = card.get("environment") or {}
@@ -130,7 +130,7 @@ def render_notes(model: str, version: Version, located: Located, prev: Version |
            f"| md5 (DVC) | `{located.pointer.md5}` |",
            f"| size | {format_size(art.get('size'))} |"]
     if prev_located is not None:
-        delta = (art.get("size") or 0) - ((prev_located.card.get("artifact") or {}).get("size") or 0)
+        delta = (art.get("size") or 0) - (((prev_located.card or {}).get("artifact") or {}).get("size") or 0)
         out.append(f"| size vs {prev.version} | {fmt_signed_size(delta)} |")
     out += ["", "### Lineage", "", f"- released from commit `{version.commit}`: {_verdict(lineage, differences)}",
             f"- {_trained(lineage)} on branch `{lineage.get('branch') or '-'}`",
@@ -142,7 +142,7 @@ def render_notes(model: str, version: Version, located: Located, prev: Version |
         out.append(f"- data/code dependency `{path}` md5 `{md5}`")
     out += ["", f"### Metrics{f' vs {prev.version}' if prev else ''}", ""]
     metrics = flatten(card.get("metrics") or {})
-    old = flatten(prev_located.card.get("metrics") or {}) if prev_located else {}
+    old = flatten((prev_located.card or {}).get("metrics") or {}) if prev_located else {}
     if not metrics and not old:
         out.append("No metrics recorded.")
     else:
@@ -152,7 +152,7 @@ def render_notes(model: str, version: Version, located: Located, prev: Version |
             c = FieldChange(key, old.get(key), metrics.get(key))
             out.append(f"| {key} | {md_value(c.new)} | {md_value(c.old)} | {fmt_delta(c)} |")
     if prev_located is not None:
-        changed = section_changes(flatten((prev_located.card.get("lineage") or {}).get("params") or {}), params)
+        changed = section_changes(flatten(((prev_located.card or {}).get("lineage") or {}).get("params") or {}), params)
         if changed:
             out += ["", f"Params changed since {prev.version}: "
                     + ", ".join(f"`{c.key}` {fmt_value(c.old)} → {fmt_value(c.new)}" for c in changed)]

@@ -23,7 +23,7 @@ from weightops.project import Project
 from weightops.registry.state import Registry
 from weightops.registry.tags import Kind
 from weightops.review.audit import Finding
-from weightops.core.yamlio import safe_load
+from weightops.model.attached import note_specs, pick_card
 
 log = logging.getLogger(__name__)
 MAX_KEY_METRICS = 4
@@ -34,7 +34,8 @@ DEMOTE_SWEEP = 60   # seconds between the unassignment tags of one `weightops de
 class VersionRow:
     """One version in the report's table: model, version, tag, commit, tag time (Unix seconds),
     weights sha256 (hex) and size (bytes) from its card, flattened metrics, labels, the stages it
-    holds now, and what is wrong with its card, if anything."""
+    holds now, what is wrong with its card, if anything, and where the card came from (`commit`,
+    the notes ref of an attached card, or None: no card)."""
     model: str
     version: str
     tag: str
@@ -46,6 +47,7 @@ class VersionRow:
     labels: dict
     stages: tuple[str, ...]  # stages it holds now
     card_problem: str | None = None
+    card_source: str | None = "commit"   # None: no card (released before weightops), checked by DVC's md5
 
 
 @dataclass(frozen=True)
@@ -122,10 +124,11 @@ def gather(repo: str | os.PathLike = ".", *, model: str | None = None,
         findings, audit_ran = _run_audit(project.root)
     findings = findings or []
     wanted = [(n, v.commit) for n in names for v in registry.versions(n)]
-    cards = read_cards(project.root, wanted)
+    sources: dict = {}
+    cards = read_cards(project.root, wanted, sources)
     configured = tuple(project.config.stages)
     preferred = project.config.report_metrics
-    models = tuple(_model_report(registry, n, cards, configured, preferred) for n in names)
+    models = tuple(_model_report(registry, n, cards, configured, preferred, sources) for n in names)
     title = Path(project.root).name.removesuffix(".git") or "registry"
     shown = [to_finding(f) for f in findings]
     if model is not None:  # the audit covers the whole registry; keep this model's findings
@@ -152,9 +155,13 @@ def to_finding(item: object) -> Finding:
                    str(getattr(item, "message", item)))
 
 
-def read_cards(root: str | os.PathLike, wanted: list[tuple[str, str]]) -> dict[tuple[str, str], dict | str]:
-    """(model, commit) -> card dict, or a one-line reason why there is none. Two batched
-    reads in all: every commit's dvc.yaml, then every card it declares."""
+def read_cards(root: str | os.PathLike, wanted: list[tuple[str, str]],
+               sources: dict | None = None) -> dict[tuple[str, str], dict | str | None]:
+    """(model, commit) -> card dict, None for a commit with no card (a release from before
+    weightops, checked by DVC's md5), or a one-line reason why it cannot be read. A card attached
+    to the commit counts (model/attached.py decides); `sources`, when given, receives where each
+    card came from (`commit` or the notes ref). Two batched reads (every commit's dvc.yaml, then
+    every card it declares), a third only for commits without a card file."""
     wanted = list(dict.fromkeys(wanted))
     yaml_specs = {key: f"{key[1]}:{dvcyaml_for(key[0])}" for key in wanted}
     blobs = git.read_blobs(root, list(dict.fromkeys(yaml_specs.values())))
@@ -179,17 +186,19 @@ def read_cards(root: str | os.PathLike, wanted: list[tuple[str, str]]) -> dict[t
         else:
             card_specs[key] = f"{key[1]}:{arts[key[0]].card_path}"
     card_blobs = git.read_blobs(root, list(dict.fromkeys(card_specs.values())))
+    cardless = sorted({key[1] for key, spec in card_specs.items() if card_blobs.get(spec) is None})
+    card_blobs.update(git.read_blobs(root, [spec for c in cardless for spec in note_specs(c)]))
     for key, spec in card_specs.items():
-        text = card_blobs.get(spec)
-        if text is None:
-            result[key] = f"no card {spec.split(':', 1)[1]} at this commit"
-            continue
+        committed = card_blobs.get(spec)
+        notes = [card_blobs.get(n) for n in note_specs(key[1])] if committed is None else None
         try:
-            card = safe_load(text, spec)
+            card, source = pick_card(key[0], key[1], committed, notes, spec)
         except WeightopsError as exc:
             result[key] = str(exc)
             continue
-        result[key] = card if isinstance(card, dict) else f"card {spec} is not a mapping"
+        result[key] = card
+        if sources is not None and source is not None:
+            sources[key] = source
     return result
 
 
@@ -219,7 +228,7 @@ def key_metrics(rows: list[VersionRow], preferred: object = None) -> tuple[str, 
 
 
 def _model_report(registry: Registry, name: str, cards: dict, configured: tuple[str, ...],
-                  preferred: object) -> ModelReport:
+                  preferred: object, sources: dict | None = None) -> ModelReport:
     held = registry.stages(name)
     by_version: dict[str, list[str]] = {}
     for stage, event in held.items():
@@ -237,7 +246,8 @@ def _model_report(registry: Registry, name: str, cards: dict, configured: tuple[
             flatten_metrics(card.get("metrics")) if ok else {},
             {str(k): str(x) for k, x in card.get("labels").items()} if ok and isinstance(card.get("labels"), dict) else {},
             tuple(sorted(by_version.get(v.version, []))),
-            None if ok else (card or "card not read"),
+            None if ok or card is None else card,
+            (sources or {}).get((name, v.commit), "commit") if ok else None,
         ))
     segments, marks = timeline(registry, name)
     seen = {s.stage for s in segments} | {m.stage for m in marks}

@@ -56,7 +56,9 @@ def render(data: ReportData) -> str:
     FileNotFoundError when the templates are missing (a broken install)."""
     css = template_path("report/report.css").read_text()
     js = template_path("report/report.js").read_text()
-    body = [_header(data), _banner(data.findings, data.audit_ran, data.meta.get("audit_skipped", False))]
+    cardless = [r.tag for m in data.models for r in m.versions if r.card_source is None and not r.card_problem]
+    body = [_header(data), _banner(data.findings, data.audit_ran, data.meta.get("audit_skipped", False)),
+            _cardless_notice(cardless)]
     if len(data.models) > 1:
         body.append('<nav class="models">' + "".join(
             f'<a href="#model-{e(_anchor(m.name))}">{e(m.name)}</a>' for m in data.models) + "</nav>")
@@ -121,6 +123,18 @@ def without_tag(message: str, tag: str) -> str:
         if prefix and message.startswith(prefix) and message[len(prefix):len(prefix) + 1] in (":", " "):
             return message[len(prefix):].lstrip(": ") or message
     return message
+
+
+def _cardless_notice(tags: list[str]) -> str:
+    """A neutral line (never the warning banner) naming the versions without a card: released
+    before weightops, their bytes are checked by DVC's md5, and a card can be attached."""
+    if not tags:
+        return ""
+    shown = ", ".join(tags[:5]) + (f" and {len(tags) - 5} more" if len(tags) > 5 else "")
+    return (f'<div class="banner muted" id="no-card" data-state="notice" data-count="{len(tags)}">'
+            f"{len(tags)} version{'s' * (len(tags) != 1)} without a model card ({e(shown)}): released before "
+            "weightops, their bytes are checked by DVC's md5 and size. <code>weightops card --attach TAG</code> "
+            "attaches a card to the released commit (no tag moves) for SHA-256 checks.</div>")
 
 
 def _model(m: ModelReport, now: int, flagged: set[str]) -> str:
@@ -312,6 +326,11 @@ def _row(r: VersionRow, m: ModelReport, flagged: set[str]) -> str:
            if r.sha256 else '<span class="none">–</span>')
     if r.card_problem:
         sha += f' <span class="flag" title="{e(r.card_problem)}">no card</span>'
+    elif r.card_source is None:
+        sha += (' <span class="label" data-verified-by="dvc-md5" title="no model card (released before weightops): '
+                "checked by DVC&#39;s md5 and size\">DVC md5</span>")
+    elif r.card_source != "commit":
+        sha += f' <span class="label" title="card attached in {e(r.card_source)}">attached card</span>'
     metrics = "".join(f'<td class="num">{e(num(r.metrics.get(k)))}</td>' for k in m.metric_keys)
     labels = "".join(f'<span class="label">{e(k)}={e(v)}</span>' for k, v in sorted(r.labels.items()))
     stages = "".join(f'<span class="chip" style="--c:{stage_color(s, m.stages)}">{e(s)}</span>' for s in r.stages)

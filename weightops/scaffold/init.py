@@ -14,7 +14,7 @@ from weightops.errors import RefusedError
 from weightops.core.resources import template_path
 from weightops.registry.tags import validate_new_model_name
 from weightops.scaffold.adopt import declare_artifact, dvc_outputs, find_output, likely_model
-from weightops.storage.pointers import parse_dvc_config
+from weightops.storage.dvc_config import dvc_remotes
 
 log = logging.getLogger(__name__)
 
@@ -122,7 +122,8 @@ def adopt_output(root: Path, *, model: str, artifact: str, remote: str | None, f
         if force or not (root / dest).exists():
             atomic_write_text(root / dest, text)
             written.append(dest)
-    default, _known = parse_dvc_config((root / ".dvc" / "config").read_bytes() if (root / ".dvc" / "config").is_file() else None)
+    default, _known = dvc_remotes(*[(root / ".dvc" / n).read_bytes() if (root / ".dvc" / n).is_file() else None
+                                    for n in ("config", "config.local")], dvc_dir=root / ".dvc")
     remote_url, added = remote, remote is not None or default is None
     if added:
         remote_url = remote or str(default_remote_dir(root))

@@ -1,10 +1,9 @@
 """DVC's files, read without DVC: `dvc.yaml` artifacts, `.dvc` pointers, `dvc.lock` outs and
-`.dvc/config` remotes. The only module that knows their layout. Pure functions over text.
+the `Remote` record (storage.dvc_config reads DVC's config). The only module that knows their layout. Pure functions over text.
 """
 
 from __future__ import annotations
 
-import configparser
 import os
 import posixpath
 from dataclasses import dataclass, field
@@ -105,27 +104,6 @@ def stay_inside(path: str | os.PathLike, root: str | os.PathLike, what: str,
         if real == allowed or allowed in real.parents:
             return real
     raise RefusedError(f"{what} '{path}' leads through a symlink to {real}, outside {base}; refusing it")
-
-
-def dvc_cache_dir(root: str | os.PathLike) -> Path | None:
-    """The DVC cache folder the work tree's `.dvc/config` and `.dvc/config.local` set
-    (`cache.dir`, relative to `.dvc/`), or None for the default `.dvc/cache`. With
-    `cache.type symlink` DVC links every tracked file there, outside the repository when the
-    cache is shared: those links are DVC's own, not an escape."""
-    found = None
-    for name in ("config", "config.local"):
-        cfg = Path(root) / ".dvc" / name
-        if not cfg.is_file():
-            continue
-        parser = configparser.ConfigParser(interpolation=None, strict=False)
-        try:
-            parser.read_string(cfg.read_text(errors="replace"))
-        except configparser.Error:
-            continue
-        for section in parser.sections():
-            if section.strip().strip("'").strip() == "cache" and parser.has_option(section, "dir"):
-                found = parser.get(section, "dir").strip()
-    return (Path(root) / ".dvc" / found) if found else None
 
 
 def parse_artifacts(text: bytes | str | dict | None, dvcyaml: str = "dvc.yaml") -> dict[str, Artifact]:
@@ -353,32 +331,6 @@ class Remote:
         opts = self.options or {}
         return any(str(opts.get(k, "")).strip().lower() in ("true", "1", "yes", "on")
                    for k in ("version_aware", "worktree"))
-
-
-def parse_dvc_config(*texts: bytes | str | None) -> tuple[str | None, dict[str, Remote]]:
-    """`.dvc/config` then `.dvc/config.local` texts (later wins; None skipped) -> (the
-    `core.remote` name or None, remotes by name), as DVC merges them. PointerError (1) for a
-    file configparser cannot read."""
-    default = None
-    remotes: dict[str, dict] = {}
-    for text in texts:
-        if not text:
-            continue
-        if isinstance(text, bytes):
-            text = text.decode("utf-8", errors="replace")
-        parser = configparser.ConfigParser(interpolation=None, strict=False)
-        try:
-            parser.read_string(text)
-        except configparser.Error:
-            raise PointerError(".dvc/config is not a valid config file; check it with `dvc config -l`") from None
-        for section in parser.sections():
-            key = section.strip().strip("'").strip()  # DVC writes ['remote "name"']
-            if key == "core" and parser.has_option(section, "remote"):
-                default = parser.get(section, "remote").strip()
-            elif key.startswith("remote"):
-                name = key[len("remote"):].strip().strip('"').strip("'")
-                remotes.setdefault(name, {}).update(dict(parser.items(section)))
-    return default, {n: Remote(n, o.get("url", ""), o) for n, o in remotes.items() if o.get("url")}
 
 
 def object_rel(remote: Remote, pointer: Pointer) -> str:

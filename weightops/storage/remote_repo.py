@@ -18,6 +18,7 @@ import os
 from pathlib import Path
 
 from weightops.core import git_remote
+from weightops.core.refs import CARDS_REF
 from weightops.errors import UsageError
 from weightops.storage.pointers import Remote
 from weightops.project import Project
@@ -85,10 +86,15 @@ def _sync(path: Path, url: str, head: str | None, refs: dict[str, str]) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         git_remote.init_partial_cache(path, url)
     tags = {name: oid for name, oid in refs.items() if name.startswith("refs/tags/") and not name.endswith("^{}")}
-    have = git_remote.local_refs(path, "refs/tags")
-    have_head = git_remote.local_refs(path, HEAD_BRANCH).get(HEAD_BRANCH)
-    if have != tags or (head and have_head != head):
-        refspecs = ["+refs/tags/*:refs/tags/*"] + ([f"+HEAD:{HEAD_BRANCH}"] if head else [])
+    local = git_remote.local_refs(path, "refs")   # one read: the tags, the head branch and the cards' ref
+    have = {name: oid for name, oid in local.items() if name.startswith("refs/tags/")}
+    have_head = local.get(HEAD_BRANCH)
+    # Cards attached to released commits (git notes) come with the tags; their trees and blobs
+    # load lazily, as the commits' do.
+    cards, have_cards = refs.get(CARDS_REF), local.get(CARDS_REF)
+    if have != tags or (head and have_head != head) or cards != have_cards:
+        refspecs = ["+refs/tags/*:refs/tags/*"] + ([f"+HEAD:{HEAD_BRANCH}"] if head else []) + \
+            ([f"+{CARDS_REF}:{CARDS_REF}"] if cards else [])
         log.info("fetching %d tags of %s (no trees, no blobs, no history)", len(tags), url)
         git_remote.fetch_shallow(path, refspecs, "tree:0", prune=True)
     if head:

@@ -1,4 +1,4 @@
-"""Weight file formats, one module each; `read_tensors` picks the reader by file name.
+"""Weight file formats, one module each; `read_tensors` picks the reader by content, then name.
 
 Every reader yields `Tensor` records (base.py) in bounded memory and executes nothing from
 the file. What each format's reader checks, and the library whose loader it agrees with:
@@ -12,17 +12,23 @@ the file. What each format's reader checks, and the library whose loader it agre
 | ONNX | onnx.py | `onnx.load` |
 | GGUF | gguf.py | the `gguf` package's reader |
 | Keras / HDF5 | hdf5.py | h5py |
+| TFLite | tflite.py | the flatbuffer schema (`tflite` package) |
+| scikit-learn / joblib pickles | tabular.py + pickles.py | the allow-list pickle scanners use (picklescan, fickling) |
 | TensorFlow .pb / SavedModel | recognised only: values not read (`UNREAD` below) |
+
+The format is read from the file's first bytes (sniff.py, shared with `guard`) before its name.
 """
 
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
-from weightops.errors import NotFoundError, UsageError
+from weightops.errors import FormatError, NotFoundError
 from weightops.model.formats import sharded
+from weightops.model.formats.sniff import READERS, sniff_file
 from weightops.model.formats.base import CHUNK_BYTES, CONSTANT, WEIGHT, Tensor  # noqa: F401 - re-exported
 
 SUFFIXES = {
@@ -30,8 +36,11 @@ SUFFIXES = {
     ".pt": "pytorch", ".pth": "pytorch", ".bin": "pytorch", ".ckpt": "pytorch", ".jit": "pytorch",
     ".ptl": "pytorch", ".torchscript": "pytorch",
     ".onnx": "onnx", ".gguf": "gguf", ".h5": "hdf5", ".hdf5": "hdf5", ".keras": "hdf5",
+    ".tflite": "tflite", ".pkl": "pickle", ".pickle": "pickle", ".joblib": "pickle",
     ".pb": "tensorflow",
 }
+KNOWN = (".safetensors, .npz, .npy, PyTorch (.pt/.pth/.bin/.ckpt/.jit, or any name holding a torch.save zip), "
+         ".onnx, .gguf, .h5/.keras, .tflite, scikit-learn pickles (.pkl/.joblib), a *.index.json shard index")
 # Formats weightops recognises (card, guard, hashes) but whose values it does not read.
 UNREAD = {
     "tensorflow": "TensorFlow graphs and SavedModels are recognised and hashed, but weightops does not "
@@ -39,15 +48,22 @@ UNREAD = {
 }
 
 
-def weight_format(path: Path) -> str:
-    """The format a file name announces; raises UsageError (exit 2) for anything else."""
+def weight_format(path: str | os.PathLike, name: str | None = None) -> str:
+    """The reader for a file: what its first bytes show (sniff.py), whatever its name (a
+    `torch.save` zip named `.pth.tar`, a DVC cache object), else what its name (`name`, or
+    `path`) announces. Two kinds of content defer to a known name: the ONNX guess (a SavedModel's
+    `.pb` starts the same way) and a plain pickle (named `.pt`, torch's reader judges it as
+    `torch.load` would). FormatError (5) for anything no reader reads."""
     path = Path(path)
-    if sharded.is_index(path):
+    named = Path(name) if name else path
+    if sharded.is_index(named):
         return "sharded"
-    fmt = SUFFIXES.get(path.suffix.lower())
+    by_name = SUFFIXES.get(named.suffix.lower())
+    shown = sniff_file(path) if path.is_file() else None
+    by_content = READERS.get(shown) if shown else None
+    fmt = by_name if by_name and by_content in (None, "onnx", "pickle") else by_content or by_name
     if fmt is None:
-        raise UsageError(f"'{path}' is not a weights format weightops reads (.safetensors, .npz, .npy, "
-                         ".pt/.pth/.bin/.jit, .onnx, .gguf, .h5/.keras, a *.index.json shard index)")
+        raise FormatError(f"'{named}' is not a weights format weightops reads ({KNOWN})", path=str(named))
     return fmt
 
 
@@ -62,16 +78,16 @@ def unread_reason(path: str | os.PathLike, name: str | None = None) -> str | Non
     if is_saved_model(path):
         return UNREAD["tensorflow"]
     try:
-        return UNREAD.get(weight_format(Path(name) if name else path)) if path.is_file() else None
-    except UsageError:
+        return UNREAD.get(weight_format(path, name)) if path.is_file() else None
+    except FormatError:
         return None
 
 
 def read_tensors(path: str | os.PathLike, name: str | None = None) -> Iterator[Tensor]:
     """Tensors of a weights file (or of every weights file in a directory), one at a time.
-    `name` gives the format when `path` has no telling suffix (a DVC cache object).
-    Raises NotFoundError (3), UsageError (2: not a format, damaged structure), RefusedError
-    (5: a pickle naming code)."""
+    `name` is the file's name when `path` is a DVC cache object (the format comes from the
+    content first, see `weight_format`). Raises NotFoundError (3), FormatError (5: not a format,
+    damaged structure, a file its format's library refuses), RefusedError (5: a pickle naming code)."""
     path = Path(path)
     if path.is_dir():
         yield from _directory(path)
@@ -79,13 +95,13 @@ def read_tensors(path: str | os.PathLike, name: str | None = None) -> Iterator[T
     if not path.is_file():
         raise NotFoundError(f"weights file '{path}' does not exist")
     named = Path(name) if name else path
-    fmt = weight_format(named)
+    fmt = weight_format(path, name)
     if fmt == "safetensors":
         from weightops.model.formats import safetensors
         yield from safetensors.read(path)
     elif fmt == "numpy":
         from weightops.model.formats import npy
-        yield from (npy.read_npy(path, named.stem) if named.suffix.lower() == ".npy" else npy.read_npz(path))
+        yield from (npy.read_npz(path) if zipfile.is_zipfile(path) else npy.read_npy(path, named.stem))
     elif fmt == "pytorch":
         from weightops.model.formats import pytorch
         yield from pytorch.read(path)
@@ -98,6 +114,12 @@ def read_tensors(path: str | os.PathLike, name: str | None = None) -> Iterator[T
     elif fmt == "hdf5":
         from weightops.model.formats import hdf5
         yield from hdf5.read(path)
+    elif fmt == "tflite":
+        from weightops.model.formats import tflite
+        yield from tflite.read(path)
+    elif fmt == "pickle":
+        from weightops.model.formats import tabular
+        yield from tabular.read_pickle(path)
     elif fmt == "sharded":
         yield from sharded.read(path, read_tensors)
     # tensorflow: recognised, nothing to read (see UNREAD)
@@ -116,8 +138,8 @@ def _directory(path: Path) -> Iterator[Tensor]:
             continue   # read through its index, which checks it
         try:
             weight_format(f)
-        except UsageError:
-            continue
+        except FormatError:
+            continue   # a config, a tokenizer, a README beside the weights
         prefix = f.relative_to(path).as_posix() + ":"
         for t in read_tensors(f):
             yield t.renamed(prefix + t.name)

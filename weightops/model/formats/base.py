@@ -17,7 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
-from weightops.errors import UsageError
+from weightops.errors import FormatError
 
 CHUNK_BYTES = 16 * 1024 * 1024
 WEIGHT, CONSTANT = "weight", "constant"
@@ -127,7 +127,7 @@ def range_reader(path: Path, start: int, end: int, dtype: str) -> Callable[[], I
     """Stream bytes [start, end) of `path` decoded as `dtype` (None when not decodable). Reads with
     `readinto` into one reused buffer, not mmap: pages touched through a mapping count in the
     process's RSS, so a mapping would grow memory to the file size. The returned reader raises
-    UsageError (2) when the file ends early."""
+    FormatError (5) when the file ends early."""
     how = decoder(dtype)
     if how is None:
         return None
@@ -146,7 +146,7 @@ def range_reader(path: Path, start: int, end: int, dtype: str) -> Callable[[], I
                 while got < want:
                     n = f.readinto(buf[got:want])
                     if not n:
-                        raise UsageError(f"'{path}' is truncated")
+                        raise FormatError(f"'{path}' is truncated")
                     got += n
                 pos += want
                 arr = np.frombuffer(buf[:want], dtype=dt)
@@ -156,7 +156,7 @@ def range_reader(path: Path, start: int, end: int, dtype: str) -> Callable[[], I
 
 def stream_reader(opener: Callable, skip: int, nbytes: int, dtype: str) -> Callable[[], Iterator[np.ndarray]] | None:
     """Like `range_reader` over a stream `opener()` returns (a compressed zip member, say): skip
-    `skip` bytes, then decode `nbytes` bytes as `dtype`. The returned reader raises UsageError (2)
+    `skip` bytes, then decode `nbytes` bytes as `dtype`. The returned reader raises FormatError (5)
     when the stream ends early."""
     how = decoder(dtype)
     if how is None:
@@ -171,13 +171,13 @@ def stream_reader(opener: Callable, skip: int, nbytes: int, dtype: str) -> Calla
             while gap > 0:
                 part = f.read(min(gap, CHUNK_BYTES))
                 if not part:
-                    raise UsageError("tensor data is truncated")
+                    raise FormatError("tensor data is truncated")
                 gap -= len(part)
             left = nbytes
             while left > 0:
                 data = f.read(min(step, left))
                 if len(data) != min(step, left):
-                    raise UsageError("tensor data is truncated")
+                    raise FormatError("tensor data is truncated")
                 left -= len(data)
                 arr = np.frombuffer(data, dtype=dt)
                 yield convert(arr) if convert else arr

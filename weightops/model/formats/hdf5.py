@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from weightops.errors import UsageError
+from weightops.errors import FormatError
 from weightops.model.formats.base import (
     CHUNK_BYTES,
     CONSTANT,
@@ -26,14 +26,14 @@ def _h5py():
     try:
         import h5py
     except ImportError:
-        raise UsageError("reading HDF5/Keras weights needs h5py: pip install 'weightops[h5]'") from None
+        raise FormatError("reading HDF5/Keras weights needs h5py: pip install 'weightops[h5]'") from None
     return h5py
 
 
 def read(path: Path) -> Iterator[Tensor]:
     """The tensors of an HDF5 weights file or a `.keras` zip, one per numeric dataset, named by HDF5
     path (prefixed `MEMBER.h5:` when the zip holds several); optimizer state has role `constant`.
-    UsageError (2) when `h5py` is missing, the file is not readable HDF5, or a zip holds no `.h5`
+    FormatError (5) when `h5py` is missing, the file is not readable HDF5, or a zip holds no `.h5`
     member."""
     h5py = _h5py()
     path = Path(path)
@@ -41,7 +41,7 @@ def read(path: Path) -> Iterator[Tensor]:
         with zipfile.ZipFile(path) as z:
             members = [n for n in z.namelist() if n.endswith(".h5")]
         if not members:
-            raise UsageError(f"'{path}' is a zip archive without HDF5 weights (not a .keras file)")
+            raise FormatError(f"'{path}' is a zip archive without HDF5 weights (not a .keras file)")
         for member in members:
             def opener(member: str = member):
                 return h5py.File(zipfile.ZipFile(path).open(member), "r")
@@ -60,7 +60,7 @@ def _datasets(path: Path, opener, prefix: str) -> Iterator[Tensor]:
                     found.append((name, obj.dtype, tuple(obj.shape)))
             f.visititems(visit)
     except OSError as exc:
-        raise UsageError(f"'{path}' is not a readable HDF5 file ({exc})") from None
+        raise FormatError(f"'{path}' is not a readable HDF5 file ({exc})") from None
     for name, dtype, shape in sorted(found):
         role = CONSTANT if name.split("/", 1)[0] in ("optimizer", "optimizer_weights") else WEIGHT
 

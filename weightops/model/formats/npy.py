@@ -12,7 +12,7 @@ from typing import BinaryIO
 
 import numpy as np
 
-from weightops.errors import RefusedError, UsageError
+from weightops.errors import FormatError, RefusedError
 from weightops.model.formats.base import CHUNK_BYTES, NUMPY_NAMES, Tensor
 
 
@@ -23,7 +23,7 @@ def _npy_header(f, where: str) -> tuple[np.dtype, tuple[int, ...], bool]:
         major, _ = npf.read_magic(f)
         shape, fortran, dtype = (npf.read_array_header_1_0 if major == 1 else npf.read_array_header_2_0)(f)
     except ValueError as exc:
-        raise UsageError(f"{where} is not a .npy array ({exc})") from None
+        raise FormatError(f"{where} is not a .npy array ({exc})") from None
     if dtype.hasobject:
         raise RefusedError(f"{where} holds Python objects (needs pickle to load); refused: weights must be numeric arrays")
     return dtype, tuple(shape), fortran
@@ -40,7 +40,7 @@ def _stream(opener: Callable, dtype: np.dtype, count: int) -> Callable:
                 n = min(per, left)
                 data = f.read(n * dtype.itemsize)
                 if len(data) != n * dtype.itemsize:
-                    raise UsageError("numpy array is truncated")
+                    raise FormatError("numpy array is truncated")
                 yield np.frombuffer(data, dtype=dtype).astype(dtype.newbyteorder("="), copy=True)
                 left -= n
     return gen
@@ -56,7 +56,7 @@ def _np_tensor(name: str, dtype: np.dtype, shape: tuple[int, ...], opener: Calla
 
 def read_npy(path: Path, name: str) -> Iterator[Tensor]:
     """The one tensor of a `.npy` file (numpy's format, numpy/lib/format.py), called `name`.
-    UsageError (2) for a file that is not a .npy array or is truncated; RefusedError (5) for an
+    FormatError (5) for a file that is not a .npy array or is truncated; RefusedError (5) for an
     object array (loading it would need pickle)."""
     with open(path, "rb") as f:
         dtype, shape, _ = _npy_header(f, f"'{path}'")
@@ -65,12 +65,12 @@ def read_npy(path: Path, name: str) -> Iterator[Tensor]:
 
 def read_npz(path: Path) -> Iterator[Tensor]:
     """One tensor per `.npy` member of a `.npz` zip, named by the member without `.npy`, sorted.
-    UsageError (2) for a file that is not a zip or a member that is not an array; RefusedError (5)
+    FormatError (5) for a file that is not a zip or a member that is not an array; RefusedError (5)
     for an object array."""
     try:
         zf = zipfile.ZipFile(path)
     except zipfile.BadZipFile:
-        raise UsageError(f"'{path}' is not a .npz archive") from None
+        raise FormatError(f"'{path}' is not a .npz archive") from None
     with zf:
         members = [m for m in zf.namelist() if m.endswith(".npy")]
     for member in sorted(members):

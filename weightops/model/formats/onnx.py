@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from weightops.errors import UsageError
+from weightops.errors import FormatError
 
 CHUNK_BYTES = 16 * 1024 * 1024
 
@@ -53,21 +53,21 @@ def _onnx():
     try:
         import onnx
     except ImportError:
-        raise UsageError("reading ONNX needs onnx: pip install 'weightops[onnx]'") from None
+        raise FormatError("reading ONNX needs onnx: pip install 'weightops[onnx]'") from None
     return onnx
 
 
 def load_model(path: Path, check: bool = True):
     """The ModelProto without its top-level initializers' raw bytes (onnx_wire.py; external data
-    left on disk too), after ONNX's own checker accepts the file. UsageError (2) when onnx is not
+    left on disk too), after ONNX's own checker accepts the file. FormatError (5) when onnx is not
     installed or its checker refuses the file."""
     return open_model(path, check)[0]
 
 
 def open_model(path: Path, check: bool = True):
     """(ModelProto without inline weight bytes, {initializer: (offset, length) of its raw data
-    in the file}), after ONNX's own checker accepts the file (`check`). Raises UsageError
-    (exit 2) with the first line of ONNX's reason."""
+    in the file}), after ONNX's own checker accepts the file (`check`). Raises FormatError
+    (exit 5) with the first line of ONNX's reason."""
     from weightops.model.formats.onnx_wire import lazy_model
 
     onnx = _onnx()
@@ -77,12 +77,12 @@ def open_model(path: Path, check: bool = True):
             for v in values:
                 if v.type.WhichOneof("value") == "tensor_type" and not v.type.tensor_type.HasField("shape"):
                     # onnx.checker's own reason ("Field 'shape' of 'type' is required") names no value.
-                    raise UsageError(f"'{path}' is refused by onnx.checker: graph {side} '{v.name}' has no shape "
+                    raise FormatError(f"'{path}' is refused by onnx.checker: graph {side} '{v.name}' has no shape "
                                      "(unknown rank); export it with one (dimensions may be symbolic)")
         try:
             onnx.checker.check_model(_without_weights(model, raw, path))
         except Exception as exc:  # noqa: BLE001 - ValidationError, and C++ errors on odd files
-            raise UsageError(f"'{path}' is refused by onnx.checker: {_first_line(exc)}") from None
+            raise FormatError(f"'{path}' is refused by onnx.checker: {_first_line(exc)}") from None
     return model, raw
 
 
@@ -101,7 +101,7 @@ def _without_weights(model, raw: dict, path: Path):
     for init in skeleton.graph.initializer:
         if init.name in raw or uses_external_data(init):
             if any(d < 0 for d in init.dims):
-                raise UsageError(f"'{path}' is refused by onnx.checker: tensor '{init.name}' has a negative dimension")
+                raise FormatError(f"'{path}' is refused by onnx.checker: tensor '{init.name}' has a negative dimension")
             del init.dims[:]
             init.dims.append(0)
             init.raw_data = b""
@@ -139,7 +139,7 @@ def graph_signature(path: Path, model=None):
     without a shape has an unknown rank (`shape=None`, not a scalar); a value that is not a tensor
     (the sequence of maps scikit-learn's ZipMap outputs) is a Spec of kind "other" whose type is
     ONNX's description of it. `model` is an already-loaded ModelProto (read from `path` when None).
-    UsageError (2) when onnx is not installed or the file does not parse."""
+    FormatError (5) when onnx is not installed or the file does not parse."""
     from weightops.model.signature import Signature, Spec
 
     onnx = _onnx()
@@ -216,7 +216,7 @@ def _float_types() -> set[int]:
 def read_initializers(path: Path) -> Iterator[tuple[str, str, tuple[int, ...], str, Callable | None]]:
     """(name, numpy dtype name, shape, role, chunk reader) per initializer, sorted by name. The
     reader yields flat arrays; it is None for a type numpy cannot hold (reported, not decoded).
-    UsageError (2) when onnx is not installed, the checker refuses the file, or external data is
+    FormatError (5) when onnx is not installed, the checker refuses the file, or external data is
     missing, outside the model's folder, a symlink, or too short."""
     onnx = _onnx()
     from onnx import numpy_helper
@@ -251,15 +251,15 @@ def _external_location(model_path: Path, location: str, tensor: str) -> Path:
     rel = Path(location)
     base = model_path.parent.resolve()
     if not location or rel.is_absolute() or ".." in rel.parts:
-        raise UsageError(f"'{model_path}': tensor '{tensor}' keeps its data at {location!r}, outside the model's folder; refused")
+        raise FormatError(f"'{model_path}': tensor '{tensor}' keeps its data at {location!r}, outside the model's folder; refused")
     if (base / rel).is_symlink():   # as onnx.checker: the data file itself, not a link to it
-        raise UsageError(f"'{model_path}': tensor '{tensor}' keeps its data in '{location}', a symbolic link; refused")
+        raise FormatError(f"'{model_path}': tensor '{tensor}' keeps its data in '{location}', a symbolic link; refused")
     full = (base / rel).resolve()
     if not full.is_relative_to(base):
-        raise UsageError(f"'{model_path}': tensor '{tensor}' keeps its data at {location!r}, "
+        raise FormatError(f"'{model_path}': tensor '{tensor}' keeps its data at {location!r}, "
                          "a link leading out of the model's folder; refused")
     if not full.is_file():
-        raise UsageError(f"'{model_path}': tensor '{tensor}' keeps its data in '{location}', which does not exist "
+        raise FormatError(f"'{model_path}': tensor '{tensor}' keeps its data in '{location}', which does not exist "
                          "beside the model; copy it with the model (track the folder with DVC)")
     return full
 
@@ -274,12 +274,12 @@ def _external_reader(path: Path, init, dtype: np.dtype | None) -> Callable | Non
     length = info.length if info.length is not None else size - offset
     count = int(np.prod(init.dims, dtype=np.int64)) if init.dims else 1
     if offset + length > size:
-        raise UsageError(f"'{path}': tensor '{init.name}' reads bytes {offset}..{offset + length} of "
+        raise FormatError(f"'{path}': tensor '{init.name}' reads bytes {offset}..{offset + length} of "
                          f"'{info.location}', which has {size}")
     if dtype is None:
         return None
     if length != count * dtype.itemsize:
-        raise UsageError(f"'{path}': tensor '{init.name}' has {length} bytes in '{info.location}' "
+        raise FormatError(f"'{path}': tensor '{init.name}' has {length} bytes in '{info.location}' "
                          f"for {count} {dtype.name} values ({count * dtype.itemsize} bytes)")
     from weightops.model.formats.onnx_wire import file_chunks
 
@@ -290,14 +290,14 @@ def external_data_files(path: Path) -> list[str]:
     """Locations (relative to the model's folder) of the external data files an .onnx file
     references, sorted; [] when it references none or when onnx is not installed. The graph is
     parsed without its inline weights (onnx_wire.py), so this costs little on a large file.
-    UsageError (2) for a location outside the model's folder, a symlink, or a missing file."""
+    FormatError (5) for a location outside the model's folder, a symlink, or a missing file."""
     try:
         from onnx.external_data_helper import ExternalDataInfo, uses_external_data
     except ImportError:
         return []
     try:
         model = load_model(Path(path), check=False)
-    except UsageError:
+    except FormatError:
         return []   # an unreadable model is reported by validate, not by card
     found = set()
     for t in _all_tensors(model.graph):
@@ -325,7 +325,7 @@ def read(path: Path) -> Iterator:
     """Tensor records (formats/base.py) for the weight checks: the initializers above, then the
     tensors some exports keep elsewhere: initializers of subgraphs (If/Loop/Scan bodies) and
     `Constant` nodes' values (a whole model's weights, in exports that fold them into the graph).
-    Each gets a role by the same operator tables as initializers. UsageError (2) as
+    Each gets a role by the same operator tables as initializers. FormatError (5) as
     `read_initializers`."""
     from weightops.model.formats.base import NUMPY_NAMES, Tensor
 

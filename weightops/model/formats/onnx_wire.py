@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from weightops.errors import UsageError
+from weightops.errors import FormatError
 
 MODEL_GRAPH, GRAPH_INITIALIZER, TENSOR_RAW_DATA = 7, 5, 9
 CHUNK_BYTES = 16 * 1024 * 1024
@@ -78,7 +78,7 @@ def _message(field: int, payload: bytes) -> bytes:
 
 def lazy_model(path: Path):
     """(ModelProto whose top-level initializers have no raw_data, {initializer name: (offset,
-    length) of its raw_data in the file}). Raises UsageError (exit 2) when the file is not a
+    length) of its raw_data in the file}). Raises FormatError (exit 5) when the file is not a
     protobuf message onnx.load would read."""
     import onnx
 
@@ -110,7 +110,7 @@ def lazy_model(path: Path):
             parts.append(_message(MODEL_GRAPH, b"".join(graph)))
         model = onnx.ModelProto.FromString(b"".join(parts))
     except Exception as exc:  # noqa: BLE001 - ValueError here, DecodeError from protobuf
-        raise UsageError(f"'{path}' is not an ONNX model onnx.load reads ({str(exc).splitlines()[0][:200]})") from None
+        raise FormatError(f"'{path}' is not an ONNX model onnx.load reads ({str(exc).splitlines()[0][:200]})") from None
     finally:
         mm.close()
     where = {init.name: raw for init, raw in zip(model.graph.initializer, raws) if raw is not None}
@@ -119,7 +119,7 @@ def lazy_model(path: Path):
 
 def file_chunks(path: Path, offset: int, length: int, dtype: np.dtype) -> Callable[[], Iterator[np.ndarray]]:
     """A reader of `length` bytes at `offset` as flat little-endian `dtype` arrays, in chunks. The
-    reader raises UsageError (2) when the file ends early."""
+    reader raises FormatError (5) when the file ends early."""
     dt = dtype if sys.byteorder == "little" or dtype.byteorder == "|" else dtype.newbyteorder("<")
 
     def gen() -> Iterator[np.ndarray]:
@@ -130,7 +130,7 @@ def file_chunks(path: Path, offset: int, length: int, dtype: np.dtype) -> Callab
             while left > 0:
                 raw = f.read(min(step, left))
                 if not raw:
-                    raise UsageError(f"'{path}' is truncated")
+                    raise FormatError(f"'{path}' is truncated")
                 left -= len(raw)
                 yield np.frombuffer(raw, dtype=dt)
     return gen
@@ -139,7 +139,7 @@ def file_chunks(path: Path, offset: int, length: int, dtype: np.dtype) -> Callab
 def inline_reader(path: Path, init, raw: tuple[int, int], dtype: np.dtype | None) -> Callable | None:
     """The reader of an initializer whose raw_data is at `raw` ((offset, length) in bytes) in the
     model file; None when `dtype` is None. Sub-byte types (int4, float4: two values a byte) are
-    decoded whole by onnx's numpy_helper. UsageError (2) when the raw data's length fits neither the
+    decoded whole by onnx's numpy_helper. FormatError (5) when the raw data's length fits neither the
     element count nor packed 4-bit values."""
     offset, length = raw
     count = int(np.prod(init.dims, dtype=np.int64)) if init.dims else 1
@@ -158,5 +158,5 @@ def inline_reader(path: Path, init, raw: tuple[int, int], dtype: np.dtype | None
                 full.raw_data = f.read(length)
             yield numpy_helper.to_array(full).reshape(-1)
         return whole
-    raise UsageError(f"'{path}': tensor '{init.name}' has {length} bytes of raw data for {count} "
+    raise FormatError(f"'{path}': tensor '{init.name}' has {length} bytes of raw data for {count} "
                      f"{dtype.name} values ({count * dtype.itemsize} bytes)")

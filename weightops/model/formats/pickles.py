@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import BinaryIO
 
-from weightops.errors import RefusedError, UsageError
+from weightops.errors import FormatError, RefusedError
 
 # Storage classes and dtypes torch names in its pickles -> weightops' dtype spelling.
 STORAGE_DTYPES = {
@@ -74,12 +74,19 @@ def allowed(name: str, torchscript: bool) -> bool:
 
 
 # ---------------------------------------------------------------- pass 1: opcodes only
-def scan_one(stream: BinaryIO, where: str, torchscript: bool = False) -> None:
+def scan_one(stream: BinaryIO, where: str, torchscript: bool = False,
+             allow: Callable[[str], str | None] | None = None) -> bool:
     """Scan exactly one pickle from the stream's position up to its STOP, without unpickling;
     `where` names the file in messages. RefusedError (5) for a global outside `allowed`, a computed
-    global name, or INST/OBJ/EXT opcodes; outside TorchScript, UsageError (2) for an opcode torch's
+    global name, or INST/OBJ/EXT opcodes; outside TorchScript, FormatError (5) for an opcode torch's
     weights_only unpickler does not implement (checked after the globals: a named global is the more
-    useful reason); UsageError (2) for a damaged pickle."""
+    useful reason); FormatError (5) for a damaged pickle.
+
+    `allow(name)` replaces the torch rules (for other pickles: scikit-learn's, tabular.py): it
+    returns None for an allowed global and the reason for refusing any other, and every opcode
+    is read. A name it answers with `INLINE` is allowed and announces raw bytes after the object
+    (joblib's array wrapper): the scan stops there and returns False (the unpickler, restricted
+    the same way, reads on). True when the scan reached STOP."""
     mark, unknown = object(), object()
     stack: list = []
     memo: dict = {}
@@ -87,7 +94,7 @@ def scan_one(stream: BinaryIO, where: str, torchscript: bool = False) -> None:
     try:
         for op, arg, _pos in pickletools.genops(stream):
             name, before = op.name, op.stack_before
-            if not torchscript and name not in TORCH_OPCODES and unsupported is None:
+            if allow is None and not torchscript and name not in TORCH_OPCODES and unsupported is None:
                 unsupported = name
             if name in ("INST", "OBJ", "EXT1", "EXT2", "EXT4"):
                 raise RefusedError(f"{where} builds objects with {name}: not a plain state dict, refused without unpickling")
@@ -98,7 +105,8 @@ def scan_one(stream: BinaryIO, where: str, torchscript: bool = False) -> None:
                 memo[arg] = stack[-1]
                 continue
             if name == "GLOBAL":
-                _allow(arg.replace(" ", "."), where, torchscript)
+                if _allow(arg.replace(" ", "."), where, torchscript, allow) is INLINE:
+                    return False
             popped: list = []
             if pickletools.markobject in before:
                 while stack and stack[-1] is not mark:
@@ -115,7 +123,8 @@ def scan_one(stream: BinaryIO, where: str, torchscript: bool = False) -> None:
                 qual, module = popped[0], popped[1]
                 if not (isinstance(module, str) and isinstance(qual, str)):
                     raise RefusedError(f"{where} computes the name of a global: not a plain state dict, refused without unpickling")
-                _allow(f"{module}.{qual}", where, torchscript)
+                if _allow(f"{module}.{qual}", where, torchscript, allow) is INLINE:
+                    return False
             if name == "MARK":
                 stack.append(mark)
             elif name in ("GET", "BINGET", "LONG_BINGET"):
@@ -128,15 +137,25 @@ def scan_one(stream: BinaryIO, where: str, torchscript: bool = False) -> None:
                 stack.extend([unknown] * len(op.stack_after))
             if name == "STOP":
                 if unsupported:
-                    raise UsageError(f"{where} uses the pickle opcode {unsupported}, which "
+                    raise FormatError(f"{where} uses the pickle opcode {unsupported}, which "
                                      "torch.load(weights_only=True) does not read either")
-                return
+                return True
     except (ValueError, IndexError, struct.error) as exc:
-        raise UsageError(f"{where} is not a readable pickle ({exc})") from None
-    raise UsageError(f"{where} is not a readable pickle (no STOP)")
+        raise FormatError(f"{where} is not a readable pickle ({exc})") from None
+    raise FormatError(f"{where} is not a readable pickle (no STOP)")
 
 
-def _allow(name: str, where: str, torchscript: bool) -> None:
+INLINE = "inline data follows"
+
+
+def _allow(name: str, where: str, torchscript: bool, allow: Callable[[str], str | None] | None) -> str | None:
+    if allow is not None:
+        why = allow(name)
+        if why is INLINE:
+            return INLINE
+        if why:
+            raise RefusedError(f"{where} references {name}: {why}; refused without unpickling")
+        return None
     if not allowed(name, torchscript):
         raise RefusedError(f"{where} references {name}: not a plain state dict, refused without unpickling "
                            "(save `model.state_dict()`, or better, safetensors)")
@@ -189,7 +208,7 @@ def _module_class(qualname: str) -> type:
 
 def _tensor(storage, offset, size, stride, *rest) -> TensorRef:
     if not isinstance(storage, StorageRef):
-        raise UsageError("a tensor's storage is not a storage record")
+        raise FormatError("a tensor's storage is not a storage record")
     dtype = storage.dtype
     if len(rest) >= 3 and isinstance(rest[2], _Dtype):   # _rebuild_tensor_v3 carries the dtype
         dtype = str(rest[2])
@@ -211,7 +230,7 @@ def _size(*args):
 def _bytearray(*args: object) -> bytearray:
     # Only a copy of given bytes: bytearray(N) would let a few pickle bytes allocate N.
     if args and not isinstance(args[0], (bytes, bytearray)):
-        raise UsageError("bytearray() of something other than bytes")
+        raise FormatError("bytearray() of something other than bytes")
     return bytearray(*args[:1])
 
 
@@ -279,24 +298,24 @@ def load(stream: BinaryIO, where: str, storage: Callable[[tuple], StorageRef] | 
          torchscript: bool = False) -> object:
     """Unpickle one pickle with the stand-ins (call after `scan_one` approved it); `storage` turns a
     persistent id into a StorageRef (none expected when None). RefusedError (5) for a name outside
-    the allowed set; UsageError (2) for anything unreadable, naming `where`."""
+    the allowed set; FormatError (5) for anything unreadable, naming `where`."""
     def no_storage(pid: tuple) -> StorageRef:
-        raise UsageError(f"{where} refers to a storage where none is expected")
+        raise FormatError(f"{where} refers to a storage where none is expected")
     try:
         return RestrictedUnpickler(stream, where, storage or no_storage, torchscript).load()
-    except RefusedError:
-        raise
-    except UsageError as exc:
+    except FormatError as exc:   # before RefusedError, its base class
         if where in exc.message:
             raise
-        raise UsageError(f"{where} is not a readable PyTorch pickle ({exc.message})") from None
+        raise FormatError(f"{where} is not a readable PyTorch pickle ({exc.message})") from None
+    except RefusedError:
+        raise
     except Exception as exc:  # noqa: BLE001 - a damaged pickle raises anything from the C unpickler
-        raise UsageError(f"{where} is not a readable pickle ({type(exc).__name__}: {exc})") from None
+        raise FormatError(f"{where} is not a readable pickle ({type(exc).__name__}: {exc})") from None
 
 
 def storage_from_pid(pid: tuple, where: str) -> tuple[str, str, int]:
-    """(key, dtype, numel) of ('storage', type, key, location, numel[, view_metadata]). UsageError
-    (2) for a malformed record."""
+    """(key, dtype, numel) of ('storage', type, key, location, numel[, view_metadata]). FormatError
+    (5) for a malformed record."""
     if len(pid) < 5 or not isinstance(pid[1], _Dtype) or not isinstance(pid[4], int):
-        raise UsageError(f"{where} has a malformed storage record")
+        raise FormatError(f"{where} has a malformed storage record")
     return str(pid[2]), str(pid[1]), int(pid[4])

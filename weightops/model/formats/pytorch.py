@@ -26,7 +26,7 @@ from pathlib import Path
 
 import numpy as np
 
-from weightops.errors import UsageError
+from weightops.errors import FormatError
 from weightops.model.formats import pickles
 from weightops.model.formats.base import (
     CONSTANT,
@@ -53,7 +53,7 @@ def is_torchscript(names: list[str]) -> bool:
 
 
 def scan_torch_file(path: Path) -> None:
-    """Read a PyTorch file's pickles (raises RefusedError/UsageError as `read` would)."""
+    """Read a PyTorch file's pickles (raises RefusedError/FormatError as `read` would)."""
     for _ in read(path):
         pass
 
@@ -61,7 +61,7 @@ def scan_torch_file(path: Path) -> None:
 def read(path: Path) -> Iterator[Tensor]:
     """The tensors of a PyTorch file (zip archive, legacy format or TorchScript; see the module
     docstring), named by their dotted path in the pickled object; nothing is executed. RefusedError
-    (5) for a pickle referencing a global outside the state-dict set; UsageError (2) for an
+    (5) for a pickle referencing a global outside the state-dict set; FormatError (5) for an
     unreadable, truncated or big-endian file or inconsistent storage records."""
     path = Path(path)
     if zipfile.is_zipfile(path):
@@ -75,17 +75,17 @@ def _zip(path: Path) -> Iterator[Tensor]:
     try:
         zf = zipfile.ZipFile(path)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise UsageError(f"'{path}' is not a readable zip archive ({exc})") from None
+        raise FormatError(f"'{path}' is not a readable zip archive ({exc})") from None
     with zf:
         names = zf.namelist()
         infos = {i.filename: i for i in zf.infolist()}
         pkls = sorted(n for n in names if n == "data.pkl" or n.endswith("/data.pkl"))
         if len(pkls) != 1:
-            raise UsageError(f"'{path}' is a zip archive but not a PyTorch file "
+            raise FormatError(f"'{path}' is a zip archive but not a PyTorch file "
                              f"({len(pkls)} data.pkl records; torch.save writes one)")
         prefix = pkls[0][:-len("data.pkl")]
         if prefix + "byteorder" in infos and zf.read(prefix + "byteorder").strip() != b"little":
-            raise UsageError(f"'{path}' was saved on a big-endian machine; weightops reads little-endian files only")
+            raise FormatError(f"'{path}' was saved on a big-endian machine; weightops reads little-endian files only")
         torchscript = is_torchscript(names)
         sources = [("data.pkl", "data/", WEIGHT)]
         if torchscript and prefix + "constants.pkl" in infos:
@@ -99,7 +99,7 @@ def _zip(path: Path) -> Iterator[Tensor]:
             def storage(pid: tuple, folder: str = folder, where: str = where) -> StorageRef:
                 key, dtype, numel = pickles.storage_from_pid(pid, where)
                 if prefix + folder + key not in infos:
-                    raise UsageError(f"{where} refers to storage '{key}', which the archive does not hold")
+                    raise FormatError(f"{where} refers to storage '{key}', which the archive does not hold")
                 return StorageRef(folder + key, dtype, numel)
             obj = pickles.load(io.BytesIO(data), where, storage, torchscript)
             loaded.append((pkl, obj, role))
@@ -108,14 +108,14 @@ def _zip(path: Path) -> Iterator[Tensor]:
         info = infos[prefix + s.key]
         want = s.numel * ELEMENT_BYTES.get(s.dtype, 1)
         if info.file_size != want:
-            raise UsageError(f"'{path}': storage record {s.key} holds {info.file_size} bytes, "
+            raise FormatError(f"'{path}': storage record {s.key} holds {info.file_size} bytes, "
                              f"its {s.numel} {s.dtype} elements need {want}")
         if info.compress_type == zipfile.ZIP_STORED:
             with open(path, "rb") as f:
                 f.seek(info.header_offset)
                 head = f.read(30)
             if head[:4] != b"PK\x03\x04":
-                raise UsageError(f"'{path}': storage record {s.key} has a damaged zip header")
+                raise FormatError(f"'{path}': storage record {s.key} has a damaged zip header")
             n, m = struct.unpack("<HH", head[26:30])
             return info.header_offset + 30 + n + m, want
         return lambda: zipfile.ZipFile(path).open(prefix + s.key)
@@ -143,37 +143,37 @@ def _legacy(path: Path) -> Iterator[Tensor]:
         for what in ("magic number", "protocol version", "system info", "object", "storage keys"):
             pos = f.tell()
             if not f.read(1):
-                raise UsageError(f"{where} is not a PyTorch file (ends before its {what})")
+                raise FormatError(f"{where} is not a PyTorch file (ends before its {what})")
             f.seek(pos)
             pickles.scan_one(f, f"{where} ({what})")
             f.seek(pos)
             values.append(pickles.load(f, f"{where} ({what})", storage if what == "object" else None))
             if what == "magic number" and values[0] != MAGIC_NUMBER:
-                raise UsageError(f"{where} is not a PyTorch file (invalid magic number)")
+                raise FormatError(f"{where} is not a PyTorch file (invalid magic number)")
             if what == "protocol version" and values[1] != PROTOCOL_VERSION:
-                raise UsageError(f"{where} is not a PyTorch file (protocol version {values[1]!r}, 1001 expected)")
+                raise FormatError(f"{where} is not a PyTorch file (protocol version {values[1]!r}, 1001 expected)")
             if what == "system info" and isinstance(values[2], dict) and values[2].get("little_endian") is False:
-                raise UsageError(f"{where} was saved on a big-endian machine; weightops reads little-endian files only")
+                raise FormatError(f"{where} was saved on a big-endian machine; weightops reads little-endian files only")
         keys = values[4]
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
-            raise UsageError(f"{where} is not a PyTorch file (the storage keys are not a list of names)")
+            raise FormatError(f"{where} is not a PyTorch file (the storage keys are not a list of names)")
         offsets: dict[str, int] = {}
         pos = f.tell()
         size = path.stat().st_size
         for key in keys:
             if key not in storages:
-                raise UsageError(f"{where}: storage key {key!r} is not used by any tensor")
+                raise FormatError(f"{where}: storage key {key!r} is not used by any tensor")
             s = storages[key]
             f.seek(pos)
             head = f.read(8)
             nbytes = s.numel * ELEMENT_BYTES.get(s.dtype, 1)
             if len(head) < 8:
-                raise UsageError(f"{where} is truncated (storage {key} missing)")
+                raise FormatError(f"{where} is truncated (storage {key} missing)")
             (count,) = struct.unpack("<q", head)
             if count * ELEMENT_BYTES.get(s.dtype, 1) != nbytes:
-                raise UsageError(f"{where}: storage {key} has wrong size: expected {s.numel} elements, got {count}")
+                raise FormatError(f"{where}: storage {key} has wrong size: expected {s.numel} elements, got {count}")
             if pos + 8 + nbytes > size:
-                raise UsageError(f"{where} is truncated (storage {key} needs {nbytes} bytes)")
+                raise FormatError(f"{where} is truncated (storage {key} needs {nbytes} bytes)")
             offsets[key] = pos + 8
             pos += 8 + nbytes
 
@@ -190,7 +190,7 @@ def _legacy(path: Path) -> Iterator[Tensor]:
 # ---------------------------------------------------------------- objects -> tensors
 def _walk(obj: object, prefix: str, role: str, torchscript: bool, depth: int = 0) -> Iterator[tuple[str, TensorRef, str]]:
     if depth > MAX_NESTING:
-        raise UsageError(f"objects nested deeper than {MAX_NESTING} levels")
+        raise FormatError(f"objects nested deeper than {MAX_NESTING} levels")
     join = (lambda k: f"{prefix}.{k}" if prefix else str(k))
     if isinstance(obj, TensorRef):
         yield prefix or "tensor", obj, role
@@ -224,14 +224,14 @@ def _tensors(path: Path, obj: object, prefix: str, role: str, locate: Locate, to
 def _reader(path: Path, name: str, t: TensorRef, locate: Locate) -> Callable | None:
     es = ELEMENT_BYTES.get(t.dtype)
     if es is None or len(t.shape) != len(t.stride) or any(d < 0 for d in t.shape) or any(s < 0 for s in t.stride):
-        raise UsageError(f"'{path}': tensor '{name}' has a malformed shape, stride or dtype")
+        raise FormatError(f"'{path}': tensor '{name}' has a malformed shape, stride or dtype")
     storage_es = ELEMENT_BYTES.get(t.storage.dtype, 1)
     numel = int(np.prod(t.shape, dtype=np.int64)) if t.shape else 1
     first = t.storage.offset * storage_es + t.offset * es   # byte offset into the root storage
     if numel:
         last = first + (sum((d - 1) * s for d, s in zip(t.shape, t.stride)) + 1) * es
         if last > (t.storage.offset + t.storage.numel) * storage_es:
-            raise UsageError(f"'{path}': tensor '{name}' (shape {list(t.shape)}) reaches past the end of its storage")
+            raise FormatError(f"'{path}': tensor '{name}' (shape {list(t.shape)}) reaches past the end of its storage")
     where = locate(t.storage)
     if where is None or decoder(t.dtype) is None or numel == 0:
         return None if numel else (lambda: iter(()))

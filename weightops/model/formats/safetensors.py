@@ -23,7 +23,7 @@ import struct
 from collections.abc import Iterator
 from pathlib import Path
 
-from weightops.errors import UsageError
+from weightops.errors import FormatError
 from weightops.model.formats.base import BITS, Tensor, range_reader
 
 MAX_HEADER = 100_000_000
@@ -66,56 +66,56 @@ def _entry(path: Path, name: str, info: object) -> tuple[str, list[int], tuple[i
     bad = f"'{path}' is not a valid safetensors file: tensor '{name}'"
     if isinstance(info, list):
         if len(info) != 3:
-            raise UsageError(f"{bad} has a header entry of {len(info)} values (3 expected)")
+            raise FormatError(f"{bad} has a header entry of {len(info)} values (3 expected)")
         dtype, shape, offsets = info
     elif isinstance(info, dict):
         if getattr(info, "repeated", ()):
-            raise UsageError(f"{bad} repeats the field '{info.repeated[0]}'")
+            raise FormatError(f"{bad} repeats the field '{info.repeated[0]}'")
         missing = [k for k in ("dtype", "shape", "data_offsets") if k not in info]
         if missing:
-            raise UsageError(f"{bad} has no '{missing[0]}'")
+            raise FormatError(f"{bad} has no '{missing[0]}'")
         dtype, shape, offsets = info["dtype"], info["shape"], info["data_offsets"]
     else:
-        raise UsageError(f"{bad} has a header entry that is not an object")
+        raise FormatError(f"{bad} has a header entry that is not an object")
     if dtype not in BITS:
-        raise UsageError(f"{bad} has unknown dtype {dtype!r} (the format defines {', '.join(BITS)})")
+        raise FormatError(f"{bad} has unknown dtype {dtype!r} (the format defines {', '.join(BITS)})")
     if not isinstance(shape, list) or not all(_usize(d) for d in shape):
-        raise UsageError(f"{bad} has a shape that is not a list of unsigned integers")
+        raise FormatError(f"{bad} has a shape that is not a list of unsigned integers")
     if not (isinstance(offsets, list) and len(offsets) == 2 and all(_usize(o) for o in offsets)):
-        raise UsageError(f"{bad} has data_offsets that are not two unsigned integers")
+        raise FormatError(f"{bad} has data_offsets that are not two unsigned integers")
     return dtype, shape, (offsets[0], offsets[1])
 
 
 def safetensors_header(path: Path) -> tuple[dict, int]:
     """Tensor name -> {dtype, shape, data_offsets}, and where the data section starts.
-    Raises UsageError (exit 2) naming the first rule the file breaks."""
+    Raises FormatError (exit 5) naming the first rule the file breaks."""
     path = Path(path)
     size = path.stat().st_size
     with open(path, "rb") as f:
         raw = f.read(8)
         if len(raw) < 8:
-            raise UsageError(f"'{path}' is not a safetensors file (shorter than its 8-byte header length)")
+            raise FormatError(f"'{path}' is not a safetensors file (shorter than its 8-byte header length)")
         (n,) = struct.unpack("<Q", raw)
         if n > MAX_HEADER:
-            raise UsageError(f"'{path}' is not a safetensors file (header of {n} bytes, over the format's 100 MB limit)")
+            raise FormatError(f"'{path}' is not a safetensors file (header of {n} bytes, over the format's 100 MB limit)")
         if 8 + n > size:
-            raise UsageError(f"'{path}' is not a safetensors file (header length {n} runs past the end of the file)")
+            raise FormatError(f"'{path}' is not a safetensors file (header length {n} runs past the end of the file)")
         text = f.read(n)
     try:
         header = json.loads(text.decode("utf-8"), object_pairs_hook=_pairs, parse_constant=_bad_constant)
     except UnicodeDecodeError:
-        raise UsageError(f"'{path}' is not a safetensors file (header is not UTF-8)") from None
+        raise FormatError(f"'{path}' is not a safetensors file (header is not UTF-8)") from None
     except (json.JSONDecodeError, ValueError) as exc:
-        raise UsageError(f"'{path}' is not a safetensors file (header is not JSON: {exc})") from None
+        raise FormatError(f"'{path}' is not a safetensors file (header is not JSON: {exc})") from None
     if not isinstance(header, dict):
-        raise UsageError(f"'{path}' is not a safetensors file (header is not a JSON object)")
+        raise FormatError(f"'{path}' is not a safetensors file (header is not a JSON object)")
     if _has_surrogate(header):
-        raise UsageError(f"'{path}' is not a safetensors file (header holds a lone UTF-16 surrogate escape)")
+        raise FormatError(f"'{path}' is not a safetensors file (header holds a lone UTF-16 surrogate escape)")
     if "__metadata__" in header.repeated:
-        raise UsageError(f"'{path}' is not a valid safetensors file: '__metadata__' appears twice")
+        raise FormatError(f"'{path}' is not a valid safetensors file: '__metadata__' appears twice")
     meta = header.get("__metadata__")
     if meta is not None and not (isinstance(meta, dict) and all(isinstance(v, str) for v in meta.values())):
-        raise UsageError(f"'{path}' is not a valid safetensors file: '__metadata__' must map strings to strings")
+        raise FormatError(f"'{path}' is not a valid safetensors file: '__metadata__' must map strings to strings")
     entries = []
     for name, info in header.items():
         if name != "__metadata__":
@@ -128,7 +128,7 @@ def safetensors_header(path: Path) -> tuple[dict, int]:
         if s != end or e < s:
             what = "overlaps the previous tensor's bytes" if s < end else \
                 ("leaves a gap before it" if s > end else "ends before it starts")
-            raise UsageError(f"{bad} has invalid data_offsets [{s}, {e}]: it {what} "
+            raise FormatError(f"{bad} has invalid data_offsets [{s}, {e}]: it {what} "
                              "(tensors must cover the data section back to back)")
         end = e
         count = 1
@@ -136,13 +136,13 @@ def safetensors_header(path: Path) -> tuple[dict, int]:
             count *= d
         bits = count * BITS[dtype]
         if count >= USIZE or bits >= USIZE:
-            raise UsageError(f"{bad} has a shape whose byte size overflows")
+            raise FormatError(f"{bad} has a shape whose byte size overflows")
         if bits % 8:
-            raise UsageError(f"{bad} ({dtype}, {count} values) does not end on a byte boundary")
+            raise FormatError(f"{bad} ({dtype}, {count} values) does not end on a byte boundary")
         if e - s != bits // 8:
-            raise UsageError(f"{bad} holds {e - s} bytes but its shape {shape} of {dtype} needs {bits // 8}")
+            raise FormatError(f"{bad} holds {e - s} bytes but its shape {shape} of {dtype} needs {bits // 8}")
     if 8 + n + end != size:
-        raise UsageError(f"'{path}' is not a valid safetensors file: the tensors cover {end} bytes of a "
+        raise FormatError(f"'{path}' is not a valid safetensors file: the tensors cover {end} bytes of a "
                          f"{size - 8 - n}-byte data section (the data must be covered exactly)")
     tensors = {name: {"dtype": dtype, "shape": shape, "data_offsets": [s, e]}
                for (s, e), name, dtype, shape in entries}
@@ -154,7 +154,7 @@ def safetensors_header(path: Path) -> tuple[dict, int]:
 def read(path: Path) -> Iterator[Tensor]:
     """The tensors of a safetensors file, sorted by name, each streaming its bytes; the header is
     judged as the module docstring says (https://github.com/huggingface/safetensors,
-    safetensors/src/tensor.rs). UsageError (2) for a file the safetensors loader would refuse."""
+    safetensors/src/tensor.rs). FormatError (5) for a file the safetensors loader would refuse."""
     header, base = safetensors_header(path)
     for name in sorted(k for k in header if k != "__metadata__"):
         info = header[name]

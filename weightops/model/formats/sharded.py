@@ -13,7 +13,7 @@ import json
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
-from weightops.errors import UsageError
+from weightops.errors import FormatError
 from weightops.model.formats.base import BITS, Tensor
 
 INDEX_SUFFIX = ".index.json"
@@ -31,35 +31,35 @@ def _no_duplicates(pairs: list) -> dict:
     if len(d) != len(pairs):
         seen: set = set()
         dup = next(k for k, _ in pairs if k in seen or seen.add(k))
-        raise UsageError(f"the index maps '{dup}' more than once")
+        raise FormatError(f"the index maps '{dup}' more than once")
     return d
 
 
 def load_index(path: Path) -> tuple[dict[str, str], int | None]:
-    """(tensor -> shard file name, total_size or None). Raises UsageError (exit 2)."""
+    """(tensor -> shard file name, total_size or None). Raises FormatError (exit 5)."""
     try:
         doc = json.loads(path.read_text(encoding="utf-8"), object_pairs_hook=_no_duplicates)
-    except UsageError as exc:
-        raise UsageError(f"'{path}': {exc}") from None
+    except FormatError as exc:
+        raise FormatError(f"'{path}': {exc}") from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise UsageError(f"'{path}' is not a JSON shard index ({exc})") from None
+        raise FormatError(f"'{path}' is not a JSON shard index ({exc})") from None
     wmap = doc.get("weight_map") if isinstance(doc, dict) else None
     if not isinstance(wmap, dict) or not all(isinstance(v, str) for v in wmap.values()):
-        raise UsageError(f"'{path}' has no weight_map of tensor names to shard files")
+        raise FormatError(f"'{path}' has no weight_map of tensor names to shard files")
     total = (doc.get("metadata") or {}).get("total_size") if isinstance(doc.get("metadata"), dict) else None
     if total is not None and (not isinstance(total, int) or isinstance(total, bool) or total < 0):
-        raise UsageError(f"'{path}': metadata.total_size is not a byte count")
+        raise FormatError(f"'{path}': metadata.total_size is not a byte count")
     root = path.parent.resolve()
     for shard in set(wmap.values()):
         full = (path.parent / shard).resolve()
         if not full.is_relative_to(root) or Path(shard).is_absolute():
-            raise UsageError(f"'{path}' maps tensors to '{shard}', outside the checkpoint's folder; refused")
+            raise FormatError(f"'{path}' maps tensors to '{shard}', outside the checkpoint's folder; refused")
     return wmap, total
 
 
 def read(path: Path, read_file: Callable[[Path], Iterator[Tensor]]) -> Iterator[Tensor]:
     """Check the index against its shards, then yield the shards' tensors (names unprefixed) in name
-    order; `read_file` reads one shard. UsageError (2) for a malformed index, a missing shard, a
+    order; `read_file` reads one shard. FormatError (5) for a malformed index, a missing shard, a
     tensor mapped to a shard that does not hold it, a shard tensor the index does not map to it, or
     a `metadata.total_size` that disagrees with the tensors' bytes."""
     path = Path(path)
@@ -71,25 +71,25 @@ def read(path: Path, read_file: Callable[[Path], Iterator[Tensor]]) -> Iterator[
     for shard in sorted(by_shard):
         file = path.parent / shard
         if not file.is_file():
-            raise UsageError(f"'{path}' maps {len(by_shard[shard])} tensor(s) to '{shard}', which does not exist")
+            raise FormatError(f"'{path}' maps {len(by_shard[shard])} tensor(s) to '{shard}', which does not exist")
         shards[shard] = list(read_file(file))
     held_by: dict[str, str] = {}
     for shard, tensors in shards.items():
         missing = sorted(by_shard[shard] - {t.name for t in tensors})
         if missing:
-            raise UsageError(f"'{path}' maps tensor '{missing[0]}' to '{shard}', which does not hold it")
+            raise FormatError(f"'{path}' maps tensor '{missing[0]}' to '{shard}', which does not hold it")
     for shard, tensors in shards.items():
         names = {t.name for t in tensors}
         for name in sorted(names - by_shard[shard]):
             where = f"mapped to '{wmap[name]}'" if name in wmap else "not in the index"
-            raise UsageError(f"'{shard}' holds tensor '{name}', {where}: the index {path.name} does not match its shards")
+            raise FormatError(f"'{shard}' holds tensor '{name}', {where}: the index {path.name} does not match its shards")
         for name in names:
             held_by[name] = shard
     if total is not None:
         nbytes = sum(t.size * BITS.get(t.dtype, _EXTRA_BITS.get(t.dtype, 8)) // 8
                      for ts in shards.values() for t in ts)
         if nbytes != total and not any(t.dtype not in BITS and t.dtype not in _EXTRA_BITS for ts in shards.values() for t in ts):
-            raise UsageError(f"'{path}': metadata.total_size is {total} bytes but the shards' tensors hold {nbytes}")
+            raise FormatError(f"'{path}': metadata.total_size is {total} bytes but the shards' tensors hold {nbytes}")
     by_name = {t.name: t for ts in shards.values() for t in ts}
     for name in sorted(held_by):
         yield by_name[name]

@@ -1,0 +1,293 @@
+"""scikit-learn pickles and joblib files, judged the way the field's pickle scanners judge them,
+without executing anything from the file.
+
+A pickle is a program: loading one calls whatever globals it names. The scanners the field
+uses (picklescan, modelscan, fickling) read the globals a pickle names and refuse the dangerous
+ones; fickling's ML allow-list and `torch.load(weights_only=True)` go further and allow only
+a known set. weightops does the latter, in two passes (pickles.py):
+
+1. the opcode scan (`pickles.scan_one` with `allow_global` below) refuses, by name, any global
+   outside the allow-list: `os.system`, `builtins.eval`, `subprocess.Popen`, any function a
+   REDUCE would call, before a byte is unpickled;
+2. a restricted unpickler, whose `find_class` applies the same allow-list and hands out inert
+   stand-ins (estimators become attribute bags; numpy's own array/dtype rebuilders build plain
+   arrays), yields the arrays the model holds as tensors, named by their attribute path
+   (`coef_`, `estimators_.0.tree_.nodes.threshold`).
+
+Allowed: scikit-learn classes (`sklearn.*` names in CapWords, never a function); numpy's array,
+dtype and scalar rebuilders and its random-state constructors; joblib's array wrappers; a few
+builtins that build plain data (set, frozenset, slice, complex, OrderedDict, defaultdict).
+joblib files (`joblib.dump`, uncompressed) keep each array's bytes inline after its
+`NumpyArrayWrapper`; they are read as joblib's own `NumpyUnpickler` reads them
+(joblib/numpy_pickle.py: `NumpyArrayWrapper.read_array`, the optional alignment padding).
+"""
+
+from __future__ import annotations
+
+import importlib
+import io
+import pickle
+import re
+import zlib
+from collections import OrderedDict, defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from weightops.errors import FormatError, RefusedError
+from weightops.model.formats import pickles
+from weightops.model.formats.base import CONSTANT, NUMPY_NAMES, WEIGHT, Tensor
+
+MAX_NESTING = 64
+JOBLIB_WRAPPERS = {"joblib.numpy_pickle.NumpyArrayWrapper"}
+_NP = ("numpy.core", "numpy._core")
+NUMPY_GLOBALS = {
+    **{f"{m}.multiarray._reconstruct": np.ndarray.__reduce__(np.zeros(0))[0] for m in _NP},
+    **{f"{m}.multiarray.scalar": np.float64(0).__reduce__()[0] for m in _NP},
+    **{f"{m}.numeric._frombuffer": np.zeros(1).__reduce_ex__(5)[0] for m in _NP},   # protocol 5
+    "numpy.ndarray": np.ndarray, "numpy.dtype": np.dtype,
+}
+# numpy 2 pickles dtypes of builtin types by their class (numpy.dtypes.Float64DType): harmless.
+_NUMPY_DTYPE_CLASS = re.compile(r"numpy\.dtypes\.[A-Z]\w*DType")
+RANDOM_GLOBALS = ("numpy.random._pickle.__randomstate_ctor", "numpy.random._pickle.__bit_generator_ctor",
+                  "numpy.random._pickle.__generator_ctor", "numpy.random.mtrand.RandomState",
+                  "numpy.random._generator.Generator", "numpy.random._mt19937.MT19937", "numpy.random._pcg64.PCG64",
+                  "numpy.random._pcg64.PCG64DXSM", "numpy.random._philox.Philox", "numpy.random._sfc64.SFC64")
+PLAIN_GLOBALS = {
+    "builtins.set": set, "builtins.frozenset": frozenset, "builtins.slice": slice, "builtins.complex": complex,
+    "collections.OrderedDict": OrderedDict, "collections.defaultdict": defaultdict,
+    "_codecs.encode": pickles._encode, "builtins.object": object, "copyreg._reconstructor": None,   # None: resolved below
+}
+_SKLEARN_CLASS = re.compile(r"sklearn(\.\w+)*\.[A-Z]\w*")
+# Test helpers and vendored code are not estimators.
+_SKLEARN_EXCLUDED = ("sklearn.utils._testing.", "sklearn.externals.")
+
+
+def allow_global(name: str) -> str | None:
+    """None when a pickle may name `name` (`module.qualname`); otherwise why not. `pickles.INLINE`
+    for joblib's array wrapper (raw bytes follow it in the file)."""
+    if name in JOBLIB_WRAPPERS:
+        return pickles.INLINE
+    if name in NUMPY_GLOBALS or name in PLAIN_GLOBALS or name in RANDOM_GLOBALS or _NUMPY_DTYPE_CLASS.fullmatch(name):
+        return None
+    if _SKLEARN_CLASS.fullmatch(name) and not name.startswith(_SKLEARN_EXCLUDED):
+        return None
+    if name.startswith("sklearn."):
+        return "a scikit-learn function, not an estimator class: loading would call it"
+    return "not on the allow-list of scikit-learn estimators, numpy arrays and joblib wrappers (loading would call it)"
+
+
+class Estimator:
+    """Stands for a scikit-learn object: the attributes its pickled state sets, nothing callable."""
+
+    qualname = "?"
+
+    def __init__(self, *args: object, **kwargs: object) -> None:
+        self.__dict__["_args"] = args   # a Cython class's REDUCE arguments (Tree's n_features, ...)
+
+    def __setstate__(self, state: object) -> None:
+        if isinstance(state, tuple) and len(state) == 2:   # (dict, slots)
+            state = {**(state[0] or {}), **(state[1] or {})}
+        if isinstance(state, dict):
+            self.__dict__.update(state)
+
+    @property
+    def attrs(self) -> dict:
+        """The object's attributes (its pickled state)."""
+        return {k: v for k, v in self.__dict__.items() if k != "_args"}
+
+
+class ArrayWrapper:
+    """Stands for joblib's NumpyArrayWrapper: its state (shape, dtype, order, alignment) only."""
+
+    def __setstate__(self, state: object) -> None:
+        self.__dict__.update(state if isinstance(state, dict) else {})
+
+
+def _class(full: str) -> type:
+    return type(full.rsplit(".", 1)[-1], (Estimator,), {"qualname": full})
+
+
+def _random(*args: object) -> object:
+    return Estimator(*args)   # a RandomState's bit-generator state: kept, never seeded
+
+
+class TabularUnpickler(pickle._Unpickler):
+    """Python's own unpickler (the pure-Python one, so BUILD can be hooked as joblib's
+    NumpyUnpickler does) whose `find_class` answers only allow-listed names, with stand-ins."""
+
+    dispatch = dict(pickle._Unpickler.dispatch)
+
+    def __init__(self, stream, where: str) -> None:
+        super().__init__(stream)
+        self.where, self.stream = where, stream
+
+    def find_class(self, module: str, name: str) -> object:
+        """The stand-in for `module.name`; RefusedError (5) for a name outside the allow-list."""
+        full = f"{module}.{name}"
+        why = allow_global(full)
+        if why is pickles.INLINE:
+            return ArrayWrapper
+        if why:
+            raise RefusedError(f"{self.where} references {full}: {why}; refused without unpickling")
+        if full in NUMPY_GLOBALS:
+            return NUMPY_GLOBALS[full]
+        if full == "copyreg._reconstructor":
+            import copyreg
+            return copyreg._reconstructor   # cls.__new__ of an allow-listed class: a stand-in
+        if full in PLAIN_GLOBALS:
+            return PLAIN_GLOBALS[full]
+        if full in RANDOM_GLOBALS:
+            return _random
+        if _NUMPY_DTYPE_CLASS.fullmatch(full):
+            return _dtype_class(name)
+        return _class(full)
+
+    def load_build(self) -> None:
+        """BUILD, then, for a joblib array wrapper, the array's bytes that follow it in the file."""
+        pickle._Unpickler.load_build(self)
+        top = self.stack[-1]
+        if isinstance(top, ArrayWrapper):
+            self.stack[-1] = _joblib_array(top, self.stream, self.where, self)
+
+    dispatch[pickle.BUILD[0]] = load_build
+
+
+def _dtype_class(name: str):
+    def make(*args: object) -> np.dtype:
+        return np.dtype(name[:-len("DType")].lower())
+    return make
+
+
+def _joblib_array(w: ArrayWrapper, stream, where: str, unpickler: TabularUnpickler) -> np.ndarray:
+    state = w.__dict__
+    dtype, shape, order = state.get("dtype"), state.get("shape"), state.get("order", "C")
+    if not isinstance(dtype, np.dtype) or not isinstance(shape, tuple) or order not in ("C", "F"):
+        raise FormatError(f"{where} has a malformed joblib array record")
+    if dtype.hasobject:   # joblib pickles object arrays in place: through the same restrictions
+        return TabularUnpickler(stream, where).load()
+    if state.get("numpy_array_alignment_bytes") is not None:
+        (pad,) = stream.read(1) or b"\0"
+        stream.read(pad)
+    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    data = stream.read(count * dtype.itemsize)
+    if len(data) != count * dtype.itemsize:
+        raise FormatError(f"{where} is truncated (a joblib array of {count} {dtype} values)")
+    return np.frombuffer(data, dtype=dtype).reshape(shape, order=order)
+
+
+# joblib.dump(..., compress=...) wraps the pickle in one of these (joblib/compressor.py magics).
+_COMPRESSED = ((b"\x1f\x8b", "gzip"), (b"BZh", "bz2"), (b"\xfd7zXZ", "lzma"), (b"\x5d\x00", "lzma"),
+               (b"\x78", "zlib"))
+
+
+class _Inflate(io.RawIOBase):
+    """A zlib stream (joblib's BinaryZlibFile) read in bounded pieces."""
+
+    def __init__(self, raw) -> None:
+        self.raw, self.z, self.left, self.pos = raw, zlib.decompressobj(), b"", 0
+
+    def readable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self.pos
+
+    def close(self) -> None:
+        self.raw.close()
+        super().close()
+
+    def readinto(self, buf) -> int:
+        while not self.left:
+            if self.z.eof:
+                return 0
+            chunk = self.z.unconsumed_tail or self.raw.read(1 << 16)
+            if not chunk:
+                return 0
+            self.left = self.z.decompress(chunk, 1 << 20)
+        n = min(len(buf), len(self.left))
+        buf[:n], self.left = self.left[:n], self.left[n:]
+        self.pos += n
+        return n
+
+
+def _open(path: Path):
+    """The pickle's bytes: the file, or its decompressed stream for a compressed joblib file."""
+    with open(path, "rb") as f:
+        head = f.read(6)
+    kind = next((k for magic, k in _COMPRESSED if head.startswith(magic)), None)
+    if kind == "zlib":
+        return io.BufferedReader(_Inflate(open(path, "rb")))
+    if kind:
+        return importlib.import_module(kind).open(path, "rb")
+    return open(path, "rb")
+
+
+def load(path: Path) -> object:
+    """The pickled object with inert stand-ins, after the opcode scan approved its globals.
+    RefusedError (5) for a global outside the allow-list; FormatError (5) for a damaged pickle."""
+    where = f"'{path}'"
+    with _open(path) as f:
+        try:
+            pickles.scan_one(f, where, allow=allow_global)
+        except (OSError, EOFError, zlib.error) as exc:
+            raise FormatError(f"{where} is not a readable compressed pickle ({exc})") from None
+    with _open(path) as f:
+        try:
+            return TabularUnpickler(f, where).load()
+        except (RefusedError, FormatError):
+            raise
+        except Exception as exc:  # noqa: BLE001 - a damaged pickle raises anything
+            raise FormatError(f"{where} is not a readable pickle ({type(exc).__name__}: {exc})") from None
+
+
+def read_pickle(path: Path) -> Iterator[Tensor]:
+    """The numeric arrays of a scikit-learn pickle or joblib file as tensors, named by attribute
+    path; a structured array (a tree's node table) gives one tensor per numeric field. Nothing is
+    executed; errors as `load`."""
+    path = Path(path)
+    seen: set[str] = set()
+    for name, arr in _walk(load(path), "", 0):
+        if name in seen:
+            continue
+        seen.add(name)
+        yield _tensor(name, arr)
+
+
+def _walk(obj: object, prefix: str, depth: int) -> Iterator[tuple[str, np.ndarray]]:
+    if depth > MAX_NESTING:
+        raise FormatError(f"objects nested deeper than {MAX_NESTING} levels")
+    join = (lambda k: f"{prefix}.{k}" if prefix else str(k))
+    if isinstance(obj, np.ndarray):
+        if obj.dtype.names:
+            for field in obj.dtype.names:
+                yield from _walk(obj[field], join(field), depth + 1)
+        elif obj.dtype.hasobject:
+            for i, v in enumerate(obj.reshape(-1)):
+                yield from _walk(v, join(i), depth + 1)
+        elif obj.dtype.name in NUMPY_NAMES:
+            yield prefix or "array", obj
+    elif isinstance(obj, np.floating):
+        yield prefix or "value", np.asarray(obj)
+    elif isinstance(obj, Estimator):
+        for k, v in obj.attrs.items():
+            yield from _walk(v, join(k), depth + 1)
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            if isinstance(k, (str, int)):
+                yield from _walk(v, join(k), depth + 1)
+    elif isinstance(obj, (list, tuple)):
+        for i, v in enumerate(obj):
+            yield from _walk(v, join(i), depth + 1)
+
+
+def _tensor(name: str, arr: np.ndarray) -> Tensor:
+    flat = np.ascontiguousarray(arr).reshape(-1)
+    if flat.dtype.byteorder == ">":
+        flat = flat.astype(flat.dtype.newbyteorder("<"))
+    code = NUMPY_NAMES[arr.dtype.name]
+    # A random state's words and a fitted estimator's counters are not trained values.
+    role = CONSTANT if name.split(".")[-1] in ("state", "key", "pos", "n_iter_") else WEIGHT
+    view = flat.view(np.float32 if code == "C64" else np.float64) if code in ("C64", "C128") else flat
+    return Tensor(name, code, tuple(int(d) for d in arr.shape), lambda: iter((view,)), role)
