@@ -121,7 +121,10 @@ def pull_cmd(
     how = "already present, nothing transferred" if done.transferred == 0 else f"{done.transferred} bytes in {done.seconds:.1f}s"
     if done.recovered:
         how += f"; recovered from object version {done.recovered}"
-    typer.echo(f"{done.path}: {r.model} {r.version} sha256 {r.sha256} verified ({how})")
+    from weightops.cli.output import terminal_width, wrap
+
+    for line in wrap(f"{done.path}: {r.model} {r.version} sha256 {r.sha256} verified ({how})", terminal_width(), 4):
+        typer.echo(line)
 
 
 @command("lock")
