@@ -30,7 +30,10 @@ def _models_with_long_names(project) -> None:
     project.git("commit", "-qm", "two models with long names")
     project.dvc("push", "-q")
     for i, name in enumerate(LONG_NAMES):
-        at(project, T0 + 10 + i, "release", "v1.0.0", "--model", name)
+        said = project.wo("release", "v1.0.0", "--model", name, check=True,
+                          env={"WEIGHTOPS_NOW": str(T0 + 10 + i), "COLUMNS": "80"}).stdout
+        assert f"released {name} v1.0.0 as tag {name}@v1.0.0" in " ".join(said.split())
+        assert all(len(line) <= 80 for line in said.splitlines()), said
     at(project, T0 + 20, "promote", "v1.0.0", "production", "--model", LONG_NAMES[0],
        "--message", "canary clean for 48 h; p99 latency within budget on every region we serve")
 

@@ -41,8 +41,11 @@ def release_cmd(
     if note:
         typer.secho(f"note: {note}", fg=typer.colors.YELLOW, err=True)
     done = release(version, model=model, repo=repo, push=push, message=message, sign=sign, remote=remote)
-    typer.echo(f"released {done.model} {done.version} as tag {done.tag} at {done.commit[:12]} "
-               f"(sha256 {done.sha256[:16]}...){' and pushed' if done.pushed else ''}")
+    from weightops.cli.output import terminal_width, wrap
+
+    for line in wrap(f"released {done.model} {done.version} as tag {done.tag} at {done.commit[:12]} "
+                     f"(sha256 {done.sha256[:16]}...){' and pushed' if done.pushed else ''}", terminal_width(), 4):
+        typer.echo(line)
     if push and not done.pushed:
         typer.echo(f"note: the weights were pushed (dvc push) but tag {done.tag} was not: this repository has "
                    "no git remote; add one and run `git push origin " + done.tag + "`", err=True)
