@@ -9,7 +9,11 @@ Builds a real project (weightops init + dvc repro), then adds, in bulk with `git
     gto show NAME#production --ref                                  (baseline, one run)
     python -c "import dvc.api; dvc.api.artifacts_show(...)"        (baseline, median of 3)
 
-then the weightops commands again at 50,000 tags. Prints medians and ratios. weightops'
+then the adopted round: the same GTO registry (tags in gto's own format, checked against tags a
+real `gto register` / `gto assign` wrote) over a `dvc add` project twice, once without model cards
+(releases from before weightops) and once with, timing resolve prod, list and audit on each (median
+of 5) and gto show on the cardless one; then the weightops commands again at 50,000 tags. Prints
+medians and ratios. weightops'
 bytecode is compiled first, as installing a package compiles it.
 
     python benchmarks/registry_scale.py [--versions 1000] [--assignments 3000] [--big 50000]
@@ -18,6 +22,7 @@ bytecode is compiled first, as installing a package compiles it.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import shutil
 import statistics
@@ -86,6 +91,124 @@ def bulk_tags(root: Path, versions: int, assignments: int, env: dict, first_coun
     sh(["git", "pack-refs", "--all"], root, env=env)  # as a clone or `git gc` leaves them
 
 
+# GTO's own tag messages (gto/tag.py), written without a trailing newline as `gto` writes them;
+# `gto_format_check` compares them with tags a real `gto register` / `gto assign` wrote.
+def gto_register_message(version: str) -> str:
+    return f"Registering artifact {MODEL} version {version}"
+
+
+def gto_assign_message(stage: str, version: str) -> str:
+    return f"Assigning stage {stage} to artifact {MODEL} version {version}"
+
+
+GTO_STAGES = ("dev", "stage", "prod")
+
+
+def make_adopted(base: Path, name: str, env: dict, carded: bool) -> Path:
+    """A DVC project as teams have it before weightops: `dvc add`ed weights (a pickle), an
+    `artifacts:` entry, a DVC remote; with `carded`, the same plus a model card committed beside
+    the weights (the carded baseline of the adopted round)."""
+    root = base / name
+    root.mkdir()
+    sh(["git", "init", "-q", "-b", "main"], root, env=env)
+    sh([sys.executable, "-m", "dvc", "init", "-q"], root, env=env)
+    sh([sys.executable, "-m", "dvc", "remote", "add", "-d", "storage", str(base / f"{name}-remote")], root, env=env)
+    (root / "models").mkdir()
+    (root / "models" / "model.pkl").write_bytes(b"\x80\x04adopted model" * 4096)
+    sh([sys.executable, "-m", "dvc", "add", "-q", "models/model.pkl"], root, env=env)
+    (root / "dvc.yaml").write_text(f"artifacts:\n  {MODEL}:\n    path: models/model.pkl\n    type: model\n")
+    if carded:
+        sh([sys.executable, "-m", "weightops", "card", "models/model.pkl", "-o", "models/model.card.yaml",
+            "--model", MODEL], root, env=env)
+    sh(["git", "add", "-A"], root, env=env)
+    sh(["git", "commit", "-qm", "model"], root, env=env)
+    sh([sys.executable, "-m", "dvc", "push", "-q"], root, env=env)
+    return root
+
+
+def bulk_gto_tags(root: Path, versions: int, assignments: int, env: dict) -> None:
+    """As `bulk_tags`, with the messages `gto register` and `gto assign` write and GTO's stage names."""
+    lines: list[bytes] = []
+
+    def data(text: str) -> None:
+        raw = text.encode()
+        lines.append(f"data {len(raw)}\n".encode() + raw + b"\n")   # the LF after the data is fast-import's, not the message's
+
+    t = T0
+    names = []
+    for i in range(versions):
+        version = f"v{1 + i // 10000}.{(i // 100) % 100}.{i % 100}"
+        names.append(version)
+        lines.append(f"commit refs/heads/main\nmark :{i + 1}\ncommitter Bench <bench@example.com> {t} +0000\n".encode())
+        data(f"bench {version}")
+        if i == 0:
+            lines.append(b"from refs/heads/main^0\n")
+        lines.append(b"M 100644 inline bench.txt\n")
+        data(version)
+        lines.append(f"tag {MODEL}@{version}\nfrom :{i + 1}\ntagger Bench <bench@example.com> {t} +0000\n".encode())
+        data(gto_register_message(version))
+        t += 1
+    for j in range(assignments):
+        i = (j * 7919) % versions
+        stage = GTO_STAGES[j % len(GTO_STAGES)]
+        lines.append(f"tag {MODEL}#{stage}#{j + 1}\nfrom :{i + 1}\ntagger Bench <bench@example.com> {t} +0000\n".encode())
+        data(gto_assign_message(stage, names[i]))
+        t += 1
+    subprocess.run(["git", "fast-import", "--quiet", "--force"], cwd=root, input=b"".join(lines), check=True, env=env)
+    sh(["git", "reset", "-q", "--hard", "main"], root, env=env)
+    sh(["git", "pack-refs", "--all"], root, env=env)
+
+
+def gto_format_check(base: Path, env: dict) -> None:
+    """Tags written by the real `gto register` and `gto assign` have the shape `bulk_gto_tags`
+    writes: annotated, on the commit, with exactly these messages. Exits when they differ."""
+    root = base / "gto-format"
+    root.mkdir()
+    sh(["git", "init", "-q", "-b", "main"], root, env=env)
+    (root / "dvc.yaml").write_text(f"artifacts:\n  {MODEL}:\n    path: m.pkl\n    type: model\n")
+    sh(["git", "add", "-A"], root, env=env)
+    sh(["git", "commit", "-qm", "x"], root, env=env)
+    sh(["gto", "register", MODEL, "HEAD", "--version", "v1.0.0"], root, env=env)
+    sh(["gto", "assign", MODEL, "--version", "v1.0.0", "--stage", "prod"], root, env=env)
+    for tag, message in ((f"{MODEL}@v1.0.0", gto_register_message("v1.0.0")),
+                         (f"{MODEL}#prod#1", gto_assign_message("prod", "v1.0.0"))):
+        raw = sh(["git", "cat-file", "tag", tag], root, env=env).stdout
+        head, _, body = raw.partition("\n\n")
+        keys = [line.split(" ", 1)[0] for line in head.splitlines()]
+        if keys != ["object", "type", "tag", "tagger"] or f"\ntag {tag}\n" not in raw or body != message:
+            raise SystemExit(f"gto wrote {tag} as {raw!r}; the benchmark's tags would not match it")
+
+
+def adopted_round(base: Path, env: dict, weightops: list[str], versions: int, assignments: int,
+                  skip_gto: bool) -> None:
+    """The same GTO registry twice (versions without a card, and with one), and gto show on the
+    cardless one: resolve, list and audit as ratios, in one run."""
+    gto_format_check(base, env)
+    roots = {"cardless": make_adopted(base, "adopted", env, carded=False),
+             "carded": make_adopted(base, "carded", env, carded=True)}
+    for root in roots.values():
+        bulk_gto_tags(root, versions, assignments, env)
+    answer = json.loads(sh(weightops + ["resolve", "prod", "--json"], roots["cardless"], env=env).stdout)
+    assert answer["verified_by"] == "dvc-md5", answer
+    assert json.loads(sh(weightops + ["resolve", "prod", "--json"], roots["carded"], env=env).stdout)["verified_by"] == "sha256"
+    print(f"adopted: a GTO registry of {versions} versions and {assignments} assignments (gto's tag format, "
+          "checked against real gto tags), without cards and with", flush=True)
+    results = {}
+    for name, cmd in (("resolve prod", ["resolve", "prod", "--json"]), ("list", ["list", "--json"]),
+                      ("audit", ["audit", "--offline", "--json"])):
+        for kind, root in roots.items():
+            results[(name, kind)] = timed(weightops + cmd, root, env, 5)
+        cardless, carded = results[(name, "cardless")], results[(name, "carded")]
+        print(f"  weightops {name:<14} cardless {cardless:7.3f} s  carded {carded:7.3f} s   "
+              f"{cardless / carded:5.2f}x carded", flush=True)
+    if not skip_gto:   # GTO takes minutes here: one run each, after weightops' figures are out
+        for name, cmd, ours in (("gto show clf#prod --ref", ["gto", "show", f"{MODEL}#prod", "--ref"], ["resolve prod"]),
+                                ("gto show --json", ["gto", "show", "--json"], ["list", "audit"])):
+            value = timed(cmd, roots["cardless"], env, 1)
+            ratios = ", ".join(f"{name_} cardless {results[(name_, 'cardless')] / value:.4f}x" for name_ in ours)
+            print(f"  {name:<24} {value:8.3f} s   weightops {ratios} of it", flush=True)
+
+
 def timed(args, cwd, env, runs) -> float:
     times = []
     for _ in range(runs):
@@ -125,6 +248,8 @@ def main() -> None:
     ap.add_argument("--assignments", type=int, default=3000)
     ap.add_argument("--big", type=int, default=50000, help="total tags for the second round (0 to skip)")
     ap.add_argument("--skip-gto", action="store_true")
+    ap.add_argument("--skip-adopted", action="store_true", help="skip the adopted round (a GTO registry without cards)")
+    ap.add_argument("--adopted-only", action="store_true", help="run only the adopted round")
     args = ap.parse_args()
     base = Path(tempfile.mkdtemp(prefix="weightops-bench-"))
     env = dict(os.environ, DVC_NO_ANALYTICS="1", GTO_NO_ANALYTICS="1", GIT_AUTHOR_NAME="Bench",
@@ -137,6 +262,9 @@ def main() -> None:
     # a checkout run under PYTHONDONTWRITEBYTECODE would otherwise compile every module each run.
     sh([sys.executable, "-m", "compileall", "-q", str(Path(__file__).resolve().parent.parent / "weightops")], base, env=env)
     try:
+        if args.adopted_only:
+            adopted_round(base, env, weightops, args.versions, args.assignments, args.skip_gto)
+            return
         root = make_project(base, env)
         bulk_tags(root, args.versions, args.assignments, env)
         ntags = len(sh(["git", "tag", "-l"], root, env=env).stdout.split())
@@ -157,6 +285,8 @@ def main() -> None:
         total, mine, heavy = import_profile(["-m", "weightops", "resolve", "production", "--json"], root, env)
         print(f"  imports on the CLI resolve path     {total:8.3f} s   ({mine:.3f} s of it weightops' modules and what they load; "
               f"heavy libraries loaded: {', '.join(heavy) or 'none'})")
+        if not args.skip_adopted:
+            adopted_round(base, env, weightops, args.versions, args.assignments, args.skip_gto)
         if args.big and args.big > ntags:
             extra = args.big - ntags
             more_versions = extra // 4

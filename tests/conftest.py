@@ -45,9 +45,6 @@ def pytest_configure(config):
         compileall.compile_dir(str(ROOT / "weightops"), quiet=1)
 
 
-GATE_OFF = "gates:\n  production:\n    validate: false\n"
-
-
 @pytest.fixture(autouse=True)
 def isolated_env(tmp_path_factory, monkeypatch):
     home = tmp_path_factory.mktemp("home")
@@ -78,11 +75,6 @@ def golden(tmp_path_factory) -> Path:
     # the cwd and stores it relative to .dvc/).
     subprocess.run([sys.executable, "-m", "dvc", "remote", "modify", "storage", "url", "../remote"],
                    cwd=project, env=env, check=True, capture_output=True)
-    # Production's weight-check gate is on by default; retrained test versions drift past its
-    # thresholds, so the shared project turns it off. The default is tested on fresh projects
-    # (tests/scaffold/test_readme_flow.py) and the gate itself in tests/model/test_promotion_gate.py.
-    with open(project / "weightops.yaml", "a") as f:
-        f.write(GATE_OFF)
     subprocess.run([sys.executable, "-m", "dvc", "repro", "-q"], cwd=project, env=env, check=True, capture_output=True)
     subprocess.run(["git", "add", "-A"], cwd=project, env=env, check=True)
     subprocess.run(["git", "commit", "-qm", "train clf"], cwd=project, env=env, check=True)

@@ -20,6 +20,7 @@ PURE = [
     "weightops.registry.tags", "weightops.registry.state", "weightops.registry.records", "weightops.model.signature",
     "weightops.model.checks", "weightops.core.config", "weightops.core.schema", "weightops.core.refs",
     "weightops.core.units", "weightops.core.jsonl", "weightops.errors",
+    "weightops.oci.modelpack", "weightops.oci.reference",
 ]
 # Modules that run processes or reach the network, and weightops' own runners of them.
 IMPURE = {
@@ -115,6 +116,17 @@ def test_import_weightops_is_lazy():
     code = "import sys, weightops; print(sorted(m for m in sys.modules if m.startswith('weightops')))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert ast.literal_eval(out) == ["weightops", "weightops.errors"]
+
+
+def test_oci_client_needs_no_dvc_git_or_cli():
+    """weightops/oci is what a deploy host without DVC uses: pulling loads no DVC, GTO, git runner,
+    Typer, YAML or jsonschema (the standard library, urllib3 and weightops.errors only)."""
+    env = dict(os.environ, PYTHONPATH=str(PACKAGE.parent))
+    code = ("import sys, weightops.oci.fetch, weightops.oci.client, weightops.oci.auth; "
+            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('dvc', 'gto', 'typer', 'click', 'yaml', "
+            "'jsonschema', 'rich') or m.startswith(('weightops.core.git', 'weightops.storage', 'weightops.project'))))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
+    assert ast.literal_eval(out) == []
 
 
 def undocumented(path: Path) -> list[str]:

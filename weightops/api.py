@@ -71,7 +71,7 @@ def list_versions(repo: str | os.PathLike = ".", model: str | None = None, *,
 
     project = open_project(repo)
     registry = project.registry()
-    models = [project.model(model)] if model else registry.models()
+    models = [project.model(model)] if model else project.models_in(registry)
     unrecorded = [(name, v.commit) for name in models for v in registry.versions(name) if not v.meta.get("sha256")]
     sources: dict = {}
     cards = read_cards(project.root, unrecorded, sources) if unrecorded else {}

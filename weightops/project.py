@@ -16,14 +16,14 @@ from pathlib import Path
 
 from weightops.core import git
 from weightops.core.git_tags import TagListing, stage_scope
-from weightops.core.gitdir import is_url
+from weightops.core.gitdir import is_url, partial_registry
 from weightops.model.attached import note_specs, pick_card, verified_by
 from weightops.core.config import CONFIG_FILE, Settings, parse_config
-from weightops.errors import NotFoundError, UsageError
+from weightops.errors import NotFoundError, RefusedError, UsageError
 from weightops.storage.dvc_config import dvc_remotes
-from weightops.storage.pointers import (Artifact, Pointer, Remote, dvc_root_candidates, dvcyaml_for, object_url,
-                                        out_remote, parse_artifacts, pointer_in_dvcfile, require_served,
-                                        pointer_from_dvcfile, pointer_from_lock, load_yaml)
+from weightops.storage.pointers import (Artifact, PointerError, Pointer, Remote, dvc_root_candidates, dvcyaml_for,
+                                        object_url, model_artifacts, out_remote, parse_artifacts, pointer_in_dvcfile,
+                                        require_served, pointer_from_dvcfile, pointer_from_lock, load_yaml)
 from weightops.registry.state import Registry
 from weightops.registry.tags import model_to_tag, validate_model_name, validate_stage
 
@@ -96,6 +96,27 @@ class Project:
         self._reader_thread: int | None = None
         self._dvc_roots: dict[str, str] = {}   # commit -> the DVC project folder `locate` found
 
+    @cached_property
+    def partial(self) -> str | None:
+        """Why this clone may hold only part of the registry's tags (shallow, or made without
+        tags), ending in the git command that completes it; None for a full clone."""
+        return partial_registry(self.git_dir)
+
+    def warn_partial(self) -> None:
+        """Say once per process and repository that its tags may be a partial registry
+        (read-only commands still answer; writes refuse: `require_full_registry`)."""
+        if self.partial and str(self.git_dir) not in _WARNED:
+            import logging
+
+            _WARNED.add(str(self.git_dir))
+            logging.getLogger(__name__).warning("warning: %s", self.partial)
+
+    def require_full_registry(self, action: str) -> None:
+        """Before a write decided from the tags (`action`, e.g. "promote"): RefusedError (5)
+        in a shallow or tagless clone, whose stages may be some other version than the registry's."""
+        if self.partial:
+            raise RefusedError(f"refusing to {action}: {self.partial}")
+
     def blobs(self, specs: list[str]) -> dict[str, bytes | None]:
         """`REV:PATH` specs -> contents (bytes, None where missing), batched; each object is
         read once per Project. GitError (1) when git fails."""
@@ -118,14 +139,32 @@ class Project:
     @cached_property
     def declared_models(self) -> tuple[str, ...]:
         """Models the root dvc.yaml declares under `artifacts:` (work tree, else HEAD), in
-        file order; () without one. PointerError (1) for a malformed dvc.yaml."""
+        file order: `type: model` and untyped artifacts only, as DVC and GTO read the type (a
+        `type: dataset` is not a model); () without one. PointerError (1) for a malformed dvc.yaml."""
         head = git.head(self.root)
         text = None
         if not self.bare and (self.root / "dvc.yaml").is_file():
             text = (self.root / "dvc.yaml").read_bytes()
         elif head:
             text = git.read_blob(self.root, head, "dvc.yaml")
-        return tuple(parse_artifacts(text)) if text else ()
+        return tuple(model_artifacts(text)) if text else ()
+
+    @cached_property
+    def non_models(self) -> frozenset[str]:
+        """Artifacts the root dvc.yaml declares with another type than model (`type: dataset`):
+        GTO may tag them, and weightops leaves them out of what it lists and checks."""
+        head = git.head(self.root)
+        text = None
+        if not self.bare and (self.root / "dvc.yaml").is_file():
+            text = (self.root / "dvc.yaml").read_bytes()
+        elif head:
+            text = git.read_blob(self.root, head, "dvc.yaml")
+        return frozenset(n for n, a in parse_artifacts(text).items() if not a.is_model) if text else frozenset()
+
+    def models_in(self, registry: Registry) -> list[str]:
+        """The registry's models (names its tags use), without the artifacts dvc.yaml declares as
+        something else than a model (`non_models`)."""
+        return [m for m in registry.models() if m not in self.non_models]
 
     @cached_property
     def default_model(self) -> str | None:
@@ -147,8 +186,24 @@ class Project:
             dvc = "" if self.bare or (self.root / ".dvc").is_dir() else "no DVC project and "
             raise NotFoundError(f"this repository has {dvc}no model yet (no artifacts: in dvc.yaml); "
                                 "run `weightops init` here to set one up, or pass --model NAME")
-        raise UsageError("this project has several models and no default; pass --model NAME "
+        candidates = self.declared_models if len(self.declared_models) > 1 else self._nested_models()
+        shown = f" ({', '.join(candidates)})" if candidates else ""
+        raise UsageError(f"this project has several models{shown} and no default; pass --model NAME "
                          f"or set 'model:' in {CONFIG_FILE}")
+
+    def _nested_models(self) -> tuple[str, ...]:
+        """Every model the work tree's dvc.yaml files declare (root first), for an error message;
+        () in a bare repository or where one does not parse."""
+        if self.bare:
+            return ()
+        found: list[str] = list(self.declared_models)
+        for rel in git.ls_files_matching(self.root, "*/dvc.yaml"):
+            path = self.root / rel
+            try:
+                found += model_artifacts(path.read_bytes(), rel) if path.is_file() else []
+            except (OSError, UsageError, PointerError):
+                continue
+        return tuple(found)
 
     def _nested_dvcyaml(self) -> bool:
         """Whether a dvc.yaml below the root may declare `dir:name` models (bare: assume so)."""
@@ -164,6 +219,7 @@ class Project:
         `any_model_stage_patterns(stage)` already started in this repository, read instead
         of starting one (the resolve CLI starts it before its imports). TagError (2) for a
         bad model or stage name, GitError (1) when git fails."""
+        self.warn_partial()
         # The registry reads the tags while git still prints them (git.iter_tags).
         if model is None or stage is None:
             return _warned(Registry(git.iter_tags(self.root), self.default_model, self._commit_times))

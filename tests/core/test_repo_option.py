@@ -7,7 +7,7 @@ from __future__ import annotations
 import json
 import subprocess
 
-from helpers import assert_one_line_error
+from helpers import assert_one_line_error, run_cli
 
 T0 = 1_790_000_000
 
@@ -39,3 +39,16 @@ def test_output_and_its_older_spelling(project, tmp_path):
     assert strip[0] == strip[1] == strip[2] and strip[0]
     assert "--out " not in project.wo("lock", "--help").stdout          # hidden, still accepted
     assert_one_line_error(project.wo("lock", "v1.0.0"), 2, "--output")
+
+
+def test_repo_url_says_which_refs_settings_it_read(project, tmp_path):
+    """A deploy host reading `--repo URL` gets the settings of the remote's default branch: it
+    is told which branch and commit, since they may differ from the clone it was set up from."""
+    project.dvc("remote", "modify", "storage", "url", str(project.remote))   # a URL outside any clone
+    project.git("commit", "-qam", "absolute remote")
+    project.release("v1.0.0")
+    url = f"file://{project.root}"
+    proc = run_cli(["resolve", "v1.0.0", "--repo", url, "--json"], cwd=tmp_path, check=True)
+    head = project.git("rev-parse", "HEAD")[:12]
+    notes = [l for l in proc.stderr.splitlines() if "weightops.yaml" in l]
+    assert notes == [f"note: read weightops.yaml from {url} at refs/heads/main ({head})"]

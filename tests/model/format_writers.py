@@ -69,14 +69,19 @@ def _state_dict_pickle(tensors: dict[str, tuple], legacy: bool) -> bytes:
             sys.modules.pop(k, None) if v is None else sys.modules.__setitem__(k, v)
 
 
-def torch_zip(path: Path, tensors: dict[str, tuple]) -> None:
-    """The layout torch.save writes: archive/data.pkl, archive/data/<key>, archive/version."""
+def torch_zip(path: Path, tensors: dict[str, tuple], byteorder: str | None = None) -> None:
+    """The layout torch.save writes: archive/data.pkl, archive/data/<key>, archive/version. With
+    `byteorder` ("little" or "big"), the `archive/byteorder` record torch >= 2.1 writes
+    (`sys.byteorder` of the saving machine), each storage's elements in that order."""
+    order = ">f4" if byteorder == "big" else "<f4"
     with zipfile.ZipFile(path, "w", zipfile.ZIP_STORED) as zf:
         zf.writestr("archive/data.pkl", _state_dict_pickle(tensors, legacy=False))
+        if byteorder:
+            zf.writestr("archive/byteorder", byteorder)
         for i, (_, (_, blocks)) in enumerate(tensors.items()):
             with zf.open(f"archive/data/{i}", "w", force_zip64=True) as f:
                 for b in blocks():
-                    f.write(np.ascontiguousarray(b, dtype="<f4").tobytes())
+                    f.write(np.ascontiguousarray(b, dtype=order).tobytes())
         zf.writestr("archive/version", "3\n")
 
 

@@ -224,7 +224,7 @@ def test_initializers_are_told_apart_as_weights_constants_or_unused(tmp_path):
     rng = np.random.default_rng(0)
     inits = {
         "lstm.W": rng.normal(size=(1, 16, 4)).astype(f), "lstm.R": rng.normal(size=(1, 16, 4)).astype(f),
-        "lstm.B": np.zeros((1, 32), f),                 # a zero bias is still a trained weight
+        "lstm.B": np.zeros((1, 32), f),                 # a zero bias: its role, a notice when zero
         "h0": np.zeros((1, 1, 4), f), "c0": np.zeros((1, 1, 4), f),   # initial states
         "pad": np.zeros((1, 2, 4), f),                  # left padding, concatenated to the input
         "shape": np.array([1, -1], np.int64),           # a Reshape's target shape
@@ -239,7 +239,7 @@ def test_initializers_are_told_apart_as_weights_constants_or_unused(tmp_path):
     graph = helper.make_graph(nodes, "vad", [x], [y], [numpy_helper.from_array(v, k) for k, v in inits.items()])
     onnx.save(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(tmp_path / "vad.onnx"))
     roles = {t.name: t.role for t in read_tensors(tmp_path / "vad.onnx")}
-    assert roles == {"lstm.W": "weight", "lstm.R": "weight", "lstm.B": "weight", "h0": "constant", "c0": "constant",
+    assert roles == {"lstm.W": "weight", "lstm.R": "weight", "lstm.B": "bias", "h0": "constant", "c0": "constant",
                      "pad": "constant", "shape": "constant", "dead": "unused"}
     # Inside an If branch, a weight is still a weight.
     onnx.save(if_model(), str(tmp_path / "if.onnx"))

@@ -164,6 +164,12 @@ def test_pull_lock_and_verify_check_dvc_md5_for_a_file_and_a_folder(repo, tmp_pa
     assert repo.wo("verify", str(lock), str(tmp_path / "locked.pkl")).returncode == 0
     (tmp_path / "locked.pkl").write_bytes(V2)
     assert_one_line_error(repo.wo("verify", str(lock), str(tmp_path / "locked.pkl")), 4, "md5")
+    # A caller's own SHA-256 pin is checked too, with DVC's md5.
+    pinned = repo.wo("pull", "prod", "-m", "clf", "-o", str(tmp_path / "pinned.pkl"),
+                     "--expect-sha256", hashlib.sha256(V1).hexdigest())
+    assert pinned.returncode == 0 and (tmp_path / "pinned.pkl").read_bytes() == V1, pinned.stderr
+    wrong = repo.wo("pull", "prod", "-m", "clf", "-o", str(tmp_path / "wrong.pkl"), "--expect-sha256", "0" * 64)
+    assert wrong.returncode == 4 and not (tmp_path / "wrong.pkl").exists()
 
 
 def test_a_tampered_object_is_refused_and_nothing_is_written(repo, tmp_path):

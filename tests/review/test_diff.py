@@ -5,7 +5,7 @@ import json
 
 import yaml
 
-from helpers import assert_one_line_error
+from helpers import assert_one_line_error, two_versions
 from weightops.review.diff import ModelState, compare, render_markdown, render_text, DiffReport
 
 
@@ -138,3 +138,18 @@ def test_values_that_print_alike_read_as_unchanged():
     assert max(len(line) for line in text.splitlines()) <= 80
     assert "| unchanged |" in render_markdown(DiffReport("a", "b", (d,)))
     assert d.sections["metrics"][0].delta == 0.0 and str(d.sections["metrics"][0].delta) == "0.0"
+
+
+def test_diff_takes_versions_as_every_command_does(project):
+    """With GTO's named tags (`clf@v1.0.0`) no git ref is called `v1.0.0`: diff reads the version
+    through the registry, as resolve and pull do, with or without its `v`."""
+    cfg = project.root / "weightops.yaml"
+    cfg.write_text(cfg.read_text().replace("tag_style: plain", "tag_style: named"))
+    project.git("commit", "-qam", "named tags")
+    two_versions(project)
+    assert project.git("tag", "-l", "v1.0.0") == ""
+    by_version = json.loads(project.wo("diff", "v1.0.0", "v1.1.0", "--format", "json", check=True).stdout)
+    by_tag = json.loads(project.wo("diff", "clf@v1.0.0", "clf@v1.1.0", "--format", "json", check=True).stdout)
+    assert by_version["models"] == by_tag["models"] and by_version["changed"] is True
+    assert json.loads(project.wo("diff", "1.0.0", "1.1.0", "--format", "json", check=True).stdout)["models"] == by_tag["models"]
+    assert_one_line_error(project.wo("diff", "v9.0.0", "v1.1.0"), 3, "v9.0.0")

@@ -82,10 +82,25 @@ def pull_cmd(
     trust_file: Optional[Path] = TRUST_FILE,
     allow_deprecated: bool = typer.Option(False, "--allow-deprecated", help="Pull a model GTO marks deprecated (NAME@deprecated); refused otherwise."),
     pre: bool = typer.Option(False, "--pre", help="Let 'latest' be a pre-release (v1.4.0-rc.1); by default it is the newest release."),
+    via: Optional[str] = typer.Option(None, "--via", help="Where the bytes come from: 'dvc' (the DVC remote) or 'oci' (the project's OCI repository, by the digest git computes; default: oci.pull)."),
+    plain_http: bool = typer.Option(False, "--plain-http", help="Talk plain HTTP to an OCI registry that is not on loopback."),
     as_json: bool = JSON,
 ) -> None:
-    """Download REF's weights, verifying size and sha256 while they stream; atomic."""
+    """Download REF's weights (a stage, version, or oci://REGISTRY/REPO:TAG), verifying size and sha256 while they stream; atomic."""
     out = output_path(out, out_alias)
+    if lock_file and not index and via is None:
+        from weightops.deploy.pull import read_lock
+
+        if str(read_lock(lock_file).get("repo") or "").startswith("oci://"):
+            via = "oci-lock"
+    if (ref or "").startswith("oci://") or via in ("oci", "oci-lock") or (
+            via is None and _oci_default(repo, ref, lock_file, index)):
+        _pull_oci(ref, out, model=model, repo=repo, plain_http=True if plain_http else None, fsync=fsync,
+                  expect_sha256=expect_sha256, allow_deprecated=allow_deprecated, pre=pre, as_json=as_json,
+                  lock=lock_file, locked_reference=via == "oci-lock")
+        return
+    if via not in (None, "dvc"):
+        raise UsageError(f"--via must be 'dvc' or 'oci', not {via!r}")
     from weightops.deploy.pull import pull_detailed
 
     if lock_file and not index:
@@ -121,15 +136,85 @@ def pull_cmd(
     how = "already present, nothing transferred" if done.transferred == 0 else f"{done.transferred} bytes in {done.seconds:.1f}s"
     if done.recovered:
         how += f"; recovered from object version {done.recovered}"
+    digest = f"sha256 {r.sha256}" if r.sha256 else f"DVC md5 {r.md5} (no model card)"
     from weightops.cli.output import terminal_width, wrap
 
-    for line in wrap(f"{done.path}: {r.model} {r.version} sha256 {r.sha256} verified ({how})", terminal_width(), 4):
+    for line in wrap(f"{done.path}: {r.model} {r.version} {digest} verified ({how})", terminal_width(), 4):
         typer.echo(line)
+
+
+def _oci_default(repo: Optional[str], ref: Optional[str], lock_file, index) -> bool:
+    """`oci.pull: true` in the project's weightops.yaml makes OCI the default source of `pull REF`."""
+    if lock_file or index or (repo and "://" in repo):
+        return False
+    from weightops.project import Project
+
+    try:
+        return bool(Project(repo or ".").config.section("oci").get("pull"))
+    except NotFoundError:
+        return False
+
+
+def _pull_oci(ref, out, *, model, repo, plain_http, fsync, expect_sha256, allow_deprecated, pre, as_json,
+              lock=None, locked_reference=False) -> None:
+    with _progress(not as_json) as update:
+        if (ref or "").startswith("oci://") or locked_reference:
+            from weightops.deploy.oci_pull import pull_locked_reference, pull_reference
+
+            if locked_reference:
+                done = pull_locked_reference(lock, out, plain_http=plain_http, progress=update, fsync=fsync)
+            else:
+                done = pull_reference(ref, out, plain_http=plain_http, expect_sha256=expect_sha256, progress=update,
+                                      fsync=fsync)
+            if as_json:
+                print_json({**done.inspected.to_dict(), "dest": str(done.path), "transferred": done.transferred,
+                            "seconds": round(done.seconds, 3)})
+                return
+            d = done.inspected
+            label = " ".join(str(x) for x in (d.descriptor.get("name"), d.descriptor.get("version")) if x)
+            how = "already present, nothing transferred" if not done.transferred else f"{done.transferred} bytes in {done.seconds:.1f}s"
+            typer.echo(f"{done.path}: {label + ' ' if label else ''}{d.digest} verified ({how}; from {d.reference})")
+            return
+        from weightops.deploy.oci_pull import pull_via_oci
+
+        pulled = pull_via_oci(ref if ref is not None or lock else "latest", out, model=model, repo=repo, plain_http=plain_http,
+                              progress=update, fsync=fsync, allow_deprecated=allow_deprecated, pre=pre,
+                              expect_sha256=expect_sha256, lock=lock)
+    r = pulled.resolved
+    if as_json:
+        print_json(pulled.to_dict())
+        return
+    how = "already present, nothing transferred" if pulled.transferred == 0 else f"{pulled.transferred} bytes in {pulled.seconds:.1f}s"
+    typer.echo(f"{pulled.path}: {r.model} {r.version} sha256 {r.sha256} verified ({how}; through OCI)")
+
+
+@command("kserve")
+def kserve_cmd(
+    stage: str = typer.Argument(..., help="Stage (or version) to serve, e.g. production."),
+    model: Optional[str] = MODEL,
+    name: Optional[str] = typer.Option(None, "--name", help="InferenceService name (default: the model name)."),
+    namespace: Optional[str] = typer.Option(None, "--namespace", "-n", help="Kubernetes namespace."),
+    model_format: Optional[str] = typer.Option(None, "--format", help="KServe modelFormat name (default: from the card's format)."),
+    runtime: Optional[str] = typer.Option(None, "--runtime", help="KServe ServingRuntime name."),
+    repo: Optional[str] = REPO_URL,
+    as_json: bool = JSON,
+) -> None:
+    """Print a KServe InferenceService serving STAGE from OCI, pinned by manifest digest (oci://...@sha256:...)."""
+    from weightops.deploy.kserve import inference_service
+
+    doc = inference_service(stage, model=model, repo=repo or ".", name=name, namespace=namespace,
+                            model_format=model_format, runtime=runtime)
+    if as_json:
+        print_json(doc)
+    else:
+        from weightops.core.yamlio import dump_yaml
+
+        typer.echo(dump_yaml(doc), nl=False)
 
 
 @command("lock")
 def lock_cmd(
-    ref: str = typer.Argument("latest", help="A stage, version, tag or 'latest'."),
+    ref: str = typer.Argument("latest", help="A stage, version, tag, 'latest', or oci://REGISTRY/REPO:TAG (pinned to its digest)."),
     out: Optional[Path] = typer.Option(None, "--output", "-o", help="Lock file to write, e.g. deploy/model.lock.yaml."),
     out_alias: Optional[Path] = OUT_ALIAS,
     model: Optional[str] = MODEL,
@@ -141,13 +226,19 @@ def lock_cmd(
 ) -> None:
     """Pin REF to its commit, hashes and URL in a deploy lock file."""
     out = output_path(out, out_alias, required=True)
-    from weightops.deploy.pull import lock
+    if ref.startswith("oci://"):   # pinned to the manifest digest the registry holds now
+        from weightops.deploy.oci_pull import lock_reference
 
-    doc = lock(ref, out, model=model, repo=repo or ".", remote=remote, pre=pre, index=index)
+        doc = lock_reference(ref, out)
+    else:
+        from weightops.deploy.pull import lock
+
+        doc = lock(ref, out, model=model, repo=repo or ".", remote=remote, pre=pre, index=index)
     if as_json:
         print_json(doc)
     else:
-        typer.echo(f"wrote {out}: {doc['model']} {doc['version']} sha256 {doc['sha256']}")
+        digest = f"sha256 {doc['sha256']}" if doc["sha256"] else f"DVC md5 {doc['md5']} (no model card)"
+        typer.echo(f"wrote {out}: {doc['model']} {doc['version']} {digest}")
 
 
 @command("verify")
@@ -163,7 +254,8 @@ def verify_cmd(
     if as_json:
         print_json(v.to_dict())
     else:
-        typer.echo(f"{v.path}: sha256 {v.sha256} matches the {v.against}")
+        digest = f"sha256 {v.sha256}" if v.sha256 else "DVC md5"
+        typer.echo(f"{v.path}: {digest} matches the {v.against}")
 
 
 
@@ -255,6 +347,7 @@ def sync_cmd(
     on_change: Optional[str] = typer.Option(None, "--on-change", help="Command run after a swap (split like a shell, run without one)."),
     deploy_log: Optional[Path] = typer.Option(None, "--log", help="Deploy log (default: OUT.deployments.jsonl)."),
     once: bool = typer.Option(False, "--once", help="Poll once and exit (non-zero if the sync failed)."),
+    via: str = typer.Option("dvc", "--via", help="Where the bytes come from: 'dvc' or 'oci' (the project's OCI repository, by the digest git computes)."),
 ) -> None:
     """Keep OUT equal to STAGE's current version: poll, pull, verify, swap atomically, log."""
     out = output_path(out, out_alias, required=True)
@@ -269,7 +362,7 @@ def sync_cmd(
         raise UsageError("sync follows one source: pass --repo URL (git) or --index URL (published index)")
     syncer = Syncer(stage, repo=repo or "", out=out, model=model, match=match_pairs(match, match_file),
                     deploy_log=deploy_log, on_change=on_change, index=index, require_signed=require_signed,
-                    trust_policy=trust_file)
+                    trust_policy=trust_file, via=via)
     result = syncer.run(interval=interval, once=once)
     if once:
         typer.echo(f"{stage}: {syncer.version or 'nothing'} live at {syncer.out}"

@@ -40,7 +40,7 @@ def parse_resolve(args: list[str]) -> dict | None:
         elif token in _FLAGS:
             key, flag = _FLAGS[token]
             opts[key] = flag
-        elif token.startswith("-") or opts["ref"] is not None:
+        elif token.startswith(("-", "oci://")) or opts["ref"] is not None:
             return None
         else:
             opts["ref"] = token

@@ -14,20 +14,23 @@ from weightops.errors import UsageError
 @command("init")
 def init_cmd(
     directory: Path = typer.Argument(Path("."), help="Project folder (created if missing; an existing git repo is adopted)."),
-    model: str = typer.Option("model", "--model", "-m", help="Name of the model the project declares."),
+    model: Optional[str] = typer.Option(None, "--model", "-m", help="Name of the model (default: a new project's 'model'; in a DVC project, the only type: model artifact dvc.yaml declares)."),
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote URL (default: a local folder beside the project)."),
     force: bool = typer.Option(False, "--force", help="Overwrite files weightops would write."),
-    artifact: Optional[str] = typer.Option(None, "--artifact", help="In an existing DVC project: register this output (a path DVC tracks) as the model, instead of adding the example pipeline."),
+    artifact: Optional[str] = typer.Option(None, "--artifact", help="In an existing DVC project: register the artifact on this path (declared in dvc.yaml, or an output DVC tracks)."),
 ) -> None:
-    """Start a project, or register a DVC output (--artifact).
+    """Start a project, or adopt an existing DVC project.
 
     A new project: git + DVC and a pipeline that trains a tiny model and writes its card.
-    In an existing DVC project, --artifact PATH declares an output DVC already tracks."""
+    In a DVC project: register the model dvc.yaml declares (or --artifact PATH), keeping its
+    remote, and take tag style and stages from the registry's tags."""
     from weightops.scaffold.init import init_project, next_steps
 
     done = init_project(directory, model=model, remote=remote, force=force, artifact=artifact)
-    if done.artifact:
-        typer.echo(f"registered {done.artifact} as model '{done.model}' in {done.root / 'dvc.yaml'} (artifacts:)")
+    if done.artifact and done.declared:
+        typer.echo(f"registered artifact '{done.model}' ({done.artifact}) that dvc.yaml declares; dvc.yaml unchanged")
+    elif done.artifact:
+        typer.echo(f"registered {done.artifact} as model '{done.model}' in {done.root / 'dvc.yaml'} (artifacts:, lines added)")
     else:
         typer.echo(f"initialized {done.root} with model '{done.model}'")
     typer.echo(f"DVC remote {'storage' if done.remote_added else '(the project default, kept)'} -> {done.remote_url}")
@@ -40,10 +43,19 @@ def init_cmd(
         for line in wrap(f"CI installs weightops as \"{install_requirement()}\" (WEIGHTOPS_REQUIREMENT in the CI "
                          "files; edit it to a line your CI can install)", width, indent=4):
             typer.echo(line)
-    for line in wrap(f"tags: plain `v1.0.0` (tag_style: plain in weightops.yaml) is read by weightops only; "
-                     f"GTO (`gto show`) and `dvc artifacts get` read `{done.model}@v1.0.0` (tag_style: named) "
-                     f"and annotated stage tags `{done.model}#STAGE#N`", width, indent=6):
-        typer.echo(line)
+    if done.artifact:
+        read = (f"read from {done.tags_read} registry tag(s)" if done.tags_read else "no registry tags yet")
+        for line in wrap(f"registry conventions ({read}): tag_style: {done.tag_style}, stages: {', '.join(done.stages)}"
+                         + (f"; newest version {done.newest}" if done.newest else ""), width, indent=4):
+            typer.echo(line)
+        for stage, why in done.skipped_stages:
+            for line in wrap(f"note: stage '{stage}' used by tags is not listed in weightops.yaml: {why}", width, indent=6):
+                typer.echo(line)
+    else:
+        for line in wrap(f"tags: plain `v1.0.0` (tag_style: plain in weightops.yaml) is read by weightops only; "
+                         f"GTO (`gto show`) and `dvc artifacts get` read `{done.model}@v1.0.0` (tag_style: named) "
+                         f"and annotated stage tags `{done.model}#STAGE#N`", width, indent=6):
+            typer.echo(line)
     typer.echo(f"next: {next_steps(done, Path.cwd())}")   # one line: a command to copy whole
 
 

@@ -44,11 +44,18 @@ def release_cmd(
     from weightops.cli.output import terminal_width, wrap
 
     for line in wrap(f"released {done.model} {done.version} as tag {done.tag} at {done.commit[:12]} "
-                     f"(sha256 {done.sha256[:16]}...){' and pushed' if done.pushed else ''}", terminal_width(), 4):
+                     f"(sha256 {done.sha256[:16]}...){pushed_to(done.remote) if done.pushed else ''}",
+                     terminal_width(), 4):
         typer.echo(line)
     if push and not done.pushed:
         typer.echo(f"note: the weights were pushed (dvc push) but tag {done.tag} was not: this repository has "
                    "no git remote; add one and run `git push origin " + done.tag + "`", err=True)
+
+
+def pushed_to(remote: str | None) -> str:
+    """` and pushed to git remote 'origin'`: where the tag went, for the one output line (the
+    remote's name, never its URL, which may carry credentials)."""
+    return f" and pushed to git remote '{remote}'" if remote else " and pushed"
 
 
 @command("resolve")
@@ -71,6 +78,12 @@ def resolve_cmd(
     from weightops.cli.output import render_resolved
     from weightops.registry.resolve import resolve
 
+    if ref.startswith("oci://"):   # the registry's answer for one OCI reference (no git)
+        from weightops.deploy.oci_pull import resolve_reference
+
+        found = resolve_reference(ref).to_dict()
+        print_json(found) if as_json else print_fields({k: v for k, v in found.items() if k != "files"})
+        return
     if index:
         from weightops.deploy.fleet import resolve_from
 
@@ -259,19 +272,46 @@ def history_cmd(
 
 @command("publish")
 def publish_cmd(
+    ref: Optional[str] = typer.Argument(None, help="With --oci: one version or stage to publish (default: every version and stage)."),
     model: Optional[str] = MODEL,
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote to publish into (default: the configured default)."),
+    oci: Optional[str] = typer.Option(None, "--oci", help="Push versions and stage tags as ModelPack artifacts to this OCI repository (REGISTRY/REPOSITORY; default: oci.repository)."),
+    plain_http: bool = typer.Option(False, "--plain-http", help="With --oci: talk plain HTTP to a registry that is not on loopback."),
     repo: str = REPO,
     as_json: bool = JSON,
 ) -> None:
-    """Write each model's registry index into the DVC remote, for hosts that follow `--index URL`."""
+    """Write each model's registry index into the DVC remote (hosts follow `--index URL`); with --oci, push to an OCI registry."""
+    if oci is not None or ref is not None:
+        from weightops.registry.oci import publish_oci
+
+        done = publish_oci(oci or None, ref, model=model, repo=repo, plain_http=True if plain_http else None)
+        if as_json:
+            print_json(done.to_dict())
+            return
+        for tag, digest in done.tags.items():
+            typer.echo(f"{done.repository}:{tag} -> {digest or 'deleted (stage has no version)'}")
+        for version, why in done.skipped:
+            typer.echo(f"left out {version}: {why}", err=True)
+        typer.echo(f"blobs: {done.blobs_uploaded} uploaded ({done.uploaded} bytes), {done.present} already there, "
+                   f"{done.mounted} mounted")
+        return
+    from weightops.project import Project
     from weightops.registry.publish import publish
 
     done = publish(model=model, repo=repo, remote=remote)
+    also = None
+    if Project(repo).config.section("oci").get("repository"):   # the OCI data plane is published too
+        from weightops.registry.oci import publish_oci
+
+        also = publish_oci(None, None, model=model, repo=repo, plain_http=True if plain_http else None)
     if as_json:
         print_json({"published": [{"model": p.model, "url": p.url, "sequence": p.sequence, "stages": p.stages,
-                                   "versions": p.versions, "skipped": [list(s) for s in p.skipped]} for p in done]})
+                                   "versions": p.versions, "skipped": [list(s) for s in p.skipped]} for p in done],
+                    **({"oci": also.to_dict()} if also else {})})
         return
     for p in done:
         stages = ", ".join(f"{s}={v}" for s, v in sorted(p.stages.items())) or "no stages"
         typer.echo(f"published {p.model} (sequence {p.sequence}, {p.versions} version(s), {stages}) to {p.url}")
+    if also:
+        typer.echo(f"published {len(also.tags)} tag(s) to {also.repository} ({also.blobs_uploaded} blob(s) "
+                   f"uploaded, {also.uploaded} bytes)")

@@ -104,7 +104,7 @@ def guard_cmd(
 def audit_cmd(
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name (default: the one configured at each commit)."),
     no_hash: bool = typer.Option(False, "--no-hash", help="Skip re-hashing objects found in the DVC cache or a local remote."),
-    offline: bool = typer.Option(False, "--offline", help="Do not compare tags with the git remote's."),
+    offline: bool = typer.Option(False, "--offline", help="Do not compare tags with the git remote's or the OCI registry's (oci.repository)."),
     repo: str = REPO,
     as_json: bool = JSON,
 ) -> None:

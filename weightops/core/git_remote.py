@@ -22,9 +22,13 @@ def _safe_url(url: str) -> str:
     return url
 
 
+SYMREF_HEAD = "ref: HEAD"   # key of `ls_remote`'s answer holding the branch the remote's HEAD names
+
+
 def ls_remote(url: str) -> tuple[str | None, dict[str, str]]:
     """(the remote HEAD's commit or None, {refname: object id}) for HEAD, every tag and the attached
-    cards' notes ref (core.refs.CARDS_REF) when there is one, in one call.
+    cards' notes ref (core.refs.CARDS_REF) when there is one, in one call; the branch HEAD names
+    (`refs/heads/main`) is under the key SYMREF_HEAD when the server says.
     `url` is a git URL or a local path. UsageError (2) for something that is not a URL;
     NotFoundError (3) when git cannot list it (wrong URL, no access)."""
     proc = run(["ls-remote", "--symref", _safe_url(url), "HEAD", "refs/tags/*", CARDS_REF], env=_NO_PROMPT, check=False)
@@ -33,6 +37,9 @@ def ls_remote(url: str) -> tuple[str | None, dict[str, str]]:
         raise NotFoundError(f"cannot list {url}: {first or 'git ls-remote failed'}; check the URL and your git credentials")
     refs: dict[str, str] = {}
     for line in proc.stdout.splitlines():
+        if line.startswith("ref:") and line.endswith("\tHEAD"):
+            refs[SYMREF_HEAD] = line[4:-len("\tHEAD")].strip()   # the branch HEAD names
+            continue
         if line.startswith("ref:") or "\t" not in line:
             continue
         oid, name = line.split("\t", 1)

@@ -80,3 +80,36 @@ def _plain(dotgit: str, top: str) -> bool:
         if key.startswith("[include") or key == "worktree" or (key == "bare" and value.strip() != "false"):
             return False
     return True
+
+
+# A section header (group 1: the remote's name, None for any other section) or a tagOpt line.
+_TAGOPT = re.compile(r'^\s*\[\s*(?:remote\s+"([^"]+)"|[^\]]*)\s*\]|^\s*(tagopt)\s*=\s*"?--no-tags"?\s*(?:[#;].*)?$',
+                     re.I | re.M)
+
+
+def partial_registry(git_dir: str | os.PathLike) -> str | None:
+    """Why this clone may hold only part of the registry's tags, ending in the command that
+    completes it, or None. Two file reads, no process: a shallow clone (`shallow` in the common
+    git folder, as `git rev-parse --is-shallow-repository` decides) holds only the tags on its
+    truncated history; a clone made with `--no-tags` (`remote.NAME.tagOpt = --no-tags` in its
+    config) fetches none. A repository that simply has no tags yet is neither."""
+    folder = Path(git_dir)
+    try:
+        common = folder / (folder / "commondir").read_text().strip()
+    except OSError:
+        common = folder
+    if (common / "shallow").is_file():
+        return ("this is a shallow clone, so it holds only the tags on its truncated history and a stage may "
+                "read as an older or newer version than the registry's; run `git fetch --unshallow --tags`")
+    try:
+        text = (common / "config").read_text(errors="replace")
+    except OSError:
+        return None
+    remote = None
+    for match in _TAGOPT.finditer(text):
+        if match.group(2) is None:
+            remote = match.group(1)
+        elif remote is not None:
+            return (f"this clone fetches no tags (remote.{remote}.tagOpt is --no-tags), so it may hold only part of "
+                    f"the registry; run `git fetch --tags {remote}` and `git config --unset remote.{remote}.tagOpt`")
+    return None

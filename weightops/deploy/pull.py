@@ -94,6 +94,8 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
                 pre=pre)
     if pinned:
         check_lock_against(pinned, r, str(lock))
+    if expect_sha256 and r.sha256 is None and not r.located.pointer.is_dir:
+        r = replace(r, sha256=expect_sha256.lower())   # no card: the caller's pin is checked, with DVC's md5
     if expect_sha256 and expect_sha256.lower() != r.sha256:
         raise IntegrityError(f"{r.tag}: --expect-sha256 {expect_sha256.lower()} but the registry says {r.sha256}; "
                              "nothing was downloaded", expected=expect_sha256.lower(), actual=r.sha256, ref=r.tag)
@@ -158,7 +160,7 @@ def destination(dest: str | os.PathLike | None, pointer) -> Path:
 
 
 def _already_there(target: Path, r: Resolved) -> bool:
-    if r.located.pointer.is_dir or r.sha256 is None:   # without a card: DVC's md5 and size
+    if r.located.pointer.is_dir or not r.card:   # without a card: DVC's md5 and size
         if not (target.is_dir() if r.located.pointer.is_dir else target.is_file()):
             return False
         try:
@@ -180,13 +182,13 @@ def _pull_file(store: transfer.Store, r: Resolved, target: Path, progress, fsync
     # The card's md5 is the bytes' own; a DVC 2 pointer of a text file names its object by
     # the md5 of the CRLF -> LF form instead (checked at release; without a card, after the copy).
     pointer = r.located.pointer
-    legacy_only = r.sha256 is None and pointer.legacy
+    legacy_only = not r.card and pointer.legacy
     md5 = None if legacy_only else (r.card.get("artifact") or {}).get("md5") or r.md5
     expected = transfer.Expected(size=r.size, md5=md5, sha256=r.sha256, version=store.version_of(pointer))
     url = store.url(pointer)
     try:
         fetched = transfer.copy_object(store, url, target, expected, ref=r.tag, progress=progress, fsync=fsync,
-                                       verify_md5=verify_md5 or r.sha256 is None)
+                                       verify_md5=verify_md5 or not r.card)
         if legacy_only and (found := dvc2_md5(target)) != pointer.md5:   # rare: a DVC 2 text file, no card
             target.unlink()
             raise IntegrityError(f"{r.tag}: {url} does not have DVC 2's md5 {pointer.md5}", expected=pointer.md5,
@@ -325,8 +327,6 @@ def lock(ref: str = "latest", out: str | os.PathLike = "deploy/model.lock.yaml",
     an existing file are kept. Returns the document. `pre`: 'latest' may be a pre-release.
     `index`: resolve from a published registry index URL instead of git.
     Errors as `resolve`."""
-    from weightops.core.atomic import atomic_write_text
-
     if index:   # the published registry index instead of git; the lock records its URL as `repo`
         from weightops.deploy.fleet import resolve_from
 
@@ -335,7 +335,15 @@ def lock(ref: str = "latest", out: str | os.PathLike = "deploy/model.lock.yaml",
         r = resolve(ref, model=model, repo=repo, at=at, remote=remote, pre=pre)
     fields = {k: v for k, v in r.to_dict().items() if k in LOCK_KEYS}
     fields["repo"] = index or (str(repo) if str(repo) != "." else None)
-    fields["resolved_at"] = iso(int(time.time()))
+    return write_lock(fields, out)
+
+
+def write_lock(fields: dict, out: str | os.PathLike) -> dict:
+    """Write a deploy lock of `fields` (LOCK_KEYS; `resolved_at` set now) to `out`, atomically,
+    keeping the user's own keys of an existing file; returns the document."""
+    from weightops.core.atomic import atomic_write_text
+
+    fields = dict(fields, resolved_at=iso(int(time.time())))
     fields = {k: fields.get(k) for k in LOCK_KEYS}
     doc = {"lock_version": LOCK_VERSION, **fields, "checksum": _checksum(fields)}
     out = Path(out)

@@ -31,11 +31,17 @@ from weightops.registry.tags import check_stage, validate_stage
 log = logging.getLogger(__name__)
 
 
-def fetch(resolved: Resolved, dest: Path, repo: str, remote: str | None) -> None:
+def fetch(resolved: Resolved, dest: Path, repo: str, remote: str | None, via: str = "dvc") -> None:
     """The one download step: `weightops.pull` of exactly the resolved version and bytes (verified
     while streaming, renamed into place only when whole; fsync'd, since a deploy host may lose power
-    right after the swap). Raises as `pull_detailed` (NotFoundError 3, IntegrityError 4, ...); the
-    old file stays."""
+    right after the swap), from the DVC remote or, with `via` "oci", from the project's OCI
+    repository by the manifest digest git computes. Raises as `pull_detailed` (NotFoundError 3,
+    IntegrityError 4, ...); the old file stays."""
+    if via == "oci":
+        from weightops.deploy.oci_pull import pull_via_oci
+
+        pull_via_oci(resolved.version, dest, model=resolved.model, repo=repo, expect_sha256=resolved.sha256, fsync=True)
+        return
     from weightops.deploy.pull import pull_detailed
 
     pull_detailed(resolved.version, dest, model=resolved.model, repo=repo, remote=remote,
@@ -58,12 +64,17 @@ class Syncer:
     with `index`, of a published index URL. `match` picks a hardware variant; `deploy_log` defaults
     to OUT.deployments.jsonl; `on_change` is a command (split like a shell, never run by one) run
     after each swap. The constructor raises UsageError (2) for a bad stage name, `out` being a
-    folder, or `match` with `index`."""
+    folder, or `match` with `index`. `via` "oci": the bytes come from the project's OCI repository
+    (`oci.repository`), fetched by the manifest digest git computes."""
     def __init__(self, stage: str, *, repo: str, out: str | os.PathLike, model: str | None = None,
                  match: dict[str, str] | None = None, deploy_log: str | os.PathLike | None = None,
                  on_change: str | None = None, remote: str | None = None, index: str | None = None,
-                 require_signed: bool = False, trust_policy: str | os.PathLike | None = None) -> None:
+                 require_signed: bool = False, trust_policy: str | os.PathLike | None = None,
+                 via: str = "dvc") -> None:
         self.stage = validate_stage(stage)
+        if via not in ("dvc", "oci") or (via == "oci" and index):
+            raise UsageError("--via is 'dvc' or 'oci' (git decides, the bytes come from OCI), and not with --index")
+        self.via = via
         self.index = index
         if index and match:
             raise UsageError("--match and --index cannot be combined yet; follow one model's index")
@@ -150,7 +161,7 @@ class Syncer:
                 self.version = target.version
             return Poll(True, None, self.version)
         try:
-            fetch(target, self.out, self.repo, self.remote)
+            fetch(target, self.out, self.repo, self.remote, self.via)
         except (WeightopsError, OSError) as exc:  # a full disk must not stop the service either
             return self._failed(target, exc)
         swapped = time.time()   # the moment the new weights went live, whatever the hook takes

@@ -197,8 +197,9 @@ def parse_card(text: bytes | str | None, what: str = "model card") -> dict:
 
 
 def missing_card(what: str = "model card") -> NotFoundError:
-    """The error (exit 3) for a card a command needs and the commit does not hold (`release`)."""
-    return NotFoundError(f"{what} not found; run `weightops card` (or `dvc repro`) and commit it")
+    """The error (exit 3) for a card a command needs and the commit does not hold (`release`);
+    `release` replaces the advice with what writes the card in that project."""
+    return NotFoundError(f"{what} not found; write it with `weightops card` and commit it", card=what)
 
 
 def card_doc(doc: object, what: str = "model card") -> dict:

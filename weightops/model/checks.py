@@ -15,92 +15,13 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 
 from weightops.core.config import ValidationSettings
-from weightops.model.formats import Tensor, read_tensors
-from weightops.model.formats.base import FLOAT_DTYPES, WEIGHT
+from weightops.model.formats.base import TREE
 from weightops.model.signature import Signature, graph_differences
+from weightops.model.stats import EPS, TensorStats, collect_stats, tensor_stats  # noqa: F401 - re-exported
 
-EPS = 1e-12
 MAX_LISTED = 50  # offenders listed per check; the count is always exact
-
-
-@dataclass(frozen=True)
-class TensorStats:
-    """One tensor's figures from one streamed pass: name, dtype code (`F32`, `BF16`, ...), shape,
-    element `count`; NaN/Inf/zero counts; mean, std, L2 norm, min and max over the finite values.
-    `decoded` is False for a dtype whose values are not read (then only shape and count are known);
-    `role` is `weight` or `constant`."""
-    name: str
-    dtype: str
-    shape: tuple[int, ...]
-    count: int
-    decoded: bool = True      # False when the dtype is not decoded (F4, Q4_K): values unchecked
-    nan: int = 0
-    inf: int = 0
-    zeros: int = 0
-    mean: float = 0.0
-    std: float = 0.0
-    l2: float = 0.0
-    min: float = 0.0
-    max: float = 0.0
-    role: str = WEIGHT        # or "constant": stored beside the weights (masks, initial states)
-
-    @property
-    def is_float(self) -> bool:
-        """Is the dtype a floating-point one (the value checks apply only to those)?"""
-        return self.dtype in FLOAT_DTYPES
-
-    @property
-    def rms(self) -> float:
-        """Root mean square of the finite values (L2 / sqrt(count)); 0 for an empty tensor."""
-        return self.l2 / math.sqrt(self.count) if self.count else 0.0
-
-
-def tensor_stats(t: Tensor) -> TensorStats:
-    """One pass over the chunks: counts, and mean/variance merged chunk by chunk (Chan et al.)."""
-    n = nan = inf = zeros = 0
-    finite_n, mean, m2, sq = 0, 0.0, 0.0, 0.0
-    lo, hi = math.inf, -math.inf
-    if t._chunks is None:
-        return TensorStats(t.name, t.dtype, t.shape, t.size, decoded=False, role=t.role)
-    for chunk in t.chunks():
-        n += chunk.size
-        c = chunk.view(np.uint8) if chunk.dtype == np.bool_ else chunk
-        # Reductions accumulate in float64 without a float64 copy of the chunk (page faults
-        # on a fresh 32 MB array cost more than the arithmetic).
-        s = float(c.sum(dtype=np.float64))
-        if not math.isfinite(s):
-            ok = np.isfinite(c)
-            bad_nan = int(np.isnan(c).sum())
-            nan += bad_nan
-            inf += int(c.size - ok.sum()) - bad_nan
-            c = c[ok]
-            s = float(c.sum(dtype=np.float64))
-        if c.size == 0:
-            continue
-        zeros += int(c.size - np.count_nonzero(c))
-        csq = float(np.einsum("i,i->", c, c, dtype=np.float64))
-        cm = s / c.size
-        cm2 = max(csq - s * cm, 0.0)
-        total = finite_n + c.size
-        delta = cm - mean
-        m2 += cm2 + delta * delta * finite_n * c.size / total
-        mean += delta * c.size / total
-        finite_n = total
-        sq += csq
-        lo, hi = min(lo, float(c.min())), max(hi, float(c.max()))
-    return TensorStats(t.name, t.dtype, t.shape, n, True, nan, inf, zeros, mean,
-                       math.sqrt(m2 / finite_n) if finite_n else 0.0, math.sqrt(sq),
-                       lo if finite_n else 0.0, hi if finite_n else 0.0, t.role)
-
-
-def collect_stats(path: str | os.PathLike, name: str | None = None) -> dict[str, TensorStats]:
-    """Stats of every tensor; `name` tells the format of a suffix-less file (a DVC object).
-    FormatError (5) for an unreadable or unknown format, RefusedError (5) for an unsafe pickle or
-    object array, as the format readers raise."""
-    return {t.name: tensor_stats(t) for t in read_tensors(path, name)}
 
 
 # ---------------------------------------------------------------- report
@@ -292,7 +213,8 @@ def check_signature(stats: dict[str, TensorStats], cfg: ValidationSettings, sign
 
 def check_structure(new: dict[str, TensorStats], old: dict[str, TensorStats]) -> CheckResult:
     """Tensors `added`, `removed`, `reshaped` or with a changed `dtype` between `old` and `new`
-    (stats keyed by tensor name); fails on any."""
+    (stats keyed by tensor name); fails on any. A tree model's node tables (role `tree`) are
+    not `reshaped`: their length is what training found."""
     figures: dict[str, dict] = {}
     for name in sorted(old.keys() - new.keys()):
         figures[name] = {"change": "removed", "shape": list(old[name].shape)}
@@ -300,13 +222,21 @@ def check_structure(new: dict[str, TensorStats], old: dict[str, TensorStats]) ->
         figures[name] = {"change": "added", "shape": list(new[name].shape)}
     for name in sorted(old.keys() & new.keys()):
         a, b = old[name], new[name]
-        if a.shape != b.shape:
+        if a.shape != b.shape and not (a.role == b.role == TREE):   # trees grow with the data
             figures[name] = {"change": "reshaped", "from": list(a.shape), "to": list(b.shape)}
         elif a.dtype != b.dtype:
             figures[name] = {"change": "dtype", "from": a.dtype, "to": b.dtype}
     kinds = sorted({f["change"] for f in figures.values()})
     return CheckResult("structure", not figures, tuple(figures), dict(list(figures.items())[:MAX_LISTED]),
                        ", ".join(kinds))
+
+
+# A tensor's mean, std and L2 are judged on their own only from this many values: between two
+# independent draws of n values, the mean moves by about sqrt(2/n) of their RMS, so below 256
+# values a retrain alone moves it by more than 0.09 RMS at one sigma and past 0.45 at five:
+# noise, not a finding. Smaller tensors (a bias of one value, an 8-feature linear layer) are
+# judged through the whole model's L2 instead (see `check_drift`).
+MIN_STABLE = 256
 
 
 def drift(a: TensorStats, b: TensorStats) -> dict[str, float]:
@@ -316,24 +246,54 @@ def drift(a: TensorStats, b: TensorStats) -> dict[str, float]:
             "l2": abs(b.l2 - a.l2) / max(a.l2, EPS)}
 
 
+def _limit_figures(a: TensorStats, b: TensorStats, d: dict, keys, limits: dict) -> dict:
+    return {k: {"old": _num(getattr(a, k)), "new": _num(getattr(b, k)), "drift": _num(d[k]), "limit": limits[k]}
+            for k in keys}
+
+
 def check_drift(new: dict[str, TensorStats], old: dict[str, TensorStats], cfg: ValidationSettings) -> CheckResult:
-    """Drift of mean, std and L2 of each tensor present in both versions with the same shape (see
-    `drift`), against `cfg.thresholds(name)`; fails when any figure passes its limit. Tensors with
-    NaN/Inf, undecoded or ignored ones are skipped; the note names the largest drift."""
+    """Drift between two versions (stats keyed by tensor name) of the tensors present in both
+    with the same shape; NaN/Inf, undecoded, ignored and tree-table tensors are skipped.
+
+    A tensor of at least MIN_STABLE values fails when its mean, std or L2 drift (see `drift`)
+    passes `cfg.thresholds(name)`. A smaller tensor is never judged alone: its figures are
+    noise. The whole model is the yardstick there: the L2 norm of every compared float tensor
+    together, whose relative change is held to the `l2` limit; when it passes the limit, the
+    tensors that changed that L2 most (at least half as much as the largest change) are named.
+    The note names the largest drift."""
     figures: dict[str, dict] = {}
     worst: tuple[float, str] = (0.0, "")
+    pooled: list[tuple[TensorStats, TensorStats]] = []
     for name in sorted(old.keys() & new.keys()):
         a, b = old[name], new[name]
         if a.shape != b.shape or not (a.decoded and b.decoded) or cfg.ignored(name) or a.nan or b.nan or a.inf or b.inf:
             continue
+        if a.role == TREE:   # split thresholds and leaf values: in feature units, not a weight scale
+            continue
+        if a.is_float and b.is_float:
+            pooled.append((a, b))
         d = drift(a, b)
+        if a.count < MIN_STABLE:
+            continue
         limits = cfg.thresholds(name)
-        over = {k: v for k, v in d.items() if v > limits[k]}
+        over = [k for k, v in d.items() if v > limits[k]]
         worst = max(worst, (max(d.values()), name))
         if over:
-            figures[name] = {k: {"old": _num(getattr(a, k)), "new": _num(getattr(b, k)),
-                                 "drift": _num(d[k]), "limit": limits[k]} for k in over}
-    note = f"largest drift {worst[0]:.3g} ({worst[1]})" if worst[1] else "no common tensors"
+            figures[name] = _limit_figures(a, b, d, over, limits)
+    old_l2 = math.sqrt(sum(a.l2 ** 2 for a, _ in pooled))
+    new_l2 = math.sqrt(sum(b.l2 ** 2 for _, b in pooled))
+    whole = abs(new_l2 - old_l2) / max(old_l2, EPS) if pooled else 0.0
+    limit = cfg.drift["l2"]
+    if whole > limit:
+        change = {b.name: abs(b.l2 ** 2 - a.l2 ** 2) for a, b in pooled}
+        top = max(change.values())
+        for name in sorted(n for n, c in change.items() if c >= top / 2 and n not in figures):
+            a, b = old[name], new[name]
+            figures[name] = {**_limit_figures(a, b, drift(a, b), ["l2"], cfg.thresholds(name)),
+                             "model_l2": {"old": _num(old_l2), "new": _num(new_l2), "drift": _num(whole),
+                                          "limit": limit}}
+    worst = max(worst, (whole, "whole model L2"))
+    note = f"largest drift {worst[0]:.3g} ({worst[1]})" if pooled or worst[1] else "no common tensors"
     return CheckResult("drift", not figures, tuple(figures), dict(list(figures.items())[:MAX_LISTED]), note)
 
 

@@ -24,12 +24,13 @@ from pathlib import Path
 
 from weightops.core import git
 from weightops.errors import WeightopsError
-from weightops.storage.pointers import load_yaml, lock_lineage, pointer_from_dvcfile, pointer_from_lock, safe_join
+from weightops.storage.pointers import lock_lineage, pointer_from_dvcfile, pointer_from_lock, safe_join
 
 
 @dataclass(frozen=True)
 class Difference:
-    """One input whose content differs: `name` is `deps PATH` or `params KEY.PATH`."""
+    """One input whose content differs: `name` is `deps PATH`, `params KEY.PATH` (`params
+    FILE:KEY.PATH` for a params file other than params.yaml) or `cmd STAGE`."""
 
     name: str
     recorded: object        # what the card (dvc.lock at training time) names
@@ -43,15 +44,25 @@ class Difference:
 def training_lineage(root: Path, weights_rel: str) -> dict:
     """The card's `lineage` at training time, for weights at `weights_rel` (repo-relative) in
     the work tree at `root`: HEAD, branch, the producing stage's deps and params from the work
-    tree's dvc.lock, `inputs_differ` (input names whose content HEAD does not hold; every
-    input when there is no commit yet) and `dirty` (whether that list is non-empty)."""
+    tree's dvc.lock, `params_files` (params file -> {key: value}, as dvc.lock records them),
+    `params_whole` (the files the stage tracks whole, from dvc.yaml), `inputs_differ` (input
+    names whose content HEAD does not hold; every input when there is no commit yet) and
+    `dirty` (whether that list is non-empty)."""
     from weightops.model.card import now_iso
 
     lineage = {"commit": git.head(root), "dirty": False, "branch": git.current_branch(root),
                "created_at": now_iso(), "stage": None, "params": {}, "deps": {}, "inputs_differ": []}
     lock = root / "dvc.lock"
     if lock.is_file():
-        lineage.update(lock_lineage(lock.read_bytes(), "dvc.lock", weights_rel))
+        doc = _parse(lock.read_bytes(), "dvc.lock")
+        lineage.update(lock_lineage(doc if isinstance(doc, dict) else None, "dvc.lock", weights_rel))
+        if lineage["stage"]:
+            lineage["cmd"] = ((doc.get("stages") or {}).get(lineage["stage"]) or {}).get("cmd")
+            lineage["params_files"] = _lock_params(doc, lineage["stage"])
+            dvcyaml = root / "dvc.yaml"
+            whole = _whole_files(_parse(dvcyaml.read_bytes(), "dvc.yaml") if dvcyaml.is_file() else None,
+                                 lineage["stage"])
+            lineage["params_whole"] = sorted(f for f in whole if f in lineage["params_files"])
     if lineage["commit"] is None:
         differ = [f"deps {p}" for p in sorted(lineage["deps"])] + \
                  [f"params {k}" for k in sorted(_flatten(lineage["params"]))]
@@ -63,10 +74,12 @@ def training_lineage(root: Path, weights_rel: str) -> dict:
 
 
 def compare_inputs(repo: Path | str, commit: str, lineage: dict, lockfile: str = "dvc.lock") -> list[Difference]:
-    """Inputs named by `lineage` (a card's: `deps` path -> md5, `params`, `stage`) whose content
-    at `commit` differs, in name order. Reads git objects only (works in a bare clone)."""
+    """Inputs named by `lineage` (a card's: `deps` path -> md5, `params_files`/`params`,
+    `stage`) whose content at `commit` differs, in name order, judged as `dvc status` judges a
+    stage's deps (dvc/dependency/param.py: each recorded key path looked up with dpath's "."
+    separator in the params file DVC's own parser reads, a wholly tracked file compared key by
+    top-level key, new keys included). Reads git objects only (works in a bare clone)."""
     deps = lineage.get("deps") or {}
-    params = lineage.get("params") or {}
     lock_text = git.read_blobs(repo, [f"{commit}:{lockfile}"]).get(f"{commit}:{lockfile}")
     base = posixpath.dirname(lockfile)
     found: list[Difference] = []
@@ -74,12 +87,36 @@ def compare_inputs(repo: Path | str, commit: str, lineage: dict, lockfile: str =
         actual = md5_at(repo, commit, path, lock_text, lockfile)
         if actual != md5:
             found.append(Difference(f"deps {path}", md5, actual))
-    if params:
-        held = _flatten(params_at(repo, commit, lineage.get("stage"), lock_text, lockfile, base, list(params)))
-        for key, value in sorted(_flatten(params).items()):
-            if key not in held or held[key] != value:
-                found.append(Difference(f"params {key}", value, held.get(key)))
-    return found
+    if lineage.get("cmd") is not None and lineage.get("stage"):
+        cmd = _cmd_at(repo, commit, lineage["stage"], posixpath.join(base, "dvc.yaml"))
+        if cmd is not _MISSING and cmd != lineage["cmd"]:
+            found.append(Difference(f"cmd {lineage['stage']}", lineage["cmd"], cmd))
+    files = lineage.get("params_files")
+    if not isinstance(files, dict):   # a card from before params were recorded per file
+        files = _legacy_files(lineage, lock_text, lockfile)
+    whole = set(lineage.get("params_whole") or [])
+    specs = {f: f"{commit}:{safe_join(base, f)}" for f in files}
+    blobs = git.read_blobs(repo, list(specs.values())) if specs else {}
+    for f, recorded in sorted(files.items()):
+        if not isinstance(recorded, dict):
+            continue
+        text = blobs.get(specs[f])
+        conf = _parse(text, f) if text is not None else None
+        label = (lambda k: f"params {k}") if f == "params.yaml" else (lambda k, f=f: f"params {f}:{k}")
+        keys = list(recorded)
+        if f in whole and isinstance(conf, dict):
+            keys += [k for k in conf if k not in recorded]
+        for key in keys:
+            held = _lookup(conf, key, whole=f in whole)
+            want = recorded.get(key, _MISSING)
+            if isinstance(held, dict) and isinstance(want, dict):   # a section: name the keys inside that differ
+                held, want = _flatten(held, key), _flatten(want, key)
+                found += [Difference(label(k), want.get(k), held.get(k)) for k in {**want, **held}
+                          if k not in held or k not in want or not _same(held[k], want[k])]
+            elif held is _MISSING or want is _MISSING or not _same(held, want):
+                found.append(Difference(label(key), None if want is _MISSING else want,
+                                        None if held is _MISSING else held))
+    return sorted(found, key=lambda d: d.name)
 
 
 def md5_at(repo: Path | str, commit: str, path: str, lock_text: bytes | None, lockfile: str) -> str | None:
@@ -105,29 +142,96 @@ def md5_at(repo: Path | str, commit: str, path: str, lock_text: bytes | None, lo
     return pointer.md5 if pointer is not None else None
 
 
-def params_at(repo: Path | str, commit: str, stage: str | None, lock_text: bytes | None, lockfile: str,
-              base: str, keys: list[str]) -> dict:
-    """The values of the top-level params `keys` in the params files the stage reads at
-    `commit` (the files its dvc.lock entry names; DVC's default `params.yaml` otherwise)."""
-    files = ["params.yaml"]
+_MISSING = object()
+
+
+def _parse(text: bytes | str | None, path: str) -> object:
+    """A params file or DVC file as DVC parses it (dvc.utils.serialize: YAML 1.2 by ruamel, so
+    `1e-3` is a float; JSON, TOML and Python params files by extension); None when unreadable."""
+    if text is None:
+        return None
+    from dvc.utils.serialize import PARSERS
+
     try:
-        doc = load_yaml(lock_text, lockfile) if lock_text is not None else None
-        entry = ((doc or {}).get("stages") or {}).get(stage) if isinstance(doc, dict) and stage else None
-        if isinstance(entry, dict) and isinstance(entry.get("params"), dict) and entry["params"]:
-            files = [str(f) for f in entry["params"]]
-    except WeightopsError:
-        pass
-    specs = {f: f"{commit}:{safe_join(base, f)}" for f in files}
-    blobs = git.read_blobs(repo, list(specs.values()))
-    values: dict = {}
-    for f, spec in specs.items():
-        try:
-            doc = load_yaml(blobs.get(spec), spec) if blobs.get(spec) is not None else None
-        except WeightopsError:
-            doc = None
-        if isinstance(doc, dict):
-            values.update({k: doc[k] for k in keys if k in doc and k not in values})
-    return values
+        text = text.decode("utf-8") if isinstance(text, bytes) else text
+        return PARSERS[posixpath.splitext(path)[1].lower()](text, path)
+    except Exception:   # noqa: BLE001 - DVC's parse errors and bad bytes alike: nothing readable
+        return None
+
+
+def _lookup(conf: object, key: str, *, whole: bool) -> object:
+    """dvc/dependency/param.py's read: a wholly tracked file's top-level key, else the key path
+    through dpath with "." as separator."""
+    if not isinstance(conf, dict):
+        return _MISSING
+    if whole:
+        return conf.get(key, _MISSING)
+    import dpath
+
+    try:
+        return dpath.get(conf, key, separator=".")
+    except (KeyError, ValueError):
+        return _MISSING
+
+
+def _same(held: object, want: object) -> bool:
+    # DVC: a tuple read from a .py params file equals the list dvc.lock holds.
+    return held == want or (isinstance(held, tuple) and list(held) == want)
+
+
+def _cmd_at(repo: Path | str, commit: str, stage: str, dvcyaml: str) -> object:
+    """The command dvc.yaml at `commit` gives `stage`, as dvc.lock would record it: the text as
+    written, or, when dvc.yaml interpolates (`${...}` from `vars` or params files), as DVC's own
+    parser renders it at that commit (the only case that imports DVC's repository code);
+    _MISSING when DVC cannot render it there, which decides nothing."""
+    text = git.read_blobs(repo, [f"{commit}:{dvcyaml}"]).get(f"{commit}:{dvcyaml}")
+    if text is None:
+        return None
+    if b"${" not in text:
+        doc = _parse(text, dvcyaml)
+        spec = (doc.get("stages") or {}).get(stage) if isinstance(doc, dict) else None
+        return spec.get("cmd") if isinstance(spec, dict) else None
+    from dvc.repo import Repo
+
+    try:
+        with Repo(str(repo), rev=commit) as at:
+            wanted = posixpath.normpath(dvcyaml)
+            for candidate in at.index.stages:
+                path = getattr(candidate, "path_in_repo", "")
+                if candidate.name == stage and (not path or posixpath.normpath(path) == wanted):
+                    return candidate.cmd
+    except Exception:   # noqa: BLE001 - DVC cannot build the pipeline there (a bare clone): undecided
+        return _MISSING
+    return None
+
+
+def _lock_params(doc: object, stage: str) -> dict:
+    """dvc.lock's `params:` of `stage`: params file -> {key path: value}, as DVC wrote them."""
+    entry = ((doc.get("stages") or {}).get(stage) or {}) if isinstance(doc, dict) else {}
+    params = entry.get("params") if isinstance(entry, dict) else None
+    return {str(f): dict(v) for f, v in params.items() if isinstance(v, dict)} if isinstance(params, dict) else {}
+
+
+def _whole_files(doc: object, stage: str) -> set[str]:
+    """Params files dvc.yaml's `stage` tracks whole (`- params.yaml:` or `- f.json: []` with no
+    keys; dvc/dependency/__init__.py `_merge_params`). A foreach/matrix stage `name@key` reads
+    its template."""
+    stages = doc.get("stages") if isinstance(doc, dict) else None
+    spec = stages.get(stage.split("@")[0]) if isinstance(stages, dict) else None
+    spec = spec.get("do", spec) if isinstance(spec, dict) and "foreach" in spec else spec
+    entries = spec.get("params") if isinstance(spec, dict) else None
+    return {str(f) for e in entries or [] if isinstance(e, dict) for f, keys in e.items() if not keys} \
+        if isinstance(entries, list) else set()
+
+
+def _legacy_files(lineage: dict, lock_text: bytes | None, lockfile: str) -> dict:
+    """Old cards kept params merged into one mapping: each key is looked for in the params files
+    the commit's dvc.lock names for the stage (DVC's default params.yaml otherwise)."""
+    params = lineage.get("params") or {}
+    if not params:
+        return {}
+    files = list(_lock_params(_parse(lock_text, lockfile), lineage.get("stage") or "")) or ["params.yaml"]
+    return {files[0]: dict(params)} if len(files) == 1 else {"params.yaml": dict(params)}
 
 
 def _flatten(d: dict, prefix: str = "") -> dict:

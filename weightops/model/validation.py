@@ -17,7 +17,7 @@ from weightops.core.config import ValidationSettings
 from weightops.model.checks import Report, collect_stats, run_checks
 from weightops.model.formats import unread_reason
 from weightops.errors import FormatError, NotFoundError, RefusedError, UsageError, WeightopsError
-from weightops.storage.hashing import hash_file
+from weightops.storage.hashing import hash_file, sha256_file
 from weightops.project import Located, Project
 from weightops.model.formats.onnx import graph_signature
 from weightops.model.signature import Signature, breaking, diff_signatures, parse_signature
@@ -136,7 +136,7 @@ def validate(target: str | os.PathLike, *, against: str | None = DEFAULT_AGAINST
     unread = unread_reason(subject.path, subject.name)
     required = against_required if against_required is not None else against != DEFAULT_AGAINST
     other, other_name, notes = None, None, [unread] if unread else []
-    sha256 = subject.sha256 or (hash_file(subject.path).sha256 if subject.path.is_file() else None)
+    sha256 = subject.sha256 or (sha256_file(subject.path) if subject.path.is_file() else None)
     if against is not None and against not in NO_AGAINST:
         try:
             ref = subject_for(against, project, model)
@@ -233,12 +233,12 @@ def validation_gate(ctx) -> dict[str, str]:
 
 
 def _gate_stats(path: Path, name: str, stage: str, what: str) -> dict:
-    """collect_stats for the gate of `stage`: a file no reader reads, or one its format's own library
-    refuses, is a refusal by that gate (RefusedError, 5) naming the gate, the file and the two
-    ways past it."""
+    """collect_stats for the gate of `stage`: a file no reader reads, one its format's own library
+    refuses, or a pickle naming code, is a refusal by that gate (RefusedError, 5) naming the gate,
+    the file and the two ways past it."""
     try:
         return collect_stats(path, name)
-    except FormatError as exc:
+    except RefusedError as exc:   # FormatError included
         raise RefusedError(f"gates.{stage}.validate refused {what} ({name}): {exc.message}; to promote it "
                            f"unchecked, pass --skip-checks with --message WHY (recorded in the tag), or set "
                            f"`gates: {{{stage}: {{validate: false}}}}` in weightops.yaml",

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from weightops.core import clock, dvc, git
 from weightops.storage import remotes as storage
 from weightops.model.card import artifact_files, check_card_against_file, missing_card, require_card_matches
-from weightops.errors import IntegrityError, RefusedError, UsageError
+from weightops.errors import IntegrityError, NotFoundError, RefusedError, UsageError, WeightopsError
 from weightops.storage.hashing import dvc2_md5
 from weightops.storage.dvc_config import dvc_cache_dir
 from weightops.storage.pointers import stay_inside
@@ -29,13 +29,14 @@ log = logging.getLogger(__name__)
 @dataclass(frozen=True)
 class Released:
     """A release: model, version (`vX.Y.Z`), the tag written (`vX.Y.Z` or GTO's `NAME@vX.Y.Z`), the
-    commit it tags, the weights' sha256 (hex), and whether the tag was pushed."""
+    commit it tags, the weights' sha256 (hex), whether the tag was pushed and to which git remote."""
     model: str
     version: str
     tag: str
     commit: str
     sha256: str
     pushed: bool
+    remote: str | None = None      # the git remote the tag was pushed to (None: not pushed)
 
 
 def release(version: str, *, model: str | None = None, repo: str | os.PathLike = ".",
@@ -76,10 +77,16 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
     if commit is None:
         raise RefusedError("the repository has no commits; train and commit first")
     refuse_second_version(registry, name, commit, version)
-    located = project.locate(name, commit, ref=tag)
-    if located.card_source != "commit":   # a new release pins its bytes by a card it holds itself
-        raise missing_card(f"model card {located.artifact.card_path} at {commit[:12]}")
-    require_card_matches(located.card, located.pointer, tag)
+    try:
+        located = project.locate(name, commit, ref=tag)
+        if located.card_source != "commit":   # a new release pins its bytes by a card it holds itself
+            raise missing_card(f"model card {located.artifact.card_path} at {commit[:12]}")
+        require_card_matches(located.card, located.pointer, tag)
+    except (NotFoundError, IntegrityError) as exc:
+        if getattr(exc, "card", None) is None and not isinstance(exc, IntegrityError):
+            raise
+        # A missing or stale card: say what writes it here, not a `dvc repro` that may be up to date.
+        raise type(exc)(f"{exc.message.split('; ')[0]}; {card_advice(project, name, commit)}", **exc.fields) from None
     weights = project.root / located.pointer.path
     if weights.exists() or weights.is_symlink():
         cache = dvc_cache_dir(project.root / located.dvc_root)
@@ -120,11 +127,39 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
         "size": located.pointer.size, "path": located.pointer.path, "by": git.identity(project.root),
     })
     git.create_tag(project.root, tag, commit, text, time=tag_time(registry, name, clock.now(now)), sign=sign)
-    pushed = False
+    pushed, git_remote = False, None
     if push:
-        pushed = push_new_tag(project, tag)
+        git_remote = git.default_remote(project.root)
+        pushed = push_new_tag(project, tag, git_remote)
+        from weightops.registry.oci import publish_after
+
+        publish_after(project, name, version, f"released {tag}")
     log.info("released %s %s as %s at %s", name, version, tag, commit[:12])
-    return Released(name, version, tag, commit, sha256, pushed)
+    return Released(name, version, tag, commit, sha256, pushed, git_remote if pushed else None)
+
+
+def card_advice(project: Project, name: str, commit: str) -> str:
+    """What writes the card of NAME at `commit` again, as the rest of a one-line message: `dvc
+    repro` when a stage of its dvc.yaml has the card among its outs (the pipeline writes it),
+    else the `weightops card WEIGHTS -o CARD --model NAME` to run; then commit. Never raises."""
+    from weightops.storage.pointers import dvcyaml_for, load_yaml, parse_artifacts
+
+    dvcyaml = dvcyaml_for(name)
+    base = posixpath.dirname(dvcyaml)
+    try:
+        doc = load_yaml(project.blobs([f"{commit}:{dvcyaml}"])[f"{commit}:{dvcyaml}"], dvcyaml) or {}
+        artifact = parse_artifacts(doc, dvcyaml)[name]
+    except (WeightopsError, KeyError):
+        return "write it with `weightops card WEIGHTS -o CARD` and commit it"
+    for stage, spec in ((doc.get("stages") or {}) if isinstance(doc, dict) else {}).items():
+        outs = spec.get("outs") if isinstance(spec, dict) else None
+        for out in outs or []:
+            path = next(iter(out)) if isinstance(out, dict) and out else out
+            if isinstance(path, str) and posixpath.normpath(posixpath.join(base, path)) == artifact.card_path:
+                return f"run `dvc repro` (stage '{stage}' writes the card), commit, and release again"
+    here = os.path.relpath(project.root / artifact.path), os.path.relpath(project.root / artifact.card_path)
+    return (f"write it with `weightops card {here[0]} -o {here[1]} --model {name}`, commit it ({here[1]}), "
+            "and release again")
 
 
 def refuse_second_version(registry: Registry, name: str, commit: str, version: str) -> None:

@@ -45,6 +45,7 @@ class Assigned:
 
 def _open(repo: str | os.PathLike, model: str | None, push: bool) -> tuple[Project, str, Registry]:
     project = Project(repo)
+    project.require_full_registry("write a stage tag")
     name = project.model(model)
     if push:
         # Count from the shared registry, not a stale local copy.
@@ -89,6 +90,10 @@ def _write(project: Project, registry: Registry, *, model: str, stage: str, comm
         from weightops.registry.publish import publish
 
         publish(model=model, repo=project.root, now=now)
+    if pushed:
+        from weightops.registry.oci import publish_after
+
+        publish_after(project, model, stage, f"pushed {tag}")
     return tag, pushed
 
 
@@ -130,7 +135,8 @@ def promote(version: str, stage: str, *, model: str | None = None, repo: str | o
     """
     project, name, registry = _open(repo, model, push)
     sign = choose_signing(project, sign)
-    validate_stage(stage, project.config.stages)
+    # One vocabulary with resolve/history/demote: the config's stages and those GTO tags use.
+    check_stage(stage, project.config.stages, registry.stage_names(name))
     if not allow_deprecated:
         from weightops.registry.resolve import refuse_deprecated
         refuse_deprecated(registry, name)
@@ -210,6 +216,7 @@ def rollback(stage: str, *, model: str | None = None, to: str | None = None, rep
     RefusedError (5) also when there is no earlier version or `to` holds the stage already."""
     validate_stage(stage)   # before the name is echoed in a message or reaches git
     project = Project(repo)
+    project.require_full_registry("roll back")
     name = project.model(model)
     registry = project.registry()
     current = registry.stage_event(name, stage)

@@ -168,12 +168,56 @@ def unknown_stage(stage: str, known) -> "TagError":
 
 
 def check_stage(stage: str, allowed, seen=()) -> str:
-    """A stage a command may read: in the project's config (`allowed`) or already used by a tag
-    (`seen`: GTO may have assigned others). Raises TagError (exit 2) with a suggestion."""
-    validate_stage(stage)
+    """A stage a command may read or write: in the project's config (`allowed`) or already used
+    by a tag (`seen`: GTO may have assigned others; they are the project's too). Raises TagError
+    (exit 2) with a suggestion, or saying why a name weightops reads otherwise cannot be one."""
     if stage in allowed or stage in seen:
-        return stage
+        return validate_stage(stage)
+    reserved = reserved_stage(stage) if isinstance(stage, str) else None
+    if reserved:
+        raise TagError(f"'{_show(stage)}' cannot be a new stage: {reserved}", stage=stage)
+    validate_stage(stage)
     raise unknown_stage(stage, [*allowed, *sorted(seen)])
+
+
+# `v1`, `v2-1`: what a reader takes for a version (v1.0.0) before a stage. Compiled on first
+# use (see _LOOKALIKE): only stage names entering the project need it.
+_VERSIONISH = r"^[vV]?\d+(?:[.-]\d+)*\Z"
+
+
+def reserved_stage(stage: str) -> str | None:
+    """Why `stage` already means something else to weightops (`latest`: the newest release;
+    `v1`, `1.2.0`: a version), as the rest of a one-line message; None for a free name. Pure."""
+    if stage == "latest":
+        return "`latest` already means the newest release (resolve/pull/lock latest)"
+    if is_version(stage) or re.match(_VERSIONISH, stage or "") or version_lookalike(stage):
+        meant = version_lookalike(stage) or (stage if stage.startswith("v") else f"v{stage}")
+        return f"'{_show(stage)}' reads as a version ({meant}); name stages with words (staging, prod, edge-v2)"
+    return None
+
+
+def reserved_stage_reading(stage: str) -> str | None:
+    """For a stage GTO tags already use whose name weightops reads otherwise (`reserved_stage`):
+    one line saying how each command reads it; None for a free name. Pure."""
+    if reserved_stage(stage) is None:
+        return None
+    if stage == "latest":
+        return ("GTO tags use stage 'latest', a name weightops reads as the newest release: `resolve latest`, "
+                "`pull latest` and `lock latest` answer the newest release, not this stage; `history`, "
+                "`promote`, `demote` and `rollback` read it as the stage; weightops.yaml cannot list it")
+    return (f"GTO tags use stage '{_show(stage)}', a name that reads as version {version_lookalike(stage) or stage}: "
+            f"`resolve {_show(stage)}`, `pull`, `history`, `promote`, `demote` and `rollback` read it as the stage "
+            "(a version needs its full form, v1.0.0); weightops.yaml cannot list it")
+
+
+def validate_new_stage(stage: str) -> str:
+    """A stage name entering the project (weightops.yaml `stages:`, init): the stage grammar,
+    and not a name weightops already reads as something else (`reserved_stage`). Raises
+    TagError (exit 2)."""
+    reserved = reserved_stage(stage) if isinstance(stage, str) else None
+    if reserved:
+        raise TagError(f"'{_show(stage)}' cannot be a stage name: {reserved}", stage=stage)
+    return validate_stage(stage)
 
 
 def is_version(text: str) -> bool:

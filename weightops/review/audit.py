@@ -27,10 +27,11 @@ from weightops.storage.pointers import (Artifact, Remote, dvcyaml_for, out_remot
                        pointer_from_dvcfile, pointer_from_lock)
 from weightops.project import Located, Project
 from weightops.registry.state import Registry
-from weightops.registry.tags import Kind
+from weightops.registry.tags import Kind, reserved_stage_reading
 
-KINDS = ("moved-tag", "card-mismatch", "missing-object", "damaged-object", "two-versions", "unreadable")
-NOTICE_KINDS = ("lightweight-tag", "not-a-version", "no-card")   # information, never a failure
+KINDS = ("moved-tag", "card-mismatch", "missing-object", "damaged-object", "two-versions", "unreadable", "oci-tag")
+NOTICE_KINDS = ("lightweight-tag", "not-a-version", "no-card", "reserved-stage",
+                "oci-unpublished")   # information, never a failure
 
 
 @dataclass(frozen=True)
@@ -119,6 +120,7 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
     (re-hashed where local when `rehash`); lightweight tags are notices. Returns an AuditReport; `ok` is
     False when any finding (the CLI exits 4). NotFoundError (3) outside a repository."""
     project = Project(repo)
+    project.warn_partial()   # a shallow or tagless clone audits only the tags it has
     refs = git.list_tags(project.root)
     registry = Registry(refs, project.default_model)
     findings: list[Finding] = []
@@ -132,7 +134,7 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
              for r in registry_tags if not r.annotated]
     if not offline:
         findings += _diverged(project, registry_tags)
-    versions = [v for model in registry.models() for v in registry.versions(model)]
+    versions = [v for model in project.models_in(registry) for v in registry.versions(model)]   # not datasets
     located_all, remotes = _locate_all(project, [(v.model, v.commit) for v in versions], remote)
     hashed: dict[str, object] = {}   # path -> Digests: each local copy hashed once
     stores: dict[str, object] = {}
@@ -165,13 +167,42 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
         findings.append(Finding("two-versions", tags[-1], f"commit {commit[:12]} holds several versions of '{model}' "
                                 f"({', '.join(tags)}): GTO allows one version per commit and fails on any stage tag "
                                 "there; deregister all but one (`gto deregister`) or tag the others on new commits"))
+    if not offline:
+        oci_found, oci_notes = _oci(project, registry)
+        findings += oci_found
+        notes += oci_notes
     infos = tuple(RemoteInfo(s.remote.name, s.base, _versioning(s)) for s in stores.values() if not isinstance(s, Exception))
     notices = tuple(notes) + tuple(Finding("not-a-version", name, f"{name} looks like a version but is not a registry tag, so "
                             f"weightops, GTO and DVC ignore it; did you mean {meant}? (release it with "
                             f"`weightops release {meant.rpartition('@')[2]}`)")
                     for name, meant in registry.lookalikes().items())
+    notices += tuple(Finding("reserved-stage", f"{model}#{stage}", reading) for model in registry.models()
+                     for stage in sorted(registry.stage_names(model)) if (reading := reserved_stage_reading(stage)))
     return AuditReport(tuple(findings), len(versions), len(registry_tags), notices,
                        tuple(registry.invisible), infos)
+
+
+def _oci(project: Project, registry: Registry) -> tuple[list[Finding], list[Finding]]:
+    """With `oci.repository` set: every OCI version and stage tag that disagrees with git is a
+    finding (kind oci-tag); a version never published is a notice."""
+    if not project.config.section("oci").get("repository"):
+        return [], []
+    from weightops.review.oci_tags import compare_tags
+
+    found, notes = [], []
+    for model in project.models_in(registry):
+        try:
+            target, checks = compare_tags(project, model)
+        except WeightopsError as exc:
+            found.append(Finding("oci-tag", model, f"cannot compare the OCI tags of '{model}' with git: {exc}"))
+            continue
+        for c in checks:
+            if c.problem:
+                found.append(Finding("oci-tag", f"{target.name}:{c.tag}", c.problem))
+            elif c.actual is None and c.expected is not None:
+                notes.append(Finding("oci-unpublished", f"{target.name}:{c.tag}",
+                                     f"{target.name}:{c.tag} is not in the registry; `weightops publish {c.tag}` pushes it"))
+    return found, notes
 
 
 def _pointer_remote(project: Project, located: Located, default: Remote) -> object:

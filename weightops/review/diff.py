@@ -18,7 +18,7 @@ from typing import Callable
 from weightops.core import git, git_review
 from weightops.core.units import format_size
 from weightops.errors import NotFoundError, UsageError, WeightopsError
-from weightops.storage.pointers import dvcyaml_for, parse_artifacts, pointer_from_dvcfile, pointer_from_lock
+from weightops.storage.pointers import dvcyaml_for, model_artifacts, pointer_from_dvcfile, pointer_from_lock
 from weightops.project import Project
 from weightops.core.yamlio import safe_load
 
@@ -130,7 +130,7 @@ def models_at(project: Project, commit: str | None) -> dict[str, ModelState]:
     states: dict[str, ModelState] = {}
     for dvcyaml in yamls:
         try:
-            artifacts = parse_artifacts(texts[dvcyaml], dvcyaml)
+            artifacts = model_artifacts(texts[dvcyaml], dvcyaml)   # a dataset is not weights
         except WeightopsError:
             continue  # a dvc.yaml that does not parse declares nothing we can compare
         if not artifacts:
@@ -163,17 +163,37 @@ def models_at(project: Project, commit: str | None) -> dict[str, ModelState]:
     return states
 
 
-def resolve_revisions(project: Project, base: str | None, head: str | None) -> tuple[str, str, str | None, str | None]:
+def revision_commit(project: Project, rev: str, model: str | None = None) -> str:
+    """The commit REV names: a version in the form every command takes (`v1.3.0`, `1.3.0`, read
+    through the registry, so a GTO `NAME@v1.3.0` tag counts), else any git revision (a branch,
+    a tag such as `NAME@v1.3.0`, a commit). NotFoundError (3) when it names none; UsageError (2)
+    for an option-like revision or several models and no `model`."""
+    from weightops.registry.tags import is_version, normalize_version
+
+    if not is_version(rev):
+        return git.rev_parse(project.root, rev)
+    try:
+        return project.registry().version(project.model(model), normalize_version(rev)).commit
+    except (NotFoundError, UsageError) as exc:
+        try:   # not a release of the model: perhaps a branch or tag of that name
+            return git.rev_parse(project.root, rev)
+        except NotFoundError:
+            raise exc from None
+
+
+def resolve_revisions(project: Project, base: str | None, head: str | None,
+                      model: str | None = None) -> tuple[str, str, str | None, str | None]:
     """(base label, head label, base commit, head commit or None for the work tree). HEAD None, '',
     `WORKTREE` or `.` is the work tree; BASE None is the merge base of the default branch with HEAD.
-    NotFoundError (3) for an unknown revision, no default branch, no commits, or no shared history;
-    UsageError (2) for an option-like revision."""
+    Either may be a version of `model` (see `revision_commit`). NotFoundError (3) for an unknown
+    revision, no default branch, no commits, or no shared history; UsageError (2) for an
+    option-like revision."""
     if head in (None, "", "WORKTREE", "."):
         head_commit, head_label = None, WORKTREE
     else:
-        head_commit, head_label = git.rev_parse(project.root, head), head
+        head_commit, head_label = revision_commit(project, head, model), head
     if base:
-        return base, head_label, git.rev_parse(project.root, base), head_commit
+        return base, head_label, revision_commit(project, base, model), head_commit
     branch = git_review.default_branch(project.root)
     if branch is None:
         raise NotFoundError("no default branch (origin/HEAD, main or master) to diff against; pass BASE")
@@ -195,7 +215,7 @@ def diff(base: str | None = None, head: str | None = None, *, repo: str | Path =
     project = Project(repo)
     if head is None and project.bare:
         raise UsageError("a bare repository has no work tree; pass BASE and HEAD revisions")
-    base_label, head_label, base_commit, head_commit = resolve_revisions(project, base, head)
+    base_label, head_label, base_commit, head_commit = resolve_revisions(project, base, head, model)
     old = models_at(project, base_commit)
     new = models_at(project, head_commit)
     names = sorted(set(old) | set(new))

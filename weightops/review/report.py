@@ -112,7 +112,7 @@ def gather(repo: str | os.PathLike = ".", *, model: str | None = None,
     started = _time.perf_counter()
     project = Project(repo)
     registry = project.registry()
-    names = registry.models()
+    names = project.models_in(registry)   # not the datasets GTO may tag too
     if model is not None:
         name = project.model(model)
         if name not in names:

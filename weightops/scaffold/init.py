@@ -4,16 +4,17 @@ from __future__ import annotations
 
 import logging
 import os
+import posixpath
 from dataclasses import dataclass
 from pathlib import Path
 
 from weightops.core import dvc, git
 from weightops.core.atomic import atomic_write_text
-from weightops.core.config import CONFIG_FILE, render_config
+from weightops.core.config import CONFIG_FILE, DEFAULT_STAGES, render_config
 from weightops.errors import RefusedError
 from weightops.core.resources import template_path
 from weightops.registry.tags import validate_new_model_name
-from weightops.scaffold.adopt import declare_artifact, dvc_outputs, find_output, likely_model
+from weightops.scaffold.adopt import Choice, choose_artifact, declare_artifact, dvc_outputs, likely_model, read_conventions
 from weightops.storage.dvc_config import dvc_remotes
 
 log = logging.getLogger(__name__)
@@ -32,16 +33,24 @@ GITIGNORE_TEMPLATE = "project/gitignore"
 
 @dataclass(frozen=True)
 class Initialized:
-    """What `init` did: the project root, the model name, the DVC remote's URL, the files written
-    (repository-relative), and with `--artifact` the output registered, its card (when written) and
-    whether a remote was added."""
+    """What `init` did: the project root (the DVC project's folder), the model name, the DVC
+    remote's URL, the files written (relative to the git repository's top), and in an existing
+    DVC project the artifact registered, its card (when written), whether a remote was added,
+    whether dvc.yaml declared the artifact already, and the conventions read from the tags."""
     root: Path
     model: str
     remote_url: str
     written: tuple[str, ...]
-    artifact: str | None = None     # the existing DVC output registered as the model (--artifact)
-    card: str | None = None         # its card, when init could write it (the file was present)
+    artifact: str | None = None     # the existing DVC output registered as the model (DVC-project-relative)
+    card: str | None = None         # its card (DVC-project-relative), when init could write it
     remote_added: bool = True       # False: the project's own default DVC remote was kept
+    declared: bool = False          # True: dvc.yaml declared the artifact already (left untouched)
+    tag_style: str = "plain"
+    stages: tuple[str, ...] = DEFAULT_STAGES
+    skipped_stages: tuple[tuple[str, str], ...] = ()   # (stage, why) used by tags, not listed
+    newest: str | None = None       # the newest version tagged before init
+    tags_read: int = 0
+    card_path: str | None = None    # where the card goes (DVC-project-relative)
 
 
 def render(name: str, model: str) -> str:
@@ -61,17 +70,29 @@ def default_remote_dir(root: Path) -> Path:
     return root.parent / f"{root.name}-dvc-remote"
 
 
-def init_project(directory: str | os.PathLike = ".", *, model: str = "model", remote: str | None = None,
+def init_project(directory: str | os.PathLike = ".", *, model: str | None = None, remote: str | None = None,
                  force: bool = False, artifact: str | None = None) -> Initialized:
-    """Scaffold a new project (git + DVC + an example pipeline), or, with `artifact`, register an
-    output an existing DVC project already tracks. Raises TagError (exit 2) for a bad model name,
-    RefusedError (exit 5) rather than overwrite files or scaffold beside a DVC project's outputs."""
+    """Scaffold a new project (git + DVC + an example pipeline), or, in an existing DVC project,
+    register the model it has: the artifact dvc.yaml declares on `artifact`'s path or under
+    `model`'s name, else its only `type: model` artifact, else (with `artifact`) an output DVC
+    tracks, declared by adding lines to dvc.yaml. `model` None: "model" for a new project.
+    Raises TagError (exit 2) for a bad model name, UsageError (2) for an ambiguous or clashing
+    choice, NotFoundError (3) for an output DVC does not track, RefusedError (exit 5) rather
+    than overwrite files or scaffold beside a DVC project's outputs."""
     if ":" in (model or ""):
-        raise RefusedError("init declares a model in the root dvc.yaml; use a plain name (no 'dir:')")
-    validate_new_model_name(model, nested=False)
+        raise RefusedError("init declares a model in the dvc.yaml of the folder it runs in; use a plain name "
+                           "(no 'dir:'), and run it in the DVC project's folder")
+    if model is not None:
+        validate_new_model_name(model, nested=False)
     root = Path(directory).resolve()
-    if artifact is not None:
-        return adopt_output(root, model=model, artifact=artifact, remote=remote, force=force)
+    if (root / ".dvc").is_dir():
+        choice = choose_artifact(root, model, artifact)
+        if choice is not None:
+            return adopt_output(root, choice, remote=remote, force=force)
+    elif artifact is not None:
+        raise RefusedError(f"--artifact registers an output of an existing DVC project, and {root} is not one "
+                           "(no .dvc/); run `weightops init` without --artifact to start a project")
+    model = model or "model"
     root.mkdir(parents=True, exist_ok=True)
     targets = {dest: render(src, model) for src, dest in PROJECT_FILES.items()}
     targets[CONFIG_FILE] = render_config(model)
@@ -101,65 +122,90 @@ def init_project(directory: str | os.PathLike = ".", *, model: str = "model", re
     return Initialized(root, model, remote_url, tuple(targets) + (".gitignore",))
 
 
-def adopt_output(root: Path, *, model: str, artifact: str, remote: str | None, force: bool) -> Initialized:
-    """Register an existing DVC output as MODEL: declare it under `artifacts:` in dvc.yaml, write
-    weightops.yaml and the CI files (never over the user's), its card when the file is here, and a
-    DVC remote only when the project has no default one (or `remote` names one). RefusedError (5)
-    when `root` is not a DVC project or already has weightops.yaml (without `force`); NotFoundError
-    (3) when `artifact` is not a tracked output; UsageError (2) for a path outside the project or a
-    name dvc.yaml already declares."""
-    if not (root / ".dvc").is_dir():
-        raise RefusedError(f"--artifact registers an output of an existing DVC project, and {root} is not one "
-                           "(no .dvc/); run `weightops init` without --artifact to start a project")
-    out = find_output(root, artifact)
-    targets = {dest: render(src, model) for src, dest in PROJECT_FILES.items() if src.startswith("ci/")}
-    targets[CONFIG_FILE] = render_config(model)
-    if (root / CONFIG_FILE).exists() and not force:
-        raise RefusedError(f"{root} already has {CONFIG_FILE}; weightops init will not overwrite it (pass --force)")
-    card = declare_artifact(root, model, out.path)
-    written = ["dvc.yaml"]
+def adopt_output(root: Path, choice: Choice, *, remote: str | None, force: bool) -> Initialized:
+    """Register `choice` in the DVC project at `root` (the git top, or a `dvc init --subdir`
+    folder below it): declare it in dvc.yaml unless it is declared already (lines added, nothing
+    else changed), write weightops.yaml at the repository's top with the registry's conventions
+    read from its tags (tag style, stages in GTO's order), the CI files (never over the user's),
+    the card when the weights are here, and a DVC remote only when the project has no default
+    one (or `remote` names one). RefusedError (5) when weightops.yaml exists (without `force`);
+    UsageError (2) when dvc.yaml cannot be edited by adding lines."""
+    top = git.toplevel(root).resolve()
+    sub = "" if top == root else root.relative_to(top).as_posix()
+    name = f"{sub}:{choice.name}" if sub else choice.name
+    if (top / CONFIG_FILE).exists() and not force:
+        raise RefusedError(f"{top} already has {CONFIG_FILE}; weightops init will not overwrite it (pass --force)")
+    conventions = read_conventions(top, name, DEFAULT_STAGES)
+    targets = {dest: render(src, name) for src, dest in PROJECT_FILES.items() if src.startswith("ci/")}
+    targets[CONFIG_FILE] = render_config(name, conventions.stages, conventions.tag_style)
+    written = []
+    if not choice.declared:
+        declare_artifact(root, choice.name, choice.path)
+        written.append(posixpath.join(sub, "dvc.yaml"))
     for dest, text in targets.items():
-        if force or not (root / dest).exists():
-            atomic_write_text(root / dest, text)
+        if force or not (top / dest).exists():
+            atomic_write_text(top / dest, text)
             written.append(dest)
-    default, _known = dvc_remotes(*[(root / ".dvc" / n).read_bytes() if (root / ".dvc" / n).is_file() else None
-                                    for n in ("config", "config.local")], dvc_dir=root / ".dvc")
-    remote_url, added = remote, remote is not None or default is None
+    # The default remote as DVC sees it: any of its four config levels may set it.
+    default, known = dvc_remotes(*[(root / ".dvc" / n).read_bytes() if (root / ".dvc" / n).is_file() else None
+                                   for n in ("config", "config.local")], dvc_dir=root / ".dvc")
+    added = remote is not None or default is None or default not in known
     if added:
         remote_url = remote or str(default_remote_dir(root))
         if "://" not in remote_url:
             Path(remote_url).mkdir(parents=True, exist_ok=True)
         dvc.run(["remote", "add", "--force", "--default", "storage", remote_url], root)
+        written.append(posixpath.join(sub, ".dvc/config"))
     else:
-        remote_url = _known[default].url
+        remote_url = known[default].url
     made = None
-    if (root / out.path).is_file():
+    if (root / choice.path).is_file():
         from weightops.api import make_card
 
-        make_card(root / out.path, root / card, model=model)
-        made = card
-        written.append(card)
-    if added:
-        written.append(".dvc/config")
-    log.info("registered %s as model %s in %s", out.path, model, root)
-    return Initialized(root, model, remote_url, tuple(written), out.path, made, added)
+        make_card(root / choice.path, root / choice.card, model=name)
+        made = choice.card
+        written.append(posixpath.join(sub, choice.card))
+    log.info("registered %s as model %s in %s", choice.path, name, root)
+    return Initialized(root, name, remote_url, tuple(written), choice.path, made, added, choice.declared,
+                       conventions.tag_style, conventions.stages, conventions.skipped, conventions.newest,
+                       conventions.tags, choice.card)
+
+
+def next_version(newest: str | None) -> str:
+    """The version to release next: v1.0.0 first, else the minor after `newest` (`v1.2.0` ->
+    `v1.3.0`; a pre-release `v2.0.0-rc.1` -> `v2.0.0`). Pure."""
+    if newest is None:
+        return "v1.0.0"
+    from weightops.registry.tags import parse_version
+
+    v = parse_version(newest)
+    return f"v{v.major}.{v.minor}.{v.patch}" if v.pre else f"v{v.major}.{v.minor + 1}.0"
 
 
 def next_steps(done: Initialized, cwd: Path) -> str:
     """The "next:" hint for where init ran: no `cd` when it ran in the folder, `dvc push` +
-    `release` when the repository has no git remote to push tags to."""
+    `release` when the repository has no git remote to push tags to. In an adopted project with
+    releases already, the registration is committed now and the next version released after
+    the next training run."""
     try:
         rel = os.path.relpath(done.root, cwd)
     except ValueError:
         rel = str(done.root)
     go = "" if rel == "." else f"cd {rel if not rel.startswith('..') else done.root} && "
-    publish = "weightops release v1.0.0 --push" if git.default_remote(done.root) else "dvc push && weightops release v1.0.0"
+    version = next_version(done.newest)
+    publish = (f"weightops release {version} --push" if git.default_remote(done.root)
+               else f"dvc push && weightops release {version}")
     if done.artifact is None:
         return f"{go}dvc repro && git add -A && git commit -m 'train {done.model}' && {publish}"
-    card = done.card or f"{os.path.splitext(done.artifact)[0]}.card.yaml"
+    card = done.card_path or done.card or f"{os.path.splitext(done.artifact)[0]}.card.yaml"
     write_card = f"weightops card {done.artifact} -o {card} --model {done.model}"
+    top = git.toplevel(done.root)
+    files = " ".join(dict.fromkeys(os.path.relpath(top / f, done.root) for f in done.written))
+    if done.newest is not None:
+        return (f"{go}git add {files} && git commit -m 'register {done.model}'; after the next training run: "
+                f"`dvc repro && {write_card} && git add -A && git commit -m retrain && {publish}`")
     step = "" if done.card else f"{write_card} && "
-    files = " ".join(dict.fromkeys([*done.written, card]))
+    files = " ".join(dict.fromkeys([*files.split(), card]))
     return (f"{go}{step}git add {files} && git commit -m 'register {done.model}' && {publish}; "
             f"after each training run `{write_card}` (or add it to the pipeline as a stage)")
 

@@ -39,6 +39,13 @@ class Artifact:
         stem = self.path[:-len(posixpath.splitext(self.path)[1])] if posixpath.splitext(self.path)[1] else self.path
         return f"{stem}.card.yaml"
 
+    @property
+    def is_model(self) -> bool:
+        """Whether DVC's model of the project counts it as a model: `type: model`, or no type
+        (`dvc artifacts` and GTO default an untyped artifact to nothing more specific); a
+        `type: dataset` (or any other type) is not."""
+        return self.type == "model"
+
 
 @dataclass(frozen=True)
 class Pointer:
@@ -132,6 +139,12 @@ def parse_artifacts(text: bytes | str | dict | None, dvcyaml: str = "dvc.yaml") 
             meta=spec.get("meta") if isinstance(spec.get("meta"), dict) else {},
         )
     return result
+
+
+def model_artifacts(text: bytes | str | dict | None, dvcyaml: str = "dvc.yaml") -> dict[str, Artifact]:
+    """`parse_artifacts` keeping only the models (`Artifact.is_model`), in file order: what every
+    command means by "the models this dvc.yaml declares". Errors as `parse_artifacts`."""
+    return {name: a for name, a in parse_artifacts(text, dvcyaml).items() if a.is_model}
 
 
 def dvcyaml_for(model: str) -> str:

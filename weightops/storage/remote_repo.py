@@ -15,6 +15,7 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
+from functools import cached_property
 from pathlib import Path
 
 from weightops.core import git_remote
@@ -37,10 +38,28 @@ def cache_dir(url: str) -> Path:
 class RemoteProject(Project):
     """A Project over the partial cache of a remote repository."""
 
-    def __init__(self, path: Path, url: str) -> None:
+    def __init__(self, path: Path, url: str, head_ref: str | None = None) -> None:
         super().__init__(path)
         self.url = url
+        self.head_ref = head_ref   # the branch the remote's HEAD names (`refs/heads/main`), when known
         self._prefetched: set[str] = set()
+
+    @cached_property
+    def config(self):
+        """The remote HEAD's weightops.yaml (defaults without one), saying once on stderr which
+        ref and commit it came from: a deploy host reads the settings of the default branch."""
+        from weightops.core import git
+        from weightops.core.config import CONFIG_FILE
+
+        settings = super().config
+        head = git.head(self.root)
+        where = f"{self.head_ref or 'HEAD'} ({head[:12]})" if head else "HEAD (no commit)"
+        found = head is not None and git.read_blob(self.root, head, CONFIG_FILE) is not None
+        if found:
+            log.warning("note: read %s from %s at %s", CONFIG_FILE, self.url, where)
+        else:
+            log.warning("note: %s has no %s at %s; using the defaults", self.url, CONFIG_FILE, where)
+        return settings
 
     def remote_base_url(self, remote: Remote) -> str:
         """As Project.remote_base_url, refusing a relative local remote path, which means nothing
@@ -78,7 +97,7 @@ def open_remote(url: str, cache: str | os.PathLike | None = None) -> RemoteProje
     with open(path.parent / f"{path.name}.lock", "w") as lock:
         fcntl.flock(lock, fcntl.LOCK_EX)
         _sync(path, url, head, refs)
-    return RemoteProject(path, url)
+    return RemoteProject(path, url, refs.get(git_remote.SYMREF_HEAD))
 
 
 def _sync(path: Path, url: str, head: str | None, refs: dict[str, str]) -> None:

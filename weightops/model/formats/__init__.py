@@ -14,6 +14,8 @@ the file. What each format's reader checks, and the library whose loader it agre
 | Keras / HDF5 | hdf5.py | h5py |
 | TFLite | tflite.py | the flatbuffer schema (`tflite` package) |
 | scikit-learn / joblib pickles | tabular.py + pickles.py | the allow-list pickle scanners use (picklescan, fickling) |
+| skops | tabular.py | `skops.io.get_untrusted_types` (nothing loaded) |
+| XGBoost JSON/UBJSON, LightGBM text | boosted.py | each library's documented model format |
 | TensorFlow .pb / SavedModel | recognised only: values not read (`UNREAD` below) |
 
 The format is read from the file's first bytes (sniff.py, shared with `guard`) before its name.
@@ -36,11 +38,17 @@ SUFFIXES = {
     ".pt": "pytorch", ".pth": "pytorch", ".bin": "pytorch", ".ckpt": "pytorch", ".jit": "pytorch",
     ".ptl": "pytorch", ".torchscript": "pytorch",
     ".onnx": "onnx", ".gguf": "gguf", ".h5": "hdf5", ".hdf5": "hdf5", ".keras": "hdf5",
-    ".tflite": "tflite", ".pkl": "pickle", ".pickle": "pickle", ".joblib": "pickle",
+    ".tflite": "tflite", ".pkl": "pickle", ".pickle": "pickle", ".joblib": "pickle", ".skops": "skops",
+    ".ubj": "xgboost",
     ".pb": "tensorflow",
 }
 KNOWN = (".safetensors, .npz, .npy, PyTorch (.pt/.pth/.bin/.ckpt/.jit, or any name holding a torch.save zip), "
-         ".onnx, .gguf, .h5/.keras, .tflite, scikit-learn pickles (.pkl/.joblib), a *.index.json shard index")
+         ".onnx, .gguf, .h5/.keras, .tflite, scikit-learn pickles (.pkl/.joblib), .skops, XGBoost (.json/.ubj), "
+         "LightGBM (text), a *.index.json shard index")
+# Formats that store a flat name -> tensor map: roles come from the names (roles.py). The
+# others read roles from their structure (ONNX and TFLite operator inputs, tree tables) or from
+# each file they point to (a shard index).
+NAMED_ROLES = frozenset({"safetensors", "numpy", "pytorch", "gguf", "hdf5"})
 # Formats weightops recognises (card, guard, hashes) but whose values it does not read.
 UNREAD = {
     "tensorflow": "TensorFlow graphs and SavedModels are recognised and hashed, but weightops does not "
@@ -96,6 +104,17 @@ def read_tensors(path: str | os.PathLike, name: str | None = None) -> Iterator[T
         raise NotFoundError(f"weights file '{path}' does not exist")
     named = Path(name) if name else path
     fmt = weight_format(path, name)
+    if fmt not in NAMED_ROLES:   # ONNX, TFLite: roles from the graph; sharded: from each shard's read
+        yield from _read(path, named, fmt)
+        return
+    from weightops.model.formats.roles import name_role
+
+    for t in _read(path, named, fmt):
+        role = name_role(t.name, t.shape, t.dtype, t.role)
+        yield t if role == t.role else t.renamed(t.name, role)
+
+
+def _read(path: Path, named: Path, fmt: str) -> Iterator[Tensor]:
     if fmt == "safetensors":
         from weightops.model.formats import safetensors
         yield from safetensors.read(path)
@@ -120,6 +139,12 @@ def read_tensors(path: str | os.PathLike, name: str | None = None) -> Iterator[T
     elif fmt == "pickle":
         from weightops.model.formats import tabular
         yield from tabular.read_pickle(path)
+    elif fmt == "skops":
+        from weightops.model.formats import tabular
+        yield from tabular.read_skops(path)
+    elif fmt in ("xgboost", "lightgbm"):
+        from weightops.model.formats import boosted
+        yield from (boosted.read_xgboost(path) if fmt == "xgboost" else boosted.read_lightgbm(path))
     elif fmt == "sharded":
         yield from sharded.read(path, read_tensors)
     # tensorflow: recognised, nothing to read (see UNREAD)

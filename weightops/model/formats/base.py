@@ -3,7 +3,9 @@
 A `Tensor` carries its declared dtype (safetensors' spelling: F32, BF16, F8_E4M3, C64, Q4_K,
 ...), its shape, its role (`weight`; `constant` for values a format stores beside the trained
 weights: ONNX initial states and masks, TorchScript constants, optimizer state; `unused` for
-an ONNX initializer no node reads)
+an ONNX initializer no node reads; `bias`, `norm` (normalisation scale and shift), `buffer`
+(running statistics), `slope` (PReLU) and `quant` (quantisation scales and zero points) for
+parameters whose initial values are legitimate in a working model)
 and a way to stream its values as flat numpy arrays of at most CHUNK_BYTES, so a 2 GB file is
 checked in tens of megabytes. Dtypes weightops cannot decode (sub-byte floats, quantised
 blocks) stream nothing and are reported as "present, not decoded".
@@ -11,6 +13,8 @@ blocks) stream nothing and are reported as "present, not decoded".
 
 from __future__ import annotations
 
+import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -21,6 +25,11 @@ from weightops.errors import FormatError
 
 CHUNK_BYTES = 16 * 1024 * 1024
 WEIGHT, CONSTANT = "weight", "constant"
+# Roles read from a file's structure (which operator input or layer a tensor feeds): parameters
+# that legitimately sit at their initial values (zeros, ones, one constant) in a working model.
+BIAS, NORM, BUFFER, SLOPE, QUANT = "bias", "norm", "buffer", "slope", "quant"
+# A tree model's node table: its length follows the training data, so a retrain reshapes it.
+TREE = "tree"
 
 # Element width in bits of every dtype the safetensors format defines (safetensors'
 # `Dtype::bitsize`, src/tensor.rs), plus C128 for PyTorch's complex128.
@@ -77,8 +86,24 @@ F8_TABLES = {
 }
 
 
-def decoder(dtype: str) -> tuple[str, Callable[[np.ndarray], np.ndarray] | None] | None:
-    """(numpy dtype to read, conversion of a chunk) for a decodable dtype, else None."""
+def decoder(dtype: str, big_endian: bool = False) -> tuple[str, Callable[[np.ndarray], np.ndarray] | None] | None:
+    """(numpy dtype to read, conversion of a chunk) for a decodable dtype, else None. With
+    `big_endian`, each element (each part of a complex one) is read most significant byte
+    first and converted to native order, as torch byte-swaps a storage saved on a big-endian
+    machine (`UntypedStorage.byteswap(dtype)`)."""
+    how = _decoder(dtype)
+    if not big_endian or how is None or np.dtype(how[0]).itemsize == 1:
+        return how
+    np_dtype, convert = how
+    big = np.dtype(np_dtype).newbyteorder(">")
+
+    def swap(a: np.ndarray) -> np.ndarray:
+        native = a.astype(big.newbyteorder("="))
+        return convert(native) if convert else native
+    return big.str, swap
+
+
+def _decoder(dtype: str) -> tuple[str, Callable[[np.ndarray], np.ndarray] | None] | None:
     if dtype in NUMPY_OF:
         return NUMPY_OF[dtype], None
     if dtype == "BF16":
@@ -123,12 +148,13 @@ class Tensor:
         return Tensor(name, self.dtype, self.shape, self._chunks, role or self.role)
 
 
-def range_reader(path: Path, start: int, end: int, dtype: str) -> Callable[[], Iterator[np.ndarray]] | None:
+def range_reader(path: Path, start: int, end: int, dtype: str,
+                 big_endian: bool = False) -> Callable[[], Iterator[np.ndarray]] | None:
     """Stream bytes [start, end) of `path` decoded as `dtype` (None when not decodable). Reads with
     `readinto` into one reused buffer, not mmap: pages touched through a mapping count in the
     process's RSS, so a mapping would grow memory to the file size. The returned reader raises
-    FormatError (5) when the file ends early."""
-    how = decoder(dtype)
+    FormatError (5) when the file ends early; `big_endian` as in `decoder`."""
+    how = decoder(dtype, big_endian)
     if how is None:
         return None
     np_dtype, convert = how
@@ -154,16 +180,24 @@ def range_reader(path: Path, start: int, end: int, dtype: str) -> Callable[[], I
     return gen
 
 
-def stream_reader(opener: Callable, skip: int, nbytes: int, dtype: str) -> Callable[[], Iterator[np.ndarray]] | None:
+def stream_reader(opener: Callable, skip: int, nbytes: int, dtype: str,
+                  big_endian: bool = False) -> Callable[[], Iterator[np.ndarray]] | None:
     """Like `range_reader` over a stream `opener()` returns (a compressed zip member, say): skip
     `skip` bytes, then decode `nbytes` bytes as `dtype`. The returned reader raises FormatError (5)
-    when the stream ends early."""
-    how = decoder(dtype)
+    when the stream ends early or a zip member's header, compressed data or CRC is damaged."""
+    how = decoder(dtype, big_endian)
     if how is None:
         return None
     np_dtype, convert = how
 
     def gen() -> Iterator[np.ndarray]:
+        try:
+            yield from read()
+        except (zipfile.BadZipFile, zlib.error, EOFError) as exc:
+            # A zip member whose local header, deflate stream or CRC is damaged.
+            raise FormatError(f"tensor data is unreadable ({exc})") from None
+
+    def read() -> Iterator[np.ndarray]:
         dt = np.dtype(np_dtype)
         step = max(dt.itemsize, CHUNK_BYTES // dt.itemsize * dt.itemsize)
         with opener() as f:

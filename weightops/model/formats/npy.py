@@ -76,7 +76,15 @@ def read_npz(path: Path) -> Iterator[Tensor]:
     for member in sorted(members):
         @contextmanager
         def opener(member: str = member) -> Iterator[BinaryIO]:
-            with zipfile.ZipFile(path) as z, z.open(member) as f:
+            try:
+                z, f = None, None
+                z = zipfile.ZipFile(path)
+                f = z.open(member)
+            except zipfile.BadZipFile as exc:   # the member's local header is damaged
+                if z is not None:
+                    z.close()
+                raise FormatError(f"'{path}' member {member} is unreadable ({exc})") from None
+            with z, f:
                 yield f
         with opener() as f:
             dtype, shape, _ = _npy_header(f, f"'{path}' member {member}")

@@ -7,9 +7,12 @@ what they refuse, weightops refuses. The protobuf is parsed without its weights'
 here (see `_without_weights`). Initializers are then read one at a time: inline ones from the
 model file, external ones
 (`model.onnx` + `model.onnx.data`) streamed from their file in chunks, each location checked to
-stay beside the model. Each initializer gets a role: `weight` (a learned parameter), `constant`
+stay beside the model. Each initializer gets a role from the operator input it feeds: `weight`
+(a learned parameter), `bias`, `norm` (a normalisation's scale or shift), `buffer` (its running
+mean and variance), `slope` (PReLU), `quant` (quantisation scales and zero points), `constant`
 (shapes, indices, pads, initial states, masks: graphs store these as initializers too) or
-`unused` (no node reads it), so checks can tell trained weights from constants.
+`unused` (no node reads it), so checks can tell trained weights from parameters that
+legitimately keep their initial values.
 """
 
 from __future__ import annotations
@@ -20,34 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from weightops.errors import FormatError
+from weightops.model.formats.onnx_roles import is_bias_add, product_outputs, slot_role
 
 CHUNK_BYTES = 16 * 1024 * 1024
-
-# Inputs that hold learned parameters, by operator (ONNX operator specs, input indices).
-WEIGHT_SLOTS = {
-    "Conv": {1, 2}, "ConvTranspose": {1, 2}, "ConvInteger": {1}, "QLinearConv": {3, 8}, "DeformConv": {1, 3},
-    "Gemm": {0, 1, 2}, "MatMul": {0, 1}, "MatMulInteger": {0, 1}, "QLinearMatMul": {0, 3},
-    "Gather": {0}, "LSTM": {1, 2, 3, 7}, "GRU": {1, 2, 3}, "RNN": {1, 2, 3},
-    "BatchNormalization": {1, 2, 3, 4}, "InstanceNormalization": {1, 2}, "LayerNormalization": {1, 2},
-    "GroupNormalization": {1, 2}, "RMSNormalization": {1}, "PRelu": {1}, "Einsum": set(range(16)),
-}
-# Inputs that are not learned: shapes, axes, indices, pads, scales, quantization parameters,
-# initial recurrent states, sequence lengths, thresholds.
-_AXES = {"Squeeze", "Unsqueeze", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
-         "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", "CumSum", "Trilu", "Split"}
-CONSTANT_SLOTS = {
-    **{op: {1} for op in _AXES},
-    "Reshape": {1}, "Expand": {1}, "Tile": {1}, "Pad": {1, 2, 3}, "Slice": {1, 2, 3, 4},
-    "Gather": {1}, "GatherElements": {1}, "GatherND": {1}, "ScatterElements": {1}, "ScatterND": {1},
-    "ConstantOfShape": {0}, "Range": {0, 1, 2}, "TopK": {1}, "Resize": {1, 2, 3}, "Upsample": {1},
-    "OneHot": {1, 2}, "LSTM": {4, 5, 6}, "GRU": {4, 5}, "RNN": {4, 5}, "Clip": {1, 2}, "Pow": {1},
-    "QuantizeLinear": {1, 2}, "DequantizeLinear": {1, 2}, "DynamicQuantizeLinear": set(),
-    "Dropout": {1, 2}, "If": {0}, "Loop": {0, 1}, "Where": {0}, "NonMaxSuppression": {2, 3, 4},
-    "Equal": {0, 1}, "Less": {0, 1}, "LessOrEqual": {0, 1}, "Greater": {0, 1}, "GreaterOrEqual": {0, 1},
-    "And": {0, 1}, "Or": {0, 1}, "Xor": {0, 1}, "Not": {0}, "Shape": {0}, "Size": {0}, "CenterCropPad": {1},
-    "Concat": set(range(64)),  # padding and fixed prefixes concatenated to the data
-}
-
 
 def _onnx():
     try:
@@ -171,16 +149,18 @@ def graph_signature(path: Path, model=None):
 
 # ---------------------------------------------------------------- initializers
 def initializer_roles(model) -> dict[str, str]:
-    """Role of each top-level initializer: weight, constant or unused (see the module doc).
-    Uses inside subgraphs (If/Loop/Scan bodies) count; an input of an operator weightops does
-    not know counts as a weight, so unknown graphs stay checked."""
+    """Role of each top-level initializer (see the module doc and `slot_role`). Uses inside
+    subgraphs (If/Loop/Scan bodies) count; an input of an operator weightops does not know
+    counts as a weight, so unknown graphs stay checked."""
     uses: dict[str, list[tuple[str, int]]] = {i.name: [] for i in model.graph.initializer}
 
     def walk(graph) -> None:
+        products = product_outputs(graph)
         for node in graph.node:
             for idx, name in enumerate(node.input):
                 if name in uses:
-                    uses[name].append((node.op_type if node.domain in ("", "ai.onnx") else "", idx))
+                    op = node.op_type if node.domain in ("", "ai.onnx") else ""
+                    uses[name].append(("Add:bias" if is_bias_add(op, node, idx, products) else op, idx))
             for attr in node.attribute:
                 for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
                     walk(sub)
@@ -191,19 +171,8 @@ def initializer_roles(model) -> dict[str, str]:
             for idx, name in enumerate(node.input):
                 if name in uses:
                     uses[name].append(("", idx))
-    float_types = _float_types()
-    roles = {}
-    for init in model.graph.initializer:
-        slots = uses[init.name]
-        if not slots:
-            roles[init.name] = "unused"
-        elif any(idx in WEIGHT_SLOTS.get(op, ()) for op, idx in slots):
-            roles[init.name] = "weight"
-        elif init.data_type not in float_types or all(idx in CONSTANT_SLOTS.get(op, ()) for op, idx in slots):
-            roles[init.name] = "constant"
-        else:
-            roles[init.name] = "weight"
-    return roles
+    floats = _float_types()
+    return {init.name: slot_role(uses[init.name], init.data_type in floats) for init in model.graph.initializer}
 
 
 def _float_types() -> set[int]:
@@ -350,13 +319,15 @@ def _graph_constants(path: Path, seen: set[str]) -> Iterator:
         if not top:
             for init in graph.initializer:
                 found.setdefault(init.name, init)
+        products = product_outputs(graph)
         for node in graph.node:
             if node.op_type == "Constant" and node.output:
                 value = next((a.t for a in node.attribute if a.name == "value" and a.HasField("t")), None)
                 if value is not None:
                     found.setdefault(node.output[0], value)
             for idx, name in enumerate(node.input):
-                uses.setdefault(name, []).append((node.op_type, idx))
+                op = "Add:bias" if is_bias_add(node.op_type, node, idx, products) else node.op_type
+                uses.setdefault(name, []).append((op, idx))
             for attr in node.attribute:
                 for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
                     walk(sub, False)
@@ -365,15 +336,7 @@ def _graph_constants(path: Path, seen: set[str]) -> Iterator:
     floats = _float_types()
     for name in sorted(set(found) - seen):
         t = found[name]
-        slots = uses.get(name, [])
-        if not slots:
-            role = "unused"
-        elif any(i in WEIGHT_SLOTS.get(op, ()) for op, i in slots):
-            role = "weight"
-        elif t.data_type not in floats or all(i in CONSTANT_SLOTS.get(op, ()) for op, i in slots):
-            role = "constant"
-        else:
-            role = "weight"
+        role = slot_role(uses.get(name, []), t.data_type in floats)
         try:
             dtype = onnx.helper.tensor_dtype_to_np_dtype(t.data_type)
         except (KeyError, ValueError, TypeError):

@@ -76,10 +76,26 @@ def _message(field: int, payload: bytes) -> bytes:
     return _encode_varint(field << 3 | 2) + _encode_varint(len(payload)) + payload
 
 
+# The last file parsed, by identity (path, size, mtime, inode): `validate` reads one model's
+# graph three times (checker and roles, subgraph constants, signature); parsing is most of its cost.
+_LAST: dict = {}
+
+
 def lazy_model(path: Path):
     """(ModelProto whose top-level initializers have no raw_data, {initializer name: (offset,
-    length) of its raw_data in the file}). Raises FormatError (exit 5) when the file is not a
-    protobuf message onnx.load would read."""
+    length) of its raw_data in the file}); the same objects again for an unchanged file, so
+    callers must not modify them. Raises FormatError (exit 5) when the file is not a protobuf
+    message onnx.load would read."""
+    st = os.stat(path)
+    key = (os.path.realpath(path), st.st_size, st.st_mtime_ns, st.st_ino)
+    if key not in _LAST:
+        result = _parse(path)
+        _LAST.clear()
+        _LAST[key] = result
+    return _LAST[key]
+
+
+def _parse(path: Path):
     import onnx
 
     raws: list[tuple[int, int] | None] = []

@@ -62,10 +62,14 @@ def read(path: Path) -> Iterator[Tensor]:
     """The tensors of a PyTorch file (zip archive, legacy format or TorchScript; see the module
     docstring), named by their dotted path in the pickled object; nothing is executed. RefusedError
     (5) for a pickle referencing a global outside the state-dict set; FormatError (5) for an
-    unreadable, truncated or big-endian file or inconsistent storage records."""
+    unreadable or truncated file, an unknown byte order record, or inconsistent storage records. A zip
+    saved on a big-endian machine (`byteorder` record `big`) is byte-swapped as torch.load does."""
     path = Path(path)
     if zipfile.is_zipfile(path):
-        yield from _zip(path)
+        try:
+            yield from _zip(path)
+        except zipfile.BadZipFile as exc:   # a member's local header or CRC is damaged
+            raise FormatError(f"'{path}' is a damaged zip archive ({exc})") from None
     else:
         yield from _legacy(path)
 
@@ -84,8 +88,13 @@ def _zip(path: Path) -> Iterator[Tensor]:
             raise FormatError(f"'{path}' is a zip archive but not a PyTorch file "
                              f"({len(pkls)} data.pkl records; torch.save writes one)")
         prefix = pkls[0][:-len("data.pkl")]
-        if prefix + "byteorder" in infos and zf.read(prefix + "byteorder").strip() != b"little":
-            raise FormatError(f"'{path}' was saved on a big-endian machine; weightops reads little-endian files only")
+        # torch's `_load`: the `byteorder` record is exactly b"little" or b"big" (no record:
+        # little); a big-endian file's storages are byte-swapped element by element.
+        order = zf.read(prefix + "byteorder") if prefix + "byteorder" in infos else b"little"
+        if order not in (b"little", b"big"):
+            raise FormatError(f"'{path}' has an unknown byte order record {order[:20]!r} "
+                              "(torch.load accepts 'little' or 'big')")
+        big = order == b"big"
         torchscript = is_torchscript(names)
         sources = [("data.pkl", "data/", WEIGHT)]
         if torchscript and prefix + "constants.pkl" in infos:
@@ -122,7 +131,7 @@ def _zip(path: Path) -> Iterator[Tensor]:
 
     for pkl, obj, role in loaded:
         top = "constants" if pkl == "constants.pkl" else ""
-        yield from _tensors(path, obj, top, role, locate, torchscript)
+        yield from _tensors(path, obj, top, role, locate, torchscript, big)
 
 
 # ---------------------------------------------------------------- legacy format
@@ -152,8 +161,9 @@ def _legacy(path: Path) -> Iterator[Tensor]:
                 raise FormatError(f"{where} is not a PyTorch file (invalid magic number)")
             if what == "protocol version" and values[1] != PROTOCOL_VERSION:
                 raise FormatError(f"{where} is not a PyTorch file (protocol version {values[1]!r}, 1001 expected)")
-            if what == "system info" and isinstance(values[2], dict) and values[2].get("little_endian") is False:
-                raise FormatError(f"{where} was saved on a big-endian machine; weightops reads little-endian files only")
+            # system info's `little_endian` says where the file was written, not how: the legacy
+            # writer stores every storage little-endian (torch/csrc/generic/serialization.cpp,
+            # writeFileRaw), so a big-endian machine's file reads the same.
         keys = values[4]
         if not isinstance(keys, list) or not all(isinstance(k, str) for k in keys):
             raise FormatError(f"{where} is not a PyTorch file (the storage keys are not a list of names)")
@@ -212,16 +222,17 @@ def _walk(obj: object, prefix: str, role: str, torchscript: bool, depth: int = 0
             yield from _walk(v, join(k), sub, torchscript, depth + 1)
 
 
-def _tensors(path: Path, obj: object, prefix: str, role: str, locate: Locate, torchscript: bool) -> Iterator[Tensor]:
+def _tensors(path: Path, obj: object, prefix: str, role: str, locate: Locate, torchscript: bool,
+             big: bool = False) -> Iterator[Tensor]:
     seen: set[str] = set()
     for name, ref, r in sorted(_walk(obj, prefix, role, torchscript), key=lambda x: x[0]):
         if name in seen:
             continue
         seen.add(name)
-        yield Tensor(name, ref.dtype, ref.shape, _reader(path, name, ref, locate), r)
+        yield Tensor(name, ref.dtype, ref.shape, _reader(path, name, ref, locate, big), r)
 
 
-def _reader(path: Path, name: str, t: TensorRef, locate: Locate) -> Callable | None:
+def _reader(path: Path, name: str, t: TensorRef, locate: Locate, big: bool = False) -> Callable | None:
     es = ELEMENT_BYTES.get(t.dtype)
     if es is None or len(t.shape) != len(t.stride) or any(d < 0 for d in t.shape) or any(s < 0 for s in t.stride):
         raise FormatError(f"'{path}': tensor '{name}' has a malformed shape, stride or dtype")
@@ -242,21 +253,21 @@ def _reader(path: Path, name: str, t: TensorRef, locate: Locate) -> Callable | N
         expect *= d
     if callable(where):
         if not contiguous:
-            return _strided(lambda: where().read(), first, t)
-        return stream_reader(where, first, numel * es, t.dtype)
+            return _strided(lambda: where().read(), first, t, big)
+        return stream_reader(where, first, numel * es, t.dtype, big)
     start, _ = where
     if contiguous:
-        return range_reader(path, start + first, start + first + numel * es, t.dtype)
+        return range_reader(path, start + first, start + first + numel * es, t.dtype, big)
 
     def read_extent() -> bytes:
         with open(path, "rb") as f:
             f.seek(start)
             return f.read(last)
-    return _strided(read_extent, first, t)
+    return _strided(read_extent, first, t, big)
 
 
-def _strided(read_bytes: Callable[[], bytes], first: int, t: TensorRef) -> Callable:
-    np_dtype, convert = decoder(t.dtype)
+def _strided(read_bytes: Callable[[], bytes], first: int, t: TensorRef, big: bool = False) -> Callable:
+    np_dtype, convert = decoder(t.dtype, big)
 
     def gen() -> Iterator[np.ndarray]:
         raw = np.frombuffer(read_bytes(), dtype=np.uint8)

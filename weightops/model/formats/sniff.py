@@ -6,8 +6,10 @@
 own definition: safetensors' 8-byte little-endian header length then `{`; GGUF's `GGUF`; HDF5's
 8-byte signature; numpy's `\\x93NUMPY`; a pickle's PROTO opcode (`\\x80`, protocol 2..5); a zip
 whose members are what `torch.save` / `torch.jit.save` / Keras 3 / `np.savez` write; the
-flatbuffer file identifier `TFL3` at bytes 4..8 (TFLite's schema.fbs, `file_identifier`); an
-ONNX ModelProto's leading `ir_version` field (a guess, used only when the name says nothing).
+flatbuffer file identifier `TFL3` at bytes 4..8 (TFLite's schema.fbs, `file_identifier`); a
+skops zip (`schema.json` beside `.npy` members); XGBoost's saved JSON/UBJSON document (its
+first key `learner`); LightGBM's text model (`tree` then `version=`); an ONNX ModelProto's
+leading `ir_version` field (a guess, used only when the name says nothing).
 """
 
 from __future__ import annotations
@@ -28,6 +30,7 @@ READERS = {
     "safetensors": "safetensors", "GGUF": "gguf", "HDF5": "hdf5", "Keras": "hdf5", "NumPy": "numpy",
     "NumPy (npz)": "numpy", "PyTorch (zip)": "pytorch", "TorchScript": "pytorch",
     "PyTorch (legacy)": "pytorch", "pickle": "pickle", "TFLite": "tflite", "ONNX": "onnx",
+    "skops": "skops", "XGBoost": "xgboost", "LightGBM": "lightgbm",
 }
 
 
@@ -53,6 +56,10 @@ def sniff(head: bytes, size: int, *, opener=None) -> str | None:
         return _zip_format(opener)
     if len(head) >= 8 and head[4:8] == b"TFL3":
         return "TFLite"
+    if head.startswith(b'{"learner":') or (head[:1] == b"{" and head[1:2] in b"iUlL" and b"learner" in head[:20]):
+        return "XGBoost"   # its JSON, or UBJSON whose first key is `learner`
+    if head.startswith((b"tree\nversion=", b"tree\r\nversion=")):
+        return "LightGBM"
     if len(head) >= 3 and head[0] == 0x08 and 1 <= head[1] <= 20 and head[2] in _ONNX_NEXT:
         return "ONNX"
     return None
@@ -83,6 +90,8 @@ def _zip_format(opener) -> str | None:
         return "PyTorch (zip)"
     if any(n.endswith(".weights.h5") for n in names):
         return "Keras"
+    if "schema.json" in names and all(n == "schema.json" or n.endswith(".npy") or "/" not in n for n in names):
+        return "skops"
     if names and all(n.endswith(".npy") for n in names):
         return "NumPy (npz)"
     return None

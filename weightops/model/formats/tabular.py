@@ -37,7 +37,7 @@ import numpy as np
 
 from weightops.errors import FormatError, RefusedError
 from weightops.model.formats import pickles
-from weightops.model.formats.base import CONSTANT, NUMPY_NAMES, WEIGHT, Tensor
+from weightops.model.formats.base import CONSTANT, NUMPY_NAMES, TREE, WEIGHT, Tensor
 
 MAX_NESTING = 64
 JOBLIB_WRAPPERS = {"joblib.numpy_pickle.NumpyArrayWrapper"}
@@ -289,5 +289,59 @@ def _tensor(name: str, arr: np.ndarray) -> Tensor:
     code = NUMPY_NAMES[arr.dtype.name]
     # A random state's words and a fitted estimator's counters are not trained values.
     role = CONSTANT if name.split(".")[-1] in ("state", "key", "pos", "n_iter_") else WEIGHT
+    if "tree_." in f".{name}":   # a fitted tree's node table and leaf values (sklearn.tree._tree.Tree)
+        role = TREE
     view = flat.view(np.float32 if code == "C64" else np.float64) if code in ("C64", "C128") else flat
     return Tensor(name, code, tuple(int(d) for d in arr.shape), lambda: iter((view,)), role)
+
+
+# ---------------------------------------------------------------- skops
+def read_skops(path: Path) -> Iterator[Tensor]:
+    """A skops file (`skops.io.dump`: a zip of `schema.json` and `.npy` arrays), judged by skops'
+    own trusted-type check (`skops.io.get_untrusted_types`, which reads the schema and loads
+    nothing): RefusedError (5) naming the types `skops.io.load` would not trust by default.
+    Then its arrays, read as numpy's format (no pickle), named by their attribute path in the
+    schema. FormatError (5) for a file skops cannot read; FormatError when skops is missing."""
+    import json
+    import zipfile
+
+    path = Path(path)
+    try:
+        from skops.io import get_untrusted_types
+    except ImportError:
+        raise FormatError("reading skops files needs skops: pip install skops") from None
+    try:
+        untrusted = get_untrusted_types(file=path)
+        with zipfile.ZipFile(path) as zf:
+            schema = json.loads(zf.read("schema.json"))
+            arrays = list(_skops_arrays(schema, ""))
+            out = []
+            for name, member in arrays:
+                with zf.open(member) as f:
+                    out.append((name, np.lib.format.read_array(f, allow_pickle=False)))
+    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
+        raise FormatError(f"'{path}' is not a readable skops file ({type(exc).__name__}: {exc})") from None
+    if untrusted:
+        raise RefusedError(f"'{path}' holds types skops does not trust by default ({', '.join(untrusted[:5])}): "
+                           "skops.io.load would refuse them; refused without loading")
+    for name, arr in out:
+        for sub, a in _walk(arr, name, 0):
+            yield _tensor(sub, a)
+
+
+def _skops_arrays(node: object, prefix: str, depth: int = 0) -> Iterator[tuple[str, str]]:
+    if depth > MAX_NESTING:
+        raise FormatError(f"skops schema nested deeper than {MAX_NESTING} levels")
+    join = (lambda k: f"{prefix}.{k}" if prefix else str(k))
+    if isinstance(node, dict):
+        if node.get("__loader__") == "NdArrayNode" and node.get("type") == "numpy" and isinstance(node.get("file"), str):
+            yield prefix or "array", node["file"]
+            return
+        for k, v in node.items():
+            if k == "content":
+                yield from _skops_arrays(v, prefix, depth + 1)
+            elif not k.startswith("__") and isinstance(v, (dict, list)):
+                yield from _skops_arrays(v, join(k), depth + 1)
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield from _skops_arrays(v, join(i), depth + 1)

@@ -1,0 +1,222 @@
+"""scikit-learn pickles and joblib files, written by scikit-learn and joblib themselves: read for
+their arrays and checked, promoted through the default production gate; a pickle that would run
+code is refused by the name of what it calls, and never run (its payload would create a file: the
+file is not there afterwards)."""
+
+from __future__ import annotations
+
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+import joblib   # scikit-learn and joblib are in requirements/test.lock: the files come from them
+import numpy as np
+import pytest
+import yaml
+from helpers import T0, assert_one_line_error, run_cli
+
+from weightops.errors import RefusedError
+from weightops.model.formats import read_tensors
+
+GATE_ON = "gates:\n  production:\n    validate: true\n    against: production\n"
+
+
+def fitted():
+    from sklearn.ensemble import GradientBoostingRegressor, RandomForestClassifier
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    rng = np.random.default_rng(0)
+    x = rng.normal(size=(120, 4))
+    y = (x[:, 0] + x[:, 1] > 0).astype(int)
+    return {
+        "pipeline": make_pipeline(StandardScaler(), LogisticRegression()).fit(x, y),
+        "forest": RandomForestClassifier(n_estimators=3, max_depth=3, random_state=0).fit(x, y),
+        "boosting": GradientBoostingRegressor(n_estimators=3, max_depth=2, random_state=0).fit(x, x[:, 2]),
+    }
+
+
+@pytest.fixture(scope="module")
+def written(tmp_path_factory) -> dict[str, Path]:
+    """Each model as pickle protocols 2 and 5, joblib plain and joblib compressed (zlib, gzip)."""
+    folder = tmp_path_factory.mktemp("tabular")
+    out = {}
+    for name, model in fitted().items():
+        for proto in (2, 5):
+            out[f"{name}-p{proto}"] = folder / f"{name}-p{proto}.pkl"
+            out[f"{name}-p{proto}"].write_bytes(pickle.dumps(model, protocol=proto))
+        for how, compress in (("joblib", 0), ("zlib", 3), ("gzip", ("gzip", 3))):
+            out[f"{name}-{how}"] = folder / f"{name}-{how}.joblib"
+            joblib.dump(model, out[f"{name}-{how}"], compress=compress)
+    return out
+
+
+def test_every_written_model_is_read_and_validates(written, tmp_path):
+    for key, path in written.items():
+        names = {t.name: t for t in read_tensors(path)}
+        assert names, key
+        proc = run_cli(["validate", str(path), "--against", "none"], cwd=tmp_path)
+        assert proc.returncode == 0, f"{key}: {proc.stdout}{proc.stderr}"
+    coef = {t.name: t for t in read_tensors(written["pipeline-p5"])}["steps.1.1.coef_"]
+    assert coef.dtype == "F64" and coef.shape == (1, 4)
+    model = pickle.loads(written["pipeline-p5"].read_bytes())
+    np.testing.assert_array_equal(coef.values(), model[-1].coef_)
+    # joblib's arrays (inline after their wrapper, compressed or not) read as sklearn holds them.
+    tree = {t.name: t for t in read_tensors(written["forest-gzip"])}
+    forest = joblib.load(written["forest-gzip"])
+    np.testing.assert_array_equal(tree["estimators_.2.tree_.nodes.threshold"].values(),
+                                  forest.estimators_[2].tree_.threshold)
+
+
+def test_a_nan_planted_in_a_fitted_model_fails_by_name(written, tmp_path):
+    model = fitted()["pipeline"]
+    model[-1].coef_[0, 2] = np.nan
+    joblib.dump(model, tmp_path / "bad.joblib")
+    proc = run_cli(["validate", "bad.joblib", "--against", "none"], cwd=tmp_path)
+    assert proc.returncode == 5 and "steps.1.1.coef_" in proc.stdout, proc.stdout + proc.stderr
+
+
+class Payload:
+    """Pickles as a call to `func(*args)`: what a malicious model file does."""
+
+    def __init__(self, func, *args):
+        self.func, self.args = func, args
+
+    def __reduce__(self):
+        return self.func, self.args
+
+
+def payloads(marker: Path) -> dict[str, tuple[object, str]]:
+    """(object to pickle, the global the refusal names); each would create `marker` when loaded."""
+    model = fitted()["pipeline"]
+    model.steps[0][1].hook = Payload(os.system, f"touch {marker}")   # hidden inside a real estimator
+    return {
+        "os.system": (Payload(os.system, f"touch {marker}"), f"{os.system.__module__}.system"),
+        "builtins.eval": (Payload(eval, f"open({str(marker)!r}, 'w')"), "builtins.eval"),
+        "subprocess.Popen": (Payload(subprocess.Popen, ["touch", str(marker)]), "subprocess.Popen"),
+        "inside an estimator": (model, f"{os.system.__module__}.system"),
+        "after a joblib array": ({"w": np.ones(64), "x": Payload(os.system, f"touch {marker}")},
+                                 f"{os.system.__module__}.system"),
+    }
+
+
+@pytest.mark.parametrize("kind", ["os.system", "builtins.eval", "subprocess.Popen", "inside an estimator",
+                                  "after a joblib array"])
+def test_a_pickle_that_would_run_code_is_refused_by_name_and_never_run(kind, tmp_path):
+    # The payload is real: loaded with pickle, a twin of it creates its file ...
+    control = tmp_path / "control-ran"
+    obj, _ = payloads(control)[kind]
+    (tmp_path / "control.pkl").write_bytes(pickle.dumps(obj, protocol=4))
+    subprocess.run([sys.executable, "-c", "import pickle, sys; pickle.load(open(sys.argv[1], 'rb'))",
+                    str(tmp_path / "control.pkl")], capture_output=True, cwd=tmp_path, check=False)
+    assert control.exists(), f"{kind}: the control payload did not run; the test proves nothing"
+    # ... while weightops refuses the same payload, naming what it would call, and runs nothing.
+    marker = tmp_path / "ran"
+    obj, name = payloads(marker)[kind]
+    joblib.dump(obj, tmp_path / "evil.joblib") if kind.startswith("after") else \
+        (tmp_path / "evil.joblib").write_bytes(pickle.dumps(obj, protocol=4))
+    with pytest.raises(RefusedError) as err:
+        list(read_tensors(tmp_path / "evil.joblib"))
+    assert name in str(err.value)
+    assert_one_line_error(run_cli(["validate", "evil.joblib", "--against", "none"], cwd=tmp_path), 5,
+                          "evil.joblib", name, "refused without unpickling")
+    assert not marker.exists()
+
+
+def test_a_scikit_learn_function_is_refused_but_estimator_classes_are_not(tmp_path):
+    from sklearn.preprocessing import FunctionTransformer
+    from sklearn.utils import check_array
+
+    (tmp_path / "fn.pkl").write_bytes(pickle.dumps(FunctionTransformer(func=check_array).fit(np.ones((2, 2)))))
+    assert_one_line_error(run_cli(["validate", "fn.pkl", "--against", "none"], cwd=tmp_path), 5,
+                          "sklearn.utils", "check_array", "function, not an estimator class")
+
+
+# ---------------------------------------------------------------- through the production gate
+def add_file_artifact(project, name: str, rel: str, data: bytes) -> None:
+    """Declare model NAME, a file at REL tracked by `dvc add`, with its card, committed."""
+    from weightops.api import make_card
+
+    path = project.root / rel
+    path.write_bytes(data)
+    dvcyaml = yaml.safe_load((project.root / "dvc.yaml").read_text())
+    dvcyaml["artifacts"][name] = {"path": rel, "type": "model"}
+    (project.root / "dvc.yaml").write_text(yaml.safe_dump(dvcyaml, sort_keys=False))
+    project.dvc("add", "-q", rel)
+    make_card(path, path.with_name(path.stem + ".card.yaml"), model=name)
+    project.git("add", "-A")
+    project.git("commit", "-qm", f"{name} {rel}")
+
+
+def gate_on(project) -> None:
+    cfg = project.root / "weightops.yaml"
+    text = cfg.read_text().replace("gates:\n  production:\n    validate: false\n", "")
+    cfg.write_text(text + GATE_ON)
+    project.git("commit", "-qam", "the production gate as shipped: on")
+
+
+def test_a_scikit_learn_model_promotes_through_the_default_gate_and_a_payload_does_not(project, tmp_path):
+    gate_on(project)
+    model = fitted()["pipeline"]
+    add_file_artifact(project, "churn", "models/churn.pkl", pickle.dumps(model, protocol=5))
+    project.release("v1.0.0", "--model", "churn", at=T0)
+    proc = project.wo("promote", "v1.0.0", "production", "--model", "churn", env={"WEIGHTOPS_NOW": str(T0 + 5)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert project.wo_json("resolve", "production", "--model", "churn")["version"] == "v1.0.0"
+    body = project.git("tag", "-l", "--format=%(contents)", "churn#production#1")
+    assert "validation: passed" in body
+    # A retrain whose pickle would run code on load: refused by the gate, nothing run.
+    marker = tmp_path / "ran"
+    model.steps[0][1].hook = Payload(os.system, f"touch {marker}")
+    (project.root / "models" / "churn.pkl").write_bytes(pickle.dumps(model, protocol=5))
+    project.dvc("add", "-q", "models/churn.pkl")
+    from weightops.api import make_card
+    make_card(project.root / "models" / "churn.pkl", project.root / "models" / "churn.card.yaml", model="churn")
+    project.git("add", "-A")
+    project.git("commit", "-qm", "retrain churn")
+    project.release("v1.1.0", "--model", "churn", at=T0 + 10)
+    proc = project.wo("promote", "v1.1.0", "production", "--model", "churn", env={"WEIGHTOPS_NOW": str(T0 + 15)})
+    assert_one_line_error(proc, 5, "gates.production.validate", "churn.pkl", f"{os.system.__module__}.system",
+                          "--skip-checks")
+    assert not marker.exists()
+    assert project.wo_json("resolve", "production", "--model", "churn")["version"] == "v1.0.0"
+
+
+def test_a_format_the_gate_cannot_read_is_refused_by_the_gate_naming_the_ways_past(project):
+    gate_on(project)
+    add_file_artifact(project, "blob", "models/blob.dat", bytes(range(256)) * 8)
+    project.release("v1.0.0", "--model", "blob", at=T0)
+    proc = project.wo("promote", "v1.0.0", "production", "--model", "blob", env={"WEIGHTOPS_NOW": str(T0 + 5)})
+    assert_one_line_error(proc, 5, "gates.production.validate", "models/blob.dat", "not a weights format",
+                          "--skip-checks", "--message", "validate: false")
+    proc = project.wo("promote", "v1.0.0", "production", "--model", "blob", "--skip-checks",
+                      "--message", "an opaque vendor format", env={"WEIGHTOPS_NOW": str(T0 + 6)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "SKIPPED" in project.git("tag", "-l", "--format=%(contents)", "blob#production#1")
+
+
+# ---------------------------------------------------------------- skops
+def test_a_skops_file_is_read_after_skops_own_trust_check(tmp_path):
+    import skops.io as sio
+
+    model = fitted()["pipeline"]
+    sio.dump(model, tmp_path / "m.skops")
+    assert sio.get_untrusted_types(file=tmp_path / "m.skops") == []
+    got = {t.name: t for t in read_tensors(tmp_path / "m.skops")}
+    coef = next(t for n, t in got.items() if n.endswith("coef_"))
+    np.testing.assert_array_equal(coef.values(), model[-1].coef_)
+    assert run_cli(["validate", "m.skops", "--against", "none"], cwd=tmp_path).returncode == 0
+
+
+def test_a_skops_file_with_a_type_skops_does_not_trust_is_refused_naming_it(tmp_path):
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
+
+    sio.dump(FunctionTransformer(func=os.getcwd).fit(np.ones((2, 2))), tmp_path / "fn.skops")
+    untrusted = sio.get_untrusted_types(file=tmp_path / "fn.skops")
+    assert untrusted   # skops' own verdict: it would not load this without `trusted=`
+    assert_one_line_error(run_cli(["validate", "fn.skops", "--against", "none"], cwd=tmp_path), 5,
+                          "fn.skops", untrusted[0], "refused without loading")
