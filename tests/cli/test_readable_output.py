@@ -34,7 +34,7 @@ def _models_with_long_names(project) -> None:
                           env={"WEIGHTOPS_NOW": str(T0 + 10 + i), "COLUMNS": "80"}).stdout
         assert f"released {name} v1.0.0 as tag {name}@v1.0.0" in " ".join(said.split())
         assert all(len(line) <= 80 for line in said.splitlines()), said
-    at(project, T0 + 20, "promote", "v1.0.0", "production", "--model", LONG_NAMES[0],
+    at(project, T0 + 20, "promote", "v1.0.0", "staging", "--model", LONG_NAMES[0],
        "--message", "canary clean for 48 h; p99 latency within budget on every region we serve")
 
 
@@ -51,7 +51,7 @@ def test_list_and_history_align_and_fit_80_columns(project):
     col = header.index("VERSION")
     assert {row[col:].split()[0] for row in rows} == {"v1.0.0"}
     assert {row[:col].strip() for row in rows} == {"clf", *LONG_NAMES}
-    assert "production" in next(r for r in rows if r.startswith(LONG_NAMES[0] + " "))
+    assert "staging" in next(r for r in rows if r.startswith(LONG_NAMES[0] + " "))
     # A wide terminal shows every column, still aligned.
     wide = project.wo("list", env={"COLUMNS": "200"}, check=True).stdout.splitlines()
     assert wide[0].split() == ["MODEL", "VERSION", "COMMIT", "CREATED", "(UTC)", "STAGES", "TAG"]
@@ -63,12 +63,12 @@ def test_list_and_history_align_and_fit_80_columns(project):
     assert shown[0].split()[:3] == ["TIME", "(UTC)", "ACTION"] and "REASON" in shown[0]
     assert "engineer@example.com" not in "\n".join(shown) and "<" not in "\n".join(shown)
     promoted = shown[-1]
-    assert "Test Engineer" in promoted and "production" in promoted
+    assert "Test Engineer" in promoted and "staging" in promoted
     assert promoted[shown[0].index("REASON"):].startswith("canary")
     assert promoted.endswith("…")                       # cut to the terminal, not wrapped
     wide = project.wo("history", "--model", LONG_NAMES[0], env={"COLUMNS": "250"}, check=True).stdout
     assert "canary clean for 48 h; p99 latency within budget on every region we serve" in wide
-    assert f"{LONG_NAMES[0]}#production#1" in wide
+    assert f"{LONG_NAMES[0]}#staging#1" in wide
     # --json keeps every field: the full tagger, its two parts as GTO's history names them
     (event,) = [e for e in project.wo_json("history", "--model", LONG_NAMES[0])["events"] if e["stage"]]
     assert event["tagger"] == "Test Engineer <engineer@example.com>"

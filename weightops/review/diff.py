@@ -300,15 +300,11 @@ def fmt_value(v: object) -> str:
 
 
 def fmt_delta(c: FieldChange) -> str:
-    """The change's numeric delta with a sign (`+0.012`); `unchanged` when the two values print
-    alike (a change below the 6 significant digits shown, as `1 -> 1.0000000001`); '' when it
-    has no numeric delta."""
-    d = c.delta
-    if d is None:
+    """The numeric delta with a sign (`+0.012`); `unchanged` when both values print alike (a
+    change below the 6 digits shown); '' without a numeric delta."""
+    if c.delta is None:
         return ""
-    if fmt_value(c.old) == fmt_value(c.new):
-        return "unchanged"
-    return f"{d:+.6g}"
+    return "unchanged" if fmt_value(c.old) == fmt_value(c.new) else f"{c.delta:+.6g}"
 
 
 def fmt_change(c: FieldChange) -> str:
@@ -320,12 +316,9 @@ def fmt_change(c: FieldChange) -> str:
 
 
 def fmt_signed_size(n: int | None) -> str:
-    """A size delta in bytes as `+1.5 MiB`/`-12 B` (powers of 1024), `unchanged` for 0, or ''
-    for None."""
-    if n is None:
-        return ""
-    if n == 0:
-        return "unchanged"
+    """A size delta as `+1.5 MiB`/`-12 B` (powers of 1024), `unchanged` for 0, '' for None."""
+    if not n:
+        return "" if n is None else "unchanged"
     return ("+" if n >= 0 else "-") + format_size(abs(n))
 
 
@@ -356,19 +349,14 @@ def render_text(report: DiffReport) -> str:
         o, n = m.old, m.new
         for name, before, after in (("md5", o.md5 if o else None, n.md5 if n else None),
                                     ("sha256", o.sha256 if o else None, n.sha256 if n else None)):
-            if before == after:   # the model's line says "weights unchanged"
-                lines.append(f"  {name:<7} {fmt_value(after)}")
-            else:   # one digest a line: a SHA-256 pair on one line is 150 columns
-                lines += [f"  {name:<7} {fmt_value(before)}", f"       -> {fmt_value(after)}"]
-        if m.size_delta == 0:
-            lines.append(f"  size    {format_size(n.size)} (unchanged)")
-        else:
-            delta = f" ({fmt_signed_size(m.size_delta)})" if m.size_delta is not None else ""
-            lines.append(f"  size    {format_size(o.size if o else None)} -> {format_size(n.size if n else None)}{delta}")
+            # one digest a line (a SHA-256 pair is 150 columns); unchanged: the model's line says so
+            lines += [f"  {name:<7} {fmt_value(after)}"] if before == after else \
+                [f"  {name:<7} {fmt_value(before)}", f"       -> {fmt_value(after)}"]
+        delta = f" ({fmt_signed_size(m.size_delta)})" if m.size_delta is not None else ""
+        lines.append(f"  size    {format_size(n.size)} (unchanged)" if m.size_delta == 0 else
+                     f"  size    {format_size(o.size if o else None)} -> {format_size(n.size if n else None)}{delta}")
         for section, changes in m.sections.items():
-            lines.append(f"  {section}:")
-            for c in changes:
-                lines.append(f"    {c.key}: {fmt_change(c)}")
+            lines += [f"  {section}:"] + [f"    {c.key}: {fmt_change(c)}" for c in changes]
     return "\n".join(lines)
 
 
