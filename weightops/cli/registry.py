@@ -20,6 +20,9 @@ from weightops.cli.base import (
 )
 
 
+OMS_KEY = typer.Option(None, "--oms-key", help="PEM EC private key: write an OpenSSF Model Signing signature into the DVC remote (default: $WEIGHTOPS_OMS_KEY).")
+OMS_CERT = typer.Option(None, "--oms-cert", help="Certificate mode: the PEM signing certificate of --oms-key.")
+OMS_CHAIN = typer.Option([], "--oms-cert-chain", help="Certificate mode: PEM certificates above --oms-cert (repeatable).")
 ALLOW_DEPRECATED = typer.Option(False, "--allow-deprecated", help="Use a model GTO marks deprecated (NAME@deprecated); refused otherwise.")
 
 
@@ -31,6 +34,9 @@ def release_cmd(
     message: Optional[str] = typer.Option(None, "--message", help="Title of the tag message."),
     sign: Optional[bool] = SIGN,
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote to check and push to (default: the output's own remote:, else core.remote)."),
+    oms_key: Optional[Path] = OMS_KEY,
+    oms_cert: Optional[Path] = OMS_CERT,
+    oms_chain: List[Path] = OMS_CHAIN,
     repo: str = REPO,
 ) -> None:
     """Release HEAD as VERSION: checks tree, card, pointer and remote, then writes an annotated tag."""
@@ -40,16 +46,40 @@ def release_cmd(
     note = understood_version(version)
     if note:
         typer.secho(f"note: {note}", fg=typer.colors.YELLOW, err=True)
-    done = release(version, model=model, repo=repo, push=push, message=message, sign=sign, remote=remote)
+    done = release(version, model=model, repo=repo, push=push, message=message, sign=sign, remote=remote,
+                   oms_key=oms_key, oms_cert=oms_cert, oms_chain=tuple(oms_chain))
     from weightops.cli.output import terminal_width, wrap
 
     for line in wrap(f"released {done.model} {done.version} as tag {done.tag} at {done.commit[:12]} "
                      f"(sha256 {done.sha256[:16]}...){pushed_to(done.remote) if done.pushed else ''}",
                      terminal_width(), 4):
         typer.echo(line)
+    if done.signature:
+        typer.echo(f"OMS signature: {done.signature}")
     if push and not done.pushed:
         typer.echo(f"note: the weights were pushed (dvc push) but tag {done.tag} was not: this repository has "
                    "no git remote; add one and run `git push origin " + done.tag + "`", err=True)
+
+
+@command("sign")
+def sign_cmd(
+    ref: str = typer.Argument(..., help="A released version, tag, stage or 'latest'."),
+    oms_key: Optional[Path] = OMS_KEY,
+    oms_cert: Optional[Path] = OMS_CERT,
+    oms_chain: List[Path] = OMS_CHAIN,
+    model: Optional[str] = MODEL,
+    remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote to write the signature into (default: the version's)."),
+    repo: str = REPO,
+    as_json: bool = JSON,
+) -> None:
+    """Sign a released version (OpenSSF Model Signing) from the SHA-256s its card records."""
+    from weightops.registry.oms_sign import sign
+
+    done = sign(ref, oms_key, certificate=oms_cert, chain=tuple(oms_chain), model=model, repo=repo, remote=remote)
+    if as_json:
+        print_json({"tag": done.tag, "signature": done.url, "files": done.files, "card_sha256": done.card_sha256})
+    else:
+        typer.echo(f"signed {done.tag} ({len(done.files)} files): {done.url}")
 
 
 def pushed_to(remote: str | None) -> str:

@@ -223,7 +223,7 @@ class _ByteSource:
     def __init__(self, project: Project, located: Located) -> None:
         self.project, self.located = project, located
         self._store = None
-        from weightops.storage.pointers import dvc_cache_dir
+        from weightops.storage.dvc_config import dvc_cache_dir
 
         root = project.root / located.dvc_root
         self.cache = dvc_cache_dir(root) or root / ".dvc" / "cache"
