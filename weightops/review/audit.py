@@ -247,14 +247,12 @@ def _locate_all(project: Project, wanted: list[tuple[str, str]], remote: str | N
             result[(model, commit)] = Located(a, pointer, card, commit, card_source=source)
         except WeightopsError as exc:
             result[(model, commit)] = exc
-    local = None
-    if not project.bare and (project.root / ".dvc" / "config.local").is_file():
-        local = (project.root / ".dvc" / "config.local").read_bytes()
+    dvc_dir = None if project.bare else project.root / ".dvc"
+    local = (dvc_dir / "config.local").read_bytes() if dvc_dir and (dvc_dir / "config.local").is_file() else None
     remotes: dict[str, object] = {}
     for commit in {c for _, c in wanted}:
         try:
-            default, known = dvc_remotes(blobs[f"{commit}:.dvc/config"], local,
-                                         dvc_dir=None if project.bare else project.root / ".dvc")
+            default, known = dvc_remotes(blobs[f"{commit}:.dvc/config"], local, dvc_dir=dvc_dir)
             name = remote or default
             if name is not None and name not in known:
                 raise NotFoundError(f"DVC remote '{name}' is not configured at {commit[:12]} (known: "
