@@ -10,19 +10,8 @@ from typing import List, Optional
 
 import typer
 
-from weightops.cli.base import (
-    JSON,
-    MODEL,
-    OUT_ALIAS,
-    REPO,
-    REPO_URL,
-    app,
-    command,
-    handled,
-    output_path,
-    print_fields,
-    print_json,
-)
+from weightops.cli.base import JSON, MODEL, OUT_ALIAS, REPO, REPO_URL, app, command, handled, output_path, print_fields, print_json
+from weightops.cli.output import wrapped
 from weightops.cli.trust import OMS_CA, OMS_IDENTITY, OMS_PUBLIC_KEY, REQUIRE_OMS, oms_options as _oms
 from weightops.errors import NotFoundError, UsageError
 
@@ -146,10 +135,7 @@ def pull_cmd(
         how += f"; recovered from object version {done.recovered}"
     how += f"; OMS signature by {done.oms_signer} verified" if done.oms_signer else ""
     digest = f"sha256 {r.sha256}" if r.sha256 else f"DVC md5 {r.md5} (no model card)"
-    from weightops.cli.output import terminal_width, wrap
-
-    for line in wrap(f"{done.path}: {r.model} {r.version} {digest} verified ({how})", terminal_width(), 4):
-        typer.echo(line)
+    typer.echo("\n".join(wrapped(f"{done.path}: {r.model} {r.version} {digest} verified ({how})", 4)))
 
 
 def _oci_default(repo: Optional[str], ref: Optional[str], lock_file, index) -> bool:
