@@ -101,7 +101,8 @@ def pull_cmd(
             via is None and _oci_default(repo, ref, lock_file, index)):
         _pull_oci(ref, out, model=model, repo=repo, plain_http=True if plain_http else None, fsync=fsync,
                   expect_sha256=expect_sha256, allow_deprecated=allow_deprecated, pre=pre, as_json=as_json,
-                  lock=lock_file, locked_reference=via == "oci-lock")
+                  lock=lock_file, locked_reference=via == "oci-lock",
+                  oms=_oms(require_oms, with_signature, trust_file, oms_public_key, oms_ca, oms_identity))
         return
     if via not in (None, "dvc"):
         raise UsageError(f"--via must be 'dvc' or 'oci', not {via!r}")
@@ -143,10 +144,12 @@ def pull_cmd(
     how = "already present, nothing transferred" if done.transferred == 0 else f"{done.transferred} bytes in {done.seconds:.1f}s"
     if done.recovered:
         how += f"; recovered from object version {done.recovered}"
-    if done.oms_signer:
-        how += f"; OMS signature by {done.oms_signer} verified"
+    how += f"; OMS signature by {done.oms_signer} verified" if done.oms_signer else ""
     digest = f"sha256 {r.sha256}" if r.sha256 else f"DVC md5 {r.md5} (no model card)"
-    typer.echo(f"{done.path}: {r.model} {r.version} {digest} verified ({how})")
+    from weightops.cli.output import terminal_width, wrap
+
+    for line in wrap(f"{done.path}: {r.model} {r.version} {digest} verified ({how})", terminal_width(), 4):
+        typer.echo(line)
 
 
 def _oci_default(repo: Optional[str], ref: Optional[str], lock_file, index) -> bool:
@@ -162,7 +165,7 @@ def _oci_default(repo: Optional[str], ref: Optional[str], lock_file, index) -> b
 
 
 def _pull_oci(ref, out, *, model, repo, plain_http, fsync, expect_sha256, allow_deprecated, pre, as_json,
-              lock=None, locked_reference=False) -> None:
+              lock=None, locked_reference=False, oms=None) -> None:
     with _progress(not as_json) as update:
         if (ref or "").startswith("oci://") or locked_reference:
             from weightops.deploy.oci_pull import pull_locked_reference, pull_reference
@@ -185,13 +188,14 @@ def _pull_oci(ref, out, *, model, repo, plain_http, fsync, expect_sha256, allow_
 
         pulled = pull_via_oci(ref if ref is not None or lock else "latest", out, model=model, repo=repo, plain_http=plain_http,
                               progress=update, fsync=fsync, allow_deprecated=allow_deprecated, pre=pre,
-                              expect_sha256=expect_sha256, lock=lock)
+                              expect_sha256=expect_sha256, lock=lock, oms=oms)
     r = pulled.resolved
     if as_json:
         print_json(pulled.to_dict())
         return
     how = "already present, nothing transferred" if pulled.transferred == 0 else f"{pulled.transferred} bytes in {pulled.seconds:.1f}s"
-    typer.echo(f"{pulled.path}: {r.model} {r.version} sha256 {r.sha256} verified ({how}; through OCI)")
+    signer = f"; OMS signature by {pulled.oms_signer} verified" if pulled.oms_signer else ""
+    typer.echo(f"{pulled.path}: {r.model} {r.version} sha256 {r.sha256} verified ({how}; through OCI{signer})")
 
 
 @command("kserve")

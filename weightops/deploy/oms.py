@@ -21,7 +21,7 @@ import posixpath
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from weightops.errors import RefusedError, UsageError
+from weightops.errors import IntegrityError, RefusedError, UsageError
 from weightops.trust.oms import Trust, Verified, check_bundle, compare, require_file_sha256
 
 
@@ -115,7 +115,7 @@ def start(project, r, store, target: Path | None, options: OmsOptions | None):
         raise UsageError(f"--with-signature writes the files under the names they were signed with: pull into "
                          f"a folder (-o DIR/) so the weights keep their name {name}, not {target.name}")
     trust, policy = trust_for(project, options)
-    signed = oms_store.signed_files(r.located, oms_store.card_bytes(project, r.located))
+    signed = oms_store.signed_set(project, r.located)
     data, url = oms_store.fetch_signature(store, signed, r.tag)
     outcome: dict = {}
 
@@ -146,6 +146,34 @@ def finish(gate, target: Path, options: OmsOptions | None) -> str | None:
     if options is not None and options.with_signature:
         write_beside(target, checked)
     return checked.verified.signer
+
+
+def check_oci(project, r, client, repo: str, digest: str, target: Path | None,
+              options: OmsOptions | None) -> Checked | None:
+    """`pull --via oci --require-oms`: the OMS signature attached to the version's OCI manifest
+    `digest` in `repo` (registry/oms_oci.py), verified as `check` does, before the download. None
+    when not required; RefusedError (5) when none is attached or none verifies."""
+    if not required(project, r, options):
+        return None
+    from weightops.registry.oms_oci import fetch
+    from weightops.trust import oms_store
+
+    options = options or OmsOptions()
+    trust, policy = trust_for(project, options)
+    signed = oms_store.signed_set(project, r.located)
+    bundles = fetch(client, repo, digest)
+    if not bundles:
+        raise RefusedError(f"{r.tag}: no OMS signature is attached to {repo}@{digest} (referrers tag "
+                           f"{digest.replace(':', '-')}); sign it and `weightops publish --oci` again")
+    failure: Exception | None = None
+    for data in reversed(bundles):   # the newest attached first
+        try:
+            verified = check_verified(data, trust, policy, r, f"{repo}@{digest}", r.stage or options.stage)
+            compare(verified.files, signed.files, f"{r.tag}: the OMS signature attached in {repo} and the card")
+            return Checked(signed, data, f"{repo}@{digest}", verified)
+        except (RefusedError, IntegrityError) as exc:
+            failure = exc
+    raise failure  # type: ignore[misc]
 
 
 def check_resolved(r, *, repo: str | os.PathLike = ".", remote: str | None = None,

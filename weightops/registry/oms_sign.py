@@ -64,7 +64,7 @@ def sign_located(project, located, remote, key: SigningKey, tag: str) -> Signed:
     if not object_exists(project, remote, located.pointer):
         raise RefusedError(f"{tag}: the object for {located.pointer.path} is not in remote '{remote.name}'; "
                            "push it (`dvc push`) before signing: a signature must describe bytes a pull can fetch")
-    signed = oms_store.signed_files(located, oms_store.card_bytes(project, located))
+    signed = oms_store.signed_set(project, located)
     data = oms_sign.sign(signed.files, located.artifact.name, key)
     url = objects.put(remote, project.remote_base_url(remote), signed.key, data)
     return Signed(tag, url, signed.files, signed.card_sha256)

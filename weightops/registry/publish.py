@@ -116,7 +116,12 @@ def _add_oms(project: Project, located, rem, base: str, entry: dict) -> None:
     from weightops.storage import objects
     from weightops.trust import oms_store
 
-    signed = oms_store.signed_files(located, oms_store.card_bytes(project, located))
+    from weightops.errors import RefusedError
+
+    try:
+        signed = oms_store.signed_set(project, located)
+    except RefusedError:   # no committed card: nothing an OMS signature could cover
+        return
     bundle = objects.read_json(rem, base, signed.key)
     if isinstance(bundle, dict):
         entry["oms"] = {"key": signed.key, "card": signed.card_name, "card_sha256": signed.card_sha256,

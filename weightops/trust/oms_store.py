@@ -84,6 +84,14 @@ def signed_files(located, card: bytes) -> SignedSet:
     return SignedSet(files, card_name, card)
 
 
+def signed_set(project, located) -> SignedSet:
+    """`signed_files` of a located version, its card's bytes read from git. RefusedError (5) for a
+    version without a committed card (checked before any read), UsageError (2) as `signed_files`."""
+    if located.card is None or getattr(located, "card_source", "commit") != "commit":
+        return signed_files(located, b"")   # refuses, naming why
+    return signed_files(located, card_bytes(project, located))
+
+
 def card_bytes(project, located) -> bytes:
     """The card's bytes at the located commit. NotFoundError (3) when it is gone."""
     spec = f"{located.commit}:{located.artifact.card_path}"
