@@ -234,10 +234,10 @@ def build_getstarted(base: Path) -> Layout:
         sh(root, env, "dvc", "repro", "-q")
         sh(root, env, "git", "add", "-A")
         sh(root, env, "git", "commit", "-qm", f"train with n_est={n_est}", at=T0 + 100 * i)
+        sh(root, env, "dvc", "push", "-q")
         ops.append({"op": "register", "name": model, "ref": sh(root, env, "git", "rev-parse", "HEAD").strip(),
                     "version": version, "at": T0 + 100 * i + 1})
         released.append(version)
-    sh(root, env, "dvc", "push", "-q", "--all-commits")   # every release's objects, in one push
     for t, version, stage in ((T0 + 400, "v1.0.0", "prod"), (T0 + 410, "v1.1.0", "stage"),
                               (T0 + 420, "v1.2.0", "dev"), (T0 + 430, "v1.1.0", "prod")):
         ops.append({"op": "assign", "name": model, "version": version, "stage": stage, "at": t})
@@ -291,10 +291,10 @@ def build_registry(base: Path) -> Layout:
         sh(root, env, "dvc", "repro", "-q")
         sh(root, env, "git", "add", "-A")
         sh(root, env, "git", "commit", "-qm", f"weekly retrain {i}", at=T0 + 100 * i)
+        sh(root, env, "dvc", "push", "-q")
         ops.append({"op": "register", "name": "churn", "ref": sh(root, env, "git", "rev-parse", "HEAD").strip(),
                     "version": version, "at": T0 + 100 * i + 1})
         released.append(version)
-    sh(root, env, "dvc", "push", "-q", "--all-commits")
     for t, version, stage in ((T0 + 500, "v1.0.0", "prod"), (T0 + 510, "v1.1.0", "stage"),
                               (T0 + 520, "v1.1.0", "prod"), (T0 + 530, "v1.2.0", "dev"),
                               (T0 + 540, "v1.3.0-rc.1", "dev")):
@@ -338,10 +338,10 @@ def build_monorepo(base: Path) -> Layout:
         sh(ml, env, "dvc", "repro", "-q")
         sh(root, env, "git", "add", "-A")
         sh(root, env, "git", "commit", "-qm", f"train {i}", at=T0 + 100 * i)
+        sh(ml, env, "dvc", "push", "-q")
         ops.append({"op": "register", "name": "ml:clf", "ref": sh(root, env, "git", "rev-parse", "HEAD").strip(),
                     "version": version, "at": T0 + 100 * i + 1})
         released.append(version)
-    sh(ml, env, "dvc", "push", "-q", "--all-commits")
     for t, version, stage in ((T0 + 300, "v1.0.0", "live"), (T0 + 310, "v1.1.0", "qa")):
         ops.append({"op": "assign", "name": "ml:clf", "version": version, "stage": stage, "at": t})
     gto_batch(root, env, *ops)

@@ -52,25 +52,43 @@ def training_lineage(root: Path, weights_rel: str) -> dict:
 
     lineage = {"commit": git.head(root), "dirty": False, "branch": git.current_branch(root),
                "created_at": now_iso(), "stage": None, "params": {}, "deps": {}, "inputs_differ": []}
-    lock = root / "dvc.lock"
-    if lock.is_file():
-        doc = _parse(lock.read_bytes(), "dvc.lock")
-        lineage.update(lock_lineage(doc if isinstance(doc, dict) else None, "dvc.lock", weights_rel))
-        if lineage["stage"]:
-            lineage["cmd"] = ((doc.get("stages") or {}).get(lineage["stage"]) or {}).get("cmd")
-            lineage["params_files"] = _lock_params(doc, lineage["stage"])
-            dvcyaml = root / "dvc.yaml"
-            whole = _whole_files(_parse(dvcyaml.read_bytes(), "dvc.yaml") if dvcyaml.is_file() else None,
-                                 lineage["stage"])
-            lineage["params_whole"] = sorted(f for f in whole if f in lineage["params_files"])
+    found = _producing_lock(root, weights_rel)
+    if found is not None:
+        lockfile, doc, produced = found
+        lineage.update(produced)
+        if lockfile != "dvc.lock":   # a pipeline below the top (`dvc init --subdir`, a nested dvc.yaml)
+            lineage["lockfile"] = lockfile
+        lineage["cmd"] = ((doc.get("stages") or {}).get(lineage["stage"]) or {}).get("cmd")
+        lineage["params_files"] = _lock_params(doc, lineage["stage"])
+        dvcyaml = root / posixpath.dirname(lockfile) / "dvc.yaml"
+        whole = _whole_files(_parse(dvcyaml.read_bytes(), "dvc.yaml") if dvcyaml.is_file() else None,
+                             lineage["stage"])
+        lineage["params_whole"] = sorted(f for f in whole if f in lineage["params_files"])
     if lineage["commit"] is None:
         differ = [f"deps {p}" for p in sorted(lineage["deps"])] + \
                  [f"params {k}" for k in sorted(_flatten(lineage["params"]))]
     else:
-        differ = [d.name for d in compare_inputs(root, lineage["commit"], lineage)]
+        differ = [d.name for d in compare_inputs(root, lineage["commit"], lineage, lineage.get("lockfile", "dvc.lock"))]
     lineage["inputs_differ"] = differ
     lineage["dirty"] = bool(differ)
     return lineage
+
+
+def _producing_lock(root: Path, weights_rel: str) -> tuple[str, dict, dict] | None:
+    """(repo-relative dvc.lock, its document, `lock_lineage`) of the nearest dvc.lock at or above
+    the weights' folder whose stage outputs them (a `dvc init --subdir` project keeps its pipeline
+    in its own folder), as DVC finds the stage; None when no dvc.lock does."""
+    folder = posixpath.dirname(weights_rel)
+    while True:
+        lockfile = posixpath.join(folder, "dvc.lock") if folder else "dvc.lock"
+        if (root / lockfile).is_file():
+            doc = _parse((root / lockfile).read_bytes(), lockfile)
+            produced = lock_lineage(doc if isinstance(doc, dict) else None, lockfile, weights_rel)
+            if produced["stage"]:
+                return lockfile, doc, produced
+        if not folder:
+            return None
+        folder = posixpath.dirname(folder)
 
 
 def compare_inputs(repo: Path | str, commit: str, lineage: dict, lockfile: str = "dvc.lock") -> list[Difference]:
@@ -89,7 +107,7 @@ def compare_inputs(repo: Path | str, commit: str, lineage: dict, lockfile: str =
             found.append(Difference(f"deps {path}", md5, actual))
     if lineage.get("cmd") is not None and lineage.get("stage"):
         cmd = _cmd_at(repo, commit, lineage["stage"], posixpath.join(base, "dvc.yaml"))
-        if cmd != lineage["cmd"]:
+        if cmd is not _MISSING and cmd != lineage["cmd"]:
             found.append(Difference(f"cmd {lineage['stage']}", lineage["cmd"], cmd))
     files = lineage.get("params_files")
     if not isinstance(files, dict):   # a card from before params were recorded per file
@@ -182,7 +200,8 @@ def _same(held: object, want: object) -> bool:
 def _cmd_at(repo: Path | str, commit: str, stage: str, dvcyaml: str) -> object:
     """The command dvc.yaml at `commit` gives `stage`, as dvc.lock would record it: the text as
     written, or, when dvc.yaml interpolates (`${...}` from `vars` or params files), as DVC's own
-    parser renders it at that commit (the only case that imports DVC's repository code)."""
+    parser renders it at that commit (the only case that imports DVC's repository code);
+    _MISSING when DVC cannot render it there, which decides nothing."""
     text = git.read_blobs(repo, [f"{commit}:{dvcyaml}"]).get(f"{commit}:{dvcyaml}")
     if text is None:
         return None
@@ -199,8 +218,8 @@ def _cmd_at(repo: Path | str, commit: str, stage: str, dvcyaml: str) -> object:
                 path = getattr(candidate, "path_in_repo", "")
                 if candidate.name == stage and (not path or posixpath.normpath(path) == wanted):
                     return candidate.cmd
-    except Exception:   # noqa: BLE001 - DVC cannot build the pipeline there: no command to compare
-        return None
+    except Exception:   # noqa: BLE001 - DVC cannot build the pipeline there (a bare clone): undecided
+        return _MISSING
     return None
 
 

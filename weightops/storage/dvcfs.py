@@ -1,7 +1,7 @@
 """Every DVC plugin remote (gs, azure, ssh, http/https) through DVC's own filesystems.
 
-`dvc.fs.get_cloud_fs` validates the remote's section of `.dvc/config` + `.dvc/config.local`
-against DVC's config schema and hands it to the plugin's FileSystem class, whose
+`dvc.fs.get_cloud_fs` validates the remote's section (merged from DVC's four config levels by
+storage/dvc_config.py) against DVC's config schema and hands it to the plugin's FileSystem class, whose
 `_prepare_credentials` turns it into the fsspec filesystem's arguments (dvc-gs -> gcsfs,
 dvc-azure -> adlfs, dvc-ssh -> sshfs, dvc-http -> fsspec's HTTP). So a remote reads here
 exactly as `dvc pull` reads it: same options, same credential chain, nothing mapped by hand.

@@ -1,6 +1,6 @@
 """S3 access with the settings DVC users already have (dvc-s3's remote options).
 
-A client is built from the remote's options as `.dvc/config` and `.dvc/config.local` hold them
+A client is built from the remote's options as DVC's config levels hold them (storage/dvc_config.py)
 (`endpointurl`, `region`, `profile`, `credentialpath`, `access_key_id`/`secret_access_key`/
 `session_token`, `use_ssl`, `ssl_verify`, `connect_timeout`, `read_timeout`), falling back to
 botocore's usual chain (environment, profile, instance role). Credentials are only read, never

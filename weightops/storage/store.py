@@ -8,8 +8,8 @@ a missing object is NotFoundError (exit 3) naming its URL, refused credentials W
 
 Backends: a local directory (here), S3 through botocore (`s3`, the fast path with parallel
 ranged GETs), and every other DVC remote through DVC's own plugin filesystems (`dvcfs`: gs,
-azure, ssh, http/https), configured by DVC's own translation of `.dvc/config` +
-`.dvc/config.local`. Adding a remote type means adding a backend to `open_store`.
+azure, ssh, http/https), configured by DVC's own translation of the remote's settings
+(from DVC's four config levels, storage/dvc_config.py). Adding a remote type means adding a backend to `open_store`.
 """
 
 from __future__ import annotations

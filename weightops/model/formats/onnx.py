@@ -23,53 +23,9 @@ from pathlib import Path
 import numpy as np
 
 from weightops.errors import FormatError
+from weightops.model.formats.onnx_roles import is_bias_add, product_outputs, slot_role
 
 CHUNK_BYTES = 16 * 1024 * 1024
-
-# Inputs that hold learned parameters, by operator (ONNX operator specs, input indices).
-WEIGHT_SLOTS = {
-    "Conv": {1, 2}, "ConvTranspose": {1, 2}, "ConvInteger": {1}, "QLinearConv": {3, 8}, "DeformConv": {1, 3},
-    "Gemm": {0, 1, 2}, "MatMul": {0, 1}, "MatMulInteger": {0, 1}, "QLinearMatMul": {0, 3},
-    "Gather": {0}, "LSTM": {1, 2, 3, 7}, "GRU": {1, 2, 3}, "RNN": {1, 2, 3},
-    "BatchNormalization": {1, 2, 3, 4}, "InstanceNormalization": {1, 2}, "LayerNormalization": {1, 2},
-    "GroupNormalization": {1, 2}, "RMSNormalization": {1}, "PRelu": {1}, "Einsum": set(range(16)),
-}
-# Learned inputs whose initial values (zeros, ones, one constant) are legitimate in a working
-# model, by operator and input index (ONNX operator specs): biases, normalisation scale/shift
-# and running statistics, PReLU slopes, quantisation scales and zero points.
-_Q = "quant"
-ROLE_SLOTS = {
-    "Conv": {2: "bias"}, "ConvTranspose": {2: "bias"}, "Gemm": {2: "bias"}, "DeformConv": {3: "bias"},
-    "LSTM": {3: "bias"}, "GRU": {3: "bias"}, "RNN": {3: "bias"},
-    "BatchNormalization": {1: "norm", 2: "norm", 3: "buffer", 4: "buffer"},
-    "InstanceNormalization": {1: "norm", 2: "norm"}, "LayerNormalization": {1: "norm", 2: "norm"},
-    "GroupNormalization": {1: "norm", 2: "norm"}, "RMSNormalization": {1: "norm"},
-    "PRelu": {1: "slope"},
-    "QuantizeLinear": {1: _Q, 2: _Q}, "DequantizeLinear": {1: _Q, 2: _Q},
-    "ConvInteger": {2: _Q, 3: _Q}, "MatMulInteger": {2: _Q, 3: _Q},
-    "QLinearConv": {1: _Q, 2: _Q, 4: _Q, 5: _Q, 6: _Q, 7: _Q, 8: "bias"},
-    "QLinearMatMul": {1: _Q, 2: _Q, 4: _Q, 5: _Q, 6: _Q, 7: _Q},
-}
-# Exporters write a linear layer as MatMul then Add: an Add's initializer input beside a
-# product's output is that layer's bias.
-_PRODUCTS = {"MatMul", "Gemm", "Conv", "ConvTranspose", "MatMulInteger", "ConvInteger"}
-# Inputs that are not learned: shapes, axes, indices, pads, scales, quantization parameters,
-# initial recurrent states, sequence lengths, thresholds.
-_AXES = {"Squeeze", "Unsqueeze", "ReduceSum", "ReduceMean", "ReduceMax", "ReduceMin", "ReduceProd",
-         "ReduceL1", "ReduceL2", "ReduceLogSum", "ReduceLogSumExp", "ReduceSumSquare", "CumSum", "Trilu", "Split"}
-CONSTANT_SLOTS = {
-    **{op: {1} for op in _AXES},
-    "Reshape": {1}, "Expand": {1}, "Tile": {1}, "Pad": {1, 2, 3}, "Slice": {1, 2, 3, 4},
-    "Gather": {1}, "GatherElements": {1}, "GatherND": {1}, "ScatterElements": {1}, "ScatterND": {1},
-    "ConstantOfShape": {0}, "Range": {0, 1, 2}, "TopK": {1}, "Resize": {1, 2, 3}, "Upsample": {1},
-    "OneHot": {1, 2}, "LSTM": {4, 5, 6}, "GRU": {4, 5}, "RNN": {4, 5}, "Clip": {1, 2}, "Pow": {1},
-    "DynamicQuantizeLinear": set(),
-    "Dropout": {1, 2}, "If": {0}, "Loop": {0, 1}, "Where": {0}, "NonMaxSuppression": {2, 3, 4},
-    "Equal": {0, 1}, "Less": {0, 1}, "LessOrEqual": {0, 1}, "Greater": {0, 1}, "GreaterOrEqual": {0, 1},
-    "And": {0, 1}, "Or": {0, 1}, "Xor": {0, 1}, "Not": {0}, "Shape": {0}, "Size": {0}, "CenterCropPad": {1},
-    "Concat": set(range(64)),  # padding and fixed prefixes concatenated to the data
-}
-
 
 def _onnx():
     try:
@@ -199,12 +155,12 @@ def initializer_roles(model) -> dict[str, str]:
     uses: dict[str, list[tuple[str, int]]] = {i.name: [] for i in model.graph.initializer}
 
     def walk(graph) -> None:
-        products = _product_outputs(graph)
+        products = product_outputs(graph)
         for node in graph.node:
             for idx, name in enumerate(node.input):
                 if name in uses:
                     op = node.op_type if node.domain in ("", "ai.onnx") else ""
-                    uses[name].append(("Add:bias" if _is_bias_add(op, node, idx, products) else op, idx))
+                    uses[name].append(("Add:bias" if is_bias_add(op, node, idx, products) else op, idx))
             for attr in node.attribute:
                 for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
                     walk(sub)
@@ -217,33 +173,6 @@ def initializer_roles(model) -> dict[str, str]:
                     uses[name].append(("", idx))
     floats = _float_types()
     return {init.name: slot_role(uses[init.name], init.data_type in floats) for init in model.graph.initializer}
-
-
-def _product_outputs(graph) -> set[str]:
-    return {o for n in graph.node if n.op_type in _PRODUCTS for o in n.output}
-
-
-def _is_bias_add(op: str, node, idx: int, products: set[str]) -> bool:
-    return op == "Add" and len(node.input) == 2 and node.input[1 - idx] in products
-
-
-def slot_role(slots: list[tuple[str, int]], is_float: bool) -> str:
-    """The role of a tensor read at `slots` ((operator, input index) pairs; operator `Add:bias`
-    for an Add beside a product's output): `unused` when none; `weight` when any slot is a plain
-    learned one; else the role of its role slots (`bias`, `norm`, ...); `constant` for a
-    non-float tensor or one read only at constant slots; `weight` otherwise."""
-    if not slots:
-        return "unused"
-    special = ["bias" if op == "Add:bias" else ROLE_SLOTS[op][i] for op, i in slots
-               if op == "Add:bias" or i in ROLE_SLOTS.get(op, {})]
-    plain = [(op, i) for op, i in slots if i not in ROLE_SLOTS.get(op, {}) and op != "Add:bias"]
-    if any(i in WEIGHT_SLOTS.get(op, ()) for op, i in plain):
-        return "weight"
-    if special and not plain:
-        return special[0]
-    if not is_float or all(i in CONSTANT_SLOTS.get(op, ()) for op, i in plain):
-        return special[0] if special else "constant"
-    return "weight"
 
 
 def _float_types() -> set[int]:
@@ -390,14 +319,14 @@ def _graph_constants(path: Path, seen: set[str]) -> Iterator:
         if not top:
             for init in graph.initializer:
                 found.setdefault(init.name, init)
-        products = _product_outputs(graph)
+        products = product_outputs(graph)
         for node in graph.node:
             if node.op_type == "Constant" and node.output:
                 value = next((a.t for a in node.attribute if a.name == "value" and a.HasField("t")), None)
                 if value is not None:
                     found.setdefault(node.output[0], value)
             for idx, name in enumerate(node.input):
-                op = "Add:bias" if _is_bias_add(node.op_type, node, idx, products) else node.op_type
+                op = "Add:bias" if is_bias_add(node.op_type, node, idx, products) else node.op_type
                 uses.setdefault(name, []).append((op, idx))
             for attr in node.attribute:
                 for sub in ([attr.g] if attr.HasField("g") else []) + list(attr.graphs):
