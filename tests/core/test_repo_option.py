@@ -52,3 +52,22 @@ def test_repo_url_says_which_refs_settings_it_read(project, tmp_path):
     head = project.git("rev-parse", "HEAD")[:12]
     notes = [l for l in proc.stderr.splitlines() if "weightops.yaml" in l]
     assert notes == [f"note: read weightops.yaml from {url} at refs/heads/main ({head})"]
+
+
+def test_repo_url_is_a_whole_registry_though_its_cache_is_shallow(project, tmp_path):
+    """The `--repo URL` cache fetches tips only (`--depth=1`) but every tag the remote lists, so
+    it answers from the whole registry and says nothing of a partial one; a clone made with
+    `git clone --depth 1` does hold part of it, and is told so."""
+    project.dvc("remote", "modify", "storage", "url", str(project.remote))
+    project.git("commit", "-qam", "absolute remote")
+    project.release("v1.0.0", at=T0)
+    project.wo("promote", "v1.0.0", "production", env={"WEIGHTOPS_NOW": str(T0 + 10)}, check=True)
+    project.git("commit", "-q", "--allow-empty", "-m", "later work")
+    url = f"file://{project.root}"
+    env = {"WEIGHTOPS_CACHE": str(tmp_path / "cache")}
+    via_url = project.wo("resolve", "production", "--repo", url, env=env, check=True, cwd=tmp_path)
+    assert "fetch --unshallow" not in via_url.stderr
+    shallow = tmp_path / "shallow"
+    subprocess.run(["git", "clone", "-q", "--depth", "1", url, str(shallow)], check=True)
+    read = run_cli(["list"], cwd=shallow)
+    assert "git fetch --unshallow --tags" in read.stderr

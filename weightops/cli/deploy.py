@@ -146,7 +146,10 @@ def pull_cmd(
         how += f"; recovered from object version {done.recovered}"
     how += f"; OMS signature by {done.oms_signer} verified" if done.oms_signer else ""
     digest = f"sha256 {r.sha256}" if r.sha256 else f"DVC md5 {r.md5} (no model card)"
-    typer.echo(f"{done.path}: {r.model} {r.version} {digest} verified ({how})")
+    from weightops.cli.output import terminal_width, wrap
+
+    for line in wrap(f"{done.path}: {r.model} {r.version} {digest} verified ({how})", terminal_width(), 4):
+        typer.echo(line)
 
 
 def _oci_default(repo: Optional[str], ref: Optional[str], lock_file, index) -> bool:

@@ -1,8 +1,8 @@
 """The deploy path: `pull` (a reference -> verified bytes at a path), `lock` (pin a reference
 to its hashes in a file), `verify` (bytes on disk vs a lock or a card).
 
-Nothing half-succeeds: a file is renamed into place only after size, MD5 and SHA-256 match;
-a directory is assembled beside its destination and renamed into place only when every file
+Nothing half-succeeds: a file is renamed into place only after its size and SHA-256 match (and
+DVC's MD5, with `verify_md5`); a directory is assembled beside its destination and renamed into place only when every file
 matched. A destination already holding the right bytes is left alone and nothing is fetched.
 """
 

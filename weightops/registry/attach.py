@@ -21,7 +21,7 @@ from pathlib import Path
 from weightops.core import git
 from weightops.errors import IntegrityError, NotFoundError, RefusedError, UsageError
 from weightops.model.attached import FROM_COMMIT, NOTES_REF, format_note, note_specs, parse_note
-from weightops.model.card import (SCHEMA_VERSION, check_card_against_pointer, check_pointer_against_file,
+from weightops.model.card import (FORMATS, SCHEMA_VERSION, check_card_against_pointer, check_pointer_against_file,
                                   describe_artifact, parse_labels, read_metrics, validate_card)
 from weightops.project import Project
 from weightops.registry.records import iso
@@ -55,8 +55,9 @@ def attach_card(ref: str, weights: str | os.PathLike | None = None, *, model: st
                 metrics: str | os.PathLike | None = None, labels: list[str] | dict | None = None,
                 signature: str | os.PathLike | dict | None = None) -> Attached:
     """Attach a card to the commit of REF (a version, tag or stage of MODEL) in the local clone
-    `repo`. The bytes are `weights` (a file or folder; default: the version pulled from the DVC
-    remote into a temp folder, checked by DVC's MD5) and must be what the pointer records.
+    `repo`. The bytes are `weights` (a file or folder; default: a copy on this machine, else the
+    version pulled from the DVC remote into a temp folder, checked by DVC's MD5) and must be
+    what the pointer records.
     `metrics` (a file), `labels` (KEY=VALUE) and `signature` (MLflow's format) go into the card;
     `push` pushes the notes ref to the default git remote.
 
@@ -80,12 +81,15 @@ def attach_card(ref: str, weights: str | os.PathLike | None = None, *, model: st
                            "always wins over an attached one; nothing attached")
     with tempfile.TemporaryDirectory(prefix="weightops-attach-") as tmp:
         path = Path(weights) if weights is not None else \
-            _pulled(project, target.model, v.version, Path(tmp) / Path(located.pointer.path).name)
+            _released_bytes(project, located, v.tag, target.model, v.version, Path(tmp) / Path(located.pointer.path).name)
         if not path.exists():
             raise NotFoundError(f"weights '{path}' do not exist; pass the released bytes (dvc get, weightops pull)")
         # The bytes must be the ones DVC recorded for this release, or the card would pin others.
         check_pointer_against_file(located.pointer, path, v.tag)
         artifact = describe_artifact(path, located.pointer.path)
+        suffix = Path(located.pointer.path).suffix
+        if path.is_file() and path.suffix != suffix:   # a DVC cache file is named by its md5: the format is the release's
+            artifact["format"] = FORMATS.get(suffix.lower(), suffix.lstrip(".") or "binary")
     artifact["path"] = located.pointer.path
     card = {
         "schema_version": SCHEMA_VERSION, "model": target.model, "artifact": artifact,
@@ -113,12 +117,17 @@ def attach_card(ref: str, weights: str | os.PathLike | None = None, *, model: st
     return Attached(target.model, v.version, v.tag, v.commit, artifact["sha256"], artifact["size"], action, pushed)
 
 
-def _pulled(project: Project, model: str, version: str, dest: Path) -> Path:
-    """The released bytes, pulled to `dest` (verified by DVC's MD5 and size, or an attached
-    card's SHA-256)."""
+def _released_bytes(project: Project, located, tag: str, model: str, version: str, dest: Path) -> Path:
+    """The released bytes: a copy on this machine (the DVC cache, a local remote, the work tree;
+    see model.validation.local_weights), else pulled from the DVC remote to `dest`; verified
+    either way by DVC's MD5 and size (or an attached card's SHA-256)."""
     from weightops.deploy.pull import pull_detailed
+    from weightops.model.validation import local_weights
 
-    return pull_detailed(version, dest, model=model, repo=project.root).path
+    try:
+        return local_weights(project, located, tag)
+    except NotFoundError:
+        return pull_detailed(version, dest, model=model, repo=project.root).path
 
 
 def _write_note(project: Project, model: str, commit: str, tag: str, card: dict, force: bool) -> str:

@@ -44,6 +44,12 @@ class RemoteProject(Project):
         self.head_ref = head_ref   # the branch the remote's HEAD names (`refs/heads/main`), when known
         self._prefetched: set[str] = set()
 
+    @property
+    def partial(self) -> str | None:
+        """None: the cache is shallow by design, but it holds every tag the remote's `ls-remote`
+        listed (`open_remote` syncs them all), and a stage is read from tags alone."""
+        return None
+
     @cached_property
     def config(self):
         """The remote HEAD's weightops.yaml (defaults without one), saying once on stderr which
