@@ -333,9 +333,6 @@ def sync_cmd(
     once: bool = typer.Option(False, "--once", help="Poll once and exit (non-zero if the sync failed)."),
     require_oms: Optional[bool] = REQUIRE_OMS,
     oms_trust: Optional[str] = typer.Option(None, "--oms-trust-policy", help="Commit (or host file) holding the trusted policy with trust.oms (git sync)."),
-    oms_public_key: List[Path] = OMS_PUBLIC_KEY,
-    oms_ca: List[Path] = OMS_CA,
-    oms_identity: List[str] = OMS_IDENTITY,
     via: str = typer.Option("dvc", "--via", help="Where the bytes come from: 'dvc' or 'oci' (the project's OCI repository, by the digest git computes)."),
 ) -> None:
     """Keep OUT equal to STAGE's current version: poll, pull, verify, swap atomically, log."""
@@ -352,7 +349,7 @@ def sync_cmd(
     syncer = Syncer(stage, repo=repo or "", out=out, model=model, match=match_pairs(match, match_file),
                     deploy_log=deploy_log, on_change=on_change, index=index, require_signed=require_signed,
                     trust_policy=trust_file, via=via,
-                    oms=_oms(require_oms, False, oms_trust, oms_public_key, oms_ca, oms_identity))
+                    oms=_oms(require_oms, False, oms_trust))
     result = syncer.run(interval=interval, once=once)
     if once:
         typer.echo(f"{stage}: {syncer.version or 'nothing'} live at {syncer.out}"
