@@ -22,7 +22,7 @@ __all__ = [
     "pull", "lock", "verify", "Pulled", "Verified",
     "diff_models", "release_notes", "check_tag", "guard_files", "audit_registry",
     "trusted_target", "verify_events", "load_policy",
-    "write_report",
+    "write_report", "project_status",
     "validate", "parse_signature", "diff_signatures",
     "ShadowRunner", "resolve_match",
 ]
@@ -47,11 +47,18 @@ _LAZY = {
     "trusted_target": ("trust.policy", "trusted_target"), "verify_events": ("trust.policy", "verify_events"),
     "load_policy": ("trust.policy", "load_policy"),
     "write_report": ("review.report", "write_report"),
+    "project_status": ("review.status", "status"),
     "validate": ("model.validation", "validate"),
     "parse_signature": ("model.signature", "parse_signature"),
     "diff_signatures": ("model.signature", "diff_signatures"),
     "ShadowRunner": ("deploy.shadow", "ShadowRunner"), "resolve_match": ("deploy.variants", "resolve_match"),
 }
+
+
+def __dir__() -> list[str]:
+    """The public API (`__all__`) beside the module's own names, so `dir(weightops)` and
+    completion in a REPL list what `weightops.NAME` gives, before anything is loaded."""
+    return sorted(set(globals()) | set(__all__))
 
 
 def __getattr__(name: str):

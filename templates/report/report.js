@@ -77,6 +77,7 @@
       }
     }
     function layout() {
+      svg.dataset.a = a; svg.dataset.b = b;   // the window shown (tests read it, as a person reads the axis)
       segs.forEach(function (g) {
         var sa = Math.max(+g.dataset.a, a), sb = Math.min(+g.dataset.b, b), r = g.querySelector("rect"), txt = g.querySelector("text");
         if (sb <= a || sa >= b) { g.style.display = "none"; return; }
@@ -152,12 +153,16 @@
       tip.style.left = left + "px"; tip.style.top = (ev.clientY - wr.top + 12) + "px";
     });
     svg.addEventListener("mouseleave", function () { tip.hidden = true; pin(pinned); if (pinned === null) probe.setAttribute("visibility", "hidden"); });
-    // Long histories open on the widest recent window with at most ~300 events: one sliver per
-    // assignment is not readable.
+    // The timeline opens on the widest window (all, 1 year, 90, 30, 7 days) that is readable:
+    // at most ~300 events (one sliver per assignment is not), and the newest event's bar at
+    // least 8% of the width, so what holds a stage now is seen, not a sliver beside years of
+    // history.
     var spans = [0, 31536000, 7776000, 2592000, 604800], pick = 604800;
+    var newest = marks.reduce(function (m, el) { return Math.max(m, +el.dataset.t); }, -Infinity);
     for (var k = 0; k < spans.length; k++) {
-      var from = spans[k] ? Math.min(T1, end + spans[k] / 30) - spans[k] : T0;
-      if (marks.filter(function (m) { return +m.dataset.t >= from; }).length <= 300) { pick = spans[k]; break; }
+      var to = spans[k] ? Math.min(T1, end + spans[k] / 30) : T1, from = spans[k] ? to - spans[k] : T0;
+      var sliver = newest > -Infinity && (Math.max(now, newest) - newest) < 0.08 * (to - from);
+      if (marks.filter(function (m) { return +m.dataset.t >= from; }).length <= 300 && !sliver) { pick = spans[k]; break; }
     }
     zoom(pick);
     // A link can ask the question: registry.html#at=2026-03-01 (or 2026-03-01T12:00), UTC.

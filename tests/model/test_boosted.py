@@ -14,6 +14,7 @@ import numpy as np
 import pytest
 import xgboost
 from helpers import assert_one_line_error, run_cli
+from model import published
 
 from weightops.model.formats import read_tensors, weight_format
 
@@ -129,3 +130,15 @@ def test_a_damaged_xgboost_model_is_refused_with_exit_5(models, tmp_path):
     (tmp_path / "child.json").write_text(json.dumps(doc))
     assert_one_line_error(run_cli(["validate", "child.json", "--against", "none"], cwd=tmp_path), 5,
                           "child.json", "tree 0", "child index")
+
+
+
+
+def test_the_lightgbm_model_s2cloudless_ships_validates_by_default(tmp_path):
+    entry = next(e for e in published.entries() if e.package == "s2cloudless==1.7.3")
+    path = published.member(entry, "s2cloudless/models/pixel_s2_cloud_detector_lightGBM_v0.1.txt")
+    proc = run_cli(["validate", str(path), "--against", "none"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    ours = {t.name: t for t in read_tensors(path)}
+    dump = lightgbm.Booster(model_file=str(path)).dump_model()
+    assert ours["trees.leaf_value"].size == sum(t["num_leaves"] for t in dump["tree_info"])

@@ -101,6 +101,8 @@ def test_mean_jump_against_production_blocks_promotion(gated):
     skipped = promote(gated, "v1.1.0", T0 + 40, "--skip-checks")
     in_production(gated, "v1.1.0", skipped)
     assert "WARNING" in skipped.stderr and "--skip-checks" in skipped.stderr
+    warned = [line for line in skipped.stderr.splitlines() if "--skip-checks" in line]
+    assert len(warned) == 1, skipped.stderr   # once, not once by the CLI and again by the library
     assert tag_message(gated, "clf#production#2")["checks"] == "SKIPPED (--skip-checks)"
 
     # Rolling back to v1.0.0, which passed this gate before, is not blocked by the drift.

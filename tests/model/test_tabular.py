@@ -153,8 +153,7 @@ def add_file_artifact(project, name: str, rel: str, data: bytes) -> None:
 
 def gate_on(project) -> None:
     cfg = project.root / "weightops.yaml"
-    text = cfg.read_text().replace("gates:\n  production:\n    validate: false\n", "")
-    cfg.write_text(text + GATE_ON)
+    cfg.write_text(cfg.read_text() + GATE_ON)   # the default, said explicitly
     project.git("commit", "-qam", "the production gate as shipped: on")
 
 
@@ -220,3 +219,16 @@ def test_a_skops_file_with_a_type_skops_does_not_trust_is_refused_naming_it(tmp_
     assert untrusted   # skops' own verdict: it would not load this without `trusted=`
     assert_one_line_error(run_cli(["validate", "fn.skops", "--against", "none"], cwd=tmp_path), 5,
                           "fn.skops", untrusted[0], "refused without loading")
+
+
+def test_a_damaged_copy_whose_bytes_disagree_with_the_card_is_an_integrity_error(project):
+    gate_on(project)
+    add_file_artifact(project, "churn", "models/churn.pkl", pickle.dumps(fitted()["pipeline"], protocol=5))
+    project.release("v1.0.0", "--model", "churn", at=T0)
+    md5 = yaml.safe_load((project.root / "models" / "churn.pkl.dvc").read_text())["outs"][0]["md5"]
+    cached = project.root / ".dvc" / "cache" / "files" / "md5" / md5[:2] / md5[2:]
+    data = cached.read_bytes()
+    cached.chmod(0o644)
+    cached.write_bytes(data[: len(data) // 2])   # a truncated pickle: its bytes no longer match the card
+    proc = project.wo("promote", "v1.0.0", "production", "--model", "churn", env={"WEIGHTOPS_NOW": str(T0 + 5)})
+    assert_one_line_error(proc, 4, "churn")

@@ -8,6 +8,7 @@ import zipfile
 
 import numpy as np
 import pytest
+import yaml
 from model.format_writers import torch_zip
 from helpers import assert_one_line_error, run_cli
 
@@ -29,6 +30,9 @@ def test_a_torch_zip_is_read_whatever_its_name(tmp_path, name):
         np.testing.assert_array_equal(got[k], v)
     proc = run_cli(["validate", name, "--against", "none"], cwd=tmp_path)
     assert proc.returncode == 0, proc.stdout + proc.stderr
+    if name in ("model.pth.tar", "weights"):   # a name that says nothing: the card asks the same detector
+        run_cli(["card", name, "--model", "m", "-o", "m.card.yaml"], cwd=tmp_path, check=True)
+        assert yaml.safe_load((tmp_path / "m.card.yaml").read_text())["artifact"]["format"] == "pytorch"
 
 
 def test_a_big_endian_zip_reads_the_values_its_little_endian_twin_holds(tmp_path):

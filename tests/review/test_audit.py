@@ -46,7 +46,7 @@ def test_audit_catches_force_moved_version_tag(project):
     report = audit(project.root)
     assert [(f.kind, f.tag) for f in report.findings] == [("moved-tag", "v1.0.0")]
     text = project.wo("audit")
-    assert text.returncode == 4 and "audit found 1 problem(s) (moved-tag)" in text.stdout
+    assert text.returncode == 4 and "audit found 1 problem(s) (moved-tag)" in text.stderr   # the summary once, as the error line
     # failing, it says so on stderr too (one line), where CI logs and `--json > file` users look
     assert [l for l in text.stderr.splitlines() if l.startswith("error:")] == [f"error: {report.summary}"]
     assert json.loads(project.wo("audit", "--json").stdout)["ok"] is False

@@ -32,8 +32,8 @@ def test_diff_of_retrained_model_on_branch_text(project):
     proc = project.wo("diff", check=True)  # merge base with main vs the work tree
     out = proc.stdout
     assert "clf (changed, weights changed)" in out
-    assert f"md5     {_lock_md5(project, 'main')} -> {_lock_md5(project, 'exp')}" in out
-    assert f"sha256  {old_sha} -> {new_sha}" in out
+    assert f"md5     {_lock_md5(project, 'main')}\n       -> {_lock_md5(project, 'exp')}\n" in out
+    assert f"sha256  {old_sha}\n       -> {new_sha}\n" in out
     assert "train.lr: 0.5 -> 0.1 (-0.4)" in out
     old, new = _metrics(project, "main"), _metrics(project, "exp")
     delta = new["accuracy"] - old["accuracy"]
@@ -122,6 +122,22 @@ def test_added_and_removed_models():
     text = render_text(DiffReport("a", "b", (added, removed)))
     assert "det (added, weights changed)" in text and "size    - -> 2.0 KiB" in text
     assert "det (removed, weights changed)" in text
+
+
+def test_values_that_print_alike_read_as_unchanged():
+    """A metric that moved below the digits shown (1.00000000001 -> 1) and an unchanged size or
+    digest print as unchanged, never `1 -> 1 (-0)` or `(+0 B)`; every line fits 80 columns."""
+    old = {"artifact": {"sha256": "a" * 64}, "metrics": {"acc": 1.00000000001, "loss": 0.5}}
+    new = {"artifact": {"sha256": "a" * 64}, "metrics": {"acc": 1, "loss": 0.25}}
+    d = compare(ModelState("m", "w.pt", "1" * 32, 10, old), ModelState("m", "w.pt", "1" * 32, 10, new))
+    text = render_text(DiffReport("a", "b", (d,)))
+    assert "acc: 1 (unchanged)" in text and "loss: 0.5 -> 0.25 (-0.25)" in text
+    assert "size    10 B (unchanged)" in text and f"  sha256  {'a' * 64}\n" in text
+    assert "m (changed, weights unchanged)" in text
+    assert "-0)" not in text and "+0 B" not in text and " -> 1 " not in text
+    assert max(len(line) for line in text.splitlines()) <= 80
+    assert "| unchanged |" in render_markdown(DiffReport("a", "b", (d,)))
+    assert d.sections["metrics"][0].delta == 0.0 and str(d.sections["metrics"][0].delta) == "0.0"
 
 
 def test_diff_takes_versions_as_every_command_does(project):

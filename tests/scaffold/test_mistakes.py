@@ -33,7 +33,7 @@ def test_list_and_history_print_one_object_and_headed_tables(project):
     lines = project.wo("list", check=True).stdout.splitlines()
     assert lines[0].split()[:3] == ["MODEL", "VERSION", "COMMIT"] and "v1.0.0" in lines[1]
     lines = project.wo("history", check=True).stdout.splitlines()
-    assert lines[0].split()[:2] == ["TIME", "ACTION"] and len(lines) == 3
+    assert lines[0].split()[:3] == ["TIME", "(UTC)", "ACTION"] and len(lines) == 3
 
 
 def test_a_stage_typo_gets_the_same_answer_everywhere(project, tmp_path):

@@ -120,10 +120,12 @@ def test_hand_written_comments_quotes_and_case_read_as_dvc_reads_them(dvc_projec
 def test_config_folders_are_dvcs_own(tmp_path, monkeypatch):
     """Our system and global folders equal dvc/dirs.py's under each environment DVC honours."""
     cases = [{}, {"XDG_CONFIG_HOME": str(tmp_path / "xdg")}, {"XDG_CONFIG_DIRS": f"{tmp_path}/a:{tmp_path}/b"},
+             {"XDG_CONFIG_HOME": "relative/xdg", "XDG_CONFIG_DIRS": f"rel:{tmp_path}/c"}, {"XDG_CONFIG_DIRS": ""},
+             {"HOME": str(tmp_path / "other-home")},
              {"DVC_GLOBAL_CONFIG_DIR": str(tmp_path / "g"), "DVC_SYSTEM_CONFIG_DIR": str(tmp_path / "s")}]
     code = "from dvc.dirs import system_config_dir as s, global_config_dir as g; print(s()); print(g())"
     for extra in cases:
-        keys = ("DVC_SYSTEM_CONFIG_DIR", "DVC_GLOBAL_CONFIG_DIR", "XDG_CONFIG_HOME", "XDG_CONFIG_DIRS")
+        keys = ("DVC_SYSTEM_CONFIG_DIR", "DVC_GLOBAL_CONFIG_DIR", "XDG_CONFIG_HOME", "XDG_CONFIG_DIRS", "HOME")
         env = {k: v for k, v in os.environ.items() if k not in keys}
         env.update(extra)
         expected = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,

@@ -22,7 +22,9 @@ app = typer.Typer(
     name="weightops",
     help="A git-native registry for model weights on DVC: tags are releases, stages resolve to verified bytes.",
     no_args_is_help=True,
-    add_completion=False,
+    # Typer's own completion: --install-completion and --show-completion for bash, zsh, fish
+    # (and PowerShell); the shell calls `weightops` back with _WEIGHTOPS_COMPLETE set.
+    add_completion=True,
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

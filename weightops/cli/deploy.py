@@ -1,4 +1,4 @@
-"""Commands on the deploy path: pull, lock, verify, sync, deployments, shadow."""
+"""Commands on the deploy path: pull, lock, sync, deployments, shadow (verify: cli/trust.py)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,7 @@ from weightops.cli.base import (
     print_fields,
     print_json,
 )
+from weightops.cli.trust import OMS_CA, OMS_IDENTITY, OMS_PUBLIC_KEY, REQUIRE_OMS, oms_options as _oms
 from weightops.errors import NotFoundError, UsageError
 
 
@@ -58,9 +59,7 @@ def _progress(enabled: bool):
 
 INDEX = typer.Option(None, "--index", help="Published registry index URL (s3://, https://, path): read it instead of git.")
 REQUIRE_SIGNED_INDEX = typer.Option(False, "--require-signed", help="With --index: obey only assignments the --trust-policy file allows.")
-TRUST_FILE = typer.Option(None, "--trust-policy", help="With --index: this host's trusted policy (a weightops.yaml with trust:).")
-
-
+TRUST_FILE = typer.Option(None, "--trust-policy", help="This host's trusted policy (a weightops.yaml with trust:); without --index also a commit holding it (OMS keys).")
 @command("pull")
 def pull_cmd(
     ref: Optional[str] = typer.Argument(None, help="A stage, version, tag or 'latest' (default: latest, or what --lock names)."),
@@ -82,6 +81,11 @@ def pull_cmd(
     trust_file: Optional[Path] = TRUST_FILE,
     allow_deprecated: bool = typer.Option(False, "--allow-deprecated", help="Pull a model GTO marks deprecated (NAME@deprecated); refused otherwise."),
     pre: bool = typer.Option(False, "--pre", help="Let 'latest' be a pre-release (v1.4.0-rc.1); by default it is the newest release."),
+    require_oms: Optional[bool] = REQUIRE_OMS,
+    with_signature: bool = typer.Option(False, "--with-signature", help="Verify the OMS signature and write it (DIR/model.sig) and the card beside the weights: `model_signing verify` checks DIR alone."),
+    oms_public_key: List[Path] = OMS_PUBLIC_KEY,
+    oms_ca: List[Path] = OMS_CA,
+    oms_identity: List[str] = OMS_IDENTITY,
     via: Optional[str] = typer.Option(None, "--via", help="Where the bytes come from: 'dvc' (the DVC remote) or 'oci' (the project's OCI repository, by the digest git computes; default: oci.pull)."),
     plain_http: bool = typer.Option(False, "--plain-http", help="Talk plain HTTP to an OCI registry that is not on loopback."),
     as_json: bool = JSON,
@@ -97,7 +101,8 @@ def pull_cmd(
             via is None and _oci_default(repo, ref, lock_file, index)):
         _pull_oci(ref, out, model=model, repo=repo, plain_http=True if plain_http else None, fsync=fsync,
                   expect_sha256=expect_sha256, allow_deprecated=allow_deprecated, pre=pre, as_json=as_json,
-                  lock=lock_file, locked_reference=via == "oci-lock")
+                  lock=lock_file, locked_reference=via == "oci-lock",
+                  oms=_oms(require_oms, with_signature, trust_file, oms_public_key, oms_ca, oms_identity))
         return
     if via not in (None, "dvc"):
         raise UsageError(f"--via must be 'dvc' or 'oci', not {via!r}")
@@ -113,7 +118,9 @@ def pull_cmd(
         from weightops.deploy.fleet import pull_from
 
         r, path, transferred = pull_from(index, ref or "latest", out, require_signed=require_signed,
-                                         trust_policy=trust_file, fsync=fsync, lock=lock_file)
+                                         trust_policy=trust_file, fsync=fsync, lock=lock_file,
+                                         oms=_oms(require_oms, with_signature, trust_file, oms_public_key, oms_ca,
+                                                  oms_identity))
         if as_json:
             print_json({"path": str(path), "transferred": transferred, **r.to_dict()})
         else:
@@ -128,7 +135,8 @@ def pull_cmd(
         done = pull_detailed(ref if ref is not None or lock_file or pairs else "latest", out, model=model,
                              repo=repo, remote=remote, expect_sha256=expect_sha256, lock=lock_file, jobs=jobs,
                              progress=update, fsync=fsync, match=pairs, allow_deprecated=allow_deprecated,
-                             verify_md5=verify_md5, recover=recover, pre=pre)
+                             verify_md5=verify_md5, recover=recover, pre=pre,
+                             oms=_oms(require_oms, with_signature, trust_file, oms_public_key, oms_ca, oms_identity))
     if as_json:
         print_json(done.to_dict())
         return
@@ -136,8 +144,12 @@ def pull_cmd(
     how = "already present, nothing transferred" if done.transferred == 0 else f"{done.transferred} bytes in {done.seconds:.1f}s"
     if done.recovered:
         how += f"; recovered from object version {done.recovered}"
+    how += f"; OMS signature by {done.oms_signer} verified" if done.oms_signer else ""
     digest = f"sha256 {r.sha256}" if r.sha256 else f"DVC md5 {r.md5} (no model card)"
-    typer.echo(f"{done.path}: {r.model} {r.version} {digest} verified ({how})")
+    from weightops.cli.output import terminal_width, wrap
+
+    for line in wrap(f"{done.path}: {r.model} {r.version} {digest} verified ({how})", terminal_width(), 4):
+        typer.echo(line)
 
 
 def _oci_default(repo: Optional[str], ref: Optional[str], lock_file, index) -> bool:
@@ -153,7 +165,7 @@ def _oci_default(repo: Optional[str], ref: Optional[str], lock_file, index) -> b
 
 
 def _pull_oci(ref, out, *, model, repo, plain_http, fsync, expect_sha256, allow_deprecated, pre, as_json,
-              lock=None, locked_reference=False) -> None:
+              lock=None, locked_reference=False, oms=None) -> None:
     with _progress(not as_json) as update:
         if (ref or "").startswith("oci://") or locked_reference:
             from weightops.deploy.oci_pull import pull_locked_reference, pull_reference
@@ -176,13 +188,14 @@ def _pull_oci(ref, out, *, model, repo, plain_http, fsync, expect_sha256, allow_
 
         pulled = pull_via_oci(ref if ref is not None or lock else "latest", out, model=model, repo=repo, plain_http=plain_http,
                               progress=update, fsync=fsync, allow_deprecated=allow_deprecated, pre=pre,
-                              expect_sha256=expect_sha256, lock=lock)
+                              expect_sha256=expect_sha256, lock=lock, oms=oms)
     r = pulled.resolved
     if as_json:
         print_json(pulled.to_dict())
         return
     how = "already present, nothing transferred" if pulled.transferred == 0 else f"{pulled.transferred} bytes in {pulled.seconds:.1f}s"
-    typer.echo(f"{pulled.path}: {r.model} {r.version} sha256 {r.sha256} verified ({how}; through OCI)")
+    signer = f"; OMS signature by {pulled.oms_signer} verified" if pulled.oms_signer else ""
+    typer.echo(f"{pulled.path}: {r.model} {r.version} sha256 {r.sha256} verified ({how}; through OCI{signer})")
 
 
 @command("kserve")
@@ -219,6 +232,11 @@ def lock_cmd(
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote name."),
     pre: bool = typer.Option(False, "--pre", help="Let 'latest' be a pre-release; by default it is the newest release."),
     index: Optional[str] = INDEX,
+    require_oms: Optional[bool] = REQUIRE_OMS,
+    trust_policy: Optional[str] = typer.Option(None, "--trust-policy", help="Commit (or host file) holding the trusted policy with trust.oms."),
+    oms_public_key: List[Path] = OMS_PUBLIC_KEY,
+    oms_ca: List[Path] = OMS_CA,
+    oms_identity: List[str] = OMS_IDENTITY,
     as_json: bool = JSON,
 ) -> None:
     """Pin REF to its commit, hashes and URL in a deploy lock file."""
@@ -230,30 +248,13 @@ def lock_cmd(
     else:
         from weightops.deploy.pull import lock
 
-        doc = lock(ref, out, model=model, repo=repo or ".", remote=remote, pre=pre, index=index)
+        doc = lock(ref, out, model=model, repo=repo or ".", remote=remote, pre=pre, index=index,
+                   oms=_oms(require_oms, False, trust_policy, oms_public_key, oms_ca, oms_identity))
     if as_json:
         print_json(doc)
     else:
         digest = f"sha256 {doc['sha256']}" if doc["sha256"] else f"DVC md5 {doc['md5']} (no model card)"
         typer.echo(f"wrote {out}: {doc['model']} {doc['version']} {digest}")
-
-
-@command("verify")
-def verify_cmd(
-    file: Path = typer.Argument(..., help="A lock file or a model card."),
-    path: Optional[Path] = typer.Argument(None, help="The weights on disk (default: what FILE names)."),
-    as_json: bool = JSON,
-) -> None:
-    """Check weights on disk against a lock or a card; exit 4 when they differ."""
-    from weightops.deploy.pull import verify
-
-    v = verify(file, path)
-    if as_json:
-        print_json(v.to_dict())
-    else:
-        digest = f"sha256 {v.sha256}" if v.sha256 else "DVC md5"
-        typer.echo(f"{v.path}: {digest} matches the {v.against}")
-
 
 
 # ---------------------------------------------------------------- serving: sync, shadow, variants
@@ -344,6 +345,11 @@ def sync_cmd(
     on_change: Optional[str] = typer.Option(None, "--on-change", help="Command run after a swap (split like a shell, run without one)."),
     deploy_log: Optional[Path] = typer.Option(None, "--log", help="Deploy log (default: OUT.deployments.jsonl)."),
     once: bool = typer.Option(False, "--once", help="Poll once and exit (non-zero if the sync failed)."),
+    require_oms: Optional[bool] = REQUIRE_OMS,
+    oms_trust: Optional[str] = typer.Option(None, "--oms-trust-policy", help="Commit (or host file) holding the trusted policy with trust.oms (git sync)."),
+    oms_public_key: List[Path] = OMS_PUBLIC_KEY,
+    oms_ca: List[Path] = OMS_CA,
+    oms_identity: List[str] = OMS_IDENTITY,
     via: str = typer.Option("dvc", "--via", help="Where the bytes come from: 'dvc' or 'oci' (the project's OCI repository, by the digest git computes)."),
 ) -> None:
     """Keep OUT equal to STAGE's current version: poll, pull, verify, swap atomically, log."""
@@ -359,7 +365,8 @@ def sync_cmd(
         raise UsageError("sync follows one source: pass --repo URL (git) or --index URL (published index)")
     syncer = Syncer(stage, repo=repo or "", out=out, model=model, match=match_pairs(match, match_file),
                     deploy_log=deploy_log, on_change=on_change, index=index, require_signed=require_signed,
-                    trust_policy=trust_file, via=via)
+                    trust_policy=trust_file, via=via,
+                    oms=_oms(require_oms, False, oms_trust, oms_public_key, oms_ca, oms_identity))
     result = syncer.run(interval=interval, once=once)
     if once:
         typer.echo(f"{stage}: {syncer.version or 'nothing'} live at {syncer.out}"

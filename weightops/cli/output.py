@@ -58,3 +58,58 @@ def render_resolved(r, ref: str, as_json: bool) -> None:
         if "skipped" in out:
             out["skipped"] = ", ".join(s["tag"] for s in out["skipped"]) or "none"
         print_fields(out)
+
+
+def terminal_width() -> int | None:
+    """The width human tables fit: COLUMNS when set (as a terminal or `COLUMNS=80` says), else
+    the terminal's; None (no limit) when stdout is not a terminal, so a file gets every column."""
+    import os
+    import shutil
+
+    if os.environ.get("COLUMNS", "").isdigit():
+        return int(os.environ["COLUMNS"])
+    return shutil.get_terminal_size().columns if sys.stdout.isatty() else None
+
+
+def table(columns: list[tuple[str, list[str]]], *, width: int | None, drop: tuple[str, ...] = (),
+          flex: str | None = None, cap: dict[str, int] | None = None) -> list[str]:
+    """Lines of an aligned table: `columns` are (header, cells) with one cell per row. Each
+    column is as wide as its widest cell. Over `width` (None: no limit), the headers named in
+    `drop` leave in that order, the columns in `cap` (header -> characters) are cut to that
+    width, then the `flex` column (the last one, free text) is cut to what is left (never
+    narrower than its header); a cut cell ends in an ellipsis. A column empty on every row is
+    left out. Pure: the caller prints the lines."""
+    cols = [(h, [c or "" for c in cells]) for h, cells in columns]
+    cols = [(h, cells) for h, cells in cols if any(cells)]   # a column empty on every row says nothing
+
+    def total(cs) -> int:
+        return sum(max([len(h)] + [len(c) for c in cells]) for h, cells in cs) + 2 * (len(cs) - 1)
+
+    for name in drop:
+        if width is None or total(cols) <= width:
+            break
+        cols = [(h, cells) for h, cells in cols if h != name]
+    def cut(cells: list[str], room: int) -> list[str]:
+        return [c if len(c) <= room else c[:room - 1] + "…" for c in cells]
+
+    if width is not None and total(cols) > width:
+        cols = [(h, cut(cells, (cap or {})[h]) if h in (cap or {}) else cells) for h, cells in cols]
+    if width is not None and flex and any(h == flex for h, _ in cols) and total(cols) > width:
+        rest = total([(h, cells) for h, cells in cols if h != flex]) + 2
+        room = max(width - rest, len(flex))
+        cols = [(h, cut(cells, room)) if h == flex else (h, cells) for h, cells in cols]
+    widths = [max([len(h)] + [len(c) for c in cells]) for h, cells in cols]
+    rows = [[h for h, _ in cols]] + [list(r) for r in zip(*(cells for _, cells in cols))]
+    return ["  ".join(c.ljust(w) for c, w in zip(row, widths)).rstrip() for row in rows]
+
+
+def wrap(text: str, width: int | None, indent: int = 0) -> list[str]:
+    """`text` as lines of at most `width` characters (None: one line), later lines indented by
+    `indent` spaces; words (paths, digests) are never split, so one longer than the width
+    stands alone on its line."""
+    if width is None or len(text) <= width:
+        return [text]
+    import textwrap
+
+    return textwrap.wrap(text, width, subsequent_indent=" " * indent, break_long_words=False,
+                         break_on_hyphens=False) or [text]

@@ -34,22 +34,29 @@ def init_cmd(
     else:
         typer.echo(f"initialized {done.root} with model '{done.model}'")
     typer.echo(f"DVC remote {'storage' if done.remote_added else '(the project default, kept)'} -> {done.remote_url}")
+    from weightops.cli.output import terminal_width, wrap
+
+    width = terminal_width()
     if any(f.endswith((".yml", ".yaml")) and ("workflows" in f or "gitlab" in f) for f in done.written):
         from weightops.scaffold.requirement import install_requirement
 
-        typer.echo(f"CI installs weightops as \"{install_requirement()}\" (WEIGHTOPS_REQUIREMENT in the CI files; "
-                   "edit it to a line your CI can install)")
+        for line in wrap(f"CI installs weightops as \"{install_requirement()}\" (WEIGHTOPS_REQUIREMENT in the CI "
+                         "files; edit it to a line your CI can install)", width, indent=4):
+            typer.echo(line)
     if done.artifact:
         read = (f"read from {done.tags_read} registry tag(s)" if done.tags_read else "no registry tags yet")
-        typer.echo(f"registry conventions ({read}): tag_style: {done.tag_style}, stages: {', '.join(done.stages)}"
-                   + (f"; newest version {done.newest}" if done.newest else ""))
+        for line in wrap(f"registry conventions ({read}): tag_style: {done.tag_style}, stages: {', '.join(done.stages)}"
+                         + (f"; newest version {done.newest}" if done.newest else ""), width, indent=4):
+            typer.echo(line)
         for stage, why in done.skipped_stages:
-            typer.echo(f"note: stage '{stage}' used by tags is not listed in weightops.yaml: {why}")
+            for line in wrap(f"note: stage '{stage}' used by tags is not listed in weightops.yaml: {why}", width, indent=6):
+                typer.echo(line)
     else:
-        typer.echo(f"tags: plain `v1.0.0` (tag_style: plain in weightops.yaml) is read by weightops only; "
-                   f"GTO (`gto show`) and `dvc artifacts get` read `{done.model}@v1.0.0` (tag_style: named) "
-                   f"and annotated stage tags `{done.model}#STAGE#N`")
-    typer.echo(f"next: {next_steps(done, Path.cwd())}")
+        for line in wrap(f"tags: plain `v1.0.0` (tag_style: plain in weightops.yaml) is read by weightops only; "
+                         f"GTO (`gto show`) and `dvc artifacts get` read `{done.model}@v1.0.0` (tag_style: named) "
+                         f"and annotated stage tags `{done.model}#STAGE#N`", width, indent=6):
+            typer.echo(line)
+    typer.echo(f"next: {next_steps(done, Path.cwd())}")   # one line: a command to copy whole
 
 
 @command("card")
@@ -110,11 +117,13 @@ def demo_cmd(
     def show(step) -> None:
         typer.secho(f"[{step.step}] {step.did}", bold=True)
         for key, value in step.outcome.items():
-            typer.echo(f"    {key}: {value}")
+            # words, not Python's reprs: `previous: none`, `verified: yes`
+            shown = "none" if value is None else ("yes" if value else "no") if isinstance(value, bool) else value
+            typer.echo(f"    {key}: {shown}")
         typer.secho(f"    proves: {step.proves}", fg=typer.colors.GREEN)
 
-    if not as_json:
-        typer.echo("weightops demo: a model's life on real git and DVC (about a minute)")
+    if not as_json:   # 13-17 s measured on an idle 2-core machine; the README says the same
+        typer.echo("weightops demo: a model's life on real git and DVC (under a minute)")
     done = run_demo(directory, on_step=None if as_json else show)
     if as_json:
         print_json(done.to_dict())

@@ -20,6 +20,9 @@ from weightops.cli.base import (
 )
 
 
+OMS_KEY = typer.Option(None, "--oms-key", help="PEM EC private key: write an OpenSSF Model Signing signature into the DVC remote (default: $WEIGHTOPS_OMS_KEY).")
+OMS_CERT = typer.Option(None, "--oms-cert", help="Certificate mode: the PEM signing certificate of --oms-key.")
+OMS_CHAIN = typer.Option([], "--oms-cert-chain", help="Certificate mode: PEM certificates above --oms-cert (repeatable).")
 ALLOW_DEPRECATED = typer.Option(False, "--allow-deprecated", help="Use a model GTO marks deprecated (NAME@deprecated); refused otherwise.")
 
 
@@ -31,6 +34,9 @@ def release_cmd(
     message: Optional[str] = typer.Option(None, "--message", help="Title of the tag message."),
     sign: Optional[bool] = SIGN,
     remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote to check and push to (default: the output's own remote:, else core.remote)."),
+    oms_key: Optional[Path] = OMS_KEY,
+    oms_cert: Optional[Path] = OMS_CERT,
+    oms_chain: List[Path] = OMS_CHAIN,
     repo: str = REPO,
 ) -> None:
     """Release HEAD as VERSION: checks tree, card, pointer and remote, then writes an annotated tag."""
@@ -40,12 +46,40 @@ def release_cmd(
     note = understood_version(version)
     if note:
         typer.secho(f"note: {note}", fg=typer.colors.YELLOW, err=True)
-    done = release(version, model=model, repo=repo, push=push, message=message, sign=sign, remote=remote)
-    typer.echo(f"released {done.model} {done.version} as tag {done.tag} at {done.commit[:12]} "
-               f"(sha256 {done.sha256[:16]}...){pushed_to(done.remote) if done.pushed else ''}")
+    done = release(version, model=model, repo=repo, push=push, message=message, sign=sign, remote=remote,
+                   oms_key=oms_key, oms_cert=oms_cert, oms_chain=tuple(oms_chain))
+    from weightops.cli.output import terminal_width, wrap
+
+    for line in wrap(f"released {done.model} {done.version} as tag {done.tag} at {done.commit[:12]} "
+                     f"(sha256 {done.sha256[:16]}...){pushed_to(done.remote) if done.pushed else ''}",
+                     terminal_width(), 4):
+        typer.echo(line)
+    if done.signature:
+        typer.echo(f"OMS signature: {done.signature}")
     if push and not done.pushed:
         typer.echo(f"note: the weights were pushed (dvc push) but tag {done.tag} was not: this repository has "
                    "no git remote; add one and run `git push origin " + done.tag + "`", err=True)
+
+
+@command("sign")
+def sign_cmd(
+    ref: str = typer.Argument(..., help="A released version, tag, stage or 'latest'."),
+    oms_key: Optional[Path] = OMS_KEY,
+    oms_cert: Optional[Path] = OMS_CERT,
+    oms_chain: List[Path] = OMS_CHAIN,
+    model: Optional[str] = MODEL,
+    remote: Optional[str] = typer.Option(None, "--remote", help="DVC remote to write the signature into (default: the version's)."),
+    repo: str = REPO,
+    as_json: bool = JSON,
+) -> None:
+    """Sign a released version (OpenSSF Model Signing) from the SHA-256s its card records."""
+    from weightops.registry.oms_sign import sign
+
+    done = sign(ref, oms_key, certificate=oms_cert, chain=tuple(oms_chain), model=model, repo=repo, remote=remote)
+    if as_json:
+        print_json({"tag": done.tag, "signature": done.url, "files": done.files, "card_sha256": done.card_sha256})
+    else:
+        typer.echo(f"signed {done.tag} ({len(done.files)} files): {done.url}")
 
 
 def pushed_to(remote: str | None) -> str:
@@ -122,11 +156,16 @@ def list_cmd(
     if not rows:
         typer.echo("no versions yet; release one with `weightops release v1.0.0`")
         return
-    typer.echo(f"{'MODEL':<16} {'VERSION':<14} {'COMMIT':<12}  {'CREATED':<20}  TAG  [STAGES]")
-    for r in rows:
-        stages = f"  [{', '.join(r['stages'])}]" if r["stages"] else ""
-        cardless = "  (no card: DVC md5)" if r["card"] is None else ""
-        typer.echo(f"{r['model']:<16} {r['version']:<14} {r['commit'][:12]}  {r['created']}  {r['tag']}{stages}{cardless}")
+    from weightops.cli.output import table, terminal_width
+
+    columns = [("MODEL", [r["model"] for r in rows]), ("VERSION", [r["version"] for r in rows]),
+               ("COMMIT", [r["commit"][:12] for r in rows]),
+               ("CREATED (UTC)", [r["created"][:16].replace("T", " ") for r in rows]),
+               ("STAGES", [", ".join(r["stages"]) for r in rows]), ("TAG", [r["tag"] for r in rows]),
+               ("CARD", ["none: DVC md5" if r["card"] is None else "" for r in rows])]   # shown when one lacks it
+    # On a narrow terminal the tag goes first (MODEL@VERSION or VERSION says it), then the commit.
+    for line in table(columns, width=terminal_width(), drop=("TAG", "COMMIT")):
+        typer.echo(line)
     cardless = sum(1 for r in rows if r["card"] is None)
     if cardless:
         typer.secho(f"note: {cardless} version(s) have no model card (released before weightops): checked by DVC's "
@@ -242,14 +281,23 @@ def history_cmd(
     if not rows:
         typer.echo("no registry events yet; release one with `weightops release v1.0.0`")
         return
-    typer.echo(f"{'TIME':<20}  {'ACTION':<14}{' STAGE':<12} {'VERSION':<10} {'COMMIT':<10}  {'SHA256':<12}  TAGGER  TAG")
-    for r in rows:
-        where = f" {r['stage']}" if r["stage"] else ""
-        sha = (r["sha256"] or "")[:12]
-        typer.echo(f"{r['time']}  {r['action']:<14}{where:<12} {r['version'] or '-':<10} {r['commit'][:10]}  "
-                   f"{sha:<12}  {r['tagger']}  {r['tag']}{trust_note(r) if verify else ''}")
+    from weightops.cli.output import table, terminal_width
 
-
+    columns = [("TIME (UTC)", [r["time"][:16].replace("T", " ") for r in rows]),
+               ("ACTION", [r["action"] for r in rows]),
+               ("STAGE", [r["stage"] or "" for r in rows]),
+               ("VERSION", [r["version"] or "-" for r in rows]),
+               ("COMMIT", [r["commit"][:10] for r in rows]),
+               ("SHA256", [(r["sha256"] or "")[:12] for r in rows]),
+               ("BY", [r["author"] or r["author_email"].partition("@")[0] for r in rows]),
+               ("TAG", [r["tag"] for r in rows])]
+    if verify:
+        columns.append(("SIGNATURE", [trust_note(r).strip() for r in rows]))
+    columns.append(("REASON", [r["reason"] or "" for r in rows]))
+    # On a narrow terminal the digests go first (`--json` has them), then the tag; the reason is cut.
+    for line in table(columns, width=terminal_width(), drop=("SHA256", "COMMIT", "TAG"),
+                      cap={"BY": 14}, flex="REASON"):
+        typer.echo(line)
 
 
 @command("publish")

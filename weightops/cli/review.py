@@ -115,15 +115,21 @@ def audit_cmd(
     if as_json:
         print_json(report.to_dict())
     else:
+        from weightops.cli.output import terminal_width, wrap
+
+        width = terminal_width()
         for f in report.findings + report.notices:
-            typer.echo(f"{f.kind:<16} {f.message}")
+            for line in wrap(f"{f.kind:<16} {f.message}", width, indent=17):
+                typer.echo(line)
         for r in report.remotes:
             if r.versioning is not None:   # a bucket; a local folder or SSH server has no versions
                 typer.echo(f"remote '{r.name}' ({r.url}): bucket versioning {'on' if r.versioning else 'off'}")
         if report.gto_note:   # information: beside the findings when there are some, else on stderr
-            typer.secho(f"note: {report.gto_note}", err=report.ok)
-        typer.echo(report.summary)
-    if not report.ok:   # one line on stderr too: a CI log or `--json > file` still says why
+            for line in wrap(f"note: {report.gto_note}", width, indent=6):
+                typer.secho(line, err=report.ok)
+        if report.ok:
+            typer.echo(report.summary)
+    if not report.ok:   # the summary once, as the error line: a CI log or `--json > file` still says why
         fail(report.summary, 4)
 
 
@@ -151,3 +157,71 @@ def report_cmd(
     typer.echo(f"wrote {out}: {what}; {audit}")
 
 
+
+
+# ---------------------------------------------------------------- status
+@command("status")
+def status_cmd(
+    no_audit: bool = typer.Option(False, "--no-audit", help="Do not run the audit (it checks every version's object in the DVC remote)."),
+    repo: str = REPO,
+    as_json: bool = JSON,
+) -> None:
+    """The project on one screen: models, what holds each stage, the last release, the audit, what is not pushed."""
+    from weightops.cli.output import table, terminal_width, wrap
+    from weightops.review.status import status
+
+    s = status(repo, audit=not no_audit)
+    if as_json:
+        print_json(s.to_dict())
+        return
+    width = terminal_width()
+    typer.echo(f"project  {_short_path(s.root)}")
+    if not s.models:
+        typer.echo("models   none yet: `weightops init` sets one up, `weightops init --artifact PATH` registers a DVC output")
+    else:
+        typer.echo("")
+        rows = [("MODEL", [m.name + (" (deprecated)" if m.deprecated else "") for m in s.models]),
+                ("LATEST", [m.latest or "no release yet" for m in s.models]),
+                ("VERSIONS", [str(m.versions) for m in s.models]),
+                ("STAGES", [", ".join(f"{k}: {v}" for k, v in m.stages.items()) or "-" for m in s.models])]
+        for line in table(rows, width=width, drop=("VERSIONS",), flex="STAGES"):
+            typer.echo(line)
+        typer.echo("")
+    last = s.last_release
+    lines = ["release  " + (f"{last['model']} {last['version']} (tag {last['tag']}), {last['time'][:16].replace('T', ' ')} UTC"
+                            if last else "none yet: `weightops release v1.0.0` after `dvc push`")]
+    if s.audit_ok is None:
+        lines.append("audit    " + ("not run (--no-audit)" if no_audit and last else "nothing to audit yet"))
+    elif s.audit_ok:
+        lines.append(f"audit    clean: {s.audit_summary.removeprefix('audit ok: ')} (bytes not re-hashed: "
+                     "`weightops audit` does)")
+    else:
+        lines.append(f"audit    PROBLEMS: {s.audit_summary}; `weightops audit` lists them")
+    if s.unpushed_tags is None:
+        lines.append(f"git      {s.remote_problem}")
+    elif s.unpushed_tags:
+        shown = ", ".join(s.unpushed_tags[:4]) + (" ..." if len(s.unpushed_tags) > 4 else "")
+        lines.append(f"git      {len(s.unpushed_tags)} registry tag(s) not on '{s.git_remote}': {shown}")
+        lines.append(f"         run: git push {s.git_remote} --tags")
+    else:
+        lines.append(f"git      every registry tag is on '{s.git_remote}'")
+    if s.unpushed_objects:
+        lines.append(f"dvc      {len(s.unpushed_objects)} version(s) whose object is not in the DVC remote: "
+                     f"{', '.join(s.unpushed_objects[:4])}{' ...' if len(s.unpushed_objects) > 4 else ''}")
+        lines.append("         run: dvc push from a clone that has the bytes (`weightops audit` says more)")
+    elif s.unpushed_objects is not None:
+        lines.append("dvc      every version's object is in the DVC remote")
+    for text in lines:
+        for line in wrap(text, width, indent=9):
+            typer.echo(line)
+
+
+def _short_path(root: str) -> str:
+    """The project's folder as a person at this prompt names it: its name when it is the current
+    folder, else the shorter of its relative and absolute path."""
+    import os
+
+    if os.path.abspath(os.getcwd()) == os.path.abspath(root):
+        return f"{os.path.basename(root)} (this folder)"
+    rel = os.path.relpath(root)
+    return rel if len(rel) < len(root) else root

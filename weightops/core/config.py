@@ -56,6 +56,27 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
 @dataclass(frozen=True)
+class OmsSettings:
+    """`trust.oms:`: the OpenSSF Model Signing keys (repository paths of PEM public keys, each with
+    the signer name trust rules know it by, or None), CA certificates and certificate identities
+    that verify pulls, and which pulls must verify (`require`: True, or a tuple of stages)."""
+
+    public_keys: tuple[tuple[str, str | None], ...] = ()   # (repository path, signer or None)
+    certificate_chain: tuple[str, ...] = ()
+    identities: tuple[str, ...] = ()
+    require: bool | tuple[str, ...] = False
+
+    def required(self, stage: str | None) -> bool:
+        """Whether a pull of `stage` (None: a version) must verify a signature by default."""
+        return stage in self.require if isinstance(self.require, tuple) else self.require is True
+
+    @property
+    def signs(self) -> bool:
+        """Whether releases must carry a signature: any `require` other than false."""
+        return bool(self.require)
+
+
+@dataclass(frozen=True)
 class TrustSettings:
     """`trust:`: signers allowed per stage (see trust/policy.py), and the signing defaults."""
 
@@ -66,6 +87,7 @@ class TrustSettings:
     release: tuple[str, ...] | None = None        # who may sign version tags (None: anyone verified)
     require_signed: bool | tuple[str, ...] = False
     sign: bool = False
+    oms: OmsSettings = field(default_factory=OmsSettings)
 
 
 @dataclass(frozen=True)
@@ -250,10 +272,7 @@ def _trust(doc: dict, where: str) -> TrustSettings:
     trust = doc.get("trust")
     if trust is None:
         return TrustSettings(sign=doc.get("sign", False))
-    path = trust.get("allowed_signers", DEFAULT_SIGNERS_FILE)
-    norm = posixpath.normpath(path.replace("\\", "/"))
-    if "\0" in path or "\n" in path or path.startswith("/") or norm == ".." or norm.startswith("../"):
-        raise UsageError(f"{where}: trust.allowed_signers '{path}' must stay inside the repository")
+    norm = _inside(trust.get("allowed_signers", DEFAULT_SIGNERS_FILE), "trust.allowed_signers", where)
     required = trust.get("require_signed", False)
     return TrustSettings(
         configured=True, allowed_signers=norm,
@@ -262,7 +281,26 @@ def _trust(doc: dict, where: str) -> TrustSettings:
         release=_entries(trust["release"]) if trust.get("release") is not None else None,
         require_signed=tuple(required) if isinstance(required, list) else required,
         sign=trust.get("sign", doc.get("sign", False)),
+        oms=_oms(trust.get("oms") or {}, where),
     )
+
+
+def _inside(path: str, what: str, where: str) -> str:
+    """A repository path, normalized; UsageError (2) when it leads out of the repository."""
+    norm = posixpath.normpath(path.replace("\\", "/"))
+    if not path or "\0" in path or "\n" in path or path.startswith("/") or norm == ".." or norm.startswith("../"):
+        raise UsageError(f"{where}: {what} '{path}' must stay inside the repository")
+    return norm
+
+
+def _oms(section: dict, where: str) -> OmsSettings:
+    keys = tuple((_inside(k, "trust.oms.public_keys", where), None) if isinstance(k, str)
+                 else (_inside(k.get("path") or "", "trust.oms.public_keys", where), k.get("signer"))
+                 for k in section.get("public_keys", ()))
+    chain = tuple(_inside(c, "trust.oms.certificate_chain", where) for c in section.get("certificate_chain", ()))
+    required = section.get("require", False)
+    return OmsSettings(keys, chain, tuple(section.get("identities", ())),
+                       tuple(validate_stage(s) for s in required) if isinstance(required, list) else required)
 
 
 def _policy(section: dict, where: str) -> PolicySettings:

@@ -182,7 +182,7 @@ def resolve_event(idx: Index, ref: str = "latest", *, require_signed: bool = Fal
     base = base_of(idx.url)
     url = base.rstrip("/") + "/" + entry["key"]
     card = {"artifact": {"sha256": entry["sha256"], "size": entry["size"], "files": entry.get("files") or []},
-            "index_base": base}
+            "index_base": base, "oms": entry.get("oms")}
     return Resolved(model, version, entry["tag"], entry["commit"], entry["path"], entry["md5"], entry["sha256"],
                     entry["size"], idx.doc["remote"]["name"], url, stage, card), event
 
@@ -366,11 +366,13 @@ def is_index_url(url: object) -> bool:
 
 def pull_from(url: str | None, ref: str = "latest", dest: str | os.PathLike | None = None, *,
               require_signed: bool = False, trust_policy: str | os.PathLike | None = None,
-              fsync: bool = False, progress=None, lock: str | os.PathLike | None = None) -> tuple[Resolved, Path, int]:
+              fsync: bool = False, progress=None, lock: str | os.PathLike | None = None,
+              oms=None) -> tuple[Resolved, Path, int]:
     """`weightops pull REF --index URL`: resolve from the index, then the verified download.
     With `lock` (a lock written by `lock --index`), exactly the pinned version, halting with
-    IntegrityError (4) when the index now says otherwise. Returns (what was resolved, where it
-    is, bytes transferred)."""
+    IntegrityError (4) when the index now says otherwise. `oms` (deploy/oms.py OmsOptions): verify
+    the OMS signature the index carries first. Returns (what was resolved, where it is, bytes
+    transferred)."""
     pinned = None
     if lock is not None:
         from weightops.deploy.pull import check_lock_against, read_lock
@@ -383,4 +385,10 @@ def pull_from(url: str | None, ref: str = "latest", dest: str | os.PathLike | No
     target = Path(dest) if dest is not None else Path.cwd() / Path(r.path).name
     if target.is_dir() or str(dest or "").endswith(("/", os.sep)):   # `-o DIR/` names a folder, like cp
         target = target / Path(r.path).name
-    return r, target, download(r, target, fsync=fsync, progress=progress)
+    from weightops.deploy.oms import check_index_entry, write_beside
+
+    checked = check_index_entry(r, url, target, oms)
+    transferred = download(r, target, fsync=fsync, progress=progress)
+    if checked is not None and oms.with_signature:
+        write_beside(target, checked)
+    return r, target, transferred

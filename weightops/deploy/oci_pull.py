@@ -43,12 +43,13 @@ def resolve_reference(text: str, *, plain_http: bool | None = None) -> oci_fetch
 def pull_via_oci(ref: str | None = "latest", dest: str | os.PathLike | None = None, *, model: str | None = None,
                  repo: str | os.PathLike | None = ".", plain_http: bool | None = None, progress=None,
                  fsync: bool = False, allow_deprecated: bool = False, pre: bool = False,
-                 expect_sha256: str | None = None, lock: str | os.PathLike | None = None) -> Pulled:
+                 expect_sha256: str | None = None, lock: str | os.PathLike | None = None, oms=None) -> Pulled:
     """REF (stage, version, tag, 'latest') resolved by git, its bytes fetched from the project's OCI
     repository by the manifest digest git computes; destination as `pull`. NotFoundError (3) when
     the registry lacks that manifest (publish it: `weightops publish --oci`), other errors as
     `resolve` and oci.fetch.fetch; IntegrityError (4) when `expect_sha256` is not the card's, or
-    when the registry no longer says what `lock` (a deploy lock of a version) pins."""
+    when the registry no longer says what `lock` (a deploy lock of a version) pins. `oms` (deploy/oms.py
+    OmsOptions): the OMS signature attached to the manifest is verified first (RefusedError 5)."""
     from weightops.project import open_project
     from weightops.registry.oci import build_version, client_for, repository_for
     from weightops.registry.resolve import resolve
@@ -73,9 +74,15 @@ def pull_via_oci(ref: str | None = "latest", dest: str | os.PathLike | None = No
     pinned = target_repo.with_digest(built.digest)
     client = client_for(project, target_repo, plain_http)
     target = destination(dest, r.located.pointer)
+    from weightops.deploy import oms as oms_check
+
+    checked = oms_check.check_oci(project, r, client, target_repo.repository, built.digest, target, oms)
     inspected = oci_fetch.inspect(client, pinned)
     done = oci_fetch.fetch(client, pinned, target, inspected=inspected, progress=progress, fsync=fsync)
-    return Pulled(r, Path(done.path), done.transferred, time.monotonic() - started, done.files)
+    if checked is not None and oms is not None and oms.with_signature:
+        oms_check.write_beside(target, checked)
+    return Pulled(r, Path(done.path), done.transferred, time.monotonic() - started, done.files,
+                  oms_signer=checked.verified.signer if checked else None)
 
 
 def lock_reference(text: str, out: str | os.PathLike, *, plain_http: bool | None = None) -> dict:

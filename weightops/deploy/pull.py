@@ -1,8 +1,8 @@
 """The deploy path: `pull` (a reference -> verified bytes at a path), `lock` (pin a reference
 to its hashes in a file), `verify` (bytes on disk vs a lock or a card).
 
-Nothing half-succeeds: a file is renamed into place only after size, MD5 and SHA-256 match;
-a directory is assembled beside its destination and renamed into place only when every file
+Nothing half-succeeds: a file is renamed into place only after its size and SHA-256 match (and
+DVC's MD5, with `verify_md5`); a directory is assembled beside its destination and renamed into place only when every file
 matched. A destination already holding the right bytes is left alone and nothing is fetched.
 """
 
@@ -19,10 +19,11 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from weightops.storage import transfer
+from weightops.deploy import oms as oms_check
 from weightops.core.atomic import plain_mode
 from weightops.model.card import check_bytes
 from weightops.errors import IntegrityError, NotFoundError, UsageError
-from weightops.storage.hashing import dvc2_md5, hash_file
+from weightops.storage.hashing import dvc2_md5, hash_file, is_sha256
 from weightops.storage.pointers import stay_inside
 from weightops.project import open_project
 from weightops.registry.state import iso
@@ -47,13 +48,14 @@ class Pulled:
     seconds: float
     files: int = 1
     recovered: str | None = None   # the object version the bytes came from (`recover`)
+    oms_signer: str | None = None  # who signed the verified OMS signature (deploy/oms.py), if checked
 
     def to_dict(self) -> dict:
         """The Resolved fields plus `dest`, `transferred` (bytes), `files`, `seconds` (rounded to
         ms) and `recovered_version`, for `pull --json`."""
         d = self.resolved.to_dict()
         d.update({"dest": str(self.path), "transferred": self.transferred, "files": self.files,
-                  "seconds": round(self.seconds, 3), "recovered_version": self.recovered})
+                  "seconds": round(self.seconds, 3), "recovered_version": self.recovered, "oms_signer": self.oms_signer})
         return d
 
 
@@ -64,16 +66,16 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
                   jobs: int | None = None, progress: transfer.Progress | None = None,
                   fsync: bool = False, match: dict[str, str] | None = None,
                   allow_deprecated: bool = False, verify_md5: bool = False, recover: bool = False,
-                  pre: bool = False) -> Pulled:
+                  pre: bool = False, oms=None) -> Pulled:
     """Download REF's weights (stage, version, tag, 'latest'; default what `lock` pins) to `dest`
     (default ./NAME), checking size and the card's SHA-256 as they stream; atomic. `repo`: path or
     git URL; `match`: card labels picking the variant in stage REF; `progress(done, total)` in
     bytes; `verify_md5`: DVC's MD5 too; `recover`: an earlier object version (versioned bucket)
     holding the released bytes when the object is damaged or gone; `pre`: 'latest' may be a
-    pre-release. UsageError (2), NotFoundError
-    (3), IntegrityError (4) when bytes, lock or hashes disagree, RefusedError (5) if deprecated."""
+    pre-release; `oms`: the OMS signature check (deploy/oms.py). UsageError (2), NotFoundError (3),
+    IntegrityError (4) when bytes, lock or hashes disagree, RefusedError (5) if deprecated or OMS refuses."""
     started = time.monotonic()
-    if expect_sha256 is not None and not _is_sha256(expect_sha256):
+    if expect_sha256 is not None and not is_sha256(expect_sha256):
         raise UsageError(f"--expect-sha256 {expect_sha256!r} is not 64 hex digits")
     if match:   # the variant's own version and bytes, then an ordinary pull of them
         from weightops.deploy.variants import resolve_match
@@ -106,20 +108,18 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
                                                        pointer=r.located.pointer if r.located else None),
                                 jobs=jobs or default_jobs())
     pointer = r.located.pointer
+    gate = oms_check.start(project, r, store, target, oms)   # checked while the bytes stream, before any rename
     recovered = None
     if pointer.is_dir:
         if store.remote.cloud_versioned:
             raise UsageError(f"{r.tag}: directory artifacts on cloud-versioned remote '{store.remote.name}' "
                              "are not supported yet; use `dvc pull`")
-        transferred, files = _pull_dir(store, r, target, progress, fsync, verify_md5)
+        transferred, files = _pull_dir(store, r, target, progress, fsync, verify_md5, gate)
     else:
-        (transferred, recovered), files = _pull_file(store, r, target, progress, fsync, verify_md5, recover), 1
+        (transferred, recovered), files = _pull_file(store, r, target, progress, fsync, verify_md5, recover, gate), 1
+    signer = oms_check.finish(gate, target, oms)   # the signer; with --with-signature, model.sig written
     log.info("pulled %s %s to %s (%d bytes transferred)", r.model, r.version, target, transferred)
-    return Pulled(r, target, transferred, time.monotonic() - started, files, recovered)
-
-
-def _is_sha256(text: str) -> bool:
-    return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
+    return Pulled(r, target, transferred, time.monotonic() - started, files, recovered, signer)
 
 
 def pull(ref: str | None = "latest", dest: str | os.PathLike | None = None, *,
@@ -127,11 +127,11 @@ def pull(ref: str | None = "latest", dest: str | os.PathLike | None = None, *,
          expect_sha256: str | None = None, lock: str | os.PathLike | None = None, jobs: int | None = None,
          progress: transfer.Progress | None = None, fsync: bool = False,
          match: dict[str, str] | None = None, allow_deprecated: bool = False, verify_md5: bool = False,
-         recover: bool = False, pre: bool = False) -> Path:
+         recover: bool = False, pre: bool = False, oms=None) -> Path:
     """`pull_detailed` (same arguments and errors), returning only the path written."""
     return pull_detailed(ref, dest, model=model, repo=repo, remote=remote, expect_sha256=expect_sha256, lock=lock,
                          jobs=jobs, progress=progress, fsync=fsync, match=match, allow_deprecated=allow_deprecated,
-                         verify_md5=verify_md5, recover=recover, pre=pre).path
+                         verify_md5=verify_md5, recover=recover, pre=pre, oms=oms).path
 
 
 def default_jobs() -> int:
@@ -175,7 +175,7 @@ def _already_there(target: Path, r: Resolved) -> bool:
 
 
 def _pull_file(store: transfer.Store, r: Resolved, target: Path, progress, fsync: bool, verify_md5: bool,
-               recover: bool) -> tuple[int, str | None]:
+               recover: bool, gate=None) -> tuple[int, str | None]:
     if _already_there(target, r):
         log.info("%s already holds %s %s; nothing to transfer", target, r.model, r.version)
         return 0, None
@@ -188,7 +188,7 @@ def _pull_file(store: transfer.Store, r: Resolved, target: Path, progress, fsync
     url = store.url(pointer)
     try:
         fetched = transfer.copy_object(store, url, target, expected, ref=r.tag, progress=progress, fsync=fsync,
-                                       verify_md5=verify_md5 or not r.card)
+                                       verify_md5=verify_md5 or not r.card, before_rename=gate)
         if legacy_only and (found := dvc2_md5(target)) != pointer.md5:   # rare: a DVC 2 text file, no card
             target.unlink()
             raise IntegrityError(f"{r.tag}: {url} does not have DVC 2's md5 {pointer.md5}", expected=pointer.md5,
@@ -213,7 +213,7 @@ def _pull_file(store: transfer.Store, r: Resolved, target: Path, progress, fsync
     log.warning("%s: %s is damaged; recovering the released bytes from its version %s", r.tag, url, version)
     try:
         fetched = transfer.copy_object(store, url, target, replace(expected, version=version), ref=r.tag,
-                                       progress=progress, fsync=fsync, verify_md5=True)
+                                       progress=progress, fsync=fsync, verify_md5=True, before_rename=gate)
     except IntegrityError as exc:
         raise _named(exc, r, f"{url} (version {version})", target) from None
     return fetched.transferred, version
@@ -237,7 +237,7 @@ def _named(exc: IntegrityError, r: Resolved, url: str, target: Path) -> Integrit
 
 
 def _pull_dir(store: transfer.Store, r: Resolved, target: Path, progress, fsync: bool,
-              verify_md5: bool) -> tuple[int, int]:
+              verify_md5: bool, gate=None) -> tuple[int, int]:
     """Each file fetched and verified into a temp directory beside `target`, then one rename."""
     if _already_there(target, r):
         return 0, len((r.card.get("artifact") or {}).get("files") or []) or sum(1 for f in target.rglob("*") if f.is_file())
@@ -284,6 +284,8 @@ def _pull_dir(store: transfer.Store, r: Resolved, target: Path, progress, fsync:
         if by_path and hashlib.sha256(listing.encode()).hexdigest() != r.sha256:
             raise IntegrityError(f"{r.tag}: the card's file list does not hash to its sha256 {r.sha256}",
                                  expected=r.sha256, ref=r.tag)
+        if gate:
+            gate()
         _swap_into_place(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -321,18 +323,19 @@ def _checksum(fields: dict) -> str:
 
 def lock(ref: str = "latest", out: str | os.PathLike = "deploy/model.lock.yaml", *, model: str | None = None,
          repo: str | os.PathLike = ".", remote: str | None = None, at: str | int | None = None,
-         pre: bool = False, index: str | None = None) -> dict:
+         pre: bool = False, index: str | None = None, oms=None) -> dict:
     """Write the deploy lock for REF (a YAML file at `out`, atomically): model, version, tag,
     commit, path, md5, sha256, size, remote URL and a checksum of them; the user's own keys in
     an existing file are kept. Returns the document. `pre`: 'latest' may be a pre-release.
-    `index`: resolve from a published registry index URL instead of git.
-    Errors as `resolve`."""
+    `index`: resolve from a published registry index URL instead of git. `oms`: verify the
+    version's OMS signature first (deploy/oms.py; RefusedError 5, IntegrityError 4). Errors as `resolve`."""
     if index:   # the published registry index instead of git; the lock records its URL as `repo`
         from weightops.deploy.fleet import resolve_from
 
         r = resolve_from(index, ref)
     else:
         r = resolve(ref, model=model, repo=repo, at=at, remote=remote, pre=pre)
+        oms_check.check_resolved(r, repo=repo, remote=remote, options=oms)
     fields = {k: v for k, v in r.to_dict().items() if k in LOCK_KEYS}
     fields["repo"] = index or (str(repo) if str(repo) != "." else None)
     return write_lock(fields, out)

@@ -31,12 +31,13 @@ from weightops.registry.tags import check_stage, validate_stage
 log = logging.getLogger(__name__)
 
 
-def fetch(resolved: Resolved, dest: Path, repo: str, remote: str | None, via: str = "dvc") -> None:
+def fetch(resolved: Resolved, dest: Path, repo: str, remote: str | None, via: str = "dvc", oms=None) -> None:
     """The one download step: `weightops.pull` of exactly the resolved version and bytes (verified
     while streaming, renamed into place only when whole; fsync'd, since a deploy host may lose power
     right after the swap), from the DVC remote or, with `via` "oci", from the project's OCI
     repository by the manifest digest git computes. Raises as `pull_detailed` (NotFoundError 3,
-    IntegrityError 4, ...); the old file stays."""
+    IntegrityError 4, ...); the old file stays. `oms` (deploy/oms.py OmsOptions): the OMS
+    signature check before the download (DVC remote only)."""
     if via == "oci":
         from weightops.deploy.oci_pull import pull_via_oci
 
@@ -45,7 +46,7 @@ def fetch(resolved: Resolved, dest: Path, repo: str, remote: str | None, via: st
     from weightops.deploy.pull import pull_detailed
 
     pull_detailed(resolved.version, dest, model=resolved.model, repo=repo, remote=remote,
-                  expect_sha256=resolved.sha256, fsync=True)
+                  expect_sha256=resolved.sha256, fsync=True, oms=oms)
 
 
 @dataclass(frozen=True)
@@ -70,11 +71,16 @@ class Syncer:
                  match: dict[str, str] | None = None, deploy_log: str | os.PathLike | None = None,
                  on_change: str | None = None, remote: str | None = None, index: str | None = None,
                  require_signed: bool = False, trust_policy: str | os.PathLike | None = None,
-                 via: str = "dvc") -> None:
+                 via: str = "dvc", oms=None) -> None:
         self.stage = validate_stage(stage)
         if via not in ("dvc", "oci") or (via == "oci" and index):
             raise UsageError("--via is 'dvc' or 'oci' (git decides, the bytes come from OCI), and not with --index")
         self.via = via
+        from dataclasses import replace
+        from weightops.deploy.oms import OmsOptions
+
+        # OMS checks as for a pull of the stage: `oms` (OmsOptions) or trust.oms.require for it.
+        self.oms = replace(oms or OmsOptions(), stage=self.stage)
         self.index = index
         if index and match:
             raise UsageError("--match and --index cannot be combined yet; follow one model's index")
@@ -161,7 +167,7 @@ class Syncer:
                 self.version = target.version
             return Poll(True, None, self.version)
         try:
-            fetch(target, self.out, self.repo, self.remote, self.via)
+            fetch(target, self.out, self.repo, self.remote, self.via, self.oms)
         except (WeightopsError, OSError) as exc:  # a full disk must not stop the service either
             return self._failed(target, exc)
         swapped = time.time()   # the moment the new weights went live, whatever the hook takes

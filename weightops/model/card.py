@@ -28,7 +28,15 @@ FORMATS = {
     ".onnx": "onnx", ".npz": "numpy", ".npy": "numpy", ".h5": "hdf5", ".keras": "keras",
     ".gguf": "gguf", ".pb": "tensorflow", ".ckpt": "checkpoint", ".pkl": "pickle",
     ".joblib": "joblib", ".msgpack": "flax", ".hdf5": "hdf5", ".jit": "torchscript", ".ptl": "torchscript",
-    ".torchscript": "torchscript", ".tflite": "tflite",
+    ".torchscript": "torchscript", ".tflite": "tflite", ".skops": "skops", ".ubj": "xgboost",
+}
+
+# sniff.py's display names -> the card's format names.
+CONTENT_FORMATS = {
+    "safetensors": "safetensors", "GGUF": "gguf", "HDF5": "hdf5", "Keras": "keras", "NumPy": "numpy",
+    "NumPy (npz)": "numpy", "PyTorch (zip)": "pytorch", "TorchScript": "torchscript", "PyTorch (legacy)": "pytorch",
+    "pickle": "pickle", "TFLite": "tflite", "ONNX": "onnx", "skops": "skops", "XGBoost": "xgboost",
+    "LightGBM": "lightgbm",
 }
 
 
@@ -38,11 +46,18 @@ class CardError(WeightopsError):
 
 def artifact_format(path: str | os.PathLike) -> str:
     """The weight format's name (`safetensors`, `onnx`, `torchscript`, ..., `directory`) from
-    `path`'s suffix (FORMATS), a torch `.pt` read as TorchScript when its zip says so."""
+    `path`'s suffix (FORMATS), else from its content (`model.pth.tar` is `pytorch`), a torch
+    `.pt` read as TorchScript when its zip says so."""
     p = Path(path)
     if p.is_dir():
         return "directory"
-    fmt = FORMATS.get(p.suffix.lower(), p.suffix.lstrip(".") or "binary")
+    fmt = FORMATS.get(p.suffix.lower())
+    if fmt is None and p.is_file():
+        # An unknown name (`.pth.tar`, no extension): what the content shows, by the one
+        # detector guard and the weight readers use.
+        from weightops.model.formats.sniff import sniff_file
+        fmt = CONTENT_FORMATS.get(sniff_file(p) or "")
+    fmt = fmt or p.suffix.lstrip(".") or "binary"
     if fmt == "pytorch" and _is_torchscript(p):
         return "torchscript"   # torch.jit.save archives are often named .pt
     return fmt

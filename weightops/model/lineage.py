@@ -52,25 +52,43 @@ def training_lineage(root: Path, weights_rel: str) -> dict:
 
     lineage = {"commit": git.head(root), "dirty": False, "branch": git.current_branch(root),
                "created_at": now_iso(), "stage": None, "params": {}, "deps": {}, "inputs_differ": []}
-    lock = root / "dvc.lock"
-    if lock.is_file():
-        doc = _parse(lock.read_bytes(), "dvc.lock")
-        lineage.update(lock_lineage(doc if isinstance(doc, dict) else None, "dvc.lock", weights_rel))
-        if lineage["stage"]:
-            lineage["cmd"] = ((doc.get("stages") or {}).get(lineage["stage"]) or {}).get("cmd")
-            lineage["params_files"] = _lock_params(doc, lineage["stage"])
-            dvcyaml = root / "dvc.yaml"
-            whole = _whole_files(_parse(dvcyaml.read_bytes(), "dvc.yaml") if dvcyaml.is_file() else None,
-                                 lineage["stage"])
-            lineage["params_whole"] = sorted(f for f in whole if f in lineage["params_files"])
+    found = _producing_lock(root, weights_rel)
+    if found is not None:
+        lockfile, doc, produced = found
+        lineage.update(produced)
+        if lockfile != "dvc.lock":   # a pipeline below the top (`dvc init --subdir`, a nested dvc.yaml)
+            lineage["lockfile"] = lockfile
+        lineage["cmd"] = ((doc.get("stages") or {}).get(lineage["stage"]) or {}).get("cmd")
+        lineage["params_files"] = _lock_params(doc, lineage["stage"])
+        dvcyaml = root / posixpath.dirname(lockfile) / "dvc.yaml"
+        whole = _whole_files(_parse(dvcyaml.read_bytes(), "dvc.yaml") if dvcyaml.is_file() else None,
+                             lineage["stage"])
+        lineage["params_whole"] = sorted(f for f in whole if f in lineage["params_files"])
     if lineage["commit"] is None:
         differ = [f"deps {p}" for p in sorted(lineage["deps"])] + \
                  [f"params {k}" for k in sorted(_flatten(lineage["params"]))]
     else:
-        differ = [d.name for d in compare_inputs(root, lineage["commit"], lineage)]
+        differ = [d.name for d in compare_inputs(root, lineage["commit"], lineage, lineage.get("lockfile", "dvc.lock"))]
     lineage["inputs_differ"] = differ
     lineage["dirty"] = bool(differ)
     return lineage
+
+
+def _producing_lock(root: Path, weights_rel: str) -> tuple[str, dict, dict] | None:
+    """(repo-relative dvc.lock, its document, `lock_lineage`) of the nearest dvc.lock at or above
+    the weights' folder whose stage outputs them (a `dvc init --subdir` project keeps its pipeline
+    in its own folder), as DVC finds the stage; None when no dvc.lock does."""
+    folder = posixpath.dirname(weights_rel)
+    while True:
+        lockfile = posixpath.join(folder, "dvc.lock") if folder else "dvc.lock"
+        if (root / lockfile).is_file():
+            doc = _parse((root / lockfile).read_bytes(), lockfile)
+            produced = lock_lineage(doc if isinstance(doc, dict) else None, lockfile, weights_rel)
+            if produced["stage"]:
+                return lockfile, doc, produced
+        if not folder:
+            return None
+        folder = posixpath.dirname(folder)
 
 
 def compare_inputs(repo: Path | str, commit: str, lineage: dict, lockfile: str = "dvc.lock") -> list[Difference]:

@@ -194,7 +194,9 @@ def validation_gate(ctx) -> dict[str, str]:
             fields["signature"] = f"breaking change allowed (--allow-breaking): {names}"
     gate = project.config.gate(stage)
     if ctx.option("skip_checks"):
-        log.warning("promoting %s %s to %s WITHOUT weight checks (--skip-checks)", model, ctx.version.version, stage)
+        # info, not a warning: the caller asked for it, the tag records it, and the CLI says so
+        # once, loudly (a warning here printed it a second time)
+        log.info("promoting %s %s to %s WITHOUT weight checks (--skip-checks)", model, ctx.version.version, stage)
         fields["checks"] = "SKIPPED (--skip-checks)"
         return fields
     if not gate.validate:

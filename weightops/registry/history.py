@@ -13,7 +13,8 @@ from weightops.registry.tags import check_stage, validate_stage
 def history(*, model: str | None = None, stage: str | None = None, repo: str | os.PathLike = ".") -> list[dict]:
     """Every registration, assignment, unassignment and rollback of MODEL (default: the
     project's), oldest first, optionally only STAGE's: dicts with time (ISO 8601 UTC), action,
-    model, stage, version, commit, sha256, tag, tagger, reason. UsageError (2) for a bad name
+    model, stage, version, commit, sha256, tag, tagger (`Name <email>`), author and author_email
+    (its two parts, GTO's `history` keys), reason (see `event_row`). UsageError (2) for a bad name
     or stage, NotFoundError (3) outside a repository."""
     project = open_project(repo)
     name = project.model(model)
@@ -30,10 +31,24 @@ def history(*, model: str | None = None, stage: str | None = None, repo: str | o
 
 def event_row(e: Event, sha256: str | None) -> dict:
     """One history row (the dicts `history` returns) for event `e`; `sha256` is the hex digest from
-    its tag message or card, or None."""
+    its tag message or card, or None. `reason` is the `reason:` field weightops writes (from
+    `--message`), else the message of a tag weightops did not write, as GTO keeps it (`gto
+    assign --message`, or GTO's default `Assigning stage ...`); None when there is neither."""
+    meta = e.meta
+    reason = meta.get("reason")
+    if reason is None and not meta.get("title", "").startswith("weightops "):
+        reason = " ".join(e.message.split()) or None
+    author, email = split_tagger(e.tagger)
     return {"time": e.when, "action": e.action, "model": e.model, "stage": e.stage, "version": e.version,
             "commit": e.commit, "sha256": sha256, "tag": e.tag, "tagger": e.tagger,
-            "reason": e.meta.get("reason")}
+            "author": author, "author_email": email, "reason": reason}
+
+
+def split_tagger(tagger: str) -> tuple[str, str]:
+    """Pure: git's `Name <email>` -> (name, email), as GTO splits a tag's author; either part
+    may be "" (a lightweight tag has no tagger at all)."""
+    name, _, email = (tagger or "").partition("<")
+    return name.strip(), email.rstrip(">").strip()
 
 
 def _card_shas(project: Project, model: str, commits: set[str]) -> dict[str, str]:

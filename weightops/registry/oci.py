@@ -223,7 +223,7 @@ class _ByteSource:
     def __init__(self, project: Project, located: Located) -> None:
         self.project, self.located = project, located
         self._store = None
-        from weightops.storage.pointers import dvc_cache_dir
+        from weightops.storage.dvc_config import dvc_cache_dir
 
         root = project.root / located.dvc_root
         self.cache = dvc_cache_dir(root) or root / ".dvc" / "cache"
@@ -273,6 +273,7 @@ def publish_oci(repository: str | None = None, ref: str | None = None, *, model:
     Raises UsageError (2) for a bad repository or ref, NotFoundError (3) for no repository or an
     unknown version, IntegrityError (4) when the bytes read from the DVC cache or remote disagree
     with the card (the upload is abandoned), WeightopsError (1) when the registry refuses."""
+    from weightops.registry.oms_oci import attach_version
     from weightops.registry.tags import is_stage_name, normalize_version
 
     project = Project(repo)
@@ -298,7 +299,9 @@ def publish_oci(repository: str | None = None, ref: str | None = None, *, model:
         check_tag(v.version)
         try:
             located = project.locate(name, v.commit, v.tag)
-            built[v.version] = pub.version(v.version, located, build_version(project, name, v.version, located))
+            made = build_version(project, name, v.version, located)
+            built[v.version] = pub.version(v.version, located, made)
+            attach_version(project, pub.client, target.repository, located, made.manifest)   # its OMS signature
         except (NotFoundError,) as exc:
             pub.done.skipped.append((v.version, str(exc).splitlines()[0]))
             log.warning("publish --oci %s: leaving out %s: %s", name, v.version, exc)

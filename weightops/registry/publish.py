@@ -63,7 +63,7 @@ def _publish_one(project: Project, registry, model: str, rem, base: str, clock: 
     skipped = []
     for v in registry.versions(model):
         try:
-            versions[v.version] = _version_entry(project, model, v)
+            versions[v.version] = _version_entry(project, model, v, rem, base)
         except WeightopsError as exc:   # a version without card or pointer cannot be served
             skipped.append((v.version, str(exc).splitlines()[0]))
             log.warning("publish %s: leaving out %s: %s", model, v.version, exc)
@@ -90,7 +90,7 @@ def _publish_one(project: Project, registry, model: str, rem, base: str, clock: 
                      tuple(skipped))
 
 
-def _version_entry(project: Project, model: str, v) -> dict:
+def _version_entry(project: Project, model: str, v, rem=None, base: str | None = None) -> dict:
     located = project.locate(model, v.commit, v.tag)
     if located.card is None:   # the index pins every version by sha256, which only a card gives
         raise NotFoundError(f"{v.tag} has no model card; give it one with `weightops card --attach {v.tag}`")
@@ -105,4 +105,24 @@ def _version_entry(project: Project, model: str, v) -> dict:
         entry["files"] = [{"path": f["path"], "md5": f["md5"], "sha256": f["sha256"], "size": f["size"],
                            "key": Pointer(f["path"], f["md5"], f["size"], "", legacy=pointer.legacy).object_path()}
                           for f in art.get("files") or []]
+    if rem is not None:
+        _add_oms(project, located, rem, base, entry)
     return entry
+
+
+def _add_oms(project: Project, located, rem, base: str, entry: dict) -> None:
+    """The version's OMS signature (when the remote has one), with the card it signs, so a host
+    reading only the index verifies it (deploy/oms.py)."""
+    from weightops.storage import objects
+    from weightops.trust import oms_store
+
+    from weightops.errors import RefusedError
+
+    try:
+        signed = oms_store.signed_set(project, located)
+    except RefusedError:   # no committed card: nothing an OMS signature could cover
+        return
+    bundle = objects.read_json(rem, base, signed.key)
+    if isinstance(bundle, dict):
+        entry["oms"] = {"key": signed.key, "card": signed.card_name, "card_sha256": signed.card_sha256,
+                        "card_text": signed.card.decode("utf-8"), "bundle": bundle}

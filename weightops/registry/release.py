@@ -37,11 +37,13 @@ class Released:
     sha256: str
     pushed: bool
     remote: str | None = None      # the git remote the tag was pushed to (None: not pushed)
+    signature: str | None = None   # the OMS signature's URL in the DVC remote, when signed
 
 
 def release(version: str, *, model: str | None = None, repo: str | os.PathLike = ".",
             push: bool = False, message: str | None = None, now: int | None = None,
-            sign: bool | None = None, remote: str | None = None) -> Released:
+            sign: bool | None = None, remote: str | None = None, oms_key: str | os.PathLike | None = None,
+            oms_cert: str | os.PathLike | None = None, oms_chain: tuple = ()) -> Released:
     """Release the work tree's HEAD as VERSION of MODEL: an annotated tag `vX.Y.Z` (plain style,
     the default model) or `NAME@vX.Y.Z` (GTO's registration), after checking the tree is clean,
     the card matches the DVC pointer and the weights, and the object is in the DVC remote:
@@ -49,7 +51,9 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
 
     `version` is SemVer with or without `v`; `now` is the tag date in Unix seconds (default:
     core.clock); `sign` None follows `trust.sign` in weightops.yaml; `push` runs `dvc push`
-    to that remote first, then pushes the tag. Raises UsageError (2) for a bad name,
+    to that remote first, then pushes the tag. `oms_key` (default $WEIGHTOPS_OMS_KEY; with `oms_cert`
+    and `oms_chain` for certificate mode) writes an OMS signature into the remote before the tag
+    (registry/oms_sign.py); `trust.oms.require` refuses a release without one. Raises UsageError (2) for a bad name,
     NotFoundError (3) for a missing declaration or pointer, IntegrityError (4) when card and
     bytes disagree, RefusedError (5) for an existing version, a dirty tree, a missing remote
     object or a rejected push, DvcError/GitError (1) when a tool fails.
@@ -58,6 +62,11 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
     if project.bare:
         raise RefusedError("release needs a work tree; run it in a clone, not a bare repository")
     sign = choose_signing(project, sign)
+    from weightops.registry.oms_sign import KEY_ENV, sign_located, signing_key
+
+    oms_key = signing_key(oms_key, oms_cert, oms_chain, root=project.root)
+    if oms_key is None and project.config.trust.oms.signs:
+        raise RefusedError(f"trust.oms.require: releases carry an OMS signature; pass --oms-key PEM or set {KEY_ENV}")
     name = project.model(model)
     version = normalize_version(version)
     style_plain = project.config.tag_style == "plain" and name == project.default_model
@@ -122,6 +131,8 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
                     "only from this project's remote, never from the import's source") if located.pointer.imported_from else ""
         raise RefusedError(f"object for {located.pointer.path} is not in remote '{remote.name}' ({url}); {hint}{imported}")
     sha256 = located.card["artifact"]["sha256"]
+    # Before the tag: a signature nobody's tag names is harmless, a tag missing its signature is not.
+    signed = sign_located(project, located, remote, oms_key, tag) if oms_key else None
     text = format_message(message or f"weightops release {name} {version}", {
         "model": name, "version": version, "sha256": sha256, "md5": located.pointer.md5,
         "size": located.pointer.size, "path": located.pointer.path, "by": git.identity(project.root),
@@ -135,7 +146,8 @@ def release(version: str, *, model: str | None = None, repo: str | os.PathLike =
 
         publish_after(project, name, version, f"released {tag}")
     log.info("released %s %s as %s at %s", name, version, tag, commit[:12])
-    return Released(name, version, tag, commit, sha256, pushed, git_remote if pushed else None)
+    return Released(name, version, tag, commit, sha256, pushed, git_remote if pushed else None,
+                    signed.url if signed else None)
 
 
 def card_advice(project: Project, name: str, commit: str) -> str:

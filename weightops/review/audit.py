@@ -163,10 +163,11 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
         findings.append(Finding("two-versions", tags[-1], f"commit {commit[:12]} holds several versions of '{model}' "
                                 f"({', '.join(tags)}): GTO allows one version per commit and fails on any stage tag "
                                 "there; deregister all but one (`gto deregister`) or tag the others on new commits"))
-    if not offline:
-        oci_found, oci_notes = _oci(project, registry)
-        findings += oci_found
-        notes += oci_notes
+    if not offline:   # with oci.repository: OCI tags that disagree with git (review/oci_tags.py)
+        from weightops.review.oci_tags import oci_checks
+
+        for kind, tag, message in oci_checks(project, project.models_in(registry)):
+            (notes if kind in NOTICE_KINDS else findings).append(Finding(kind, tag, message))
     infos = tuple(RemoteInfo(s.remote.name, s.base, _versioning(s)) for s in stores.values() if not isinstance(s, Exception))
     notices = tuple(notes) + tuple(Finding("not-a-version", name, f"{name} looks like a version but is not a registry tag, so "
                             f"weightops, GTO and DVC ignore it; did you mean {meant}? (release it with "
@@ -176,29 +177,6 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
                      for stage in sorted(registry.stage_names(model)) if (reading := reserved_stage_reading(stage)))
     return AuditReport(tuple(findings), len(versions), len(registry_tags), notices,
                        tuple(registry.invisible), infos)
-
-
-def _oci(project: Project, registry: Registry) -> tuple[list[Finding], list[Finding]]:
-    """With `oci.repository` set: every OCI version and stage tag that disagrees with git is a
-    finding (kind oci-tag); a version never published is a notice."""
-    if not project.config.section("oci").get("repository"):
-        return [], []
-    from weightops.review.oci_tags import compare_tags
-
-    found, notes = [], []
-    for model in project.models_in(registry):
-        try:
-            target, checks = compare_tags(project, model)
-        except WeightopsError as exc:
-            found.append(Finding("oci-tag", model, f"cannot compare the OCI tags of '{model}' with git: {exc}"))
-            continue
-        for c in checks:
-            if c.problem:
-                found.append(Finding("oci-tag", f"{target.name}:{c.tag}", c.problem))
-            elif c.actual is None and c.expected is not None:
-                notes.append(Finding("oci-unpublished", f"{target.name}:{c.tag}",
-                                     f"{target.name}:{c.tag} is not in the registry; `weightops publish {c.tag}` pushes it"))
-    return found, notes
 
 
 def _pointer_remote(project: Project, located: Located, default: Remote) -> object:

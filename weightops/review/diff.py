@@ -55,7 +55,7 @@ class FieldChange:
     def delta(self) -> float | None:
         """new - old when both are numbers (rounded to 10 decimals), else None."""
         if _number(self.old) and _number(self.new):
-            return round(self.new - self.old, 10)  # type: ignore[operator]
+            return round(self.new - self.old, 10) + 0.0  # type: ignore[operator]  # + 0.0: no -0.0
         return None
 
 
@@ -300,17 +300,25 @@ def fmt_value(v: object) -> str:
 
 
 def fmt_delta(c: FieldChange) -> str:
-    """The change's numeric delta with a sign (`+0.012`), or '' when it has none."""
-    d = c.delta
-    if d is None:
+    """The numeric delta with a sign (`+0.012`); `unchanged` when both values print alike (a
+    change below the 6 digits shown); '' without a numeric delta."""
+    if c.delta is None:
         return ""
-    return f"{d:+.6g}"
+    return "unchanged" if fmt_value(c.old) == fmt_value(c.new) else f"{c.delta:+.6g}"
+
+
+def fmt_change(c: FieldChange) -> str:
+    """`old -> new (delta)` for the text output; `1 (unchanged)` when the two print alike."""
+    d = fmt_delta(c)
+    if d == "unchanged":
+        return f"{fmt_value(c.new)} (unchanged)"
+    return f"{fmt_value(c.old)} -> {fmt_value(c.new)}{f' ({d})' if d else ''}"
 
 
 def fmt_signed_size(n: int | None) -> str:
-    """A size delta in bytes as `+1.5 MiB`/`-12 B` (powers of 1024), or '' for None."""
-    if n is None:
-        return ""
+    """A size delta as `+1.5 MiB`/`-12 B` (powers of 1024), `unchanged` for 0, '' for None."""
+    if not n:
+        return "" if n is None else "unchanged"
     return ("+" if n >= 0 else "-") + format_size(abs(n))
 
 
@@ -339,15 +347,16 @@ def render_text(report: DiffReport) -> str:
     for m in report.models:
         lines += ["", f"{m.model} ({m.status}{', weights changed' if m.weights_changed else ', weights unchanged'})"]
         o, n = m.old, m.new
-        lines.append(f"  md5     {fmt_value(o.md5 if o else None)} -> {fmt_value(n.md5 if n else None)}")
-        lines.append(f"  sha256  {fmt_value(o.sha256 if o else None)} -> {fmt_value(n.sha256 if n else None)}")
+        for name, before, after in (("md5", o.md5 if o else None, n.md5 if n else None),
+                                    ("sha256", o.sha256 if o else None, n.sha256 if n else None)):
+            # one digest a line (a SHA-256 pair is 150 columns); unchanged: the model's line says so
+            lines += [f"  {name:<7} {fmt_value(after)}"] if before == after else \
+                [f"  {name:<7} {fmt_value(before)}", f"       -> {fmt_value(after)}"]
         delta = f" ({fmt_signed_size(m.size_delta)})" if m.size_delta is not None else ""
-        lines.append(f"  size    {format_size(o.size if o else None)} -> {format_size(n.size if n else None)}{delta}")
+        lines.append(f"  size    {format_size(n.size)} (unchanged)" if m.size_delta == 0 else
+                     f"  size    {format_size(o.size if o else None)} -> {format_size(n.size if n else None)}{delta}")
         for section, changes in m.sections.items():
-            lines.append(f"  {section}:")
-            for c in changes:
-                d = fmt_delta(c)
-                lines.append(f"    {c.key}: {fmt_value(c.old)} -> {fmt_value(c.new)}{f' ({d})' if d else ''}")
+            lines += [f"  {section}:"] + [f"    {c.key}: {fmt_change(c)}" for c in changes]
     return "\n".join(lines)
 
 

@@ -78,7 +78,7 @@ def reproducibility(project: Project, version: Version, located: Located) -> tup
     lineage = (located.card or {}).get("lineage") or {}   # no card: nothing recorded, so unknown
     if not lineage.get("deps") and not lineage.get("params"):
         return None
-    return tuple(compare_inputs(project.root, version.commit, lineage))
+    return tuple(compare_inputs(project.root, version.commit, lineage, lineage.get("lockfile") or "dvc.lock"))
 
 
 def _verdict(lineage: dict, differences: tuple | None) -> str:

@@ -72,3 +72,27 @@ def compare_tags(project: Project, model: str, plain_http: bool | None = None) -
             checks.append(TagCheck(tag, None, client.manifest_digest(target.repository, tag),
                                    f"{name}:{tag} looks like a version, but git has no release {tag} of '{model}'"))
     return target, checks
+
+
+def oci_checks(project: Project, models) -> list[tuple[str, str, str]]:
+    """(kind, tag, message) for `audit` when `oci.repository` is set, [] otherwise: an `oci-tag`
+    finding for each OCI tag of `models` that disagrees with git (or a repository that cannot be
+    read), an `oci-unpublished` notice for each version not in the registry."""
+    from weightops.errors import WeightopsError
+
+    if not project.config.section("oci").get("repository"):
+        return []
+    out = []
+    for model in models:
+        try:
+            target, checks = compare_tags(project, model)
+        except WeightopsError as exc:
+            out.append(("oci-tag", model, f"cannot compare the OCI tags of '{model}' with git: {exc}"))
+            continue
+        for c in checks:
+            if c.problem:
+                out.append(("oci-tag", f"{target.name}:{c.tag}", c.problem))
+            elif c.actual is None and c.expected is not None:
+                out.append(("oci-unpublished", f"{target.name}:{c.tag}",
+                            f"{target.name}:{c.tag} is not in the registry; `weightops publish {c.tag}` pushes it"))
+    return out

@@ -106,7 +106,7 @@ def _banner(findings: tuple[Finding, ...], ran: bool, skipped: bool = False) -> 
         counts[f.kind] = counts.get(f.kind, 0) + 1
     kinds = [k if counts[k] == 1 else f"{k} ×{counts[k]}" for k in sorted(counts)]
     items = "".join(f'<li data-kind="{e(f.kind)}" data-tag="{e(f.tag)}"><span class="kind">{e(f.kind)}</span> '
-                    f"<code>{e(f.tag)}</code> {e(f.message)}</li>" for f in findings)
+                    f"<code>{e(f.tag)}</code> {e(without_tag(f.message, f.tag))}</li>" for f in findings)
     many = len(findings) > 8
     listing = (f"<details><summary>Show all {len(findings)}</summary><ul>{items}</ul></details>" if many
                else f"<ul>{items}</ul>")
@@ -114,6 +114,15 @@ def _banner(findings: tuple[Finding, ...], ran: bool, skipped: bool = False) -> 
             f'<strong>⚠ Audit found {len(findings)} problem{"s" * (len(findings) != 1)}</strong> '
             f'<span class="kinds">({e(", ".join(kinds))})</span> — do not trust the affected tags until '
             f"they are fixed.{listing}</div>")
+
+
+def without_tag(message: str, tag: str) -> str:
+    """Pure: an audit message without the tag (or its version) it starts with, since the banner
+    shows the tag beside it: `v1.0.0 now points at ...` -> `now points at ...`."""
+    for prefix in (tag, tag.rpartition("@")[2]):
+        if prefix and message.startswith(prefix) and message[len(prefix):len(prefix) + 1] in (":", " "):
+            return message[len(prefix):].lstrip(": ") or message
+    return message
 
 
 def _cardless_notice(tags: list[str]) -> str:
@@ -259,6 +268,11 @@ def metric_svg(key: str, rows: list[VersionRow], m: ModelReport) -> str:
                 f'<b>{e(num(pts[0][1]))}</b><span>{e(pts[0][2].version)}, the only version with it</span></figure>')
     W, H, L, R, T, B = 320, 130, 44, 12, 26, 22
     lo, hi = min(p[1] for p in pts), max(p[1] for p in pts)
+    if num(hi) == num(lo):
+        # Values that print alike (1 and 0.99999 both read `1`) are drawn level: a slope between
+        # labels that say the same number misleads. The axis spans 5% either side of the value.
+        pts = [(i, hi, r) for i, _, r in pts]
+        lo = hi
     if hi == lo:
         lo, hi = lo - 1 if lo == 0 else lo - abs(lo) * 0.05, hi + 1 if hi == 0 else hi + abs(hi) * 0.05
     n = max(len(rows) - 1, 1)

@@ -107,9 +107,9 @@ def run_demo(directory: str | os.PathLike | None = None,
     done(_promote(project, VERSIONS[1][0], "promote-second"))
     done(_tamper(project))
     done(_pull_tampered(project, base / "deploy-next" / f"{MODEL}.safetensors"))
-    roll = _rollback(project)
+    roll, rolled_at = _rollback(project)
     done(roll)
-    done(_as_of(project, roll.outcome["time"] - 1))
+    done(_as_of(project, rolled_at - 1))
     explore = (f"cd {project}", "weightops list", f"weightops history {STAGE}",
                "weightops report   # one HTML page in .git/weightops/; its audit flags the corrupted v1.1.0 object")
     return Demo(base, project, remote, tuple(steps), explore, time.monotonic() - started)
@@ -156,7 +156,7 @@ def _pull(project: Path, dest: Path) -> Step:
 
     pulled = pull_detailed(STAGE, dest, model=MODEL, repo=project)
     return Step("pull", f"weightops pull {STAGE} -o {dest}",
-                "a deploy gets the released bytes, checked (size, md5, sha256) before they appear at the path",
+                "a deploy gets the released bytes, checked (size, sha256) before they appear at the path",
                 {"ref": STAGE, "version": pulled.resolved.version, "dest": str(pulled.path),
                  "sha256": hash_file(pulled.path).sha256, "expected_sha256": pulled.resolved.sha256,
                  "verified": True, "transferred": pulled.transferred})
@@ -191,7 +191,8 @@ def _pull_tampered(project: Path, dest: Path) -> Step:
                  "left_in_folder": left})
 
 
-def _rollback(project: Path) -> Step:
+def _rollback(project: Path) -> tuple[Step, int]:
+    """The rollback step and its tag's time (Unix seconds; the step shows it as ISO 8601)."""
     t0 = time.perf_counter()
     a = rollback(STAGE, model=MODEL, repo=project, message="demo: v1.1.0's object is corrupt")
     seconds = time.perf_counter() - t0
@@ -200,7 +201,7 @@ def _rollback(project: Path) -> Step:
     return Step("rollback", f"weightops rollback {STAGE}",
                 "one command puts the previous version back, as a new recorded event",
                 {"stage": STAGE, "from": a.previous, "to": a.version, "tag": a.tag, "seconds": round(seconds, 3),
-                 "resolves_to": now.version, "time": event.time, "at": iso(event.time)})
+                 "resolves_to": now.version, "at": iso(event.time)}), event.time
 
 
 def _as_of(project: Path, when: int) -> Step:

@@ -128,7 +128,8 @@ def adopt_output(root: Path, choice: Choice, *, remote: str | None, force: bool)
     else changed), write weightops.yaml at the repository's top with the registry's conventions
     read from its tags (tag style, stages in GTO's order), the CI files (never over the user's),
     the card when the weights are here, and a DVC remote only when the project has no default
-    one (or `remote` names one). RefusedError (5) when weightops.yaml exists (without `force`);
+    one (or `remote` names one); the card is written only before the first release (later ones
+    come with training runs). RefusedError (5) when weightops.yaml exists (without `force`);
     UsageError (2) when dvc.yaml cannot be edited by adding lines."""
     top = git.toplevel(root).resolve()
     sub = "" if top == root else root.relative_to(top).as_posix()
@@ -159,7 +160,9 @@ def adopt_output(root: Path, choice: Choice, *, remote: str | None, force: bool)
     else:
         remote_url = known[default].url
     made = None
-    if (root / choice.path).is_file():
+    # With releases already tagged, the weights here are (at best) a released version's, which
+    # `card --attach` gives a card without a new tag; the next card comes after the next training.
+    if conventions.newest is None and (root / choice.path).is_file():
         from weightops.api import make_card
 
         make_card(root / choice.path, root / choice.card, model=name)

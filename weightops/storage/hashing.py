@@ -155,3 +155,8 @@ def dvc2_md5(path: str | os.PathLike) -> str:
             is_text = b"\x00" not in block and len(block.translate(None, text_chars)) <= 0.30 * len(block)
             md5.update(chunk.replace(b"\r\n", b"\n") if is_text else chunk)
     return md5.hexdigest()
+
+
+def is_sha256(text: str) -> bool:
+    """Whether `text` is a SHA-256 in hex (64 hex digits, either case)."""
+    return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)

@@ -271,7 +271,8 @@ def _ranged_copy(store: Store, url: str, fd: int, expected: Expected, ref: str |
 
 
 def copy_object(store: Store, url: str, dest: Path, expected: Expected, *, ref: str | None = None,
-                progress: Progress | None = None, fsync: bool = False, verify_md5: bool = False) -> Fetched:
+                progress: Progress | None = None, fsync: bool = False, verify_md5: bool = False,
+                before_rename: Callable[[], object] | None = None) -> Fetched:
     """Copy one object to `dest` through a temp file beside it, verified, then renamed.
 
     Checked while streaming: size, and SHA-256 when `expected.sha256` is known. MD5 is
@@ -281,7 +282,8 @@ def copy_object(store: Store, url: str, dest: Path, expected: Expected, *, ref: 
 
     The rename is what makes it all-or-nothing for readers. `fsync` also makes the bytes
     durable before the rename (against power loss); it costs a full disk flush (~6 s/GiB on a
-    164 MB/s disk), so it is opt-in (`pull --fsync`)."""
+    164 MB/s disk), so it is opt-in (`pull --fsync`). `before_rename()` runs last, once the bytes
+    are verified: a check run beside the download (an OMS signature) that may still refuse them."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = temp_beside(dest)   # flock'ed: a later run removes it only if this process died
     # A file object, not a bare fd: once closed, a late write from the reader thread fails
@@ -320,6 +322,8 @@ def copy_object(store: Store, url: str, dest: Path, expected: Expected, *, ref: 
         if fsync:
             os.fsync(out.fileno())
         out.close()
+        if before_rename is not None:
+            before_rename()
         os.replace(tmp, dest)
         return Fetched(digests, digests.size)
     except BaseException as exc:

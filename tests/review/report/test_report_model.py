@@ -94,3 +94,34 @@ def test_empty_registry_says_how_to_start():
     dom = parse_dom(page)
     assert "weightops release v1.0.0" in dom.find("p", "empty").text
     assert dom.find("div", "banner").attrs["data-state"] == "not-run"
+
+
+def test_values_that_print_alike_draw_a_level_line_on_a_sane_axis():
+    """Accuracy 1, 0.99999 and 1 all read `1`: the chart is level, and its axis does not say
+    `1` at both ends."""
+    from weightops.review.report_html import metric_svg
+
+    rows = [VersionRow("m", f"v1.0.{i}", f"v1.0.{i}", A, i, None, None, {"acc": v}, {}, ())
+            for i, v in enumerate([1, 0.99999, 1])]
+    model = ModelReport("m", tuple(reversed(rows)), {}, (), (), (), ("acc",))
+    svg = parse_dom(metric_svg("acc", rows, model))
+    ys = {float(pt.split(",")[1]) for pt in svg.find("polyline").attrs["points"].split()}
+    assert len(ys) == 1                                   # level, not falling
+    labels = [t.text for t in svg.find_all("text", "cy")]
+    assert labels == ["1.05", "0.95"]                     # an axis around the value, not 1..1
+    # values that differ where the labels show it still draw a slope
+    rows[1] = VersionRow("m", "v1.0.1", "v1.0.1", A, 1, None, None, {"acc": 0.9}, {}, ())
+    sloped = parse_dom(metric_svg("acc", rows, model))
+    assert len({float(pt.split(",")[1]) for pt in sloped.find("polyline").attrs["points"].split()}) == 2
+
+
+def test_audit_banner_names_each_tag_once():
+    row = VersionRow("m", "v1.0.0", "m@v1.0.0", A, 100, "f" * 64, 10, {}, {}, ())
+    model = ModelReport("m", (row,), {}, (), (), (), ())
+    page = render(ReportData("t", 200, (model,), (
+        Finding("moved-tag", "m@v1.0.0", "m@v1.0.0 points at 3a0c6b5a34 but m#prod#1 recorded e80626b5fc"),
+        Finding("damaged-object", "v2.0.0", "v2.0.0: object /r/ab/cd in DVC remote 'storage' is not the released bytes")),
+        True))
+    items = parse_dom(page).find("div", "banner").find_all("li")
+    assert [li.text.count("m@v1.0.0") for li in items[:1]] == [1] and items[1].text.count("v2.0.0") == 1
+    assert "points at 3a0c6b5a34" in items[0].text and "object /r/ab/cd" in items[1].text

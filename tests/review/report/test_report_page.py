@@ -48,7 +48,9 @@ def lane(sec: Node, stage: str) -> list[Node]:
 def version_at_pixel(sec: Node, stage: str, when: int) -> str | None:
     """What a person reads off the drawing: the bar under the x position of `when`."""
     svg = sec.find("svg", "timeline")
-    t0, t1, gut, pad = (float(svg.attrs[k]) for k in ("data-t0", "data-t1", "data-gut", "data-pad"))
+    # the window on screen: the script's zoom (data-a, data-b), else the whole history
+    t0, t1 = (float(svg.attrs.get(k) or svg.attrs[full]) for k, full in (("data-a", "data-t0"), ("data-b", "data-t1")))
+    gut, pad = (float(svg.attrs[k]) for k in ("data-gut", "data-pad"))
     width = float(svg.attrs["viewbox"].split()[2])
     x = gut + (when - t0) * (width - gut - pad) / (t1 - t0)
     for g in lane(sec, stage):
@@ -216,3 +218,30 @@ def test_version_without_card_is_shown_not_fatal(registry_project, tmp_path):
     row = parse_dom(page.read_text()).find("tr", "vrow", data_version="v2.0.0-rc.1")
     assert "no card" in row.text and row.find("button", "copy") is None
     assert "v2.0.0-rc.1" in row.text
+
+
+def test_timeline_opens_on_a_window_where_the_recent_stage_is_seen(project, tmp_path):
+    """Three years of history, then a promotion two days ago: the page opens on a recent window
+    in which the bar of what holds production now is wide enough to read, not on "all", where
+    it is a sliver."""
+    from helpers import at
+
+    now, year, day_s = ts("2026-03-20T12:00"), 365 * 86400, 86400
+    project.release("v1.0.0", at=now - 3 * year)
+    at(project, now - 3 * year + day_s, "promote", "v1.0.0", "production")
+    project.train(epochs=40)
+    project.release("v1.1.0", at=now - 2 * day_s - 60)
+    at(project, now - 2 * day_s, "promote", "v1.1.0", "production")
+    page = tmp_path / "recent.html"
+    project.wo("report", "-o", str(page), "--no-audit", env={"WEIGHTOPS_NOW": str(now)}, check=True)
+    sec = section(parse_dom(dump_dom(page, tmp_path)), "clf")
+    on = [b.attrs["data-span"] for b in sec.find("div", "tl-tools").find_all("button") if "on" in b.classes]
+    assert on != ["0"] and len(on) == 1, on
+    svg = sec.find("svg", "timeline")
+    shown = float(svg.attrs["data-b"]) - float(svg.attrs["data-a"])
+    assert shown < year
+    current = [g for g in lane(sec, "production") if g.visible() and "current" in g.classes]
+    assert [g.attrs["data-version"] for g in current] == ["v1.1.0"]
+    width = float(svg.attrs["viewbox"].split()[2]) - float(svg.attrs["data-gut"]) - float(svg.attrs["data-pad"])
+    assert float(current[0].find("rect").attrs["width"]) >= 0.08 * width
+    assert version_at_pixel(sec, "production", now - day_s) == "v1.1.0"
