@@ -20,6 +20,7 @@ import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
+from weightops.core.git_run import GitError, _failed, _no_git, run  # noqa: F401 - the runner, re-exported
 from weightops.core.git_tags import TagListing
 from weightops.core.gitdir import find_work_tree
 from weightops.core.refs import CARDS_REF, TagRef
@@ -27,41 +28,6 @@ from weightops.errors import NotFoundError, RefusedError, UsageError, WeightopsE
 
 # The signature block git appends to a signed tag's message (gpg, x509 or ssh).
 _SIGNATURE = re.compile(r"^-----BEGIN (PGP SIGNATURE|SIGNED MESSAGE|SSH SIGNATURE)-----$", re.M)
-
-
-class GitError(WeightopsError):
-    """git failed; the message carries git's own first line."""
-
-
-def run(args: list[str], cwd: str | os.PathLike | None = None, *, input: str | bytes | None = None,
-        env: dict | None = None, check: bool = True, text: bool = True,
-        timeout: float | None = None) -> subprocess.CompletedProcess:
-    """`git ARGS` in `cwd`; `env` is added to the environment. With `check`, a non-zero exit
-    raises GitError (exit 1) carrying git's first stderr line; WeightopsError (1) without git."""
-    full_env = None
-    if env:
-        full_env = dict(os.environ)
-        full_env.update(env)
-    try:
-        proc = subprocess.run(
-            ["git", *args], cwd=cwd, input=input, capture_output=True, text=text,
-            env=full_env, timeout=timeout,
-        )
-    except FileNotFoundError:
-        raise _no_git() from None
-    if check and proc.returncode != 0:
-        raise _failed(args, proc.returncode, proc.stderr if text else proc.stderr.decode(errors="replace"))
-    return proc
-
-
-def _no_git() -> WeightopsError:
-    return WeightopsError("git is not installed or not on PATH; install git and retry")
-
-
-def _failed(args: list[str], returncode: int, err: str) -> GitError:
-    """The GitError for `git ARGS` that exited `returncode`, carrying git's first stderr line."""
-    first = next((line for line in err.splitlines() if line.strip()), "").strip()
-    return GitError(f"git {args[0]} failed: {first or 'exit ' + str(returncode)}", returncode=returncode, stderr=err)
 
 
 def _safe(ref: str) -> str:

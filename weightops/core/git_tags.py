@@ -40,7 +40,7 @@ class TagListing:
             self.proc = subprocess.Popen(["git", *self.args], cwd=repo, stdout=subprocess.PIPE,
                                          stderr=subprocess.PIPE, text=True)
         except FileNotFoundError:
-            from weightops.core.git import _no_git
+            from weightops.core.git_run import _no_git
             raise _no_git() from None
 
     def refs(self) -> Iterator[TagRef]:
@@ -60,7 +60,7 @@ class TagListing:
                     yield ref
             err = proc.stderr.read()
         if proc.returncode != 0:
-            from weightops.core.git import _failed
+            from weightops.core.git_run import _failed
             raise _failed(self.args, proc.returncode, err)
 
     def close(self) -> None:
@@ -80,7 +80,7 @@ def _tag_ref(parts: list[str], repo: str | os.PathLike) -> TagRef | None:
     if otype == "tag":
         commit = peeled or obj
         if ptype == "tag":  # a tag of a tag: peel to the commit (rare, so one call each)
-            from weightops.core.git import run
+            from weightops.core.git_run import run
             commit = run(["rev-parse", f"{obj}^{{commit}}"], cwd=repo, check=False).stdout.strip() or peeled
         return TagRef(name, commit, int(tdate or cdate or 0), True, f"{tname} {temail}".strip(), contents, obj)
     if otype == "commit":
