@@ -40,7 +40,7 @@ def commands():
     """Every visible command and its options, walked from the Typer app itself."""
     import typer.main
 
-    from weightops.cli import deploy, model, project, registry, review  # noqa: F401
+    from weightops.cli import deploy, kube, model, project, registry, review  # noqa: F401
     from weightops.cli.base import app
 
     def walk(group, path):   # Typer may carry its own Click: its classes, no isinstance on `click`'s

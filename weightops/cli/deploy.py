@@ -184,30 +184,6 @@ def _pull_oci(ref, out, *, model, repo, plain_http, fsync, expect_sha256, allow_
     typer.echo(f"{pulled.path}: {r.model} {r.version} sha256 {r.sha256} verified ({how}; through OCI{signer})")
 
 
-@command("kserve")
-def kserve_cmd(
-    stage: str = typer.Argument(..., help="Stage (or version) to serve, e.g. production."),
-    model: Optional[str] = MODEL,
-    name: Optional[str] = typer.Option(None, "--name", help="InferenceService name (default: the model name)."),
-    namespace: Optional[str] = typer.Option(None, "--namespace", "-n", help="Kubernetes namespace."),
-    model_format: Optional[str] = typer.Option(None, "--format", help="KServe modelFormat name (default: from the card's format)."),
-    runtime: Optional[str] = typer.Option(None, "--runtime", help="KServe ServingRuntime name."),
-    repo: Optional[str] = REPO_URL,
-    as_json: bool = JSON,
-) -> None:
-    """Print a KServe InferenceService serving STAGE from OCI, pinned by manifest digest (oci://...@sha256:...)."""
-    from weightops.deploy.kserve import inference_service
-
-    doc = inference_service(stage, model=model, repo=repo or ".", name=name, namespace=namespace,
-                            model_format=model_format, runtime=runtime)
-    if as_json:
-        print_json(doc)
-    else:
-        from weightops.core.yamlio import dump_yaml
-
-        typer.echo(dump_yaml(doc), nl=False)
-
-
 @command("lock")
 def lock_cmd(
     ref: str = typer.Argument("latest", help="A stage, version, tag, 'latest', or oci://REGISTRY/REPO:TAG (pinned to its digest)."),
