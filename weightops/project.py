@@ -25,7 +25,7 @@ from weightops.storage.pointers import (Artifact, PointerError, Pointer, Remote,
                                         object_url, model_artifacts, out_remote, parse_artifacts, pointer_in_dvcfile,
                                         require_served, pointer_from_dvcfile, pointer_from_lock, load_yaml)
 from weightops.registry.state import Registry
-from weightops.registry.tags import model_to_tag, validate_model_name, validate_stage
+from weightops.registry.tags import model_to_tag, recreate_hint, validate_model_name, validate_stage
 
 def open_project(repo: str | os.PathLike = ".") -> "Project":
     """The repository at a path, or one named by URL, read without a clone through a cached
@@ -69,9 +69,11 @@ def _warned(registry: Registry) -> Registry:
 
         _WARNED.update(new)
         shown = ", ".join(new[:5]) + (f" and {len(new) - 5} more" if len(new) > 5 else "")
+        # One hint per kind: a version tag is rewritten by `release`, a stage tag by `promote`.
+        hints = list(dict.fromkeys(recreate_hint(t) for t in new))
         logging.getLogger(__name__).warning(
-            "warning: ignoring lightweight tag(s) %s: GTO and DVC read only annotated tags; "
-            "recreate with `git tag -a` (or `weightops promote`)", shown)
+            "warning: ignoring lightweight tag(s) %s: GTO and DVC read only annotated tags; %s",
+            shown, "; ".join(hints))
     return registry
 
 

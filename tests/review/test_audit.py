@@ -134,3 +134,33 @@ def test_audit_catches_an_object_overwritten_in_the_remote_while_the_cache_is_go
     assert "not the released bytes" in found[0]["message"] and str(url) in found[0]["message"]
     url.write_bytes(data)                       # pushed again from a good copy: clean
     assert audit(project.root).ok
+
+
+def test_lightweight_named_tags_are_ignored_and_the_hint_names_the_command(project):
+    """In GTO's named style a lightweight `clf@v9.0.0` or `clf#production#9` is ignored by GTO,
+    DVC and weightops alike: audit says so (as list/resolve warn), and each hint names the
+    command that writes that kind of tag annotated."""
+    cfg = project.root / "weightops.yaml"
+    cfg.write_text(cfg.read_text().replace("tag_style: plain", "tag_style: named"))
+    project.git("commit", "-qam", "named tags")
+    project.release("v1.0.0", at=T0)
+    project.git("tag", "clf@v9.0.0")
+    project.git("tag", "clf#production#9")
+    notices = {n.tag: n.message for n in audit(project.root).notices}
+    assert set(notices) == {"clf@v9.0.0", "clf#production#9"}
+    assert "ignore it" in notices["clf@v9.0.0"] and "reads it as a release" not in notices["clf@v9.0.0"]
+    assert "`weightops release`" in notices["clf@v9.0.0"]
+    assert "`weightops promote`" in notices["clf#production#9"]
+    listed = project.wo("list")
+    assert listed.returncode == 0, listed.stderr
+    assert "clf@v9.0.0" in listed.stderr and "`weightops release`" in listed.stderr
+    assert "`weightops promote`" in listed.stderr
+    assert "v9.0.0" not in listed.stdout
+
+
+def test_lightweight_plain_tag_stays_a_release_in_the_audit(project):
+    project.git("tag", "v1.0.0")
+    project.dvc("push", "-q")
+    (note,) = audit(project.root).notices
+    assert "weightops reads it as a release" in note.message
+    assert project.wo_json("resolve", "v1.0.0")["version"] == "v1.0.0"

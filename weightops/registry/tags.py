@@ -338,6 +338,17 @@ def try_parse_tag(name: str) -> Tag | None:
     return Tag(name, Kind.UNASSIGN if unassign else Kind.ASSIGN, model, None, stage, counter)
 
 
+def recreate_hint(name: str) -> str:
+    """How to write `name` (a registry tag) again as an annotated tag, for messages about a
+    lightweight one: the weightops command for its kind (`weightops release` for a version,
+    `weightops promote` for a stage assignment, `weightops demote` for an unassignment), else
+    `git tag -a`. Raises nothing."""
+    tag = try_parse_tag(name)
+    command = {Kind.REGISTER: "weightops release", Kind.ASSIGN: "weightops promote",
+               Kind.UNASSIGN: "weightops demote"}.get(tag.kind) if tag else None
+    return f"recreate with `git tag -a` (or `{command}`)" if command else "recreate with `git tag -a`"
+
+
 def format_version_tag(version: str, model: str | None) -> str:
     """`v1.2.0` for the plain style (model None), `NAME@v1.2.0` (GTO's registration tag) for a
     named model. TagError (exit 2) for a bad version or model name."""

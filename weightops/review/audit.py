@@ -27,7 +27,7 @@ from weightops.storage.pointers import (Artifact, Remote, dvcyaml_for, out_remot
                        pointer_from_dvcfile, pointer_from_lock)
 from weightops.project import Located, Project
 from weightops.registry.state import Registry
-from weightops.registry.tags import Kind, reserved_stage_reading
+from weightops.registry.tags import Kind, recreate_hint, reserved_stage_reading
 
 KINDS = ("moved-tag", "card-mismatch", "missing-object", "damaged-object", "two-versions", "unreadable", "oci-tag")
 NOTICE_KINDS = ("lightweight-tag", "not-a-version", "no-card", "reserved-stage",
@@ -128,7 +128,13 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
     # A plain `git tag v1.0.0` is the README's release and weightops reads it; GTO (and DVC's
     # artifacts commands) list annotated tags only. That is worth knowing, never a failure (tags
     # never move, so a failure could never be cleared).
-    notes = [Finding("lightweight-tag", r.name, f"{r.name} is a lightweight tag: weightops reads it as a release "
+    # A lightweight GTO-style tag (`NAME@v1.0.0`, `NAME#prod#1`) is ignored by every reader,
+    # weightops included (registry.lightweight), as `list` and `resolve` warn.
+    named = set(registry.lightweight)
+    notes = [Finding("lightweight-tag", r.name, f"{r.name} is a lightweight tag: weightops, GTO and `dvc artifacts` "
+                     f"read GTO-style tags only when annotated and ignore it; {recreate_hint(r.name)}")
+             if r.name in named else
+             Finding("lightweight-tag", r.name, f"{r.name} is a lightweight tag: weightops reads it as a release "
                      "(its sha256 comes from the card at its commit); GTO and `dvc artifacts` read annotated "
                      "tags only and do not list it; `weightops release` writes annotated tags they see too")
              for r in registry_tags if not r.annotated]
