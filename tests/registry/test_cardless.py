@@ -294,3 +294,15 @@ def test_attached_card_disagreeing_with_the_pointer_is_refused_and_a_commit_card
     out = repo.wo_json("resolve", "v1.2.0", "-m", "clf")
     assert (out["sha256"], out["card"]) == (hashlib.sha256(V2).hexdigest(), "commit")
     assert_one_line_error(repo.wo("card", "--attach", "clf@v1.2.0"), 5, "holds its own card")
+
+
+def test_attach_push_without_a_git_remote_attaches_and_says_nothing_was_pushed(repo):
+    """As `release --push`: the card is written locally, stderr says it was not pushed, exit 0."""
+    repo.git("remote", "remove", "origin")
+    proc = repo.wo("card", "--attach", "clf@v1.0.0", "--push")
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("attached card of clf v1.0.0") and "pushed refs/notes" not in proc.stdout
+    (note,) = [l for l in proc.stderr.splitlines() if l.strip()]
+    assert "no git remote" in note and "git push origin refs/notes/weightops-cards" in note
+    card = yaml.safe_load(repo.git("notes", "--ref", NOTES, "show", "clf@v1.0.0^{commit}"))["cards"]["clf"]
+    assert card["artifact"]["sha256"] == hashlib.sha256(V1).hexdigest()

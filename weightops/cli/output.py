@@ -118,3 +118,9 @@ def wrap(text: str, width: int | None, indent: int = 0) -> list[str]:
 def wrapped(text: str, indent: int = 0) -> list[str]:
     """`wrap` at the terminal's width (`terminal_width`)."""
     return wrap(text, terminal_width(), indent)
+
+
+def say_not_pushed(what: str, ref: str) -> None:
+    """The note of a `--push` that found no git remote (`what` was done locally, `ref` the git
+    ref to push): the command still succeeds (exit 0); on stderr, after the success line."""
+    echo(f"note: {what}: this repository has no git remote; add one and run `git push origin {ref}`", err=True)

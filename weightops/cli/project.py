@@ -89,8 +89,14 @@ def card_cmd(
             return
         typer.echo(f"{done.action} card of {done.model} {done.version} on {done.commit[:12]} (refs/notes/weightops-cards): "
                    f"sha256 {done.sha256} ({done.size} bytes)")
-        typer.echo("pushed refs/notes/weightops-cards" if done.pushed else
-                   "push it with `weightops card --attach ... --push` or `git push origin refs/notes/weightops-cards`")
+        if done.pushed:
+            typer.echo("pushed refs/notes/weightops-cards")
+        elif push:
+            from weightops.cli.output import say_not_pushed
+
+            say_not_pushed("the card was attached but not pushed", "refs/notes/weightops-cards")
+        else:
+            typer.echo("push it with `weightops card --attach ... --push` or `git push origin refs/notes/weightops-cards`")
         return
     if force or push or as_json:
         raise UsageError("--force, --push and --json go with --attach REF")

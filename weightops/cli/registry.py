@@ -7,6 +7,7 @@ from typing import List, Optional
 
 import typer
 
+from weightops.cli.output import say_not_pushed
 from weightops.cli.base import (
     JSON,
     MODEL,
@@ -57,8 +58,8 @@ def release_cmd(
     if done.signature:
         typer.echo(f"OMS signature: {done.signature}")
     if push and not done.pushed:
-        typer.echo(f"note: the weights were pushed (dvc push) but tag {done.tag} was not: this repository has "
-                   "no git remote; add one and run `git push origin " + done.tag + "`", err=True)
+        say_not_pushed(f"the weights were pushed (dvc push) but tag {done.tag} was not", done.tag)
+
 
 
 @command("sign")
@@ -186,7 +187,7 @@ def _warn_skip(skip: bool) -> None:
                     fg=typer.colors.YELLOW, err=True)
 
 
-def _say_assigned(a) -> None:
+def _say_assigned(push: bool, a) -> None:
     if a.action == "none":
         typer.echo(f"{a.model} {a.version} already holds {a.stage} ({a.tag}); nothing written")
         return
@@ -194,10 +195,13 @@ def _say_assigned(a) -> None:
     if a.action == "unassign":   # one line per tag written: demote clears every labelled version
         for tag, version in a.written or ((a.tag, a.version),):
             typer.echo(f"unassigned {a.model} {version} from {a.stage}: tag {tag}{pushed}")
-        return
-    prev = f" (was {a.previous})" if a.previous and a.previous != a.version else ""
-    verb = "rolled back" if a.action == "rollback" else "assigned"
-    typer.echo(f"{verb} {a.model} {a.version} to {a.stage}{prev}: tag {a.tag}{pushed}")
+    else:
+        prev = f" (was {a.previous})" if a.previous and a.previous != a.version else ""
+        verb = "rolled back" if a.action == "rollback" else "assigned"
+        typer.echo(f"{verb} {a.model} {a.version} to {a.stage}{prev}: tag {a.tag}{pushed}")
+    if push and not a.pushed:
+        tags = [tag for tag, _ in a.written] if a.written else [a.tag]
+        say_not_pushed(f"tag {', '.join(tags)} was not pushed", " ".join(tags))
 
 
 @command("promote")
@@ -219,7 +223,7 @@ def promote_cmd(
     from weightops.registry.stages import promote
 
     _warn_skip(skip_checks)
-    _say_assigned(promote(version, stage, model=model, repo=repo, message=message, push=push, sign=sign,
+    _say_assigned(push, promote(version, stage, model=model, repo=repo, message=message, push=push, sign=sign,
                           allow_breaking=allow_breaking, skip_checks=skip_checks, require_shadow=require_shadow,
                           allow_deprecated=allow_deprecated, check_remote=not no_check_remote))
 
@@ -235,7 +239,7 @@ def demote_cmd(
     """Unassign STAGE (a GTO tag NAME#STAGE!#N)."""
     from weightops.registry.stages import demote
 
-    _say_assigned(demote(stage, model=model, repo=repo, message=message, push=push, sign=sign))
+    _say_assigned(push, demote(stage, model=model, repo=repo, message=message, push=push, sign=sign))
 
 
 @command("rollback")
@@ -256,7 +260,7 @@ def rollback_cmd(
     from weightops.registry.stages import rollback
 
     _warn_skip(skip_checks)
-    _say_assigned(rollback(stage, model=model, to=to, repo=repo, message=message, push=push, sign=sign,
+    _say_assigned(push, rollback(stage, model=model, to=to, repo=repo, message=message, push=push, sign=sign,
                            allow_breaking=allow_breaking, skip_checks=skip_checks, allow_deprecated=allow_deprecated,
                            check_remote=not no_check_remote))
 

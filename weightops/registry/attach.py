@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from weightops.core import git
-from weightops.errors import IntegrityError, NotFoundError, RefusedError, UsageError
+from weightops.errors import IntegrityError, NotFoundError, RefusedError
 from weightops.model.attached import FROM_COMMIT, NOTES_REF, format_note, note_specs, parse_note
 from weightops.model.card import (FORMATS, SCHEMA_VERSION, check_card_against_pointer, check_pointer_against_file,
                                   describe_artifact, parse_labels, read_metrics, validate_card)
@@ -61,7 +61,7 @@ def attach_card(ref: str, weights: str | os.PathLike | None = None, *, model: st
     `metrics` (a file), `labels` (KEY=VALUE) and `signature` (MLflow's format) go into the card;
     `push` pushes the notes ref to the default git remote.
 
-    Raises UsageError (2) for a bad REF or `push` without a git remote, NotFoundError (3) for an
+    Raises UsageError (2) for a bad REF, NotFoundError (3) for an
     unknown version or missing weights, IntegrityError (4) when the bytes are not the ones DVC
     recorded, RefusedError (5) when the commit holds its own card, a different card is attached
     already (without `force`), or the push is rejected."""
@@ -69,9 +69,9 @@ def attach_card(ref: str, weights: str | os.PathLike | None = None, *, model: st
     from weightops.registry.resolve import find_target
 
     project = Project(repo)
+    # Without a git remote `push` writes the card and pushes nothing (`pushed` False), as
+    # `release --push` leaves its tag local; the CLI says so.
     remote = git.default_remote(project.root) if push else None
-    if push and remote is None:
-        raise UsageError("--push: this repository has no git remote to push the cards to; add one or drop --push")
     with project.reading():
         target = find_target(project, project.registry(), ref, model)
         v = target.version
@@ -108,7 +108,7 @@ def attach_card(ref: str, weights: str | os.PathLike | None = None, *, model: st
         raise IntegrityError(f"{v.tag}: {problems[0]}; nothing attached", ref=v.tag)
     action = _write_note(project, target.model, v.commit, v.tag, card, force)
     pushed = False
-    if push:
+    if push and remote is not None:
         proc = git.push_cards(project.root, remote)
         if proc is None or proc.returncode != 0:
             raise RefusedError(f"push of {NOTES_REF} to '{remote}' was rejected: {cards_push_failure(proc, remote)}")

@@ -185,16 +185,6 @@ def refuse_second_version(registry: Registry, name: str, commit: str, version: s
                            "(`git commit --allow-empty` is enough) or use that version")
 
 
-def require_git_remote(project: Project) -> str:
-    """The git remote `--push` pushes to; UsageError (exit 2) before anything is written when
-    there is none, rather than a success that pushed nothing."""
-    remote = git.default_remote(project.root)
-    if remote is None:
-        raise UsageError("--push: this repository has no git remote to push the tag to; add one "
-                         "(`git remote add origin URL`) or drop --push; nothing was written")
-    return remote
-
-
 def push_new_tag(project: Project, tag: str, remote: str | None = None) -> bool:
     """Push a tag this process just created to `remote` (default: the repository's default git
     remote); False when there is no git remote. When the remote refuses it (someone else took the

@@ -18,7 +18,7 @@ from weightops.errors import NotFoundError, RefusedError
 from weightops.registry.gates import PromotionContext, run_gates
 from weightops.project import Project
 from weightops.registry.state import Registry, format_message, tag_time
-from weightops.registry.release import push_cards_along, require_git_remote
+from weightops.registry.release import push_cards_along
 from weightops.registry.tags import check_stage, format_stage_tag, normalize_version, validate_stage
 from weightops.trust.signing import choose_signing
 
@@ -47,9 +47,9 @@ def _open(repo: str | os.PathLike, model: str | None, push: bool) -> tuple[Proje
     project = Project(repo)
     project.require_full_registry("write a stage tag")
     name = project.model(model)
-    if push:
+    remote = git.default_remote(project.root) if push else None
+    if remote is not None:
         # Count from the shared registry, not a stale local copy.
-        remote = require_git_remote(project)   # --push with nowhere to push: say so before writing
         git.fetch_tags(project.root, remote)
     return project, name, project.registry()
 
@@ -100,9 +100,11 @@ def _write(project: Project, registry: Registry, *, model: str, stage: str, comm
 def push_claimed(project: Project, model: str, counter: int, tag: str) -> bool:
     """Push the tag together with a claim ref on its counter (`refs/weightops/counters/MODEL/N`),
     atomically: when another clone used the counter first (for any stage), the whole push is
-    refused, the local tag removed and RefusedError (5) raised. UsageError (2) when the repository
-    has no git remote."""
-    remote = require_git_remote(project)
+    refused, the local tag removed and RefusedError (5) raised. False (nothing pushed) when the
+    repository has no git remote: the tag stays local, as `release --push` leaves its tag."""
+    remote = git.default_remote(project.root)
+    if remote is None:
+        return False
     claim = f"{COUNTER_REFS}/{model.replace(':', '=')}/{counter}"
     if not git.push_tag_with_claim(project.root, remote, tag, claim):
         git.delete_local_tag(project.root, tag)
