@@ -61,8 +61,12 @@ def test_stage_tags_follow_promote_rollback_demote_and_hand_moves_are_ignored(pr
     assert sha256_of(out) == sha1 and json.loads(proc.stdout)["version"] == "v1.0.0"
     # the registry's own word (the tag) is what `pull oci://...:production` gives: v1.1.0
     raw = tmp_path / "raw" / "clf.safetensors"
-    assert project.wo("pull", f"oci://{target}:production", "-o", str(raw)).returncode == 0
+    proc = project.wo("pull", f"oci://{target}:production", "-o", str(raw))
+    assert proc.returncode == 0, proc.stderr
     assert sha256_of(raw) != sha1
+    # it names the file's SHA-256, as every pull does, and the manifest's digest apart
+    assert f"clf v1.1.0 sha256 {sha256_of(raw)} verified" in proc.stdout
+    assert f"manifest {v2}" in proc.stdout
     # audit names the disagreement (exit 5 when it fails)
     audit = project.wo("audit", "--json")
     assert audit.returncode == 4, audit.stderr
@@ -73,7 +77,8 @@ def test_stage_tags_follow_promote_rollback_demote_and_hand_moves_are_ignored(pr
     # demote: the stage is empty in git, and in OCI pulling it gives nothing
     at(project, T0 + 50, "demote", "production", "--push")
     proc = project.wo("pull", f"oci://{target}:production", "-o", str(tmp_path / "none"))
-    assert proc.returncode in (3, 5) and not (tmp_path / "none").exists()
+    assert_one_line_error(proc, 3, "stage 'production' of 'clf' was unassigned")
+    assert "ModelPack" not in proc.stderr and not (tmp_path / "none").exists()
     assert _digest(oci_registry, repo, "v1.0.0") == v1        # the version itself stays
     after = json.loads(project.wo("audit", "--json").stdout)
     assert after["ok"] and not [f for f in after["findings"] if f["kind"] == "oci-tag"], after

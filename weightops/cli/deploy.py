@@ -154,7 +154,7 @@ def _pull_oci(ref, out, *, model, repo, plain_http, fsync, expect_sha256, allow_
               lock=None, locked_reference=False, oms=None) -> None:
     with _progress(not as_json) as update:
         if (ref or "").startswith("oci://") or locked_reference:
-            from weightops.deploy.oci_pull import pull_locked_reference, pull_reference
+            from weightops.deploy.oci_pull import content_sha256, pull_locked_reference, pull_reference
 
             if locked_reference:
                 done = pull_locked_reference(lock, out, plain_http=plain_http, progress=update, fsync=fsync)
@@ -168,7 +168,9 @@ def _pull_oci(ref, out, *, model, repo, plain_http, fsync, expect_sha256, allow_
             d = done.inspected
             label = " ".join(str(x) for x in (d.descriptor.get("name"), d.descriptor.get("version")) if x)
             how = "already present, nothing transferred" if not done.transferred else f"{done.transferred} bytes in {done.seconds:.1f}s"
-            typer.echo(f"{done.path}: {label + ' ' if label else ''}{d.digest} verified ({how}; from {d.reference})")
+            # The weights' SHA-256, as every other pull prints (the card's); the manifest's digest apart.
+            typer.echo(f"{done.path}: {label + ' ' if label else ''}sha256 {content_sha256(d)} verified "
+                       f"({how}; from {d.reference}, manifest {d.digest})")
             return
         from weightops.deploy.oci_pull import pull_via_oci
 

@@ -111,6 +111,16 @@ def lock_reference(text: str, out: str | os.PathLike, *, plain_http: bool | None
     return write_lock(fields, out)
 
 
+def content_sha256(found: oci_fetch.Inspected) -> str:
+    """The SHA-256 (hex) a card gives the artifact's weights, from the manifest alone: a single
+    file's layer digest (a raw layer's digest is its bytes' SHA-256, checked as they stream), a
+    folder's listing digest (listing_sha256). Not the manifest's digest."""
+    files = found.artifact.files
+    if oci_fetch.single_file(found.artifact):
+        return files[0].digest.removeprefix("sha256:")
+    return listing_sha256(oci_fetch.default_target(found, "x")[1])
+
+
 def listing_sha256(entries) -> str:
     """The card's digest of a folder: SHA-256 of `HEX  RELPATH` lines sorted by path (model/card.py)."""
     import hashlib

@@ -19,11 +19,13 @@ import json
 import posixpath
 from dataclasses import dataclass
 
-from weightops.errors import RefusedError
+from weightops.errors import NotFoundError, RefusedError
 
 ARTIFACT_TYPE = "application/vnd.cncf.model.manifest.v1+json"
 CONFIG_TYPE = "application/vnd.cncf.model.config.v1+json"
 WEIGHT = "application/vnd.cncf.model.weight.v1.raw"
+# weightops' manifest under a stage tag with no holder (registry/oci.py writes it; no weights).
+UNASSIGNED_TYPE = "application/vnd.weightops.stage.unassigned.v1+json"
 WEIGHT_CONFIG = "application/vnd.cncf.model.weight.config.v1.raw"
 DOC = "application/vnd.cncf.model.doc.v1.raw"
 CODE = "application/vnd.cncf.model.code.v1.raw"
@@ -179,7 +181,8 @@ def parse_manifest(data: bytes, what: str) -> Artifact:
     """Manifest bytes -> Artifact, refusing (RefusedError, 5) anything that is not a ModelPack
     artifact weightops can write safely: not JSON, an index or Docker manifest, another artifact
     type, an archive (`.tar*`) or unknown layer media type, a malformed digest or size, an unsafe
-    or duplicate path, a file that is also a folder. `what` names the artifact in messages."""
+    or duplicate path, a file that is also a folder. NotFoundError (3) for the manifest under a
+    demoted stage's tag (UNASSIGNED_TYPE). `what` names the artifact in messages."""
     try:
         doc = json.loads(data)
     except (ValueError, UnicodeDecodeError):
@@ -194,6 +197,13 @@ def parse_manifest(data: bytes, what: str) -> Artifact:
     config = doc.get("config")
     if not isinstance(config, dict):
         raise _refuse(what, "the manifest has no config descriptor")
+    if doc.get("artifactType") == UNASSIGNED_TYPE:
+        # What weightops puts under a demoted stage's tag: not a model, and not a damaged one.
+        notes = doc.get("annotations") if isinstance(doc.get("annotations"), dict) else {}
+        stage, model = notes.get("dev.weightops.stage"), notes.get("org.opencontainers.image.title")
+        whose = f"stage '{stage}' of '{model}'" if isinstance(stage, str) and isinstance(model, str) else "the stage"
+        raise NotFoundError(f"{what}: {whose} was unassigned (weightops demote): no version holds it; "
+                            "nothing was written")
     if doc.get("artifactType", config.get("mediaType")) != ARTIFACT_TYPE and config.get("mediaType") != CONFIG_TYPE:
         raise _refuse(what, f"artifact type {doc.get('artifactType') or config.get('mediaType')!r} is not a ModelPack "
                             f"model ({ARTIFACT_TYPE})")

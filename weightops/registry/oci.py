@@ -29,7 +29,7 @@ from weightops.oci.reference import Reference, check_tag, parse
 from weightops.project import Located, Project
 
 log = logging.getLogger(__name__)
-UNASSIGNED_TYPE = "application/vnd.weightops.stage.unassigned.v1+json"
+UNASSIGNED_TYPE = modelpack.UNASSIGNED_TYPE
 EMPTY_TYPE = "application/vnd.oci.empty.v1+json"
 EMPTY = b"{}"
 EMPTY_DIGEST = "sha256:" + hashlib.sha256(EMPTY).hexdigest()
