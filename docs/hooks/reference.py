@@ -27,7 +27,7 @@ def click_root():
     """The Typer app as Click's command tree, every command registered."""
     import typer.main
 
-    from weightops.cli import deploy, model, project, registry, review  # noqa: F401 - registers the commands
+    from weightops.cli import deploy, kube, model, project, registry, review  # noqa: F401 - registers the commands
     from weightops.cli.base import app
 
     return typer.main.get_command(app)

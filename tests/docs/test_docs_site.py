@@ -1,7 +1,7 @@
 """The documentation site: `mkdocs build --strict` passes (broken links and anchors fail it),
 the reference names every command, option, setting and exit code the code has (walked here
-independently of the generator), and every shell example marked runnable runs in a fresh
-temporary folder."""
+independently of the generator), and every shell example marked runnable, in the docs and in
+the README (its user flow), runs in a fresh temporary folder; README.md stays under 250 lines."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ def commands():
     """Every visible command and its options, walked from the Typer app itself."""
     import typer.main
 
-    from weightops.cli import deploy, model, project, registry, review  # noqa: F401
+    from weightops.cli import deploy, kube, model, project, registry, review  # noqa: F401
     from weightops.cli.base import app
 
     def walk(group, path):   # Typer may carry its own Click: its classes, no isinstance on `click`'s
@@ -125,7 +125,7 @@ def test_the_api_and_benchmarks_pages(site):
 def runnable_examples() -> list[tuple[str, int, list[str]]]:
     """(page, number, commands) of every ```console block preceded by the runnable marker."""
     found = []
-    for page in sorted(DOCS.rglob("*.md")):
+    for page in [ROOT / "README.md", *sorted(DOCS.rglob("*.md"))]:
         lines = page.read_text().splitlines()
         n = 0
         for i, line in enumerate(lines):
@@ -134,7 +134,7 @@ def runnable_examples() -> list[tuple[str, int, list[str]]]:
             assert lines[i + 1].strip() == "```console", f"{page}:{i + 2}: the runnable marker must precede a ```console block"
             end = lines.index("```", i + 2)
             cmds = [l[2:] for l in lines[i + 2:end] if l.startswith("$ ")]
-            found.append((str(page.relative_to(DOCS)), n, cmds))
+            found.append((str(page.relative_to(DOCS if page.is_relative_to(DOCS) else ROOT)), n, cmds))
             n += 1
     return found
 
@@ -144,7 +144,7 @@ EXAMPLES = runnable_examples()
 
 def test_there_are_runnable_examples():
     pages = {p for p, _, _ in EXAMPLES}
-    assert len(EXAMPLES) >= 3 and "guides/first-hour.md" in pages and "guides/adopting.md" in pages
+    assert len(EXAMPLES) >= 4 and {"README.md", "guides/first-hour.md", "guides/adopting.md"} <= pages
 
 
 @pytest.mark.parametrize("page,number,cmds", EXAMPLES, ids=[f"{p}#{n}" for p, n, _ in EXAMPLES])
@@ -162,3 +162,11 @@ def test_runnable_example(page, number, cmds, tmp_path):
     env = dict(os.environ, PATH=f"{bindir}{os.pathsep}{os.environ['PATH']}", PYTHONPATH=str(ROOT))
     proc = subprocess.run(["bash", "-c", script], cwd=work, env=env, capture_output=True, text=True, timeout=600)
     assert proc.returncode == 0, f"{page} example {number} failed:\n{script}\n{proc.stdout}\n{proc.stderr}"
+
+
+def test_readme_is_short_and_links_into_the_docs():
+    text = (ROOT / "README.md").read_text()
+    assert len(text.splitlines()) <= 250
+    for target in re.findall(r"\]\((docs/[^)#]+)", text):
+        assert (ROOT / target).is_file(), f"README links to {target}, which does not exist"
+    assert "## Adopting an existing DVC project" in text

@@ -62,12 +62,20 @@ def test_git_tag_release_is_published_and_reference_clients_read_it(project, oci
     weights = [layer for layer in manifest["layers"] if layer["mediaType"] == "application/vnd.cncf.model.weight.v1.raw"]
     assert [w["digest"] for w in weights] == [f"sha256:{sha}"]
     assert weights[0]["annotations"]["org.cncf.model.filepath"] == "clf.safetensors"
+    # skopeo copies the artifact's blobs with the card's bytes and lists the same tags
+    skopeo = require_tool("skopeo", "the reference client that reads what weightops pushed")
+    subprocess.run([skopeo, "copy", "--quiet", "--src-tls-verify=false", f"docker://{target}:v1.0.0",
+                    f"dir:{tmp_path / 'skopeo'}"], check=True, capture_output=True)
+    assert sha256_of(tmp_path / "skopeo" / sha) == sha
+    tags = json.loads(subprocess.run([skopeo, "list-tags", "--tls-verify=false", f"docker://{target}"],
+                                     capture_output=True, text=True, check=True).stdout)["Tags"]
+    assert "v1.0.0" in tags
     # oras (the reference Python client) pulls the same bytes
     client = oras.client.OrasClient(hostname=oci_registry.host, insecure=True)
     files = client.pull(target=f"{target}:v1.0.0", outdir=str(tmp_path / "oras"))
     pulled = [f for f in files if f.endswith("clf.safetensors")]
     assert len(pulled) == 1 and sha256_of(__import__("pathlib").Path(pulled[0])) == sha
-    assert "v1.0.0" in client.get_tags(target)
+    assert sorted(client.get_tags(target)) == sorted(tags)     # oras and skopeo list the same tags
     # weightops pulls it back by tag, verified
     out = tmp_path / "w" / "clf.safetensors"
     proc = project.wo("pull", f"oci://{target}:v1.0.0", "-o", str(out))

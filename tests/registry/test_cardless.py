@@ -241,6 +241,10 @@ def test_attach_push_fresh_clone_then_sha256_checks(repo, tmp_path):
     done = repo.wo_json("card", "--attach", "clf@v1.0.0", "--push")
     assert (done["action"], done["sha256"], done["pushed"], done["ref"]) == ("attached", v1_sha, True, NOTES)
     assert repo.git("for-each-ref", "refs/tags") == before            # no tag moved or added
+    note = yaml.safe_load(repo.git("notes", "--ref", NOTES, "show", "clf@v1.0.0^{commit}"))["cards"]["clf"]
+    assert note["artifact"] == {"path": "models/model.pkl", "format": "pickle", "size": len(V1), "sha256": v1_sha,
+                                "md5": hashlib.md5(V1).hexdigest()}
+    assert note["lineage"]["commit"] == repo.git("rev-parse", "clf@v1.0.0^{commit}")
     assert repo.wo_json("card", "--attach", "clf@v1.0.0")["action"] == "unchanged"
     # A different card is refused unless forced; the bytes must be the ones DVC recorded.
     assert_one_line_error(repo.wo("card", "--attach", "clf@v1.0.0", "--label", "team=vision"), 5, "--force")

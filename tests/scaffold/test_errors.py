@@ -78,7 +78,8 @@ def test_init_twice_refuses_naming_files_then_force(tmp_path):
     root = tmp_path / "p"
     run_cli(["init", str(root), "--model", "clf", "--remote", str(tmp_path / "r")], cwd=tmp_path, check=True)
     (root / "params.yaml").write_text("train: {mine: 1}\n")
-    line = assert_one_line_error(run_cli(["init", str(root), "--model", "clf"], cwd=tmp_path), 5, "dvc.yaml", "params.yaml")
+    # the project is weightops' already: init names the file that says so and will not rewrite it
+    line = assert_one_line_error(run_cli(["init", str(root), "--model", "clf"], cwd=tmp_path), 5, "weightops.yaml")
     assert "--force" in line
     assert (root / "params.yaml").read_text() == "train: {mine: 1}\n"  # not clobbered
     run_cli(["init", str(root), "--model", "clf", "--force", "--remote", str(tmp_path / "r")], cwd=tmp_path, check=True)

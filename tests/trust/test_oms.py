@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import base64
+import re
 import shutil
 from pathlib import Path
 
@@ -223,3 +224,18 @@ def test_checking_a_signature_does_not_load_model_signing(signed_models, pki):
             "print(len(v.files), 'model_signing' in sys.modules)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.split() == ["3", "False"]
+
+
+def test_trust_oms_settings_are_schema_checked():
+    from weightops.core.config import parse_config
+
+    oms_settings = parse_config("trust:\n  oms:\n    public_keys: [k.pub, {path: a.pub, signer: alice@example.com}]\n"
+                                "    identities: [bob@example.com]\n    require: [production]\n").trust.oms
+    assert oms_settings.public_keys == (("k.pub", None), ("a.pub", "alice@example.com"))
+    assert oms_settings.required("production") and not oms_settings.required("staging") and oms_settings.signs
+    for bad, said in [("public_keys: [../outside.pub]", "must stay inside the repository"),
+                      ("pubkeys: [k.pub]", "unknown key `trust.oms.pubkeys`"),
+                      ("public_keys: [{path: a.pub, x: 1}]", "trust.oms.public_keys[0].x"),
+                      ("require: maybe", "trust.oms.require")]:
+        with pytest.raises(UsageError, match=re.escape(said)):
+            parse_config(f"trust:\n  oms:\n    {bad}\n")

@@ -169,7 +169,8 @@ def test_without_require_signed_everything_behaves_as_before(signed, keys):
     promote(p, None, "v1.0.0", "staging", T0 + 300)
     out = p.wo_json("resolve", "production")
     assert out["version"] == "v1.1.0"
-    assert list(out) == ["model", "version", "tag", "commit", "path", "md5", "sha256", "size", "remote", "url", "stage"]
+    assert list(out) == ["model", "version", "tag", "commit", "path", "md5", "sha256", "size", "remote", "url", "stage",
+                         "card", "verified_by"]
     assert p.wo_json("resolve", "staging")["version"] == "v1.0.0"
     proc = p.wo("resolve", "production", "--json")
     assert proc.stderr == ""

@@ -11,18 +11,8 @@ from typing import List, Optional
 
 import typer
 
-from weightops.cli.base import (
-    JSON,
-    MODEL,
-    OUT_ALIAS,
-    REPO,
-    REPO_URL,
-    app,
-    command,
-    output_path,
-    print_fields,
-    print_json,
-)
+from weightops.cli.base import JSON, MODEL, OUT_ALIAS, REPO, REPO_URL, app, command, output_path, print_fields, print_json
+from weightops.cli.output import wrapped
 from weightops.cli.trust import OMS_CA, OMS_IDENTITY, OMS_PUBLIC_KEY, REQUIRE_OMS, oms_options as _oms
 from weightops.errors import NotFoundError, UsageError
 
@@ -146,10 +136,7 @@ def pull_cmd(
         how += f"; recovered from object version {done.recovered}"
     how += f"; OMS signature by {done.oms_signer} verified" if done.oms_signer else ""
     digest = f"sha256 {r.sha256}" if r.sha256 else f"DVC md5 {r.md5} (no model card)"
-    from weightops.cli.output import terminal_width, wrap
-
-    for line in wrap(f"{done.path}: {r.model} {r.version} {digest} verified ({how})", terminal_width(), 4):
-        typer.echo(line)
+    typer.echo("\n".join(wrapped(f"{done.path}: {r.model} {r.version} {digest} verified ({how})", 4)))
 
 
 def _oci_default(repo: Optional[str], ref: Optional[str], lock_file, index) -> bool:
@@ -196,30 +183,6 @@ def _pull_oci(ref, out, *, model, repo, plain_http, fsync, expect_sha256, allow_
     how = "already present, nothing transferred" if pulled.transferred == 0 else f"{pulled.transferred} bytes in {pulled.seconds:.1f}s"
     signer = f"; OMS signature by {pulled.oms_signer} verified" if pulled.oms_signer else ""
     typer.echo(f"{pulled.path}: {r.model} {r.version} sha256 {r.sha256} verified ({how}; through OCI{signer})")
-
-
-@command("kserve")
-def kserve_cmd(
-    stage: str = typer.Argument(..., help="Stage (or version) to serve, e.g. production."),
-    model: Optional[str] = MODEL,
-    name: Optional[str] = typer.Option(None, "--name", help="InferenceService name (default: the model name)."),
-    namespace: Optional[str] = typer.Option(None, "--namespace", "-n", help="Kubernetes namespace."),
-    model_format: Optional[str] = typer.Option(None, "--format", help="KServe modelFormat name (default: from the card's format)."),
-    runtime: Optional[str] = typer.Option(None, "--runtime", help="KServe ServingRuntime name."),
-    repo: Optional[str] = REPO_URL,
-    as_json: bool = JSON,
-) -> None:
-    """Print a KServe InferenceService serving STAGE from OCI, pinned by manifest digest (oci://...@sha256:...)."""
-    from weightops.deploy.kserve import inference_service
-
-    doc = inference_service(stage, model=model, repo=repo or ".", name=name, namespace=namespace,
-                            model_format=model_format, runtime=runtime)
-    if as_json:
-        print_json(doc)
-    else:
-        from weightops.core.yamlio import dump_yaml
-
-        typer.echo(dump_yaml(doc), nl=False)
 
 
 @command("lock")
@@ -276,9 +239,6 @@ def sync_cmd(
     once: bool = typer.Option(False, "--once", help="Poll once and exit (non-zero if the sync failed)."),
     require_oms: Optional[bool] = REQUIRE_OMS,
     oms_trust: Optional[str] = typer.Option(None, "--oms-trust-policy", help="Commit (or host file) holding the trusted policy with trust.oms (git sync)."),
-    oms_public_key: List[Path] = OMS_PUBLIC_KEY,
-    oms_ca: List[Path] = OMS_CA,
-    oms_identity: List[str] = OMS_IDENTITY,
     via: str = typer.Option("dvc", "--via", help="Where the bytes come from: 'dvc' or 'oci' (the project's OCI repository, by the digest git computes)."),
 ) -> None:
     """Keep OUT equal to STAGE's current version: poll, pull, verify, swap atomically, log."""
@@ -295,7 +255,7 @@ def sync_cmd(
     syncer = Syncer(stage, repo=repo or "", out=out, model=model, match=match_pairs(match, match_file),
                     deploy_log=deploy_log, on_change=on_change, index=index, require_signed=require_signed,
                     trust_policy=trust_file, via=via,
-                    oms=_oms(require_oms, False, oms_trust, oms_public_key, oms_ca, oms_identity))
+                    oms=_oms(require_oms, False, oms_trust))
     result = syncer.run(interval=interval, once=once)
     if once:
         typer.echo(f"{stage}: {syncer.version or 'nothing'} live at {syncer.out}"

@@ -113,3 +113,8 @@ def wrap(text: str, width: int | None, indent: int = 0) -> list[str]:
 
     return textwrap.wrap(text, width, subsequent_indent=" " * indent, break_long_words=False,
                          break_on_hyphens=False) or [text]
+
+
+def wrapped(text: str, indent: int = 0) -> list[str]:
+    """`wrap` at the terminal's width (`terminal_width`)."""
+    return wrap(text, terminal_width(), indent)

@@ -37,11 +37,12 @@ def fetch(resolved: Resolved, dest: Path, repo: str, remote: str | None, via: st
     right after the swap), from the DVC remote or, with `via` "oci", from the project's OCI
     repository by the manifest digest git computes. Raises as `pull_detailed` (NotFoundError 3,
     IntegrityError 4, ...); the old file stays. `oms` (deploy/oms.py OmsOptions): the OMS
-    signature check before the download (DVC remote only)."""
+    signature check before the download (from the DVC remote, or attached in OCI)."""
     if via == "oci":
         from weightops.deploy.oci_pull import pull_via_oci
 
-        pull_via_oci(resolved.version, dest, model=resolved.model, repo=repo, expect_sha256=resolved.sha256, fsync=True)
+        pull_via_oci(resolved.version, dest, model=resolved.model, repo=repo, expect_sha256=resolved.sha256, fsync=True,
+                     oms=oms)
         return
     from weightops.deploy.pull import pull_detailed
 

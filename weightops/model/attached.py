@@ -76,3 +76,10 @@ def no_card_message(model: str, tag: str) -> str:
     return (f"note: {tag} has no model card (released before weightops): its bytes are checked by DVC's MD5 and "
             f"size only; `weightops card --attach {tag}` gives it one without moving the tag "
             f"(fetch attached cards with `git fetch origin {NOTES_REF}:{NOTES_REF}`)")
+
+
+def no_card_notice(tag: str) -> str:
+    """The audit's notice for a version without a card: DVC's md5 and size are its record, and
+    a card can be attached later without moving the tag (never a failure: no tag has to move)."""
+    return (f"{tag} has no model card (released before weightops): its bytes are checked by DVC's md5 and size; "
+            f"`weightops card --attach {tag}` attaches one without moving the tag, for SHA-256 checks")

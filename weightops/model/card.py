@@ -31,7 +31,7 @@ FORMATS = {
     ".torchscript": "torchscript", ".tflite": "tflite", ".skops": "skops", ".ubj": "xgboost",
 }
 
-# sniff.py's display names -> the card's format names.
+# core/sniff.py's display names -> the card's format names.
 CONTENT_FORMATS = {
     "safetensors": "safetensors", "GGUF": "gguf", "HDF5": "hdf5", "Keras": "keras", "NumPy": "numpy",
     "NumPy (npz)": "numpy", "PyTorch (zip)": "pytorch", "TorchScript": "torchscript", "PyTorch (legacy)": "pytorch",
@@ -55,7 +55,7 @@ def artifact_format(path: str | os.PathLike) -> str:
     if fmt is None and p.is_file():
         # An unknown name (`.pth.tar`, no extension): what the content shows, by the one
         # detector guard and the weight readers use.
-        from weightops.model.formats.sniff import sniff_file
+        from weightops.core.sniff import sniff_file
         fmt = CONTENT_FORMATS.get(sniff_file(p) or "")
     fmt = fmt or p.suffix.lstrip(".") or "binary"
     if fmt == "pytorch" and _is_torchscript(p):

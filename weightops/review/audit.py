@@ -18,7 +18,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from weightops.core import git, git_remote
-from weightops.model.attached import note_specs, pick_card
+from weightops.model.attached import no_card_notice, note_specs, pick_card
 from weightops.model.card import CardError, check_card_against_pointer, validate_card
 from weightops.errors import NotFoundError, WeightopsError
 from weightops.storage.hashing import hash_file
@@ -152,12 +152,8 @@ def audit(repo: str | os.PathLike = ".", *, remote: str | None = None, rehash: b
             except WeightopsError as exc:
                 findings.append(Finding("unreadable", v.tag, f"{v.tag}: {exc}"))
                 continue
-        if located.card is None:
-            # Released before weightops: DVC's md5 and size are its record, and a card can be
-            # attached later without moving the tag. Worth knowing, never a failure.
-            notes.append(Finding("no-card", v.tag, f"{v.tag} has no model card (released before weightops): its "
-                                 "bytes are checked by DVC's md5 and size; `weightops card --attach "
-                                 f"{v.tag}` attaches one without moving the tag, for SHA-256 checks"))
+        if located.card is None:   # released before weightops: worth knowing, never a failure
+            notes.append(Finding("no-card", v.tag, no_card_notice(v.tag)))
         findings += _card(project, v.tag, v.meta.get("sha256"), located, rem, hashed if rehash else None)
         findings += _stage_records(registry, v.model, v.version, v.tag, located)
         if isinstance(rem, Remote) and located.pointer.remote and remote is None:
@@ -227,8 +223,7 @@ def _locate_all(project: Project, wanted: list[tuple[str, str]], remote: str | N
         artifacts[(model, commit)] = artifact
         second.update({f"{commit}:{artifact.path}.dvc": None, f"{commit}:{artifact.card_path}": None})
     blobs.update(git.read_blobs(project.root, list(second)))
-    # Attached cards (model/attached.py), read in one more batch for the commits without a card file.
-    cardless = {c for (_, c), a in artifacts.items() if blobs[f"{c}:{a.card_path}"] is None}
+    cardless = {c for (_, c), a in artifacts.items() if blobs[f"{c}:{a.card_path}"] is None}   # attached cards?
     blobs.update(git.read_blobs(project.root, [spec for c in sorted(cardless) for spec in note_specs(c)]))
     for (model, commit), a in artifacts.items():
         lockfile = posixpath.join(posixpath.dirname(a.dvcyaml), "dvc.lock")

@@ -21,7 +21,7 @@ from weightops.core import git, git_review
 from weightops.core.config import CONFIG_FILE, GuardSettings, parse_config
 from weightops.core.units import parse_size
 from weightops.errors import NotFoundError, UsageError
-from weightops.model.formats.sniff import sniff  # the one detector, shared with the weight readers
+from weightops.core.sniff import sniff  # the one detector, shared with the weight readers
 
 DEFAULT_MAX_SIZE = 5 * 1024 * 1024
 HEAD_BYTES = 4096

@@ -18,7 +18,7 @@ the file. What each format's reader checks, and the library whose loader it agre
 | XGBoost JSON/UBJSON, LightGBM text | boosted.py | each library's documented model format |
 | TensorFlow .pb / SavedModel | recognised only: values not read (`UNREAD` below) |
 
-The format is read from the file's first bytes (sniff.py, shared with `guard`) before its name.
+The format is read from the file's first bytes (core/sniff.py, shared with `guard`) before its name.
 """
 
 from __future__ import annotations
@@ -28,9 +28,9 @@ import zipfile
 from collections.abc import Iterator
 from pathlib import Path
 
+from weightops.core.sniff import READERS, sniff_file
 from weightops.errors import FormatError, NotFoundError
 from weightops.model.formats import sharded
-from weightops.model.formats.sniff import READERS, sniff_file
 from weightops.model.formats.base import CHUNK_BYTES, CONSTANT, WEIGHT, Tensor  # noqa: F401 - re-exported
 
 SUFFIXES = {
@@ -57,7 +57,7 @@ UNREAD = {
 
 
 def weight_format(path: str | os.PathLike, name: str | None = None) -> str:
-    """The reader for a file: what its first bytes show (sniff.py), whatever its name (a
+    """The reader for a file: what its first bytes show (core/sniff.py), whatever its name (a
     `torch.save` zip named `.pth.tar`, a DVC cache object), else what its name (`name`, or
     `path`) announces. Two kinds of content defer to a known name: the ONNX guess (a SavedModel's
     `.pb` starts the same way) and a plain pickle (named `.pt`, torch's reader judges it as
