@@ -232,3 +232,80 @@ def test_a_damaged_copy_whose_bytes_disagree_with_the_card_is_an_integrity_error
     cached.write_bytes(data[: len(data) // 2])   # a truncated pickle: its bytes no longer match the card
     proc = project.wo("promote", "v1.0.0", "production", "--model", "churn", env={"WEIGHTOPS_NOW": str(T0 + 5)})
     assert_one_line_error(proc, 4, "churn")
+
+
+# ---------------------------------------------------------------- retrains: ensemble size vs features
+def forest(n_estimators: int):
+    from sklearn.ensemble import RandomForestClassifier
+
+    rng = np.random.default_rng(1)
+    x = rng.normal(size=(150, 4))
+    return RandomForestClassifier(n_estimators=n_estimators, max_depth=4, random_state=0).fit(x, x[:, 0] > 0)
+
+
+def logistic(features: int):
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(150, features))
+    return LogisticRegression().fit(x, x[:, 0] > 0)
+
+
+def test_a_forest_retrained_with_more_trees_passes_structure_and_names_the_added_members(tmp_path):
+    joblib.dump(forest(15), tmp_path / "old.joblib")
+    joblib.dump(forest(20), tmp_path / "new.joblib")
+    proc = run_cli(["validate", "new.joblib", "--against", "old.joblib", "-o", "r.yaml"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    structure = yaml.safe_load((tmp_path / "r.yaml").read_text())["checks"]["structure"]
+    assert structure["passed"] and structure["offending"] == []
+    assert structure["note"] == "ensemble members added: 5 (estimators_.15, estimators_.16, ..., estimators_.19)"
+    # And the other way: a smaller forest names the removed members.
+    proc = run_cli(["validate", "old.joblib", "--against", "new.joblib", "-o", "r2.yaml"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert "ensemble members removed: 5" in yaml.safe_load((tmp_path / "r2.yaml").read_text())["checks"]["structure"]["note"]
+
+
+def test_a_linear_model_with_another_number_of_features_fails_structure(tmp_path):
+    joblib.dump(logistic(4), tmp_path / "old.joblib")
+    joblib.dump(logistic(5), tmp_path / "new.joblib")
+    proc = run_cli(["validate", "new.joblib", "--against", "old.joblib", "-o", "r.yaml"], cwd=tmp_path)
+    assert_one_line_error(proc, 5, "structure", "coef_")
+    figures = yaml.safe_load((tmp_path / "r.yaml").read_text())["checks"]["structure"]["figures"]
+    assert figures["coef_"] == {"change": "reshaped", "from": [1, 4], "to": [1, 5]}
+
+
+def test_the_production_gate_promotes_a_forest_retrained_with_more_trees(project):
+    gate_on(project)
+    add_file_artifact(project, "churn", "models/churn.joblib", b"")
+    joblib.dump(forest(15), project.root / "models" / "churn.joblib")
+    retrain(project, "churn", "models/churn.joblib", "v1.0.0", T0)
+    proc = project.wo("promote", "v1.0.0", "production", "--model", "churn", env={"WEIGHTOPS_NOW": str(T0 + 5)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    joblib.dump(forest(20), project.root / "models" / "churn.joblib")   # n_estimators 15 -> 20
+    retrain(project, "churn", "models/churn.joblib", "v1.1.0", T0 + 10)
+    proc = project.wo("promote", "v1.1.0", "production", "--model", "churn", env={"WEIGHTOPS_NOW": str(T0 + 15)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert project.wo_json("resolve", "production", "--model", "churn")["version"] == "v1.1.0"
+    # A linear model whose feature count changed is still stopped by the same gate.
+    add_file_artifact(project, "score", "models/score.joblib", b"")
+    joblib.dump(logistic(4), project.root / "models" / "score.joblib")
+    retrain(project, "score", "models/score.joblib", "v2.0.0", T0 + 20)
+    proc = project.wo("promote", "v2.0.0", "production", "--model", "score", env={"WEIGHTOPS_NOW": str(T0 + 25)})
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    joblib.dump(logistic(5), project.root / "models" / "score.joblib")
+    retrain(project, "score", "models/score.joblib", "v2.1.0", T0 + 30)
+    proc = project.wo("promote", "v2.1.0", "production", "--model", "score", env={"WEIGHTOPS_NOW": str(T0 + 35)})
+    assert_one_line_error(proc, 5, "structure", "coef_", "--skip-checks")
+    assert project.wo_json("resolve", "production", "--model", "score")["version"] == "v2.0.0"
+
+
+def retrain(project, name: str, rel: str, version: str, at: int) -> None:
+    """Track the file now at REL, refresh its card, commit and release VERSION of model NAME."""
+    from weightops.api import make_card
+
+    path = project.root / rel
+    project.dvc("add", "-q", rel)
+    make_card(path, path.with_name(path.stem + ".card.yaml"), model=name)
+    project.git("add", "-A")
+    project.git("commit", "-qm", f"train {name} {version}")
+    project.release(version, "--model", name, at=at)

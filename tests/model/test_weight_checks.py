@@ -228,3 +228,23 @@ def test_bias_thresholds_apply_to_biases_only(tmp_path):
     # head.bias has 4 values: too few for its mean to be judged alone (the whole model's L2 moved 4%).
     assert check_drift(b, a, cfg).offending == ("encoder.0.bias",)
     assert check_drift(b, a, parse_validation_config(None)).passed
+
+
+def test_drift_names_a_non_finite_tensor_as_not_judged_rather_than_a_drift_of_zero(tmp_path):
+    old = model()
+    save_file(old, tmp_path / "old.safetensors")
+    broken = {k: v.copy() for k, v in old.items()}
+    broken["encoder.0.weight"][3, 3] = np.nan   # 2048 values: judged alone when finite
+    save_file(broken, tmp_path / "nan.safetensors")
+    proc = validate(tmp_path, "nan.safetensors", "--against", "old.safetensors", "-o", "r.yaml")
+    assert_one_line_error(proc, 5, "finite", "encoder.0.weight")   # `finite` fails it ...
+    drift = yaml.safe_load((tmp_path / "r.yaml").read_text())["checks"]["drift"]
+    assert drift["passed"] is True   # ... drift does not judge it twice, and says so
+    assert "not judged: non-finite encoder.0.weight" in drift["note"]
+    assert "(encoder.0.weight)" not in drift["note"]   # no drift figure claimed for it
+    # A model whose only common tensor is non-finite gets no "largest drift 0" at all.
+    save_file({"w": old["encoder.0.weight"]}, tmp_path / "one.safetensors")
+    save_file({"w": broken["encoder.0.weight"]}, tmp_path / "one-nan.safetensors")
+    validate(tmp_path, "one-nan.safetensors", "--against", "one.safetensors", "-o", "r1.yaml")
+    note = yaml.safe_load((tmp_path / "r1.yaml").read_text())["checks"]["drift"]["note"]
+    assert note == "not judged: non-finite w"

@@ -17,7 +17,7 @@ from pathlib import Path
 
 
 from weightops.core.config import ValidationSettings
-from weightops.model.formats.base import TREE
+from weightops.model.formats.base import TREE, ensemble_member
 from weightops.model.signature import Signature, graph_differences
 from weightops.model.stats import EPS, TensorStats, collect_stats, tensor_stats  # noqa: F401 - re-exported
 
@@ -213,13 +213,20 @@ def check_signature(stats: dict[str, TensorStats], cfg: ValidationSettings, sign
 
 def check_structure(new: dict[str, TensorStats], old: dict[str, TensorStats]) -> CheckResult:
     """Tensors `added`, `removed`, `reshaped` or with a changed `dtype` between `old` and `new`
-    (stats keyed by tensor name); fails on any. A tree model's node tables (role `tree`) are
-    not `reshaped`: their length is what training found."""
+    (stats keyed by tensor name); fails on any, with two exceptions a retrain makes routinely
+    (see `formats.base.ensemble_member`): ensemble members (scikit-learn's `estimators_` items,
+    tree tables) added or removed, which the note names, and a tree table reshaped (its length
+    is what training found). A tensor present in both with another shape still fails, member or
+    not, unless it is a tree table."""
     figures: dict[str, dict] = {}
-    for name in sorted(old.keys() - new.keys()):
-        figures[name] = {"change": "removed", "shape": list(old[name].shape)}
-    for name in sorted(new.keys() - old.keys()):
-        figures[name] = {"change": "added", "shape": list(new[name].shape)}
+    came: dict[str, set[str]] = {"added": set(), "removed": set()}
+    for change, names, side in (("removed", old.keys() - new.keys(), old), ("added", new.keys() - old.keys(), new)):
+        for name in sorted(names):
+            member = ensemble_member(name, side[name].role)
+            if member is not None:
+                came[change].add(member)
+            else:
+                figures[name] = {"change": change, "shape": list(side[name].shape)}
     for name in sorted(old.keys() & new.keys()):
         a, b = old[name], new[name]
         if a.shape != b.shape and not (a.role == b.role == TREE):   # trees grow with the data
@@ -227,8 +234,18 @@ def check_structure(new: dict[str, TensorStats], old: dict[str, TensorStats]) ->
         elif a.dtype != b.dtype:
             figures[name] = {"change": "dtype", "from": a.dtype, "to": b.dtype}
     kinds = sorted({f["change"] for f in figures.values()})
-    return CheckResult("structure", not figures, tuple(figures), dict(list(figures.items())[:MAX_LISTED]),
-                       ", ".join(kinds))
+    members = [_members_line(change, came[change]) for change in ("added", "removed") if came[change]]
+    note = "; ".join([", ".join(kinds)] * bool(kinds) + members)
+    return CheckResult("structure", not figures, tuple(figures), dict(list(figures.items())[:MAX_LISTED]), note)
+
+
+def _members_line(change: str, members: set[str]) -> str:
+    """`ensemble members added: 5 (estimators_.15, ..., estimators_.19)`, in numeric order."""
+    def key(m: str) -> list:
+        return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in m.split(".")]
+    shown = sorted(members, key=key)
+    listed = ", ".join(shown) if len(shown) <= 4 else f"{', '.join(shown[:2])}, ..., {shown[-1]}"
+    return f"ensemble members {change}: {len(shown)} ({listed})"
 
 
 # A tensor's mean, std and L2 are judged on their own only from this many values: between two
@@ -253,7 +270,9 @@ def _limit_figures(a: TensorStats, b: TensorStats, d: dict, keys, limits: dict) 
 
 def check_drift(new: dict[str, TensorStats], old: dict[str, TensorStats], cfg: ValidationSettings) -> CheckResult:
     """Drift between two versions (stats keyed by tensor name) of the tensors present in both
-    with the same shape; NaN/Inf, undecoded, ignored and tree-table tensors are skipped.
+    with the same shape; undecoded, ignored and tree-table tensors are skipped, and so are
+    tensors holding NaN/Inf on either side, which the note names as not judged (`finite` fails
+    them; a drift figure of them would be meaningless).
 
     A tensor of at least MIN_STABLE values fails when its mean, std or L2 drift (see `drift`)
     passes `cfg.thresholds(name)`. A smaller tensor is never judged alone: its figures are
@@ -264,15 +283,21 @@ def check_drift(new: dict[str, TensorStats], old: dict[str, TensorStats], cfg: V
     figures: dict[str, dict] = {}
     worst: tuple[float, str] = (0.0, "")
     pooled: list[tuple[TensorStats, TensorStats]] = []
+    nonfinite: list[str] = []
+    compared = 0
     for name in sorted(old.keys() & new.keys()):
         a, b = old[name], new[name]
-        if a.shape != b.shape or not (a.decoded and b.decoded) or cfg.ignored(name) or a.nan or b.nan or a.inf or b.inf:
+        if a.shape != b.shape or not (a.decoded and b.decoded) or cfg.ignored(name):
+            continue
+        if a.nan or b.nan or a.inf or b.inf:   # no scale to measure against; `finite` judges them
+            nonfinite.append(name)
             continue
         if a.role == TREE:   # split thresholds and leaf values: in feature units, not a weight scale
             continue
         if a.is_float and b.is_float:
             pooled.append((a, b))
         d = drift(a, b)
+        compared += 1
         if a.count < MIN_STABLE:
             continue
         limits = cfg.thresholds(name)
@@ -293,7 +318,10 @@ def check_drift(new: dict[str, TensorStats], old: dict[str, TensorStats], cfg: V
                              "model_l2": {"old": _num(old_l2), "new": _num(new_l2), "drift": _num(whole),
                                           "limit": limit}}
     worst = max(worst, (whole, "whole model L2"))
-    note = f"largest drift {worst[0]:.3g} ({worst[1]})" if pooled or worst[1] else "no common tensors"
+    note = f"largest drift {worst[0]:.3g} ({worst[1]})" if compared else ("" if nonfinite else "no common tensors")
+    if nonfinite:
+        shown = ", ".join(nonfinite[:5]) + (f" (+{len(nonfinite) - 5} more)" if len(nonfinite) > 5 else "")
+        note = "; ".join(filter(None, (note, f"not judged: non-finite {shown}")))
     return CheckResult("drift", not figures, tuple(figures), dict(list(figures.items())[:MAX_LISTED]), note)
 
 

@@ -167,7 +167,7 @@ def test_report_one_model_and_bad_model(registry_project, tmp_path):
 
 
 def test_findings_given_as_input_become_the_banner(registry_project, tmp_path):
-    from weightops.review.report import write_report
+    from weightops.review.report_page import write_report
 
     page = tmp_path / "given.html"
     data = write_report(page, registry_project.root, now=NOW,
@@ -216,7 +216,10 @@ def test_version_without_card_is_shown_not_fatal(registry_project, tmp_path):
     page = tmp_path / "nocard.html"
     assert "5 version(s)" in render(p, page)
     row = parse_dom(page.read_text()).find("tr", "vrow", data_version="v2.0.0-rc.1")
-    assert "no card" in row.text and row.find("button", "copy") is None
+    # a version released without a card is checked by DVC's md5, and the row says so
+    label = row.find("span", "label", data_verified_by="dvc-md5")
+    assert label is not None and "DVC md5" in label.text and "no model card" in label.attrs["title"]
+    assert row.find("button", "copy") is None
     assert "v2.0.0-rc.1" in row.text
 
 

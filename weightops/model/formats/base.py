@@ -30,6 +30,10 @@ WEIGHT, CONSTANT = "weight", "constant"
 BIAS, NORM, BUFFER, SLOPE, QUANT = "bias", "norm", "buffer", "slope", "quant"
 # A tree model's node table: its length follows the training data, so a retrain reshapes it.
 TREE = "tree"
+# scikit-learn's ensembles keep their fitted members in the list attribute `estimators_`
+# (sklearn/ensemble/_base.py: BaseEnsemble, _BaseHeterogeneousEnsemble); its length is the
+# `n_estimators` hyperparameter, so a retrain adds or removes members.
+ENSEMBLE_LIST = "estimators_"
 
 # Element width in bits of every dtype the safetensors format defines (safetensors'
 # `Dtype::bitsize`, src/tensor.rs), plus C128 for PyTorch's complex128.
@@ -216,3 +220,22 @@ def stream_reader(opener: Callable, skip: int, nbytes: int, dtype: str,
                 arr = np.frombuffer(data, dtype=dt)
                 yield convert(arr) if convert else arr
     return gen
+
+
+def ensemble_member(name: str, role: str) -> str | None:
+    """The ensemble member a tensor belongs to, or None for a tensor of fixed structure.
+
+    `name` is a dotted tensor path (`estimators_.12.tree_.nodes.threshold`), `role` its role.
+    A tensor inside an item of scikit-learn's `estimators_` list answers that item's path
+    (`estimators_.12`, `steps.1.1.estimators_.3.0` for a 2-D member array); a tree table (role
+    `tree`: XGBoost's and LightGBM's per-field tables, a single tree's nodes) answers its own
+    name. How many members and tree nodes a model has is a hyperparameter's or the data's
+    choice, so such tensors may come and go between retrains."""
+    parts = name.split(".")
+    for i, part in enumerate(parts[:-1]):
+        if part == ENSEMBLE_LIST and parts[i + 1].isdigit():
+            j = i + 2
+            while j < len(parts) - 1 and parts[j].isdigit():   # GradientBoosting's (n, K) array of trees
+                j += 1
+            return ".".join(parts[:j])
+    return name if role == TREE else None
