@@ -46,7 +46,7 @@ _LAZY = {
     "audit_registry": ("review.audit", "audit"),
     "trusted_target": ("trust.policy", "trusted_target"), "verify_events": ("trust.policy", "verify_events"),
     "load_policy": ("trust.policy", "load_policy"),
-    "write_report": ("review.report", "write_report"),
+    "write_report": ("review.report_page", "write_report"),
     "project_status": ("review.status", "status"),
     "validate": ("model.validation", "validate"),
     "parse_signature": ("model.signature", "parse_signature"),

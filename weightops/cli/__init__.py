@@ -51,7 +51,7 @@ def typer_main() -> None:
     """The Typer CLI; usage errors too become one line (Typer would draw a multi-line panel)."""
     import typer
 
-    from weightops.cli import deploy, kube, model, project, registry, review, trust  # noqa: F401 - registers the commands
+    from weightops.cli import deploy, kube, model, project, registry, review, shadow, trust  # noqa: F401 - registers the commands
     from weightops.cli.base import app
 
     try:

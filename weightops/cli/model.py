@@ -64,7 +64,7 @@ def signature_infer_cmd(
     """Propose a signature from a model graph; for plain weights, say what to write instead."""
     out = output_path(out, out_alias)
     from weightops.core.yamlio import dump_yaml
-    from weightops.model.signature import infer_signature
+    from weightops.model.signature_infer import infer_signature
 
     doc = infer_signature(weights).to_dict()
     if out is not None:

@@ -145,7 +145,7 @@ def report_cmd(
 ) -> None:
     """Write the registry as one HTML page: versions, stage timelines, metrics, audit result."""
     out = output_path(out, out_alias)
-    from weightops.review.report import default_report_path, write_report
+    from weightops.review.report_page import default_report_path, write_report
 
     if out is None:   # never an untracked file in the work tree unless asked for with -o
         out = default_report_path(repo)

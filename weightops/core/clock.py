@@ -25,3 +25,10 @@ def now(value: int | None = None) -> int:
     if not pinned.isdigit():
         raise UsageError(f"WEIGHTOPS_NOW must be Unix seconds, not {pinned!r}")
     return int(pinned)
+
+
+def now_iso() -> str:
+    """Now as ISO 8601 UTC, whole seconds, with a `Z` (the card's `created_at`)."""
+    import datetime as _dt
+
+    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")

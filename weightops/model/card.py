@@ -73,14 +73,6 @@ def _is_torchscript(path: Path) -> bool:
         return False
 
 
-def dir_md5(entries: list[tuple[str, str]]) -> str:
-    """DVC's id of a directory: md5 of its sorted JSON listing, plus `.dir`."""
-    import hashlib
-
-    listing = sorted(({"md5": md5, "relpath": rel} for rel, md5 in entries), key=lambda e: e["relpath"])
-    return hashlib.md5(json.dumps(listing, sort_keys=True).encode("utf-8")).hexdigest() + ".dir"
-
-
 def artifact_files(path: Path, root: Path | None = None) -> list[Path]:
     """The files of a directory artifact, sorted. With `root` (the repository), a symlink
     anywhere in the directory (to a file or a folder) that leads out of `root` is refused
@@ -109,7 +101,7 @@ def describe_artifact(path: Path, display_path: str, root: Path | None = None) -
     file, RefusedError (5) for a symlink out of `root`."""
     import hashlib
 
-    from weightops.storage.hashing import hash_file
+    from weightops.storage.hashing import dir_md5, hash_file
 
     if path.is_dir():
         files = []
@@ -148,6 +140,7 @@ def build_card(weights: Path, model: str, *, project: Path | None, metrics: dict
     `project` is the repo root (None outside git). NotFoundError (3) when `weights` is
     missing, RefusedError (5) for a symlink out of the project."""
     from weightops.model.environment import environment  # platform probes stay off the resolve path
+    from weightops.core.clock import now_iso
 
     rel = weights.resolve().relative_to(project.resolve()).as_posix() if project and \
         weights.resolve().is_relative_to(project.resolve()) else weights.name
@@ -348,11 +341,3 @@ def read_metrics(path: Path | None) -> dict:
     if not isinstance(doc, dict):
         raise UsageError(f"metrics file '{path}' must hold a mapping of metric names to values")
     return doc
-
-
-def now_iso() -> str:
-    """Now as ISO 8601 UTC, whole seconds, with a `Z` (the card's `created_at`)."""
-    import datetime as _dt
-
-    return _dt.datetime.now(_dt.timezone.utc).replace(microsecond=0).isoformat().replace("+00:00", "Z")
-

@@ -48,7 +48,7 @@ def training_lineage(root: Path, weights_rel: str) -> dict:
     `params_whole` (the files the stage tracks whole, from dvc.yaml), `inputs_differ` (input
     names whose content HEAD does not hold; every input when there is no commit yet) and
     `dirty` (whether that list is non-empty)."""
-    from weightops.model.card import now_iso
+    from weightops.core.clock import now_iso
 
     lineage = {"commit": git.head(root), "dirty": False, "branch": git.current_branch(root),
                "created_at": now_iso(), "stage": None, "params": {}, "deps": {}, "inputs_differ": []}
@@ -146,7 +146,7 @@ def md5_at(repo: Path | str, commit: str, path: str, lock_text: bytes | None, lo
     listed = git.run(["ls-tree", "-r", "-z", "--name-only", commit, "--", path], cwd=repo, check=False).stdout
     files = [p for p in listed.split("\0") if p and p.startswith(path.rstrip("/") + "/")]
     if files:
-        from weightops.model.card import dir_md5
+        from weightops.storage.hashing import dir_md5
 
         blobs = git.read_blobs(repo, [f"{commit}:{f}" for f in files])
         return dir_md5([(f[len(path.rstrip("/")) + 1:], hashlib.md5(blobs[f"{commit}:{f}"] or b"").hexdigest())

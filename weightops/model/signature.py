@@ -1,4 +1,5 @@
-"""Model signatures in MLflow's format: parse and validate, compare, infer from ONNX.
+"""Model signatures in MLflow's format: parse and validate, compare (inferring one from an ONNX
+graph is model/signature_infer.py, which reads the graph through formats/onnx.py).
 
 A signature is `{inputs: [...], outputs: [...], params: [...]}` where each spec is either
 column-based `{type, name, required}` or tensor-based `{type: tensor, name, tensor-spec:
@@ -288,41 +289,6 @@ def _describe(t: dict) -> str:
 def breaking(changes: list[Change]) -> list[Change]:
     """The `changes` that break callers (those with `breaking` set), in order."""
     return [c for c in changes if c.breaking]
-
-
-# ---------------------------------------------------------------- infer
-def infer_signature(path: str | os.PathLike) -> Signature:
-    """From an ONNX graph's inputs and outputs. Other formats hold weights, not a graph: the first
-    and last tensors are not a signature, so this asks for a file instead of guessing. A graph value
-    MLflow's tensor spec cannot describe (an input of unknown rank, a sequence of maps) is named in
-    the refusal (UsageError, exit 2) rather than guessed; a file that is not `.onnx` is UsageError
-    (2) too, a missing one NotFoundError (3)."""
-    from weightops.model.formats.onnx import graph_signature
-
-    path = Path(path)
-    if not path.exists():
-        raise NotFoundError(f"weights file '{path}' does not exist")
-    if path.suffix.lower() != ".onnx":
-        raise UsageError(f"'{path.name}' holds weights, not a graph: its inputs and outputs cannot be read from it; "
-                         "write them in MLflow's format and pass `weightops card --signature FILE`")
-    sig = graph_signature(path)
-    for side, specs in (("input", sig.inputs), ("output", sig.outputs)):
-        for s in specs:
-            why = None
-            if s.kind == "other":
-                why = f"is {s.type}, not a tensor"
-            elif s.shape is None:
-                why = "has no shape in the graph (unknown rank)"
-            else:
-                try:
-                    rules.tensor_dtype(s.type, "dtype")
-                except UsageError:
-                    why = f"has element type {s.type}, which numpy does not name"
-            if why:
-                raise UsageError(f"cannot infer a signature from '{path.name}': {side} '{s.name}' {why}, and MLflow's "
-                                 "tensor spec cannot describe it; write the signature in MLflow's format "
-                                 "and pass `weightops card --signature FILE`")
-    return sig
 
 
 def graph_differences(card: Signature, graph: Signature) -> list[Change]:

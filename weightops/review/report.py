@@ -1,5 +1,5 @@
-"""The registry report: gather everything a person wants to see at a glance, then hand it to
-`report_html.render` for one self-contained HTML page.
+"""The registry report: gather everything a person wants to see at a glance, which
+`report_html.render` turns into one self-contained HTML page (report_page.py writes it).
 
 Gathering costs one tag read (`git for-each-ref`) and two batched object reads for every card
 the page shows (`git cat-file --batch`: the dvc.yaml of each version's commit, then each card),
@@ -305,29 +305,3 @@ def timeline(registry: Registry, name: str) -> tuple[list[Segment], list[Mark]]:
                                              and s.end is not None and s.end - s.start <= DEMOTE_SWEEP)]
     segments.sort(key=lambda s: (s.stage, s.start))
     return segments, marks
-
-
-def default_report_path(repo: str | os.PathLike = ".") -> Path:
-    """`.git/weightops/registry.html` (the git dir, beside validation reports): written without
-    leaving an untracked file in the work tree."""
-    from weightops.project import Project
-
-    return Project(repo).git_dir / "weightops" / "registry.html"
-
-
-def write_report(out: str | os.PathLike, repo: str | os.PathLike = ".", *, model: str | None = None,
-                 findings: list | tuple | None = None, now: int | None = None, audit: bool = True) -> ReportData:
-    """Gather the registry (every model, or MODEL), run the audit unless `audit` is false (or use
-    `findings`), render one self-contained HTML page and write it to `out` atomically, mode 0644;
-    `now` (Unix seconds, default core.clock) dates it. Returns what it showed. UsageError (2) when
-    `out` is a folder; NotFoundError (3) outside a repository or for an unknown model."""
-    from weightops.core.atomic import atomic_write_text
-    from weightops.review.report_html import render
-
-    if Path(out).is_dir():
-        raise UsageError(f"'{out}' is a folder; give the page a file name, e.g. -o {Path(out) / 'registry.html'}")
-    data = gather(repo, model=model, findings=findings, now=now, audit=audit)
-    Path(out).parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, render(data))
-    os.chmod(out, 0o644)  # a page to share, not a secret (the temp file was created 0600)
-    return data

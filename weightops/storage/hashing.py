@@ -160,3 +160,11 @@ def dvc2_md5(path: str | os.PathLike) -> str:
 def is_sha256(text: str) -> bool:
     """Whether `text` is a SHA-256 in hex (64 hex digits, either case)."""
     return len(text) == 64 and all(c in "0123456789abcdefABCDEF" for c in text)
+
+
+def dir_md5(entries: list[tuple[str, str]]) -> str:
+    """DVC's id of a directory: md5 of its sorted JSON listing, plus `.dir`."""
+    import json  # only directory ids need it
+
+    listing = sorted(({"md5": md5, "relpath": rel} for rel, md5 in entries), key=lambda e: e["relpath"])
+    return hashlib.md5(json.dumps(listing, sort_keys=True).encode("utf-8")).hexdigest() + ".dir"

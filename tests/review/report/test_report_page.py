@@ -167,7 +167,7 @@ def test_report_one_model_and_bad_model(registry_project, tmp_path):
 
 
 def test_findings_given_as_input_become_the_banner(registry_project, tmp_path):
-    from weightops.review.report import write_report
+    from weightops.review.report_page import write_report
 
     page = tmp_path / "given.html"
     data = write_report(page, registry_project.root, now=NOW,

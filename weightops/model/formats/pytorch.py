@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from weightops.errors import FormatError
-from weightops.model.formats import pickles
+import weightops.model.formats.pickles as pickles  # the module itself, not via the package namespace
 from weightops.model.formats.base import (
     CONSTANT,
     WEIGHT,

@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 
 from weightops.errors import FormatError, RefusedError
-from weightops.model.formats import pickles
+import weightops.model.formats.pickles as pickles  # the module itself, not via the package namespace
 from weightops.model.formats.base import CONSTANT, NUMPY_NAMES, TREE, WEIGHT, Tensor
 
 MAX_NESTING = 64
