@@ -236,7 +236,8 @@ def validation_gate(ctx) -> dict[str, str]:
     unread = unread_reason(subject_path, ctx.located.pointer.path)
     report = run_checks(stats, cfg, subject=f"{model} {ctx.version.version}", signature=new_sig,
                         against=other, against_name=other_name, notes=(unread,) if unread else (),
-                        sha256=ctx.located.card["artifact"]["sha256"])
+                        sha256=((ctx.located.card or {}).get("artifact") or {}).get("sha256")
+                        or (sha256_file(subject_path) if subject_path.is_file() else None))
     out = report.save(project.git_dir / "weightops" / "reports" / f"{model.replace(':', '=').replace('/', '_')}-{ctx.version.version}-{stage}.yaml")
     if not report.passed:
         first = report.failed[0]
