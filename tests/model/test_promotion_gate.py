@@ -197,3 +197,47 @@ def test_validate_a_ref_whose_bytes_are_not_here_says_pull(project):
     Path(project.wo_json("resolve", "v1.0.0")["url"]).unlink()   # the object in the local remote
     project.weights.unlink()
     assert_one_line_error(project.wo("validate", "v1.0.0"), 3, "v1.0.0", "not on this machine", "dvc pull")
+
+
+def test_a_version_that_held_production_unchecked_is_compared_when_it_returns(gated):
+    new_version(gated, "v1.1.0", T0 + 20, jump)
+    in_production(gated, "v1.1.0", promote(gated, "v1.1.0", T0 + 30, "--skip-checks"))
+    # v1.0.0 passed this gate (the stage's first holder): rolling back to it is not compared
+    back = gated.wo("rollback", "production", env={"WEIGHTOPS_NOW": str(T0 + 40)})
+    assert back.returncode == 0, back.stderr
+    # v1.1.0 held production before, but only by --skip-checks: its return is compared, and refused
+    again = promote(gated, "v1.1.0", T0 + 50)
+    assert_one_line_error(again, 5, "v1.1.0", "failed validation", "drift", "linear.weight")
+    assert gated.wo_json("resolve", "production")["version"] == "v1.0.0"
+
+
+def with_stages(project, stages: str, gates: str = "") -> None:
+    """weightops.yaml with the stages (and gates) a registry GTO wrote would have, committed."""
+    cfg = project.root / "weightops.yaml"
+    doc = yaml.safe_load(cfg.read_text())
+    text = "".join(l + "\n" for l in cfg.read_text().splitlines() if not l.startswith(("stages:", "  - ")))
+    assert yaml.safe_load(text)["model"] == doc["model"]
+    cfg.write_text(text + stages + gates)
+    project.git("commit", "-qam", "stages")
+
+
+def test_validate_without_a_production_stage_skips_the_default_comparison(project):
+    with_stages(project, "stages: [dev, stage, prod]\n")
+    project.release("v1.0.0", at=T0)
+    for target in ("v1.0.0", str(project.weights)):
+        proc = project.wo("validate", target)
+        assert proc.returncode == 0, proc.stderr
+        assert "not compared against production" in proc.stdout and "not a stage" in proc.stdout
+    # asked for explicitly, an unknown stage is still the usage error every command gives
+    assert_one_line_error(project.wo("validate", "v1.0.0", "--against", "production"), 2, "not a stage")
+
+
+def test_validate_compares_with_the_gated_stage_by_default(project):
+    with_stages(project, "stages: [dev, stage, prod]\n", "gates:\n  prod:\n    validate: true\n")
+    project.release("v1.0.0", at=T0)
+    in_production_stage = project.wo("promote", "v1.0.0", "prod", env={"WEIGHTOPS_NOW": str(T0 + 10)})
+    assert in_production_stage.returncode == 0, in_production_stage.stderr
+    new_version(project, "v1.1.0", T0 + 20, jump)
+    check = project.wo("validate", "v1.1.0")
+    assert_one_line_error(check, 5, "drift", "linear.weight")
+    assert "against clf v1.0.0 (prod)" in check.stdout

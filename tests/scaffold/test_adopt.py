@@ -143,7 +143,14 @@ def test_init_registers_the_declared_model_and_reads_gtos_conventions(tmp_path):
     assert "registered artifact 'text-classification' (model.pkl)" in proc.stdout
     cfg = yaml.safe_load((root / "weightops.yaml").read_text())
     # GTO's annotated tags: named style; stages as `gto show` orders them (no .gto: sorted)
-    assert cfg == {"model": "text-classification", "tag_style": "named", "stages": ["dev", "prod"]}
+    # GTO's `prod` is the production stage the default gate would protect: it is gated, and said so
+    assert cfg == {"model": "text-classification", "tag_style": "named", "stages": ["dev", "prod"],
+                   "gates": {"prod": {"validate": True}}}
+    note = " ".join(l.strip() for l in proc.stdout.splitlines() if "weight checks" in l or l.startswith("      "))
+    assert "promotions to prod run the weight checks" in note and "validate: false" in note
+    from weightops.core.config import parse_config
+    gates = parse_config((root / "weightops.yaml").read_text())
+    assert gates.gate("prod").validate and gates.gate("prod").against == "prod" and not gates.gate("dev").validate
     assert "v1.1.0" in proc.stdout.splitlines()[-1]       # the next release after the newest
     assert "team" not in sh(root, env, "git", "status", "--porcelain")   # the default remote is kept
     assert "remote = team" in (root / ".dvc" / "config").read_text()
@@ -196,3 +203,16 @@ def test_gto_order_and_stage_names_weightops_reads_otherwise(tmp_path):
     (root / ".gto").write_text("stages: [dev, stage, prod]\n")
     run_cli(["init", "--force"], cwd=root, env=env, check=True)
     assert yaml.safe_load((root / "weightops.yaml").read_text())["stages"] == ["dev", "stage", "prod"]
+
+
+def test_adopted_stages_without_production_or_prod_gate_nothing_and_say_so(tmp_path):
+    root, env = _dvc_project(tmp_path, TWO_ARTIFACTS, {"model.pkl": b"w", "data/clean.csv": b"a\n"})
+    sh(root, env, "gto", "register", "text-classification", "--version", "v1.0.0", at=T0 + 1)
+    for i, stage in enumerate(("dev", "live")):
+        sh(root, env, "gto", "assign", "text-classification", "--version", "v1.0.0", "--stage", stage, at=T0 + 2 + i)
+    before = (root / "dvc.yaml").read_bytes()
+    proc = run_cli(["init"], cwd=root, env=env, check=True)
+    assert (root / "dvc.yaml").read_bytes() == before
+    assert "gates" not in yaml.safe_load((root / "weightops.yaml").read_text())
+    text = " ".join(proc.stdout.split())
+    assert "no stage is gated" in text and "gates: {STAGE: {validate: true}}" in text

@@ -51,6 +51,11 @@ def init_cmd(
         for stage, why in done.skipped_stages:
             for line in wrap(f"note: stage '{stage}' used by tags is not listed in weightops.yaml: {why}", width, indent=6):
                 typer.echo(line)
+        from weightops.scaffold.init import gate_note
+
+        note = gate_note(done)
+        for line in wrap(note, width, indent=6) if note else ():
+            typer.echo(line)
     else:
         for line in wrap(f"tags: plain `v1.0.0` (tag_style: plain in weightops.yaml) is read by weightops only; "
                          f"GTO (`gto show`) and `dvc artifacts get` read `{done.model}@v1.0.0` (tag_style: named) "

@@ -325,13 +325,17 @@ def _validation(section: dict) -> ValidationSettings:
         {role: {**levels, **(section.get("severity") or {}).get(role, {})} for role, levels in DEFAULT_SEVERITY.items()})
 
 
-def render_config(model: str, stages: tuple[str, ...] = DEFAULT_STAGES, tag_style: str = "plain") -> str:
+def render_config(model: str, stages: tuple[str, ...] = DEFAULT_STAGES, tag_style: str = "plain",
+                  gated: tuple[str, ...] = ()) -> str:
     """The weightops.yaml `weightops init` writes for `model` (a valid model name) with
-    `stages` and `tag_style` (`plain` or `named`). Pure; raises nothing."""
+    `stages`, `tag_style` (`plain` or `named`) and a `gates:` entry `{validate: true}` for each
+    stage of `gated` (stage names; none written when empty). Pure; raises nothing."""
+    gates = ("gates:                  # promotions to these stages run the weight checks first\n"
+             + "".join(f"  {s}:\n    validate: true\n" for s in gated)) if gated else ""
     return (
         "# weightops project settings (versioned with the code).\n"
         f"model: {model}            # the default model for plain v1.2.0 tags and --model\n"
         f"tag_style: {tag_style}        # plain: v1.2.0; named: {model}@v1.2.0\n"
         "stages:                 # stage names `weightops promote` accepts\n"
-        + "".join(f"  - {s}\n" for s in stages)
+        + "".join(f"  - {s}\n" for s in stages) + gates
     )

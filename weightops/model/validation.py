@@ -112,13 +112,28 @@ def validation_config(project: Project | None) -> ValidationSettings:
     return project.config.validation if project else ValidationSettings()
 
 
+def default_against(project: Project | None) -> str:
+    """The stage `validate` compares with when not told: the comparison stage of the first gated
+    stage (weightops.yaml's `gates:` first, then `stages:` in order; `production` is gated by
+    default), else `production` (which `validate` skips, with a note, in a project without it)."""
+    if project is None:
+        return DEFAULT_AGAINST   # outside a project nothing resolves: the caller notes why
+    cfg = project.config
+    for stage in (*cfg.gates, *cfg.stages):
+        gate = cfg.gate(stage)
+        if gate.validate and gate.against:
+            return gate.against
+    return DEFAULT_AGAINST
+
+
 def validate(target: str | os.PathLike, *, against: str | None = DEFAULT_AGAINST, repo: str | os.PathLike = ".",
              model: str | None = None, config: ValidationSettings | None = None,
              against_required: bool | None = None) -> Report:
     """Check TARGET (a file, or a version/tag/stage) and compare it with AGAINST.
 
-    The default AGAINST (`production`) is skipped, with a note, when no version holds it or its
-    bytes are not on this machine; an AGAINST given explicitly must be found. Returns the Report
+    The default AGAINST (`production`) means the stage `default_against` names (a gated stage's, else
+    production); it is skipped, with a note, when the project has no such stage, no version holds
+    it or its bytes are not on this machine; an AGAINST given explicitly must be found. Returns the Report
     (its `passed` says the verdict; the CLI exits 5 when it fails). NotFoundError (3) for a TARGET
     (or explicit AGAINST) that is neither a file nor a version whose bytes are here; IntegrityError
     (4) when local bytes differ from their card; FormatError (5)/RefusedError (5) from the format
@@ -136,6 +151,8 @@ def validate(target: str | os.PathLike, *, against: str | None = DEFAULT_AGAINST
     unread = unread_reason(subject.path, subject.name)
     required = against_required if against_required is not None else against != DEFAULT_AGAINST
     other, other_name, notes = None, None, [unread] if unread else []
+    if not required and against == DEFAULT_AGAINST:
+        against = default_against(project)
     sha256 = subject.sha256 or (sha256_file(subject.path) if subject.path.is_file() else None)
     if against is not None and against not in NO_AGAINST:
         try:
@@ -145,8 +162,8 @@ def validate(target: str | os.PathLike, *, against: str | None = DEFAULT_AGAINST
                 notes.append(f"not compared against {against}: it is the same file ({ref.label})")
             else:
                 other, other_name = ref.stats(), ref.label
-        except NotFoundError as exc:
-            if required:
+        except (NotFoundError, UsageError) as exc:
+            if required or (isinstance(exc, UsageError) and not getattr(exc, "stage", None)):
                 raise
             notes.append(f"not compared against {against}: {exc}")
     return run_checks(stats, cfg, subject=subject.label, signature=subject.signature, graph=graph,
@@ -207,10 +224,9 @@ def validation_gate(ctx) -> dict[str, str]:
     other, other_name = None, None
     if gate.against:
         holder = registry.stage_event(model, gate.against)
-        # A version that held the stage before (a rollback) passed this comparison then: only
-        # its own checks run, so an emergency rollback is not blocked by drift.
-        returning = any(e.version == ctx.version.version and e.kind is Kind.ASSIGN
-                        for e in registry.events(model, stage=gate.against))
+        # A version this gate passed before (a rollback) is not compared again, so an emergency
+        # rollback is not blocked by drift; one that held the stage unchecked is compared.
+        returning = passed_before(registry.events(model, stage=gate.against), ctx.version.version)
         if holder is not None and holder.version and not returning:
             v = registry.version(model, holder.version)
             located = project.locate(model, v.commit, ref=v.tag)
@@ -220,7 +236,8 @@ def validation_gate(ctx) -> dict[str, str]:
     unread = unread_reason(subject_path, ctx.located.pointer.path)
     report = run_checks(stats, cfg, subject=f"{model} {ctx.version.version}", signature=new_sig,
                         against=other, against_name=other_name, notes=(unread,) if unread else (),
-                        sha256=ctx.located.card["artifact"]["sha256"])
+                        sha256=((ctx.located.card or {}).get("artifact") or {}).get("sha256")
+                        or (sha256_file(subject_path) if subject_path.is_file() else None))
     out = report.save(project.git_dir / "weightops" / "reports" / f"{model.replace(':', '=').replace('/', '_')}-{ctx.version.version}-{stage}.yaml")
     if not report.passed:
         first = report.failed[0]
@@ -230,6 +247,24 @@ def validation_gate(ctx) -> dict[str, str]:
     fields["validation"] = "passed" + (f" against {other_name}" if other_name else "")
     fields["validation_report"] = report.digest
     return fields
+
+
+def passed_before(events, version: str) -> bool:
+    """Whether an assignment among `events` (Events of one model and stage) gave the stage to
+    `version` with a tag message recording that this gate passed it: `validation: passed against
+    ...` (the message promote writes), or `validation: passed` when that was the stage's first
+    assignment (nothing held it to compare with). A version that held the stage by a tag without
+    that field (GTO's, before the gate existed, `--skip-checks`) has not passed it. Pure."""
+    events = sorted(events, key=lambda e: e.sort_key)
+    for i, e in enumerate(events):
+        if e.kind is not Kind.ASSIGN or e.version != version:
+            continue
+        verdict = e.meta.get("validation", "")
+        if verdict.startswith("passed against "):
+            return True
+        if verdict == "passed" and not any(p.kind is Kind.ASSIGN for p in events[:i]):
+            return True
+    return False
 
 
 def _gate_stats(path: Path, name: str, stage: str, what: str) -> dict:

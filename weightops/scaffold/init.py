@@ -10,7 +10,7 @@ from pathlib import Path
 
 from weightops.core import dvc, git
 from weightops.core.atomic import atomic_write_text
-from weightops.core.config import CONFIG_FILE, DEFAULT_STAGES, render_config
+from weightops.core.config import CONFIG_FILE, DEFAULT_STAGES, VALIDATED_BY_DEFAULT, render_config
 from weightops.errors import RefusedError
 from weightops.core.resources import template_path
 from weightops.registry.tags import validate_new_model_name
@@ -51,6 +51,7 @@ class Initialized:
     newest: str | None = None       # the newest version tagged before init
     tags_read: int = 0
     card_path: str | None = None    # where the card goes (DVC-project-relative)
+    gated: tuple[str, ...] | None = None   # adopted: stages weightops.yaml's `gates:` validates (None: not adopted)
 
 
 def render(name: str, model: str) -> str:
@@ -138,7 +139,9 @@ def adopt_output(root: Path, choice: Choice, *, remote: str | None, force: bool)
         raise RefusedError(f"{top} already has {CONFIG_FILE}; weightops init will not overwrite it (pass --force)")
     conventions = read_conventions(top, name, DEFAULT_STAGES)
     targets = {dest: render(src, name) for src, dest in PROJECT_FILES.items() if src.startswith("ci/")}
-    targets[CONFIG_FILE] = render_config(name, conventions.stages, conventions.tag_style)
+    gated = gated_stages(conventions.stages)
+    targets[CONFIG_FILE] = render_config(name, conventions.stages, conventions.tag_style,
+                                         tuple(s for s in gated if s not in VALIDATED_BY_DEFAULT))
     written = []
     if not choice.declared:
         declare_artifact(root, choice.name, choice.path)
@@ -171,7 +174,33 @@ def adopt_output(root: Path, choice: Choice, *, remote: str | None, force: bool)
     log.info("registered %s as model %s in %s", choice.path, name, root)
     return Initialized(root, name, remote_url, tuple(written), choice.path, made, added, choice.declared,
                        conventions.tag_style, conventions.stages, conventions.skipped, conventions.newest,
-                       conventions.tags, choice.card)
+                       conventions.tags, choice.card, gated)
+
+
+# GTO's (and many teams') short spelling of the stage the default gate protects.
+PRODUCTION_ALIASES = ("prod",)
+
+
+def gated_stages(stages: tuple[str, ...]) -> tuple[str, ...]:
+    """The stages (of `stages`, stage names) an adopted project's promotions validate: the ones
+    gated by default (`production`) when listed, else `prod`, else none. Pure."""
+    by_default = tuple(s for s in stages if s in VALIDATED_BY_DEFAULT)
+    return by_default or tuple(s for s in PRODUCTION_ALIASES if s in stages)[:1]
+
+
+def gate_note(done: Initialized) -> str | None:
+    """The one-line note init prints about which stage's promotions run the weight checks in an
+    adopted project; None outside adoption. Pure."""
+    if done.gated is None:
+        return None
+    if done.gated:
+        names = ", ".join(done.gated)
+        how = ("the default gate" if all(s in VALIDATED_BY_DEFAULT for s in done.gated)
+               else f"`gates:` in {CONFIG_FILE}")
+        return (f"note: promotions to {names} run the weight checks first ({how}); to gate another "
+                f"stage add `gates: {{STAGE: {{validate: true}}}}`, to stop set `validate: false`")
+    return (f"note: no stage is gated (none is named production or prod): promotions run no weight checks; "
+            f"to gate one add `gates: {{STAGE: {{validate: true}}}}` to {CONFIG_FILE}")
 
 
 def next_version(newest: str | None) -> str:
