@@ -10,7 +10,8 @@ from weightops.model.card import build_card, parse_labels, read_metrics, write_c
 from weightops.errors import NotFoundError
 from weightops.storage.dvc_config import dvc_cache_dir
 from weightops.storage.pointers import stay_inside
-from weightops.project import Project, open_project
+from weightops.opening import open_project
+from weightops.project import Project
 from weightops.registry.state import iso
 from weightops.registry.tags import validate_new_model_name
 

@@ -27,15 +27,6 @@ from weightops.storage.pointers import (Artifact, PointerError, Pointer, Remote,
 from weightops.registry.state import Registry
 from weightops.registry.tags import model_to_tag, recreate_hint, validate_model_name, validate_stage
 
-def open_project(repo: str | os.PathLike = ".") -> "Project":
-    """The repository at a path, or one named by URL, read without a clone through a cached
-    partial clone (storage/remote_repo.py). NotFoundError (3) when neither is there."""
-    if is_url(repo):
-        from weightops.storage.remote_repo import open_remote
-
-        return open_remote(str(repo))
-    return Project(repo)
-
 
 @dataclass(frozen=True)
 class Located:
@@ -84,7 +75,7 @@ class Project:
 
     def __init__(self, path: str | os.PathLike = ".") -> None:
         """Open the git repository (work tree or bare) at or above `path`. UsageError (2) for a
-        URL (only reads take one: see `open_project`), NotFoundError (3) when there is none."""
+        URL (only reads take one: see `opening.open_project`), NotFoundError (3) when there is none."""
         if is_url(path):
             raise UsageError(f"--repo {path} is a URL, and this command needs a local clone; "
                              f"run it in one (git clone {path})")

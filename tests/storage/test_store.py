@@ -15,7 +15,8 @@ from helpers import assert_one_line_error
 def test_backends_are_chosen_by_url_scheme(tmp_path):
     from weightops.errors import UsageError
     from weightops.storage.pointers import Remote
-    from weightops.storage.store import LocalStore, open_store
+    from weightops.storage.backends import open_store
+    from weightops.storage.store import LocalStore
 
     assert isinstance(open_store(None, Remote("l", str(tmp_path))), LocalStore)
     assert type(open_store(None, Remote("s", "s3://b/p"))).__name__ == "S3Store"

@@ -115,7 +115,7 @@ def verified_rows(repo: str, model: Optional[str], rows: list, trust_policy: Opt
     """History rows of MODEL in `repo` with signer, verified, allowed and problem added from the
     trust policy at `trust_policy` (a revision; default as trust.policy.policy_rev). Raises as
     trust.policy.load_policy (RefusedError 5, ...)."""
-    from weightops.project import open_project
+    from weightops.opening import open_project
     from weightops.trust.policy import annotate_rows
 
     project = open_project(repo)

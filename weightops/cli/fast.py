@@ -95,7 +95,7 @@ def _run(opts: dict) -> int:
     from weightops.errors import WeightopsError
 
     try:
-        from weightops.project import open_project
+        from weightops.opening import open_project
         from weightops.registry.resolve import resolve
 
         as_json, ref = opts.pop("as_json"), opts.pop("ref")

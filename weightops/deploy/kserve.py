@@ -31,7 +31,7 @@ def inference_service(stage: str, *, model: str | None = None, repo: str | os.Pa
     predictor.model {modelFormat, storageUri pinned by digest, runtime}. UsageError (2) for a
     name that is not a DNS-1035 label or a format with no KServe name (pass `model_format`);
     errors of `resolve` (3 for an empty stage) and of OCI settings (3 when no repository)."""
-    from weightops.project import open_project
+    from weightops.opening import open_project
     from weightops.registry.oci import build_version, repository_for
     from weightops.registry.resolve import resolve
 

@@ -50,7 +50,7 @@ def pull_via_oci(ref: str | None = "latest", dest: str | os.PathLike | None = No
     `resolve` and oci.fetch.fetch; IntegrityError (4) when `expect_sha256` is not the card's, or
     when the registry no longer says what `lock` (a deploy lock of a version) pins. `oms` (deploy/oms.py
     OmsOptions): the OMS signature attached to the manifest is verified first (RefusedError 5)."""
-    from weightops.project import open_project
+    from weightops.opening import open_project
     from weightops.registry.oci import build_version, client_for, repository_for
     from weightops.registry.resolve import resolve
 

@@ -179,7 +179,7 @@ def check_oci(project, r, client, repo: str, digest: str, target: Path | None,
 def check_resolved(r, *, repo: str | os.PathLike = ".", remote: str | None = None,
                    options: OmsOptions | None = None) -> Checked | None:
     """`check` for a version resolved from `repo` when nothing is pulled (`lock`): opens its remote."""
-    from weightops.project import open_project
+    from weightops.opening import open_project
     from weightops.storage import transfer
 
     project = open_project(repo)

@@ -25,7 +25,7 @@ from weightops.model.card import check_bytes
 from weightops.errors import IntegrityError, NotFoundError, UsageError
 from weightops.storage.hashing import dvc2_md5, hash_file, is_sha256
 from weightops.storage.pointers import stay_inside
-from weightops.project import open_project
+from weightops.opening import open_project
 from weightops.registry.state import iso
 from weightops.registry.resolve import Resolved, resolve
 from weightops.core.yamlio import dump_yaml, safe_load

@@ -72,7 +72,7 @@ def replay(*, candidate: str, baseline: str, inputs: str | os.PathLike, predict:
     IntegrityError 4, RefusedError 5), UsageError (2) for a bad `predict` spec or inputs line; an
     exception of the baseline's predict propagates."""
     from weightops.deploy.pull import pull
-    from weightops.project import open_project
+    from weightops.opening import open_project
     from weightops.registry.resolve import resolve
 
     project = open_project(repo)

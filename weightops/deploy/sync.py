@@ -113,7 +113,7 @@ class Syncer:
 
     def _resolve(self) -> Resolved | None:
         """The stage's current version in the registry; None when no model holds the stage."""
-        from weightops.project import open_project
+        from weightops.opening import open_project
         from weightops.registry.resolve import resolve
 
         project = open_project(self.repo)

@@ -114,7 +114,7 @@ def resolve_match(stage: str, pairs: dict[str, str], *, repo: str | os.PathLike 
     may be a git URL, read without a clone as `weightops pull --repo URL` does. Raises as
     `resolve_variant`; NotFoundError (3) when `repo` is not a repository."""
     if project is None:
-        from weightops.project import open_project
+        from weightops.opening import open_project
 
         project = open_project(repo)
     return resolve_variant(project, project.registry(), stage, pairs,

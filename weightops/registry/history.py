@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import os
 
-from weightops.project import Project, open_project
+from weightops.opening import open_project
+from weightops.project import Project
 from weightops.registry.state import Event
 from weightops.registry.tags import check_stage, validate_stage
 

@@ -8,12 +8,6 @@ from collections import namedtuple
 from weightops.errors import UsageError
 from weightops.registry.tags import Kind, SemVer, parse_version
 
-# typing.TYPE_CHECKING without importing typing, which resolve never needs (type checkers
-# read any `TYPE_CHECKING` this way).
-TYPE_CHECKING = False
-if TYPE_CHECKING:
-    from weightops.registry.state import Registry
-
 
 class Event(namedtuple("Event", "tag kind model commit time counter version stage tagger annotated message",
                        defaults=(None, None, None, "", True, ""))):
@@ -93,14 +87,6 @@ def format_message(title: str, fields: dict) -> str:
         text = str(value).replace("\n", " ").replace("\r", " ")
         lines.append(f"{key}: {text}")
     return "\n".join(lines) + "\n"
-
-
-def tag_time(registry: "Registry", model: str, now: int) -> int:
-    """The tagger date for a new tag of `model` (Unix seconds): the later of `now` and one
-    second after the model's newest tag, so every reader that orders by whole-second tagger
-    time (GTO, DVC) sees the order the counters give."""
-    newest = registry.newest_time(model)
-    return max(now, newest + 1) if newest else now
 
 
 def _message_field(message: str, key: str) -> str | None:

@@ -13,7 +13,7 @@ from weightops.errors import NotFoundError
 from weightops.core.refs import TagRef
 from weightops.registry.fold import Fold as _Fold
 from weightops.registry.records import (Event, Version, _message_field, format_message, iso,  # noqa: F401
-                                        parse_message, parse_time, tag_time)
+                                        parse_message, parse_time)
 from weightops.registry.tags import Kind, normalize_version, try_parse_tag, version_lookalike
 
 
@@ -236,3 +236,11 @@ class Registry:
     def newest_time(self, model: str) -> int:
         """The newest tagger time (Unix seconds) among `model`'s tags, 0 when it has none."""
         return max((e.time for e in self._events.get(model, [])), default=0)
+
+
+def tag_time(registry: Registry, model: str, now: int) -> int:
+    """The tagger date for a new tag of `model` (Unix seconds): the later of `now` and one
+    second after the model's newest tag, so every reader that orders by whole-second tagger
+    time (GTO, DVC) sees the order the counters give."""
+    newest = registry.newest_time(model)
+    return max(now, newest + 1) if newest else now

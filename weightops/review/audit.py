@@ -350,7 +350,7 @@ def _stage_records(registry: Registry, model: str, version: str, tag: str, locat
 
 def _object(project: Project, tag: str, located: Located, rem: object, stores: dict) -> list[Finding]:
     from weightops.storage.recovery import object_health
-    from weightops.storage.store import open_store
+    from weightops.storage.backends import open_store
     from weightops.storage.transfer import object_exists
 
     if isinstance(rem, WeightopsError):

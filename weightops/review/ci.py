@@ -137,7 +137,7 @@ def _object_matches_pointer(project: Project, rem, pointer, tag: str) -> str:
     is one) must be what the DVC pointer records, read from its metadata. IntegrityError (4)
     otherwise; returns what was verified."""
     from weightops.storage.recovery import object_health
-    from weightops.storage.store import open_store
+    from weightops.storage.backends import open_store
 
     health = object_health(open_store(project, rem), pointer)
     if health.state == "damaged":

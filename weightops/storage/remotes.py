@@ -15,7 +15,7 @@ def object_exists(project: "Project", remote: Remote, pointer: Pointer) -> bool:
 
     Raises UsageError (exit 2) for an unsupported scheme or a missing DVC plugin, and
     WeightopsError (exit 1) when the remote refuses the credentials or cannot be reached."""
-    from weightops.storage.store import open_store
+    from weightops.storage.backends import open_store
     from weightops.storage.transfer import object_exists as exists
 
     return exists(open_store(project, remote), pointer)

@@ -9,22 +9,20 @@ a missing object is NotFoundError (exit 3) naming its URL, refused credentials W
 Backends: a local directory (here), S3 through botocore (`s3`, the fast path with parallel
 ranged GETs), and every other DVC remote through DVC's own plugin filesystems (`dvcfs`: gs,
 azure, ssh, http/https), configured by DVC's own translation of the remote's settings
-(from DVC's four config levels, storage/dvc_config.py). Adding a remote type means adding a backend to `open_store`.
+(from DVC's four config levels, storage/dvc_config.py). `open_store`
+(storage/backends.py) picks the backend; adding a remote type means adding one there.
 """
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Iterator
+from typing import Iterator
 from urllib.parse import urlsplit
 
-from weightops.errors import NotFoundError, UsageError, WeightopsError
+from weightops.errors import NotFoundError, WeightopsError
 from weightops.storage.pointers import Pointer, Remote, object_rel
 from weightops.storage.retry import RetryPolicy, with_retries
-
-if TYPE_CHECKING:
-    from weightops.project import Project
 
 CHUNK = 4 * 1024 * 1024
 SMALL_LIMIT = 64 * 1024 * 1024     # a `.dir` listing larger than this is not one
@@ -205,27 +203,3 @@ def scheme_of(url: str) -> str:
     if "://" not in url or url.startswith("file://"):
         return "local"
     return urlsplit(url).scheme.lower()
-
-
-def open_store(project: "Project | None", remote: Remote, *, jobs: int = 1,
-               policy: RetryPolicy | None = None, base: str | None = None) -> Store:
-    """Open `remote` with the backend its URL scheme names. `base` overrides where a local
-    remote is (default: its URL resolved against the project's `.dvc/`, as DVC does).
-
-    Raises UsageError (exit 2) for a scheme no backend handles, or whose DVC plugin is not
-    installed (naming the `pip install "weightops[EXTRA]"` that adds it)."""
-    policy = policy or RetryPolicy.from_env()
-    jobs = max(1, jobs)
-    scheme = scheme_of(remote.url)
-    if scheme == "local":
-        if base is None:
-            base = project.remote_base_url(remote) if project is not None else remote.url.removeprefix("file://")
-        return LocalStore(remote, base, jobs, policy)
-    if scheme == "s3":
-        from weightops.storage.s3 import S3Store
-        return S3Store(remote, (base or remote.url).rstrip("/"), jobs, policy)
-    if scheme in EXTRAS:
-        from weightops.storage.dvcfs import open_dvc_store
-        return open_dvc_store(project, remote, jobs, policy)
-    raise UsageError(f"remote '{remote.name}' ({remote.url}) is a {scheme}:// remote, which weightops does not read; "
-                     "supported: local, s3, gs, azure, ssh, http(s)")

@@ -31,7 +31,8 @@ from weightops.errors import IntegrityError, NotFoundError, RefusedError, Weight
 from weightops.storage.hashing import Digests, MultiHasher, check_digests
 from weightops.storage.pointers import Pointer, Remote, safe_join
 from weightops.storage.retry import Retryable, RetryPolicy
-from weightops.storage.store import CHUNK, Store, open_store  # noqa: F401 - re-exported
+from weightops.storage.backends import open_store  # noqa: F401 - re-exported
+from weightops.storage.store import CHUNK, Store
 
 if TYPE_CHECKING:
     from weightops.project import Project
