@@ -1,6 +1,7 @@
 """The package's shape, checked by walking its source: pure modules import nothing that runs a
 process or touches the network (directly or through other weightops modules), every module
-stays under 400 lines, and the CLI's resolve path loads none of the heavy libraries."""
+stays under 400 lines, no module imports one that imports it back, and the CLI's resolve path
+loads none of the heavy libraries."""
 
 from __future__ import annotations
 
@@ -94,6 +95,70 @@ def test_the_walk_catches_an_impure_import(tmp_path):
     bad.write_text("def f():\n    import subprocess\n    from weightops.core import git\n")
     found = imports_of(bad, "weightops.core.bad")
     assert is_impure("subprocess") and "subprocess" in found and "weightops.core.git" in found
+
+
+def import_circles(package: Path) -> list[list[str]]:
+    """The import circles among the modules of the package folder `package`: each a sorted list of
+    modules that reach one another through imports (lazy ones inside functions included), as the
+    strongly connected components (Tarjan) of the import graph with more than one module."""
+    mods = {".".join(p.relative_to(package.parent).with_suffix("").parts[:-1] if p.name == "__init__.py"
+                     else p.relative_to(package.parent).with_suffix("").parts): p for p in sorted(package.rglob("*.py"))}
+    edges = {m: sorted(i for i in imports_of(p, m) if i in mods and i != m) for m, p in mods.items()}
+    index, low, stack, on_stack, circles = {}, {}, [], set(), []
+    for start in mods:
+        if start in index:
+            continue
+        work = [(start, 0)]
+        while work:   # iterative Tarjan: a deep import chain must not hit the recursion limit
+            node, i = work.pop()
+            if i == 0:
+                index[node] = low[node] = len(index)
+                stack.append(node)
+                on_stack.add(node)
+            if i < len(edges[node]):
+                work.append((node, i + 1))
+                nxt = edges[node][i]
+                if nxt not in index:
+                    work.append((nxt, 0))
+                elif nxt in on_stack:
+                    low[node] = min(low[node], index[nxt])
+                continue
+            if low[node] == index[node]:
+                component = []
+                while True:
+                    member = stack.pop()
+                    on_stack.discard(member)
+                    component.append(member)
+                    if member == node:
+                        break
+                if len(component) > 1:
+                    circles.append(sorted(component))
+            if work:
+                parent = work[-1][0]
+                low[parent] = min(low[parent], low[node])
+    return sorted(circles)
+
+
+def test_no_module_imports_one_that_imports_it_back():
+    circles = import_circles(PACKAGE)
+    assert not circles, ("import circles (move the shared piece into a module below both, or the "
+                         f"dispatching function into one above both): {circles}")
+
+
+def test_the_circle_walk_catches_a_lazy_import_circle(tmp_path):
+    """The check above must be able to fail: a circle closed only by an import inside a function
+    (and a relative one) is seen; a plain chain is not."""
+    pkg = tmp_path / "pkg"
+    (pkg / "sub").mkdir(parents=True)
+    (pkg / "__init__.py").write_text("")
+    (pkg / "sub" / "__init__.py").write_text("")
+    (pkg / "a.py").write_text("from pkg.sub import b\n")
+    (pkg / "sub" / "b.py").write_text("import os\n\n\ndef f():\n    from pkg.sub import c\n")
+    (pkg / "sub" / "c.py").write_text("def g():\n    from .. import a\n")
+    (pkg / "leaf.py").write_text("from pkg import a\n")
+    assert import_circles(pkg) == [["pkg.a", "pkg.sub.b", "pkg.sub.c"]]
+    (pkg / "sub" / "c.py").write_text("import json\n")
+    assert import_circles(pkg) == []
 
 
 def test_cli_resolve_path_loads_no_heavy_library(project):

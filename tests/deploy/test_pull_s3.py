@@ -259,7 +259,7 @@ def test_lock_edited_by_hand_is_caught(s3_project, tmp_path):
     assert_one_line_error(proc, 4, "edited by hand")
     assert_one_line_error(s3_project.wo("verify", str(lock), str(s3_project.weights)), 4, "edited by hand")
     # even with the checksum recomputed, the registry disagrees with the forged hash
-    from weightops.deploy.pull import _checksum
+    from weightops.deploy.lockfile import _checksum
     doc["sha256"] = forged
     doc["checksum"] = _checksum(doc)
     lock.write_text(yaml.safe_dump(doc))

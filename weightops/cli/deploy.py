@@ -83,7 +83,7 @@ def pull_cmd(
     """Download REF's weights (a stage, version, or oci://REGISTRY/REPO:TAG), verifying size and sha256 while they stream; atomic."""
     out = output_path(out, out_alias)
     if lock_file and not index and via is None:
-        from weightops.deploy.pull import read_lock
+        from weightops.deploy.lockfile import read_lock
 
         if str(read_lock(lock_file).get("repo") or "").startswith("oci://"):
             via = "oci-lock"
@@ -100,7 +100,7 @@ def pull_cmd(
 
     if lock_file and not index:
         from weightops.deploy.fleet import is_index_url
-        from weightops.deploy.pull import read_lock
+        from weightops.deploy.lockfile import read_lock
 
         locked_repo = read_lock(lock_file).get("repo")
         index = locked_repo if is_index_url(locked_repo) else None

@@ -22,6 +22,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from weightops.core.atomic import plain_mode
+from weightops.deploy.host_policy import load_trust_policy
 from weightops.errors import IntegrityError, NotFoundError, RefusedError, UsageError
 from weightops.registry import index
 from weightops.registry.resolve import Resolved
@@ -113,23 +114,6 @@ def fetch(url: str, etag: str | None = None) -> tuple[Index | None, str | None]:
     if got.data is None:
         return None, got.etag
     return parse(got.data, url), got.etag
-
-
-def load_trust_policy(path: str | os.PathLike):
-    """A trust policy held on the host: a weightops.yaml with a `trust:` section; its
-    allowed-signers file is read relative to it. Raises NotFoundError (3) when missing."""
-    from weightops.core.yamlio import safe_load
-    from weightops.trust.policy import Policy, parse_policy
-
-    path = Path(path)
-    if not path.is_file():
-        raise NotFoundError(f"--trust-policy {path} does not exist (a weightops.yaml with a trust: section)")
-    policy = parse_policy(safe_load(path.read_text(), str(path)), f"file:{path}")
-    signers = path.parent / policy.signers_path
-    text = signers.read_text() if signers.is_file() else None
-    if text is None:
-        log.warning("trust policy %s: no %s; no SSH signature can verify", path, signers)
-    return Policy(f"file:{path}", text, policy.signers_path, policy.groups, policy.stages, policy.release)
 
 
 def resolve(idx: Index, ref: str = "latest", *, require_signed: bool = False, policy=None,
@@ -375,7 +359,7 @@ def pull_from(url: str | None, ref: str = "latest", dest: str | os.PathLike | No
     transferred)."""
     pinned = None
     if lock is not None:
-        from weightops.deploy.pull import check_lock_against, read_lock
+        from weightops.deploy.lockfile import check_lock_against, read_lock
 
         pinned = read_lock(lock)
         url, ref = url or pinned.get("repo"), pinned["version"]

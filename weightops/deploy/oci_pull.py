@@ -54,7 +54,7 @@ def pull_via_oci(ref: str | None = "latest", dest: str | os.PathLike | None = No
     from weightops.registry.oci import build_version, client_for, repository_for
     from weightops.registry.resolve import resolve
 
-    from weightops.deploy.pull import check_lock_against, read_lock
+    from weightops.deploy.lockfile import check_lock_against, read_lock
 
     started = time.monotonic()
     pinned = read_lock(lock) if lock else None
@@ -91,7 +91,7 @@ def lock_reference(text: str, out: str | os.PathLike, *, plain_http: bool | None
     (one file) or the card rule's listing hash (`sha256  path` lines of a folder's files), `md5`
     empty (OCI records none), `commit` the config's revision. Returns the document. Errors as
     `resolve_reference`."""
-    from weightops.deploy.pull import write_lock
+    from weightops.deploy.lockfile import write_lock
 
     found = resolve_reference(text, plain_http=plain_http)
     pinned = str(found.reference.with_digest(found.digest))
@@ -134,7 +134,7 @@ def pull_locked_reference(lock: str | os.PathLike, dest: str | os.PathLike | Non
     """Pull what an OCI deploy lock pins (its `repo`, a reference by digest), checking the artifact's
     sha256 against the lock's before any byte is fetched (IntegrityError, 4). Errors as `read_lock`
     and `pull_reference`."""
-    from weightops.deploy.pull import read_lock
+    from weightops.deploy.lockfile import read_lock
 
     pinned = read_lock(lock)
     ref = parse(pinned["repo"], need_ref=True)

@@ -68,7 +68,7 @@ def trust_for(project, options: OmsOptions):
     if options.public_keys or options.chain:
         return oms_store.trust_from_paths(options.public_keys, options.chain, options.identities), None
     if options.trust_policy is not None and Path(options.trust_policy).is_file():
-        from weightops.deploy.fleet import load_trust_policy
+        from weightops.deploy.host_policy import load_trust_policy
 
         trust, policy = oms_store.trust_from_file(options.trust_policy), load_trust_policy(options.trust_policy)
     else:
@@ -260,7 +260,7 @@ def check_index_entry(r, url: str, target: Path | None, options: OmsOptions | No
     if options.public_keys or options.chain:
         trust = oms_store.trust_from_paths(options.public_keys, options.chain, options.identities)
     elif options.trust_policy is not None:
-        from weightops.deploy.fleet import load_trust_policy
+        from weightops.deploy.host_policy import load_trust_policy
 
         trust, policy = oms_store.trust_from_file(options.trust_policy), load_trust_policy(options.trust_policy)
     else:

@@ -43,7 +43,7 @@ def verify(file: str | os.PathLike, path: str | os.PathLike | None = None) -> Ve
         raise NotFoundError(f"'{file}' does not exist; pass a lock file or a model card")
     doc = safe_load(file.read_bytes(), str(file))
     if isinstance(doc, dict) and "lock_version" in doc:
-        from weightops.deploy.pull import read_lock
+        from weightops.deploy.lockfile import read_lock
 
         pinned = read_lock(file)
         target = Path(path) if path else locked_path(file, pinned)
