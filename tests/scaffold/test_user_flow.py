@@ -8,7 +8,8 @@ import sys
 
 from helpers import Project, run_cli
 
-KEYS = {"model", "version", "tag", "commit", "path", "md5", "sha256", "size", "remote", "url", "stage"}
+KEYS = {"model", "version", "tag", "commit", "path", "md5", "sha256", "size", "remote", "url", "stage",
+        "card", "verified_by"}   # where the SHA-256 came from (a card, or DVC md5 for a cardless version)
 
 
 def test_init_repro_tag_push_resolve(tmp_path):
