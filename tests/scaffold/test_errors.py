@@ -2,6 +2,8 @@
 
 import subprocess
 
+import yaml
+
 from helpers import assert_one_line_error, run_cli
 from weightops.storage.dvc_config import dvc_remotes
 
@@ -82,8 +84,12 @@ def test_init_twice_refuses_naming_files_then_force(tmp_path):
     line = assert_one_line_error(run_cli(["init", str(root), "--model", "clf"], cwd=tmp_path), 5, "weightops.yaml")
     assert "--force" in line
     assert (root / "params.yaml").read_text() == "train: {mine: 1}\n"  # not clobbered
+    (root / "weightops.yaml").write_text("# broken by hand\n")
     run_cli(["init", str(root), "--model", "clf", "--force", "--remote", str(tmp_path / "r")], cwd=tmp_path, check=True)
-    assert "seed" in (root / "params.yaml").read_text()
+    # --force replaces weightops' own files; the pipeline's parameters stay the user's
+    config = yaml.safe_load((root / "weightops.yaml").read_text())
+    assert config["model"] == "clf" and "production" in config["stages"]
+    assert (root / "params.yaml").read_text() == "train: {mine: 1}\n"
 
 
 def test_init_adopts_an_existing_repo_and_keeps_its_gitignore(tmp_path):

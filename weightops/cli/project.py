@@ -81,7 +81,7 @@ def card_cmd(
 ) -> None:
     """Write the model card: sha256, md5, lineage, environment, metrics, labels.
 
-    --attach REF gives a release made before weightops a card without moving its tag."""
+    With --attach REF, a release made before weightops gets a card without moving its tag."""
     if attach is not None:
         from weightops.registry.attach import attach_card
 

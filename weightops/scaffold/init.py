@@ -130,15 +130,18 @@ def adopt_output(root: Path, choice: Choice, *, remote: str | None, force: bool)
     read from its tags (tag style, stages in GTO's order), the CI files (never over the user's),
     the card when the weights are here, and a DVC remote only when the project has no default
     one (or `remote` names one); the card is written only before the first release (later ones
-    come with training runs). RefusedError (5) when weightops.yaml exists (without `force`);
+    come with training runs). RefusedError (5) when weightops.yaml exists (without `force`),
+    naming it and the CI files `force` would replace (the pipeline's own files are never rewritten);
     UsageError (2) when dvc.yaml cannot be edited by adding lines."""
     top = git.toplevel(root).resolve()
     sub = "" if top == root else root.relative_to(top).as_posix()
     name = f"{sub}:{choice.name}" if sub else choice.name
-    if (top / CONFIG_FILE).exists() and not force:
-        raise RefusedError(f"{top} already has {CONFIG_FILE}; weightops init will not overwrite it (pass --force)")
-    conventions = read_conventions(top, name, DEFAULT_STAGES)
     targets = {dest: render(src, name) for src, dest in PROJECT_FILES.items() if src.startswith("ci/")}
+    if (top / CONFIG_FILE).exists() and not force:
+        existing = [CONFIG_FILE] + [dest for dest in targets if (top / dest).exists()]
+        raise RefusedError(f"{top} already has {', '.join(existing)}; weightops init will not overwrite "
+                           "them (pass --force to replace them)")
+    conventions = read_conventions(top, name, DEFAULT_STAGES)
     gated = gated_stages(conventions.stages)
     targets[CONFIG_FILE] = render_config(name, conventions.stages, conventions.tag_style,
                                          tuple(s for s in gated if s not in VALIDATED_BY_DEFAULT))
