@@ -86,7 +86,9 @@ def scan_one(stream: BinaryIO, where: str, torchscript: bool = False,
     returns None for an allowed global and the reason for refusing any other, and every opcode
     is read. A name it answers with `INLINE` is allowed and announces raw bytes after the object
     (joblib's array wrapper): the scan stops there and returns False (the unpickler, restricted
-    the same way, reads on). True when the scan reached STOP."""
+    the same way, reads on). A name it answers with `VALUE` may be held as data (an estimator's
+    `score_func=f_classif`) but RefusedError (5) when the pickle calls it (REDUCE, NEWOBJ) or
+    builds on it. True when the scan reached STOP."""
     mark, unknown = object(), object()
     stack: list = []
     memo: dict = {}
@@ -104,8 +106,10 @@ def scan_one(stream: BinaryIO, where: str, torchscript: bool = False,
             if name in ("PUT", "BINPUT", "LONG_BINPUT"):
                 memo[arg] = stack[-1]
                 continue
+            value = None
             if name == "GLOBAL":
-                if _allow(arg.replace(" ", "."), where, torchscript, allow) is INLINE:
+                value = _allow(arg.replace(" ", "."), where, torchscript, allow)
+                if value is INLINE:
                     return False
             popped: list = []
             if pickletools.markobject in before:
@@ -123,8 +127,14 @@ def scan_one(stream: BinaryIO, where: str, torchscript: bool = False,
                 qual, module = popped[0], popped[1]
                 if not (isinstance(module, str) and isinstance(qual, str)):
                     raise RefusedError(f"{where} computes the name of a global: not a plain state dict, refused without unpickling")
-                if _allow(f"{module}.{qual}", where, torchscript, allow) is INLINE:
+                value = _allow(f"{module}.{qual}", where, torchscript, allow)
+                if value is INLINE:
                     return False
+            if name in ("REDUCE", "NEWOBJ", "NEWOBJ_EX", "BUILD"):
+                called = popped[-1]   # the callable, class or object: deepest of what the opcode took
+                if isinstance(called, _Value):
+                    raise RefusedError(f"{where} calls {called.name}: a function a pickle may hold as a value, "
+                                       "not call; refused without unpickling")
             if name == "MARK":
                 stack.append(mark)
             elif name in ("GET", "BINGET", "LONG_BINGET"):
@@ -133,6 +143,8 @@ def scan_one(stream: BinaryIO, where: str, torchscript: bool = False,
                 stack.extend(popped * 2)
             elif "UNICODE" in name:
                 stack.extend([arg] * len(op.stack_after))
+            elif value is VALUE:
+                stack.append(_Value(_global_name(name, arg, popped)))
             else:
                 stack.extend([unknown] * len(op.stack_after))
             if name == "STOP":
@@ -146,13 +158,23 @@ def scan_one(stream: BinaryIO, where: str, torchscript: bool = False,
 
 
 INLINE = "inline data follows"
+VALUE = "allowed as a value, never called"
+
+
+@dataclass(frozen=True)
+class _Value:
+    name: str   # a global the pickle may hold but not call
+
+
+def _global_name(opcode: str, arg: object, popped: list) -> str:
+    return str(arg).replace(" ", ".") if opcode == "GLOBAL" else f"{popped[1]}.{popped[0]}"
 
 
 def _allow(name: str, where: str, torchscript: bool, allow: Callable[[str], str | None] | None) -> str | None:
     if allow is not None:
         why = allow(name)
-        if why is INLINE:
-            return INLINE
+        if why is INLINE or why is VALUE:
+            return why
         if why:
             raise RefusedError(f"{where} references {name}: {why}; refused without unpickling")
         return None

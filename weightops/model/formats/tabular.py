@@ -14,9 +14,13 @@ a known set. weightops does the latter, in two passes (pickles.py):
    arrays), yields the arrays the model holds as tensors, named by their attribute path
    (`coef_`, `estimators_.0.tree_.nodes.threshold`).
 
-Allowed: scikit-learn classes (`sklearn.*` names in CapWords, never a function); numpy's array,
-dtype and scalar rebuilders and its random-state constructors; joblib's array wrappers; a few
-builtins that build plain data (set, frozenset, slice, complex, OrderedDict, defaultdict).
+Allowed: scikit-learn classes (`sklearn.*` names in CapWords, `_BinMapper` too) and the
+reconstructors Cython generates for them (`__pyx_unpickle_*`, the neighbors trees' `newObj`);
+numpy's array, dtype and scalar rebuilders and its random-state constructors (SeedSequence too);
+joblib's array wrappers; a few builtins that build plain data (set, frozenset, slice, complex,
+OrderedDict, defaultdict). Any other scikit-learn or numpy name (`f_classif`, `numpy.mean`,
+`numpy.float64`) may be held as a parameter's value, never called: a pickle whose REDUCE, NEWOBJ
+or BUILD applies one is refused.
 joblib files (`joblib.dump`, uncompressed) keep each array's bytes inline after its
 `NumpyArrayWrapper`; they are read as joblib's own `NumpyUnpickler` reads them
 (joblib/numpy_pickle.py: `NumpyArrayWrapper.read_array`, the optional alignment padding).
@@ -53,28 +57,49 @@ _NUMPY_DTYPE_CLASS = re.compile(r"numpy\.dtypes\.[A-Z]\w*DType")
 RANDOM_GLOBALS = ("numpy.random._pickle.__randomstate_ctor", "numpy.random._pickle.__bit_generator_ctor",
                   "numpy.random._pickle.__generator_ctor", "numpy.random.mtrand.RandomState",
                   "numpy.random._generator.Generator", "numpy.random._mt19937.MT19937", "numpy.random._pcg64.PCG64",
-                  "numpy.random._pcg64.PCG64DXSM", "numpy.random._philox.Philox", "numpy.random._sfc64.SFC64")
+                  "numpy.random._pcg64.PCG64DXSM", "numpy.random._philox.Philox", "numpy.random._sfc64.SFC64",
+                  "numpy.random.bit_generator.SeedSequence", "numpy.random.bit_generator.__pyx_unpickle_SeedSequence")
 PLAIN_GLOBALS = {
     "builtins.set": set, "builtins.frozenset": frozenset, "builtins.slice": slice, "builtins.complex": complex,
     "collections.OrderedDict": OrderedDict, "collections.defaultdict": defaultdict,
     "_codecs.encode": pickles._encode, "builtins.object": object, "copyreg._reconstructor": None,   # None: resolved below
 }
-_SKLEARN_CLASS = re.compile(r"sklearn(\.\w+)*\.[A-Z]\w*")
+_SKLEARN_CLASS = re.compile(r"sklearn(\.\w+)*\._?[A-Z]\w*")   # public and private (_BinMapper) classes
+# Cython's generated reconstructor for a class without __reduce__ (sklearn's loss objects in a
+# fitted GradientBoosting): called as (class, checksum, state); a stand-in keeps the state.
+_CYTHON_RECONSTRUCTOR = re.compile(r"sklearn(\.\w+)*\.__pyx_unpickle_[A-Za-z]\w*")
+# The Cython reconstructor of the neighbors trees and distance metrics: newObj(cls) is
+# cls.__new__(cls) (sklearn/neighbors/_binary_tree.pxi, sklearn/metrics/_dist_metrics.pyx).
+_NEW_OBJECT = re.compile(r"sklearn(\.\w+)*\.newObj")
+# Functions an estimator holds as parameters (SelectKBest's score_func=f_classif,
+# FeatureAgglomeration's pooling_func=numpy.mean) and numpy's scalar types (dtype=numpy.float64):
+# a pickle may hold them as values; the scan refuses a pickle that calls one. numpy's are named
+# one by one: a held function runs later (FunctionTransformer.transform), and numpy has some
+# that read files or run commands.
+_VALUE_GLOBAL = re.compile(
+    r"sklearn(\.\w+)+"
+    r"|numpy\.(float(16|32|64|128)|u?int(8|16|32|64)|complex(64|128)|bool_?|intc|uintc|longlong|ulonglong"
+    r"|half|single|double|longdouble|str_|bytes_|object_|datetime64|timedelta64)"
+    r"|numpy\.(nan)?(mean|median|average|max|min|amax|amin|sum|prod|std|var|percentile|quantile)"
+    r"|numpy\.(log|log1p|log2|log10|exp|expm1|sqrt|abs|absolute|square|tanh|sign|clip|round)")
 # Test helpers and vendored code are not estimators.
 _SKLEARN_EXCLUDED = ("sklearn.utils._testing.", "sklearn.externals.")
 
 
 def allow_global(name: str) -> str | None:
     """None when a pickle may name `name` (`module.qualname`); otherwise why not. `pickles.INLINE`
-    for joblib's array wrapper (raw bytes follow it in the file)."""
+    for joblib's array wrapper (raw bytes follow it in the file); `pickles.VALUE` for a scikit-learn
+    or numpy function or type the pickle may hold but not call."""
     if name in JOBLIB_WRAPPERS:
         return pickles.INLINE
     if name in NUMPY_GLOBALS or name in PLAIN_GLOBALS or name in RANDOM_GLOBALS or _NUMPY_DTYPE_CLASS.fullmatch(name):
         return None
-    if _SKLEARN_CLASS.fullmatch(name) and not name.startswith(_SKLEARN_EXCLUDED):
+    if (_SKLEARN_CLASS.fullmatch(name) or _CYTHON_RECONSTRUCTOR.fullmatch(name)) and not name.startswith(_SKLEARN_EXCLUDED):
         return None
-    if name.startswith("sklearn."):
-        return "a scikit-learn function, not an estimator class: loading would call it"
+    if _NEW_OBJECT.fullmatch(name):
+        return None
+    if _VALUE_GLOBAL.fullmatch(name) and not name.startswith(_SKLEARN_EXCLUDED):
+        return pickles.VALUE
     return "not on the allow-list of scikit-learn estimators, numpy arrays and joblib wrappers (loading would call it)"
 
 
@@ -87,15 +112,17 @@ class Estimator:
         self.__dict__["_args"] = args   # a Cython class's REDUCE arguments (Tree's n_features, ...)
 
     def __setstate__(self, state: object) -> None:
-        if isinstance(state, tuple) and len(state) == 2:   # (dict, slots)
-            state = {**(state[0] or {}), **(state[1] or {})}
+        if isinstance(state, tuple) and len(state) == 2 and all(isinstance(s, (dict, type(None))) for s in state):
+            state = {**(state[0] or {}), **(state[1] or {})}   # (dict, slots)
         if isinstance(state, dict):
             self.__dict__.update(state)
+        else:   # a Cython or C type's own state tuple (a SeedSequence's entropy): kept as it is
+            self.__dict__["_state"] = state
 
     @property
     def attrs(self) -> dict:
         """The object's attributes (its pickled state)."""
-        return {k: v for k, v in self.__dict__.items() if k != "_args"}
+        return {k: v for k, v in self.__dict__.items() if k not in ("_args", "_state")}
 
 
 class ArrayWrapper:
@@ -107,6 +134,29 @@ class ArrayWrapper:
 
 def _class(full: str) -> type:
     return type(full.rsplit(".", 1)[-1], (Estimator,), {"qualname": full})
+
+
+class Held:
+    """Stands for a function or type an estimator holds as a parameter: its name, nothing callable."""
+
+    def __init__(self, name: str, where: str) -> None:
+        self.name, self.where = name, where
+
+    def __repr__(self) -> str:
+        return self.name
+
+    def __call__(self, *args: object, **kwargs: object) -> object:
+        raise RefusedError(f"{self.where} calls {self.name}: a function a pickle may hold as a value, "
+                           "not call; refused without running it")
+
+
+def _new_object(cls: object) -> object:
+    return cls() if isinstance(cls, type) and issubclass(cls, Estimator) else Estimator()
+
+
+def _cython_object(cls: object, checksum: object = None, state: object = None) -> object:
+    # `cls` is whatever find_class answered (a stand-in); the state tuple is kept, never run.
+    return cls(state) if isinstance(cls, type) and issubclass(cls, Estimator) else Estimator(state)
 
 
 def _random(*args: object) -> object:
@@ -129,6 +179,10 @@ class TabularUnpickler(pickle._Unpickler):
         why = allow_global(full)
         if why is pickles.INLINE:
             return ArrayWrapper
+        if why is pickles.VALUE:
+            return Held(full, self.where)
+        if _NEW_OBJECT.fullmatch(full):
+            return _new_object
         if why:
             raise RefusedError(f"{self.where} references {full}: {why}; refused without unpickling")
         if full in NUMPY_GLOBALS:
@@ -139,9 +193,11 @@ class TabularUnpickler(pickle._Unpickler):
         if full in PLAIN_GLOBALS:
             return PLAIN_GLOBALS[full]
         if full in RANDOM_GLOBALS:
-            return _random
+            return _cython_object if "__pyx_unpickle_" in full else _random
         if _NUMPY_DTYPE_CLASS.fullmatch(full):
             return _dtype_class(name)
+        if _CYTHON_RECONSTRUCTOR.fullmatch(full):
+            return _cython_object
         return _class(full)
 
     def load_build(self) -> None:
