@@ -12,7 +12,7 @@ from weightops.storage.dvc_config import dvc_cache_dir
 from weightops.storage.pointers import stay_inside
 from weightops.opening import open_project
 from weightops.project import Project
-from weightops.registry.state import iso
+from weightops.registry.records import iso
 from weightops.registry.tags import validate_new_model_name
 
 

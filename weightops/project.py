@@ -130,28 +130,26 @@ class Project:
         return parse_config(git.read_blob(self.root, head, CONFIG_FILE) if head else None)
 
     @cached_property
+    def _root_dvc_yaml(self) -> bytes | None:
+        """The root dvc.yaml's bytes: the work tree's, else HEAD's; None without one."""
+        if not self.bare and (self.root / "dvc.yaml").is_file():
+            return (self.root / "dvc.yaml").read_bytes()
+        head = git.head(self.root)
+        return git.read_blob(self.root, head, "dvc.yaml") if head else None
+
+    @cached_property
     def declared_models(self) -> tuple[str, ...]:
         """Models the root dvc.yaml declares under `artifacts:` (work tree, else HEAD), in
         file order: `type: model` and untyped artifacts only, as DVC and GTO read the type (a
         `type: dataset` is not a model); () without one. PointerError (1) for a malformed dvc.yaml."""
-        head = git.head(self.root)
-        text = None
-        if not self.bare and (self.root / "dvc.yaml").is_file():
-            text = (self.root / "dvc.yaml").read_bytes()
-        elif head:
-            text = git.read_blob(self.root, head, "dvc.yaml")
+        text = self._root_dvc_yaml
         return tuple(model_artifacts(text)) if text else ()
 
     @cached_property
     def non_models(self) -> frozenset[str]:
         """Artifacts the root dvc.yaml declares with another type than model (`type: dataset`):
         GTO may tag them, and weightops leaves them out of what it lists and checks."""
-        head = git.head(self.root)
-        text = None
-        if not self.bare and (self.root / "dvc.yaml").is_file():
-            text = (self.root / "dvc.yaml").read_bytes()
-        elif head:
-            text = git.read_blob(self.root, head, "dvc.yaml")
+        text = self._root_dvc_yaml
         return frozenset(n for n, a in parse_artifacts(text).items() if not a.is_model) if text else frozenset()
 
     def models_in(self, registry: Registry) -> list[str]:

@@ -15,7 +15,6 @@ from typing import Callable, Optional
 
 import typer
 
-from weightops.cli.output import print_fields, print_json, trust_fields  # noqa: F401 - shared by the commands
 from weightops.errors import UsageError, WeightopsError
 
 app = typer.Typer(

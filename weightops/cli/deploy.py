@@ -11,8 +11,8 @@ from typing import List, Optional
 
 import typer
 
-from weightops.cli.base import JSON, MODEL, OUT_ALIAS, REPO, REPO_URL, app, command, output_path, print_fields, print_json
-from weightops.cli.output import wrapped
+from weightops.cli.base import JSON, MODEL, OUT_ALIAS, REPO_URL, command, output_path
+from weightops.cli.output import print_fields, print_json, wrapped
 from weightops.cli.trust import OMS_CA, OMS_IDENTITY, OMS_PUBLIC_KEY, REQUIRE_OMS, oms_options as _oms
 from weightops.errors import NotFoundError, UsageError
 

@@ -6,7 +6,8 @@ from typing import Optional
 
 import typer
 
-from weightops.cli.base import JSON, MODEL, REPO_URL, command, print_json
+from weightops.cli.base import JSON, MODEL, REPO_URL, command
+from weightops.cli.output import print_json
 
 
 @command("kserve")

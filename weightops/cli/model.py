@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from weightops.cli.base import JSON, MODEL, OUT_ALIAS, REPO, app, command, handled, output_path, print_json
+from weightops.cli.base import JSON, MODEL, OUT_ALIAS, REPO, app, command, handled, output_path
+from weightops.cli.output import print_json
 from weightops.errors import RefusedError
 
 

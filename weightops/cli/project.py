@@ -7,7 +7,8 @@ from typing import List, Optional
 
 import typer
 
-from weightops.cli.base import JSON, MODEL, OUT_ALIAS, command, output_path, print_json
+from weightops.cli.base import JSON, MODEL, OUT_ALIAS, command, output_path
+from weightops.cli.output import print_json
 from weightops.errors import UsageError
 
 

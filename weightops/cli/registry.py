@@ -8,17 +8,8 @@ from typing import List, Optional
 import typer
 
 from weightops.cli.output import say_not_pushed
-from weightops.cli.base import (
-    JSON,
-    MODEL,
-    REPO,
-    SIGN,
-    command,
-    print_fields,
-    print_json,
-    trust_note,
-    verified_rows,
-)
+from weightops.cli.base import JSON, MODEL, REPO, SIGN, command, trust_note, verified_rows
+from weightops.cli.output import print_fields, print_json
 
 
 OMS_KEY = typer.Option(None, "--oms-key", help="PEM EC private key: write an OpenSSF Model Signing signature into the DVC remote (default: $WEIGHTOPS_OMS_KEY).")

@@ -7,20 +7,8 @@ from typing import List, Optional
 
 import typer
 
-from weightops.cli.base import (
-    fail,
-    JSON,
-    MODEL,
-    OUT_ALIAS,
-    OUTPUT,
-    REPO,
-    app,
-    command,
-    handled,
-    output_path,
-    print_json,
-    write_out,
-)
+from weightops.cli.base import fail, JSON, MODEL, OUT_ALIAS, OUTPUT, REPO, app, command, handled, output_path, write_out
+from weightops.cli.output import print_json
 from weightops.errors import RefusedError, UsageError
 
 # ---------------------------------------------------------------- review and CI: diff, guard, audit

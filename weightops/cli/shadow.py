@@ -7,7 +7,8 @@ from typing import Optional
 
 import typer
 
-from weightops.cli.base import JSON, MODEL, OUT_ALIAS, REPO, REPO_URL, app, handled, output_path, print_json
+from weightops.cli.base import JSON, MODEL, OUT_ALIAS, REPO, REPO_URL, app, handled, output_path
+from weightops.cli.output import print_json
 from weightops.errors import NotFoundError
 
 shadow_app = typer.Typer(help="Shadow deployments: report on a shadow log, replay recorded inputs.",

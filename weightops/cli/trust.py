@@ -9,7 +9,8 @@ from typing import List, Optional
 
 import typer
 
-from weightops.cli.base import JSON, command, print_json
+from weightops.cli.base import JSON, command
+from weightops.cli.output import print_json
 
 REQUIRE_OMS = typer.Option(None, "--require-oms/--no-require-oms", help="Verify the version's OpenSSF Model Signing signature before writing anything (default: trust.oms.require).")
 OMS_PUBLIC_KEY = typer.Option([], "--oms-public-key", help="PEM public key that verifies OMS signatures (repeatable; default: trust.oms of the trusted policy).")

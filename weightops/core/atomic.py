@@ -10,6 +10,7 @@ from __future__ import annotations
 import fcntl
 import glob
 import os
+import shutil
 import stat
 import tempfile
 from contextlib import contextmanager
@@ -46,6 +47,22 @@ def atomic_write_text(target: str | os.PathLike, text: str) -> None:
     with atomic_open(target, "w") as f:
         f.write(text)
 
+
+def swap_into_place(tmp: Path, target: Path) -> None:
+    """Rename the finished `tmp` (a file or folder beside `target`) to `target`. An existing
+    `target` is moved aside first and removed only after the rename, so a failure puts it back:
+    a reader sees the old copy or the whole new one. OSError when a rename fails."""
+    if not target.exists() and not target.is_symlink():
+        os.rename(tmp, target)
+        return
+    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
+    os.rename(target, old / "x")
+    try:
+        os.rename(tmp, target)
+    except BaseException:
+        os.rename(old / "x", target)
+        raise
+    shutil.rmtree(old, ignore_errors=True)
 
 
 def temp_beside(target: Path) -> tuple[int, str]:

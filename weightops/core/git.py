@@ -20,7 +20,7 @@ import re
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
-from weightops.core.git_run import GitError, _failed, _no_git, run  # noqa: F401 - the runner, re-exported
+from weightops.core.git_run import GitError, run  # noqa: F401 - the runner, re-exported
 from weightops.core.git_tags import TagListing
 from weightops.core.gitdir import find_work_tree
 from weightops.core.refs import CARDS_REF, TagRef

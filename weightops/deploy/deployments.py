@@ -18,7 +18,7 @@ from pathlib import Path
 
 from weightops.core.jsonl import read_jsonl
 from weightops.errors import NotFoundError, UsageError
-from weightops.registry.state import iso, parse_time
+from weightops.registry.records import iso, parse_time
 
 
 @dataclass(frozen=True)

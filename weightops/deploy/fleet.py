@@ -228,10 +228,11 @@ def download(r: Resolved, dest: str | os.PathLike, *, fsync: bool = False, progr
 
 def _copy(r: Resolved, url: str, target: Path, expected, fsync: bool, progress=None) -> int:
     from weightops.storage import transfer
+    from weightops.storage.backends import open_store
     from weightops.storage.pointers import Remote
 
     # The object's own URL is all a copy needs; the store only picks the backend by scheme.
-    store = transfer.open_store(None, Remote("index", url), base=url)
+    store = open_store(None, Remote("index", url), base=url)
     try:
         return transfer.copy_object(store, url, target, expected, ref=r.tag, progress=progress, fsync=fsync).transferred
     except IntegrityError as exc:

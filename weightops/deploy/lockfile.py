@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 
 from weightops.core.yamlio import dump_yaml, safe_load
 from weightops.errors import IntegrityError, NotFoundError, UsageError
-from weightops.registry.state import iso
+from weightops.registry.records import iso
 
 if TYPE_CHECKING:
     from weightops.registry.resolve import Resolved

@@ -180,7 +180,7 @@ def check_resolved(r, *, repo: str | os.PathLike = ".", remote: str | None = Non
                    options: OmsOptions | None = None) -> Checked | None:
     """`check` for a version resolved from `repo` when nothing is pulled (`lock`): opens its remote."""
     from weightops.opening import open_project
-    from weightops.storage import transfer
+    from weightops.storage.backends import open_store
 
     project = open_project(repo)
     if not required(project, r, options):
@@ -188,7 +188,7 @@ def check_resolved(r, *, repo: str | os.PathLike = ".", remote: str | None = Non
     rem = project.remote(r.commit, remote, root=r.located.dvc_root, pointer=r.located.pointer)
     if rem is None:
         raise RefusedError(f"{r.tag}: no DVC remote is configured at {r.commit[:12]} to read its OMS signature from")
-    return check(project, r, transfer.open_store(project, rem), None, options)
+    return check(project, r, open_store(project, rem), None, options)
 
 
 def check_verified(data: bytes, trust: Trust, policy, r, url: str, stage: str | None = None) -> Verified:

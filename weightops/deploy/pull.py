@@ -18,8 +18,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from weightops.storage import transfer
+from weightops.storage.backends import open_store
 from weightops.deploy import oms as oms_check
-from weightops.core.atomic import plain_mode
+from weightops.core.atomic import plain_mode, swap_into_place
 from weightops.model.card import check_bytes
 from weightops.errors import IntegrityError, NotFoundError, UsageError
 from weightops.storage.hashing import dvc2_md5, hash_file, is_sha256
@@ -98,7 +99,7 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
     if r.remote is None:
         raise NotFoundError(f"{r.tag}: no DVC remote is configured at {r.commit[:12]}; pass --remote NAME")
     target = destination(dest, r.located.pointer)
-    store = transfer.open_store(project, project.remote(r.commit, remote, root=r.located.dvc_root if r.located else None,
+    store = open_store(project, project.remote(r.commit, remote, root=r.located.dvc_root if r.located else None,
                                                        pointer=r.located.pointer if r.located else None),
                                 jobs=jobs or default_jobs())
     pointer = r.located.pointer
@@ -280,7 +281,7 @@ def _pull_dir(store: transfer.Store, r: Resolved, target: Path, progress, fsync:
                                  expected=r.sha256, ref=r.tag)
         if gate:
             gate()
-        _swap_into_place(tmp, target)
+        swap_into_place(tmp, target)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
@@ -295,19 +296,6 @@ def _copy_entry(store, entry, dest, expected, r, progress, fsync, verify_md5) ->
     except IntegrityError as exc:
         raise _named(exc, r, url, dest.parent) from None
 
-
-def _swap_into_place(tmp: Path, target: Path) -> None:
-    if not target.exists() and not target.is_symlink():
-        os.rename(tmp, target)
-        return
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-    os.rename(target, old / "x")
-    try:
-        os.rename(tmp, target)
-    except BaseException:
-        os.rename(old / "x", target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
 
 
 # ------------------------------------------------------------------ lock

@@ -19,7 +19,7 @@ from pathlib import Path
 from weightops.core.config import ValidationSettings
 from weightops.model.formats.base import TREE, ensemble_member
 from weightops.model.signature import Signature, graph_differences
-from weightops.model.stats import EPS, TensorStats, collect_stats, tensor_stats  # noqa: F401 - re-exported
+from weightops.model.stats import EPS, TensorStats
 
 MAX_LISTED = 50  # offenders listed per check; the count is always exact
 

@@ -14,7 +14,8 @@ from pathlib import Path
 
 from weightops.model.card import check_bytes, load_card
 from weightops.core.config import ValidationSettings
-from weightops.model.checks import Report, collect_stats, run_checks
+from weightops.model.checks import Report, run_checks
+from weightops.model.stats import collect_stats
 from weightops.model.formats import unread_reason
 from weightops.errors import FormatError, NotFoundError, RefusedError, UsageError, WeightopsError
 from weightops.storage.hashing import hash_file, sha256_file

@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
 
-from weightops.core.atomic import plain_mode, temp_beside
+from weightops.core.atomic import plain_mode, swap_into_place, temp_beside
 from weightops.errors import IntegrityError, NotFoundError, RefusedError
 from weightops.oci import modelpack
 from weightops.oci.client import Client
@@ -200,16 +200,6 @@ def _unlink(path: str) -> None:
 
 def _swap(tmp: Path, target: Path) -> None:
     """Rename the finished folder into place; a previous copy is moved aside first and removed after."""
-    if not target.exists() and not target.is_symlink():
-        os.rename(tmp, target)
-        return
-    if not target.is_dir() or target.is_symlink():
+    if (target.exists() or target.is_symlink()) and (not target.is_dir() or target.is_symlink()):
         raise RefusedError(f"{target} exists and is not a folder; remove it or choose another -o")
-    old = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".old", dir=target.parent))
-    os.rename(target, old / "x")
-    try:
-        os.rename(tmp, target)
-    except BaseException:
-        os.rename(old / "x", target)
-        raise
-    shutil.rmtree(old, ignore_errors=True)
+    swap_into_place(tmp, target)

@@ -12,7 +12,8 @@ import importlib
 from dataclasses import dataclass, field
 
 from weightops.project import Located, Project
-from weightops.registry.state import Registry, Version
+from weightops.registry.state import Registry
+from weightops.registry.records import Version
 
 # "module:function", run in this order.
 GATES: tuple[str, ...] = (

@@ -7,7 +7,7 @@ import os
 
 from weightops.opening import open_project
 from weightops.project import Project
-from weightops.registry.state import Event
+from weightops.registry.records import Event
 from weightops.registry.tags import check_stage, validate_stage
 
 

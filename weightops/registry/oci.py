@@ -251,13 +251,13 @@ class _ByteSource:
                     yield chunk
             return
         if self._store is None:
-            from weightops.storage import transfer
+            from weightops.storage.backends import open_store
 
             remote = self.project.remote(self.located.commit, root=self.located.dvc_root, pointer=self.located.pointer)
             if remote is None:
                 raise NotFoundError(f"no DVC remote is configured at {self.located.commit[:12]} and the DVC cache "
                                     f"does not hold {layer.path}")
-            self._store = transfer.open_store(self.project, remote)
+            self._store = open_store(self.project, remote)
         store = self._store
         url = store.url(pointer)
         yield from store.open_range(url, 0)

@@ -97,7 +97,7 @@ def attach_version(project, client, repo: str, located, manifest: bytes) -> str 
     """Attach the version's signature from its DVC remote (trust/oms_store.py) to its OCI manifest;
     None when the remote holds none (an unsigned version: nothing to attach)."""
     from weightops.errors import RefusedError
-    from weightops.storage import transfer
+    from weightops.storage.backends import open_store
     from weightops.trust import oms_store
 
     try:
@@ -107,7 +107,7 @@ def attach_version(project, client, repo: str, located, manifest: bytes) -> str 
     remote = project.remote(located.commit, None, root=located.dvc_root, pointer=located.pointer)
     if remote is None:
         return None
-    store = transfer.open_store(project, remote)
+    store = open_store(project, remote)
     try:
         bundle = store.read_small(store.join(signed.key))
     except NotFoundError:

@@ -14,7 +14,7 @@ from __future__ import annotations
 from weightops.core import git, git_review
 from weightops.core.config import PolicySettings
 from weightops.errors import RefusedError
-from weightops.registry.state import Event, iso
+from weightops.registry.records import Event, iso
 from weightops.registry.tags import Kind
 
 def tenures(events: list[Event], stage: str, version: str, now: int) -> list[tuple[int, int]]:

@@ -16,7 +16,7 @@ from weightops.core import clock as _clock, git, git_review
 from weightops.errors import NotFoundError, WeightopsError
 from weightops.project import Project
 from weightops.registry import index
-from weightops.registry.state import iso
+from weightops.registry.records import iso
 
 log = logging.getLogger(__name__)
 

@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from weightops.core import clock, dvc, git
 from weightops.storage import remotes as storage
 from weightops.model.card import artifact_files, check_card_against_file, missing_card, require_card_matches
-from weightops.errors import IntegrityError, NotFoundError, RefusedError, UsageError, WeightopsError
+from weightops.errors import IntegrityError, NotFoundError, RefusedError, WeightopsError
 from weightops.storage.hashing import dvc2_md5
 from weightops.storage.dvc_config import dvc_cache_dir
 from weightops.storage.pointers import stay_inside
 from weightops.project import Project
-from weightops.registry.state import Registry, format_message, tag_time
+from weightops.registry.state import Registry, tag_time
+from weightops.registry.records import format_message
 from weightops.registry.tags import format_version_tag, normalize_version
 from weightops.trust.signing import choose_signing
 

@@ -12,7 +12,8 @@ from weightops.model.card import require_card_matches
 from weightops.errors import NotFoundError, RefusedError, UsageError
 from weightops.opening import open_project
 from weightops.project import Located, Project
-from weightops.registry.state import Registry, Version, parse_time
+from weightops.registry.state import Registry
+from weightops.registry.records import Version, parse_time
 from weightops.registry.tags import (Kind, check_stage, is_plain_stage_ref, is_stage_name, is_version, normalize_version, try_parse_tag,
                                      understood_version, version_lookalike)
 

@@ -17,7 +17,8 @@ from weightops.model.card import require_card_matches
 from weightops.errors import NotFoundError, RefusedError
 from weightops.registry.gates import PromotionContext, run_gates
 from weightops.project import Project
-from weightops.registry.state import Registry, format_message, tag_time
+from weightops.registry.state import Registry, tag_time
+from weightops.registry.records import format_message
 from weightops.registry.release import push_cards_along
 from weightops.registry.tags import check_stage, format_stage_tag, normalize_version, validate_stage
 from weightops.trust.signing import choose_signing

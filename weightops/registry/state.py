@@ -12,8 +12,7 @@ from collections.abc import Callable, Iterable
 from weightops.errors import NotFoundError
 from weightops.core.refs import TagRef
 from weightops.registry.fold import Fold as _Fold
-from weightops.registry.records import (Event, Version, _message_field, format_message, iso,  # noqa: F401
-                                        parse_message, parse_time)
+from weightops.registry.records import Event, Version
 from weightops.registry.tags import Kind, normalize_version, try_parse_tag, version_lookalike
 
 

@@ -17,7 +17,7 @@ from weightops.storage import remotes as storage
 from weightops.model.card import CardError, check_card_against_pointer, validate_card
 from weightops.errors import IntegrityError, NotFoundError, RefusedError
 from weightops.project import Project
-from weightops.registry.state import parse_message
+from weightops.registry.records import parse_message
 from weightops.registry.tags import Kind, parse_tag
 
 

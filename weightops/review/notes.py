@@ -13,7 +13,7 @@ from weightops.core.units import format_size
 from weightops.review.diff import FieldChange, fmt_delta, fmt_value, md_value, fmt_signed_size, flatten, section_changes
 from weightops.errors import NotFoundError, UsageError
 from weightops.project import Located, Project
-from weightops.registry.state import Version, iso
+from weightops.registry.records import Version, iso
 from weightops.registry.tags import Kind, parse_tag
 
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from weightops.core import clock, git
-from weightops.errors import NotFoundError, UsageError, WeightopsError
+from weightops.errors import NotFoundError, WeightopsError
 from weightops.storage.pointers import dvcyaml_for, parse_artifacts
 from weightops.project import Project
 from weightops.registry.state import Registry

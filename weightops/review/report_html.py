@@ -12,7 +12,7 @@ import datetime as _dt
 import html
 import math
 
-from weightops.registry.state import iso
+from weightops.registry.records import iso
 from weightops.review.report import Finding, ModelReport, ReportData, Segment, VersionRow
 from weightops.core.resources import template_path
 from weightops.core.units import format_size

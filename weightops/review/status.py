@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from weightops.core import git, git_remote
 from weightops.errors import NotFoundError
 from weightops.project import Project
-from weightops.registry.state import iso
+from weightops.registry.records import iso
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from weightops.core.atomic import atomic_open
 from weightops.errors import IntegrityError, RefusedError
 from weightops.registry.release import release
 from weightops.registry.resolve import resolve
-from weightops.registry.state import iso
+from weightops.registry.records import iso
 from weightops.registry.stages import promote, rollback
 from weightops.scaffold.init import init_project
 

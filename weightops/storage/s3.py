@@ -14,7 +14,6 @@ credential is WeightopsError naming the remote, transient failures are `Retryabl
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Iterator
 from urllib.parse import urlsplit
 

@@ -24,18 +24,14 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 from weightops.core.atomic import temp_beside
 from weightops.errors import IntegrityError, NotFoundError, RefusedError, WeightopsError
 from weightops.storage.hashing import Digests, MultiHasher, check_digests
-from weightops.storage.pointers import Pointer, Remote, safe_join
-from weightops.storage.retry import Retryable, RetryPolicy
-from weightops.storage.backends import open_store  # noqa: F401 - re-exported
+from weightops.storage.pointers import Pointer, safe_join
+from weightops.storage.retry import Retryable
 from weightops.storage.store import CHUNK, Store
-
-if TYPE_CHECKING:
-    from weightops.project import Project
 
 log = logging.getLogger(__name__)
 PART = 64 * 1024 * 1024      # ranged-GET part size when jobs > 1
@@ -170,13 +166,6 @@ def _pump(produce: Callable[[Callable[[bytes], None]], None], sink: Callable[[by
     finally:
         stop.set()
         reader.join(timeout=5)
-
-
-def _check_size(actual: int, expected: Expected, url: str, ref: str | None) -> None:
-    if expected.size is not None and actual != expected.size:
-        raise IntegrityError(f"size mismatch for {url}: expected {expected.size}, got {actual} "
-                             "(the object on the remote is not the released one)",
-                             expected=expected.size, actual=actual, ref=ref, field="size")
 
 
 def _check_size(actual: int, expected: Expected, url: str, ref: str | None) -> None:

@@ -33,7 +33,7 @@ import pathlib
 from dataclasses import dataclass, field
 from typing import Mapping
 
-from weightops.errors import IntegrityError, RefusedError, UsageError
+from weightops.errors import IntegrityError, RefusedError
 
 SIGNATURE_FILE = "model.sig"
 # What model_signing's CLI leaves out of a folder's signature (its hashing.Config default, plus

@@ -32,7 +32,8 @@ from typing import Callable, Iterable
 from weightops.core import git
 from weightops.core.config import CONFIG_FILE, DEFAULT_SIGNERS_FILE, settings_from_doc
 from weightops.errors import NotFoundError, RefusedError
-from weightops.registry.state import Event, Registry
+from weightops.registry.state import Registry
+from weightops.registry.records import Event
 from weightops.trust.signing import Verification, Verifier
 from weightops.registry.tags import Kind
 from weightops.core.yamlio import safe_load

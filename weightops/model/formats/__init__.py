@@ -23,6 +23,7 @@ The format is read from the file's first bytes (core/sniff.py, shared with `guar
 
 from __future__ import annotations
 
+import importlib
 import os
 import zipfile
 from collections.abc import Iterator
@@ -114,39 +115,24 @@ def read_tensors(path: str | os.PathLike, name: str | None = None) -> Iterator[T
         yield t if role == t.role else t.renamed(t.name, role)
 
 
+# format -> (module under weightops.model.formats, its reader); imported only when a file needs it.
+_READ_WITH = {
+    "safetensors": ("safetensors", "read"), "pytorch": ("pytorch", "read"), "onnx": ("onnx", "read"),
+    "gguf": ("gguf", "read"), "hdf5": ("hdf5", "read"), "tflite": ("tflite", "read"),
+    "pickle": ("tabular", "read_pickle"), "skops": ("tabular", "read_skops"),
+    "xgboost": ("boosted", "read_xgboost"), "lightgbm": ("boosted", "read_lightgbm"),
+}
+
+
 def _read(path: Path, named: Path, fmt: str) -> Iterator[Tensor]:
-    if fmt == "safetensors":
-        from weightops.model.formats import safetensors
-        yield from safetensors.read(path)
-    elif fmt == "numpy":
+    if fmt == "numpy":
         from weightops.model.formats import npy
         yield from (npy.read_npz(path) if zipfile.is_zipfile(path) else npy.read_npy(path, named.stem))
-    elif fmt == "pytorch":
-        from weightops.model.formats import pytorch
-        yield from pytorch.read(path)
-    elif fmt == "onnx":
-        from weightops.model.formats import onnx
-        yield from onnx.read(path)
-    elif fmt == "gguf":
-        from weightops.model.formats import gguf
-        yield from gguf.read(path)
-    elif fmt == "hdf5":
-        from weightops.model.formats import hdf5
-        yield from hdf5.read(path)
-    elif fmt == "tflite":
-        from weightops.model.formats import tflite
-        yield from tflite.read(path)
-    elif fmt == "pickle":
-        from weightops.model.formats import tabular
-        yield from tabular.read_pickle(path)
-    elif fmt == "skops":
-        from weightops.model.formats import tabular
-        yield from tabular.read_skops(path)
-    elif fmt in ("xgboost", "lightgbm"):
-        from weightops.model.formats import boosted
-        yield from (boosted.read_xgboost(path) if fmt == "xgboost" else boosted.read_lightgbm(path))
     elif fmt == "sharded":
         yield from sharded.read(path, read_tensors)
+    elif fmt in _READ_WITH:
+        module, reader = _READ_WITH[fmt]
+        yield from getattr(importlib.import_module(f"weightops.model.formats.{module}"), reader)(path)
     # tensorflow: recognised, nothing to read (see UNREAD)
 
 
