@@ -51,7 +51,8 @@ from model.published import DEFECTS, plant  # noqa: E402
 
 from weightops.core.config import DEFAULT_DRIFT, ValidationSettings  # noqa: E402
 from weightops.errors import WeightopsError  # noqa: E402
-from weightops.model.checks import check_drift, collect_stats, drift  # noqa: E402
+from weightops.model.checks import check_drift, drift
+from weightops.model.stats import collect_stats
 from weightops.model.validation import validate  # noqa: E402
 
 

@@ -18,7 +18,8 @@ from safetensors.numpy import load_file, save_file
 
 from helpers import ROOT, T0, assert_one_line_error
 from weightops.core.config import ValidationSettings
-from weightops.model.checks import collect_stats, run_checks
+from weightops.model.checks import run_checks
+from weightops.model.stats import collect_stats
 
 SEEDS = range(1, 21)
 

@@ -15,7 +15,7 @@ from helpers import assert_one_line_error, run_cli
 from safetensors import safe_open
 
 from weightops.errors import FormatError
-from weightops.model.checks import collect_stats
+from weightops.model.stats import collect_stats
 from weightops.model.formats import read_tensors
 from weightops.model.formats.base import BITS
 

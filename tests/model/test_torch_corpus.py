@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 
 from weightops.errors import FormatError, RefusedError
-from weightops.model.checks import tensor_stats
+from weightops.model.stats import tensor_stats
 from weightops.model.formats import read_tensors
 
 CORPUS = Path(__file__).resolve().parent / "corpus" / "torch"

@@ -12,7 +12,7 @@ from safetensors.numpy import save_file
 
 from helpers import assert_one_line_error, run_cli
 
-from weightops.model.checks import collect_stats
+from weightops.model.stats import collect_stats
 
 
 def model(seed: int = 0) -> dict[str, np.ndarray]:

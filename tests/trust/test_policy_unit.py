@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from weightops.errors import RefusedError, UsageError
-from weightops.registry.state import Event
+from weightops.registry.records import Event
 from weightops.trust.signing import Verification, parse_verify_output
 from weightops.registry.tags import Kind
 from weightops.trust.policy import judge, parse_policy, select
