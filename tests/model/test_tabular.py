@@ -322,6 +322,44 @@ def test_a_forest_retrained_with_more_trees_passes_structure_and_names_the_added
     assert "ensemble members removed: 5" in yaml.safe_load((tmp_path / "r2.yaml").read_text())["checks"]["structure"]["note"]
 
 
+def ensemble(kind: str, members: int):
+    """A scikit-learn ensemble with its defaults (no random_state) fitted on balanced classes."""
+    from sklearn import ensemble as e
+    from sklearn.datasets import load_iris
+
+    x, y = load_iris(return_X_y=True)
+    make = {"adaboost": lambda: e.AdaBoostClassifier(n_estimators=members),
+            "gradient-boosting": lambda: e.GradientBoostingClassifier(n_estimators=members),
+            "hist-gradient-boosting": lambda: e.HistGradientBoostingClassifier(max_iter=members, early_stopping=False),
+            "bagging": lambda: e.BaggingClassifier(n_estimators=members),
+            "isolation-forest": lambda: e.IsolationForest(n_estimators=members)}[kind]
+    return make().fit(x, y)
+
+
+@pytest.mark.parametrize("kind, first", [("adaboost", "estimators_.10"), ("gradient-boosting", "estimators_.30"),
+                                         ("hist-gradient-boosting", "_predictors.10"), ("bagging", "estimators_.10"),
+                                         ("isolation-forest", "estimators_.10")])
+def test_an_ensemble_retrained_with_more_members_passes_the_gate_naming_them(kind, first, tmp_path):
+    # Per-member arrays (estimator_weights_, train_score_) grow with the members; balanced
+    # classes give equal priors: neither is a broken model.
+    joblib.dump(ensemble(kind, 10), tmp_path / "old.joblib")
+    joblib.dump(ensemble(kind, 15), tmp_path / "new.joblib")
+    proc = run_cli(["validate", "new.joblib", "--against", "old.joblib", "-o", "r.yaml"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    note = yaml.safe_load((tmp_path / "r.yaml").read_text())["checks"]["structure"]["note"]
+    assert note.startswith("ensemble members added: 5 (" + first) or (kind == "gradient-boosting" and
+                                                                      note.startswith("ensemble members added: 15 (" + first)), note
+
+
+def test_a_per_member_array_out_of_step_with_its_members_fails_structure(tmp_path):
+    old, new = ensemble("adaboost", 10), ensemble("adaboost", 15)
+    new.estimator_weights_ = new.estimator_weights_[:12]   # 15 members, 12 weights
+    joblib.dump(old, tmp_path / "old.joblib")
+    joblib.dump(new, tmp_path / "new.joblib")
+    assert_one_line_error(run_cli(["validate", "new.joblib", "--against", "old.joblib"], cwd=tmp_path), 5,
+                          "structure", "estimator_weights_")
+
+
 def test_a_linear_model_with_another_number_of_features_fails_structure(tmp_path):
     joblib.dump(logistic(4), tmp_path / "old.joblib")
     joblib.dump(logistic(5), tmp_path / "new.joblib")

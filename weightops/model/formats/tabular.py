@@ -338,13 +338,18 @@ def _walk(obj: object, prefix: str, depth: int) -> Iterator[tuple[str, np.ndarra
             yield from _walk(v, join(i), depth + 1)
 
 
+_NOT_TRAINED = {"state", "key", "pos", "n_iter_", "class_prior_", "class_count_", "class_log_prior_", "priors",
+                "_baseline_prediction"}
+
+
 def _tensor(name: str, arr: np.ndarray) -> Tensor:
     flat = np.ascontiguousarray(arr).reshape(-1)
     if flat.dtype.byteorder == ">":
         flat = flat.astype(flat.dtype.newbyteorder("<"))
     code = NUMPY_NAMES[arr.dtype.name]
-    # A random state's words and a fitted estimator's counters are not trained values.
-    role = CONSTANT if name.split(".")[-1] in ("state", "key", "pos", "n_iter_") else WEIGHT
+    # A random state's words, a fitted estimator's counters and the class frequencies of the
+    # training data (equal, hence "constant", for balanced classes) are not trained values.
+    role = CONSTANT if name.split(".")[-1] in _NOT_TRAINED else WEIGHT
     if "tree_." in f".{name}":   # a fitted tree's node table and leaf values (sklearn.tree._tree.Tree)
         role = TREE
     view = flat.view(np.float32 if code == "C64" else np.float64) if code in ("C64", "C128") else flat
