@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import math
 import os
-import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 
 from weightops.core.config import ValidationSettings
+from weightops.model.ensembles import grown_lists, grown_member, members_line, per_member, per_tree
 from weightops.model.formats.base import TREE, ensemble_member
 from weightops.model.signature import Signature, graph_differences
 from weightops.model.stats import EPS, TensorStats
@@ -215,106 +215,33 @@ def check_signature(stats: dict[str, TensorStats], cfg: ValidationSettings, sign
 def check_structure(new: dict[str, TensorStats], old: dict[str, TensorStats]) -> CheckResult:
     """Tensors `added`, `removed`, `reshaped` or with a changed `dtype` between `old` and `new`
     (stats keyed by tensor name); fails on any, with the exceptions a retrain makes routinely
-    (see `formats.base.ensemble_member` and `_grown_lists`): ensemble members (scikit-learn's
+    (see `formats.base.ensemble_member` and `model.ensembles`): ensemble members (scikit-learn's
     `estimators_` items, tree tables, the items of any fitted list that grew or shrank with them)
     added or removed, which the note names; a tree table reshaped (its length is what training
-    found), and so is an array kept per tree beside them (`_per_tree`); and a per-member array (AdaBoost's `estimator_weights_`, GradientBoosting's
+    found), and so is an array kept per tree beside them (`per_tree`); and a per-member array (AdaBoost's `estimator_weights_`, GradientBoosting's
     `train_score_`) whose first axis moved in step with its estimator's member count. A tensor
     present in both with another shape still fails otherwise."""
     figures: dict[str, dict] = {}
     came: dict[str, set[str]] = {"added": set(), "removed": set()}
-    grown = _grown_lists(old.keys(), new.keys())
+    grown = grown_lists(old.keys(), new.keys())
     for change, names, side in (("removed", old.keys() - new.keys(), old), ("added", new.keys() - old.keys(), new)):
         for name in sorted(names):
-            member = ensemble_member(name, side[name].role) or _grown_member(name, grown)
+            member = ensemble_member(name, side[name].role) or grown_member(name, grown)
             if member is not None:
                 came[change].add(member)
             else:
                 figures[name] = {"change": change, "shape": list(side[name].shape)}
     for name in sorted(old.keys() & new.keys()):
         a, b = old[name], new[name]
-        if a.shape != b.shape and not (a.role == b.role == TREE) and not _per_member(name, a.shape, b.shape, grown) \
-                and not (len(a.shape) == len(b.shape) == 1 and _per_tree(name, old, new)):
+        if a.shape != b.shape and not (a.role == b.role == TREE) and not per_member(name, a.shape, b.shape, grown) \
+                and not (len(a.shape) == len(b.shape) == 1 and per_tree(name, old, new)):
             figures[name] = {"change": "reshaped", "from": list(a.shape), "to": list(b.shape)}
         elif a.dtype != b.dtype:
             figures[name] = {"change": "dtype", "from": a.dtype, "to": b.dtype}
     kinds = sorted({f["change"] for f in figures.values()})
-    members = [_members_line(change, came[change]) for change in ("added", "removed") if came[change]]
+    members = [members_line(change, came[change]) for change in ("added", "removed") if came[change]]
     note = "; ".join([", ".join(kinds)] * bool(kinds) + members)
     return CheckResult("structure", not figures, tuple(figures), dict(list(figures.items())[:MAX_LISTED]), note)
-
-
-# scikit-learn's naming of what fit() sets: `estimators_`, `estimator_weights_`, `_predictors`.
-_FITTED = re.compile(r"\w+_|_\w+")
-
-
-def _grown_lists(old: Iterable[str], new: Iterable[str]) -> dict[str, tuple[int, int]]:
-    """Fitted lists whose length changed between retrains: path -> (old length, new length).
-    A list is a fitted attribute (scikit-learn's naming) whose items name tensors `PATH.0...`,
-    `PATH.1...`, numbered without a gap on both sides (IsolationForest's
-    `_average_path_length_per_tree`, HistGradientBoosting's `_predictors`); a network's
-    `layers.N` is not one, so a layer added to a network still fails."""
-    a, b = _fitted_lists(old), _fitted_lists(new)
-    return {p: (len(a[p]), len(b[p])) for p in a.keys() & b.keys()
-            if len(a[p]) != len(b[p]) and a[p] == set(range(len(a[p]))) and b[p] == set(range(len(b[p])))}
-
-
-def _fitted_lists(names: Iterable[str]) -> dict[str, set[int]]:
-    """Fitted lists (scikit-learn naming) among tensor `names`: path -> the item numbers seen."""
-    found: dict[str, set[int]] = {}
-    for name in names:
-        parts = name.split(".")
-        for i in range(len(parts) - 1):
-            if parts[i + 1].isdigit() and _FITTED.fullmatch(parts[i]):
-                found.setdefault(".".join(parts[:i + 1]), set()).add(int(parts[i + 1]))
-    return found
-
-
-def _per_tree(name: str, old: dict[str, TensorStats], new: dict[str, TensorStats]) -> bool:
-    """Is `name` an item of a fitted list of bare arrays kept beside a forest's trees, one array
-    per tree and as long as that tree (IsolationForest's `_average_path_length_per_tree.3`)? Its
-    shape is the tree's node count, which training finds, as a tree table's is."""
-    parent, _, index = name.rpartition(".")
-    holder, _, attr = parent.rpartition(".")
-    if not (index.isdigit() and _FITTED.fullmatch(attr)):
-        return False
-    trees = f"{holder}.estimators_.{index}." if holder else f"estimators_.{index}."
-    return all(any(n.startswith(trees) and side[n].role == TREE for n in side) for side in (old, new))
-
-
-def _grown_member(name: str, grown: dict[str, tuple[int, int]]) -> str | None:
-    """`PATH.N` when `name` lies inside item N of a grown list PATH; else None."""
-    parts = name.split(".")
-    for i in range(len(parts) - 1, 0, -1):
-        if parts[i].isdigit() and ".".join(parts[:i]) in grown:
-            return ".".join(parts[:i + 1])
-    return None
-
-
-def _per_member(name: str, a: tuple[int, ...], b: tuple[int, ...], grown: dict[str, tuple[int, int]]) -> bool:
-    """Is tensor `name` (shapes `a` -> `b`) a fitted per-member array of an estimator whose member
-    list grew: the same estimator (path), only the first axis changed, and in proportion to the
-    list (GradientBoosting keeps K trees a stage, so 30 -> 45 trees for 10 -> 15 stages)?"""
-    parent, _, leaf = name.rpartition(".")
-    if not (_FITTED.fullmatch(leaf) and a and b and len(a) == len(b) and a[1:] == b[1:] and a[0] and b[0]):
-        return False
-    return any(p.rpartition(".")[0] == parent and n_old * b[0] == n_new * a[0] and n_old % a[0] == 0
-               for p, (n_old, n_new) in grown.items())
-
-
-def _members_line(change: str, members: set[str]) -> str:
-    """`ensemble members added: 5 (estimators_.15, ..., estimators_.19)`, in numeric order; the
-    lists that grew with the first one are named after it (`; also estimators_features_`)."""
-    def key(m: str) -> list:
-        return [(0, int(p), "") if p.isdigit() else (1, 0, p) for p in m.split(".")]
-    by_list: dict[str, list[str]] = {}
-    for m in sorted(members, key=key):
-        by_list.setdefault(m.rstrip("0123456789.") if "." in m else m, []).append(m)
-    first, *others = sorted(by_list, key=lambda p: (-len(by_list[p]), not p.endswith("estimators_"), p))
-    shown = by_list[first]
-    listed = ", ".join(shown) if len(shown) <= 4 else f"{', '.join(shown[:2])}, ..., {shown[-1]}"
-    also = f"; also {', '.join(others)}" if others else ""
-    return f"ensemble members {change}: {len(shown)} ({listed}{also})"
 
 
 # A tensor's mean, std and L2 are judged on their own only from this many values: between two

@@ -14,7 +14,7 @@ the file. What each format's reader checks, and the library whose loader it agre
 | Keras / HDF5 | hdf5.py | h5py |
 | TFLite | tflite.py | the flatbuffer schema (`tflite` package) |
 | scikit-learn / joblib pickles | tabular.py + pickles.py | the allow-list pickle scanners use (picklescan, fickling) |
-| skops | tabular.py | `skops.io.get_untrusted_types` (nothing loaded) |
+| skops | skops_files.py | `skops.io.get_untrusted_types` (nothing loaded) |
 | XGBoost JSON/UBJSON, LightGBM text | boosted.py | each library's documented model format |
 | TensorFlow .pb / SavedModel | recognised only: values not read (`UNREAD` below) |
 
@@ -119,7 +119,7 @@ def read_tensors(path: str | os.PathLike, name: str | None = None) -> Iterator[T
 _READ_WITH = {
     "safetensors": ("safetensors", "read"), "pytorch": ("pytorch", "read"), "onnx": ("onnx", "read"),
     "gguf": ("gguf", "read"), "hdf5": ("hdf5", "read"), "tflite": ("tflite", "read"),
-    "pickle": ("tabular", "read_pickle"), "skops": ("tabular", "read_skops"),
+    "pickle": ("tabular", "read_pickle"), "skops": ("skops_files", "read_skops"),
     "xgboost": ("boosted", "read_xgboost"), "lightgbm": ("boosted", "read_lightgbm"),
 }
 

@@ -304,45 +304,49 @@ def read_pickle(path: Path) -> Iterator[Tensor]:
     executed; errors as `load`."""
     path = Path(path)
     seen: set[str] = set()
-    for name, arr in _walk(load(path), "", 0):
+    for name, arr in walk_arrays(load(path), "", 0):
         if name in seen:
             continue
         seen.add(name)
-        yield _tensor(name, arr)
+        yield array_tensor(name, arr)
 
 
-def _walk(obj: object, prefix: str, depth: int) -> Iterator[tuple[str, np.ndarray]]:
+def walk_arrays(obj: object, prefix: str, depth: int) -> Iterator[tuple[str, np.ndarray]]:
+    """(dotted attribute path, numeric array) for every array inside `obj` (stand-ins, dicts,
+    lists, object arrays; a structured array by field). FormatError past MAX_NESTING levels."""
     if depth > MAX_NESTING:
         raise FormatError(f"objects nested deeper than {MAX_NESTING} levels")
     join = (lambda k: f"{prefix}.{k}" if prefix else str(k))
     if isinstance(obj, np.ndarray):
         if obj.dtype.names:
             for field in obj.dtype.names:
-                yield from _walk(obj[field], join(field), depth + 1)
+                yield from walk_arrays(obj[field], join(field), depth + 1)
         elif obj.dtype.hasobject:
             for i, v in enumerate(obj.reshape(-1)):
-                yield from _walk(v, join(i), depth + 1)
+                yield from walk_arrays(v, join(i), depth + 1)
         elif obj.dtype.name in NUMPY_NAMES:
             yield prefix or "array", obj
     elif isinstance(obj, np.floating):
         yield prefix or "value", np.asarray(obj)
     elif isinstance(obj, Estimator):
         for k, v in obj.attrs.items():
-            yield from _walk(v, join(k), depth + 1)
+            yield from walk_arrays(v, join(k), depth + 1)
     elif isinstance(obj, dict):
         for k, v in obj.items():
             if isinstance(k, (str, int)):
-                yield from _walk(v, join(k), depth + 1)
+                yield from walk_arrays(v, join(k), depth + 1)
     elif isinstance(obj, (list, tuple)):
         for i, v in enumerate(obj):
-            yield from _walk(v, join(i), depth + 1)
+            yield from walk_arrays(v, join(i), depth + 1)
 
 
 _NOT_TRAINED = {"state", "key", "pos", "n_iter_", "class_prior_", "class_count_", "class_log_prior_", "priors",
                 "_baseline_prediction"}
 
 
-def _tensor(name: str, arr: np.ndarray) -> Tensor:
+def array_tensor(name: str, arr: np.ndarray) -> Tensor:
+    """Tensor `name` over numeric array `arr` (little-endian; complex viewed as its floats), with
+    its role: `tree` in a fitted tree, `constant` for what training does not fit."""
     flat = np.ascontiguousarray(arr).reshape(-1)
     if flat.dtype.byteorder == ">":
         flat = flat.astype(flat.dtype.newbyteorder("<"))
@@ -354,55 +358,3 @@ def _tensor(name: str, arr: np.ndarray) -> Tensor:
         role = TREE
     view = flat.view(np.float32 if code == "C64" else np.float64) if code in ("C64", "C128") else flat
     return Tensor(name, code, tuple(int(d) for d in arr.shape), lambda: iter((view,)), role)
-
-
-# ---------------------------------------------------------------- skops
-def read_skops(path: Path) -> Iterator[Tensor]:
-    """A skops file (`skops.io.dump`: a zip of `schema.json` and `.npy` arrays), judged by skops'
-    own trusted-type check (`skops.io.get_untrusted_types`, which reads the schema and loads
-    nothing): RefusedError (5) naming the types `skops.io.load` would not trust by default.
-    Then its arrays, read as numpy's format (no pickle), named by their attribute path in the
-    schema. FormatError (5) for a file skops cannot read; FormatError when skops is missing."""
-    import json
-    import zipfile
-
-    path = Path(path)
-    try:
-        from skops.io import get_untrusted_types
-    except ImportError:
-        raise FormatError("reading skops files needs skops: pip install skops") from None
-    try:
-        untrusted = get_untrusted_types(file=path)
-        with zipfile.ZipFile(path) as zf:
-            schema = json.loads(zf.read("schema.json"))
-            arrays = list(_skops_arrays(schema, ""))
-            out = []
-            for name, member in arrays:
-                with zf.open(member) as f:
-                    out.append((name, np.lib.format.read_array(f, allow_pickle=False)))
-    except (zipfile.BadZipFile, KeyError, ValueError, OSError, TypeError) as exc:
-        raise FormatError(f"'{path}' is not a readable skops file ({type(exc).__name__}: {exc})") from None
-    if untrusted:
-        raise RefusedError(f"'{path}' holds types skops does not trust by default ({', '.join(untrusted[:5])}): "
-                           "skops.io.load would refuse them; refused without loading")
-    for name, arr in out:
-        for sub, a in _walk(arr, name, 0):
-            yield _tensor(sub, a)
-
-
-def _skops_arrays(node: object, prefix: str, depth: int = 0) -> Iterator[tuple[str, str]]:
-    if depth > MAX_NESTING:
-        raise FormatError(f"skops schema nested deeper than {MAX_NESTING} levels")
-    join = (lambda k: f"{prefix}.{k}" if prefix else str(k))
-    if isinstance(node, dict):
-        if node.get("__loader__") == "NdArrayNode" and node.get("type") == "numpy" and isinstance(node.get("file"), str):
-            yield prefix or "array", node["file"]
-            return
-        for k, v in node.items():
-            if k == "content":
-                yield from _skops_arrays(v, prefix, depth + 1)
-            elif not k.startswith("__") and isinstance(v, (dict, list)):
-                yield from _skops_arrays(v, join(k), depth + 1)
-    elif isinstance(node, list):
-        for i, v in enumerate(node):
-            yield from _skops_arrays(v, join(i), depth + 1)
