@@ -20,7 +20,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from helpers import Project, run_cli  # noqa: E402
+from helpers import T0, Project, run_cli  # noqa: E402
 
 # Per-test environment; applied with monkeypatch so the tests' own git/dvc calls see it too.
 BASE_ENV = {
@@ -86,4 +86,33 @@ def project(golden, tmp_path) -> Project:
     """A fresh copy of the golden project: one trained commit, nothing released yet."""
     base = tmp_path / "ws"
     shutil.copytree(golden, base, symlinks=True, ignore=shutil.ignore_patterns(".site"))
+    return Project(base / "project", base / "remote")
+
+
+@pytest.fixture(scope="session")
+def golden_two_versions(golden, tmp_path_factory) -> Path:
+    """The golden project after `helpers.two_versions`: v1.0.0 released at T0, retrained
+    (epochs 40), v1.1.0 released at T0 + 10, both pushed to its DVC remote; copied per test."""
+    import yaml
+
+    base = tmp_path_factory.mktemp("golden-two")
+    shutil.copytree(golden, base, dirs_exist_ok=True, symlinks=True, ignore=shutil.ignore_patterns(".site"))
+    env = dict(os.environ, HOME=str(base), DVC_SITE_CACHE_DIR=str(base / ".site"), **BASE_ENV)
+    root = base / "project"
+    run_cli(["release", "v1.0.0", "--push"], cwd=root, env=dict(env, WEIGHTOPS_NOW=str(T0)), check=True)
+    params = yaml.safe_load((root / "params.yaml").read_text())
+    params["train"]["epochs"] = 40
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    subprocess.run([sys.executable, "-m", "dvc", "repro", "-q"], cwd=root, env=env, check=True, capture_output=True)
+    subprocess.run(["git", "add", "-A"], cwd=root, env=env, check=True)
+    subprocess.run(["git", "commit", "-qm", "retrain"], cwd=root, env=env, check=True)
+    run_cli(["release", "v1.1.0", "--push"], cwd=root, env=dict(env, WEIGHTOPS_NOW=str(T0 + 10)), check=True)
+    return base
+
+
+@pytest.fixture
+def two_versions_project(golden_two_versions, tmp_path) -> Project:
+    """A fresh copy of the golden project with v1.0.0 and v1.1.0 released (see `golden_two_versions`)."""
+    base = tmp_path / "ws"
+    shutil.copytree(golden_two_versions, base, symlinks=True, ignore=shutil.ignore_patterns(".site"))
     return Project(base / "project", base / "remote")

@@ -9,7 +9,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from helpers import T0, at, two_versions
+from helpers import T0, at
 
 from weightops.core.git_tags import TagListing, any_model_stage_patterns, stage_scope
 from weightops.project import Project
@@ -58,8 +58,8 @@ def test_the_scope_keeps_what_git_matches_and_the_listing_holds_all_of_it(tagged
     assert {n for n in listed if in_scope(n)} == expected
 
 
-def test_a_registry_read_from_the_listing_answers_as_the_scoped_read(project):
-    two_versions(project)
+def test_a_registry_read_from_the_listing_answers_as_the_scoped_read(two_versions_project):
+    project = two_versions_project
     at(project, T0 + 100, "promote", "v1.0.0", "production")
     at(project, T0 + 200, "promote", "v1.1.0", "production")
     when = {"GIT_COMMITTER_DATE": f"@{T0 + 300} +0000"}

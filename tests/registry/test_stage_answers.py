@@ -2,10 +2,10 @@
 no-op, demote names every tag it wrote, `--push` without a git remote writes locally and says so,
 an object missing from the DVC remote blocks a promotion, `latest` skips pre-releases."""
 
-from helpers import T0, assert_one_line_error, at, two_versions
+from helpers import T0, assert_one_line_error, at
 
-def test_repromoting_the_holder_is_a_noop_with_exit_0(project):
-    two_versions(project)
+def test_repromoting_the_holder_is_a_noop_with_exit_0(two_versions_project):
+    project = two_versions_project
     at(project, T0 + 100, "promote", "v1.0.0", "staging")
     tags = project.git("tag", "-l")
     again = at(project, T0 + 200, "promote", "v1.0.0", "staging")
@@ -13,8 +13,8 @@ def test_repromoting_the_holder_is_a_noop_with_exit_0(project):
     assert project.git("tag", "-l") == tags
 
 
-def test_demote_reports_every_tag_it_wrote_with_its_version(project):
-    two_versions(project)
+def test_demote_reports_every_tag_it_wrote_with_its_version(two_versions_project):
+    project = two_versions_project
     at(project, T0 + 100, "promote", "v1.0.0", "staging")
     at(project, T0 + 200, "promote", "v1.1.0", "staging")
     out = at(project, T0 + 300, "demote", "staging").stdout.splitlines()
@@ -26,9 +26,9 @@ def test_demote_reports_every_tag_it_wrote_with_its_version(project):
         assert f"version: {version}" in project.git("tag", "-l", "--format=%(contents)", tag)
 
 
-def test_push_without_a_git_remote_writes_locally_and_says_nothing_was_pushed(project):
+def test_push_without_a_git_remote_writes_locally_and_says_nothing_was_pushed(two_versions_project):
     """As `release --push`: the tag is written, stderr says it stayed local, exit 0."""
-    two_versions(project)
+    project = two_versions_project
     for args, line in ((("promote", "v1.0.0", "staging", "--push"), "assigned clf v1.0.0 to staging: tag clf#staging#1"),
                        (("demote", "staging", "--push"), "unassigned clf v1.0.0 from staging: tag clf#staging!#2")):
         proc = at(project, T0 + 200, *args, check=False)

@@ -1,9 +1,9 @@
 """Stages: promote, demote, rollback, history, resolve by stage and at a point in time."""
 
-from helpers import T0, assert_one_line_error, at, two_versions
+from helpers import T0, assert_one_line_error, at
 
-def test_promote_resolve_demote(project):
-    two_versions(project)
+def test_promote_resolve_demote(two_versions_project):
+    project = two_versions_project
     out = at(project, T0 + 100, "promote", "v1.0.0", "production", "--message", "first launch").stdout
     assert "clf#production#1" in out
     r = project.wo_json("resolve", "production")
@@ -22,8 +22,8 @@ def test_promote_resolve_demote(project):
     assert_one_line_error(project.wo("resolve", "production"), 3, "production", "unassigned")
 
 
-def test_rollback_assigns_previous_as_new_event(project):
-    two_versions(project)
+def test_rollback_assigns_previous_as_new_event(two_versions_project):
+    project = two_versions_project
     at(project, T0 + 100, "promote", "v1.0.0", "production")
     at(project, T0 + 200, "promote", "v1.1.0", "production")
     out = at(project, T0 + 300, "rollback", "production").stdout
@@ -39,15 +39,15 @@ def test_rollback_assigns_previous_as_new_event(project):
     assert project.wo_json("resolve", "production")["version"] == "v1.1.0"
 
 
-def test_rollback_with_nothing_before_is_refused(project):
-    two_versions(project)
+def test_rollback_with_nothing_before_is_refused(two_versions_project):
+    project = two_versions_project
     at(project, T0 + 100, "promote", "v1.0.0", "production")
     assert_one_line_error(at(project, T0 + 200, "rollback", "production", check=False), 5, "no earlier version")
     assert_one_line_error(at(project, T0 + 200, "rollback", "staging", check=False), 5, "staging")
 
 
-def test_history_lists_every_event_oldest_first(project):
-    two_versions(project)
+def test_history_lists_every_event_oldest_first(two_versions_project):
+    project = two_versions_project
     at(project, T0 + 100, "promote", "v1.0.0", "staging")
     at(project, T0 + 200, "promote", "v1.0.0", "production")
     at(project, T0 + 300, "demote", "staging")
@@ -61,8 +61,8 @@ def test_history_lists_every_event_oldest_first(project):
     assert "unassignment" in text and "clf#staging!#3" in text
 
 
-def test_resolve_at_a_point_in_time(project):
-    two_versions(project)
+def test_resolve_at_a_point_in_time(two_versions_project):
+    project = two_versions_project
     at(project, T0 + 1000, "promote", "v1.0.0", "production")
     at(project, T0 + 2000, "promote", "v1.1.0", "production")
     at(project, T0 + 3000, "rollback", "production")
@@ -83,8 +83,8 @@ def test_resolve_at_a_point_in_time(project):
     assert_one_line_error(project.wo("resolve", "production", "--at", "yesterday"), 2, "yesterday")
 
 
-def test_same_second_tags_are_spaced_by_one_second(project):
-    two_versions(project)
+def test_same_second_tags_are_spaced_by_one_second(two_versions_project):
+    project = two_versions_project
     for version in ("v1.0.0", "v1.1.0"):
         at(project, T0 + 100, "promote", version, "production")  # the same clock reading twice
     dates = project.git("for-each-ref", "--format=%(taggerdate:unix)", "refs/tags/clf#production#*").split()
@@ -92,16 +92,16 @@ def test_same_second_tags_are_spaced_by_one_second(project):
     assert project.wo_json("resolve", "production")["version"] == "v1.1.0"
 
 
-def test_future_dated_event_counts_without_at(project):
+def test_future_dated_event_counts_without_at(two_versions_project):
     """A machine whose clock runs ahead must not hide its assignment."""
-    two_versions(project)
+    project = two_versions_project
     at(project, T0 + 100, "promote", "v1.0.0", "production")
     at(project, 4_000_000_000, "promote", "v1.1.0", "production")
     assert project.wo_json("resolve", "production")["version"] == "v1.1.0"
 
 
-def test_bad_names_are_refused_before_git(project):
-    two_versions(project)
+def test_bad_names_are_refused_before_git(two_versions_project):
+    project = two_versions_project
     before = project.git("tag", "-l")
     assert_one_line_error(project.wo("promote", "v1.0.0", "Prod;rm -rf"), 2, "Prod;rm -rf")
     assert_one_line_error(project.wo("promote", "v1.0.0", "canary"), 2, "canary", "not a stage of this project")
