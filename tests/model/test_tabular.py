@@ -351,6 +351,22 @@ def test_an_ensemble_retrained_with_more_members_passes_the_gate_naming_them(kin
                                                                       note.startswith("ensemble members added: 15 (" + first)), note
 
 
+def test_a_random_state_is_not_judged_as_a_weight(tmp_path):
+    # Two fits without random_state in two processes: the same trees, and each the words of its
+    # process's global numpy random state (seeded here, as two processes' would differ).
+    saved = np.random.get_state()
+    try:
+        for seed, name in ((1, "old.joblib"), (2, "new.joblib")):
+            np.random.seed(seed)
+            joblib.dump(ensemble("gradient-boosting", 10), tmp_path / name)
+    finally:
+        np.random.set_state(saved)
+    proc = run_cli(["validate", "new.joblib", "--against", "old.joblib", "-o", "r.yaml"], cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert yaml.safe_load((tmp_path / "r.yaml").read_text())["checks"]["drift"]["note"] == \
+        "largest drift 0 (whole model L2)"
+
+
 def test_a_per_member_array_out_of_step_with_its_members_fails_structure(tmp_path):
     old, new = ensemble("adaboost", 10), ensemble("adaboost", 15)
     new.estimator_weights_ = new.estimator_weights_[:12]   # 15 members, 12 weights

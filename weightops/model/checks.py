@@ -266,9 +266,9 @@ def _limit_figures(a: TensorStats, b: TensorStats, d: dict, keys, limits: dict) 
 
 def check_drift(new: dict[str, TensorStats], old: dict[str, TensorStats], cfg: ValidationSettings) -> CheckResult:
     """Drift between two versions (stats keyed by tensor name) of the tensors present in both
-    with the same shape; undecoded, ignored and tree-table tensors are skipped, and so are
-    tensors holding NaN/Inf on either side, which the note names as not judged (`finite` fails
-    them; a drift figure of them would be meaningless).
+    with the same shape; undecoded, ignored and tree-table tensors and integer constants (a
+    random state's words) are skipped, and so are tensors holding NaN/Inf on either side, which
+    the note names as not judged (`finite` fails them; a drift figure of them would be meaningless).
 
     A tensor of at least MIN_STABLE values fails when its mean, std or L2 drift (see `drift`)
     passes `cfg.thresholds(name)`. A smaller tensor is never judged alone: its figures are
@@ -289,6 +289,8 @@ def check_drift(new: dict[str, TensorStats], old: dict[str, TensorStats], cfg: V
             nonfinite.append(name)
             continue
         if a.role == TREE:   # split thresholds and leaf values: in feature units, not a weight scale
+            continue
+        if not a.is_float and cfg.is_constant(name, a.role):   # a random state's words, a counter
             continue
         if a.is_float and b.is_float:
             pooled.append((a, b))
