@@ -99,6 +99,20 @@ class Bucket:
     def delete(self, key: str) -> None:
         self._request("DELETE", key)
 
+    def keys(self) -> list[str]:
+        """Every object key in the bucket (ListObjectsV2, page by page)."""
+        import urllib.parse
+        import xml.etree.ElementTree as ET
+
+        ns, found, token = "{http://s3.amazonaws.com/doc/2006-03-01/}", [], None
+        while True:
+            query = "?list-type=2" + (f"&continuation-token={urllib.parse.quote(token)}" if token else "")
+            root = ET.fromstring(self._request("GET", query))
+            found += [c.findtext(f"{ns}Key") for c in root.iter(f"{ns}Contents")]
+            token = root.findtext(f"{ns}NextContinuationToken")
+            if not token:
+                return found
+
 
 def make_bucket(endpoint: str) -> Bucket:
     bucket = Bucket(endpoint, f"wo-{uuid.uuid4().hex[:12]}")

@@ -57,16 +57,47 @@ def _published(project, *args: str, at: int) -> dict:
     return json.loads(proc.stdout)["published"][0]
 
 
+@pytest.fixture(scope="module")
+def fleet_template(golden, moto_server, tmp_path_factory):
+    """Built once per worker: v1.0.0 and v1.1.0 released and `dvc push`ed to an S3 remote on
+    moto; the bucket's objects are kept so each test starts from them (`s3_fleet`)."""
+    from conftest import BASE_ENV
+    from deploy.s3env import make_bucket
+    from helpers import Project
+
+    base = tmp_path_factory.mktemp("fleet")
+    shutil.copytree(golden, base, symlinks=True, ignore=shutil.ignore_patterns(".site"), dirs_exist_ok=True)
+    bucket = make_bucket(moto_server.endpoint)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOME", str(base))
+        mp.setenv("DVC_SITE_CACHE_DIR", str(base / ".site"))
+        for key, value in BASE_ENV.items():
+            mp.setenv(key, value)
+        project = Project(base / "project", base / "remote")
+        use_s3_remote(project, bucket)
+        project.release("v1.0.0", at=T0)
+        shas = {"v1.0.0": _card_sha(project)}
+        project.train("retrain", lr=0.2, epochs=300, seed=11)
+        project.release("v1.1.0", at=T0 + 10)
+        shas["v1.1.0"] = _card_sha(project)
+    objects = {key: bucket.get(key) for key in bucket.keys()}
+    return base, bucket, shas, objects
+
+
 @pytest.fixture
-def s3_fleet(project, bucket):
-    """v1.0.0 and v1.1.0 released and `dvc push`ed to an S3 remote on moto."""
-    use_s3_remote(project, bucket)
-    project.release("v1.0.0", at=T0)
-    shas = {"v1.0.0": _card_sha(project)}
-    project.train("retrain", lr=0.2, epochs=300, seed=11)
-    project.release("v1.1.0", at=T0 + 10)
-    shas["v1.1.0"] = _card_sha(project)
-    project.shas, project.bucket = shas, bucket
+def s3_fleet(fleet_template, tmp_path):
+    """A fresh copy of the template project, its bucket put back as the template left it."""
+    from helpers import Project
+
+    template, bucket, shas, objects = fleet_template
+    for key in set(bucket.keys()) - objects.keys():
+        bucket.delete(key)
+    for key, data in objects.items():
+        bucket.put(key, data)
+    base = tmp_path / "ws"
+    shutil.copytree(template, base, symlinks=True, ignore=shutil.ignore_patterns(".site"))
+    project = Project(base / "project", base / "remote")
+    project.shas, project.bucket = dict(shas), bucket
     project.index_url = f"s3://{bucket.name}/dvcstore/weightops/index/v1/clf.json"
     return project
 
