@@ -7,6 +7,8 @@ machine-wide state folder inside the test's temp folder. Tag times are passed ex
 from __future__ import annotations
 
 import compileall
+from collections.abc import Iterator
+from contextlib import contextmanager
 import os
 import shutil
 import subprocess
@@ -20,7 +22,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from helpers import T0, Project, run_cli  # noqa: E402
+from helpers import Project, run_cli, two_versions  # noqa: E402
 
 # Per-test environment; applied with monkeypatch so the tests' own git/dvc calls see it too.
 BASE_ENV = {
@@ -81,38 +83,42 @@ def golden(tmp_path_factory) -> Path:
     return base
 
 
+def copy_project(template: Path, base: Path) -> Project:
+    """A copy of a golden folder (`project/` and its DVC `remote/`) at `base`, as a Project."""
+    shutil.copytree(template, base, symlinks=True, ignore=shutil.ignore_patterns(".site"), dirs_exist_ok=True)
+    return Project(base / "project", base / "remote")
+
+
+@contextmanager
+def building(golden: Path, base: Path) -> Iterator[Project]:
+    """A copy of `golden` at `base` to build a shared template in. While the block runs, HOME,
+    DVC's site cache and the tests' git identity point into `base`: a session- or module-wide
+    fixture is built before any test's own environment is in place."""
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setenv("HOME", str(base))
+        mp.setenv("DVC_SITE_CACHE_DIR", str(base / ".site"))
+        for key, value in BASE_ENV.items():
+            mp.setenv(key, value)
+        yield copy_project(golden, base)
+
+
 @pytest.fixture
 def project(golden, tmp_path) -> Project:
     """A fresh copy of the golden project: one trained commit, nothing released yet."""
-    base = tmp_path / "ws"
-    shutil.copytree(golden, base, symlinks=True, ignore=shutil.ignore_patterns(".site"))
-    return Project(base / "project", base / "remote")
+    return copy_project(golden, tmp_path / "ws")
 
 
 @pytest.fixture(scope="session")
 def golden_two_versions(golden, tmp_path_factory) -> Path:
-    """The golden project after `helpers.two_versions`: v1.0.0 released at T0, retrained
-    (epochs 40), v1.1.0 released at T0 + 10, both pushed to its DVC remote; copied per test."""
-    import yaml
-
+    """The golden project after `helpers.two_versions` (v1.0.0 and v1.1.0 released and pushed);
+    copied per test."""
     base = tmp_path_factory.mktemp("golden-two")
-    shutil.copytree(golden, base, dirs_exist_ok=True, symlinks=True, ignore=shutil.ignore_patterns(".site"))
-    env = dict(os.environ, HOME=str(base), DVC_SITE_CACHE_DIR=str(base / ".site"), **BASE_ENV)
-    root = base / "project"
-    run_cli(["release", "v1.0.0", "--push"], cwd=root, env=dict(env, WEIGHTOPS_NOW=str(T0)), check=True)
-    params = yaml.safe_load((root / "params.yaml").read_text())
-    params["train"]["epochs"] = 40
-    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
-    subprocess.run([sys.executable, "-m", "dvc", "repro", "-q"], cwd=root, env=env, check=True, capture_output=True)
-    subprocess.run(["git", "add", "-A"], cwd=root, env=env, check=True)
-    subprocess.run(["git", "commit", "-qm", "retrain"], cwd=root, env=env, check=True)
-    run_cli(["release", "v1.1.0", "--push"], cwd=root, env=dict(env, WEIGHTOPS_NOW=str(T0 + 10)), check=True)
+    with building(golden, base) as p:
+        two_versions(p)
     return base
 
 
 @pytest.fixture
 def two_versions_project(golden_two_versions, tmp_path) -> Project:
     """A fresh copy of the golden project with v1.0.0 and v1.1.0 released (see `golden_two_versions`)."""
-    base = tmp_path / "ws"
-    shutil.copytree(golden_two_versions, base, symlinks=True, ignore=shutil.ignore_patterns(".site"))
-    return Project(base / "project", base / "remote")
+    return copy_project(golden_two_versions, tmp_path / "ws")

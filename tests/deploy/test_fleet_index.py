@@ -61,19 +61,12 @@ def _published(project, *args: str, at: int) -> dict:
 def fleet_template(golden, moto_server, tmp_path_factory):
     """Built once per worker: v1.0.0 and v1.1.0 released and `dvc push`ed to an S3 remote on
     moto; the bucket's objects are kept so each test starts from them (`s3_fleet`)."""
-    from conftest import BASE_ENV
+    from conftest import building
     from deploy.s3env import make_bucket
-    from helpers import Project
 
     base = tmp_path_factory.mktemp("fleet")
-    shutil.copytree(golden, base, symlinks=True, ignore=shutil.ignore_patterns(".site"), dirs_exist_ok=True)
     bucket = make_bucket(moto_server.endpoint)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HOME", str(base))
-        mp.setenv("DVC_SITE_CACHE_DIR", str(base / ".site"))
-        for key, value in BASE_ENV.items():
-            mp.setenv(key, value)
-        project = Project(base / "project", base / "remote")
+    with building(golden, base) as project:
         use_s3_remote(project, bucket)
         project.release("v1.0.0", at=T0)
         shas = {"v1.0.0": _card_sha(project)}
@@ -87,16 +80,14 @@ def fleet_template(golden, moto_server, tmp_path_factory):
 @pytest.fixture
 def s3_fleet(fleet_template, tmp_path):
     """A fresh copy of the template project, its bucket put back as the template left it."""
-    from helpers import Project
+    from conftest import copy_project
 
     template, bucket, shas, objects = fleet_template
     for key in set(bucket.keys()) - objects.keys():
         bucket.delete(key)
     for key, data in objects.items():
         bucket.put(key, data)
-    base = tmp_path / "ws"
-    shutil.copytree(template, base, symlinks=True, ignore=shutil.ignore_patterns(".site"))
-    project = Project(base / "project", base / "remote")
+    project = copy_project(template, tmp_path / "ws")
     project.shas, project.bucket = dict(shas), bucket
     project.index_url = f"s3://{bucket.name}/dvcstore/weightops/index/v1/clf.json"
     return project

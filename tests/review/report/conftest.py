@@ -3,12 +3,11 @@ DVC, real CLI), then copied for each test, which may change it."""
 
 from __future__ import annotations
 
-import shutil
 from pathlib import Path
 
 import pytest
 
-from conftest import BASE_ENV
+from conftest import building, copy_project
 from helpers import Project
 
 from .scenario import build_registry
@@ -17,13 +16,7 @@ from .scenario import build_registry
 @pytest.fixture(scope="session")
 def built_registry(golden: Path, tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("report-registry")
-    shutil.copytree(golden, base, symlinks=True, ignore=shutil.ignore_patterns(".site"), dirs_exist_ok=True)
-    with pytest.MonkeyPatch.context() as mp:
-        mp.setenv("HOME", str(base))
-        mp.setenv("DVC_SITE_CACHE_DIR", str(base / ".site"))
-        for key, value in BASE_ENV.items():
-            mp.setenv(key, value)
-        p = Project(base / "project", base / "remote")
+    with building(golden, base) as p:
         own_remote(p)
         build_registry(p)
     return base
@@ -38,8 +31,6 @@ def own_remote(p: Project) -> None:
 
 @pytest.fixture
 def registry_project(built_registry: Path, tmp_path: Path) -> Project:
-    base = tmp_path / "ws"
-    shutil.copytree(built_registry, base, symlinks=True, ignore=shutil.ignore_patterns(".site"))
-    p = Project(base / "project", base / "remote")
+    p = copy_project(built_registry, tmp_path / "ws")
     own_remote(p)
     return p
