@@ -134,7 +134,16 @@ def start(project, r, store, target: Path | None, options: OmsOptions | None):
         if "error" in outcome:
             raise outcome["error"]
         return outcome["checked"]
+    gate.settle = worker.join
     return gate
+
+
+def settle(gate) -> None:
+    """Wait for `start`'s check without its verdict, on a pull that failed anyway: a check still
+    inside the crypto libraries (Rust, via pyo3) when the interpreter exits aborts the process
+    (SIGABRT, "exception not rethrown") instead of exiting with the pull's own code."""
+    if gate is not None:
+        gate.settle()
 
 
 def finish(gate, target: Path, options: OmsOptions | None) -> str | None:
