@@ -252,8 +252,8 @@ def require_card_matches(card: dict, pointer: Pointer, ref: str) -> None:
 
 
 def check_card_against_file(card: dict, path: Path, ref: str, source: str = "card says") -> Digests:
-    """Re-hash the bytes on disk; raise IntegrityError (exit 4) when they differ from the card.
-    `source` names what holds the expected digest in the message ("card says", "lock X pins")."""
+    """Re-hash the bytes on disk (SHA-256 only: the returned Digests has md5 None); raise
+    IntegrityError (exit 4) when they differ from the card. `source` names what holds the expected digest in the message ("card says", "lock X pins")."""
     from weightops.storage.hashing import Digests, hash_file
 
     art = card.get("artifact") or {}
@@ -263,14 +263,14 @@ def check_card_against_file(card: dict, path: Path, ref: str, source: str = "car
             raise IntegrityError(f"{ref}: directory {path} does not match its card (sha256 of file list differs)",
                                  expected=art.get("sha256"), actual=fresh["sha256"], ref=ref)
         return Digests(fresh["sha256"], fresh["md5"], fresh["size"])
-    d = hash_file(path)
+    d = hash_file(path, md5=False)   # the card pins SHA-256; an MD5 pass would double the CPU
     if d.sha256 != art.get("sha256"):
         raise IntegrityError(f"{ref}: sha256 of {path} is {d.sha256}, {source} {art.get('sha256')}",
                              expected=art.get("sha256"), actual=d.sha256, ref=ref)
     for entry in art.get("external_data") or ():
         # The model's weights: they must be beside it and be the bytes the card pinned.
         data = path.parent / entry["path"]
-        actual = hash_file(data).sha256 if data.is_file() else None
+        actual = hash_file(data, md5=False).sha256 if data.is_file() else None
         if actual != entry["sha256"]:
             why = "is missing" if actual is None else f"has sha256 {actual}, card says {entry['sha256']}"
             raise IntegrityError(f"{ref}: external data '{entry['path']}' of {path.name} {why}",

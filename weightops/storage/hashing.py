@@ -93,10 +93,10 @@ class MultiHasher:
             self._worker.join()
 
 
-def hash_stream(stream: BinaryIO, chunk: int = CHUNK) -> Digests:
-    """SHA-256, MD5 and size of a binary stream read to its end in `chunk`-byte reads
-    (`readinto`), in constant memory. Errors of the stream propagate (OSError)."""
-    hasher = MultiHasher()
+def hash_stream(stream: BinaryIO, chunk: int = CHUNK, md5: bool = True) -> Digests:
+    """SHA-256, MD5 (unless `md5` is False: then None) and size of a binary stream read to its end
+    in `chunk`-byte reads (`readinto`), in constant memory. Errors of the stream propagate (OSError)."""
+    hasher = MultiHasher(md5)
     try:
         buf = bytearray(chunk)
         view = memoryview(buf)
@@ -111,10 +111,10 @@ def hash_stream(stream: BinaryIO, chunk: int = CHUNK) -> Digests:
     return hasher.finish()
 
 
-def hash_file(path: str | os.PathLike) -> Digests:
+def hash_file(path: str | os.PathLike, md5: bool = True) -> Digests:
     """`hash_stream` of the file at `path`. OSError (FileNotFoundError, ...) propagates."""
     with open(path, "rb", buffering=0) as f:
-        return hash_stream(f)
+        return hash_stream(f, md5=md5)
 
 
 def sha256_file(path: str | os.PathLike) -> str:
