@@ -182,18 +182,17 @@ def _float_types() -> set[int]:
     return {getattr(onnx.TensorProto, n) for n in names if hasattr(onnx.TensorProto, n)}
 
 
-def read_initializers(path: Path) -> Iterator[tuple[str, str, tuple[int, ...], str, Callable | None]]:
-    """(name, numpy dtype name, shape, role, chunk reader) per initializer, sorted by name. The
-    reader yields flat arrays; it is None for a type numpy cannot hold (reported, not decoded).
-    FormatError (5) when onnx is not installed, the checker refuses the file, or external data is
-    missing, outside the model's folder, a symlink, or too short."""
+def _initializers(path: Path, model, raw: dict) -> Iterator[tuple[str, str, tuple[int, ...], str, Callable | None]]:
+    """(name, numpy dtype name, shape, role, chunk reader) per initializer of `model` (as
+    `open_model` returned it with `raw`), sorted by name. The reader yields flat arrays; it is
+    None for a type numpy cannot hold (reported, not decoded). FormatError (5) when external data
+    is missing, outside the model's folder, a symlink, or too short."""
     onnx = _onnx()
     from onnx import numpy_helper
     from onnx.external_data_helper import uses_external_data
 
     from weightops.model.formats.onnx_wire import inline_reader
 
-    model, raw = open_model(path)
     roles = initializer_roles(model)
     for init in sorted(model.graph.initializer, key=lambda i: i.name):
         try:
@@ -295,23 +294,23 @@ def read(path: Path) -> Iterator:
     tensors some exports keep elsewhere: initializers of subgraphs (If/Loop/Scan bodies) and
     `Constant` nodes' values (a whole model's weights, in exports that fold them into the graph).
     Each gets a role by the same operator tables as initializers. FormatError (5) as
-    `read_initializers`."""
+    `open_model` and `_initializers`."""
     from weightops.model.formats.base import NUMPY_NAMES, Tensor
 
+    model, raw = open_model(path)   # parsed and checked once, for both kinds of tensor
     names = set()
-    for name, label, shape, role, reader in read_initializers(path):
+    for name, label, shape, role, reader in _initializers(path, model, raw):
         names.add(name)
         yield Tensor(name, NUMPY_NAMES.get(label, label), shape, reader, role)
-    yield from _graph_constants(path, names)
+    yield from _graph_constants(model, names)
 
 
-def _graph_constants(path: Path, seen: set[str]) -> Iterator:
+def _graph_constants(model, seen: set[str]) -> Iterator:
     from onnx import numpy_helper
 
     from weightops.model.formats.base import NUMPY_NAMES, Tensor
 
     onnx = _onnx()
-    model = load_model(path, check=False)   # top-level initializers were read above; the rest is here
     found: dict[str, object] = {}
     uses: dict[str, list[tuple[str, int]]] = {}
 
