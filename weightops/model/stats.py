@@ -14,7 +14,6 @@ from weightops.model.formats import Tensor, read_tensors
 from weightops.model.formats.base import FLOAT_DTYPES, WEIGHT
 
 EPS = 1e-12
-SMALL = 1 << 14   # elements: up to this, one float64 copy of a chunk beats per-call casting
 
 
 @dataclass(frozen=True)
@@ -63,10 +62,7 @@ def tensor_stats(t: Tensor) -> TensorStats:
         # on a fresh 32 MB array cost more than the arithmetic). Not float32 through BLAS: its
         # rounding (1e-7 of the sum of squares) turns into a std error of 3e-4 of the mean
         # for a tensor near one value (a norm scale).
-        small = c.size <= SMALL
-        if small:   # a float64 copy is cheap here, and each call below then costs its overhead only
-            c = c.astype(np.float64)
-        s = float(np.add.reduce(c) if small else c.sum(dtype=np.float64))
+        s = float(c.sum(dtype=np.float64))
         if not math.isfinite(s):
             ok = np.isfinite(c)
             bad_nan = int(np.isnan(c).sum())
@@ -77,7 +73,7 @@ def tensor_stats(t: Tensor) -> TensorStats:
         if c.size == 0:
             continue
         zeros += int(c.size - np.count_nonzero(c))
-        csq = float(np.dot(c, c) if small else np.einsum("i,i->", c, c, dtype=np.float64))
+        csq = float(np.einsum("i,i->", c, c, dtype=np.float64))
         cm = s / c.size
         cm2 = max(csq - s * cm, 0.0)
         total = finite_n + c.size
@@ -86,7 +82,7 @@ def tensor_stats(t: Tensor) -> TensorStats:
         mean += delta * c.size / total
         finite_n = total
         sq += csq
-        lo, hi = min(lo, float(np.minimum.reduce(c))), max(hi, float(np.maximum.reduce(c)))
+        lo, hi = min(lo, float(c.min())), max(hi, float(c.max()))
     return TensorStats(t.name, t.dtype, t.shape, n, True, nan, inf, zeros, mean,
                        math.sqrt(m2 / finite_n) if finite_n else 0.0, math.sqrt(sq),
                        lo if finite_n else 0.0, hi if finite_n else 0.0, t.role)
