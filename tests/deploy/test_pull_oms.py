@@ -170,3 +170,36 @@ def test_sync_verifies_the_stage_by_default(project, pki, tmp_path):
     project.wo("sign", "v1.0.0", "--oms-key", str(pki.key), check=True)
     project.wo("sync", "production", "--repo", str(project.root), "-o", str(live), "--once", check=True)
     assert live.read_bytes() == project.weights.read_bytes()
+
+
+def test_index_lock_and_sync_verify_the_signature_the_index_carries(project, pki, tmp_path):
+    """A host with no git pins (`lock --index`) and follows (`sync --index`) a stage only after
+    the index's OMS signature verifies with this host's keys; with a key that did not sign, nothing
+    is written and no weights go live."""
+    trust_oms(project, pki)
+    project.release("v1.0.0", "--oms-key", str(pki.key))
+    project.wo("promote", "v1.0.0", "production", check=True)
+    url = json.loads(project.wo("publish", "--json", check=True).stdout)["published"][0]["url"]
+
+    lock = tmp_path / "pins" / "model.lock.yaml"
+    wrong = project.wo("lock", "production", "--index", url, "-o", str(lock), "--require-oms",
+                       "--oms-public-key", str(pki.other_pub), cwd=tmp_path)
+    assert_one_line_error(wrong, 5, "oms-key:")
+    assert not lock.exists()
+    project.wo("lock", "production", "--index", url, "-o", str(lock), "--require-oms",
+               "--oms-public-key", str(pki.pub), cwd=tmp_path, check=True)
+    assert "version: v1.0.0" in lock.read_text()
+
+    def host_policy(folder, pub):   # the host's own weightops.yaml with trust.oms, its key beside it
+        (folder / ".weightops" / "oms").mkdir(parents=True)
+        shutil.copy(pub, folder / PUB)
+        (folder / "weightops.yaml").write_text(POLICY)
+        return folder / "weightops.yaml"
+    live = tmp_path / "live" / "clf.safetensors"
+    refused = project.wo("sync", "production", "--index", url, "-o", str(live), "--once", "--require-oms",
+                         "--trust-policy", str(host_policy(tmp_path / "wrong", pki.other_pub)), cwd=tmp_path)
+    assert refused.returncode != 0 and "oms-key:" in refused.stderr + refused.stdout
+    assert not live.exists()
+    project.wo("sync", "production", "--index", url, "-o", str(live), "--once", "--require-oms",
+               "--trust-policy", str(host_policy(tmp_path / "good", pki.pub)), cwd=tmp_path, check=True)
+    assert live.read_bytes() == project.weights.read_bytes()

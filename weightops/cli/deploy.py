@@ -240,7 +240,7 @@ def sync_cmd(
     deploy_log: Optional[Path] = typer.Option(None, "--log", help="Deploy log (default: OUT.deployments.jsonl)."),
     once: bool = typer.Option(False, "--once", help="Poll once and exit (non-zero if the sync failed)."),
     require_oms: Optional[bool] = REQUIRE_OMS,
-    oms_trust: Optional[str] = typer.Option(None, "--oms-trust-policy", help="Commit (or host file) holding the trusted policy with trust.oms (git sync)."),
+    oms_trust: Optional[str] = typer.Option(None, "--oms-trust-policy", help="Commit or host file holding the trusted policy with trust.oms (with --index: a host file; default: --trust-policy)."),
     via: str = typer.Option("dvc", "--via", help="Where the bytes come from: 'dvc' or 'oci' (the project's OCI repository, by the digest git computes)."),
 ) -> None:
     """Keep OUT equal to STAGE's current version: poll, pull, verify, swap atomically, log."""

@@ -316,6 +316,7 @@ def lock(ref: str = "latest", out: str | os.PathLike = "deploy/model.lock.yaml",
         from weightops.deploy.fleet import resolve_from
 
         r = resolve_from(index, ref)
+        oms_check.check_index_entry(r, index, None, oms)   # the signature the index carries, when asked
     else:
         r = resolve(ref, model=model, repo=repo, at=at, remote=remote, pre=pre)
         oms_check.check_resolved(r, repo=repo, remote=remote, options=oms)

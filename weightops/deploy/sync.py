@@ -96,6 +96,9 @@ class Syncer:
         self.last_error: Exception | None = None
         self.version, self.sha256 = self._live_from_log()
         self.follower = None
+        # The index path has no git policy to read: the OMS keys are this host's own, from
+        # --oms-trust-policy or else the --trust-policy file that vouches for the index.
+        self.index_oms = self.oms if self.oms.trust_policy or not trust_policy else replace(self.oms, trust_policy=trust_policy)
         if index:
             from weightops.deploy.fleet import IndexFollower
 
@@ -224,7 +227,9 @@ class Syncer:
             return Poll(True, None, self.version)
         try:
             from weightops.deploy.fleet import download
+            from weightops.deploy.oms import check_index_entry
 
+            check_index_entry(target, self.index, self.out, self.index_oms)   # before a byte is fetched
             download(target, self.out, fsync=True)
         except (WeightopsError, OSError) as exc:
             return self._failed(target, exc)
