@@ -16,7 +16,7 @@ a known set. weightops does the latter, in two passes (pickles.py):
 
 Allowed: scikit-learn classes (`sklearn.*` names in CapWords, `_BinMapper` too) and the
 reconstructors Cython generates for them (`__pyx_unpickle_*`, the neighbors trees' `newObj`);
-numpy's array, dtype and scalar rebuilders and its random-state constructors (SeedSequence too);
+scipy's sparse matrices and B-splines (data an estimator holds); numpy's array, dtype and scalar rebuilders and its random-state constructors (SeedSequence too);
 joblib's array wrappers; a few builtins that build plain data (set, frozenset, slice, complex,
 OrderedDict, defaultdict). Any other scikit-learn or numpy name (`f_classif`, `numpy.mean`,
 `numpy.float64`) may be held as a parameter's value, never called: a pickle whose REDUCE, NEWOBJ
@@ -41,7 +41,7 @@ import numpy as np
 
 from weightops.errors import FormatError, RefusedError
 import weightops.model.formats.pickles as pickles  # the module itself, not via the package namespace
-from weightops.model.formats.base import CONSTANT, NUMPY_NAMES, TREE, WEIGHT, Tensor
+from weightops.model.formats.base import BIAS, CONSTANT, NUMPY_NAMES, TREE, WEIGHT, Tensor
 
 MAX_NESTING = 64
 JOBLIB_WRAPPERS = {"joblib.numpy_pickle.NumpyArrayWrapper"}
@@ -81,7 +81,13 @@ _VALUE_GLOBAL = re.compile(
     r"|numpy\.(float(16|32|64|128)|u?int(8|16|32|64)|complex(64|128)|bool_?|intc|uintc|longlong|ulonglong"
     r"|half|single|double|longdouble|str_|bytes_|object_|datetime64|timedelta64)"
     r"|numpy\.(nan)?(mean|median|average|max|min|amax|amin|sum|prod|std|var|percentile|quantile)"
-    r"|numpy\.(log|log1p|log2|log10|exp|expm1|sqrt|abs|absolute|square|tanh|sign|clip|round)")
+    r"|numpy\.(log|log1p|log2|log10|exp|expm1|sqrt|abs|absolute|square|tanh|sign|clip|round)"
+    r"|scipy\._lib\.array_api_compat(\.\w+)*\.asarray")   # a BSpline keeps its namespace's asarray
+# scipy's data classes an estimator holds (an SVC fitted on sparse input keeps csr_matrix support
+# vectors; SplineTransformer keeps BSpline objects): state dicts of arrays, read by stand-ins.
+# dok (a dict subclass) is left out: its items are set by calls on the object.
+_SCIPY_DATA_CLASS = re.compile(r"scipy\.sparse(\._\w+)?\.(csr|csc|coo|bsr|dia|lil)_(matrix|array)"
+                               r"|scipy\.interpolate\._bsplines\.BSpline")
 # Test helpers and vendored code are not estimators.
 _SKLEARN_EXCLUDED = ("sklearn.utils._testing.", "sklearn.externals.")
 
@@ -96,7 +102,7 @@ def allow_global(name: str) -> str | None:
         return None
     if (_SKLEARN_CLASS.fullmatch(name) or _CYTHON_RECONSTRUCTOR.fullmatch(name)) and not name.startswith(_SKLEARN_EXCLUDED):
         return None
-    if _NEW_OBJECT.fullmatch(name):
+    if _NEW_OBJECT.fullmatch(name) or _SCIPY_DATA_CLASS.fullmatch(name):
         return None
     if _VALUE_GLOBAL.fullmatch(name) and not name.startswith(_SKLEARN_EXCLUDED):
         return pickles.VALUE
@@ -313,48 +319,76 @@ def read_pickle(path: Path) -> Iterator[Tensor]:
 
 def walk_arrays(obj: object, prefix: str, depth: int) -> Iterator[tuple[str, np.ndarray]]:
     """(dotted attribute path, numeric array) for every array inside `obj` (stand-ins, dicts,
-    lists, object arrays; a structured array by field). FormatError past MAX_NESTING levels."""
-    if depth > MAX_NESTING:
-        raise FormatError(f"objects nested deeper than {MAX_NESTING} levels")
-    join = (lambda k: f"{prefix}.{k}" if prefix else str(k))
-    if isinstance(obj, np.ndarray):
-        if obj.dtype.names:
-            for field in obj.dtype.names:
-                yield from walk_arrays(obj[field], join(field), depth + 1)
-        elif obj.dtype.hasobject:
-            for i, v in enumerate(obj.reshape(-1)):
-                yield from walk_arrays(v, join(i), depth + 1)
-        elif obj.dtype.name in NUMPY_NAMES:
-            yield prefix or "array", obj
-    elif isinstance(obj, np.floating):
-        yield prefix or "value", np.asarray(obj)
-    elif isinstance(obj, Estimator):
-        for k, v in obj.attrs.items():
-            yield from walk_arrays(v, join(k), depth + 1)
-    elif isinstance(obj, dict):
-        for k, v in obj.items():
-            if isinstance(k, (str, int)):
-                yield from walk_arrays(v, join(k), depth + 1)
-    elif isinstance(obj, (list, tuple)):
-        for i, v in enumerate(obj):
-            yield from walk_arrays(v, join(i), depth + 1)
+    lists, object arrays; a structured array by field), `depth` levels below the file's top.
+    Breadth first, and each object once, as pickle's memo holds it once: a shared object is named
+    by its shortest path, and linked structures (Birch's chain of leaves, a cycle) end.
+    FormatError past MAX_NESTING levels."""
+    seen: set[int] = set()
+    level = [(obj, prefix)]
+    while level:
+        if depth > MAX_NESTING:
+            raise FormatError(f"objects nested deeper than {MAX_NESTING} levels")
+        below: list[tuple[object, str]] = []
+        for o, path in level:
+            if isinstance(o, (np.ndarray, Estimator, dict, list, tuple)):
+                if id(o) in seen:
+                    continue
+                seen.add(id(o))
+            join = (lambda k, path=path: f"{path}.{k}" if path else str(k))
+            if isinstance(o, np.ndarray):
+                if o.dtype.names:
+                    below += [(o[field], join(field)) for field in o.dtype.names]
+                elif o.dtype.hasobject:
+                    below += [(v, join(i)) for i, v in enumerate(o.reshape(-1))]
+                elif o.dtype.name in NUMPY_NAMES:
+                    yield path or "array", o
+            elif isinstance(o, np.floating):
+                yield path or "value", np.asarray(o)
+            elif isinstance(o, Estimator):
+                below += [(v, join(k)) for k, v in o.attrs.items()]
+            elif isinstance(o, dict):
+                below += [(v, join(k)) for k, v in o.items() if isinstance(k, (str, int))]
+            elif isinstance(o, (list, tuple)):
+                below += [(v, join(i)) for i, v in enumerate(o)]
+        level, depth = below, depth + 1
 
 
+# What a fit sets that is not a learned parameter: a random state's words and counters; the
+# training data's statistics (class priors and counts, document frequencies, target means,
+# OPTICS's per-sample distances, whose first is inf by definition); echoed or selected
+# hyperparameters (class weights, LogisticRegressionCV's C_, the unscaled X_scale_); a sampler's
+# chain (BernoulliRBM) and preallocated buffers (Birch's nodes). Equal values, zeros and
+# the inf of a distance are ordinary in them (severity.constants).
+# Measured: every scikit-learn estimator fitted with its defaults on iris, wine and diabetes.
 _NOT_TRAINED = {"state", "key", "pos", "n_iter_", "class_prior_", "class_count_", "class_log_prior_", "priors",
-                "_baseline_prediction"}
+                "_baseline_prediction", "priors_", "class_weight_", "_expanded_class_weight", "C_", "X_scale_",
+                "X_offset_", "idf_", "target_mean_", "feature_count_", "category_count_", "feature_log_prob_",
+                "reachability_", "core_distances_", "h_samples_", "init_centroids_", "init_sq_norm_"}
+# Intercepts are biases (zero without fit_intercept). A linear model's coef_ is its weights at
+# any rank; any other vector a fit sets (scales, variances, importances) is read as a statistic.
+_BIASES = {"intercept_", "intercepts_"}
+_LINEAR = {"coef_", "coefs_"}
+
+
+def _role(name: str, ndim: int) -> str:
+    if "tree_." in f".{name}":   # a fitted tree's node table and leaf values (sklearn.tree._tree.Tree)
+        return TREE
+    attr = next((p for p in reversed(name.split(".")) if not p.isdigit()), name)   # coefs_.0 -> coefs_
+    if attr in _NOT_TRAINED:
+        return CONSTANT
+    if attr in _BIASES:
+        return BIAS
+    return WEIGHT if ndim >= 2 or attr in _LINEAR else CONSTANT
 
 
 def array_tensor(name: str, arr: np.ndarray) -> Tensor:
     """Tensor `name` over numeric array `arr` (little-endian; complex viewed as its floats), with
-    its role: `tree` in a fitted tree, `constant` for what training does not fit."""
+    its role (`_role`): `tree` in a fitted tree, `bias` for intercepts, `constant` for what a fit
+    sets but does not learn and for vectors other than a linear model's coef_, else `weight`."""
     flat = np.ascontiguousarray(arr).reshape(-1)
     if flat.dtype.byteorder == ">":
         flat = flat.astype(flat.dtype.newbyteorder("<"))
     code = NUMPY_NAMES[arr.dtype.name]
-    # A random state's words, a fitted estimator's counters and the class frequencies of the
-    # training data (equal, hence "constant", for balanced classes) are not trained values.
-    role = CONSTANT if name.split(".")[-1] in _NOT_TRAINED else WEIGHT
-    if "tree_." in f".{name}":   # a fitted tree's node table and leaf values (sklearn.tree._tree.Tree)
-        role = TREE
+    role = _role(name, arr.ndim)
     view = flat.view(np.float32 if code == "C64" else np.float64) if code in ("C64", "C128") else flat
     return Tensor(name, code, tuple(int(d) for d in arr.shape), lambda: iter((view,)), role)
