@@ -452,3 +452,23 @@ def test_shared_and_cyclic_objects_are_read_once_and_deep_nesting_is_refused(tmp
     (tmp_path / "deep.pkl").write_bytes(pickle.dumps(deep))
     assert_one_line_error(run_cli(["validate", "deep.pkl", "--against", "none"], cwd=tmp_path), 5,
                           "nested deeper than 64 levels")
+
+
+def test_histogram_boosting_retrained_on_other_data_passes_structure(tmp_path):
+    """HistGradientBoosting's trees and the bin edges they split on are sized by the data: a
+    retrain on another sample reshapes them, as a forest's node tables, without a structure change."""
+    from sklearn.datasets import load_iris
+    from sklearn.ensemble import HistGradientBoostingClassifier
+
+    from weightops.model.validation import validate
+
+    x, y = load_iris(return_X_y=True)
+    rng = np.random.default_rng(0)
+    for name in ("a", "b"):
+        keep = rng.permutation(len(y))[:135]
+        joblib.dump(HistGradientBoostingClassifier(random_state=0).fit(x[keep], y[keep]), tmp_path / f"{name}.joblib")
+    report = validate(str(tmp_path / "b.joblib"), against=str(tmp_path / "a.joblib"))
+    assert report.passed, [(c.name, c.offending[:3]) for c in report.failed]
+    shapes = {t.name: t.shape for t in read_tensors(tmp_path / "a.joblib")}
+    other = {t.name: t.shape for t in read_tensors(tmp_path / "b.joblib")}
+    assert any(shapes[n] != other[n] for n in shapes.keys() & other.keys())   # the retrain did reshape them

@@ -370,8 +370,14 @@ _BIASES = {"intercept_", "intercepts_"}
 _LINEAR = {"coef_", "coefs_"}
 
 
+# Tree tables, whose lengths follow the data: a fitted tree's node table (sklearn.tree._tree.Tree),
+# HistGradientBoosting's TreePredictor node records and the bin edges its trees split on (as
+# many as the feature has distinct values, up to max_bins).
+_TREE_TABLE = re.compile(r"(.*\.)?(tree_\..*|_predictors\.\d+\.\d+\.nodes\..*|_bin_mapper\.bin_thresholds_\.\d+)")
+
+
 def _role(name: str, ndim: int) -> str:
-    if "tree_." in f".{name}":   # a fitted tree's node table and leaf values (sklearn.tree._tree.Tree)
+    if _TREE_TABLE.fullmatch(name):
         return TREE
     attr = next((p for p in reversed(name.split(".")) if not p.isdigit()), name)   # coefs_.0 -> coefs_
     if attr in _NOT_TRAINED:
