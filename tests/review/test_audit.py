@@ -22,7 +22,7 @@ def test_audit_clean_registry(project):
     _released_and_staged(project)
     proc = project.wo("audit")
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.strip() == "audit ok: 1 versions and 2 registry tags checked"
+    assert proc.stdout.strip() == "audit ok: 1 version and 2 registry tags checked"
     report = audit(project.root)
     assert isinstance(report, AuditReport) and report.ok and report.findings == ()
 
@@ -46,7 +46,7 @@ def test_audit_catches_force_moved_version_tag(project):
     report = audit(project.root)
     assert [(f.kind, f.tag) for f in report.findings] == [("moved-tag", "v1.0.0")]
     text = project.wo("audit")
-    assert text.returncode == 4 and "audit found 1 problem(s) (moved-tag)" in text.stderr   # the summary once, as the error line
+    assert text.returncode == 4 and "audit found 1 problem (moved-tag)" in text.stderr   # the summary once, as the error line
     # failing, it says so on stderr too (one line), where CI logs and `--json > file` users look
     assert [l for l in text.stderr.splitlines() if l.startswith("error:")] == [f"error: {report.summary}"]
     assert json.loads(project.wo("audit", "--json").stdout)["ok"] is False
@@ -94,7 +94,7 @@ def test_audit_catches_tag_force_pushed_to_the_git_remote(project, tmp_path):
     subprocess.run(["git", "clone", "-q", "--bare", str(project.root), str(origin)], check=True)
     project.git("remote", "add", "origin", str(origin))
     clean = project.wo("audit")
-    assert (clean.returncode, clean.stdout.strip()) == (0, "audit ok: 1 versions and 1 registry tags checked")
+    assert (clean.returncode, clean.stdout.strip()) == (0, "audit ok: 1 version and 1 registry tag checked")
     # a colleague moves the tag in their clone and force-pushes it
     other = tmp_path / "other"
     subprocess.run(["git", "clone", "-q", str(origin), str(other)], check=True)
@@ -114,7 +114,7 @@ def test_lightweight_release_of_the_readme_audits_clean(project):
     proc = project.wo("audit")
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert "v1.0.0 is a lightweight tag" in proc.stdout and "GTO" in proc.stdout
-    assert "audit ok: 1 versions and 1 registry tags checked (1 lightweight tag(s)" in proc.stdout
+    assert "audit ok: 1 version and 1 registry tag checked (1 lightweight tag(s)" in proc.stdout
     report = audit(project.root)
     assert report.ok and report.findings == () and [n.kind for n in report.notices] == ["lightweight-tag"]
 

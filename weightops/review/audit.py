@@ -100,9 +100,10 @@ class AuditReport:
             asides = ([f"{light} lightweight tag(s): GTO does not list them"] if light else []) + \
                 ([f"{cardless} version(s) without a model card, checked by DVC's md5"] if cardless else [])
             aside = f" ({'; '.join(asides)})" if asides else ""
-            return f"audit ok: {self.versions} versions and {self.tags} registry tags checked{aside}"
+            return f"audit ok: {_count(self.versions, 'version')} and {_count(self.tags, 'registry tag')} checked{aside}"
         kinds = sorted({f.kind for f in self.findings})
-        return f"audit found {len(self.findings)} problem(s) ({', '.join(kinds)}) in {self.tags} registry tags"
+        return (f"audit found {_count(len(self.findings), 'problem')} ({', '.join(kinds)}) in "
+                f"{_count(self.tags, 'registry tag')}")
 
     def to_dict(self) -> dict:
         """The report as JSON for `audit --json`: ok, counts, summary, findings, notices,
@@ -377,3 +378,8 @@ def _object(project: Project, tag: str, located: Located, rem: object, stores: d
     except WeightopsError as exc:
         return [Finding("missing-object", tag, f"{tag}: cannot check the remote: {exc}")]
     return []
+
+
+def _count(n: int, noun: str) -> str:
+    """`1 version`, `2 versions`: a count with its noun in the right number."""
+    return f"{n} {noun}{'' if n == 1 else 's'}"
