@@ -126,7 +126,10 @@ def start(project, r, store, target: Path | None, options: OmsOptions | None):
             outcome["checked"] = Checked(signed, data, url, verified)
         except BaseException as exc:  # noqa: BLE001 - raised again by gate() in the pulling thread
             outcome["error"] = exc
-    worker = threading.Thread(target=run, name="weightops-oms", daemon=True)
+    # Not a daemon: the interpreter joins it at exit. A daemon thread still inside the crypto
+    # libraries (Rust, via pyo3) when a failed pull exits is ended by a forced unwind that aborts
+    # the process (SIGABRT, "exception not rethrown") instead of exiting with the pull's code.
+    worker = threading.Thread(target=run, name="weightops-oms", daemon=False)
     worker.start()
 
     def gate() -> Checked:
@@ -134,16 +137,7 @@ def start(project, r, store, target: Path | None, options: OmsOptions | None):
         if "error" in outcome:
             raise outcome["error"]
         return outcome["checked"]
-    gate.settle = worker.join
     return gate
-
-
-def settle(gate) -> None:
-    """Wait for `start`'s check without its verdict, on a pull that failed anyway: a check still
-    inside the crypto libraries (Rust, via pyo3) when the interpreter exits aborts the process
-    (SIGABRT, "exception not rethrown") instead of exiting with the pull's own code."""
-    if gate is not None:
-        gate.settle()
 
 
 def finish(gate, target: Path, options: OmsOptions | None) -> str | None:

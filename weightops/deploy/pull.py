@@ -105,18 +105,13 @@ def pull_detailed(ref: str | None = "latest", dest: str | os.PathLike | None = N
     pointer = r.located.pointer
     gate = oms_check.start(project, r, store, target, oms)   # checked while the bytes stream, before any rename
     recovered = None
-    try:
-        if pointer.is_dir:
-            if store.remote.cloud_versioned:
-                raise UsageError(f"{r.tag}: directory artifacts on cloud-versioned remote '{store.remote.name}' "
-                                 "are not supported yet; use `dvc pull`")
-            transferred, files = _pull_dir(store, r, target, progress, fsync, verify_md5, gate)
-        else:
-            (transferred, recovered), files = (_pull_file(store, r, target, progress, fsync, verify_md5, recover,
-                                                          gate), 1)
-    except BaseException:
-        oms_check.settle(gate)
-        raise
+    if pointer.is_dir:
+        if store.remote.cloud_versioned:
+            raise UsageError(f"{r.tag}: directory artifacts on cloud-versioned remote '{store.remote.name}' "
+                             "are not supported yet; use `dvc pull`")
+        transferred, files = _pull_dir(store, r, target, progress, fsync, verify_md5, gate)
+    else:
+        (transferred, recovered), files = _pull_file(store, r, target, progress, fsync, verify_md5, recover, gate), 1
     signer = oms_check.finish(gate, target, oms)   # the signer; with --with-signature, model.sig written
     log.info("pulled %s %s to %s (%d bytes transferred)", r.model, r.version, target, transferred)
     return Pulled(r, target, transferred, time.monotonic() - started, files, recovered, signer)
