@@ -98,7 +98,7 @@ class Syncer:
         self.follower = None
         # The index path has no git policy to read: the OMS keys are this host's own, from
         # --oms-trust-policy or else the --trust-policy file that vouches for the index.
-        self.index_oms = self.oms if self.oms.trust_policy or not trust_policy else replace(self.oms, trust_policy=trust_policy)
+        self.index_oms = replace(self.oms, trust_policy=self.oms.trust_policy or trust_policy)
         if index:
             from weightops.deploy.fleet import IndexFollower
 

@@ -253,8 +253,9 @@ def require_card_matches(card: dict, pointer: Pointer, ref: str) -> None:
 
 def check_card_against_file(card: dict, path: Path, ref: str, source: str = "card says") -> Digests:
     """Re-hash the bytes on disk (SHA-256 only: the returned Digests has md5 None); raise
-    IntegrityError (exit 4) when they differ from the card. `source` names what holds the expected digest in the message ("card says", "lock X pins")."""
-    from weightops.storage.hashing import Digests, hash_file
+    IntegrityError (exit 4) when they differ from the card. `source` names what holds the
+    expected digest in the message ("card says", "lock X pins")."""
+    from weightops.storage.hashing import Digests, hash_file, sha256_file
 
     art = card.get("artifact") or {}
     if path.is_dir():
@@ -270,7 +271,7 @@ def check_card_against_file(card: dict, path: Path, ref: str, source: str = "car
     for entry in art.get("external_data") or ():
         # The model's weights: they must be beside it and be the bytes the card pinned.
         data = path.parent / entry["path"]
-        actual = hash_file(data, md5=False).sha256 if data.is_file() else None
+        actual = sha256_file(data) if data.is_file() else None
         if actual != entry["sha256"]:
             why = "is missing" if actual is None else f"has sha256 {actual}, card says {entry['sha256']}"
             raise IntegrityError(f"{ref}: external data '{entry['path']}' of {path.name} {why}",

@@ -244,8 +244,8 @@ def validation_gate(ctx) -> dict[str, str]:
         first = report.failed[0]
         who = f" ({', '.join(first.offending[:3])})" if first.offending else ""
         raise RefusedError(f"{ctx.version.version} failed validation for '{stage}': {first.name}{who}; "
-                           f"report {out}; fix the weights, or pass --skip-checks with --message WHY (recorded in the tag)",
-                           report=str(out))
+                           f"report {out}; fix the weights, or pass --skip-checks with --message WHY "
+                           "(recorded in the tag)", report=str(out))
     fields["validation"] = "passed" + (f" against {other_name}" if other_name else "")
     fields["validation_report"] = report.digest
     return fields

@@ -16,7 +16,8 @@ a known set. weightops does the latter, in two passes (pickles.py):
 
 Allowed: scikit-learn classes (`sklearn.*` names in CapWords, `_BinMapper` too) and the
 reconstructors Cython generates for them (`__pyx_unpickle_*`, the neighbors trees' `newObj`);
-scipy's sparse matrices and B-splines (data an estimator holds); numpy's array, dtype and scalar rebuilders and its random-state constructors (SeedSequence too);
+scipy's sparse matrices and B-splines (data an estimator holds); numpy's array, dtype and scalar
+rebuilders and its random-state constructors (SeedSequence too);
 joblib's array wrappers; a few builtins that build plain data (set, frozenset, slice, complex,
 OrderedDict, defaultdict). Any other scikit-learn or numpy name (`f_classif`, `numpy.mean`,
 `numpy.float64`) may be held as a parameter's value, never called: a pickle whose REDUCE, NEWOBJ
@@ -353,19 +354,19 @@ def walk_arrays(obj: object, prefix: str, depth: int) -> Iterator[tuple[str, np.
         level, depth = below, depth + 1
 
 
-# What a fit sets that is not a learned parameter: a random state's words and counters; the
-# training data's statistics (class priors and counts, document frequencies, target means,
-# OPTICS's per-sample distances, whose first is inf by definition); echoed or selected
-# hyperparameters (class weights, LogisticRegressionCV's C_, the unscaled X_scale_); a sampler's
-# chain (BernoulliRBM) and preallocated buffers (Birch's nodes). Equal values, zeros and
-# the inf of a distance are ordinary in them (severity.constants).
-# Measured: every scikit-learn estimator fitted with its defaults on iris, wine and diabetes.
-_NOT_TRAINED = {"state", "key", "pos", "n_iter_", "class_prior_", "class_count_", "class_log_prior_", "priors",
-                "_baseline_prediction", "priors_", "class_weight_", "_expanded_class_weight", "C_", "X_scale_",
-                "X_offset_", "idf_", "target_mean_", "feature_count_", "category_count_", "feature_log_prob_",
-                "reachability_", "core_distances_", "h_samples_", "init_centroids_", "init_sq_norm_"}
+# What a fit sets but does not learn is a constant (severity.constants: equal values, zeros and
+# a distance's inf are ordinary): the training data's statistics (class priors and counts,
+# document frequencies, target means, OPTICS's per-sample distances, whose first is inf by
+# definition), echoed or selected hyperparameters (class weights, LogisticRegressionCV's C_),
+# random states. Those are vectors or scalars, read as constants by rank in `_role`; the names
+# here are the ones of two or more dimensions: naive Bayes' counts and log-probabilities, a
+# sampler's chain (BernoulliRBM), preallocated buffers (Birch's nodes), HistGradientBoosting's
+# baseline. Measured: every scikit-learn estimator fitted with its defaults on iris, wine and
+# diabetes.
+_NOT_TRAINED = {"feature_count_", "category_count_", "feature_log_prob_", "h_samples_", "init_centroids_",
+                "_baseline_prediction"}
 # Intercepts are biases (zero without fit_intercept). A linear model's coef_ is its weights at
-# any rank; any other vector a fit sets (scales, variances, importances) is read as a statistic.
+# any rank; any other vector or scalar a fit sets (scales, variances, importances) is a constant.
 _BIASES = {"intercept_", "intercepts_"}
 _LINEAR = {"coef_", "coefs_"}
 
