@@ -358,11 +358,9 @@ def walk_arrays(obj: object, prefix: str, depth: int) -> Iterator[tuple[str, np.
 # a distance's inf are ordinary): the training data's statistics (class priors and counts,
 # document frequencies, target means, OPTICS's per-sample distances, whose first is inf by
 # definition), echoed or selected hyperparameters (class weights, LogisticRegressionCV's C_),
-# random states. Those are vectors or scalars, read as constants by rank in `_role`; the names
-# here are the ones of two or more dimensions: naive Bayes' counts and log-probabilities, a
-# sampler's chain (BernoulliRBM), preallocated buffers (Birch's nodes), HistGradientBoosting's
-# baseline. Measured: every scikit-learn estimator fitted with its defaults on iris, wine and
-# diabetes.
+# random states. Those are vectors or scalars, constants by rank in `_role`; named here are the
+# 2-D ones: naive Bayes' counts and log-probabilities, BernoulliRBM's chain, Birch's buffers,
+# HistGradientBoosting's baseline. Measured: every default-fitted estimator on iris/wine/diabetes.
 _NOT_TRAINED = {"feature_count_", "category_count_", "feature_log_prob_", "h_samples_", "init_centroids_",
                 "_baseline_prediction"}
 # Intercepts are biases (zero without fit_intercept). A linear model's coef_ is its weights at
